@@ -1,0 +1,60 @@
+/* ort.c: ONNX Runtime API table and status conversion. */
+#include "ort.h"
+
+#include <threads.h>
+
+#include "error.h"
+
+static const OrtApi *api;
+static once_flag api_once = ONCE_FLAG_INIT;
+
+static void load_api(void) {
+  api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+}
+
+const OrtApi *kvc__ort(void) {
+  call_once(&api_once, load_api);
+  return api;
+}
+
+kvc_status kvc__ort_init(void) {
+  if (kvc__ort())
+    return KVC_OK;
+  return kvc__fail(KVC_ERR_RUNTIME,
+                   "ONNX Runtime %s does not serve API version %d (kvcache's header); "
+                   "use a runtime >= 1.%d",
+                   OrtGetApiBase()->GetVersionString(), ORT_API_VERSION, ORT_API_VERSION);
+}
+
+static kvc_status status_of(OrtErrorCode code) {
+  switch (code) {
+  case ORT_OK:
+    return KVC_OK;
+  case ORT_INVALID_ARGUMENT:
+    return KVC_ERR_INVALID_ARG;
+  case ORT_NO_SUCHFILE:
+    return KVC_ERR_IO;
+  case ORT_NO_MODEL:
+  case ORT_INVALID_PROTOBUF:
+  case ORT_INVALID_GRAPH:
+  case ORT_MODEL_LOADED:
+    return KVC_ERR_MODEL;
+  case ORT_NOT_IMPLEMENTED:
+  case ORT_EP_FAIL:
+    return KVC_ERR_UNSUPPORTED;
+  default:
+    return KVC_ERR_RUNTIME;
+  }
+}
+
+kvc_status kvc__ort_check(OrtStatus *st, const char *what) {
+  if (!st)
+    return KVC_OK;
+  const OrtApi *ort = kvc__ort();
+  kvc_status status = status_of(ort->GetErrorCode(st));
+  if (status == KVC_OK) /* an OrtStatus with ORT_OK is still a failure report */
+    status = KVC_ERR_RUNTIME;
+  kvc__fail(status, "%s: %s", what, ort->GetErrorMessage(st));
+  ort->ReleaseStatus(st);
+  return status;
+}

@@ -1,0 +1,22 @@
+/* ort.h: the one place where ONNX Runtime's C API meets kvcache: the API table, and
+ * OrtStatus turned into kvc_status + message. */
+#ifndef KVC_ORT_H
+#define KVC_ORT_H
+
+#include <onnxruntime_c_api.h>
+
+#include "kvcache.h"
+
+/* The API table for ORT_API_VERSION, or NULL when the loaded runtime is older than the
+ * header (kvc__ort_init says so in kvc_last_error()). */
+const OrtApi *kvc__ort(void);
+
+/* KVC_OK when the API table is available; KVC_ERR_RUNTIME with a message otherwise. */
+kvc_status kvc__ort_init(void);
+
+/* Turn `st` into a kvc_status. NULL is KVC_OK. Otherwise the message becomes
+ * "<what>: <ONNX Runtime's message>", the OrtStatus is released, and the ORT error code
+ * picks the status (missing file -> KVC_ERR_IO, bad graph -> KVC_ERR_MODEL, ...). */
+kvc_status kvc__ort_check(OrtStatus *st, const char *what);
+
+#endif

@@ -1,0 +1,47 @@
+/* kvcache: command-line tool over libkvcache. Uses only the public header. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kvcache.h"
+
+static const char usage[] =
+    "usage: kvcache <command> [options]\n"
+    "\n"
+    "Runs transformer decoder models stored as ONNX with an explicit key/value cache.\n"
+    "\n"
+    "commands:\n"
+    "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
+    "  --help        print this help\n"
+    "\n"
+    "Run `kvcache <command> --help` for a command's options.\n";
+
+static int print_version(void) {
+  kvc_runtime_info info;
+  kvc_status s = kvc_runtime_info_get(&info);
+  printf("kvcache %s\n", kvc_version());
+  printf("onnxruntime header API version %d\n", info.api_version);
+  printf("onnxruntime runtime %s\n", info.ort_version ? info.ort_version : "?");
+  printf("onnxruntime library %s\n", info.library_path[0] ? info.library_path : "(unknown)");
+  if (s) {
+    fprintf(stderr, "kvcache: %s\n", kvc_last_error());
+    return 1;
+  }
+  printf("execution providers %s\n", info.providers);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version"))
+    return print_version();
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  fprintf(stderr, "kvcache: unknown command '%s'\n\n%s", cmd, usage);
+  return 2;
+}
