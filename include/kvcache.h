@@ -23,7 +23,7 @@ extern "C" {
 #define KVCACHE_VERSION_MAJOR 0
 #define KVCACHE_VERSION_MINOR 1
 #define KVCACHE_VERSION_PATCH 0
-#define KVCACHE_VERSION "0.1.0"
+#define KVCACHE_VERSION       "0.1.0"
 
 /* ---------------------------------------------------------------------------------------
  * Status codes
@@ -53,15 +53,51 @@ const char *kvc_version(void);
  * ONNX Runtime, as loaded
  * ------------------------------------------------------------------------------------- */
 typedef struct kvc_runtime_info {
-  int api_version;          /* ORT_API_VERSION of the header kvcache was compiled against */
-  const char *ort_version;  /* version string of the loaded runtime; static storage */
-  char library_path[4096];  /* file the runtime was loaded from ("" if unknown) */
-  char providers[512];      /* available execution providers, comma-separated */
+  int api_version;         /* ORT_API_VERSION of the header kvcache was compiled against */
+  const char *ort_version; /* version string of the loaded runtime; static storage */
+  char library_path[4096]; /* file the runtime was loaded from ("" if unknown) */
+  char providers[512];     /* available execution providers, comma-separated */
 } kvc_runtime_info;
 
 /* Fill *info from the loaded ONNX Runtime. Fails with KVC_ERR_RUNTIME when the runtime is
  * older than the header's API version. */
 kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
+
+/* ---------------------------------------------------------------------------------------
+ * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
+ * KV-cache inputs and outputs) as DIR/model.onnx + DIR/model.onnx.data + DIR/config.json.
+ * Standard ONNX ops only (opset 17, IR version 8).
+ * ------------------------------------------------------------------------------------- */
+
+/* I/O naming convention of a decoder graph.
+ *  SEED: input_ids, position_ids, past_key_{i}, past_value_{i} -> logits, present_key_{i}, ...
+ *  HF:   input_ids, attention_mask, position_ids, past_key_values.{i}.key/.value
+ *        -> logits, present.{i}.key/.value  (Hugging Face Optimum / onnxruntime-genai) */
+typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
+
+typedef struct kvc_build_params {
+  int32_t layers;      /* decoder blocks; default 4 */
+  int32_t heads;       /* attention heads; default 4 */
+  int32_t head_dim;    /* size of one head; default 64 (hidden = heads * head_dim) */
+  int32_t vocab_size;  /* default 1000 */
+  int32_t max_seq_len; /* positions the model knows (learned position embedding); default 512 */
+  uint64_t seed;       /* weights are a pure function of the sizes and this; default 1 */
+  kvc_naming naming;   /* default KVC_NAMING_SEED */
+} kvc_build_params;
+
+/* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
+kvc_build_params kvc_build_default_params(void);
+
+/* Number of parameters (floats) a model with these sizes has; 0 if a size is invalid. */
+int64_t kvc_build_param_count(const kvc_build_params *params);
+
+/* Write the model into directory `dir` (created if missing; its parent must exist).
+ * The three files are written under temporary names and renamed into place, so a failure
+ * leaves no partial model behind. Same params -> byte-identical files.
+ * Returns KVC_ERR_INVALID_ARG naming the field for a size <= 0 or beyond the limits
+ * (layers, heads <= 256; head_dim <= 1024; vocab_size, max_seq_len <= 1048576;
+ * at most 2^31 parameters), KVC_ERR_IO naming the path it could not write. */
+kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
 
 #ifdef __cplusplus
 }

@@ -29,8 +29,8 @@ kvc_status kvc_runtime_info_get(kvc_runtime_info *info) {
     return s;
   size_t used = 0;
   for (int i = 0; i < count; i++) {
-    int n = snprintf(info->providers + used, sizeof info->providers - used, "%s%s",
-                     i ? "," : "", names[i]);
+    int n = snprintf(info->providers + used, sizeof info->providers - used, "%s%s", i ? "," : "",
+                     names[i]);
     if (n < 0 || (size_t)n >= sizeof info->providers - used)
       break;
     used += (size_t)n;

@@ -50,9 +50,12 @@ static void ort_errors_become_kvc_errors(void **state) {
     OrtErrorCode code;
     kvc_status want;
   } cases[] = {
-      {ORT_INVALID_ARGUMENT, KVC_ERR_INVALID_ARG}, {ORT_NO_SUCHFILE, KVC_ERR_IO},
-      {ORT_INVALID_GRAPH, KVC_ERR_MODEL},          {ORT_INVALID_PROTOBUF, KVC_ERR_MODEL},
-      {ORT_NOT_IMPLEMENTED, KVC_ERR_UNSUPPORTED},  {ORT_FAIL, KVC_ERR_RUNTIME},
+      {ORT_INVALID_ARGUMENT, KVC_ERR_INVALID_ARG},
+      {ORT_NO_SUCHFILE, KVC_ERR_IO},
+      {ORT_INVALID_GRAPH, KVC_ERR_MODEL},
+      {ORT_INVALID_PROTOBUF, KVC_ERR_MODEL},
+      {ORT_NOT_IMPLEMENTED, KVC_ERR_UNSUPPORTED},
+      {ORT_FAIL, KVC_ERR_RUNTIME},
       {ORT_OK, KVC_ERR_RUNTIME},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -72,8 +75,8 @@ static void a_real_ort_failure_is_reported(void **state) {
   OrtSessionOptions *opts = NULL;
   assert_int_equal(kvc__ort_check(ort->CreateSessionOptions(&opts), "options"), KVC_OK);
   OrtSession *session = NULL;
-  kvc_status s = kvc__ort_check(
-      ort->CreateSession(env, "/nonexistent/model.onnx", opts, &session), "open model");
+  kvc_status s = kvc__ort_check(ort->CreateSession(env, "/nonexistent/model.onnx", opts, &session),
+                                "open model");
   assert_int_not_equal(s, KVC_OK);
   assert_null(session);
   assert_non_null(strstr(kvc_last_error(), "open model: "));

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "kvcache.h"
 
 static const char usage[] =
@@ -10,6 +11,7 @@ static const char usage[] =
     "Runs transformer decoder models stored as ONNX with an explicit key/value cache.\n"
     "\n"
     "commands:\n"
+    "  build-model   write the seed's decoder as ONNX (model.onnx + weights + config.json)\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv) {
     fputs(usage, stdout);
     return 0;
   }
+  if (!strcmp(cmd, "build-model"))
+    return kvc_cmd_build_model(argc - 1, argv + 1);
   fprintf(stderr, "kvcache: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

@@ -1,0 +1,280 @@
+/* builder.c: kvc_build_model(): validate sizes, draw the weights, write the three files.
+ *
+ * Initialisation (deterministic: every tensor has its own SplitMix64 stream seeded from
+ * the model seed and the tensor's index, so a tensor does not depend on the ones before it).
+ * Scales keep each layer's activations near unit variance and the logits spread out:
+ *   token embedding N(0, 1); position embedding N(0, 0.5^2);
+ *   LayerNorm gain 1 + N(0, 0.1^2), bias N(0, 0.1^2); other biases N(0, 0.02^2);
+ *   Wq, Wk, Wv, W1: N(0, 1/fan_in), so q.k / sqrt(head_dim) is ~N(0, 1);
+ *   Wo, W2: N(0, 1/fan_in) / sqrt(2 * layers), GPT-2's damping of residual branches;
+ *   LM head: N(0, 4/hidden), logits with a standard deviation near 2, so greedy
+ *   decoding does not collapse onto one token. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "graph.h"
+#include "layout.h"
+#include "naming.h"
+#include "onnx.h"
+#include "rng.h"
+
+#define DATA_FILE "model.onnx.data"
+
+kvc_build_params kvc_build_default_params(void) {
+  return (kvc_build_params){.layers = 4,
+                            .heads = 4,
+                            .head_dim = 64,
+                            .vocab_size = 1000,
+                            .max_seq_len = 512,
+                            .seed = 1,
+                            .naming = KVC_NAMING_SEED};
+}
+
+static kvc__arch arch_of(const kvc_build_params *p) {
+  return (kvc__arch){.layers = p->layers,
+                     .heads = p->heads,
+                     .kv_heads = p->heads,
+                     .head_dim = p->head_dim,
+                     .vocab = p->vocab_size,
+                     .max_seq = p->max_seq_len};
+}
+
+static int64_t count_params(const kvc__arch *a) {
+  const int64_t e = kvc__arch_hidden(a), kv = (int64_t)a->kv_heads * a->head_dim;
+  const int64_t per_layer = 4 * e                                /* two LayerNorms */
+                            + e * e + e                          /* q */
+                            + 2 * (e * kv + kv)                  /* k, v */
+                            + e * e + e                          /* o */
+                            + e * 4 * e + 4 * e + 4 * e * e + e; /* MLP */
+  return (int64_t)a->vocab * e + (int64_t)a->max_seq * e + a->layers * per_layer + 2 * e +
+         e * a->vocab;
+}
+
+static kvc_status validate(const kvc_build_params *p) {
+  const struct {
+    const char *name;
+    int32_t value, max;
+  } sizes[] = {{"layers", p->layers, 256},
+               {"heads", p->heads, 256},
+               {"head_dim", p->head_dim, 1024},
+               {"vocab_size", p->vocab_size, 1 << 20},
+               {"max_seq_len", p->max_seq_len, 1 << 20}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    if (sizes[i].value <= 0 || sizes[i].value > sizes[i].max)
+      return kvc__fail(KVC_ERR_INVALID_ARG, "%s = %" PRId32 ": expected 1..%" PRId32, sizes[i].name,
+                       sizes[i].value, sizes[i].max);
+  if (p->naming != KVC_NAMING_SEED && p->naming != KVC_NAMING_HF)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "naming = %d: expected KVC_NAMING_SEED or KVC_NAMING_HF",
+                     (int)p->naming);
+  kvc__arch a = arch_of(p);
+  int64_t n = count_params(&a);
+  if (n > ((int64_t)1 << 31))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "%" PRId64 " parameters: expected at most 2^31 (reduce layers, heads, "
+                     "head_dim, vocab_size or max_seq_len)",
+                     n);
+  return KVC_OK;
+}
+
+int64_t kvc_build_param_count(const kvc_build_params *params) {
+  if (!params || validate(params) != KVC_OK)
+    return 0;
+  kvc__arch a = arch_of(params);
+  return count_params(&a);
+}
+
+/* Standard deviation and mean of weight `index` (see the scheme at the top). */
+static void init_scale(const kvc__arch *a, int index, double *mean, double *std) {
+  const double e = kvc__arch_hidden(a), damp = 1.0 / sqrt(2.0 * a->layers);
+  *mean = 0.0;
+  if (index == KVC_W_TOK_EMB) {
+    *std = 1.0;
+    return;
+  }
+  if (index == KVC_W_POS_EMB) {
+    *std = 0.5;
+    return;
+  }
+  int first_final = kvc__layout_final(a, 0);
+  if (index >= first_final) {
+    switch ((kvc__final_weight)(index - first_final)) {
+    case KVC_W_LNF_G:
+      *mean = 1.0;
+      *std = 0.1;
+      return;
+    case KVC_W_LNF_B:
+      *std = 0.1;
+      return;
+    default:
+      *std = 2.0 / sqrt(e);
+      return;
+    }
+  }
+  switch ((kvc__layer_weight)((index - 2) % KVC_W_PER_LAYER)) {
+  case KVC_W_LN1_G:
+  case KVC_W_LN2_G:
+    *mean = 1.0;
+    *std = 0.1;
+    return;
+  case KVC_W_LN1_B:
+  case KVC_W_LN2_B:
+    *std = 0.1;
+    return;
+  case KVC_W_Q:
+  case KVC_W_K:
+  case KVC_W_V:
+  case KVC_W_FC1:
+    *std = 1.0 / sqrt(e);
+    return;
+  case KVC_W_O:
+    *std = damp / sqrt((double)a->heads * a->head_dim);
+    return;
+  case KVC_W_FC2:
+    *std = damp / sqrt(4.0 * e);
+    return;
+  default: /* biases */
+    *std = 0.02;
+    return;
+  }
+}
+
+static kvc_status write_weights(const char *path, const kvc__arch *a, const kvc__tensor_spec *specs,
+                                uint64_t seed) {
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return kvc__fail(KVC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+  kvc_status s = KVC_OK;
+  float *buf = NULL;
+  size_t cap = 0;
+  for (int i = 0; i < kvc__layout_count(a) && s == KVC_OK; i++) {
+    if (specs[i].count > cap) {
+      float *grown = realloc(buf, specs[i].count * sizeof *buf);
+      if (!grown) {
+        s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for weight %s", specs[i].name);
+        break;
+      }
+      buf = grown;
+      cap = specs[i].count;
+    }
+    double mean, std;
+    init_scale(a, i, &mean, &std);
+    kvc__rng rng = kvc__rng_seeded(seed * 0x100000001b3u + (uint64_t)i);
+    for (size_t j = 0; j < specs[i].count; j++)
+      buf[j] = (float)(mean + std * kvc__rng_normal(&rng));
+    if (fwrite(buf, sizeof *buf, specs[i].count, f) != specs[i].count)
+      s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  }
+  free(buf);
+  if (fclose(f) != 0 && s == KVC_OK)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  return s;
+}
+
+static kvc_status write_config(const char *path, const kvc_build_params *p, int64_t params) {
+  cJSON *c = cJSON_CreateObject();
+  char seed[32];
+  snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
+  int ok = c && cJSON_AddStringToObject(c, "model_name", "kvcache_transformer") &&
+           cJSON_AddNumberToObject(c, "num_layers", p->layers) &&
+           cJSON_AddNumberToObject(c, "num_heads", p->heads) &&
+           cJSON_AddNumberToObject(c, "num_kv_heads", p->heads) &&
+           cJSON_AddNumberToObject(c, "head_dim", p->head_dim) &&
+           cJSON_AddNumberToObject(c, "hidden_dim", (double)p->heads * p->head_dim) &&
+           cJSON_AddNumberToObject(c, "vocab_size", p->vocab_size) &&
+           cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
+           cJSON_AddStringToObject(c, "naming", kvc__naming_name(p->naming)) &&
+           cJSON_AddStringToObject(c, "attention", "concat") &&
+           cJSON_AddRawToObject(c, "seed", seed) &&
+           cJSON_AddNumberToObject(c, "parameters", (double)params);
+  char *text = ok ? cJSON_Print(c) : NULL;
+  cJSON_Delete(c);
+  if (!text)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory writing %s", path);
+  kvc_status s = KVC_OK;
+  FILE *f = fopen(path, "w");
+  if (!f)
+    s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+  else if (fputs(text, f) < 0 || fputc('\n', f) < 0)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  if (f && fclose(f) != 0 && s == KVC_OK)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  cJSON_free(text);
+  return s;
+}
+
+static kvc_status write_graph(const char *path, const kvc__arch *a, kvc_naming naming,
+                              const kvc__tensor_spec *specs) {
+  kvc__onnx *m = kvc__onnx_new("kvcache_decoder");
+  if (!m)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory building the ONNX graph");
+  kvc__graph_decoder(m, a, naming, specs, DATA_FILE);
+  kvc_status s = kvc__onnx_write(m, path);
+  kvc__onnx_free(m);
+  return s;
+}
+
+enum { N_FILES = 3 };
+static const char *const final_names[N_FILES] = {DATA_FILE, "config.json", "model.onnx"};
+
+kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
+  if (!dir || !*dir)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_build_model: dir is NULL or empty");
+  if (!params)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_build_model: params is NULL");
+  kvc_status s = validate(params);
+  if (s)
+    return s;
+
+  int made_dir = 0;
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    if (mkdir(dir, 0777) != 0)
+      return kvc__fail(KVC_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    made_dir = 1;
+  } else if (!S_ISDIR(st.st_mode)) {
+    return kvc__fail(KVC_ERR_IO, "%s exists and is not a directory", dir);
+  }
+
+  kvc__arch a = arch_of(params);
+  kvc__tensor_spec *specs = calloc((size_t)kvc__layout_count(&a), sizeof *specs);
+  char tmp[N_FILES][4096], final[N_FILES][4096];
+  for (int i = 0; i < N_FILES; i++) {
+    snprintf(tmp[i], sizeof tmp[i], "%s/.%s.tmp.%ld", dir, final_names[i], (long)getpid());
+    snprintf(final[i], sizeof final[i], "%s/%s", dir, final_names[i]);
+  }
+  if (!specs)
+    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the weight layout");
+  if (!s) {
+    kvc__layout(&a, specs);
+    s = write_weights(tmp[0], &a, specs, params->seed);
+  }
+  if (!s)
+    s = write_config(tmp[1], params, count_params(&a));
+  if (!s)
+    s = write_graph(tmp[2], &a, params->naming, specs);
+  int renamed = 0; /* the graph goes last: a directory with model.onnx is complete */
+  while (!s && renamed < N_FILES) {
+    if (rename(tmp[renamed], final[renamed]) != 0)
+      s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp[renamed], final[renamed],
+                    strerror(errno));
+    else
+      renamed++;
+  }
+  if (s) {
+    for (int i = 0; i < N_FILES; i++)
+      remove(i < renamed ? final[i] : tmp[i]);
+    if (made_dir)
+      rmdir(dir);
+  }
+  free(specs);
+  return s;
+}

@@ -1,0 +1,222 @@
+/* graph.c: the seed's decoder as an ONNX graph with explicit KV-cache inputs and outputs.
+ *
+ *   x = tok_emb[input_ids] + pos_emb[position_ids]                      (batch, seq, hidden)
+ *   per layer:  h = LN1(x);  q, k, v = h Wq + bq, h Wk + bk, h Wv + bv
+ *               present_k = concat(past_k, k), present_v = concat(past_v, v)   (axis: time)
+ *               x += softmax(q present_k^T / sqrt(head_dim) + mask) present_v  Wo + bo
+ *               x += GELU(LN2(x) W1 + b1) W2 + b2
+ *   logits = LNF(x) W_lm                                                  (batch, seq, vocab)
+ *
+ * The mask lets query s (absolute position past + s) see keys 0..past + s, and, in the
+ * Hugging Face naming, only keys whose attention_mask is 1. */
+#include "graph.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "naming.h"
+#include "onnx/onnx.pb-c.h"
+
+enum {
+  T_FLOAT = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
+  T_INT64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64,
+  T_BOOL = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL,
+};
+
+typedef struct graph {
+  kvc__onnx *m;
+  const kvc__tensor_spec *specs;
+  char scope[32]; /* prefix of node output names, e.g. "layers.2" */
+} graph;
+
+/* A node with one output named "<scope>/<what>". */
+static const char *op(graph *g, const char *type, const char *what, const char *const *in, int n_in,
+                      const kvc__attr *attrs, int n_attrs) {
+  char out[96];
+  snprintf(out, sizeof out, "%s/%s", g->scope, what);
+  const char *outs[] = {out};
+  return kvc__onnx_node(g->m, type, NULL, in, n_in, outs, 1, attrs, n_attrs);
+}
+
+static const char *op1(graph *g, const char *type, const char *what, const char *a) {
+  return op(g, type, what, (const char *[]){a}, 1, NULL, 0);
+}
+
+static const char *op2(graph *g, const char *type, const char *what, const char *a, const char *b) {
+  return op(g, type, what, (const char *[]){a, b}, 2, NULL, 0);
+}
+
+static const char *weight(graph *g, int index) {
+  return g->specs[index].name;
+}
+
+/* y = x W + b */
+static const char *linear(graph *g, const char *what, const char *x, int w, int b) {
+  char mm[64];
+  snprintf(mm, sizeof mm, "%s_matmul", what);
+  return op2(g, "Add", what, op2(g, "MatMul", mm, x, weight(g, w)), weight(g, b));
+}
+
+static const char *layer_norm(graph *g, const char *what, const char *x, int gain, int bias) {
+  kvc__attr attrs[] = {KVC_ATTR_I("axis", -1), KVC_ATTR_F("epsilon", 1e-5f)};
+  return op(g, "LayerNormalization", what, (const char *[]){x, weight(g, gain), weight(g, bias)}, 3,
+            attrs, 2);
+}
+
+static const char *transpose(graph *g, const char *what, const char *x, const int64_t perm[4]) {
+  kvc__attr attr = KVC_ATTR_INTS("perm", perm, 4);
+  return op(g, "Transpose", what, (const char *[]){x}, 1, &attr, 1);
+}
+
+static const int64_t to_heads[4] = {0, 2, 1, 3}; /* (b, s, h, d) <-> (b, h, s, d) */
+static const int64_t keys_t[4] = {0, 1, 3, 2};   /* (b, h, t, d) -> (b, h, d, t) */
+
+/* (batch, seq, n*head_dim) -> (batch, n, seq, head_dim) */
+static const char *split_heads(graph *g, const char *what, const char *x, const char *shape) {
+  char r[64];
+  snprintf(r, sizeof r, "%s_reshape", what);
+  return transpose(g, what, op2(g, "Reshape", r, x, shape), to_heads);
+}
+
+/* Constants shared by every layer. */
+static void constants(kvc__onnx *m, const kvc__arch *a, int with_mask) {
+  const int64_t one = 1, four = 4, three = 3;
+  kvc__onnx_const_i64(m, "c.shape_q", (int64_t[]){0, 0, a->heads, a->head_dim}, 4, &four, 1);
+  kvc__onnx_const_i64(m, "c.shape_kv", (int64_t[]){0, 0, a->kv_heads, a->head_dim}, 4, &four, 1);
+  kvc__onnx_const_i64(m, "c.shape_merged", (int64_t[]){0, 0, (int64_t)a->heads * a->head_dim}, 3,
+                      &three, 1);
+  kvc__onnx_const_i64(m, "c.axes0", (int64_t[]){0}, 1, &one, 1);
+  kvc__onnx_const_i64(m, "c.axes1", (int64_t[]){1}, 1, &one, 1);
+  const int64_t two = 2;
+  if (with_mask)
+    kvc__onnx_const_i64(m, "c.axes12", (int64_t[]){1, 2}, 2, &two, 1);
+  kvc__onnx_const_i64(m, "c.zero_i", (int64_t[]){0}, 1, NULL, 0);
+  kvc__onnx_const_i64(m, "c.one_i", (int64_t[]){1}, 1, NULL, 0);
+  kvc__onnx_const_f32(m, "c.scale", (float)(1.0 / sqrt((double)a->head_dim)));
+  kvc__onnx_const_f32(m, "c.half", 0.5f);
+  kvc__onnx_const_f32(m, "c.one_f", 1.0f);
+  kvc__onnx_const_f32(m, "c.inv_sqrt2", (float)(1.0 / sqrt(2.0)));
+  kvc__onnx_const_f32(m, "c.zero_f", 0.0f);
+  /* Added to a masked score. Finite, so that a fully masked row gives no NaN; large
+   * enough that exp() of it is exactly 0 next to any real score. */
+  kvc__onnx_const_f32(m, "c.masked", -1e9f);
+}
+
+/* Additive attention bias, 0 where a query may attend and -1e9 elsewhere:
+ * (seq, total) from causality alone, (batch, 1, seq, total) with an attention_mask. */
+static const char *attention_bias(graph *g, const char *input_ids, const char *past0,
+                                  const char *attention_mask) {
+  snprintf(g->scope, sizeof g->scope, "mask");
+  kvc__attr seq_dim[] = {KVC_ATTR_I("start", 1), KVC_ATTR_I("end", 2)};
+  kvc__attr past_dim[] = {KVC_ATTR_I("start", 2), KVC_ATTR_I("end", 3)};
+  const char *seq = op(g, "Shape", "seq", (const char *[]){input_ids}, 1, seq_dim, 2);
+  const char *past = op(g, "Shape", "past", (const char *[]){past0}, 1, past_dim, 2);
+  const char *total = op2(g, "Add", "total", past, seq);
+  const char *past_s = op2(g, "Squeeze", "past_scalar", past, "c.axes0");
+  const char *total_s = op2(g, "Squeeze", "total_scalar", total, "c.axes0");
+  /* query positions past..total-1 as a column, key positions 0..total-1 as a row */
+  const char *rows =
+      op(g, "Range", "query_pos", (const char *[]){past_s, total_s, "c.one_i"}, 3, NULL, 0);
+  const char *cols =
+      op(g, "Range", "key_pos", (const char *[]){"c.zero_i", total_s, "c.one_i"}, 3, NULL, 0);
+  const char *allowed =
+      op2(g, "LessOrEqual", "causal", op2(g, "Unsqueeze", "key_row", cols, "c.axes0"),
+          op2(g, "Unsqueeze", "query_col", rows, "c.axes1"));
+  if (attention_mask) {
+    kvc__attr to_bool = KVC_ATTR_I("to", T_BOOL);
+    const char *keep = op(g, "Cast", "keep", (const char *[]){attention_mask}, 1, &to_bool, 1);
+    allowed = op2(g, "And", "allowed", allowed, op2(g, "Unsqueeze", "keep_4d", keep, "c.axes12"));
+  }
+  return op(g, "Where", "bias", (const char *[]){allowed, "c.zero_f", "c.masked"}, 3, NULL, 0);
+}
+
+static const char *gelu(graph *g, const char *x) {
+  const char *erf = op1(g, "Erf", "gelu_erf", op2(g, "Mul", "gelu_scaled", x, "c.inv_sqrt2"));
+  const char *half_x = op2(g, "Mul", "gelu_half", x, "c.half");
+  return op2(g, "Mul", "gelu", half_x, op2(g, "Add", "gelu_1p", erf, "c.one_f"));
+}
+
+/* One pre-norm block with concat attention; returns the new residual stream. */
+static const char *block(graph *g, int l, const char *x, const char *bias, const char *past_k,
+                         const char *past_v, const char *present_k, const char *present_v) {
+  snprintf(g->scope, sizeof g->scope, "layers.%d", l);
+  const char *h =
+      layer_norm(g, "ln1", x, kvc__layout_layer(l, KVC_W_LN1_G), kvc__layout_layer(l, KVC_W_LN1_B));
+  const char *q = split_heads(
+      g, "q", linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ)),
+      "c.shape_q");
+  const char *k = split_heads(
+      g, "k", linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK)),
+      "c.shape_kv");
+  const char *v = split_heads(
+      g, "v", linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV)),
+      "c.shape_kv");
+
+  kvc__attr time_axis = KVC_ATTR_I("axis", 2);
+  const char *outs_k[] = {present_k}, *outs_v[] = {present_v};
+  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){past_k, k}, 2, outs_k, 1, &time_axis, 1);
+  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){past_v, v}, 2, outs_v, 1, &time_axis, 1);
+
+  const char *scores = op2(g, "MatMul", "scores", q, transpose(g, "keys_t", present_k, keys_t));
+  scores = op2(g, "Add", "scores_masked", op2(g, "Mul", "scores_scaled", scores, "c.scale"), bias);
+  kvc__attr last = KVC_ATTR_I("axis", -1);
+  const char *probs = op(g, "Softmax", "probs", (const char *[]){scores}, 1, &last, 1);
+  const char *ctx =
+      transpose(g, "context_bshd", op2(g, "MatMul", "context", probs, present_v), to_heads);
+  ctx = op2(g, "Reshape", "context_merged", ctx, "c.shape_merged");
+  x = op2(g, "Add", "residual1", x,
+          linear(g, "o_proj", ctx, kvc__layout_layer(l, KVC_W_O), kvc__layout_layer(l, KVC_W_BO)));
+
+  h = layer_norm(g, "ln2", x, kvc__layout_layer(l, KVC_W_LN2_G), kvc__layout_layer(l, KVC_W_LN2_B));
+  h = gelu(g,
+           linear(g, "fc1", h, kvc__layout_layer(l, KVC_W_FC1), kvc__layout_layer(l, KVC_W_BFC1)));
+  h = linear(g, "fc2", h, kvc__layout_layer(l, KVC_W_FC2), kvc__layout_layer(l, KVC_W_BFC2));
+  return op2(g, "Add", "residual2", x, h);
+}
+
+void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
+                        const kvc__tensor_spec *specs, const char *data_file) {
+  graph g = {.m = m, .specs = specs};
+  const int hf = naming == KVC_NAMING_HF;
+  const kvc__dim batch_seq[] = {{"batch", 0}, {"seq", 0}};
+  const kvc__dim past[] = {{"batch", 0}, {NULL, a->kv_heads}, {"past", 0}, {NULL, a->head_dim}};
+  const kvc__dim present[] = {{"batch", 0}, {NULL, a->kv_heads}, {"total", 0}, {NULL, a->head_dim}};
+  const kvc__dim logits[] = {{"batch", 0}, {"seq", 0}, {NULL, a->vocab}};
+
+  kvc__onnx_input(m, "input_ids", T_INT64, batch_seq, 2);
+  if (hf)
+    kvc__onnx_input(m, "attention_mask", T_INT64, (kvc__dim[]){{"batch", 0}, {"total", 0}}, 2);
+  kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
+  kvc__onnx_output(m, "logits", T_FLOAT, logits, 3);
+
+  char names[4][64];
+  for (int l = 0; l < a->layers; l++) {
+    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
+    kvc__onnx_input(m, names[0], T_FLOAT, past, 4);
+    kvc__onnx_input(m, names[1], T_FLOAT, past, 4);
+    kvc__onnx_output(m, names[2], T_FLOAT, present, 4);
+    kvc__onnx_output(m, names[3], T_FLOAT, present, 4);
+  }
+  for (int i = 0; i < kvc__layout_count(a); i++)
+    kvc__onnx_external(m, specs[i].name, specs[i].dims, specs[i].ndims, data_file,
+                       specs[i].offset * sizeof(float), specs[i].count * sizeof(float));
+  constants(m, a, hf);
+
+  kvc__layer_io_names(naming, 0, names[0], names[1], names[2], names[3], sizeof names[0]);
+  const char *bias = attention_bias(&g, "input_ids", names[0], hf ? "attention_mask" : NULL);
+  snprintf(g.scope, sizeof g.scope, "embed");
+  const char *x =
+      op2(&g, "Add", "sum", op2(&g, "Gather", "tokens", weight(&g, KVC_W_TOK_EMB), "input_ids"),
+          op2(&g, "Gather", "positions", weight(&g, KVC_W_POS_EMB), "position_ids"));
+  for (int l = 0; l < a->layers; l++) {
+    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
+    x = block(&g, l, x, bias, names[0], names[1], names[2], names[3]);
+  }
+  snprintf(g.scope, sizeof g.scope, "final");
+  x = layer_norm(&g, "norm", x, kvc__layout_final(a, KVC_W_LNF_G),
+                 kvc__layout_final(a, KVC_W_LNF_B));
+  const char *outs[] = {"logits"};
+  kvc__onnx_node(m, "MatMul", NULL,
+                 (const char *[]){x, weight(&g, kvc__layout_final(a, KVC_W_LM_HEAD))}, 2, outs, 1,
+                 NULL, 0);
+}

@@ -1,0 +1,23 @@
+/* naming.c: cache tensor names of the seed and Hugging Face conventions. */
+#include "naming.h"
+
+#include <stdio.h>
+
+void kvc__layer_io_names(kvc_naming naming, int layer, char *past_key, char *past_value,
+                         char *present_key, char *present_value, size_t cap) {
+  if (naming == KVC_NAMING_HF) {
+    snprintf(past_key, cap, "past_key_values.%d.key", layer);
+    snprintf(past_value, cap, "past_key_values.%d.value", layer);
+    snprintf(present_key, cap, "present.%d.key", layer);
+    snprintf(present_value, cap, "present.%d.value", layer);
+  } else {
+    snprintf(past_key, cap, "past_key_%d", layer);
+    snprintf(past_value, cap, "past_value_%d", layer);
+    snprintf(present_key, cap, "present_key_%d", layer);
+    snprintf(present_value, cap, "present_value_%d", layer);
+  }
+}
+
+const char *kvc__naming_name(kvc_naming naming) {
+  return naming == KVC_NAMING_HF ? "hf" : "seed";
+}

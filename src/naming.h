@@ -1,0 +1,18 @@
+/* naming.h: the two I/O naming conventions of a decoder graph (see DESIGN.md,
+ * "Model directory contract"). */
+#ifndef KVC_NAMING_H
+#define KVC_NAMING_H
+
+#include <stddef.h>
+
+#include "kvcache.h"
+
+/* The names of layer `layer`'s cache tensors under `naming`, each written into a buffer of
+ * `cap` bytes: past key, past value, present key, present value. */
+void kvc__layer_io_names(kvc_naming naming, int layer, char *past_key, char *past_value,
+                         char *present_key, char *present_value, size_t cap);
+
+/* "seed" or "hf". */
+const char *kvc__naming_name(kvc_naming naming);
+
+#endif

@@ -1,0 +1,40 @@
+/* ort_helpers.h: test-only helpers to run a built decoder directly through ONNX Runtime
+ * (plain Run, outputs allocated by ORT), independent of the engine under test. */
+#ifndef KVC_TESTS_ORT_HELPERS_H
+#define KVC_TESTS_ORT_HELPERS_H
+
+#include <stdint.h>
+
+#include "kvcache.h"
+#include "ort.h"
+
+typedef struct th_session {
+  OrtEnv *env;
+  OrtSession *session;
+  kvc_naming naming;
+  int layers, heads, head_dim, vocab;
+} th_session;
+
+/* Open DIR/model.onnx with one intra-op thread; asserts on failure. */
+void th_open(th_session *t, const char *dir, kvc_naming naming, int layers, int heads, int head_dim,
+             int vocab);
+void th_close(th_session *t);
+
+/* One batch-1 step: n tokens at positions (NULL: past_len..past_len+n-1), keep flags for
+ * all past_len + n positions (NULL: all 1; only used in the hf naming), past caches
+ * (layers * 2 arrays of heads*past_len*head_dim floats, key then value; NULL when
+ * past_len is 0). Writes logits (n * vocab) and, when present is not NULL, the present
+ * caches (layers * 2 arrays, malloc'd, heads*(past_len+n)*head_dim floats each). */
+void th_step(th_session *t, const int64_t *tokens, int n, const int64_t *positions,
+             const int64_t *keep, float *const *past, int past_len, float *logits, float **present);
+
+/* Seeded random tokens in [0, vocab). */
+void th_random_tokens(uint64_t *state, int64_t *tokens, int n, int vocab);
+
+/* A fresh temporary directory path (not created) under /tmp; static per call site buffer. */
+void th_tmpdir(char *buf, size_t cap, const char *tag);
+
+/* rm -rf for a model directory we made (three known files + the directory). */
+void th_rmdir(const char *dir);
+
+#endif

@@ -1,0 +1,7 @@
+/* commands.h: one entry point per CLI verb; argv[0] is the verb itself. */
+#ifndef KVC_TOOLS_COMMANDS_H
+#define KVC_TOOLS_COMMANDS_H
+
+int kvc_cmd_build_model(int argc, char **argv);
+
+#endif
