@@ -99,6 +99,181 @@ int64_t kvc_build_param_count(const kvc_build_params *params);
  * at most 2^31 parameters), KVC_ERR_IO naming the path it could not write. */
 kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
 
+/* ---------------------------------------------------------------------------------------
+ * Models
+ *
+ * A model is an ONNX decoder graph with explicit KV-cache inputs (past_*) and outputs
+ * (present_*) in one of the two naming conventions above. Layers, KV heads, head size,
+ * vocabulary and optional inputs are read from the graph; the maximum length comes from
+ * config.json (max_seq_len, n_positions or max_position_embeddings), genai_config.json
+ * (model.context_length) or kvc_model_params.max_seq_len.
+ *
+ * A kvc_model is read-only once open and safe to share between threads.
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_model kvc_model;
+
+/* How a sequence keeps its KV cache between calls. */
+typedef enum kvc_kv_mode {
+  KVC_KV_AUTO = 0,     /* the best mode the graph supports: BOUND for concat graphs */
+  KVC_KV_NAIVE = 1,    /* plain Run: ONNX Runtime allocates every present and the logits,
+                        * each present becomes the next past (the baseline) */
+  KVC_KV_BOUND = 2,    /* IOBinding into two cache buffers per tensor, allocated once at
+                        * max_seq_len, used in turn as past and present */
+  KVC_KV_UNCACHED = 3, /* no cache: every call recomputes the whole sequence (the oracle) */
+} kvc_kv_mode;
+
+/* Log levels passed to kvc_log_fn. */
+enum { KVC_LOG_DEBUG = 0, KVC_LOG_INFO = 1, KVC_LOG_WARNING = 2 };
+/* Called from the thread doing the work; `message` is valid only during the call. */
+typedef void (*kvc_log_fn)(void *user, int level, const char *message);
+
+typedef struct kvc_model_params {
+  const char *provider;     /* "cpu" (default) or "cuda"; the environment variable
+                             * KVCACHE_FORCE_CPU=1 forces "cpu" */
+  int32_t device_id;        /* GPU ordinal for "cuda"; default 0 */
+  int32_t intra_op_threads; /* ONNX Runtime intra-op threads; 0 (default) = its default */
+  int32_t max_seq_len;      /* cache capacity in tokens; 0 (default) = the model's maximum */
+  kvc_kv_mode kv_mode;      /* default mode of this model's sequences; default AUTO */
+  kvc_log_fn log;           /* optional; NULL (default) = silent */
+  void *log_user;           /* passed to log */
+} kvc_model_params;
+
+kvc_model_params kvc_model_default_params(void);
+
+/* Open a model. `path` is a model directory (one .onnx file, external weights beside it,
+ * config.json) or an .onnx file with config.json beside it. params NULL = defaults.
+ * On success *out owns the model; release with kvc_model_free().
+ * Errors: KVC_ERR_INVALID_ARG (NULL, bad params), KVC_ERR_IO (no such path, no .onnx in the
+ * directory, unreadable config), KVC_ERR_MODEL (a graph or config that does not fit the
+ * contract: the message names the tensor or key), KVC_ERR_UNSUPPORTED (float16 cache, a
+ * provider this ONNX Runtime cannot create), KVC_ERR_RUNTIME. */
+kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_model **out);
+
+/* Release a model. Its sequences must have been freed before. NULL is a no-op. */
+void kvc_model_free(kvc_model *model);
+
+typedef struct kvc_model_info {
+  kvc_naming naming;             /* detected I/O naming convention */
+  int32_t layers;                /* number of past/present pairs */
+  int32_t kv_heads;              /* heads of the cache tensors */
+  int32_t head_dim;              /* last dimension of the cache tensors */
+  int32_t vocab_size;            /* last dimension of logits */
+  int32_t max_seq_len;           /* cache capacity in tokens */
+  int32_t model_max_seq_len;     /* the model's own maximum (config), 0 if unknown */
+  int has_attention_mask;        /* graph input attention_mask exists */
+  int has_position_ids;          /* graph input position_ids exists */
+  int input_ids_int32;           /* input_ids is int32 (else int64) */
+  kvc_kv_mode kv_mode;           /* the mode AUTO resolves to for this model */
+  int64_t param_bytes;           /* bytes of the model files (graph + external weights) */
+  int64_t cache_bytes_per_token; /* keys + values of all layers for one position */
+  char provider[16];             /* "cpu" or "cuda" */
+  char onnx_path[4096];          /* the .onnx file that was loaded */
+} kvc_model_info;
+
+/* Describe an open model. */
+kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
+
+/* "auto", "naive", "bound", "uncached"; NULL for other values. */
+const char *kvc_kv_mode_name(kvc_kv_mode mode);
+
+/* ---------------------------------------------------------------------------------------
+ * Sequences
+ *
+ * A sequence is one stream of tokens with its KV cache. Every buffer it needs (cache,
+ * inputs, logits) is allocated by kvc_seq_new(); appending afterwards allocates nothing in
+ * kvcache (ONNX Runtime's own per-run bookkeeping aside). A sequence belongs to one thread
+ * at a time; different sequences of one model may run on different threads at once.
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_seq kvc_seq;
+
+typedef struct kvc_seq_params {
+  kvc_kv_mode kv_mode; /* AUTO (default) = the model's kv_mode */
+} kvc_seq_params;
+
+kvc_seq_params kvc_seq_default_params(void);
+
+/* New empty sequence on `model` (which must outlive it). params NULL = defaults.
+ * Errors: KVC_ERR_INVALID_ARG, KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
+kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
+
+/* Release a sequence and its cache. NULL is a no-op. */
+void kvc_seq_free(kvc_seq *seq);
+
+/* Run the model on n new tokens at positions len .. len + n - 1 (a prefill when the
+ * sequence is empty, a decode step after), extending the cache by n.
+ * Errors, all leaving the sequence exactly as it was:
+ *   KVC_ERR_INVALID_ARG  seq or tokens NULL, n <= 0, a token outside [0, vocab_size)
+ *   KVC_ERR_CACHE_FULL   len + n > max_seq_len
+ *   KVC_ERR_RUNTIME      ONNX Runtime failed */
+kvc_status kvc_seq_append(kvc_seq *seq, const int32_t *tokens, int32_t n);
+
+/* Logits (vocab_size floats) after the last appended token; NULL when the sequence is empty
+ * or was rewound or reset since. Valid until the next call that changes the sequence. */
+const float *kvc_seq_logits(const kvc_seq *seq);
+
+/* Number of tokens in the sequence (and positions in its cache); 0 for NULL. */
+int32_t kvc_seq_len(const kvc_seq *seq);
+
+/* The mode the sequence runs in (never AUTO). */
+kvc_kv_mode kvc_seq_kv_mode(const kvc_seq *seq);
+
+/* Empty the sequence; keeps its buffers. */
+kvc_status kvc_seq_reset(kvc_seq *seq);
+
+/* Keep the first `len` tokens ([0, len)) and drop the rest: appending afterwards gives the
+ * logits the sequence would give had the dropped tokens never been appended.
+ * KVC_ERR_INVALID_ARG when len < 0 or len > kvc_seq_len(seq). */
+kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
+
+typedef struct kvc_seq_metrics {
+  double prefill_ms;       /* time of the first append to an empty sequence */
+  int32_t prefill_tokens;  /* tokens in that append */
+  int32_t decode_steps;    /* appends of one token to a non-empty sequence since then */
+  const double *decode_ms; /* decode_steps durations in ms, in order; valid until the
+                            * next call that changes the sequence */
+  int64_t cache_bytes;     /* bytes of KV cache this sequence allocated (0 for NAIVE and
+                            * UNCACHED, whose tensors ONNX Runtime allocates per run) */
+  int32_t cache_addresses; /* distinct addresses the first cache tensor was bound at, as
+                            * present, since the sequence was made (capped at 64) */
+} kvc_seq_metrics;
+
+/* Timings and counters since kvc_seq_new() or the last kvc_seq_reset(). */
+kvc_status kvc_seq_get_metrics(const kvc_seq *seq, kvc_seq_metrics *metrics);
+
+/* ---------------------------------------------------------------------------------------
+ * Sampling and generation
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_sampler kvc_sampler;
+
+typedef struct kvc_sampler_params {
+  float temperature; /* 0 (default) = greedy (argmax, lowest id on ties); > 0 samples */
+  int32_t top_k;     /* keep the k most likely tokens; 0 (default) = all */
+  float top_p;       /* keep the smallest set with probability >= top_p; 1 (default) = all */
+  uint64_t seed;     /* random seed; same seed and logits -> same tokens. Default 0 */
+} kvc_sampler_params;
+
+kvc_sampler_params kvc_sampler_default_params(void);
+
+/* A sampler for logits of `vocab_size` entries (its scratch space is allocated here).
+ * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1]. */
+kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size, kvc_sampler **out);
+void kvc_sampler_free(kvc_sampler *sampler);
+
+/* Pick the next token from vocab_size logits. */
+kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits, int32_t *token);
+
+/* Called after each generated token; return non-zero to stop generating. */
+typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
+
+/* Append `prompt` (n_prompt >= 1 tokens; n_prompt 0 continues from the sequence's current
+ * logits), then generate up to max_new tokens, appending each but the last.
+ * out (max_new entries) receives the generated tokens and *n_out their number.
+ * on_token may be NULL. Returns KVC_ERR_CACHE_FULL (with *n_out tokens valid) when the
+ * cache fills up first. */
+kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                        kvc_sampler *sampler, int32_t *out, int32_t *n_out, kvc_token_fn on_token,
+                        void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,9 @@
 
 static const OrtApi *api;
 static once_flag api_once = ONCE_FLAG_INIT;
+static OrtEnv *env;
+static OrtStatus *env_status;
+static once_flag env_once = ONCE_FLAG_INIT;
 
 static void load_api(void) {
   api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
@@ -57,4 +60,31 @@ kvc_status kvc__ort_check(OrtStatus *st, const char *what) {
   kvc__fail(status, "%s: %s", what, ort->GetErrorMessage(st));
   ort->ReleaseStatus(st);
   return status;
+}
+
+static void discard_log(void *param, OrtLoggingLevel severity, const char *category,
+                        const char *logid, const char *code_location, const char *message) {
+  (void)param, (void)severity, (void)category, (void)logid, (void)code_location, (void)message;
+}
+
+static void make_env(void) {
+  env_status =
+      api->CreateEnvWithCustomLogger(discard_log, NULL, ORT_LOGGING_LEVEL_WARNING, "kvcache", &env);
+}
+
+kvc_status kvc__ort_env(OrtEnv **out) {
+  kvc_status s = kvc__ort_init();
+  if (s)
+    return s;
+  call_once(&env_once, make_env);
+  if (env_status) /* kept: every later call reports the same failure */
+    return kvc__fail(KVC_ERR_RUNTIME, "creating the ONNX Runtime environment: %s",
+                     api->GetErrorMessage(env_status));
+  *out = env;
+  return KVC_OK;
+}
+
+void kvc__ort_ignore(OrtStatus *st) {
+  if (st)
+    kvc__ort()->ReleaseStatus(st);
 }

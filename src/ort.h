@@ -19,4 +19,13 @@ kvc_status kvc__ort_init(void);
  * picks the status (missing file -> KVC_ERR_IO, bad graph -> KVC_ERR_MODEL, ...). */
 kvc_status kvc__ort_check(OrtStatus *st, const char *what);
 
+/* Release the status of a cleanup call whose failure nothing could act on
+ * (AllocatorFree of memory we own, say). */
+void kvc__ort_ignore(OrtStatus *st);
+
+/* The process's one OrtEnv (ONNX Runtime wants one per process), made on first use and
+ * kept for the life of the process. Its log messages are discarded: the library never
+ * prints. */
+kvc_status kvc__ort_env(OrtEnv **env);
+
 #endif

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int kvc_arg_int(const char *cmd, const char *option, const char *text, int64_t min, int64_t max,
                 int64_t *out) {
@@ -52,4 +53,69 @@ const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i) {
     return NULL;
   }
   return argv[++*i];
+}
+
+const char kvc_arg_model_help[] =
+    "  -m, --model DIR      model directory (or .onnx file) to run (required)\n"
+    "  --provider cpu|cuda  execution provider (cpu); KVCACHE_FORCE_CPU=1 forces cpu\n"
+    "  --threads N          ONNX Runtime intra-op threads (0 = its default)\n"
+    "  --kv MODE            KV cache mode: auto, naive, bound, uncached (auto)\n"
+    "  --max-seq N          cache capacity in tokens (0 = the model's maximum)\n";
+
+int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_params *p,
+                  const char **model_dir) {
+  const char *opt = argv[*i], *v;
+  int64_t n;
+  if (!strcmp(opt, "-m") || !strcmp(opt, "--model")) {
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
+      return -1;
+    *model_dir = v;
+  } else if (!strcmp(opt, "--provider")) {
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
+      return -1;
+    if (strcmp(v, "cpu") && strcmp(v, "cuda")) {
+      fprintf(stderr, "kvcache %s: --provider expects 'cpu' or 'cuda', got '%s'\n", cmd, v);
+      return -1;
+    }
+    p->provider = v;
+  } else if (!strcmp(opt, "--threads")) {
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || !kvc_arg_int(cmd, opt, v, 0, 1024, &n))
+      return -1;
+    p->intra_op_threads = (int32_t)n;
+  } else if (!strcmp(opt, "--max-seq")) {
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || !kvc_arg_int(cmd, opt, v, 0, 1 << 24, &n))
+      return -1;
+    p->max_seq_len = (int32_t)n;
+  } else if (!strcmp(opt, "--kv")) {
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
+      return -1;
+    kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED};
+    size_t m = 0;
+    while (m < sizeof modes / sizeof modes[0] && strcmp(v, kvc_kv_mode_name(modes[m])))
+      m++;
+    if (m == sizeof modes / sizeof modes[0]) {
+      fprintf(stderr, "kvcache %s: --kv expects auto, naive, bound or uncached, got '%s'\n", cmd,
+              v);
+      return -1;
+    }
+    p->kv_mode = modes[m];
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,
+                       kvc_model **model) {
+  if (!dir) {
+    fprintf(stderr,
+            "kvcache %s: -m DIR is required (build one with `kvcache build-model -o DIR`)\n", cmd);
+    return KVC_EXIT_USAGE;
+  }
+  kvc_status s = kvc_model_open(dir, params, model);
+  if (s) {
+    fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
+    return s == KVC_ERR_INVALID_ARG ? KVC_EXIT_USAGE : 1;
+  }
+  return 0;
 }

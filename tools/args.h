@@ -19,4 +19,20 @@ int kvc_arg_double(const char *cmd, const char *option, const char *text, double
 /* The value after option argv[*i] (advancing *i), or NULL after printing that it is missing. */
 const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i);
 
+#include "kvcache.h"
+
+/* Options shared by the verbs that open a model:
+ *   -m/--model DIR, --provider cpu|cuda, --threads N, --kv auto|naive|bound, --max-seq N
+ * Returns 1 when argv[*i] was one of them (consumed, with its value), 0 when it is not,
+ * -1 after printing why its value is bad. */
+int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_params *params,
+                  const char **model_dir);
+
+/* The help lines for those options. */
+extern const char kvc_arg_model_help[];
+
+/* Open the model (printing kvc_last_error() on failure); returns the exit code (0 = ok). */
+int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,
+                       kvc_model **model);
+
 #endif

@@ -3,5 +3,8 @@
 #define KVC_TOOLS_COMMANDS_H
 
 int kvc_cmd_build_model(int argc, char **argv);
+int kvc_cmd_generate(int argc, char **argv);
+int kvc_cmd_info(int argc, char **argv);
+int kvc_cmd_verify(int argc, char **argv);
 
 #endif

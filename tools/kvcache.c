@@ -12,6 +12,9 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  build-model   write the seed's decoder as ONNX (model.onnx + weights + config.json)\n"
+    "  info          describe a model as kvcache reads it\n"
+    "  generate      generate token ids from a prompt through the KV cache\n"
+    "  verify        check every cached mode against the uncached recompute\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -44,8 +47,16 @@ int main(int argc, char **argv) {
     fputs(usage, stdout);
     return 0;
   }
-  if (!strcmp(cmd, "build-model"))
-    return kvc_cmd_build_model(argc - 1, argv + 1);
+  static const struct {
+    const char *name;
+    int (*run)(int, char **);
+  } commands[] = {{"build-model", kvc_cmd_build_model},
+                  {"info", kvc_cmd_info},
+                  {"generate", kvc_cmd_generate},
+                  {"verify", kvc_cmd_verify}};
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "kvcache: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

@@ -1,0 +1,337 @@
+/* model.c: kvc_model_open(): find the files, read the maximum length, create the ONNX
+ * Runtime session on the chosen provider, and read the graph's signature. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "model.h"
+#include "path.h"
+
+kvc_model_params kvc_model_default_params(void) {
+  return (kvc_model_params){.provider = "cpu", .kv_mode = KVC_KV_AUTO};
+}
+
+const char *kvc_kv_mode_name(kvc_kv_mode mode) {
+  switch (mode) {
+  case KVC_KV_AUTO:
+    return "auto";
+  case KVC_KV_NAIVE:
+    return "naive";
+  case KVC_KV_BOUND:
+    return "bound";
+  case KVC_KV_UNCACHED:
+    return "uncached";
+  }
+  return NULL;
+}
+
+void kvc__log(const kvc_model *m, int level, const char *fmt, ...) {
+  if (!m->log)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  m->log(m->log_user, level, msg);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Resolve `path` (directory or .onnx file) to the .onnx file and its directory. */
+static kvc_status find_onnx(const char *path, char *onnx, char *dir, size_t cap) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return kvc__fail(KVC_ERR_IO, "model path %s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(onnx, cap, "%s", path);
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = '\0';
+    else
+      snprintf(dir, cap, ".");
+    return KVC_OK;
+  }
+  snprintf(dir, cap, "%s", path);
+  DIR *d = opendir(path);
+  if (!d)
+    return kvc__fail(KVC_ERR_IO, "cannot read directory %s: %s", path, strerror(errno));
+  int found = 0, has_default = 0;
+  char first[256] = "", second[256] = "";
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!ends_with(e->d_name, ".onnx"))
+      continue;
+    has_default |= !strcmp(e->d_name, "model.onnx");
+    snprintf(found ? second : first, sizeof first, "%s", e->d_name);
+    found++;
+  }
+  closedir(d);
+  if (found == 0)
+    return kvc__fail(KVC_ERR_IO, "no .onnx file in directory %s", path);
+  if (found > 1 && !has_default)
+    return kvc__fail(KVC_ERR_MODEL,
+                     "%d .onnx files in directory %s (%s, %s, ...) and none is model.onnx: "
+                     "pass the file to use",
+                     found, path, first, second);
+  return kvc__path_join(onnx, cap, path, found > 1 ? "model.onnx" : first);
+}
+
+static cJSON *read_json(const char *path, kvc_status *s) {
+  *s = KVC_OK;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  char *text = NULL;
+  long n = -1;
+  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+      (text = kvc__malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
+    text[n] = '\0';
+  else
+    *s = kvc__fail(KVC_ERR_IO, "cannot read %s", path);
+  fclose(f);
+  cJSON *json = *s ? NULL : cJSON_Parse(text);
+  kvc__free(text);
+  if (!*s && !json)
+    *s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", path,
+                   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
+  return json;
+}
+
+/* The model's maximum length from config.json or genai_config.json; 0 if neither says. */
+static kvc_status config_max_len(const char *dir, int32_t *out) {
+  static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
+  char path[4096];
+  kvc_status s;
+  *out = 0;
+  if ((s = kvc__path_join(path, sizeof path, dir, "config.json")))
+    return s;
+  cJSON *c = read_json(path, &s);
+  for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1 << 24))
+      s = kvc__fail(KVC_ERR_MODEL, "%s: \"%s\" must be a positive integer", path, keys[i]);
+    else if (v)
+      *out = (int32_t)v->valuedouble;
+  }
+  cJSON_Delete(c);
+  if (s || *out)
+    return s;
+  if ((s = kvc__path_join(path, sizeof path, dir, "genai_config.json")))
+    return s;
+  c = read_json(path, &s);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "model"),
+                                                    "context_length");
+  if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1 << 24)
+    *out = (int32_t)v->valuedouble;
+  cJSON_Delete(c);
+  return s;
+}
+
+/* Bytes of the graph file and of the external data files named after it. */
+static int64_t model_bytes(const char *onnx, const char *dir) {
+  struct stat st;
+  int64_t total = stat(onnx, &st) == 0 ? (int64_t)st.st_size : 0;
+  const char *base = strrchr(onnx, '/') ? strrchr(onnx, '/') + 1 : onnx;
+  size_t len = strlen(base);
+  DIR *d = opendir(dir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char path[4096];
+    if (strncmp(e->d_name, base, len) || !e->d_name[len])
+      continue;
+    if (kvc__path_join(path, sizeof path, dir, e->d_name) == KVC_OK && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode))
+      total += (int64_t)st.st_size;
+  }
+  if (d)
+    closedir(d);
+  return total;
+}
+
+static kvc_status session_options(const kvc_model_params *p, int cuda, OrtSessionOptions **out) {
+  const OrtApi *ort = kvc__ort();
+  OrtSessionOptions *o = NULL;
+  kvc_status s = kvc__ort_check(ort->CreateSessionOptions(&o), "CreateSessionOptions");
+  if (!s && p->intra_op_threads > 0)
+    s = kvc__ort_check(ort->SetIntraOpNumThreads(o, p->intra_op_threads), "intra-op threads");
+  if (!s)
+    s = kvc__ort_check(ort->SetSessionGraphOptimizationLevel(o, ORT_ENABLE_ALL), "optimisation");
+  if (!s && cuda) {
+    OrtCUDAProviderOptionsV2 *cu = NULL;
+    char device[16];
+    snprintf(device, sizeof device, "%d", p->device_id);
+    const char *keys[] = {"device_id"}, *values[] = {device};
+    OrtStatus *st = ort->CreateCUDAProviderOptions(&cu);
+    if (!st)
+      st = ort->UpdateCUDAProviderOptions(cu, keys, values, 1);
+    if (!st)
+      st = ort->SessionOptionsAppendExecutionProvider_CUDA_V2(o, cu);
+    if (cu)
+      ort->ReleaseCUDAProviderOptions(cu);
+    if (st) {
+      kvc__ort_check(st, "CUDA");
+      s = kvc__wrap(KVC_ERR_UNSUPPORTED,
+                    "provider \"cuda\": this ONNX Runtime cannot create the CUDA execution "
+                    "provider (set KVCACHE_FORCE_CPU=1 or use provider \"cpu\")");
+    }
+  }
+  if (s) {
+    if (o)
+      ort->ReleaseSessionOptions(o);
+    return s;
+  }
+  *out = o;
+  return KVC_OK;
+}
+
+static kvc_status check_params(const kvc_model_params *p, int *cuda) {
+  const char *force = getenv("KVCACHE_FORCE_CPU");
+  int forced = force && *force && strcmp(force, "0") != 0;
+  const char *provider = p->provider ? p->provider : "cpu";
+  if (strcmp(provider, "cpu") && strcmp(provider, "cuda"))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "provider \"%s\": expected \"cpu\" or \"cuda\"",
+                     provider);
+  *cuda = !forced && !strcmp(provider, "cuda");
+  if (p->intra_op_threads < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "intra_op_threads = %d: expected >= 0 (0 = default)",
+                     p->intra_op_threads);
+  if (p->max_seq_len < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "max_seq_len = %d: expected >= 0 (0 = the model's)",
+                     p->max_seq_len);
+  if (p->device_id < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "device_id = %d: expected >= 0", p->device_id);
+  if (!kvc_kv_mode_name(p->kv_mode))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kv_mode = %d: expected a kvc_kv_mode", (int)p->kv_mode);
+  return KVC_OK;
+}
+
+kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_model **out) {
+  if (!out)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_open: out is NULL");
+  *out = NULL;
+  if (!path)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_open: path is NULL");
+  kvc_model_params p = params ? *params : kvc_model_default_params();
+  int cuda = 0;
+  kvc_status s = check_params(&p, &cuda);
+  if (s)
+    return s;
+  OrtEnv *env = NULL;
+  if ((s = kvc__ort_env(&env)))
+    return s;
+
+  kvc_model *m = kvc__calloc(1, sizeof *m);
+  if (!m)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  m->log = p.log;
+  m->log_user = p.log_user;
+  kvc_model_info *info = &m->info;
+  char dir[4096];
+  s = find_onnx(path, info->onnx_path, dir, sizeof dir);
+  if (!s)
+    s = config_max_len(dir, &info->model_max_seq_len);
+
+  const OrtApi *ort = kvc__ort();
+  OrtSessionOptions *opts = NULL;
+  if (!s)
+    s = session_options(&p, cuda, &opts);
+  if (!s) {
+    char what[4200]; /* ORT's messages do not always name the file */
+    snprintf(what, sizeof what, "loading %s", info->onnx_path);
+    s = kvc__ort_check(ort->CreateSession(env, info->onnx_path, opts, &m->session), what);
+  }
+  if (opts)
+    ort->ReleaseSessionOptions(opts);
+  if (!s) {
+    s = kvc__signature_read(m->session, &m->sig);
+    if (s)
+      s = kvc__wrap(s, "%s", info->onnx_path);
+  }
+  if (!s) {
+    int32_t max = info->model_max_seq_len;
+    if (p.max_seq_len > 0 && max > 0 && p.max_seq_len > max)
+      s = kvc__fail(KVC_ERR_INVALID_ARG, "max_seq_len = %d exceeds the model's maximum %d (%s)",
+                    p.max_seq_len, max, dir);
+    else if (p.max_seq_len == 0 && max == 0)
+      s = kvc__fail(KVC_ERR_MODEL,
+                    "no maximum length for %s: config.json in %s has none of max_seq_len, "
+                    "n_positions, max_position_embeddings (nor genai_config.json "
+                    "model.context_length); set kvc_model_params.max_seq_len",
+                    info->onnx_path, dir);
+    info->max_seq_len = p.max_seq_len > 0 ? p.max_seq_len : max;
+  }
+  if (!s) {
+    s = kvc__ort_check(
+        ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->host_mem),
+        "host memory info");
+    if (!s && cuda)
+      s = kvc__ort_check(ort->CreateMemoryInfo("Cuda", OrtDeviceAllocator, p.device_id,
+                                               OrtMemTypeDefault, &m->cache_mem),
+                         "CUDA memory info");
+    if (!s && !cuda)
+      s = kvc__ort_check(
+          ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->cache_mem),
+          "host memory info");
+    if (!s)
+      s = kvc__ort_check(ort->CreateAllocator(m->session, m->cache_mem, &m->cache_alloc),
+                         "cache allocator");
+  }
+  if (s) {
+    kvc_model_free(m);
+    return s;
+  }
+  const kvc__signature *sig = &m->sig;
+  info->naming = sig->naming;
+  info->layers = sig->layers;
+  info->kv_heads = sig->kv_heads;
+  info->head_dim = sig->head_dim;
+  info->vocab_size = sig->vocab;
+  info->has_attention_mask = sig->has_attention_mask;
+  info->has_position_ids = sig->has_position_ids;
+  info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
+  info->kv_mode = p.kv_mode == KVC_KV_AUTO ? KVC_KV_BOUND : p.kv_mode;
+  info->param_bytes = model_bytes(info->onnx_path, dir);
+  info->cache_bytes_per_token =
+      (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);
+  snprintf(info->provider, sizeof info->provider, "%s", cuda ? "cuda" : "cpu");
+  kvc__log(m, KVC_LOG_INFO, "opened %s: %d layers, %d kv heads of %d, vocab %d, max %d, %s, %s",
+           info->onnx_path, info->layers, info->kv_heads, info->head_dim, info->vocab_size,
+           info->max_seq_len, info->provider, kvc_kv_mode_name(info->kv_mode));
+  *out = m;
+  return KVC_OK;
+}
+
+void kvc_model_free(kvc_model *m) {
+  if (!m)
+    return;
+  const OrtApi *ort = kvc__ort();
+  if (m->cache_alloc)
+    ort->ReleaseAllocator(m->cache_alloc);
+  if (m->cache_mem)
+    ort->ReleaseMemoryInfo(m->cache_mem);
+  if (m->host_mem)
+    ort->ReleaseMemoryInfo(m->host_mem);
+  if (m->session)
+    ort->ReleaseSession(m->session);
+  kvc__signature_free(&m->sig);
+  kvc__free(m);
+}
+
+kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info) {
+  if (!model || !info)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_get_info: %s is NULL",
+                     model ? "info" : "model");
+  *info = model->info;
+  return KVC_OK;
+}

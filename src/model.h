@@ -1,0 +1,43 @@
+/* model.h: an open model (shared, read-only after kvc_model_open) and its graph signature. */
+#ifndef KVC_MODEL_H
+#define KVC_MODEL_H
+
+#include "kvcache.h"
+#include "ort.h"
+
+enum { KVC_NAME_CAP = 128 };
+
+/* Names of one layer's cache tensors in the graph. */
+typedef struct kvc__layer_names {
+  char past[2][KVC_NAME_CAP];    /* [0] key, [1] value */
+  char present[2][KVC_NAME_CAP]; /* [0] key, [1] value */
+} kvc__layer_names;
+
+/* What the graph asks for and gives, read from the session's inputs and outputs. */
+typedef struct kvc__signature {
+  kvc_naming naming;
+  int layers, kv_heads, head_dim, vocab;
+  int has_attention_mask, has_position_ids;
+  ONNXTensorElementDataType ids_type; /* of input_ids, position_ids and attention_mask */
+  kvc__layer_names *names;            /* layers entries, owned */
+} kvc__signature;
+
+/* Read and check the signature of `session`; on failure the message names the tensor. */
+kvc_status kvc__signature_read(OrtSession *session, kvc__signature *sig);
+void kvc__signature_free(kvc__signature *sig);
+
+struct kvc_model {
+  kvc_model_info info;
+  kvc__signature sig;
+  kvc_log_fn log;
+  void *log_user;
+  OrtSession *session;
+  OrtMemoryInfo *host_mem;   /* inputs and logits live on the host */
+  OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
+  OrtAllocator *cache_alloc; /* the session's allocator for cache_mem */
+};
+
+/* Log through the model's callback, if any (printf-style). */
+void kvc__log(const kvc_model *m, int level, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,170 @@
+/* sample.c: choosing the next token from logits: greedy, or temperature with top-k and
+ * top-p (nucleus) filtering, from a seeded generator. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "kvcache.h"
+#include "rng.h"
+
+struct kvc_sampler {
+  kvc_sampler_params params;
+  int32_t vocab;
+  kvc__rng rng;
+  int32_t *order; /* (vocab) token ids, sorted by logit when filtering */
+  float *probs;   /* (vocab) */
+  const float *sort_logits;
+};
+
+kvc_sampler_params kvc_sampler_default_params(void) {
+  return (kvc_sampler_params){.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
+}
+
+kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab, kvc_sampler **out) {
+  if (!out)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_sampler_new: out is NULL");
+  *out = NULL;
+  kvc_sampler_params p = params ? *params : kvc_sampler_default_params();
+  if (vocab <= 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "vocab_size = %d: expected >= 1", vocab);
+  if (!(p.temperature >= 0.0f) || isinf(p.temperature))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "temperature = %g: expected >= 0 (0 = greedy)",
+                     (double)p.temperature);
+  if (p.top_k < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "top_k = %d: expected >= 0 (0 = off)", p.top_k);
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "top_p = %g: expected in (0, 1] (1 = off)",
+                     (double)p.top_p);
+  kvc_sampler *s = kvc__calloc(1, sizeof *s);
+  if (s) {
+    s->order = kvc__calloc((size_t)vocab, sizeof *s->order);
+    s->probs = kvc__calloc((size_t)vocab, sizeof *s->probs);
+  }
+  if (!s || !s->order || !s->probs) {
+    kvc_sampler_free(s);
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a sampler over %d tokens", vocab);
+  }
+  s->params = p;
+  s->vocab = vocab;
+  s->rng = kvc__rng_seeded(p.seed);
+  *out = s;
+  return KVC_OK;
+}
+
+void kvc_sampler_free(kvc_sampler *s) {
+  if (!s)
+    return;
+  kvc__free(s->order);
+  kvc__free(s->probs);
+  kvc__free(s);
+}
+
+static int32_t argmax(const float *logits, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; i++)
+    if (logits[i] > logits[best])
+      best = i;
+  return best;
+}
+
+/* Sort order[0..n) by logit, descending, ties by id (insertion into a max-heap-free
+ * quicksort would need a comparator context; a shell sort keeps it self-contained). */
+static void sort_by_logit(int32_t *order, int32_t n, const float *logits) {
+  static const int32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+  for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+    for (int32_t i = gaps[g]; i < n; i++) {
+      int32_t t = order[i], j = i;
+      for (; j >= gaps[g]; j -= gaps[g]) {
+        int32_t o = order[j - gaps[g]];
+        if (logits[o] > logits[t] || (logits[o] == logits[t] && o < t))
+          break;
+        order[j] = o;
+      }
+      order[j] = t;
+    }
+  }
+}
+
+kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *token) {
+  if (!s || !logits || !token)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_sampler_sample: %s is NULL",
+                     !s        ? "sampler"
+                     : !logits ? "logits"
+                               : "token");
+  const kvc_sampler_params *p = &s->params;
+  if (p->temperature == 0.0f) {
+    *token = argmax(logits, s->vocab);
+    return KVC_OK;
+  }
+  int32_t n = s->vocab;
+  for (int32_t i = 0; i < n; i++)
+    s->order[i] = i;
+  if (p->top_k > 0 || p->top_p < 1.0f)
+    sort_by_logit(s->order, n, logits);
+  if (p->top_k > 0 && p->top_k < n)
+    n = p->top_k;
+  /* softmax over the candidates at the temperature, max-subtracted for stability */
+  float max = logits[s->order[0]];
+  for (int32_t i = 1; i < n; i++)
+    max = logits[s->order[i]] > max ? logits[s->order[i]] : max;
+  double sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    s->probs[i] = expf((logits[s->order[i]] - max) / p->temperature);
+    sum += s->probs[i];
+  }
+  if (p->top_p < 1.0f) { /* smallest prefix (by probability) whose mass reaches top_p */
+    double mass = 0;
+    int32_t keep = 0;
+    while (keep < n && mass < p->top_p * sum)
+      mass += s->probs[keep++];
+    n = keep > 0 ? keep : 1;
+    sum = mass > 0 ? mass : s->probs[0];
+  }
+  double r = kvc__rng_uniform(&s->rng) * sum, acc = 0;
+  for (int32_t i = 0; i < n; i++) {
+    acc += s->probs[i];
+    if (r < acc) {
+      *token = s->order[i];
+      return KVC_OK;
+    }
+  }
+  *token = s->order[n - 1]; /* rounding left r at the very top */
+  return KVC_OK;
+}
+
+kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                        kvc_sampler *sampler, int32_t *out, int32_t *n_out, kvc_token_fn on_token,
+                        void *user) {
+  if (n_out)
+    *n_out = 0;
+  if (!seq || !sampler || !out || !n_out || (n_prompt > 0 && !prompt))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_generate: %s is NULL",
+                     !seq       ? "seq"
+                     : !sampler ? "sampler"
+                     : !out     ? "out"
+                     : !n_out   ? "n_out"
+                                : "prompt");
+  if (n_prompt < 0 || max_new < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_generate: n_prompt = %d, max_new = %d: expected >= 0", n_prompt, max_new);
+  kvc_status s = n_prompt > 0 ? kvc_seq_append(seq, prompt, n_prompt) : KVC_OK;
+  if (s)
+    return s;
+  if (max_new > 0 && !kvc_seq_logits(seq))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_generate: the sequence has no logits to continue from (empty "
+                     "prompt on an empty or rewound sequence)");
+  for (int32_t i = 0; i < max_new; i++) {
+    int32_t token;
+    if ((s = kvc_sampler_sample(sampler, kvc_seq_logits(seq), &token)))
+      return s;
+    out[i] = token;
+    *n_out = i + 1;
+    if (on_token && on_token(user, token, i))
+      break;
+    if (i + 1 < max_new && (s = kvc_seq_append(seq, &token, 1)))
+      return s;
+  }
+  return KVC_OK;
+}

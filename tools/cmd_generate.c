@@ -1,0 +1,152 @@
+/* kvcache generate: run a prompt and print the generated token ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "kvcache.h"
+
+static const char usage[] =
+    "usage: kvcache generate -m DIR --prompt-ids \"1 2 3\" [-n 32] [options]\n"
+    "\n"
+    "Appends the prompt, then generates tokens one at a time through the KV cache. Prints the\n"
+    "generated token ids on one line of stdout; timings go to stderr.\n"
+    "\n"
+    "options:\n"
+    "  --prompt-ids IDS     prompt token ids, separated by spaces or commas (required)\n"
+    "  -n N                 tokens to generate (32)\n"
+    "  --greedy             pick the most likely token (the default)\n"
+    "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
+    "  --top-k K            sample among the K most likely tokens (0 = all)\n"
+    "  --top-p P            sample within probability mass P, 0 < P <= 1 (1 = all)\n"
+    "  --seed S             sampling seed (0)\n"
+    "  --no-cache           recompute the whole sequence for every token (same as --kv uncached)\n";
+
+/* Parse "1 2 3" or "1,2,3" into a malloc'd array; returns the count or -1. */
+static int parse_ids(const char *text, int32_t **out) {
+  size_t cap = strlen(text) / 2 + 1;
+  int32_t *ids = malloc(cap * sizeof *ids);
+  int n = 0;
+  const char *p = text;
+  while (ids) {
+    while (*p == ' ' || *p == ',' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ' ' && *end != ',' && *end != '\t') || v < INT32_MIN ||
+        v > INT32_MAX) {
+      free(ids);
+      return -1;
+    }
+    ids[n++] = (int32_t)v;
+    p = end;
+  }
+  *out = ids;
+  return ids ? n : -1;
+}
+
+int kvc_cmd_generate(int argc, char **argv) {
+  const char *cmd = "generate", *dir = NULL, *prompt_text = NULL;
+  kvc_model_params mp = kvc_model_default_params();
+  kvc_sampler_params sp = kvc_sampler_default_params();
+  int64_t n_new = 32;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i], *v;
+    double d;
+    int64_t k;
+    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
+    if (r < 0)
+      return KVC_EXIT_USAGE;
+    if (r > 0)
+      continue;
+    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+      printf("%s%s", usage, kvc_arg_model_help);
+      return 0;
+    } else if (!strcmp(opt, "--prompt-ids")) {
+      if (!(prompt_text = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "-n")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
+          !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &n_new))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--greedy")) {
+      sp.temperature = 0;
+    } else if (!strcmp(opt, "--temperature")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 0, 1e6, &d))
+        return KVC_EXIT_USAGE;
+      sp.temperature = (float)d;
+    } else if (!strcmp(opt, "--top-k")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, INT32_MAX, &k))
+        return KVC_EXIT_USAGE;
+      sp.top_k = (int32_t)k;
+    } else if (!strcmp(opt, "--top-p")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 1e-9, 1.0, &d))
+        return KVC_EXIT_USAGE;
+      sp.top_p = (float)d;
+    } else if (!strcmp(opt, "--seed")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &sp.seed))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--no-cache")) {
+      mp.kv_mode = KVC_KV_UNCACHED;
+    } else {
+      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, opt, usage,
+              kvc_arg_model_help);
+      return KVC_EXIT_USAGE;
+    }
+  }
+  int32_t *prompt = NULL;
+  int n_prompt = prompt_text ? parse_ids(prompt_text, &prompt) : 0;
+  if (!prompt_text || n_prompt <= 0) {
+    fprintf(stderr, "kvcache %s: --prompt-ids expects one or more integer token ids, got '%s'\n",
+            cmd, prompt_text ? prompt_text : "(nothing)");
+    free(prompt);
+    return KVC_EXIT_USAGE;
+  }
+
+  kvc_model *model = NULL;
+  kvc_seq *seq = NULL;
+  kvc_sampler *sampler = NULL;
+  int32_t *out = malloc((size_t)n_new * sizeof *out), n_out = 0;
+  int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
+  kvc_status s = KVC_OK;
+  if (!rc && !out) {
+    fprintf(stderr, "kvcache %s: out of memory\n", cmd);
+    rc = 1;
+  }
+  if (!rc) {
+    kvc_model_info info;
+    kvc_model_get_info(model, &info);
+    if (!(s = kvc_seq_new(model, NULL, &seq)))
+      s = kvc_sampler_new(&sp, info.vocab_size, &sampler);
+    if (!s)
+      s = kvc_generate(seq, prompt, n_prompt, (int32_t)n_new, sampler, out, &n_out, NULL, NULL);
+    for (int32_t i = 0; i < n_out; i++)
+      printf("%s%d", i ? " " : "", out[i]);
+    if (n_out)
+      printf("\n");
+    if (s) {
+      fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
+      rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL ? KVC_EXIT_USAGE : 1;
+    } else {
+      kvc_seq_metrics m;
+      kvc_seq_get_metrics(seq, &m);
+      double decode = 0;
+      for (int32_t i = 0; i < m.decode_steps; i++)
+        decode += m.decode_ms[i];
+      fprintf(stderr,
+              "kv %s: prefill %d tokens %.2f ms; %d decode steps, %.3f ms/token (%.1f tokens/s)\n",
+              kvc_kv_mode_name(kvc_seq_kv_mode(seq)), m.prefill_tokens, m.prefill_ms,
+              m.decode_steps, m.decode_steps ? decode / m.decode_steps : 0.0,
+              decode > 0 ? m.decode_steps * 1e3 / decode : 0.0);
+    }
+  }
+  kvc_sampler_free(sampler);
+  kvc_seq_free(seq);
+  kvc_model_free(model);
+  free(out);
+  free(prompt);
+  return rc;
+}

@@ -1,0 +1,105 @@
+/* kvcache info: what kvcache sees in a model. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "args.h"
+#include "commands.h"
+#include "kvcache.h"
+
+static const char usage[] = "usage: kvcache info -m DIR [--json]\n"
+                            "\n"
+                            "Describes a model as kvcache reads it: naming convention, cache "
+                            "layout, vocabulary,\n"
+                            "maximum length, sizes, and the execution providers available.\n"
+                            "\n"
+                            "options:\n"
+                            "  --json               print one JSON object instead of a table\n";
+
+static const char *naming_name(kvc_naming n) {
+  return n == KVC_NAMING_HF ? "hf" : "seed";
+}
+
+static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "path", i->onnx_path);
+  cJSON_AddStringToObject(o, "naming", naming_name(i->naming));
+  cJSON_AddNumberToObject(o, "layers", i->layers);
+  cJSON_AddNumberToObject(o, "kv_heads", i->kv_heads);
+  cJSON_AddNumberToObject(o, "head_dim", i->head_dim);
+  cJSON_AddNumberToObject(o, "vocab_size", i->vocab_size);
+  cJSON_AddNumberToObject(o, "max_seq_len", i->max_seq_len);
+  cJSON_AddNumberToObject(o, "model_max_seq_len", i->model_max_seq_len);
+  cJSON_AddBoolToObject(o, "attention_mask", i->has_attention_mask);
+  cJSON_AddBoolToObject(o, "position_ids", i->has_position_ids);
+  cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
+  cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
+  cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
+  cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
+  cJSON_AddNumberToObject(o, "cache_bytes_at_max",
+                          (double)i->cache_bytes_per_token * i->max_seq_len);
+  cJSON_AddStringToObject(o, "provider", i->provider);
+  cJSON_AddStringToObject(o, "providers_available", rt->providers);
+  char *text = cJSON_Print(o);
+  cJSON_Delete(o);
+  if (!text)
+    return 1;
+  puts(text);
+  cJSON_free(text);
+  return 0;
+}
+
+int kvc_cmd_info(int argc, char **argv) {
+  const char *cmd = "info", *dir = NULL;
+  int json = 0;
+  kvc_model_params mp = kvc_model_default_params();
+  for (int i = 1; i < argc; i++) {
+    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
+    if (r < 0)
+      return KVC_EXIT_USAGE;
+    if (r > 0)
+      continue;
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      printf("%s%s", usage, kvc_arg_model_help);
+      return 0;
+    } else if (!strcmp(argv[i], "--json")) {
+      json = 1;
+    } else {
+      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, argv[i], usage,
+              kvc_arg_model_help);
+      return KVC_EXIT_USAGE;
+    }
+  }
+  kvc_model *model = NULL;
+  int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
+  if (rc)
+    return rc;
+  kvc_model_info i;
+  kvc_runtime_info rt;
+  kvc_model_get_info(model, &i);
+  kvc_runtime_info_get(&rt);
+  if (json) {
+    rc = print_json(&i, &rt);
+  } else {
+    printf("model            %s\n", i.onnx_path);
+    printf("naming           %s\n", naming_name(i.naming));
+    printf("layers           %d\n", i.layers);
+    printf("kv heads         %d\n", i.kv_heads);
+    printf("head size        %d\n", i.head_dim);
+    printf("vocabulary       %d\n", i.vocab_size);
+    printf("max length       %d (model: %d)\n", i.max_seq_len, i.model_max_seq_len);
+    printf("inputs           input_ids (%s)%s%s\n", i.input_ids_int32 ? "int32" : "int64",
+           i.has_attention_mask ? ", attention_mask" : "",
+           i.has_position_ids ? ", position_ids" : "");
+    printf("kv mode          %s\n", kvc_kv_mode_name(i.kv_mode));
+    printf("parameter bytes  %lld (%.1f MB)\n", (long long)i.param_bytes, i.param_bytes / 1e6);
+    printf("cache per token  %lld bytes\n", (long long)i.cache_bytes_per_token);
+    printf("cache at max     %lld bytes (%.1f MB)\n",
+           (long long)i.cache_bytes_per_token * i.max_seq_len,
+           (double)i.cache_bytes_per_token * i.max_seq_len / 1e6);
+    printf("provider         %s (available: %s)\n", i.provider, rt.providers);
+  }
+  kvc_model_free(model);
+  return rc;
+}
