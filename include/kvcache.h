@@ -145,7 +145,9 @@ kvc_model_params kvc_model_default_params(void);
  * On success *out owns the model; release with kvc_model_free().
  * Errors: KVC_ERR_INVALID_ARG (NULL, bad params), KVC_ERR_IO (no such path, no .onnx in the
  * directory, unreadable config), KVC_ERR_MODEL (a graph or config that does not fit the
- * contract: the message names the tensor or key), KVC_ERR_UNSUPPORTED (float16 cache, a
+ * contract: the message names the tensor or key; a graph ONNX Runtime cannot load, such as
+ * a truncated file or missing external weights: the message carries its reason),
+ * KVC_ERR_UNSUPPORTED (float16 cache, a
  * provider this ONNX Runtime cannot create), KVC_ERR_RUNTIME. */
 kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_model **out);
 

@@ -250,6 +250,9 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
     char what[4200]; /* ORT's messages do not always name the file */
     snprintf(what, sizeof what, "loading %s", info->onnx_path);
     s = kvc__ort_check(ort->CreateSession(env, info->onnx_path, opts, &m->session), what);
+    if (s == KVC_ERR_RUNTIME) /* ORT_FAIL here means a model it cannot load, e.g. a missing
+                               * external weights file; ORT's message names the reason */
+      s = KVC_ERR_MODEL;
   }
   if (opts)
     ort->ReleaseSessionOptions(opts);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The engine's verbs from the command line: info, generate (identical greedy tokens in every
+# KV mode), verify, and their errors.
+set -euo pipefail
+kvcache="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+passed=0
+"$kvcache" build-model -o "$tmp/m" >/dev/null
+"$kvcache" build-model -o "$tmp/hf" --naming hf --layers 2 >/dev/null
+
+# info, table and JSON
+out=$("$kvcache" info -m "$tmp/m")
+grep -qE '^naming +seed$' <<<"$out" || fail "info: naming: $out"
+grep -qE '^cache per token +8192 bytes$' <<<"$out" || fail "info: cache per token: $out"
+json=$("$kvcache" info -m "$tmp/hf" --json)
+for kv in '"naming":[[:space:]]*"hf"' '"layers":[[:space:]]*2' '"vocab_size":[[:space:]]*1000' \
+  '"attention_mask":[[:space:]]*true' '"max_seq_len":[[:space:]]*512' '"kv_mode":[[:space:]]*"bound"'; do
+  grep -qE "$kv" <<<"$json" || fail "info --json lacks $kv: $json"
+done
+passed=$((passed + 1))
+
+# generate: the same greedy tokens whatever the cache mode, in both namings
+for m in m hf; do
+  ref=$("$kvcache" generate -m "$tmp/$m" --prompt-ids "5 6 7 8" -n 40 --no-cache --threads 1 2>/dev/null)
+  [ "$(wc -w <<<"$ref")" -eq 40 ] || fail "generate printed '$ref'"
+  for kv in naive bound auto; do
+    got=$("$kvcache" generate -m "$tmp/$m" --prompt-ids "5,6,7,8" -n 40 --kv $kv --threads 1 2>/dev/null)
+    [ "$got" = "$ref" ] || fail "$m --kv $kv: '$got' != --no-cache '$ref'"
+  done
+  passed=$((passed + 1))
+done
+# sampling: same seed, same tokens
+a=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1" -n 20 --temperature 0.9 --top-k 50 --top-p 0.9 --seed 4 2>/dev/null)
+b=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1" -n 20 --temperature 0.9 --top-k 50 --top-p 0.9 --seed 4 2>/dev/null)
+[ "$a" = "$b" ] || fail "sampling with one seed differs: '$a' vs '$b'"
+passed=$((passed + 1))
+
+# verify passes on a correct model
+"$kvcache" verify -m "$tmp/m" --prompt-len 8 --steps 40 --threads 1 >"$tmp/verify.txt" || fail "verify failed: $(cat "$tmp/verify.txt")"
+grep -qE '^  bound +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify output: $(cat "$tmp/verify.txt")"
+passed=$((passed + 1))
+
+expect_error() { # CODE NEEDLE ARGS...
+  local code="$1" needle="$2" rc=0 err
+  shift 2
+  err=$("$kvcache" "$@" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, expected $code ($err)"
+  grep -qF -- "$needle" <<<"$err" || fail "'$*': message lacks '$needle': $err"
+  passed=$((passed + 1))
+}
+expect_error 2 "token 1000" generate -m "$tmp/m" --prompt-ids "1 1000"
+expect_error 2 "--prompt-ids" generate -m "$tmp/m" --prompt-ids "1 x"
+expect_error 2 "--kv" generate -m "$tmp/m" --prompt-ids "1" --kv fast
+expect_error 2 "-m DIR is required" info
+expect_error 1 "no .onnx file" info -m "$tmp"
+expect_error 2 "exceeds max length" verify -m "$tmp/m" --prompt-len 500 --steps 100
+expect_error 2 "max_seq_len 512" generate -m "$tmp/m" --prompt-ids "1" -n 600
+if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
+  expect_error 1 "KVCACHE_FORCE_CPU" info -m "$tmp/m" --provider cuda
+fi
+KVCACHE_FORCE_CPU=1 "$kvcache" info -m "$tmp/m" --provider cuda | grep -qE '^provider +cpu' ||
+  fail "KVCACHE_FORCE_CPU=1 did not force the CPU"
+echo "$passed passed, 0 failed"

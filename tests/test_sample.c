@@ -1,0 +1,134 @@
+/* Tests for src/sample.c: greedy, temperature, top-k, top-p, seeding, and bad parameters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kvcache.h"
+
+static kvc_sampler *make(float temperature, int32_t top_k, float top_p, uint64_t seed,
+                         int32_t vocab) {
+  kvc_sampler_params p = kvc_sampler_default_params();
+  p.temperature = temperature, p.top_k = top_k, p.top_p = top_p, p.seed = seed;
+  kvc_sampler *s = NULL;
+  assert_int_equal(kvc_sampler_new(&p, vocab, &s), KVC_OK);
+  return s;
+}
+
+static int32_t draw(kvc_sampler *s, const float *logits) {
+  int32_t t = -1;
+  assert_int_equal(kvc_sampler_sample(s, logits, &t), KVC_OK);
+  return t;
+}
+
+static void greedy_is_argmax_lowest_id_on_ties(void **state) {
+  (void)state;
+  const float logits[6] = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f, 0.0f};
+  kvc_sampler *s = make(0, 0, 1, 0, 6);
+  assert_int_equal(draw(s, logits), 1);
+  kvc_sampler_free(s);
+}
+
+/* Two tokens with logits 0 and ln 3: at temperature 1, token 1 has probability 3/4;
+ * at temperature 2, sqrt(3) / (1 + sqrt(3)) = 0.634. */
+static void temperature_gives_softmax_frequencies(void **state) {
+  (void)state;
+  const float logits[2] = {0.0f, (float)log(3.0)};
+  const struct {
+    float t;
+    double p;
+  } cases[] = {{1.0f, 0.75}, {2.0f, 1.7320508 / 2.7320508}};
+  for (int c = 0; c < 2; c++) {
+    kvc_sampler *s = make(cases[c].t, 0, 1, 7, 2);
+    int ones = 0;
+    for (int i = 0; i < 20000; i++)
+      ones += draw(s, logits);
+    double freq = ones / 20000.0;
+    if (fabs(freq - cases[c].p) > 0.015)
+      fail_msg("temperature %g: P(token 1) = %.4f, expected %.4f", (double)cases[c].t, freq,
+               cases[c].p);
+    kvc_sampler_free(s);
+  }
+}
+
+static void top_k_and_top_p_restrict_the_candidates(void **state) {
+  (void)state;
+  /* probabilities at temperature 1 proportional to 8, 4, 2, 1, 1 */
+  const float logits[5] = {(float)log(2.0), (float)log(8.0), (float)log(1.0), (float)log(4.0),
+                           (float)log(1.0)};
+  kvc_sampler *k2 = make(1, 2, 1, 3, 5), *p05 = make(1, 0, 0.5f, 3, 5),
+              *p07 = make(1, 0, 0.7f, 3, 5);
+  int seen_k[5] = {0}, seen_p05[5] = {0}, seen_p07[5] = {0};
+  for (int i = 0; i < 4000; i++) {
+    seen_k[draw(k2, logits)]++;
+    seen_p05[draw(p05, logits)]++;
+    seen_p07[draw(p07, logits)]++;
+  }
+  /* top-k 2: tokens 1 and 3 only, in ratio 2:1 */
+  assert_int_equal(seen_k[0] + seen_k[2] + seen_k[4], 0);
+  assert_true(fabs(seen_k[1] / 4000.0 - 2.0 / 3.0) < 0.03);
+  /* top-p 0.5: token 1 alone has 8/16 = 0.5 */
+  assert_int_equal(seen_p05[1], 4000);
+  /* top-p 0.7: tokens 1 and 3 (8/16 + 4/16 = 0.75 >= 0.7), in ratio 2:1 */
+  assert_int_equal(seen_p07[0] + seen_p07[2] + seen_p07[4], 0);
+  assert_true(seen_p07[3] > 1000);
+  kvc_sampler_free(k2), kvc_sampler_free(p05), kvc_sampler_free(p07);
+}
+
+static void same_seed_same_tokens(void **state) {
+  (void)state;
+  float logits[100];
+  for (int i = 0; i < 100; i++)
+    logits[i] = (float)sin(i * 0.37) * 3;
+  kvc_sampler *a = make(0.8f, 40, 0.95f, 123, 100), *b = make(0.8f, 40, 0.95f, 123, 100),
+              *c = make(0.8f, 40, 0.95f, 124, 100);
+  int differs = 0;
+  for (int i = 0; i < 200; i++) {
+    int32_t x = draw(a, logits), y = draw(b, logits), z = draw(c, logits);
+    assert_int_equal(x, y);
+    differs |= x != z;
+  }
+  assert_true(differs);
+  kvc_sampler_free(a), kvc_sampler_free(b), kvc_sampler_free(c);
+}
+
+static void bad_parameters(void **state) {
+  (void)state;
+  kvc_sampler_params p = kvc_sampler_default_params();
+  kvc_sampler *s = NULL;
+  p.temperature = -1;
+  assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "temperature"));
+  p = kvc_sampler_default_params();
+  p.top_k = -2;
+  assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "top_k"));
+  p = kvc_sampler_default_params();
+  p.top_p = 0;
+  assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "top_p"));
+  p.top_p = 1.5f;
+  assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  p = kvc_sampler_default_params();
+  assert_int_equal(kvc_sampler_new(&p, 0, &s), KVC_ERR_INVALID_ARG);
+  assert_null(s);
+  assert_int_equal(kvc_sampler_new(&p, 10, NULL), KVC_ERR_INVALID_ARG);
+  int32_t t;
+  assert_int_equal(kvc_sampler_sample(NULL, NULL, &t), KVC_ERR_INVALID_ARG);
+  kvc_sampler_free(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(greedy_is_argmax_lowest_id_on_ties),
+      cmocka_unit_test(temperature_gives_softmax_frequencies),
+      cmocka_unit_test(top_k_and_top_p_restrict_the_candidates),
+      cmocka_unit_test(same_seed_same_tokens),
+      cmocka_unit_test(bad_parameters),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
