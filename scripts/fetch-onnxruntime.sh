@@ -26,6 +26,7 @@ downloads="$cache/downloads"
 
 say() { printf 'fetch-onnxruntime: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 
 if [ -f "$root/.complete" ]; then
   printf '%s\n' "$root"
@@ -48,11 +49,14 @@ mkdir -p "$downloads"
 work=$(mktemp -d "$cache/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# The Debian mirror is the one this machine's apt already uses.
+# The Debian mirror is the one this machine's apt already uses (first non-security entry).
 mirror_of_system() {
-  grep -h -E '^[[:space:]]*(URIs:|deb[[:space:]])' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
-    grep -v -- '-security' | head -n 1 |
-    sed -E 's/^[[:space:]]*URIs:[[:space:]]*//; s/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//; s/[[:space:]].*//'
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    sed -n -E '/-security/d; s/^[[:space:]]*URIs:[[:space:]]*([^[:space:]]+).*/\1/p;
+      s/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "$f"
+  done | head -n 1
 }
 
 if [ ! -f "$downloads/$DEB_FILE" ]; then
