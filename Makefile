@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run test test-fast test-asan install clean format
+.PHONY: all deps build run docs-benchmark test test-fast test-asan install clean format
 
 all: build
 
@@ -21,8 +21,21 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: write the default model (the seed's) if missing, then benchmark the cache
+# designs on it. One intra-op thread: on a small shared machine ONNX Runtime's spinning
+# threads fight each other and the numbers turn noisy (see docs/BENCHMARK.md).
+MODEL       ?= $(BUILD)/model
+BENCH_FLAGS ?= --threads 1
 run: build
-	$(BUILD)/kvcache --version
+	@test -f $(MODEL)/model.onnx || $(BUILD)/kvcache build-model -o $(MODEL)
+	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
+	  --csv $(BUILD)/bench.csv --plot $(BUILD)/bench.png --report $(BUILD)/BENCHMARK.md
+
+# Regenerate the committed report from a real run on this machine.
+docs-benchmark: build
+	@test -f $(MODEL)/model.onnx || $(BUILD)/kvcache build-model -o $(MODEL)
+	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
+	  --plot docs/benchmark.png --report docs/BENCHMARK.md
 
 test: test-fast test-asan
 

@@ -237,6 +237,9 @@ typedef struct kvc_seq_metrics {
                             * UNCACHED, whose tensors ONNX Runtime allocates per run) */
   int32_t cache_addresses; /* distinct addresses the first cache tensor was bound at, as
                             * present, since the sequence was made (capped at 64) */
+  int64_t decode_allocations; /* heap allocations kvcache made inside the decode steps
+                               * (ONNX Runtime's own not counted). The counter is process-wide:
+                               * exact while one thread at a time appends */
 } kvc_seq_metrics;
 
 /* Timings and counters since kvc_seq_new() or the last kvc_seq_reset(). */

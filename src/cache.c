@@ -30,6 +30,10 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m) {
       kvc__cache_release(c);
       return s;
     }
+    /* touch every page now, so that no decode step takes a page fault (or grows the
+     * resident set) when the cache first reaches it */
+    if (c->on_host)
+      memset(c->buf[i], 0, c->buffer_bytes);
   }
   return KVC_OK;
 }

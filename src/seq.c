@@ -51,6 +51,7 @@ struct kvc_seq {
   /* metrics */
   double prefill_ms, *decode_ms;
   int32_t prefill_tokens, decode_steps;
+  int64_t decode_allocations;
   const void *addresses[MAX_ADDRESSES];
   int32_t n_addresses;
 };
@@ -367,6 +368,7 @@ kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
                      "appending %d tokens to a sequence of %d would exceed max_seq_len %d", n,
                      q->len, q->capacity);
   const double start = now_ms();
+  const uint64_t allocations_before = kvc__alloc_count();
   const int32_t len_before = q->len;
   kvc_status s = KVC_OK;
   for (int32_t done = 0; done < n && !s;) {
@@ -401,6 +403,7 @@ kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
     q->prefill_tokens = n;
   } else if (n == 1 && q->decode_steps < q->capacity) {
     q->decode_ms[q->decode_steps++] = ms;
+    q->decode_allocations += (int64_t)(kvc__alloc_count() - allocations_before);
   }
   return KVC_OK;
 }
@@ -427,6 +430,7 @@ kvc_status kvc_seq_reset(kvc_seq *q) {
   q->prefill_ms = 0;
   q->prefill_tokens = 0;
   q->decode_steps = 0;
+  q->decode_allocations = 0;
   return KVC_OK;
 }
 
@@ -490,7 +494,8 @@ kvc_status kvc_seq_get_metrics(const kvc_seq *q, kvc_seq_metrics *out) {
                            .decode_steps = q->decode_steps,
                            .decode_ms = q->decode_ms,
                            .cache_bytes = q->mode == KVC_KV_BOUND ? kvc__cache_bytes(&q->cache) : 0,
-                           .cache_addresses = q->n_addresses};
+                           .cache_addresses = q->n_addresses,
+                           .decode_allocations = q->decode_allocations};
   return KVC_OK;
 }
 

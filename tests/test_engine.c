@@ -214,6 +214,7 @@ static void bound_buffers_persist_without_allocations(void **state) {
   assert_int_equal(m.decode_steps, 200);
   assert_int_equal(m.prefill_tokens, 4);
   assert_int_equal(m.cache_addresses, 2);
+  assert_int_equal(m.decode_allocations, 0);
   assert_int_equal(m.cache_bytes, 4LL * 2 * 2 * 4 * 512 * 64 * 4);
   for (int i = 0; i < m.decode_steps; i++)
     assert_true(m.decode_ms[i] > 0);

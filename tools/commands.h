@@ -6,5 +6,6 @@ int kvc_cmd_build_model(int argc, char **argv);
 int kvc_cmd_generate(int argc, char **argv);
 int kvc_cmd_info(int argc, char **argv);
 int kvc_cmd_verify(int argc, char **argv);
+int kvc_cmd_bench(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const char usage[] =
     "  info          describe a model as kvcache reads it\n"
     "  generate      generate token ids from a prompt through the KV cache\n"
     "  verify        check every cached mode against the uncached recompute\n"
+    "  bench         measure the cache designs side by side (JSON, CSV, plot, report)\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
   } commands[] = {{"build-model", kvc_cmd_build_model},
                   {"info", kvc_cmd_info},
                   {"generate", kvc_cmd_generate},
-                  {"verify", kvc_cmd_verify}};
+                  {"verify", kvc_cmd_verify},
+                  {"bench", kvc_cmd_bench}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);

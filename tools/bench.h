@@ -1,0 +1,61 @@
+/* bench.h: the benchmark's results, as measured by bench.c and written by bench_out.c. */
+#ifndef KVC_TOOLS_BENCH_H
+#define KVC_TOOLS_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kvcache.h"
+
+enum { BENCH_MAX_STRATEGIES = 4, BENCH_MAX_BUCKETS = 8 };
+
+typedef struct bench_strategy {
+  const char *name;
+  kvc_kv_mode mode;
+  double cold_start_ms; /* median over repeats: model open + sequence + prompt */
+  double prefill_ms;    /* median over repeats: the prompt again on a warm sequence */
+  double decode_mean, decode_p50, decode_p90, decode_p99; /* ms, over all steps and repeats */
+  double decode_at[BENCH_MAX_BUCKETS]; /* ms, median of the steps near each bucket */
+  double decode_total_ms;              /* decode_mean * gen: the whole generation */
+  double tokens_per_s;                 /* 1000 / decode_mean */
+  double max_abs_logit_diff;           /* against uncached, over every position of every repeat */
+  int64_t cache_bytes;                 /* KV cache kvcache allocated */
+  int64_t rss_growth_bytes;            /* resident set growth over a generation, run alone */
+  int32_t cache_addresses;             /* distinct addresses of the first cache tensor, run alone */
+  double heap_allocs_per_step;         /* kvcache's allocations per decode step, run alone */
+  double *by_position;                 /* (gen) ms, median over repeats at each decode position; NAN
+                                        * where not timed (uncached is timed at a stride) */
+} bench_strategy;
+
+typedef struct bench_result {
+  struct {
+    char cpu[128];
+    int cores;
+    char ort_version[32];
+    char provider[16];
+    int threads;
+    char date[32];
+  } machine;
+  kvc_model_info model;
+  int32_t prompt_len, gen, repeats;
+  int n_buckets;
+  int32_t buckets[BENCH_MAX_BUCKETS]; /* decode positions reported on */
+  double floor_at[BENCH_MAX_BUCKETS]; /* ms to stream the weights + cache at that position */
+  int n_strategies;
+  bench_strategy s[BENCH_MAX_STRATEGIES];
+  double first_vs_subsequent;      /* bound: warm prefill of the prompt / decode p50 */
+  double cached_vs_uncached_last;  /* uncached / bound at the last position */
+  double cached_vs_uncached_total; /* uncached / bound over the whole generation */
+} bench_result;
+
+/* Index of a strategy by name, or -1. */
+int bench_find(const bench_result *r, const char *name);
+
+/* Writers; each returns 0 or prints why it failed to stderr and returns 1. */
+void bench_print_table(const bench_result *r, FILE *out);
+int bench_write_json(const bench_result *r, const char *path);
+int bench_write_csv(const bench_result *r, const char *path);
+int bench_write_plot(const bench_result *r, const char *path);
+int bench_write_report(const bench_result *r, const char *path, const char *plot_path);
+
+#endif

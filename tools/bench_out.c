@@ -1,0 +1,305 @@
+/* bench_out.c: the benchmark's table, JSON, CSV, gnuplot plot and markdown report. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bench.h"
+#include "stats.h"
+
+static const char *naming(kvc_naming n) {
+  return n == KVC_NAMING_HF ? "hf" : "seed";
+}
+
+static void machine_line(const bench_result *r, FILE *out) {
+  char threads[16];
+  snprintf(threads, sizeof threads, "%d", r->machine.threads);
+  fprintf(out, "%s, %d cores; ONNX Runtime %s, provider %s, %s intra-op threads; %s\n",
+          r->machine.cpu, r->machine.cores, r->machine.ort_version, r->machine.provider,
+          r->machine.threads ? threads : "default", r->machine.date);
+}
+
+void bench_print_table(const bench_result *r, FILE *out) {
+  fprintf(out, "machine: ");
+  machine_line(r, out);
+  fprintf(out,
+          "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB)\n"
+          "run: prompt %d tokens, %d decode steps, %d repeats interleaved\n\n",
+          r->model.onnx_path, naming(r->model.naming), r->model.layers, r->model.kv_heads,
+          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, r->prompt_len, r->gen,
+          r->repeats);
+  fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
+          "prefill", "mean ms", "p50", "p90", "p99", "tokens/s", "max|dl|", "rss KB", "addrs",
+          "allocs");
+  for (int k = 0; k < r->n_strategies; k++) {
+    const bench_strategy *s = &r->s[k];
+    fprintf(out, "%-9s %9.2f %9.2f %8.3f %8.3f %8.3f %8.3f %9.1f %9.2g %9lld %6d %6.2f\n", s->name,
+            s->cold_start_ms, s->prefill_ms, s->decode_mean, s->decode_p50, s->decode_p90,
+            s->decode_p99, s->tokens_per_s, s->max_abs_logit_diff,
+            (long long)(s->rss_growth_bytes / 1024), s->cache_addresses, s->heap_allocs_per_step);
+  }
+  fprintf(out, "\ndecode ms per token at position (decode / floor):\n%-9s", "position");
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(out, " %16d", r->buckets[b]);
+  fprintf(out, "\n%-9s", "floor");
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(out, " %16.3f", r->floor_at[b]);
+  for (int k = 0; k < r->n_strategies; k++) {
+    fprintf(out, "\n%-9s", r->s[k].name);
+    for (int b = 0; b < r->n_buckets; b++) {
+      char cell[32];
+      snprintf(cell, sizeof cell, "%.3f (%.2fx)", r->s[k].decode_at[b],
+               kvc_stat_ratio(r->s[k].decode_at[b], r->floor_at[b]));
+      fprintf(out, " %16s", cell);
+    }
+  }
+  fprintf(out,
+          "\n\nspeedups: first token (bound prefill of %d) / subsequent token (bound p50) = "
+          "%.1fx; uncached / bound at position %d = %.1fx, over the whole generation = "
+          "%.1fx\n",
+          r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
+          r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  fflush(out);
+}
+
+static FILE *create(const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f)
+    fprintf(stderr, "kvcache bench: cannot create %s: %s\n", path, strerror(errno));
+  return f;
+}
+
+static int finish(FILE *f, const char *path) {
+  int bad = ferror(f);
+  if (fclose(f) != 0 || bad) {
+    fprintf(stderr, "kvcache bench: cannot write %s\n", path);
+    return 1;
+  }
+  return 0;
+}
+
+static cJSON *per_position(const bench_result *r, const double *values) {
+  cJSON *o = cJSON_CreateObject();
+  for (int b = 0; b < r->n_buckets; b++) {
+    char key[16];
+    snprintf(key, sizeof key, "%d", r->buckets[b]);
+    cJSON_AddNumberToObject(o, key, values[b]);
+  }
+  return o;
+}
+
+int bench_write_json(const bench_result *r, const char *path) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *m = cJSON_AddObjectToObject(root, "machine");
+  cJSON_AddStringToObject(m, "cpu", r->machine.cpu);
+  cJSON_AddNumberToObject(m, "cores", r->machine.cores);
+  cJSON_AddStringToObject(m, "ort_version", r->machine.ort_version);
+  cJSON_AddStringToObject(m, "provider", r->machine.provider);
+  cJSON_AddNumberToObject(m, "threads", r->machine.threads);
+  cJSON_AddStringToObject(m, "date", r->machine.date);
+  cJSON *model = cJSON_AddObjectToObject(root, "model");
+  cJSON_AddStringToObject(model, "path", r->model.onnx_path);
+  cJSON_AddStringToObject(model, "naming", naming(r->model.naming));
+  cJSON_AddNumberToObject(model, "layers", r->model.layers);
+  cJSON_AddNumberToObject(model, "heads", r->model.kv_heads);
+  cJSON_AddNumberToObject(model, "head_dim", r->model.head_dim);
+  cJSON_AddNumberToObject(model, "vocab", r->model.vocab_size);
+  cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);
+  cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
+  cJSON *run = cJSON_AddObjectToObject(root, "run");
+  cJSON_AddNumberToObject(run, "prompt_len", r->prompt_len);
+  cJSON_AddNumberToObject(run, "gen", r->gen);
+  cJSON_AddNumberToObject(run, "repeats", r->repeats);
+  cJSON *all = cJSON_AddObjectToObject(root, "strategies");
+  for (int k = 0; k < r->n_strategies; k++) {
+    const bench_strategy *s = &r->s[k];
+    cJSON *o = cJSON_AddObjectToObject(all, s->name);
+    cJSON_AddNumberToObject(o, "cold_start_ms", s->cold_start_ms);
+    cJSON_AddNumberToObject(o, "prefill_ms", s->prefill_ms);
+    cJSON *d = cJSON_AddObjectToObject(o, "decode_ms");
+    cJSON_AddNumberToObject(d, "mean", s->decode_mean);
+    cJSON_AddNumberToObject(d, "p50", s->decode_p50);
+    cJSON_AddNumberToObject(d, "p90", s->decode_p90);
+    cJSON_AddNumberToObject(d, "p99", s->decode_p99);
+    cJSON_AddItemToObject(o, "decode_ms_at", per_position(r, s->decode_at));
+    double over[BENCH_MAX_BUCKETS];
+    for (int b = 0; b < r->n_buckets; b++)
+      over[b] = kvc_stat_ratio(s->decode_at[b], r->floor_at[b]);
+    cJSON_AddItemToObject(o, "decode_over_floor_at", per_position(r, over));
+    cJSON_AddNumberToObject(o, "decode_total_ms", s->decode_total_ms);
+    cJSON_AddNumberToObject(o, "tokens_per_s", s->tokens_per_s);
+    cJSON_AddNumberToObject(o, "max_abs_logit_diff", s->max_abs_logit_diff);
+    cJSON_AddNumberToObject(o, "cache_bytes", (double)s->cache_bytes);
+    cJSON_AddNumberToObject(o, "rss_growth_bytes", (double)s->rss_growth_bytes);
+    cJSON_AddNumberToObject(o, "cache_addresses_per_tensor", s->cache_addresses);
+    cJSON_AddNumberToObject(o, "heap_allocs_per_step", s->heap_allocs_per_step);
+  }
+  cJSON_AddItemToObject(root, "floor_ms_at", per_position(r, r->floor_at));
+  cJSON *sp = cJSON_AddObjectToObject(root, "speedup");
+  cJSON_AddNumberToObject(sp, "first_vs_subsequent", r->first_vs_subsequent);
+  cJSON_AddNumberToObject(sp, "cached_vs_uncached_last", r->cached_vs_uncached_last);
+  cJSON_AddNumberToObject(sp, "cached_vs_uncached_total", r->cached_vs_uncached_total);
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  FILE *f = text ? create(path) : NULL;
+  if (!f) {
+    cJSON_free(text);
+    return 1;
+  }
+  fprintf(f, "%s\n", text);
+  cJSON_free(text);
+  return finish(f, path);
+}
+
+int bench_write_csv(const bench_result *r, const char *path) {
+  FILE *f = create(path);
+  if (!f)
+    return 1;
+  fprintf(f, "strategy,position,decode_ms_median\n");
+  for (int k = 0; k < r->n_strategies; k++)
+    for (int32_t i = 0; i < r->gen; i++)
+      if (!isnan(r->s[k].by_position[i]))
+        fprintf(f, "%s,%d,%.6f\n", r->s[k].name, r->prompt_len + i, r->s[k].by_position[i]);
+  return finish(f, path);
+}
+
+int bench_write_plot(const bench_result *r, const char *path) {
+  FILE *g = popen("gnuplot", "w");
+  if (!g) {
+    fprintf(stderr, "kvcache bench: cannot run gnuplot for %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  fprintf(g,
+          "set terminal pngcairo size 1000,600 font ',11'\n"
+          "set output '%s'\n"
+          "set title 'Per-token decode latency, %d-layer model, prompt %d (median of %d "
+          "repeats)'\n"
+          "set xlabel 'position (tokens already in the cache)'\n"
+          "set ylabel 'ms per token (log scale)'\n"
+          "set logscale y\nset grid\nset key left top\n"
+          "plot ",
+          path, r->model.layers, r->prompt_len, r->repeats);
+  for (int k = 0; k < r->n_strategies; k++)
+    fprintf(g, "'-' using 1:2 with lines lw 2 title '%s', ", r->s[k].name);
+  fprintf(g, "'-' using 1:2 with linespoints dt 2 lw 2 title 'floor: stream weights + cache'\n");
+  for (int k = 0; k < r->n_strategies; k++) {
+    for (int32_t i = 0; i < r->gen; i++)
+      if (!isnan(r->s[k].by_position[i]))
+        fprintf(g, "%d %g\n", r->prompt_len + i, r->s[k].by_position[i]);
+    fprintf(g, "e\n");
+  }
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(g, "%d %g\n", r->buckets[b], r->floor_at[b]);
+  fprintf(g, "e\n");
+  int status = pclose(g);
+  if (status != 0) {
+    fprintf(stderr, "kvcache bench: gnuplot failed (status %d) writing %s\n", status, path);
+    return 1;
+  }
+  return 0;
+}
+
+static const char json_keys[] =
+    "## The JSON (`--json FILE`)\n\n"
+    "| key | meaning |\n|---|---|\n"
+    "| `machine{cpu,cores,ort_version,provider,threads,date}` | where it ran; threads 0 = ONNX "
+    "Runtime's default |\n"
+    "| `model{path,naming,layers,heads,head_dim,vocab,param_bytes,cache_bytes_per_token}` | the "
+    "model; heads are the cache's (KV) heads |\n"
+    "| `run{prompt_len,gen,repeats}` | prompt tokens, decode steps, timed repeats |\n"
+    "| `strategies.<name>.cold_start_ms` | model open + sequence + prompt, median of repeats |\n"
+    "| `strategies.<name>.prefill_ms` | the prompt again on a warm sequence, median |\n"
+    "| `strategies.<name>.decode_ms{mean,p50,p90,p99}` | one decode step, over all timed steps "
+    "of all repeats |\n"
+    "| `strategies.<name>.decode_ms_at{\"<position>\"}` | median of the steps within 4 "
+    "positions of it |\n"
+    "| `strategies.<name>.decode_over_floor_at{\"<position>\"}` | that, divided by "
+    "`floor_ms_at` |\n"
+    "| `strategies.<name>.decode_total_ms` | mean step x steps: the whole generation |\n"
+    "| `strategies.<name>.tokens_per_s` | 1000 / mean decode ms |\n"
+    "| `strategies.<name>.max_abs_logit_diff` | largest logit difference from the uncached "
+    "oracle, every position of every run |\n"
+    "| `strategies.<name>.cache_bytes` | KV cache kvcache allocated (naive and uncached: 0, "
+    "ONNX Runtime allocates per run) |\n"
+    "| `strategies.<name>.rss_growth_bytes` | resident set growth over the decode steps, "
+    "strategy run alone |\n"
+    "| `strategies.<name>.cache_addresses_per_tensor` | distinct addresses of the first cache "
+    "tensor over that run (capped at 64) |\n"
+    "| `strategies.<name>.heap_allocs_per_step` | kvcache's heap allocations per decode step "
+    "in that run |\n"
+    "| `floor_ms_at{\"<position>\"}` | time to stream weights + cache at that position once |\n"
+    "| `speedup.first_vs_subsequent` | bound: prompt prefill / p50 decode step |\n"
+    "| `speedup.cached_vs_uncached_last` | uncached / bound at the last position |\n"
+    "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n\n"
+    "The uncached strategy is timed at every 8th position and at the reported positions (a "
+    "step at position p recomputes p + 1 tokens, whatever came before), in each repeat after "
+    "the cached strategies' steps, so that its recomputes do not evict the caches they "
+    "find warm.\n";
+
+int bench_write_report(const bench_result *r, const char *path, const char *plot_path) {
+  FILE *f = create(path);
+  if (!f)
+    return 1;
+  fprintf(f, "# kvcache benchmark\n\n");
+  fprintf(f,
+          "Generated by `kvcache bench` (`make run`); every figure below comes from one run.\n\n");
+  fprintf(f, "- **Machine:** ");
+  machine_line(r, f);
+  fprintf(f,
+          "- **Model:** `%s`: %s naming, %d layers, %d KV heads of %d, vocabulary %d, %.1f MB of "
+          "weights, %lld cache bytes per token\n",
+          r->model.onnx_path, naming(r->model.naming), r->model.layers, r->model.kv_heads,
+          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6,
+          (long long)r->model.cache_bytes_per_token);
+  fprintf(f,
+          "- **Run:** a random prompt of %d tokens, then %d greedy tokens (chosen once, the same "
+          "for every strategy), %d repeats interleaved step by step\n\n",
+          r->prompt_len, r->gen, r->repeats);
+  fprintf(f, "## Per strategy\n\n| strategy | cold start ms | prefill ms | decode mean ms | p50 | "
+             "p90 | p99 | tokens/s | max abs logit diff | cache bytes | RSS growth | cache "
+             "addresses | allocs/step |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int k = 0; k < r->n_strategies; k++) {
+    const bench_strategy *s = &r->s[k];
+    fprintf(f,
+            "| %s | %.2f | %.2f | %.3f | %.3f | %.3f | %.3f | %.1f | %.2g | %lld | %lld | %d | "
+            "%.2f |\n",
+            s->name, s->cold_start_ms, s->prefill_ms, s->decode_mean, s->decode_p50, s->decode_p90,
+            s->decode_p99, s->tokens_per_s, s->max_abs_logit_diff, (long long)s->cache_bytes,
+            (long long)s->rss_growth_bytes, s->cache_addresses, s->heap_allocs_per_step);
+  }
+  fprintf(f, "\n## Decode time per token at positions (ms, and multiple of the floor)\n\n| "
+             "position |");
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(f, " %d |", r->buckets[b]);
+  fprintf(f, "\n|---|");
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(f, "---|");
+  fprintf(f, "\n| floor |");
+  for (int b = 0; b < r->n_buckets; b++)
+    fprintf(f, " %.3f |", r->floor_at[b]);
+  for (int k = 0; k < r->n_strategies; k++) {
+    fprintf(f, "\n| %s |", r->s[k].name);
+    for (int b = 0; b < r->n_buckets; b++)
+      fprintf(f, " %.3f (%.2fx) |", r->s[k].decode_at[b],
+              kvc_stat_ratio(r->s[k].decode_at[b], r->floor_at[b]));
+  }
+  fprintf(f, "\n\nThe floor is the time to stream the weight bytes once, plus the cache bytes at "
+             "that position, from a buffer of that size (best of 20 single-threaded reads): what "
+             "a decode step costs if it only had to read its memory once.\n\n");
+  fprintf(f,
+          "## Speedups\n\n- First token vs subsequent (the seed's criterion, 5-20x): `bound` "
+          "prefill of the %d-token prompt / its p50 decode step = **%.1fx**\n"
+          "- Cached vs uncached at position %d: `uncached` / `bound` = **%.1fx**; over the whole "
+          "generation **%.1fx**\n\n",
+          r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
+          r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  if (plot_path) {
+    const char *base = strrchr(plot_path, '/') ? strrchr(plot_path, '/') + 1 : plot_path;
+    fprintf(f, "## Latency against position\n\n![per-token latency](%s)\n\n", base);
+  }
+  fputs(json_keys, f);
+  return finish(f, path);
+}

@@ -1,0 +1,480 @@
+/* kvcache bench: the cache designs side by side on one machine, in one run.
+ *
+ * Every strategy decodes the same prompt and the same greedy tokens (chosen once, up
+ * front). A first pass runs each strategy alone: it warms up, gives the memory figures,
+ * and the uncached one records the oracle's logits at every position. Timed repeats then
+ * interleave the cached strategies step by step (naive, bound, naive, bound, ...) so
+ * that drift in the machine's speed hits all alike; each repeat then times the uncached
+ * strategy. An uncached step at position p is a recompute of p + 1 tokens, independent of
+ * the steps before it, so it is timed only at every UNCACHED_STRIDE-th position and at the
+ * report's positions: it costs the run more than everything else together. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "bench.h"
+#include "commands.h"
+#include "kvcache.h"
+#include "stats.h"
+
+static const char usage[] =
+    "usage: kvcache bench -m DIR [options]\n"
+    "\n"
+    "Measures the KV-cache designs side by side on one prompt and one greedy continuation:\n"
+    "  uncached  the whole sequence recomputed for every token\n"
+    "  naive     plain Run; ONNX Runtime allocates each present, which becomes the next past\n"
+    "  bound     IOBinding into two preallocated buffers per cache tensor, used in turn\n"
+    "and reports cold start, prefill, per-token decode time (mean, p50, p90, p99 and at\n"
+    "positions 16, 128, 256, 511 and the last), decode time over the machine's floor (the\n"
+    "time to stream the weights and the cache once), logit agreement with uncached, cache\n"
+    "bytes, resident-set growth, cache addresses and kvcache's heap allocations per step.\n"
+    "\n"
+    "options:\n"
+    "  --prompt-len N       prompt tokens (128)\n"
+    "  --gen N              decode steps after the prompt (384)\n"
+    "  --repeats N          timed repeats, interleaved (5)\n"
+    "  --seed S             seed of the random prompt (1)\n"
+    "  --json FILE          write the results as JSON\n"
+    "  --csv FILE           write one row per strategy and decode position\n"
+    "  --plot FILE.png      plot per-token latency against position (gnuplot)\n"
+    "  --report FILE.md     write a markdown report (with the plot, if --plot is given)\n"
+    "  --quiet              no table on stdout\n";
+
+enum { UNCACHED_STRIDE = 8 };
+
+typedef struct run {
+  kvc_model *model;
+  kvc_seq *seq;
+} run;
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+static int32_t argmax(const float *l, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; i++)
+    best = l[i] > l[best] ? i : best;
+  return best;
+}
+
+static int fail(const char *what) {
+  fprintf(stderr, "kvcache bench: %s: %s\n", what, kvc_last_error());
+  return 1;
+}
+
+static int open_run(const char *dir, kvc_model_params mp, kvc_kv_mode mode, run *r) {
+  mp.kv_mode = mode;
+  if (kvc_model_open(dir, &mp, &r->model))
+    return fail("opening the model");
+  if (kvc_seq_new(r->model, NULL, &r->seq))
+    return fail("making a sequence");
+  return 0;
+}
+
+static void close_run(run *r) {
+  kvc_seq_free(r->seq);
+  kvc_model_free(r->model);
+  *r = (run){0};
+}
+
+static void progress(int done, int total) {
+  static int last = -1;
+  if (!isatty(STDERR_FILENO))
+    return;
+  int pct = total ? done * 100 / total : 100;
+  if (pct == last)
+    return;
+  last = pct;
+  int bar = pct / 4;
+  fprintf(stderr, "\r[%-25.*s] %3d%%", bar, "#########################", pct);
+  if (done >= total)
+    fprintf(stderr, "\r%40s\r", "");
+  fflush(stderr);
+}
+
+/* Time to stream `bytes` from a buffer of that size: the least of several reads. */
+static volatile uint64_t floor_sink;
+static double stream_ms(const uint64_t *buf, size_t bytes) {
+  size_t words = bytes / sizeof *buf;
+  double best = INFINITY;
+  for (int rep = 0; rep < 20; rep++) {
+    double t = now_ms();
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    size_t i = 0;
+    for (; i + 4 <= words; i += 4) {
+      a += buf[i];
+      b += buf[i + 1];
+      c += buf[i + 2];
+      d += buf[i + 3];
+    }
+    for (; i < words; i++)
+      a += buf[i];
+    floor_sink = a + b + c + d;
+    t = now_ms() - t;
+    best = t < best ? t : best;
+  }
+  return best;
+}
+
+static int measure_floor(bench_result *r) {
+  const int64_t per_token = r->model.cache_bytes_per_token;
+  size_t max_bytes = (size_t)(r->model.param_bytes + per_token * r->buckets[r->n_buckets - 1]);
+  uint64_t *buf = malloc(max_bytes + 64);
+  if (!buf) {
+    fprintf(stderr, "kvcache bench: out of memory for the %zu-byte floor buffer\n", max_bytes);
+    return 1;
+  }
+  for (size_t i = 0; i < max_bytes / sizeof *buf; i++)
+    buf[i] = i * 0x9e3779b97f4a7c15u;
+  for (int b = 0; b < r->n_buckets; b++)
+    r->floor_at[b] = stream_ms(buf, (size_t)(r->model.param_bytes + per_token * r->buckets[b]));
+  free(buf);
+  return 0;
+}
+
+static void machine(bench_result *r, const kvc_model_params *mp) {
+  snprintf(r->machine.cpu, sizeof r->machine.cpu, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+      char *v = strchr(line, ':') + 2;
+      v[strcspn(v, "\n")] = '\0';
+      snprintf(r->machine.cpu, sizeof r->machine.cpu, "%s", v);
+      break;
+    }
+  }
+  if (f)
+    fclose(f);
+  r->machine.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  kvc_runtime_info rt;
+  kvc_runtime_info_get(&rt);
+  snprintf(r->machine.ort_version, sizeof r->machine.ort_version, "%s", rt.ort_version);
+  snprintf(r->machine.provider, sizeof r->machine.provider, "%s", r->model.provider);
+  r->machine.threads = mp->intra_op_threads;
+  time_t t = time(NULL);
+  strftime(r->machine.date, sizeof r->machine.date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+}
+
+/* Run each strategy alone once: warms up, and gives the memory figures. The uncached run
+ * (strategy 0) stores its logits after the prompt and after every step in oracle. */
+static int memory_pass(const char *dir, const kvc_model_params *mp, bench_result *r,
+                       const int32_t *prompt, const int32_t *tokens, float *oracle) {
+  const size_t V = (size_t)r->model.vocab_size;
+  for (int k = 0; k < r->n_strategies; k++) {
+    bench_strategy *s = &r->s[k];
+    run x = {0};
+    if (open_run(dir, *mp, s->mode, &x))
+      return 1;
+    if (kvc_seq_append(x.seq, prompt, r->prompt_len))
+      return fail(s->name);
+    if (k == 0)
+      memcpy(oracle, kvc_seq_logits(x.seq), V * sizeof *oracle);
+    int64_t before = rss_bytes();
+    for (int32_t i = 0; i < r->gen; i++) {
+      if (kvc_seq_append(x.seq, &tokens[i], 1))
+        return fail(s->name);
+      if (k == 0)
+        memcpy(oracle + (i + 1) * V, kvc_seq_logits(x.seq), V * sizeof *oracle);
+      if (k == 0)
+        progress(i + 1, r->gen);
+    }
+    s->rss_growth_bytes = rss_bytes() - before;
+    kvc_seq_metrics m;
+    kvc_seq_get_metrics(x.seq, &m);
+    s->cache_bytes = m.cache_bytes;
+    s->cache_addresses = m.cache_addresses;
+    s->heap_allocs_per_step = m.decode_steps ? (double)m.decode_allocations / m.decode_steps : 0;
+    close_run(&x);
+  }
+  return 0;
+}
+
+/* Whether the uncached strategy is timed at decode step i. */
+static int uncached_sampled(const bench_result *r, int32_t i) {
+  for (int b = 0; b < r->n_buckets; b++)
+    if (r->prompt_len + i == r->buckets[b])
+      return 1;
+  return i % UNCACHED_STRIDE == 0;
+}
+
+static double max_diff(const float *a, const float *b, int32_t n) {
+  double d = 0;
+  for (int32_t i = 0; i < n; i++)
+    d = fmax(d, fabs((double)a[i] - (double)b[i]));
+  return d;
+}
+
+/* The timed repeats. steps[k][rep * gen + i]: strategy k's time for decode step i (NAN
+ * where not timed). all: the prompt followed by the tokens. */
+static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result *r,
+                      const int32_t *all, const float *oracle, double **steps, double *cold,
+                      double *prefill) {
+  const int K = r->n_strategies, V = r->model.vocab_size;
+  const int32_t *tokens = all + r->prompt_len;
+  run x[BENCH_MAX_STRATEGIES] = {{0}};
+  for (int rep = 0; rep < r->repeats; rep++) {
+    for (int k = 0; k < K; k++) {
+      double t = now_ms();
+      if (open_run(dir, *mp, r->s[k].mode, &x[k]) || kvc_seq_append(x[k].seq, all, r->prompt_len))
+        return fail(r->s[k].name);
+      cold[k * r->repeats + rep] = now_ms() - t;
+    }
+    for (int k = 0; k < K; k++) {
+      kvc_seq_reset(x[k].seq);
+      double t = now_ms();
+      if (kvc_seq_append(x[k].seq, all, r->prompt_len))
+        return fail(r->s[k].name);
+      prefill[k * r->repeats + rep] = now_ms() - t;
+      r->s[k].max_abs_logit_diff =
+          fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
+    }
+    /* cached strategies step by step; then the uncached samples of this repeat, apart,
+     * because a recompute evicts the caches the next cached step would find warm */
+    for (int phase = 0; phase < 2; phase++) {
+      for (int32_t i = 0; i < r->gen; i++) {
+        for (int k = 0; k < K; k++) {
+          const int uncached = r->s[k].mode == KVC_KV_UNCACHED;
+          double *slot = &steps[k][(size_t)rep * r->gen + i];
+          if (uncached != phase)
+            continue;
+          if (uncached && !uncached_sampled(r, i)) {
+            *slot = NAN;
+            continue;
+          }
+          if (uncached) /* the step at position p: p + 1 tokens afresh */
+            kvc_seq_reset(x[k].seq);
+          double t = now_ms();
+          kvc_status st = uncached ? kvc_seq_append(x[k].seq, all, r->prompt_len + i + 1)
+                                   : kvc_seq_append(x[k].seq, &tokens[i], 1);
+          *slot = now_ms() - t;
+          if (st)
+            return fail(r->s[k].name);
+          r->s[k].max_abs_logit_diff =
+              fmax(r->s[k].max_abs_logit_diff,
+                   max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
+        }
+        progress(rep * 2 * r->gen + phase * r->gen + i + 1, r->repeats * 2 * r->gen);
+      }
+    }
+    for (int k = 0; k < K; k++)
+      close_run(&x[k]);
+  }
+  return 0;
+}
+
+/* The timed values of x[0..n) (not NAN) moved to the front; returns how many. */
+static size_t timed_only(double *x, size_t n) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isnan(x[i]))
+      x[m++] = x[i];
+  return m;
+}
+
+/* Figures of strategy k from its raw step times. */
+static void summarise(bench_result *r, int k, double *steps, double *cold, double *prefill) {
+  bench_strategy *s = &r->s[k];
+  const size_t n = (size_t)r->repeats * r->gen;
+  double *tmp = malloc(n * sizeof *tmp);
+  s->by_position = calloc((size_t)r->gen, sizeof *s->by_position);
+  if (!tmp || !s->by_position) {
+    free(tmp);
+    return;
+  }
+  for (int32_t i = 0; i < r->gen; i++) {
+    for (int rep = 0; rep < r->repeats; rep++)
+      tmp[rep] = steps[(size_t)rep * r->gen + i];
+    size_t m = timed_only(tmp, (size_t)r->repeats);
+    s->by_position[i] = m ? kvc_stat_percentile(tmp, m, 50) : NAN;
+  }
+  for (int b = 0; b < r->n_buckets; b++) {
+    int32_t lo, hi;
+    kvc_stat_window(r->buckets[b], 4, r->prompt_len, r->prompt_len + r->gen - 1, &lo, &hi);
+    size_t m = 0;
+    for (int rep = 0; rep < r->repeats; rep++)
+      for (int32_t p = lo; p < hi; p++)
+        tmp[m++] = steps[(size_t)rep * r->gen + (p - r->prompt_len)];
+    m = timed_only(tmp, m);
+    s->decode_at[b] = kvc_stat_percentile(tmp, m, 50);
+  }
+  memcpy(tmp, steps, n * sizeof *tmp);
+  size_t m = timed_only(tmp, n);
+  s->decode_mean = kvc_stat_mean(tmp, m);
+  s->decode_total_ms = s->decode_mean * r->gen;
+  s->tokens_per_s = kvc_stat_ratio(1000.0, s->decode_mean);
+  s->decode_p50 = kvc_stat_percentile(tmp, m, 50);
+  s->decode_p90 = kvc_stat_percentile(tmp, m, 90);
+  s->decode_p99 = kvc_stat_percentile(tmp, m, 99);
+  s->cold_start_ms = kvc_stat_percentile(cold + k * r->repeats, (size_t)r->repeats, 50);
+  s->prefill_ms = kvc_stat_percentile(prefill + k * r->repeats, (size_t)r->repeats, 50);
+  free(tmp);
+}
+
+int bench_find(const bench_result *r, const char *name) {
+  for (int k = 0; k < r->n_strategies; k++)
+    if (!strcmp(r->s[k].name, name))
+      return k;
+  return -1;
+}
+
+static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, bench_result *r,
+                 uint64_t *seed, const char *out[4], int *quiet) {
+  const char *cmd = "bench", *v;
+  int64_t n;
+  for (int i = 1; i < argc; i++) {
+    int rc = kvc_arg_model(cmd, argc, argv, &i, mp, dir);
+    if (rc < 0)
+      return KVC_EXIT_USAGE;
+    if (rc > 0)
+      continue;
+    const char *opt = argv[i];
+    static const char *const files[4] = {"--json", "--csv", "--plot", "--report"};
+    int file = -1;
+    for (int f = 0; f < 4; f++)
+      file = strcmp(opt, files[f]) ? file : f;
+    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+      printf("%s%s", usage, kvc_arg_model_help);
+      return -1;
+    } else if (file >= 0) {
+      if (!(out[file] = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--prompt-len") || !strcmp(opt, "--gen") || !strcmp(opt, "--repeats")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &n))
+        return KVC_EXIT_USAGE;
+      *(opt[2] == 'p' ? &r->prompt_len : opt[2] == 'g' ? &r->gen : &r->repeats) = (int32_t)n;
+    } else if (!strcmp(opt, "--seed")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, seed))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--quiet")) {
+      *quiet = 1;
+    } else {
+      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, opt, usage,
+              kvc_arg_model_help);
+      return KVC_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+int kvc_cmd_bench(int argc, char **argv) {
+  const char *dir = NULL, *out[4] = {NULL}; /* json, csv, plot, report */
+  kvc_model_params mp = kvc_model_default_params();
+  bench_result *r = calloc(1, sizeof *r);
+  uint64_t seed = 1;
+  int quiet = 0;
+  if (!r)
+    return 1;
+  r->prompt_len = 128, r->gen = 384, r->repeats = 5;
+  int rc = parse(argc, argv, &mp, &dir, r, &seed, out, &quiet);
+  if (rc) {
+    free(r);
+    return rc < 0 ? 0 : rc;
+  }
+  kvc_model *model = NULL;
+  if ((rc = kvc_arg_open_model("bench", dir, &mp, &model))) {
+    free(r);
+    return rc;
+  }
+  kvc_model_get_info(model, &r->model);
+  if (r->prompt_len + r->gen > r->model.max_seq_len) {
+    fprintf(stderr, "kvcache bench: --prompt-len %d + --gen %d exceeds the max length %d\n",
+            r->prompt_len, r->gen, r->model.max_seq_len);
+    kvc_model_free(model);
+    free(r);
+    return KVC_EXIT_USAGE;
+  }
+  const struct {
+    const char *name;
+    kvc_kv_mode mode;
+  } strategies[] = {
+      {"uncached", KVC_KV_UNCACHED}, {"naive", KVC_KV_NAIVE}, {"bound", KVC_KV_BOUND}};
+  r->n_strategies = (int)(sizeof strategies / sizeof strategies[0]);
+  for (int k = 0; k < r->n_strategies; k++)
+    r->s[k] = (bench_strategy){.name = strategies[k].name, .mode = strategies[k].mode};
+  machine(r, &mp);
+  r->n_buckets = (int)kvc_stat_buckets(r->prompt_len, r->prompt_len + r->gen - 1, r->buckets,
+                                       BENCH_MAX_BUCKETS);
+
+  /* the prompt (seeded) and its greedy continuation, chosen once */
+  int32_t *all = malloc((size_t)(r->prompt_len + r->gen) * sizeof *all);
+  int32_t *prompt = all, *tokens = all ? all + r->prompt_len : NULL;
+  float *oracle = malloc((size_t)(r->gen + 1) * r->model.vocab_size * sizeof *oracle);
+  const int K = r->n_strategies;
+  double *steps[BENCH_MAX_STRATEGIES] = {0};
+  double *cold = calloc((size_t)K * r->repeats, sizeof *cold);
+  double *prefill = calloc((size_t)K * r->repeats, sizeof *prefill);
+  for (int k = 0; k < K; k++)
+    steps[k] = calloc((size_t)r->repeats * r->gen, sizeof *steps[k]);
+  uint64_t state = seed;
+  for (int32_t i = 0; prompt && i < r->prompt_len; i++) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    prompt[i] = (int32_t)((state >> 33) % (uint64_t)r->model.vocab_size);
+  }
+  kvc_seq *seq = NULL;
+  rc = !all || !oracle || !cold || !prefill || !steps[K - 1];
+  if (rc)
+    fprintf(stderr, "kvcache bench: out of memory\n");
+  if (!rc && (kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, prompt, r->prompt_len)))
+    rc = fail("choosing the greedy tokens");
+  for (int32_t i = 0; !rc && i < r->gen; i++) {
+    tokens[i] = argmax(kvc_seq_logits(seq), r->model.vocab_size);
+    if (kvc_seq_append(seq, &tokens[i], 1))
+      rc = fail("choosing the greedy tokens");
+  }
+  kvc_seq_free(seq);
+  kvc_model_free(model);
+
+  if (!rc)
+    rc = memory_pass(dir, &mp, r, prompt, tokens, oracle);
+  if (!rc)
+    rc = timed_pass(dir, &mp, r, all, oracle, steps, cold, prefill);
+  if (!rc)
+    rc = measure_floor(r);
+  if (!rc) {
+    for (int k = 0; k < K; k++)
+      summarise(r, k, steps[k], cold, prefill);
+    int u = bench_find(r, "uncached"), b = bench_find(r, "bound");
+    r->first_vs_subsequent = kvc_stat_ratio(r->s[b].prefill_ms, r->s[b].decode_p50);
+    r->cached_vs_uncached_last =
+        kvc_stat_ratio(r->s[u].decode_at[r->n_buckets - 1], r->s[b].decode_at[r->n_buckets - 1]);
+    r->cached_vs_uncached_total = kvc_stat_ratio(r->s[u].decode_total_ms, r->s[b].decode_total_ms);
+    if (!quiet)
+      bench_print_table(r, stdout);
+    if (out[0])
+      rc |= bench_write_json(r, out[0]);
+    if (out[1])
+      rc |= bench_write_csv(r, out[1]);
+    if (out[2])
+      rc |= bench_write_plot(r, out[2]);
+    if (out[3])
+      rc |= bench_write_report(r, out[3], out[2]);
+    for (int f = 0; f < 4; f++)
+      if (out[f] && !rc)
+        fprintf(stderr, "wrote %s\n", out[f]);
+  }
+  for (int k = 0; k < K; k++) {
+    free(steps[k]);
+    free(r->s[k].by_position);
+  }
+  free(cold), free(prefill), free(all), free(oracle), free(r);
+  return rc;
+}
