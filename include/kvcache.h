@@ -75,14 +75,24 @@ kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
  *        -> logits, present.{i}.key/.value  (Hugging Face Optimum / onnxruntime-genai) */
 typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
 
+/* How the builder's graph attends over the cache.
+ *  CONCAT: standard ONNX ops; present = Concat(past, new), a new tensor one step longer.
+ *  GQA:    com.microsoft.GroupQueryAttention with inputs seqlens_k and
+ *          total_sequence_length; past and present may share one max-length buffer that it
+ *          writes in place. No attention_mask input, whatever the naming. */
+typedef enum kvc_attention { KVC_ATTENTION_CONCAT = 0, KVC_ATTENTION_GQA = 1 } kvc_attention;
+
 typedef struct kvc_build_params {
-  int32_t layers;      /* decoder blocks; default 4 */
-  int32_t heads;       /* attention heads; default 4 */
-  int32_t head_dim;    /* size of one head; default 64 (hidden = heads * head_dim) */
-  int32_t vocab_size;  /* default 1000 */
-  int32_t max_seq_len; /* positions the model knows (learned position embedding); default 512 */
-  uint64_t seed;       /* weights are a pure function of the sizes and this; default 1 */
-  kvc_naming naming;   /* default KVC_NAMING_SEED */
+  int32_t layers;          /* decoder blocks; default 4 */
+  int32_t heads;           /* attention heads; default 4 */
+  int32_t head_dim;        /* size of one head; default 64 (hidden = heads * head_dim) */
+  int32_t vocab_size;      /* default 1000 */
+  int32_t max_seq_len;     /* positions the model knows (learned position embedding); default 512 */
+  uint64_t seed;           /* weights are a pure function of the sizes and this; default 1 */
+  kvc_naming naming;       /* default KVC_NAMING_SEED */
+  kvc_attention attention; /* default KVC_ATTENTION_CONCAT (the seed's graph) */
+  int32_t kv_heads;        /* heads of K and V; 0 (default) = heads. Below heads (grouped-query
+                            * attention) needs KVC_ATTENTION_GQA and must divide heads */
 } kvc_build_params;
 
 /* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
@@ -96,7 +106,8 @@ int64_t kvc_build_param_count(const kvc_build_params *params);
  * leaves no partial model behind. Same params -> byte-identical files.
  * Returns KVC_ERR_INVALID_ARG naming the field for a size <= 0 or beyond the limits
  * (layers, heads <= 256; head_dim <= 1024; vocab_size, max_seq_len <= 1048576;
- * at most 2^31 parameters), KVC_ERR_IO naming the path it could not write. */
+ * at most 2^31 parameters; kv_heads dividing heads, below heads only with GQA),
+ * KVC_ERR_IO naming the path it could not write. */
 kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
 
 /* ---------------------------------------------------------------------------------------
@@ -114,12 +125,17 @@ typedef struct kvc_model kvc_model;
 
 /* How a sequence keeps its KV cache between calls. */
 typedef enum kvc_kv_mode {
-  KVC_KV_AUTO = 0,     /* the best mode the graph supports: BOUND for concat graphs */
+  KVC_KV_AUTO = 0,     /* the best mode the graph supports: SHARED where the graph can
+                        * write its cache in place, BOUND otherwise */
   KVC_KV_NAIVE = 1,    /* plain Run: ONNX Runtime allocates every present and the logits,
                         * each present becomes the next past (the baseline) */
   KVC_KV_BOUND = 2,    /* IOBinding into two cache buffers per tensor, allocated once at
                         * max_seq_len, used in turn as past and present */
   KVC_KV_UNCACHED = 3, /* no cache: every call recomputes the whole sequence (the oracle) */
+  KVC_KV_SHARED = 4,   /* one max-length buffer per cache tensor, bound as both past and
+                        * present: the graph writes new positions in place (needs a graph
+                        * with seqlens_k and total_sequence_length, e.g. GroupQueryAttention);
+                        * rewind is O(1) */
 } kvc_kv_mode;
 
 /* Log levels passed to kvc_log_fn. */
@@ -170,12 +186,15 @@ typedef struct kvc_model_info {
   int64_t cache_bytes_per_token; /* keys + values of all layers for one position */
   char provider[16];             /* "cpu" or "cuda" */
   char onnx_path[4096];          /* the .onnx file that was loaded */
+  kvc_attention attention;       /* GQA when the graph takes seqlens_k and
+                                  * total_sequence_length (its present may share past's
+                                  * buffer), CONCAT otherwise (present is a new tensor) */
 } kvc_model_info;
 
 /* Describe an open model. */
 kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
 
-/* "auto", "naive", "bound", "uncached"; NULL for other values. */
+/* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
 const char *kvc_kv_mode_name(kvc_kv_mode mode);
 
 /* ---------------------------------------------------------------------------------------
@@ -195,7 +214,8 @@ typedef struct kvc_seq_params {
 kvc_seq_params kvc_seq_default_params(void);
 
 /* New empty sequence on `model` (which must outlive it). params NULL = defaults.
- * Errors: KVC_ERR_INVALID_ARG, KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
+ * Errors: KVC_ERR_INVALID_ARG (also: SHARED on a graph that cannot share its cache),
+ * KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
 kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
 
 /* Release a sequence and its cache. NULL is a no-op. */
@@ -228,15 +248,15 @@ kvc_status kvc_seq_reset(kvc_seq *seq);
 kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
 
 typedef struct kvc_seq_metrics {
-  double prefill_ms;       /* time of the first append to an empty sequence */
-  int32_t prefill_tokens;  /* tokens in that append */
-  int32_t decode_steps;    /* appends of one token to a non-empty sequence since then */
-  const double *decode_ms; /* decode_steps durations in ms, in order; valid until the
-                            * next call that changes the sequence */
-  int64_t cache_bytes;     /* bytes of KV cache this sequence allocated (0 for NAIVE and
-                            * UNCACHED, whose tensors ONNX Runtime allocates per run) */
-  int32_t cache_addresses; /* distinct addresses the first cache tensor was bound at, as
-                            * present, since the sequence was made (capped at 64) */
+  double prefill_ms;          /* time of the first append to an empty sequence */
+  int32_t prefill_tokens;     /* tokens in that append */
+  int32_t decode_steps;       /* appends of one token to a non-empty sequence since then */
+  const double *decode_ms;    /* decode_steps durations in ms, in order; valid until the
+                               * next call that changes the sequence */
+  int64_t cache_bytes;        /* bytes of KV cache this sequence allocated (0 for NAIVE and
+                               * UNCACHED, whose tensors ONNX Runtime allocates per run) */
+  int32_t cache_addresses;    /* distinct addresses the first cache tensor was bound at, as
+                               * present, since the sequence was made (capped at 64) */
   int64_t decode_allocations; /* heap allocations kvcache made inside the decode steps
                                * (ONNX Runtime's own not counted). The counter is process-wide:
                                * exact while one thread at a time appends */

@@ -6,17 +6,18 @@
 #include "alloc.h"
 #include "error.h"
 
-kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m) {
+kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int copies) {
   const OrtApi *ort = kvc__ort();
   memset(c, 0, sizeof *c);
   c->layers = m->sig.layers;
   c->kv_heads = m->sig.kv_heads;
   c->head_dim = m->sig.head_dim;
   c->capacity = m->info.max_seq_len;
+  c->copies = copies;
   c->alloc = m->cache_alloc;
   c->on_host = strcmp(m->info.provider, "cpu") == 0;
   c->buffer_bytes = (size_t)c->kv_heads * (size_t)c->capacity * (size_t)c->head_dim * sizeof(float);
-  size_t n = (size_t)c->layers * 4;
+  size_t n = (size_t)c->layers * 2 * (size_t)copies;
   c->buf = kvc__calloc(n, sizeof *c->buf);
   if (!c->buf)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the cache table");
@@ -41,7 +42,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m) {
 void kvc__cache_release(kvc__cache *c) {
   if (!c->buf)
     return;
-  for (int i = 0; i < c->layers * 4; i++)
+  for (int i = 0; i < c->layers * 2 * c->copies; i++)
     if (c->buf[i])
       kvc__ort_ignore(kvc__ort()->AllocatorFree(c->alloc, c->buf[i]));
   kvc__free(c->buf);

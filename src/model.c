@@ -29,6 +29,8 @@ const char *kvc_kv_mode_name(kvc_kv_mode mode) {
     return "bound";
   case KVC_KV_UNCACHED:
     return "uncached";
+  case KVC_KV_SHARED:
+    return "shared";
   }
   return NULL;
 }
@@ -303,7 +305,19 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->has_attention_mask = sig->has_attention_mask;
   info->has_position_ids = sig->has_position_ids;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
-  info->kv_mode = p.kv_mode == KVC_KV_AUTO ? KVC_KV_BOUND : p.kv_mode;
+  info->attention = sig->has_seqlens ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+  info->kv_mode = p.kv_mode != KVC_KV_AUTO ? p.kv_mode
+                  : sig->has_seqlens       ? KVC_KV_SHARED
+                                           : KVC_KV_BOUND;
+  if (info->kv_mode == KVC_KV_SHARED && !sig->has_seqlens) {
+    kvc__fail(KVC_ERR_INVALID_ARG,
+              "kv_mode shared needs a graph that can write its cache in place (inputs "
+              "seqlens_k and total_sequence_length, as GroupQueryAttention takes); %s "
+              "concatenates: use bound",
+              info->onnx_path);
+    kvc_model_free(m);
+    return KVC_ERR_INVALID_ARG;
+  }
   info->param_bytes = model_bytes(info->onnx_path, dir);
   info->cache_bytes_per_token =
       (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);

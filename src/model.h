@@ -18,6 +18,9 @@ typedef struct kvc__signature {
   kvc_naming naming;
   int layers, kv_heads, head_dim, vocab;
   int has_attention_mask, has_position_ids;
+  int has_seqlens; /* seqlens_k and total_sequence_length (GroupQueryAttention-style graph:
+                    * present may share past's buffer, written in place) */
+  int total_rank;  /* rank of total_sequence_length: 0 (scalar) or 1 */
   ONNXTensorElementDataType ids_type; /* of input_ids, position_ids and attention_mask */
   kvc__layer_names *names;            /* layers entries, owned */
 } kvc__signature;

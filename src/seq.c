@@ -5,8 +5,9 @@
  *   ids        (T)              input_ids of the next run, int64 or int32 as the graph says
  *   positions  (T)              position_ids of the next run
  *   mask       (T)              attention_mask: ones, of which a run uses the first len + n
- *   logits     (rows, V)        BOUND: logits of one run, bound as the graph's output
- *   cache                       BOUND: two (1, kv_heads, T, head_dim) buffers per tensor
+ *   logits     (rows, V)        BOUND, SHARED: logits of one run, bound as the graph's output
+ *   cache                       BOUND: two (1, kv_heads, T, head_dim) buffers per tensor;
+ *                               SHARED: one, bound as both past and present
  *   decode_ms  (T)              per-step timings */
 #include "seq.h"
 
@@ -26,21 +27,24 @@ struct kvc_seq {
   int32_t len, capacity, rows, vocab;
   int32_t *tokens;
   void *ids, *positions, *mask;
+  int32_t seqlens_k[1], total_len[1]; /* GQA-style graphs: total - 1, and total */
   size_t id_size;
   ONNXTensorElementDataType id_type;
   const float *last_logits;
 
   /* names and values of one plain Run, in graph-independent order:
-   * input_ids, [attention_mask], [position_ids], past (layer, kv)...;
+   * input_ids, [attention_mask], [position_ids], [seqlens_k, total_sequence_length],
+   * past (layer, kv)...;
    * logits, present (layer, kv)... */
   const char **in_names, **out_names;
   OrtValue **in_values, **out_values;
   int n_in, n_out, first_past;
 
-  /* BOUND */
+  /* BOUND and SHARED */
   kvc__cache cache;
   OrtIoBinding *binding;
   float *logits;
+  int32_t bound_n; /* SHARED: the n that input_ids, position_ids and logits are bound for */
 
   /* NAIVE and UNCACHED */
   OrtValue **past;        /* (layers * 2) current pasts: ORT's presents, or `empty` */
@@ -97,8 +101,22 @@ static void note_address(kvc_seq *q, const void *p) {
 
 /* ---- one run's inputs ------------------------------------------------------------------ */
 
+/* seqlens_k = total - 1 (1) and total_sequence_length = total (a scalar, or (1)). */
+static kvc_status seqlens_views(kvc_seq *q, int32_t total, OrtValue **seqlens, OrtValue **tot) {
+  const kvc_model *m = q->model;
+  const int64_t one[1] = {1};
+  q->seqlens_k[0] = total - 1;
+  q->total_len[0] = total;
+  kvc_status s = view(m->host_mem, q->seqlens_k, sizeof q->seqlens_k, one, 1,
+                      ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, seqlens);
+  if (!s)
+    s = view(m->host_mem, q->total_len, sizeof q->total_len, one, (size_t)m->sig.total_rank,
+             ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, tot);
+  return s;
+}
+
 /* Views of input_ids (n tokens starting at ids[0]), position_ids (n), attention_mask (total),
- * stored in q->in_values[0 .. first_past). */
+ * seqlens_k and total_sequence_length, stored in q->in_values[0 .. first_past). */
 static kvc_status input_views(kvc_seq *q, int32_t n, int32_t total) {
   const kvc_model *m = q->model;
   int64_t seq_shape[2] = {1, n}, mask_shape[2] = {1, total};
@@ -111,6 +129,8 @@ static kvc_status input_views(kvc_seq *q, int32_t n, int32_t total) {
   if (!s && m->sig.has_position_ids)
     s = view(m->host_mem, q->positions, (size_t)n * q->id_size, seq_shape, 2, q->id_type,
              &q->in_values[k++]);
+  if (!s && m->sig.has_seqlens)
+    s = seqlens_views(q, total, &q->in_values[k], &q->in_values[k + 1]);
   return s;
 }
 
@@ -170,6 +190,97 @@ static kvc_status run_bound(kvc_seq *q, const int32_t *tokens, int32_t n) {
     return s;
   note_address(q, kvc__cache_present(c, 0, 0));
   kvc__cache_swap(&q->cache);
+  q->last_logits = q->logits + (size_t)(n - 1) * q->vocab;
+  return KVC_OK;
+}
+
+/* ---- SHARED: one buffer per tensor, written in place by the graph -------------------------- */
+
+static kvc_status bind(kvc_seq *q, int output, const char *name, const OrtMemoryInfo *mem,
+                       void *data, size_t bytes, const int64_t *shape, size_t rank,
+                       ONNXTensorElementDataType type) {
+  const OrtApi *ort = kvc__ort();
+  OrtValue *v = NULL;
+  kvc_status s = view(mem, data, bytes, shape, rank, type, &v);
+  if (!s)
+    s = kvc__ort_check(
+        output ? ort->BindOutput(q->binding, name, v) : ort->BindInput(q->binding, name, v), name);
+  release(&v); /* the binding keeps its own reference */
+  return s;
+}
+
+/* Bind what stays put for the life of the sequence: every cache buffer as both its past and
+ * its present, (1, kv_heads, max_seq_len, head_dim); and seqlens_k, total_sequence_length,
+ * whose values run_shared rewrites in place. */
+static kvc_status bind_shared(kvc_seq *q) {
+  const kvc_model *m = q->model;
+  const kvc__cache *c = &q->cache;
+  const int64_t shape[4] = {1, c->kv_heads, c->capacity, c->head_dim};
+  kvc_status s = KVC_OK;
+  for (int l = 0; l < c->layers && !s; l++) {
+    for (int kv = 0; kv < 2 && !s; kv++) {
+      const kvc__layer_names *nm = &m->sig.names[l];
+      void *buf = kvc__cache_past(c, l, kv);
+      s = bind(q, 0, nm->past[kv], m->cache_mem, buf, c->buffer_bytes, shape, 4,
+               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+      if (!s)
+        s = bind(q, 1, nm->present[kv], m->cache_mem, buf, c->buffer_bytes, shape, 4,
+                 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+    }
+  }
+  OrtValue *seqlens = NULL, *total = NULL;
+  if (!s)
+    s = seqlens_views(q, 1, &seqlens, &total);
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->BindInput(q->binding, "seqlens_k", seqlens), "seqlens_k");
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->BindInput(q->binding, "total_sequence_length", total),
+                       "total_sequence_length");
+  release(&seqlens);
+  release(&total);
+  q->bound_n = 0;
+  return s;
+}
+
+/* A step writes token ids, positions and the two lengths into buffers that are already
+ * bound; it binds again only what changed shape (n, and an attention_mask's length). */
+static kvc_status run_shared(kvc_seq *q, const int32_t *tokens, int32_t n) {
+  const OrtApi *ort = kvc__ort();
+  const kvc_model *m = q->model;
+  const int32_t past = q->len, total = past + n;
+  for (int32_t i = 0; i < n; i++) {
+    put_id(q, q->ids, i, tokens[i]);
+    put_id(q, q->positions, i, past + i);
+  }
+  q->seqlens_k[0] = total - 1;
+  q->total_len[0] = total;
+  kvc_status s = KVC_OK;
+  if (!q->cache.on_host) /* inputs bound to a device session are copied when bound */
+    s = bind_shared(q);
+  if (!s && n != q->bound_n) {
+    const int64_t seq_shape[2] = {1, n}, logits_shape[3] = {1, n, q->vocab};
+    q->bound_n = 0;
+    s = bind(q, 0, "input_ids", m->host_mem, q->ids, (size_t)n * q->id_size, seq_shape, 2,
+             q->id_type);
+    if (!s && m->sig.has_position_ids)
+      s = bind(q, 0, "position_ids", m->host_mem, q->positions, (size_t)n * q->id_size, seq_shape,
+               2, q->id_type);
+    if (!s)
+      s = bind(q, 1, "logits", m->host_mem, q->logits, (size_t)n * q->vocab * sizeof(float),
+               logits_shape, 3, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+    if (!s)
+      q->bound_n = n;
+  }
+  if (!s && m->sig.has_attention_mask) {
+    const int64_t mask_shape[2] = {1, total};
+    s = bind(q, 0, "attention_mask", m->host_mem, q->mask, (size_t)total * q->id_size, mask_shape,
+             2, q->id_type);
+  }
+  if (!s)
+    s = kvc__ort_check(ort->RunWithBinding(m->session, NULL, q->binding), "RunWithBinding");
+  if (s)
+    return s;
+  note_address(q, kvc__cache_present(&q->cache, 0, 0));
   q->last_logits = q->logits + (size_t)(n - 1) * q->vocab;
   return KVC_OK;
 }
@@ -270,7 +381,8 @@ void kvc_seq_free(kvc_seq *q) {
 static kvc_status alloc_buffers(kvc_seq *q) {
   const kvc_model *m = q->model;
   const int32_t T = q->capacity, L = m->sig.layers;
-  q->n_in = 1 + m->sig.has_attention_mask + m->sig.has_position_ids + 2 * L;
+  q->n_in =
+      1 + m->sig.has_attention_mask + m->sig.has_position_ids + 2 * m->sig.has_seqlens + 2 * L;
   q->first_past = q->n_in - 2 * L;
   q->n_out = 1 + 2 * L;
   q->tokens = kvc__calloc((size_t)T, sizeof *q->tokens);
@@ -294,6 +406,10 @@ static kvc_status alloc_buffers(kvc_seq *q) {
     q->in_names[k++] = "attention_mask";
   if (m->sig.has_position_ids)
     q->in_names[k++] = "position_ids";
+  if (m->sig.has_seqlens) {
+    q->in_names[k++] = "seqlens_k";
+    q->in_names[k++] = "total_sequence_length";
+  }
   q->out_names[0] = "logits";
   for (int l = 0; l < L; l++) {
     for (int kv = 0; kv < 2; kv++) {
@@ -336,12 +452,19 @@ kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq *
     for (int i = 0; i < 2 * sig->layers; i++)
       q->past[i] = q->empty;
   }
-  if (!s && q->mode == KVC_KV_BOUND) {
-    s = kvc__cache_init(&q->cache, model);
+  if (!s && q->mode == KVC_KV_SHARED && !sig->has_seqlens)
+    s = kvc__fail(KVC_ERR_INVALID_ARG,
+                  "kv_mode shared needs a graph that writes its cache in place (inputs "
+                  "seqlens_k and total_sequence_length); this one concatenates: use bound");
+  const int bound = q->mode == KVC_KV_BOUND || q->mode == KVC_KV_SHARED;
+  if (!s && bound) {
+    s = kvc__cache_init(&q->cache, model, q->mode == KVC_KV_SHARED ? 1 : 2);
     if (!s && !(q->logits = kvc__calloc((size_t)q->rows * q->vocab, sizeof *q->logits)))
       s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", q->rows, q->vocab);
     if (!s)
       s = kvc__ort_check(ort->CreateIoBinding(model->session, &q->binding), "CreateIoBinding");
+    if (!s && q->mode == KVC_KV_SHARED)
+      s = bind_shared(q);
   }
   if (s) {
     kvc_seq_free(q);
@@ -372,8 +495,12 @@ kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
   const int32_t len_before = q->len;
   kvc_status s = KVC_OK;
   for (int32_t done = 0; done < n && !s;) {
-    int32_t chunk = q->mode == KVC_KV_BOUND && n - done > q->rows ? q->rows : n - done;
+    const int bound = q->mode == KVC_KV_BOUND || q->mode == KVC_KV_SHARED;
+    int32_t chunk = bound && n - done > q->rows ? q->rows : n - done;
     switch (q->mode) {
+    case KVC_KV_SHARED:
+      s = run_shared(q, tokens + done, chunk);
+      break;
     case KVC_KV_BOUND:
       s = run_bound(q, tokens + done, chunk);
       break;
@@ -493,7 +620,7 @@ kvc_status kvc_seq_get_metrics(const kvc_seq *q, kvc_seq_metrics *out) {
                            .prefill_tokens = q->prefill_tokens,
                            .decode_steps = q->decode_steps,
                            .decode_ms = q->decode_ms,
-                           .cache_bytes = q->mode == KVC_KV_BOUND ? kvc__cache_bytes(&q->cache) : 0,
+                           .cache_bytes = q->cache.buf ? kvc__cache_bytes(&q->cache) : 0,
                            .cache_addresses = q->n_addresses,
                            .decode_allocations = q->decode_allocations};
   return KVC_OK;
@@ -504,7 +631,7 @@ kvc_status kvc_seq_get_metrics(const kvc_seq *q, kvc_seq_metrics *out) {
 const void *kvc__seq_cache_address(const kvc_seq *q, int layer, int kv) {
   if (q->len == 0 || q->mode == KVC_KV_UNCACHED)
     return NULL;
-  if (q->mode == KVC_KV_BOUND)
+  if (q->mode == KVC_KV_BOUND || q->mode == KVC_KV_SHARED)
     return kvc__cache_past(&q->cache, layer, kv);
   void *p = NULL;
   kvc__ort_ignore(kvc__ort()->GetTensorMutableData(q->past[2 * layer + kv], &p));
@@ -512,8 +639,8 @@ const void *kvc__seq_cache_address(const kvc_seq *q, int layer, int kv) {
 }
 
 kvc_status kvc__seq_check_binding(kvc_seq *q) {
-  if (q->mode != KVC_KV_BOUND)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "not a BOUND sequence");
+  if (q->mode != KVC_KV_BOUND && q->mode != KVC_KV_SHARED)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "not a BOUND or SHARED sequence");
   const OrtApi *ort = kvc__ort();
   OrtAllocator *alloc = NULL;
   OrtValue **values = NULL;

@@ -1,7 +1,8 @@
 /* signature.c: discover a decoder graph's cache layout from its inputs and outputs.
  *
  * Recognised (DESIGN.md, "Model directory contract"):
- *   inputs   input_ids; optional attention_mask, position_ids;
+ *   inputs   input_ids; optional attention_mask, position_ids, and seqlens_k with
+ *            total_sequence_length (GroupQueryAttention graphs);
  *            past_key_{i} / past_value_{i}  or  past_key_values.{i}.key / .value
  *   outputs  logits; present_key_{i} / present_value_{i}  or  present.{i}.key / .value
  * Every cache tensor is (batch, kv_heads, time, head_dim) with kv_heads and head_dim fixed;
@@ -174,6 +175,20 @@ static kvc_status read_inputs(kvc__signature *sig, const io *in, size_t n, int *
       sig->has_position_ids |= !strcmp(t->name, "position_ids");
       continue;
     }
+    if (!strcmp(t->name, "seqlens_k") || !strcmp(t->name, "total_sequence_length")) {
+      int seqlens = t->name[0] == 's';
+      if (t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 || t->d.rank > 1 ||
+          (seqlens && t->d.rank != 1))
+        return kvc__fail(KVC_ERR_MODEL, "graph input '%s' is not an int32 %s", t->name,
+                         seqlens ? "tensor (batch)" : "scalar");
+      if (seqlens)
+        sig->has_seqlens |= 1;
+      else {
+        sig->has_seqlens |= 2;
+        sig->total_rank = (int)t->d.rank;
+      }
+      continue;
+    }
     int kind = 0, layer = -1, naming = 0;
     for (; naming < 2 && layer < 0; naming++)
       layer = parse_cache_name(t->name, (kvc_naming)naming, 0, &kind);
@@ -196,6 +211,11 @@ static kvc_status read_inputs(kvc__signature *sig, const io *in, size_t n, int *
   }
   if (!have_ids)
     return kvc__fail(KVC_ERR_MODEL, "graph has no input 'input_ids'");
+  if (sig->has_seqlens == 1 || sig->has_seqlens == 2)
+    return kvc__fail(KVC_ERR_MODEL, "graph input '%s' comes without '%s': expected both or neither",
+                     sig->has_seqlens == 1 ? "seqlens_k" : "total_sequence_length",
+                     sig->has_seqlens == 1 ? "total_sequence_length" : "seqlens_k");
+  sig->has_seqlens = sig->has_seqlens == 3;
   if (sig->layers == 0)
     return kvc__fail(KVC_ERR_MODEL,
                      "graph has no cache inputs (past_key_0 ... or past_key_values.0.key ...): "

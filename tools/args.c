@@ -59,7 +59,8 @@ const char kvc_arg_model_help[] =
     "  -m, --model DIR      model directory (or .onnx file) to run (required)\n"
     "  --provider cpu|cuda  execution provider (cpu); KVCACHE_FORCE_CPU=1 forces cpu\n"
     "  --threads N          ONNX Runtime intra-op threads (0 = its default)\n"
-    "  --kv MODE            KV cache mode: auto, naive, bound, uncached (auto)\n"
+    "  --kv MODE            KV cache mode: auto, naive, bound, shared, uncached (auto: shared\n"
+    "                       where the graph writes its cache in place, else bound)\n"
     "  --max-seq N          cache capacity in tokens (0 = the model's maximum)\n";
 
 int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_params *p,
@@ -89,13 +90,13 @@ int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_para
   } else if (!strcmp(opt, "--kv")) {
     if (!(v = kvc_arg_value(cmd, argc, argv, i)))
       return -1;
-    kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED};
+    kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED, KVC_KV_SHARED};
     size_t m = 0;
     while (m < sizeof modes / sizeof modes[0] && strcmp(v, kvc_kv_mode_name(modes[m])))
       m++;
     if (m == sizeof modes / sizeof modes[0]) {
-      fprintf(stderr, "kvcache %s: --kv expects auto, naive, bound or uncached, got '%s'\n", cmd,
-              v);
+      fprintf(stderr, "kvcache %s: --kv expects auto, naive, bound, shared or uncached, got '%s'\n",
+              cmd, v);
       return -1;
     }
     p->kv_mode = modes[m];

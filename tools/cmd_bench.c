@@ -28,6 +28,8 @@ static const char usage[] =
     "  uncached  the whole sequence recomputed for every token\n"
     "  naive     plain Run; ONNX Runtime allocates each present, which becomes the next past\n"
     "  bound     IOBinding into two preallocated buffers per cache tensor, used in turn\n"
+    "  shared    one buffer per cache tensor, bound as past and present, written in place\n"
+    "            (graphs with seqlens_k / total_sequence_length, e.g. --attention gqa)\n"
     "and reports cold start, prefill, per-token decode time (mean, p50, p90, p99 and at\n"
     "positions 16, 128, 256, 511 and the last), decode time over the machine's floor (the\n"
     "time to stream the weights and the cache once), logit agreement with uncached, cache\n"
@@ -405,9 +407,12 @@ int kvc_cmd_bench(int argc, char **argv) {
   const struct {
     const char *name;
     kvc_kv_mode mode;
-  } strategies[] = {
-      {"uncached", KVC_KV_UNCACHED}, {"naive", KVC_KV_NAIVE}, {"bound", KVC_KV_BOUND}};
-  r->n_strategies = (int)(sizeof strategies / sizeof strategies[0]);
+  } strategies[] = {{"uncached", KVC_KV_UNCACHED},
+                    {"naive", KVC_KV_NAIVE},
+                    {"bound", KVC_KV_BOUND},
+                    {"shared", KVC_KV_SHARED}};
+  /* shared only where the graph can write its cache in place */
+  r->n_strategies = r->model.attention == KVC_ATTENTION_GQA ? 4 : 3;
   for (int k = 0; k < r->n_strategies; k++)
     r->s[k] = (bench_strategy){.name = strategies[k].name, .mode = strategies[k].mode};
   machine(r, &mp);

@@ -23,7 +23,13 @@ static const char usage[] =
     "  --max-seq N        positions the model knows (512)\n"
     "  --seed N           weight seed (1)\n"
     "  --naming seed|hf   I/O names: seed (past_key_0 ...) or hf (past_key_values.0.key ...,\n"
-    "                     with an attention_mask input) (seed)\n";
+    "                     with an attention_mask input for concat attention) (seed)\n"
+    "  --attention concat|gqa\n"
+    "                     concat: standard ONNX ops, present = Concat(past, new) (the seed's);\n"
+    "                     gqa: com.microsoft.GroupQueryAttention, which can write the cache in\n"
+    "                     place; same weights and math for the same seed (concat)\n"
+    "  --kv-heads N       heads of K and V, dividing --heads; fewer than --heads is\n"
+    "                     grouped-query attention and needs --attention gqa (= heads)\n";
 
 int kvc_cmd_build_model(int argc, char **argv) {
   const char *cmd = "build-model", *dir = NULL;
@@ -37,11 +43,9 @@ int kvc_cmd_build_model(int argc, char **argv) {
     struct {
       const char *name;
       int32_t *field;
-    } sizes[] = {{"--layers", &p.layers},
-                 {"--heads", &p.heads},
-                 {"--head-dim", &p.head_dim},
-                 {"--vocab", &p.vocab_size},
-                 {"--max-seq", &p.max_seq_len}};
+    } sizes[] = {{"--layers", &p.layers},       {"--heads", &p.heads},
+                 {"--head-dim", &p.head_dim},   {"--vocab", &p.vocab_size},
+                 {"--max-seq", &p.max_seq_len}, {"--kv-heads", &p.kv_heads}};
     int matched = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
       if (strcmp(opt, sizes[s].name))
@@ -62,6 +66,18 @@ int kvc_cmd_build_model(int argc, char **argv) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       if (!v || !kvc_arg_u64(cmd, opt, v, &p.seed))
         return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--attention")) {
+      const char *v = kvc_arg_value(cmd, argc, argv, &i);
+      if (!v)
+        return KVC_EXIT_USAGE;
+      if (!strcmp(v, "concat"))
+        p.attention = KVC_ATTENTION_CONCAT;
+      else if (!strcmp(v, "gqa"))
+        p.attention = KVC_ATTENTION_GQA;
+      else {
+        fprintf(stderr, "kvcache %s: --attention expects 'concat' or 'gqa', got '%s'\n", cmd, v);
+        return KVC_EXIT_USAGE;
+      }
     } else if (!strcmp(opt, "--naming")) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       if (!v)

@@ -21,6 +21,10 @@ static const char *naming_name(kvc_naming n) {
   return n == KVC_NAMING_HF ? "hf" : "seed";
 }
 
+static const char *attention_name(kvc_attention a) {
+  return a == KVC_ATTENTION_GQA ? "gqa" : "concat";
+}
+
 static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "path", i->onnx_path);
@@ -34,6 +38,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddBoolToObject(o, "attention_mask", i->has_attention_mask);
   cJSON_AddBoolToObject(o, "position_ids", i->has_position_ids);
   cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
+  cJSON_AddStringToObject(o, "attention", attention_name(i->attention));
   cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
   cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
   cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
@@ -85,13 +90,18 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("model            %s\n", i.onnx_path);
     printf("naming           %s\n", naming_name(i.naming));
     printf("layers           %d\n", i.layers);
+    printf("attention        %s\n",
+           i.attention == KVC_ATTENTION_GQA
+               ? "gqa (seqlens_k, total_sequence_length: the cache can be written in place)"
+               : "concat (each present is a new tensor: past + new)");
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);
     printf("max length       %d (model: %d)\n", i.max_seq_len, i.model_max_seq_len);
-    printf("inputs           input_ids (%s)%s%s\n", i.input_ids_int32 ? "int32" : "int64",
+    printf("inputs           input_ids (%s)%s%s%s\n", i.input_ids_int32 ? "int32" : "int64",
            i.has_attention_mask ? ", attention_mask" : "",
-           i.has_position_ids ? ", position_ids" : "");
+           i.has_position_ids ? ", position_ids" : "",
+           i.attention == KVC_ATTENTION_GQA ? ", seqlens_k, total_sequence_length" : "");
     printf("kv mode          %s\n", kvc_kv_mode_name(i.kv_mode));
     printf("parameter bytes  %lld (%.1f MB)\n", (long long)i.param_bytes, i.param_bytes / 1e6);
     printf("cache per token  %lld bytes\n", (long long)i.cache_bytes_per_token);

@@ -12,7 +12,8 @@ static const char usage[] =
     "usage: kvcache verify -m DIR [--prompt-len P] [--steps N] [--seed S]\n"
     "\n"
     "Feeds one random prompt of P tokens, then N greedy tokens, to every cached KV mode\n"
-    "(naive, bound) and to the uncached recompute, and compares their logits at every step.\n"
+    "(naive, bound, and shared where the graph supports it) and to the uncached recompute,\n"
+    "and compares their logits at every step.\n"
     "Exits 1 if any logit differs from the uncached one by more than 1e-4, naming the worst\n"
     "position.\n"
     "\n"
@@ -21,7 +22,7 @@ static const char usage[] =
     "  --steps N            decode steps (64)\n"
     "  --seed S             seed of the random prompt (1)\n";
 
-static const kvc_kv_mode cached[] = {KVC_KV_NAIVE, KVC_KV_BOUND};
+static const kvc_kv_mode cached[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED};
 enum { N_CACHED = sizeof cached / sizeof cached[0], TOLERANCE_E6 = 100 };
 
 int kvc_cmd_verify(int argc, char **argv) {
@@ -73,7 +74,8 @@ int kvc_cmd_verify(int argc, char **argv) {
   kvc_seq_params sp = kvc_seq_default_params();
   sp.kv_mode = KVC_KV_UNCACHED;
   kvc_status s = kvc_seq_new(model, &sp, &oracle);
-  for (int m = 0; m < N_CACHED && !s; m++) {
+  int n_modes = info.attention == KVC_ATTENTION_GQA ? N_CACHED : N_CACHED - 1;
+  for (int m = 0; m < n_modes && !s; m++) {
     sp.kv_mode = cached[m];
     s = kvc_seq_new(model, &sp, &seqs[m]);
   }
@@ -96,9 +98,9 @@ int kvc_cmd_verify(int argc, char **argv) {
       n = 1;
     }
     s = kvc_seq_append(oracle, tokens, n);
-    for (int m = 0; m < N_CACHED && !s; m++)
+    for (int m = 0; m < n_modes && !s; m++)
       s = kvc_seq_append(seqs[m], tokens, n);
-    for (int m = 0; m < N_CACHED && !s; m++) {
+    for (int m = 0; m < n_modes && !s; m++) {
       const float *a = kvc_seq_logits(seqs[m]), *b = kvc_seq_logits(oracle);
       for (int32_t j = 0; j < info.vocab_size; j++) {
         double d = fabs((double)a[j] - (double)b[j]);
@@ -115,7 +117,7 @@ int kvc_cmd_verify(int argc, char **argv) {
   } else {
     printf("prompt %lld tokens + %lld greedy steps, max |logit - uncached logit| (limit 1e-4):\n",
            (long long)prompt_len, (long long)steps);
-    for (int m = 0; m < N_CACHED; m++) {
+    for (int m = 0; m < n_modes; m++) {
       int bad = worst[m] > TOLERANCE_E6 * 1e-6;
       printf("  %-8s %.3g at position %d  %s\n", kvc_kv_mode_name(cached[m]), worst[m],
              worst_pos[m], bad ? "FAIL" : "ok");

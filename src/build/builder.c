@@ -36,13 +36,15 @@ kvc_build_params kvc_build_default_params(void) {
                             .vocab_size = 1000,
                             .max_seq_len = 512,
                             .seed = 1,
-                            .naming = KVC_NAMING_SEED};
+                            .naming = KVC_NAMING_SEED,
+                            .attention = KVC_ATTENTION_CONCAT,
+                            .kv_heads = 0};
 }
 
 static kvc__arch arch_of(const kvc_build_params *p) {
   return (kvc__arch){.layers = p->layers,
                      .heads = p->heads,
-                     .kv_heads = p->heads,
+                     .kv_heads = p->kv_heads ? p->kv_heads : p->heads,
                      .head_dim = p->head_dim,
                      .vocab = p->vocab_size,
                      .max_seq = p->max_seq_len};
@@ -72,6 +74,21 @@ static kvc_status validate(const kvc_build_params *p) {
     if (sizes[i].value <= 0 || sizes[i].value > sizes[i].max)
       return kvc__fail(KVC_ERR_INVALID_ARG, "%s = %" PRId32 ": expected 1..%" PRId32, sizes[i].name,
                        sizes[i].value, sizes[i].max);
+  if (p->attention != KVC_ATTENTION_CONCAT && p->attention != KVC_ATTENTION_GQA)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "attention = %d: expected KVC_ATTENTION_CONCAT or KVC_ATTENTION_GQA",
+                     (int)p->attention);
+  int32_t kv = p->kv_heads ? p->kv_heads : p->heads;
+  if (kv < 0 || kv > p->heads || p->heads % kv != 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kv_heads = %" PRId32 ": expected a divisor of heads = %" PRId32
+                     " (0 = heads)",
+                     p->kv_heads, p->heads);
+  if (kv != p->heads && p->attention != KVC_ATTENTION_GQA)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kv_heads = %" PRId32 " < heads = %" PRId32
+                     " needs grouped-query attention (attention = GQA)",
+                     p->kv_heads, p->heads);
   if (p->naming != KVC_NAMING_SEED && p->naming != KVC_NAMING_HF)
     return kvc__fail(KVC_ERR_INVALID_ARG, "naming = %d: expected KVC_NAMING_SEED or KVC_NAMING_HF",
                      (int)p->naming);
@@ -186,13 +203,14 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
   int ok = c && cJSON_AddStringToObject(c, "model_name", "kvcache_transformer") &&
            cJSON_AddNumberToObject(c, "num_layers", p->layers) &&
            cJSON_AddNumberToObject(c, "num_heads", p->heads) &&
-           cJSON_AddNumberToObject(c, "num_kv_heads", p->heads) &&
+           cJSON_AddNumberToObject(c, "num_kv_heads", p->kv_heads ? p->kv_heads : p->heads) &&
            cJSON_AddNumberToObject(c, "head_dim", p->head_dim) &&
            cJSON_AddNumberToObject(c, "hidden_dim", (double)p->heads * p->head_dim) &&
            cJSON_AddNumberToObject(c, "vocab_size", p->vocab_size) &&
            cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
            cJSON_AddStringToObject(c, "naming", kvc__naming_name(p->naming)) &&
-           cJSON_AddStringToObject(c, "attention", "concat") &&
+           cJSON_AddStringToObject(c, "attention",
+                                   p->attention == KVC_ATTENTION_GQA ? "gqa" : "concat") &&
            cJSON_AddRawToObject(c, "seed", seed) &&
            cJSON_AddNumberToObject(c, "parameters", (double)params);
   char *text = ok ? cJSON_Print(c) : NULL;
@@ -211,12 +229,12 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
   return s;
 }
 
-static kvc_status write_graph(const char *path, const kvc__arch *a, kvc_naming naming,
+static kvc_status write_graph(const char *path, const kvc__arch *a, const kvc_build_params *p,
                               const kvc__tensor_spec *specs) {
   kvc__onnx *m = kvc__onnx_new("kvcache_decoder");
   if (!m)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory building the ONNX graph");
-  kvc__graph_decoder(m, a, naming, specs, DATA_FILE);
+  kvc__graph_decoder(m, a, p->naming, p->attention, specs, DATA_FILE);
   kvc_status s = kvc__onnx_write(m, path);
   kvc__onnx_free(m);
   return s;
@@ -260,7 +278,7 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   if (!s)
     s = write_config(tmp[1], params, count_params(&a));
   if (!s)
-    s = write_graph(tmp[2], &a, params->naming, specs);
+    s = write_graph(tmp[2], &a, params, specs);
   int renamed = 0; /* the graph goes last: a directory with model.onnx is complete */
   while (!s && renamed < N_FILES) {
     if (rename(tmp[renamed], final[renamed]) != 0)

@@ -8,7 +8,11 @@
  *   logits = LNF(x) W_lm                                                  (batch, seq, vocab)
  *
  * The mask lets query s (absolute position past + s) see keys 0..past + s, and, in the
- * Hugging Face naming, only keys whose attention_mask is 1. */
+ * Hugging Face naming, only keys whose attention_mask is 1.
+ *
+ * With --attention gqa the attention is one com.microsoft.GroupQueryAttention node per
+ * layer (same weights, same math, kv_heads <= heads), fed seqlens_k and
+ * total_sequence_length by the engine so that past and present can share one buffer. */
 #include "graph.h"
 
 #include <math.h>
@@ -21,6 +25,7 @@ enum {
   T_FLOAT = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
   T_INT64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64,
   T_BOOL = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL,
+  T_INT32 = ONNX__TENSOR_PROTO__DATA_TYPE__INT32,
 };
 
 typedef struct graph {
@@ -136,34 +141,62 @@ static const char *gelu(graph *g, const char *x) {
   return op2(g, "Mul", "gelu", half_x, op2(g, "Add", "gelu_1p", erf, "c.one_f"));
 }
 
-/* One pre-norm block with concat attention; returns the new residual stream. */
-static const char *block(graph *g, int l, const char *x, const char *bias, const char *past_k,
-                         const char *past_v, const char *present_k, const char *present_v) {
-  snprintf(g->scope, sizeof g->scope, "layers.%d", l);
-  const char *h =
-      layer_norm(g, "ln1", x, kvc__layout_layer(l, KVC_W_LN1_G), kvc__layout_layer(l, KVC_W_LN1_B));
-  const char *q = split_heads(
-      g, "q", linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ)),
-      "c.shape_q");
-  const char *k = split_heads(
-      g, "k", linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK)),
-      "c.shape_kv");
-  const char *v = split_heads(
-      g, "v", linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV)),
-      "c.shape_kv");
+/* Names of one layer's cache tensors. */
+typedef struct cache_io {
+  const char *past_k, *past_v, *present_k, *present_v;
+} cache_io;
 
+/* Concat attention: present = concat(past, new) along time; softmax(q k^T / sqrt(d) + bias) v.
+ * Returns the context (batch, seq, heads * head_dim). */
+static const char *concat_attention(graph *g, const char *q_proj, const char *k_proj,
+                                    const char *v_proj, const char *bias, const cache_io *io) {
+  const char *q = split_heads(g, "q", q_proj, "c.shape_q");
+  const char *k = split_heads(g, "k", k_proj, "c.shape_kv");
+  const char *v = split_heads(g, "v", v_proj, "c.shape_kv");
   kvc__attr time_axis = KVC_ATTR_I("axis", 2);
-  const char *outs_k[] = {present_k}, *outs_v[] = {present_v};
-  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){past_k, k}, 2, outs_k, 1, &time_axis, 1);
-  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){past_v, v}, 2, outs_v, 1, &time_axis, 1);
-
-  const char *scores = op2(g, "MatMul", "scores", q, transpose(g, "keys_t", present_k, keys_t));
+  const char *outs_k[] = {io->present_k}, *outs_v[] = {io->present_v};
+  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){io->past_k, k}, 2, outs_k, 1, &time_axis,
+                 1);
+  kvc__onnx_node(g->m, "Concat", NULL, (const char *[]){io->past_v, v}, 2, outs_v, 1, &time_axis,
+                 1);
+  const char *scores = op2(g, "MatMul", "scores", q, transpose(g, "keys_t", io->present_k, keys_t));
   scores = op2(g, "Add", "scores_masked", op2(g, "Mul", "scores_scaled", scores, "c.scale"), bias);
   kvc__attr last = KVC_ATTR_I("axis", -1);
   const char *probs = op(g, "Softmax", "probs", (const char *[]){scores}, 1, &last, 1);
   const char *ctx =
-      transpose(g, "context_bshd", op2(g, "MatMul", "context", probs, present_v), to_heads);
-  ctx = op2(g, "Reshape", "context_merged", ctx, "c.shape_merged");
+      transpose(g, "context_bshd", op2(g, "MatMul", "context", probs, io->present_v), to_heads);
+  return op2(g, "Reshape", "context_merged", ctx, "c.shape_merged");
+}
+
+/* com.microsoft.GroupQueryAttention: the same math (causal, scale 1/sqrt(head_dim)), with
+ * kv_heads <= heads; when past and present are one buffer of max length, the new keys and
+ * values are written in place at position seqlens_k - seq + 1 onwards. */
+static const char *gqa_attention(graph *g, const kvc__arch *a, const char *q_proj,
+                                 const char *k_proj, const char *v_proj, const cache_io *io) {
+  char out[96];
+  snprintf(out, sizeof out, "%s/context", g->scope);
+  const char *outs[] = {out, io->present_k, io->present_v};
+  kvc__attr attrs[] = {KVC_ATTR_I("num_heads", a->heads), KVC_ATTR_I("kv_num_heads", a->kv_heads)};
+  return kvc__onnx_node(g->m, "GroupQueryAttention", "com.microsoft",
+                        (const char *[]){q_proj, k_proj, v_proj, io->past_k, io->past_v,
+                                         "seqlens_k", "total_sequence_length"},
+                        7, outs, 3, attrs, 2);
+}
+
+/* One pre-norm block; returns the new residual stream. bias: NULL for GQA. */
+static const char *block(graph *g, const kvc__arch *a, int l, const char *x, const char *bias,
+                         const cache_io *io) {
+  snprintf(g->scope, sizeof g->scope, "layers.%d", l);
+  const char *h =
+      layer_norm(g, "ln1", x, kvc__layout_layer(l, KVC_W_LN1_G), kvc__layout_layer(l, KVC_W_LN1_B));
+  const char *q =
+      linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ));
+  const char *k =
+      linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK));
+  const char *v =
+      linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV));
+  const char *ctx =
+      bias ? concat_attention(g, q, k, v, bias, io) : gqa_attention(g, a, q, k, v, io);
   x = op2(g, "Add", "residual1", x,
           linear(g, "o_proj", ctx, kvc__layout_layer(l, KVC_W_O), kvc__layout_layer(l, KVC_W_BO)));
 
@@ -175,18 +208,27 @@ static const char *block(graph *g, int l, const char *x, const char *bias, const
 }
 
 void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
-                        const kvc__tensor_spec *specs, const char *data_file) {
+                        kvc_attention attention, const kvc__tensor_spec *specs,
+                        const char *data_file) {
   graph g = {.m = m, .specs = specs};
-  const int hf = naming == KVC_NAMING_HF;
+  const int gqa = attention == KVC_ATTENTION_GQA;
+  const int hf = naming == KVC_NAMING_HF && !gqa; /* GQA graphs take no attention_mask */
   const kvc__dim batch_seq[] = {{"batch", 0}, {"seq", 0}};
   const kvc__dim past[] = {{"batch", 0}, {NULL, a->kv_heads}, {"past", 0}, {NULL, a->head_dim}};
   const kvc__dim present[] = {{"batch", 0}, {NULL, a->kv_heads}, {"total", 0}, {NULL, a->head_dim}};
+  /* GQA: past and present are (batch, kv_heads, max_seq, head_dim) when they share a buffer,
+   * or past and past + seq long when they do not; either way the time axis is symbolic */
   const kvc__dim logits[] = {{"batch", 0}, {"seq", 0}, {NULL, a->vocab}};
 
   kvc__onnx_input(m, "input_ids", T_INT64, batch_seq, 2);
   if (hf)
     kvc__onnx_input(m, "attention_mask", T_INT64, (kvc__dim[]){{"batch", 0}, {"total", 0}}, 2);
   kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
+  if (gqa) {
+    kvc__onnx_opset(m, "com.microsoft", 1);
+    kvc__onnx_input(m, "seqlens_k", T_INT32, (kvc__dim[]){{"batch", 0}}, 1);
+    kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
+  }
   kvc__onnx_output(m, "logits", T_FLOAT, logits, 3);
 
   char names[4][64];
@@ -203,14 +245,16 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   constants(m, a, hf);
 
   kvc__layer_io_names(naming, 0, names[0], names[1], names[2], names[3], sizeof names[0]);
-  const char *bias = attention_bias(&g, "input_ids", names[0], hf ? "attention_mask" : NULL);
+  const char *bias =
+      gqa ? NULL : attention_bias(&g, "input_ids", names[0], hf ? "attention_mask" : NULL);
   snprintf(g.scope, sizeof g.scope, "embed");
   const char *x =
       op2(&g, "Add", "sum", op2(&g, "Gather", "tokens", weight(&g, KVC_W_TOK_EMB), "input_ids"),
           op2(&g, "Gather", "positions", weight(&g, KVC_W_POS_EMB), "position_ids"));
   for (int l = 0; l < a->layers; l++) {
     kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
-    x = block(&g, l, x, bias, names[0], names[1], names[2], names[3]);
+    const cache_io io = {names[0], names[1], names[2], names[3]};
+    x = block(&g, a, l, x, bias, &io);
   }
   snprintf(g.scope, sizeof g.scope, "final");
   x = layer_norm(&g, "norm", x, kvc__layout_final(a, KVC_W_LNF_G),

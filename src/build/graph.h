@@ -8,6 +8,7 @@
 
 /* Add the decoder's inputs, outputs, initializers (external, in `data_file`) and nodes. */
 void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
-                        const kvc__tensor_spec *specs, const char *data_file);
+                        kvc_attention attention, const kvc__tensor_spec *specs,
+                        const char *data_file);
 
 #endif
