@@ -161,7 +161,7 @@ static int64_t model_bytes(const char *onnx, const char *dir) {
   return total;
 }
 
-static kvc_status session_options(const kvc_model_params *p, int cuda, OrtSessionOptions **out) {
+kvc_status kvc__session_options(const kvc_model_params *p, int cuda, OrtSessionOptions **out) {
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *o = NULL;
   kvc_status s = kvc__ort_check(ort->CreateSessionOptions(&o), "CreateSessionOptions");
@@ -169,6 +169,15 @@ static kvc_status session_options(const kvc_model_params *p, int cuda, OrtSessio
     s = kvc__ort_check(ort->SetIntraOpNumThreads(o, p->intra_op_threads), "intra-op threads");
   if (!s)
     s = kvc__ort_check(ort->SetSessionGraphOptimizationLevel(o, ORT_ENABLE_ALL), "optimisation");
+  /* KVCACHE_PROFILE=PREFIX: ONNX Runtime writes a per-operator timeline to PREFIX_<date>.json
+   * (chrome://tracing format) when the session ends */
+  const char *profile = getenv("KVCACHE_PROFILE");
+  if (!s && profile && *profile)
+    s = kvc__ort_check(ort->EnableProfiling(o, profile), "KVCACHE_PROFILE");
+  /* KVCACHE_OPTIMIZED_MODEL=FILE: save the graph as ONNX Runtime optimised it (fusions) */
+  const char *optimized = getenv("KVCACHE_OPTIMIZED_MODEL");
+  if (!s && optimized && *optimized)
+    s = kvc__ort_check(ort->SetOptimizedModelFilePath(o, optimized), "KVCACHE_OPTIMIZED_MODEL");
   if (!s && cuda) {
     OrtCUDAProviderOptionsV2 *cu = NULL;
     char device[16];
@@ -247,7 +256,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *opts = NULL;
   if (!s)
-    s = session_options(&p, cuda, &opts);
+    s = kvc__session_options(&p, cuda, &opts);
   if (!s) {
     char what[4200]; /* ORT's messages do not always name the file */
     snprintf(what, sizeof what, "loading %s", info->onnx_path);
@@ -322,6 +331,8 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->cache_bytes_per_token =
       (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);
   snprintf(info->provider, sizeof info->provider, "%s", cuda ? "cuda" : "cpu");
+  m->params = p;
+  m->params.provider = info->provider;
   kvc__log(m, KVC_LOG_INFO, "opened %s: %d layers, %d kv heads of %d, vocab %d, max %d, %s, %s",
            info->onnx_path, info->layers, info->kv_heads, info->head_dim, info->vocab_size,
            info->max_seq_len, info->provider, kvc_kv_mode_name(info->kv_mode));

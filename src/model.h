@@ -31,6 +31,7 @@ void kvc__signature_free(kvc__signature *sig);
 
 struct kvc_model {
   kvc_model_info info;
+  kvc_model_params params; /* as opened; provider points at info.provider */
   kvc__signature sig;
   kvc_log_fn log;
   void *log_user;
@@ -39,6 +40,9 @@ struct kvc_model {
   OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
   OrtAllocator *cache_alloc; /* the session's allocator for cache_mem */
 };
+
+/* Session options for `params` (threads, optimisation level, the provider when cuda). */
+kvc_status kvc__session_options(const kvc_model_params *params, int cuda, OrtSessionOptions **out);
 
 /* Log through the model's callback, if any (printf-style). */
 void kvc__log(const kvc_model *m, int level, const char *fmt, ...);

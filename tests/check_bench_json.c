@@ -119,6 +119,18 @@ int main(int argc, char **argv) {
     printf("FAIL: bound heap_allocs_per_step is not 0\n");
     failures++;
   }
+  /* shared, where the graph supports it: one buffer per tensor, nothing allocated */
+  const cJSON *shared = all ? cJSON_GetObjectItemCaseSensitive(all, "shared") : NULL;
+  if (shared) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(shared, "cache_addresses_per_tensor");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(shared, "heap_allocs_per_step");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(shared, "max_abs_logit_diff");
+    if (!cJSON_IsNumber(a) || a->valuedouble != 1 || !cJSON_IsNumber(h) || h->valuedouble != 0 ||
+        !cJSON_IsNumber(d) || !(d->valuedouble <= 1e-4)) {
+      printf("FAIL: shared: expected 1 cache address, 0 allocations, logits within 1e-4\n");
+      failures++;
+    }
+  }
   cJSON_Delete(root);
   printf("%s: %s\n", argv[1], failures ? "FAILED" : "all keys and invariants hold");
   return failures ? 1 : 0;

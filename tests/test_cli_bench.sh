@@ -5,7 +5,8 @@ kvcache="$1" check="$2"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-"$kvcache" build-model -o "$tmp/m" --layers 2 --heads 2 --head-dim 16 --vocab 100 --max-seq 64 >/dev/null
+"$kvcache" build-model -o "$tmp/m" --layers 2 --heads 2 --head-dim 16 --vocab 100 --max-seq 64 \
+  --attention gqa >/dev/null
 out=$("$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 24 --repeats 2 --threads 1 \
   --json "$tmp/b.json" --csv "$tmp/b.csv" --plot "$tmp/b.png" --report "$tmp/b.md")
 grep -qE '^bound ' <<<"$out" || fail "no table row for bound: $out"
@@ -13,6 +14,7 @@ grep -qE '^bound ' <<<"$out" || fail "no table row for bound: $out"
 head -n 1 "$tmp/b.csv" | grep -qx 'strategy,position,decode_ms_median' || fail "CSV header"
 [ "$(grep -c '^bound,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 bound rows"
 [ "$(grep -c '^naive,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 naive rows"
+[ "$(grep -c '^shared,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 shared rows"
 grep -q '^uncached,8,' "$tmp/b.csv" || fail "CSV: uncached not timed at the first position"
 [ "$(head -c 8 "$tmp/b.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "plot is not a PNG"
 grep -q '^- \*\*Machine:\*\*' "$tmp/b.md" || fail "report lacks the machine line"

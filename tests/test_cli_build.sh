@@ -14,6 +14,11 @@ grep -q '^parameters [0-9]' <<<"$out" || fail "no parameter count in: $out"
 grep -q '"naming":[[:space:]]*"hf"' "$tmp/m/config.json" || fail "config.json lacks naming hf"
 passed=$((passed + 1))
 
+"$kvcache" build-model -o "$tmp/g" --layers 1 --vocab 50 --attention gqa --kv-heads 2 >/dev/null
+grep -q '"attention":[[:space:]]*"gqa"' "$tmp/g/config.json" || fail "config.json lacks attention gqa"
+grep -q '"num_kv_heads":[[:space:]]*2' "$tmp/g/config.json" || fail "config.json lacks num_kv_heads 2"
+passed=$((passed + 1))
+
 expect_usage_error() { # OPTION-NAME ARGS...
   local name="$1" rc=0 err
   shift
@@ -33,6 +38,9 @@ expect_usage_error --naming --naming gpt
 expect_usage_error --layers --layers
 expect_usage_error --frobnicate --frobnicate 1
 expect_usage_error layers --layers 100000
+expect_usage_error --attention --attention flash
+expect_usage_error kv_heads --kv-heads 2
+expect_usage_error kv_heads --attention gqa --kv-heads 3
 
 # unwritable DIR: under a regular file
 rc=0

@@ -9,6 +9,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 passed=0
 "$kvcache" build-model -o "$tmp/m" >/dev/null
 "$kvcache" build-model -o "$tmp/hf" --naming hf --layers 2 >/dev/null
+"$kvcache" build-model -o "$tmp/gqa" --attention gqa --layers 2 >/dev/null
 
 # info, table and JSON
 out=$("$kvcache" info -m "$tmp/m")
@@ -21,11 +22,19 @@ for kv in '"naming":[[:space:]]*"hf"' '"layers":[[:space:]]*2' '"vocab_size":[[:
 done
 passed=$((passed + 1))
 
-# generate: the same greedy tokens whatever the cache mode, in both namings
-for m in m hf; do
+# info on a GQA graph
+out=$("$kvcache" info -m "$tmp/gqa")
+grep -qE '^attention +gqa' <<<"$out" || fail "info: attention gqa: $out"
+grep -qE '^kv mode +shared$' <<<"$out" || fail "info: kv mode shared: $out"
+passed=$((passed + 1))
+
+# generate: the same greedy tokens whatever the cache mode, in both namings and with GQA
+for m in m hf gqa; do
   ref=$("$kvcache" generate -m "$tmp/$m" --prompt-ids "5 6 7 8" -n 40 --no-cache --threads 1 2>/dev/null)
   [ "$(wc -w <<<"$ref")" -eq 40 ] || fail "generate printed '$ref'"
-  for kv in naive bound auto; do
+  modes="naive bound auto"
+  [ "$m" = gqa ] && modes="naive bound shared auto"
+  for kv in $modes; do
     got=$("$kvcache" generate -m "$tmp/$m" --prompt-ids "5,6,7,8" -n 40 --kv $kv --threads 1 2>/dev/null)
     [ "$got" = "$ref" ] || fail "$m --kv $kv: '$got' != --no-cache '$ref'"
   done
@@ -40,6 +49,8 @@ passed=$((passed + 1))
 # verify passes on a correct model
 "$kvcache" verify -m "$tmp/m" --prompt-len 8 --steps 40 --threads 1 >"$tmp/verify.txt" || fail "verify failed: $(cat "$tmp/verify.txt")"
 grep -qE '^  bound +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify output: $(cat "$tmp/verify.txt")"
+"$kvcache" verify -m "$tmp/gqa" --prompt-len 8 --steps 40 --threads 1 >"$tmp/verify.txt" || fail "verify gqa failed: $(cat "$tmp/verify.txt")"
+grep -qE '^  shared +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify gqa output: $(cat "$tmp/verify.txt")"
 passed=$((passed + 1))
 
 expect_error() { # CODE NEEDLE ARGS...
@@ -57,6 +68,7 @@ expect_error 2 "-m DIR is required" info
 expect_error 1 "no .onnx file" info -m "$tmp"
 expect_error 2 "exceeds max length" verify -m "$tmp/m" --prompt-len 500 --steps 100
 expect_error 2 "max_seq_len 512" generate -m "$tmp/m" --prompt-ids "1" -n 600
+expect_error 2 "kv_mode shared" generate -m "$tmp/m" --prompt-ids "1" --kv shared
 if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
   expect_error 1 "KVCACHE_FORCE_CPU" info -m "$tmp/m" --provider cuda
 fi

@@ -33,19 +33,21 @@ typedef struct bench_result {
     int cores;
     char ort_version[32];
     char provider[16];
-    int threads;
+    int threads; /* intra-op threads asked for; 0 = ONNX Runtime's default */
     char date[32];
   } machine;
   kvc_model_info model;
   int32_t prompt_len, gen, repeats;
   int n_buckets;
   int32_t buckets[BENCH_MAX_BUCKETS]; /* decode positions reported on */
-  double floor_at[BENCH_MAX_BUCKETS]; /* ms to stream the weights + cache at that position */
+  double floor_at[BENCH_MAX_BUCKETS]; /* ms for ONNX Runtime to read the weights + cache at
+                                       * that position once (kvc_model_floor), median */
   int n_strategies;
   bench_strategy s[BENCH_MAX_STRATEGIES];
   double first_vs_subsequent;      /* bound: warm prefill of the prompt / decode p50 */
   double cached_vs_uncached_last;  /* uncached / bound at the last position */
   double cached_vs_uncached_total; /* uncached / bound over the whole generation */
+  double shared_vs_bound_last;     /* bound / shared at the last position; 0 without shared */
 } bench_result;
 
 /* Index of a strategy by name, or -1. */

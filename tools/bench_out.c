@@ -27,7 +27,7 @@ void bench_print_table(const bench_result *r, FILE *out) {
   machine_line(r, out);
   fprintf(out,
           "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB)\n"
-          "run: prompt %d tokens, %d decode steps, %d repeats interleaved\n\n",
+          "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
           r->model.onnx_path, naming(r->model.naming), r->model.layers, r->model.kv_heads,
           r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, r->prompt_len, r->gen,
           r->repeats);
@@ -142,6 +142,8 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(sp, "first_vs_subsequent", r->first_vs_subsequent);
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_last", r->cached_vs_uncached_last);
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_total", r->cached_vs_uncached_total);
+  if (bench_find(r, "shared") >= 0)
+    cJSON_AddNumberToObject(sp, "shared_vs_bound_last", r->shared_vs_bound_last);
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
   FILE *f = text ? create(path) : NULL;
@@ -230,14 +232,54 @@ static const char json_keys[] =
     "tensor over that run (capped at 64) |\n"
     "| `strategies.<name>.heap_allocs_per_step` | kvcache's heap allocations per decode step "
     "in that run |\n"
-    "| `floor_ms_at{\"<position>\"}` | time to stream weights + cache at that position once |\n"
+    "| `floor_ms_at{\"<position>\"}` | ONNX Runtime reading weights + cache at that position "
+    "once (`kvc_model_floor`) |\n"
     "| `speedup.first_vs_subsequent` | bound: prompt prefill / p50 decode step |\n"
     "| `speedup.cached_vs_uncached_last` | uncached / bound at the last position |\n"
-    "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n\n"
+    "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n"
+    "| `speedup.shared_vs_bound_last` | bound / shared at the last position (when shared ran) |\n\n"
     "The uncached strategy is timed at every 8th position and at the reported positions (a "
-    "step at position p recomputes p + 1 tokens, whatever came before), in each repeat after "
-    "the cached strategies' steps, so that its recomputes do not evict the caches they "
-    "find warm.\n";
+    "step at position p recomputes p + 1 tokens, whatever came before).\n";
+
+/* The cache designs, each with what this run measured of it. */
+static void designs(const bench_result *r, FILE *f) {
+  const int first = 0, last = r->n_buckets - 1;
+  fprintf(f, "## The cache designs, as measured here\n\n");
+  static const struct {
+    const char *name, *text;
+  } about[] = {
+      {"uncached", "No cache: every token recomputes the whole sequence, so a step costs a "
+                   "prefill of everything so far and grows with the position"},
+      {"naive", "ONNX Runtime allocates every present; each becomes the next past. Nothing is "
+                "recomputed, but every step gets new tensors from the allocator and the graph "
+                "copies the whole past into them"},
+      {"bound", "Two buffers per cache tensor, allocated once at the maximum length and bound "
+                "with IOBinding, past from one and present into the other, swapping each step: "
+                "no allocation, but the graph still copies the whole past each step"},
+      {"shared", "One buffer per cache tensor, bound as both past and present; the graph "
+                 "(GroupQueryAttention) writes only the new position in place, and everything is "
+                 "bound once: a step reads the cache but copies none of it"},
+  };
+  for (int k = 0; k < r->n_strategies; k++) {
+    const bench_strategy *s = &r->s[k];
+    const char *text = "";
+    for (size_t a = 0; a < sizeof about / sizeof about[0]; a++)
+      text = strcmp(about[a].name, s->name) ? text : about[a].text;
+    fprintf(f,
+            "- **%s**: %s. Measured: %.3f ms per token at position %d, %.3f ms at %d (%.2fx "
+            "the floor); %d cache address%s, %lld bytes of cache allocated by kvcache, %.2f "
+            "heap allocations per step, resident set %+lld KB over the generation.\n",
+            s->name, text, s->decode_at[first], r->buckets[first], s->decode_at[last],
+            r->buckets[last], kvc_stat_ratio(s->decode_at[last], r->floor_at[last]),
+            s->cache_addresses, s->cache_addresses == 1 ? "" : "es", (long long)s->cache_bytes,
+            s->heap_allocs_per_step, (long long)(s->rss_growth_bytes / 1024));
+  }
+  int b = bench_find(r, "bound"), sh = bench_find(r, "shared");
+  if (b >= 0 && sh >= 0)
+    fprintf(f, "\nAt position %d `shared` is **%.2fx** faster per token than `bound`.\n",
+            r->buckets[last], r->shared_vs_bound_last);
+  fprintf(f, "\n");
+}
 
 int bench_write_report(const bench_result *r, const char *path, const char *plot_path) {
   FILE *f = create(path);
@@ -256,7 +298,10 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           (long long)r->model.cache_bytes_per_token);
   fprintf(f,
           "- **Run:** a random prompt of %d tokens, then %d greedy tokens (chosen once, the same "
-          "for every strategy), %d repeats interleaved step by step\n\n",
+          "for every strategy), %d repeats, the strategies taking turns (A B C A B C ...); each "
+          "generation follows its prompt and 8 untimed decode steps, rewound, so that the "
+          "figures are the steady state (the first steps after a prompt run up to twice as slow "
+          "while the caches refill)\n\n",
           r->prompt_len, r->gen, r->repeats);
   fprintf(f, "## Per strategy\n\n| strategy | cold start ms | prefill ms | decode mean ms | p50 | "
              "p90 | p99 | tokens/s | max abs logit diff | cache bytes | RSS growth | cache "
@@ -286,9 +331,15 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
       fprintf(f, " %.3f (%.2fx) |", r->s[k].decode_at[b],
               kvc_stat_ratio(r->s[k].decode_at[b], r->floor_at[b]));
   }
-  fprintf(f, "\n\nThe floor is the time to stream the weight bytes once, plus the cache bytes at "
-             "that position, from a buffer of that size (best of 20 single-threaded reads): what "
-             "a decode step costs if it only had to read its memory once.\n\n");
+  fprintf(f,
+          "\n\nThe floor is what a decode step would cost if all it had to do were read its "
+          "memory once: the time one ONNX Runtime run, on the same provider and threads, takes "
+          "to read the weight bytes plus the cache bytes at that position from a buffer of that "
+          "size (`kvc_model_floor`: a ReduceSum, after as many untimed reads to bring the buffer "
+          "into the caches, where a decode step finds its weights). Measured after each "
+          "strategy's generation in every repeat (median of 10 reads), so that it drifts with "
+          "the machine as the steps do; the figure is the median of those %d.\n\n",
+          r->repeats * r->n_strategies);
   fprintf(f,
           "## Speedups\n\n- First token vs subsequent (the seed's criterion, 5-20x): `bound` "
           "prefill of the %d-token prompt / its p50 decode step = **%.1fx**\n"
@@ -296,6 +347,7 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           "generation **%.1fx**\n\n",
           r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
           r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  designs(r, f);
   if (plot_path) {
     const char *base = strrchr(plot_path, '/') ? strrchr(plot_path, '/') + 1 : plot_path;
     fprintf(f, "## Latency against position\n\n![per-token latency](%s)\n\n", base);

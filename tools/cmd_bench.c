@@ -3,11 +3,14 @@
  * Every strategy decodes the same prompt and the same greedy tokens (chosen once, up
  * front). A first pass runs each strategy alone: it warms up, gives the memory figures,
  * and the uncached one records the oracle's logits at every position. Timed repeats then
- * interleave the cached strategies step by step (naive, bound, naive, bound, ...) so
- * that drift in the machine's speed hits all alike; each repeat then times the uncached
- * strategy. An uncached step at position p is a recompute of p + 1 tokens, independent of
- * the steps before it, so it is timed only at every UNCACHED_STRIDE-th position and at the
- * report's positions: it costs the run more than everything else together. */
+ * run the strategies in turn, A B C A B C ..., each repeat rotating which goes first, so
+ * that drift in the machine's speed hits all alike. Within a repeat a strategy decodes its
+ * whole generation at once, as a program using one model would: stepping the strategies in
+ * lockstep instead makes each evict the others' weights from the caches and turns a
+ * benchmark of the cache designs into one of the machine's last-level cache.
+ * An uncached step at position p is a recompute of p + 1 tokens, independent of the steps
+ * before it, so it is timed only at every UNCACHED_STRIDE-th position and at the report's
+ * positions: it costs the run more than everything else together. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +49,7 @@ static const char usage[] =
     "  --report FILE.md     write a markdown report (with the plot, if --plot is given)\n"
     "  --quiet              no table on stdout\n";
 
-enum { UNCACHED_STRIDE = 8 };
+enum { UNCACHED_STRIDE = 8, WARMUP_STEPS = 8 };
 
 typedef struct run {
   kvc_model *model;
@@ -112,44 +115,11 @@ static void progress(int done, int total) {
   fflush(stderr);
 }
 
-/* Time to stream `bytes` from a buffer of that size: the least of several reads. */
-static volatile uint64_t floor_sink;
-static double stream_ms(const uint64_t *buf, size_t bytes) {
-  size_t words = bytes / sizeof *buf;
-  double best = INFINITY;
-  for (int rep = 0; rep < 20; rep++) {
-    double t = now_ms();
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    size_t i = 0;
-    for (; i + 4 <= words; i += 4) {
-      a += buf[i];
-      b += buf[i + 1];
-      c += buf[i + 2];
-      d += buf[i + 3];
-    }
-    for (; i < words; i++)
-      a += buf[i];
-    floor_sink = a + b + c + d;
-    t = now_ms() - t;
-    best = t < best ? t : best;
-  }
-  return best;
-}
+enum { FLOOR_READS = 10 }; /* timed floor reads per bucket after each generation */
 
-static int measure_floor(bench_result *r) {
-  const int64_t per_token = r->model.cache_bytes_per_token;
-  size_t max_bytes = (size_t)(r->model.param_bytes + per_token * r->buckets[r->n_buckets - 1]);
-  uint64_t *buf = malloc(max_bytes + 64);
-  if (!buf) {
-    fprintf(stderr, "kvcache bench: out of memory for the %zu-byte floor buffer\n", max_bytes);
-    return 1;
-  }
-  for (size_t i = 0; i < max_bytes / sizeof *buf; i++)
-    buf[i] = i * 0x9e3779b97f4a7c15u;
-  for (int b = 0; b < r->n_buckets; b++)
-    r->floor_at[b] = stream_ms(buf, (size_t)(r->model.param_bytes + per_token * r->buckets[b]));
-  free(buf);
-  return 0;
+/* Bytes a decode step at position p must at least read: the weights, and the cache so far. */
+static int64_t floor_bytes(const bench_result *r, int32_t position) {
+  return r->model.param_bytes + r->model.cache_bytes_per_token * position;
 }
 
 static void machine(bench_result *r, const kvc_model_params *mp) {
@@ -229,7 +199,7 @@ static double max_diff(const float *a, const float *b, int32_t n) {
  * where not timed). all: the prompt followed by the tokens. */
 static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result *r,
                       const int32_t *all, const float *oracle, double **steps, double *cold,
-                      double *prefill) {
+                      double *prefill, kvc_model *floor_model, double *floor_samples) {
   const int K = r->n_strategies, V = r->model.vocab_size;
   const int32_t *tokens = all + r->prompt_len;
   run x[BENCH_MAX_STRATEGIES] = {{0}};
@@ -240,42 +210,55 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
         return fail(r->s[k].name);
       cold[k * r->repeats + rep] = now_ms() - t;
     }
-    for (int k = 0; k < K; k++) {
+    /* each strategy's prompt and whole generation in turn (the order rotating with the
+     * repeat), as a program decoding with one model runs; then the floor */
+    for (int j = 0; j < K; j++) {
+      const int k = (rep + j) % K, uncached = r->s[k].mode == KVC_KV_UNCACHED;
       kvc_seq_reset(x[k].seq);
-      double t = now_ms();
+      double t0 = now_ms();
       if (kvc_seq_append(x[k].seq, all, r->prompt_len))
         return fail(r->s[k].name);
-      prefill[k * r->repeats + rep] = now_ms() - t;
+      prefill[k * r->repeats + rep] = now_ms() - t0;
       r->s[k].max_abs_logit_diff =
           fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
-    }
-    /* cached strategies step by step; then the uncached samples of this repeat, apart,
-     * because a recompute evicts the caches the next cached step would find warm */
-    for (int phase = 0; phase < 2; phase++) {
+      /* untimed warm-up steps, then rewound: the first steps after a prompt run up to twice
+       * as slow while the caches refill with the weights, and the figures are meant to be
+       * the steady state (rewinding is exact: tested) */
+      for (int32_t i = 0; !uncached && i < WARMUP_STEPS && i < r->gen; i++)
+        if (kvc_seq_append(x[k].seq, &tokens[i], 1))
+          return fail(r->s[k].name);
+      if (!uncached && kvc_seq_rewind(x[k].seq, r->prompt_len))
+        return fail(r->s[k].name);
       for (int32_t i = 0; i < r->gen; i++) {
-        for (int k = 0; k < K; k++) {
-          const int uncached = r->s[k].mode == KVC_KV_UNCACHED;
-          double *slot = &steps[k][(size_t)rep * r->gen + i];
-          if (uncached != phase)
-            continue;
-          if (uncached && !uncached_sampled(r, i)) {
-            *slot = NAN;
-            continue;
-          }
-          if (uncached) /* the step at position p: p + 1 tokens afresh */
-            kvc_seq_reset(x[k].seq);
-          double t = now_ms();
-          kvc_status st = uncached ? kvc_seq_append(x[k].seq, all, r->prompt_len + i + 1)
-                                   : kvc_seq_append(x[k].seq, &tokens[i], 1);
-          *slot = now_ms() - t;
-          if (st)
-            return fail(r->s[k].name);
-          r->s[k].max_abs_logit_diff =
-              fmax(r->s[k].max_abs_logit_diff,
-                   max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
+        double *slot = &steps[k][(size_t)rep * r->gen + i];
+        if (uncached && !uncached_sampled(r, i)) {
+          *slot = NAN;
+          continue;
         }
-        progress(rep * 2 * r->gen + phase * r->gen + i + 1, r->repeats * 2 * r->gen);
+        if (uncached) /* the step at position p: p + 1 tokens afresh */
+          kvc_seq_reset(x[k].seq);
+        double t = now_ms();
+        kvc_status st = uncached ? kvc_seq_append(x[k].seq, all, r->prompt_len + i + 1)
+                                 : kvc_seq_append(x[k].seq, &tokens[i], 1);
+        *slot = now_ms() - t;
+        if (st)
+          return fail(r->s[k].name);
+        r->s[k].max_abs_logit_diff =
+            fmax(r->s[k].max_abs_logit_diff,
+                 max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
+        progress((rep * K + j) * r->gen + i + 1, r->repeats * K * r->gen);
       }
+      /* the floor, read right after each generation: the machine's speed drifts (its last
+       * level cache is shared with other tenants), and reads taken all through the run
+       * drift with the steps they are compared with */
+      int64_t bytes[BENCH_MAX_BUCKETS];
+      double ms[BENCH_MAX_BUCKETS];
+      for (int b = 0; b < r->n_buckets; b++)
+        bytes[b] = floor_bytes(r, r->buckets[b]);
+      if (kvc_model_floor(floor_model, bytes, r->n_buckets, FLOOR_READS, ms))
+        return fail("measuring the floor");
+      for (int b = 0; b < r->n_buckets; b++)
+        floor_samples[((size_t)b * r->repeats + rep) * K + j] = ms[b];
     }
     for (int k = 0; k < K; k++)
       close_run(&x[k]);
@@ -446,14 +429,21 @@ int kvc_cmd_bench(int argc, char **argv) {
       rc = fail("choosing the greedy tokens");
   }
   kvc_seq_free(seq);
-  kvc_model_free(model);
 
   if (!rc)
     rc = memory_pass(dir, &mp, r, prompt, tokens, oracle);
+  const size_t floor_n = (size_t)r->repeats * K; /* floor medians per bucket */
+  double *floor_samples = calloc((size_t)r->n_buckets * floor_n, sizeof(double));
+  if (!rc && !floor_samples) {
+    fprintf(stderr, "kvcache bench: out of memory\n");
+    rc = 1;
+  }
   if (!rc)
-    rc = timed_pass(dir, &mp, r, all, oracle, steps, cold, prefill);
-  if (!rc)
-    rc = measure_floor(r);
+    rc = timed_pass(dir, &mp, r, all, oracle, steps, cold, prefill, model, floor_samples);
+  for (int b = 0; !rc && b < r->n_buckets; b++)
+    r->floor_at[b] = kvc_stat_percentile(floor_samples + (size_t)b * floor_n, floor_n, 50);
+  free(floor_samples);
+  kvc_model_free(model);
   if (!rc) {
     for (int k = 0; k < K; k++)
       summarise(r, k, steps[k], cold, prefill);
@@ -462,6 +452,10 @@ int kvc_cmd_bench(int argc, char **argv) {
     r->cached_vs_uncached_last =
         kvc_stat_ratio(r->s[u].decode_at[r->n_buckets - 1], r->s[b].decode_at[r->n_buckets - 1]);
     r->cached_vs_uncached_total = kvc_stat_ratio(r->s[u].decode_total_ms, r->s[b].decode_total_ms);
+    int sh = bench_find(r, "shared");
+    r->shared_vs_bound_last = sh < 0 ? 0
+                                     : kvc_stat_ratio(r->s[b].decode_at[r->n_buckets - 1],
+                                                      r->s[sh].decode_at[r->n_buckets - 1]);
     if (!quiet)
       bench_print_table(r, stdout);
     if (out[0])

@@ -100,7 +100,7 @@ static void constants(kvc__onnx *m, const kvc__arch *a, int with_mask) {
   kvc__onnx_const_f32(m, "c.scale", (float)(1.0 / sqrt((double)a->head_dim)));
   kvc__onnx_const_f32(m, "c.half", 0.5f);
   kvc__onnx_const_f32(m, "c.one_f", 1.0f);
-  kvc__onnx_const_f32(m, "c.inv_sqrt2", (float)(1.0 / sqrt(2.0)));
+  kvc__onnx_const_f32(m, "c.sqrt2", (float)sqrt(2.0));
   kvc__onnx_const_f32(m, "c.zero_f", 0.0f);
   /* Added to a masked score. Finite, so that a fully masked row gives no NaN; large
    * enough that exp() of it is exactly 0 next to any real score. */
@@ -135,10 +135,13 @@ static const char *attention_bias(graph *g, const char *input_ids, const char *p
   return op(g, "Where", "bias", (const char *[]){allowed, "c.zero_f", "c.masked"}, 3, NULL, 0);
 }
 
+/* GELU(x) = x * (1 + erf(x / sqrt 2)) * 0.5, written in the order ONNX Runtime's GeluFusion
+ * recognises (Div, Erf, Add, Mul, Mul): it becomes one Gelu node, and with the bias Add
+ * before it one BiasGelu. The math is the same in any order. */
 static const char *gelu(graph *g, const char *x) {
-  const char *erf = op1(g, "Erf", "gelu_erf", op2(g, "Mul", "gelu_scaled", x, "c.inv_sqrt2"));
-  const char *half_x = op2(g, "Mul", "gelu_half", x, "c.half");
-  return op2(g, "Mul", "gelu", half_x, op2(g, "Add", "gelu_1p", erf, "c.one_f"));
+  const char *erf = op1(g, "Erf", "gelu_erf", op2(g, "Div", "gelu_scaled", x, "c.sqrt2"));
+  const char *x_1p = op2(g, "Mul", "gelu_x_1p", x, op2(g, "Add", "gelu_1p", erf, "c.one_f"));
+  return op2(g, "Mul", "gelu", x_1p, "c.half");
 }
 
 /* Names of one layer's cache tensors. */
@@ -170,17 +173,32 @@ static const char *concat_attention(graph *g, const char *q_proj, const char *k_
 
 /* com.microsoft.GroupQueryAttention: the same math (causal, scale 1/sqrt(head_dim)), with
  * kv_heads <= heads; when past and present are one buffer of max length, the new keys and
- * values are written in place at position seqlens_k - seq + 1 onwards. */
-static const char *gqa_attention(graph *g, const kvc__arch *a, const char *q_proj,
-                                 const char *k_proj, const char *v_proj, const cache_io *io) {
+ * values are written in place at positions seqlens_k - seq + 1 .. seqlens_k.
+ * Q, K and V come from one MatMul against [Wq | Wk | Wv] (a Concat of the stored weights
+ * that ONNX Runtime folds into one constant when it loads the graph), packed as GQA takes
+ * them: one pass over the input instead of three. */
+static const char *gqa_attention(graph *g, const kvc__arch *a, int l, const char *h,
+                                 const cache_io *io) {
+  kvc__attr cols = KVC_ATTR_I("axis", 1), rows = KVC_ATTR_I("axis", 0);
+  const char *w = op(g, "Concat", "qkv_weight",
+                     (const char *[]){weight(g, kvc__layout_layer(l, KVC_W_Q)),
+                                      weight(g, kvc__layout_layer(l, KVC_W_K)),
+                                      weight(g, kvc__layout_layer(l, KVC_W_V))},
+                     3, &cols, 1);
+  const char *b = op(g, "Concat", "qkv_bias",
+                     (const char *[]){weight(g, kvc__layout_layer(l, KVC_W_BQ)),
+                                      weight(g, kvc__layout_layer(l, KVC_W_BK)),
+                                      weight(g, kvc__layout_layer(l, KVC_W_BV))},
+                     3, &rows, 1);
+  const char *qkv = op2(g, "Add", "qkv", op2(g, "MatMul", "qkv_matmul", h, w), b);
   char out[96];
   snprintf(out, sizeof out, "%s/context", g->scope);
   const char *outs[] = {out, io->present_k, io->present_v};
   kvc__attr attrs[] = {KVC_ATTR_I("num_heads", a->heads), KVC_ATTR_I("kv_num_heads", a->kv_heads)};
-  return kvc__onnx_node(g->m, "GroupQueryAttention", "com.microsoft",
-                        (const char *[]){q_proj, k_proj, v_proj, io->past_k, io->past_v,
-                                         "seqlens_k", "total_sequence_length"},
-                        7, outs, 3, attrs, 2);
+  return kvc__onnx_node(
+      g->m, "GroupQueryAttention", "com.microsoft",
+      (const char *[]){qkv, "", "", io->past_k, io->past_v, "seqlens_k", "total_sequence_length"},
+      7, outs, 3, attrs, 2);
 }
 
 /* One pre-norm block; returns the new residual stream. bias: NULL for GQA. */
@@ -189,14 +207,18 @@ static const char *block(graph *g, const kvc__arch *a, int l, const char *x, con
   snprintf(g->scope, sizeof g->scope, "layers.%d", l);
   const char *h =
       layer_norm(g, "ln1", x, kvc__layout_layer(l, KVC_W_LN1_G), kvc__layout_layer(l, KVC_W_LN1_B));
-  const char *q =
-      linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ));
-  const char *k =
-      linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK));
-  const char *v =
-      linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV));
-  const char *ctx =
-      bias ? concat_attention(g, q, k, v, bias, io) : gqa_attention(g, a, q, k, v, io);
+  const char *ctx;
+  if (bias) {
+    const char *q =
+        linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ));
+    const char *k =
+        linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK));
+    const char *v =
+        linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV));
+    ctx = concat_attention(g, q, k, v, bias, io);
+  } else {
+    ctx = gqa_attention(g, a, l, h, io);
+  }
   x = op2(g, "Add", "residual1", x,
           linear(g, "o_proj", ctx, kvc__layout_layer(l, KVC_W_O), kvc__layout_layer(l, KVC_W_BO)));
 
@@ -205,6 +227,77 @@ static const char *block(graph *g, const kvc__arch *a, int l, const char *x, con
            linear(g, "fc1", h, kvc__layout_layer(l, KVC_W_FC1), kvc__layout_layer(l, KVC_W_BFC1)));
   h = linear(g, "fc2", h, kvc__layout_layer(l, KVC_W_FC2), kvc__layout_layer(l, KVC_W_BFC2));
   return op2(g, "Add", "residual2", x, h);
+}
+
+/* The concat graph's layers in standard ONNX ops; returns the final normalised stream. */
+static const char *standard_stack(graph *g, const kvc__arch *a, kvc_naming naming,
+                                  const char *bias) {
+  snprintf(g->scope, sizeof g->scope, "embed");
+  const char *x =
+      op2(g, "Add", "sum", op2(g, "Gather", "tokens", weight(g, KVC_W_TOK_EMB), "input_ids"),
+          op2(g, "Gather", "positions", weight(g, KVC_W_POS_EMB), "position_ids"));
+  char names[4][64];
+  for (int l = 0; l < a->layers; l++) {
+    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
+    const cache_io io = {names[0], names[1], names[2], names[3]};
+    x = block(g, a, l, x, bias, &io);
+  }
+  snprintf(g->scope, sizeof g->scope, "final");
+  return layer_norm(g, "norm", x, kvc__layout_final(a, KVC_W_LNF_G),
+                    kvc__layout_final(a, KVC_W_LNF_B));
+}
+
+/* com.microsoft.SkipLayerNormalization: sum = input + skip (+ bias), out = LayerNorm(sum),
+ * in one node. Returns out; *sum receives the sum (the residual stream). bias < 0: none. */
+static const char *skip_layer_norm(graph *g, const char *what, const char *input, const char *skip,
+                                   int gain, int beta, int bias, const char **sum) {
+  char out[96], total[96];
+  snprintf(out, sizeof out, "%s/%s", g->scope, what);
+  snprintf(total, sizeof total, "%s/%s_sum", g->scope, what);
+  const char *outs[] = {out, "", "", total};
+  const char *ins[] = {input, skip, weight(g, gain), weight(g, beta),
+                       bias < 0 ? "" : weight(g, bias)};
+  kvc__attr eps = KVC_ATTR_F("epsilon", 1e-5f);
+  const char *normalised = kvc__onnx_node(g->m, "SkipLayerNormalization", "com.microsoft", ins,
+                                          bias < 0 ? 4 : 5, outs, 4, &eps, 1);
+  /* the node's output list is stored in the arena; its fourth entry is the sum */
+  *sum = kvc__onnx_last_output(g->m, 3);
+  return normalised;
+}
+
+/* The GQA graph's layers. This graph needs ONNX Runtime's contrib domain anyway, so it uses
+ * the fused nodes ORT would not form by itself here: each residual Add with the branch's
+ * bias and the next LayerNorm become one SkipLayerNormalization. Same math as
+ * standard_stack; returns the final normalised stream. */
+static const char *gqa_stack(graph *g, const kvc__arch *a, kvc_naming naming) {
+  snprintf(g->scope, sizeof g->scope, "embed");
+  const char *tokens = op2(g, "Gather", "tokens", weight(g, KVC_W_TOK_EMB), "input_ids");
+  const char *positions = op2(g, "Gather", "positions", weight(g, KVC_W_POS_EMB), "position_ids");
+  const char *x = NULL;
+  snprintf(g->scope, sizeof g->scope, "layers.0");
+  const char *h = skip_layer_norm(g, "ln1", tokens, positions, kvc__layout_layer(0, KVC_W_LN1_G),
+                                  kvc__layout_layer(0, KVC_W_LN1_B), -1, &x);
+  char names[4][64];
+  for (int l = 0; l < a->layers; l++) {
+    snprintf(g->scope, sizeof g->scope, "layers.%d", l);
+    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
+    const cache_io io = {names[0], names[1], names[2], names[3]};
+    const char *ctx = gqa_attention(g, a, l, h, &io);
+    h = skip_layer_norm(g, "ln2",
+                        op2(g, "MatMul", "o_proj", ctx, weight(g, kvc__layout_layer(l, KVC_W_O))),
+                        x, kvc__layout_layer(l, KVC_W_LN2_G), kvc__layout_layer(l, KVC_W_LN2_B),
+                        kvc__layout_layer(l, KVC_W_BO), &x);
+    h = gelu(
+        g, linear(g, "fc1", h, kvc__layout_layer(l, KVC_W_FC1), kvc__layout_layer(l, KVC_W_BFC1)));
+    const int last = l + 1 == a->layers;
+    h = skip_layer_norm(
+        g, last ? "final_norm" : "next_ln1",
+        op2(g, "MatMul", "fc2", h, weight(g, kvc__layout_layer(l, KVC_W_FC2))), x,
+        last ? kvc__layout_final(a, KVC_W_LNF_G) : kvc__layout_layer(l + 1, KVC_W_LN1_G),
+        last ? kvc__layout_final(a, KVC_W_LNF_B) : kvc__layout_layer(l + 1, KVC_W_LN1_B),
+        kvc__layout_layer(l, KVC_W_BFC2), &x);
+  }
+  return h;
 }
 
 void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
@@ -247,20 +340,9 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   kvc__layer_io_names(naming, 0, names[0], names[1], names[2], names[3], sizeof names[0]);
   const char *bias =
       gqa ? NULL : attention_bias(&g, "input_ids", names[0], hf ? "attention_mask" : NULL);
-  snprintf(g.scope, sizeof g.scope, "embed");
-  const char *x =
-      op2(&g, "Add", "sum", op2(&g, "Gather", "tokens", weight(&g, KVC_W_TOK_EMB), "input_ids"),
-          op2(&g, "Gather", "positions", weight(&g, KVC_W_POS_EMB), "position_ids"));
-  for (int l = 0; l < a->layers; l++) {
-    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
-    const cache_io io = {names[0], names[1], names[2], names[3]};
-    x = block(&g, a, l, x, bias, &io);
-  }
-  snprintf(g.scope, sizeof g.scope, "final");
-  x = layer_norm(&g, "norm", x, kvc__layout_final(a, KVC_W_LNF_G),
-                 kvc__layout_final(a, KVC_W_LNF_B));
+  const char *h = gqa ? gqa_stack(&g, a, naming) : standard_stack(&g, a, naming, bias);
   const char *outs[] = {"logits"};
   kvc__onnx_node(m, "MatMul", NULL,
-                 (const char *[]){x, weight(&g, kvc__layout_final(a, KVC_W_LM_HEAD))}, 2, outs, 1,
+                 (const char *[]){h, weight(&g, kvc__layout_final(a, KVC_W_LM_HEAD))}, 2, outs, 1,
                  NULL, 0);
 }

@@ -230,6 +230,13 @@ const char *kvc__onnx_node(kvc__onnx *m, const char *op, const char *domain,
   return node->output && node->output[0] ? node->output[0] : "";
 }
 
+const char *kvc__onnx_last_output(const kvc__onnx *m, int index) {
+  if (m->nodes.n == 0)
+    return "";
+  const Onnx__NodeProto *node = m->nodes.items[m->nodes.n - 1];
+  return index >= 0 && (size_t)index < node->n_output && node->output ? node->output[index] : "";
+}
+
 static Onnx__TensorProto *tensor(kvc__onnx *m, const char *name, int32_t type, const int64_t *dims,
                                  int ndims) {
   Onnx__TensorProto *t = new_tensor(m);
@@ -298,7 +305,7 @@ const char *kvc__onnx_name(kvc__onnx *m, const char *prefix) {
   return dup(m, buf);
 }
 
-kvc_status kvc__onnx_write(kvc__onnx *m, const char *path) {
+kvc_status kvc__onnx_pack(kvc__onnx *m, uint8_t **out, size_t *out_size) {
   if (m->out_of_memory)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory while building the ONNX graph");
   m->graph.n_node = m->nodes.n;
@@ -311,14 +318,23 @@ kvc_status kvc__onnx_write(kvc__onnx *m, const char *path) {
   m->graph.output = (Onnx__ValueInfoProto **)m->outputs.items;
   m->model.n_opset_import = m->opsets.n;
   m->model.opset_import = (Onnx__OperatorSetIdProto **)m->opsets.items;
-
   size_t size = onnx__model_proto__get_packed_size(&m->model);
   uint8_t *buf = malloc(size ? size : 1);
   if (!buf)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory serialising %zu bytes of ONNX", size);
   onnx__model_proto__pack(&m->model, buf);
+  *out = buf;
+  *out_size = size;
+  return KVC_OK;
+}
+
+kvc_status kvc__onnx_write(kvc__onnx *m, const char *path) {
+  uint8_t *buf = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__onnx_pack(m, &buf, &size);
+  if (s)
+    return s;
   FILE *f = fopen(path, "wb");
-  kvc_status s = KVC_OK;
   if (!f)
     s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
   else if (fwrite(buf, 1, size, f) != size)

@@ -51,6 +51,9 @@ const char *kvc__onnx_node(kvc__onnx *m, const char *op, const char *domain,
                            const char *const *inputs, int n_in, const char *const *outputs,
                            int n_out, const kvc__attr *attrs, int n_attrs);
 
+/* The arena copy of output `index` of the node added last ("" if out of range). */
+const char *kvc__onnx_last_output(const kvc__onnx *m, int index);
+
 /* A float initializer stored in the external data file `location` at byte `offset`. */
 void kvc__onnx_external(kvc__onnx *m, const char *name, const int64_t *dims, int ndims,
                         const char *location, size_t offset, size_t bytes);
@@ -62,6 +65,9 @@ void kvc__onnx_const_f32(kvc__onnx *m, const char *name, float value);
 
 /* A name unique within the model, "<prefix>_<n>" (arena storage). */
 const char *kvc__onnx_name(kvc__onnx *m, const char *prefix);
+
+/* Serialise into a malloc'd buffer (*out, *size; the caller frees it). */
+kvc_status kvc__onnx_pack(kvc__onnx *m, uint8_t **out, size_t *size);
 
 /* Serialise to `path` (written as given: the caller handles temporary names).
  * Fails with KVC_ERR_NO_MEMORY if any earlier call ran out of memory, or KVC_ERR_IO. */

@@ -1,0 +1,121 @@
+/* floor.c: kvc_model_floor(): how long ONNX Runtime takes, on this model's provider and
+ * threads, to read a number of bytes once. A decode step must at least read its weights and
+ * the cache so far; this is that cost with nothing else to do, measured by the same runtime
+ * (its thread pool, its kernels) that runs the step.
+ *
+ * The graph is one ReduceSum over a (64, bytes / 256) float tensor along its second axis:
+ * 64 independent rows, so the pool's threads share the reading. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "model.h"
+#include "onnx.h"
+#include "onnx/onnx.pb-c.h"
+
+enum { ROWS = 64 };
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static kvc_status floor_session(kvc_model *m, OrtSession **out) {
+  kvc__onnx *g = kvc__onnx_new("kvcache_floor");
+  if (!g)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory building the floor graph");
+  const int32_t f32 = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+  const int64_t one = 1, axis[1] = {1};
+  kvc__onnx_input(g, "x", f32, (kvc__dim[]){{NULL, ROWS}, {"cols", 0}}, 2);
+  kvc__onnx_output(g, "y", f32, (kvc__dim[]){{NULL, ROWS}}, 1);
+  kvc__onnx_const_i64(g, "axes", axis, 1, &one, 1);
+  kvc__attr keep = KVC_ATTR_I("keepdims", 0);
+  kvc__onnx_node(g, "ReduceSum", NULL, (const char *[]){"x", "axes"}, 2, (const char *[]){"y"}, 1,
+                 &keep, 1);
+  uint8_t *bytes = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__onnx_pack(g, &bytes, &size);
+  kvc__onnx_free(g);
+  OrtSessionOptions *opts = NULL;
+  OrtEnv *env = NULL;
+  if (!s)
+    s = kvc__ort_env(&env);
+  if (!s)
+    s = kvc__session_options(&m->params, strcmp(m->info.provider, "cuda") == 0, &opts);
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->CreateSessionFromArray(env, bytes, size, opts, out),
+                       "creating the floor session");
+  if (opts)
+    kvc__ort()->ReleaseSessionOptions(opts);
+  free(bytes);
+  return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
+                           double *ms) {
+  if (!model || !bytes || !ms || n <= 0 || reads <= 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_model_floor: expected a model, n >= 1 byte counts, reads >= 1 and ms");
+  int64_t most = 0;
+  for (int32_t i = 0; i < n; i++) {
+    if (bytes[i] < ROWS * (int64_t)sizeof(float))
+      return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_floor: bytes[%d] = %lld: expected >= %d", i,
+                       (long long)bytes[i], ROWS * (int)sizeof(float));
+    most = bytes[i] > most ? bytes[i] : most;
+  }
+  const OrtApi *ort = kvc__ort();
+  OrtSession *session = NULL;
+  OrtIoBinding *binding = NULL;
+  void *buf = NULL;
+  double *times = kvc__calloc((size_t)reads, sizeof *times);
+  kvc_status s =
+      times ? floor_session(model, &session) : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  if (!s)
+    s = kvc__ort_check(ort->AllocatorAlloc(model->cache_alloc, (size_t)most, &buf), "floor buffer");
+  if (!s && model->cache_mem && strcmp(model->info.provider, "cpu") == 0)
+    memset(buf, 0, (size_t)most); /* resident, like the weights */
+  if (!s)
+    s = kvc__ort_check(ort->CreateIoBinding(session, &binding), "floor binding");
+  if (!s)
+    s = kvc__ort_check(ort->BindOutputToDevice(binding, "y", model->host_mem), "floor output");
+  for (int32_t i = 0; i < n && !s; i++) {
+    const int64_t cols = bytes[i] / (int64_t)sizeof(float) / ROWS, shape[2] = {ROWS, cols};
+    OrtValue *x = NULL;
+    s = kvc__ort_check(ort->CreateTensorWithDataAsOrtValue(
+                           model->cache_mem, buf, (size_t)(ROWS * cols) * sizeof(float), shape, 2,
+                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &x),
+                       "floor input");
+    if (!s)
+      s = kvc__ort_check(ort->BindInput(binding, "x", x), "floor input");
+    if (x)
+      ort->ReleaseValue(x);
+    /* as many untimed reads first: the buffer comes into the caches, as the weights do for
+     * a decode step that follows another */
+    for (int32_t r = -reads; r < reads && !s; r++) {
+      double t = now_ms();
+      s = kvc__ort_check(ort->RunWithBinding(session, NULL, binding), "floor run");
+      if (r >= 0)
+        times[r] = now_ms() - t;
+    }
+    if (!s) {
+      qsort(times, (size_t)reads, sizeof *times, cmp_double);
+      ms[i] = reads % 2 ? times[reads / 2] : (times[reads / 2 - 1] + times[reads / 2]) / 2;
+    }
+  }
+  if (binding)
+    ort->ReleaseIoBinding(binding);
+  if (buf)
+    kvc__ort_ignore(ort->AllocatorFree(model->cache_alloc, buf));
+  if (session)
+    ort->ReleaseSession(session);
+  kvc__free(times);
+  return s;
+}
