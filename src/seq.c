@@ -101,12 +101,11 @@ static void note_address(kvc_seq *q, const void *p) {
 
 /* ---- one run's inputs ------------------------------------------------------------------ */
 
-/* seqlens_k = total - 1 (1) and total_sequence_length = total (a scalar, or (1)). */
-static kvc_status seqlens_views(kvc_seq *q, int32_t total, OrtValue **seqlens, OrtValue **tot) {
+/* Views of seqlens_k (1) and total_sequence_length (a scalar, or (1)); the values are the
+ * caller's to write: total - 1 and total. */
+static kvc_status seqlens_views(kvc_seq *q, OrtValue **seqlens, OrtValue **tot) {
   const kvc_model *m = q->model;
   const int64_t one[1] = {1};
-  q->seqlens_k[0] = total - 1;
-  q->total_len[0] = total;
   kvc_status s = view(m->host_mem, q->seqlens_k, sizeof q->seqlens_k, one, 1,
                       ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, seqlens);
   if (!s)
@@ -129,8 +128,10 @@ static kvc_status input_views(kvc_seq *q, int32_t n, int32_t total) {
   if (!s && m->sig.has_position_ids)
     s = view(m->host_mem, q->positions, (size_t)n * q->id_size, seq_shape, 2, q->id_type,
              &q->in_values[k++]);
+  q->seqlens_k[0] = total - 1;
+  q->total_len[0] = total;
   if (!s && m->sig.has_seqlens)
-    s = seqlens_views(q, total, &q->in_values[k], &q->in_values[k + 1]);
+    s = seqlens_views(q, &q->in_values[k], &q->in_values[k + 1]);
   return s;
 }
 
@@ -230,7 +231,7 @@ static kvc_status bind_shared(kvc_seq *q) {
   }
   OrtValue *seqlens = NULL, *total = NULL;
   if (!s)
-    s = seqlens_views(q, 1, &seqlens, &total);
+    s = seqlens_views(q, &seqlens, &total);
   if (!s)
     s = kvc__ort_check(kvc__ort()->BindInput(q->binding, "seqlens_k", seqlens), "seqlens_k");
   if (!s)
@@ -255,7 +256,7 @@ static kvc_status run_shared(kvc_seq *q, const int32_t *tokens, int32_t n) {
   q->seqlens_k[0] = total - 1;
   q->total_len[0] = total;
   kvc_status s = KVC_OK;
-  if (!q->cache.on_host) /* inputs bound to a device session are copied when bound */
+  if (!q->cache.on_host) /* a device session copies host inputs when they are bound */
     s = bind_shared(q);
   if (!s && n != q->bound_n) {
     const int64_t seq_shape[2] = {1, n}, logits_shape[3] = {1, n, q->vocab};
