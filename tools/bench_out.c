@@ -186,7 +186,8 @@ int bench_write_plot(const bench_result *r, const char *path) {
           path, r->model.layers, r->prompt_len, r->repeats);
   for (int k = 0; k < r->n_strategies; k++)
     fprintf(g, "'-' using 1:2 with lines lw 2 title '%s', ", r->s[k].name);
-  fprintf(g, "'-' using 1:2 with linespoints dt 2 lw 2 title 'floor: stream weights + cache'\n");
+  fprintf(g, "'-' using 1:2 with linespoints dt 2 lw 2 title 'floor: ONNX Runtime reading "
+             "weights + cache once'\n");
   for (int k = 0; k < r->n_strategies; k++) {
     for (int32_t i = 0; i < r->gen; i++)
       if (!isnan(r->s[k].by_position[i]))
@@ -338,7 +339,9 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           "size (`kvc_model_floor`: a ReduceSum, after as many untimed reads to bring the buffer "
           "into the caches, where a decode step finds its weights). Measured after each "
           "strategy's generation in every repeat (median of 10 reads), so that it drifts with "
-          "the machine as the steps do; the figure is the median of those %d.\n\n",
+          "the machine as the steps do; the figure is the median of those %d. A multiple under "
+          "1 means the step read its bytes faster than that ReduceSum does; "
+          "`docs/PERFORMANCE.md` compares with a hand-written reader.\n\n",
           r->repeats * r->n_strategies);
   fprintf(f,
           "## Speedups\n\n- First token vs subsequent (the seed's criterion, 5-20x): `bound` "
