@@ -90,24 +90,21 @@ static kvc_status find_onnx(const char *path, char *onnx, char *dir, size_t cap)
   return kvc__path_join(onnx, cap, path, found > 1 ? "model.onnx" : first);
 }
 
+/* A JSON file; NULL (and KVC_OK in *s) when there is no such file. */
 static cJSON *read_json(const char *path, kvc_status *s) {
+  struct stat st;
   *s = KVC_OK;
-  FILE *f = fopen(path, "rb");
-  if (!f)
+  if (stat(path, &st) != 0)
     return NULL;
   char *text = NULL;
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-      (text = kvc__malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
-    text[n] = '\0';
-  else
-    *s = kvc__fail(KVC_ERR_IO, "cannot read %s", path);
-  fclose(f);
-  cJSON *json = *s ? NULL : cJSON_Parse(text);
-  kvc__free(text);
-  if (!*s && !json)
+  size_t size = 0;
+  if ((*s = kvc__file_read(path, &text, &size)))
+    return NULL;
+  cJSON *json = cJSON_ParseWithLength(text, size);
+  if (!json)
     *s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", path,
                    cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
+  kvc__free(text);
   return json;
 }
 

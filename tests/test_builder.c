@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "ort_helpers.h"
+#include "helpers.h"
 #include "reference.h"
 
 typedef struct fixture {

@@ -17,7 +17,7 @@
 
 #include "alloc.h"
 #include "onnx/onnx.pb-c.h"
-#include "ort_helpers.h"
+#include "helpers.h"
 #include "reference.h"
 #include "seq.h"
 
@@ -56,35 +56,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kvc_seq *new_seq(kvc_model *m, kvc_kv_mode mode) {
-  kvc_seq_params p = kvc_seq_default_params();
-  p.kv_mode = mode;
-  kvc_seq *q = NULL;
-  if (kvc_seq_new(m, &p, &q) != KVC_OK)
-    fail_msg("kvc_seq_new(%s): %s", kvc_kv_mode_name(mode), kvc_last_error());
-  return q;
-}
-
-static void append(kvc_seq *q, const int32_t *t, int32_t n) {
-  if (kvc_seq_append(q, t, n) != KVC_OK)
-    fail_msg("kvc_seq_append(%s, %d tokens at %d): %s", kvc_kv_mode_name(kvc_seq_kv_mode(q)), n,
-             kvc_seq_len(q), kvc_last_error());
-}
-
-static double max_diff(const float *a, const float *b, int n) {
-  double d = 0;
-  for (int i = 0; i < n; i++)
-    d = fmax(d, fabs((double)a[i] - (double)b[i]));
-  return d;
-}
-
-static int32_t argmax(const float *l, int n) {
-  int32_t best = 0;
-  for (int i = 1; i < n; i++)
-    best = l[i] > l[best] ? i : best;
-  return best;
-}
-
 /* ---- numerics -------------------------------------------------------------------------- */
 
 /* Prompts of 1, 7 and 64 tokens, then 100 greedy steps: NAIVE and BOUND match the
@@ -96,8 +67,9 @@ static void cached_modes_match_uncached_and_reference(void **state) {
   uint64_t rng = 99;
   for (size_t pi = 0; pi < 3; pi++) {
     const int P = prompts[pi], total = P + steps;
-    kvc_seq *uncached = new_seq(f->model, KVC_KV_UNCACHED),
-            *naive = new_seq(f->model, KVC_KV_NAIVE), *bound = new_seq(f->model, KVC_KV_BOUND);
+    kvc_seq *uncached = th_new_seq(f->model, KVC_KV_UNCACHED),
+            *naive = th_new_seq(f->model, KVC_KV_NAIVE),
+            *bound = th_new_seq(f->model, KVC_KV_BOUND);
     int64_t tokens64[64 + 100];
     th_random_tokens(&rng, tokens64, P, V);
     int32_t tokens[64 + 100];
@@ -107,17 +79,18 @@ static void cached_modes_match_uncached_and_reference(void **state) {
     for (int step = 0; step <= steps; step++) {
       const int32_t *t = step ? &tokens[P + step - 1] : tokens;
       int32_t n = step ? 1 : P;
-      append(uncached, t, n);
-      append(naive, t, n);
-      append(bound, t, n);
+      th_append(uncached, t, n);
+      th_append(naive, t, n);
+      th_append(bound, t, n);
       const float *u = kvc_seq_logits(uncached);
-      double dn = max_diff(kvc_seq_logits(naive), u, V), db = max_diff(kvc_seq_logits(bound), u, V);
+      double dn = th_max_diff(kvc_seq_logits(naive), u, V),
+             db = th_max_diff(kvc_seq_logits(bound), u, V);
       if (dn > 1e-4 || db > 1e-4)
         fail_msg("prompt %d, step %d: |naive - uncached| %.3g, |bound - uncached| %.3g", P, step,
                  dn, db);
       memcpy(got + (size_t)step * V, kvc_seq_logits(bound), V * sizeof *got);
       if (step < steps)
-        tokens[P + step] = argmax(u, V);
+        tokens[P + step] = th_argmax(u, V);
     }
     assert_int_equal(kvc_seq_len(bound), total);
     /* the reference, over the whole sequence, at the last position of each step */
@@ -149,19 +122,19 @@ static void rewind_forgets_dropped_tokens(void **state) {
   const int32_t A[] = {10, 20, 30, 40, 50}, B[] = {7, 8, 9, 11}, C[] = {600, 601, 602};
   const kvc_kv_mode modes[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED};
   for (size_t m = 0; m < 3; m++) {
-    kvc_seq *x = new_seq(f->model, modes[m]), *y = new_seq(f->model, modes[m]);
-    append(x, A, 5);
-    append(x, B, 2);     /* a prefill chunk... */
-    append(x, B + 2, 1); /* ...and decode steps of B */
-    append(x, B + 3, 1);
+    kvc_seq *x = th_new_seq(f->model, modes[m]), *y = th_new_seq(f->model, modes[m]);
+    th_append(x, A, 5);
+    th_append(x, B, 2);     /* a prefill chunk... */
+    th_append(x, B + 2, 1); /* ...and decode steps of B */
+    th_append(x, B + 3, 1);
     assert_int_equal(kvc_seq_rewind(x, 5), KVC_OK);
     assert_int_equal(kvc_seq_len(x), 5);
     assert_null(kvc_seq_logits(x));
-    append(y, A, 5);
+    th_append(y, A, 5);
     for (int i = 0; i < 3; i++) {
-      append(x, C + i, 1);
-      append(y, C + i, 1);
-      double d = max_diff(kvc_seq_logits(x), kvc_seq_logits(y), V);
+      th_append(x, C + i, 1);
+      th_append(y, C + i, 1);
+      double d = th_max_diff(kvc_seq_logits(x), kvc_seq_logits(y), V);
       if (d > 1e-6)
         fail_msg("%s: after rewind, step %d differs by %.3g", kvc_kv_mode_name(modes[m]), i, d);
     }
@@ -179,16 +152,16 @@ static void rewind_forgets_dropped_tokens(void **state) {
 
 static void bound_buffers_persist_without_allocations(void **state) {
   fixture *f = *state;
-  kvc_seq *q = new_seq(f->model, KVC_KV_BOUND);
+  kvc_seq *q = th_new_seq(f->model, KVC_KV_BOUND);
   const int32_t prompt[] = {1, 2, 3, 4};
-  append(q, prompt, 4);
+  th_append(q, prompt, 4);
   assert_int_equal(kvc__seq_check_binding(q), KVC_OK);
   const void *seen[8][2][3] = {{{0}}};
   int distinct[8][2] = {{0}};
   uint64_t allocs_before = kvc__alloc_count();
   for (int step = 0; step < 200; step++) {
-    int32_t t = argmax(kvc_seq_logits(q), 1000);
-    append(q, &t, 1);
+    int32_t t = th_argmax(kvc_seq_logits(q), 1000);
+    th_append(q, &t, 1);
     for (int l = 0; l < 4; l++) {
       for (int kv = 0; kv < 2; kv++) {
         const void *p = kvc__seq_cache_address(q, l, kv);
@@ -221,10 +194,10 @@ static void bound_buffers_persist_without_allocations(void **state) {
   kvc_seq_free(q);
 
   /* NAIVE, by contrast, gets new tensors from ONNX Runtime every step */
-  q = new_seq(f->model, KVC_KV_NAIVE);
-  append(q, prompt, 4);
+  q = th_new_seq(f->model, KVC_KV_NAIVE);
+  th_append(q, prompt, 4);
   for (int step = 0; step < 10; step++)
-    append(q, prompt, 1);
+    th_append(q, prompt, 1);
   assert_int_equal(kvc_seq_get_metrics(q, &m), KVC_OK);
   assert_true(m.cache_addresses > 2);
   assert_int_equal(m.cache_bytes, 0);
@@ -237,9 +210,9 @@ static void bad_appends_leave_the_sequence_usable(void **state) {
   fixture *f = *state;
   const kvc_kv_mode modes[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED};
   for (size_t m = 0; m < 3; m++) {
-    kvc_seq *q = new_seq(f->model, modes[m]);
+    kvc_seq *q = th_new_seq(f->model, modes[m]);
     const int32_t ok[] = {1, 2, 3}, big[] = {1, 1000}, neg[] = {-1};
-    append(q, ok, 3);
+    th_append(q, ok, 3);
     float before[1000];
     memcpy(before, kvc_seq_logits(q), sizeof before);
     assert_int_equal(kvc_seq_append(q, big, 2), KVC_ERR_INVALID_ARG);
@@ -253,20 +226,20 @@ static void bad_appends_leave_the_sequence_usable(void **state) {
     assert_non_null(strstr(kvc_last_error(), "tokens is NULL"));
     assert_int_equal(kvc_seq_append(NULL, ok, 1), KVC_ERR_INVALID_ARG);
     assert_int_equal(kvc_seq_len(q), 3);
-    assert_true(max_diff(before, kvc_seq_logits(q), 1000) == 0);
+    assert_true(th_max_diff(before, kvc_seq_logits(q), 1000) == 0);
 
     /* fill to max_seq_len: the overflowing append is refused, the sequence stays usable */
     int32_t *fill = calloc(512, sizeof *fill);
-    append(q, fill, 512 - 3 - 1);
+    th_append(q, fill, 512 - 3 - 1);
     assert_int_equal(kvc_seq_len(q), 511);
     assert_int_equal(kvc_seq_append(q, fill, 2), KVC_ERR_CACHE_FULL);
     assert_non_null(strstr(kvc_last_error(), "max_seq_len 512"));
     assert_int_equal(kvc_seq_len(q), 511);
-    append(q, fill, 1);
+    th_append(q, fill, 1);
     assert_int_equal(kvc_seq_len(q), 512);
     assert_int_equal(kvc_seq_append(q, fill, 1), KVC_ERR_CACHE_FULL);
     assert_int_equal(kvc_seq_rewind(q, 3), KVC_OK);
-    append(q, ok, 1);
+    th_append(q, ok, 1);
     free(fill);
     kvc_seq_free(q);
   }
@@ -507,17 +480,17 @@ static void generate_matches_manual_greedy_and_stops(void **state) {
   fixture *f = *state;
   kvc_sampler *greedy = NULL;
   assert_int_equal(kvc_sampler_new(NULL, 1000, &greedy), KVC_OK);
-  kvc_seq *q = new_seq(f->model, KVC_KV_BOUND), *r = new_seq(f->model, KVC_KV_NAIVE);
+  kvc_seq *q = th_new_seq(f->model, KVC_KV_BOUND), *r = th_new_seq(f->model, KVC_KV_NAIVE);
   const int32_t prompt[] = {9, 8, 7};
   int32_t out[20], n_out = -1;
   assert_int_equal(kvc_generate(q, prompt, 3, 20, greedy, out, &n_out, NULL, NULL), KVC_OK);
   assert_int_equal(n_out, 20);
   assert_int_equal(kvc_seq_len(q), 3 + 19); /* the last token is not appended */
-  append(r, prompt, 3);
+  th_append(r, prompt, 3);
   for (int i = 0; i < 20; i++) {
-    int32_t t = argmax(kvc_seq_logits(r), 1000);
+    int32_t t = th_argmax(kvc_seq_logits(r), 1000);
     assert_int_equal(out[i], t);
-    append(r, &t, 1);
+    th_append(r, &t, 1);
   }
   /* the callback stops it */
   int calls = 0;
@@ -528,7 +501,7 @@ static void generate_matches_manual_greedy_and_stops(void **state) {
   /* running out of room: KVC_ERR_CACHE_FULL with the tokens made so far */
   assert_int_equal(kvc_seq_rewind(q, 0), KVC_OK);
   int32_t *fill = calloc(510, sizeof *fill), many[8];
-  append(q, fill, 510);
+  th_append(q, fill, 510);
   assert_int_equal(kvc_generate(q, NULL, 0, 8, greedy, many, &n_out, NULL, NULL),
                    KVC_ERR_CACHE_FULL);
   assert_int_equal(n_out, 3); /* positions 510 and 511 appended, the third not */
@@ -557,7 +530,7 @@ static int decode_100(void *arg) {
   if (!j->status)
     j->status = kvc_seq_append(q, prompt, 5);
   for (int i = 0; i < 100 && !j->status; i++) {
-    j->tokens[i] = argmax(kvc_seq_logits(q), 1000);
+    j->tokens[i] = th_argmax(kvc_seq_logits(q), 1000);
     j->status = kvc_seq_append(q, &j->tokens[i], 1);
   }
   if (!j->status)

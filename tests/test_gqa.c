@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
-#include "ort_helpers.h"
+#include "helpers.h"
 #include "reference.h"
 #include "seq.h"
 
@@ -57,34 +57,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kvc_seq *new_seq(kvc_model *m, kvc_kv_mode mode) {
-  kvc_seq_params p = {.kv_mode = mode};
-  kvc_seq *q = NULL;
-  if (kvc_seq_new(m, &p, &q) != KVC_OK)
-    fail_msg("kvc_seq_new(%s): %s", kvc_kv_mode_name(mode), kvc_last_error());
-  return q;
-}
-
-static void append(kvc_seq *q, const int32_t *t, int32_t n) {
-  if (kvc_seq_append(q, t, n) != KVC_OK)
-    fail_msg("append (%s, %d at %d): %s", kvc_kv_mode_name(kvc_seq_kv_mode(q)), n, kvc_seq_len(q),
-             kvc_last_error());
-}
-
-static double max_diff(const float *a, const float *b, int n) {
-  double d = 0;
-  for (int i = 0; i < n; i++)
-    d = fmax(d, fabs((double)a[i] - (double)b[i]));
-  return d;
-}
-
-static int32_t argmax(const float *l, int n) {
-  int32_t best = 0;
-  for (int i = 1; i < n; i++)
-    best = l[i] > l[best] ? i : best;
-  return best;
-}
-
 static void info_reports_attention(void **state) {
   fixture *f = *state;
   kvc_model_info a, b;
@@ -112,8 +84,8 @@ static void gqa_matches_concat_and_reference(void **state) {
   uint64_t rng = 4242;
   for (size_t pi = 0; pi < 3; pi++) {
     const int P = prompts[pi], total = P + steps;
-    kvc_seq *c = new_seq(f->concat, KVC_KV_BOUND), *g = new_seq(f->gqa, KVC_KV_SHARED),
-            *gb = new_seq(f->gqa, KVC_KV_BOUND);
+    kvc_seq *c = th_new_seq(f->concat, KVC_KV_BOUND), *g = th_new_seq(f->gqa, KVC_KV_SHARED),
+            *gb = th_new_seq(f->gqa, KVC_KV_BOUND);
     int64_t t64[64 + 300];
     int32_t tokens[64 + 300];
     th_random_tokens(&rng, t64, P, V);
@@ -123,17 +95,17 @@ static void gqa_matches_concat_and_reference(void **state) {
     for (int step = 0; step <= steps; step++) {
       const int32_t *t = step ? &tokens[P + step - 1] : tokens;
       const int32_t n = step ? 1 : P;
-      append(c, t, n);
-      append(g, t, n);
-      append(gb, t, n);
-      double d = max_diff(kvc_seq_logits(g), kvc_seq_logits(c), V);
-      double db = max_diff(kvc_seq_logits(gb), kvc_seq_logits(c), V);
+      th_append(c, t, n);
+      th_append(g, t, n);
+      th_append(gb, t, n);
+      double d = th_max_diff(kvc_seq_logits(g), kvc_seq_logits(c), V);
+      double db = th_max_diff(kvc_seq_logits(gb), kvc_seq_logits(c), V);
       if (d > 1e-4 || db > 1e-4)
         fail_msg("prompt %d, step %d: |gqa shared - concat| %.3g, |gqa bound - concat| %.3g", P,
                  step, d, db);
       memcpy(got + (size_t)step * V, kvc_seq_logits(g), V * sizeof *got);
       if (step < steps)
-        tokens[P + step] = argmax(kvc_seq_logits(c), V);
+        tokens[P + step] = th_argmax(kvc_seq_logits(c), V);
     }
     for (int i = 0; i < total; i++)
       t64[i] = tokens[i];
@@ -158,17 +130,17 @@ static void gqa_matches_concat_and_reference(void **state) {
  * step; rewind is a length change that appends exactly as if the dropped tokens never were. */
 static void shared_is_in_place_and_rewinds(void **state) {
   fixture *f = *state;
-  kvc_seq *q = new_seq(f->gqa, KVC_KV_SHARED), *r = new_seq(f->gqa, KVC_KV_SHARED);
+  kvc_seq *q = th_new_seq(f->gqa, KVC_KV_SHARED), *r = th_new_seq(f->gqa, KVC_KV_SHARED);
   const int32_t A[] = {10, 20, 30, 40, 50}, B[] = {7, 8, 9}, C[] = {600, 601, 602};
-  append(q, A, 5);
+  th_append(q, A, 5);
   const void *addr[4][2];
   for (int l = 0; l < 4; l++)
     for (int kv = 0; kv < 2; kv++)
       addr[l][kv] = kvc__seq_cache_address(q, l, kv);
   uint64_t before = kvc__alloc_count();
   for (int i = 0; i < 200; i++) {
-    int32_t t = argmax(kvc_seq_logits(q), 1000);
-    append(q, &t, 1);
+    int32_t t = th_argmax(kvc_seq_logits(q), 1000);
+    th_append(q, &t, 1);
     for (int l = 0; l < 4; l++)
       for (int kv = 0; kv < 2; kv++)
         assert_ptr_equal(kvc__seq_cache_address(q, l, kv), addr[l][kv]);
@@ -183,24 +155,24 @@ static void shared_is_in_place_and_rewinds(void **state) {
 
   /* A+B, rewind to |A|, then C == A+C */
   assert_int_equal(kvc_seq_rewind(q, 0), KVC_OK);
-  append(q, A, 5);
-  append(q, B, 3);
+  th_append(q, A, 5);
+  th_append(q, B, 3);
   assert_int_equal(kvc_seq_rewind(q, 5), KVC_OK);
-  append(r, A, 5);
+  th_append(r, A, 5);
   for (int i = 0; i < 3; i++) {
-    append(q, C + i, 1);
-    append(r, C + i, 1);
-    double d = max_diff(kvc_seq_logits(q), kvc_seq_logits(r), 1000);
+    th_append(q, C + i, 1);
+    th_append(r, C + i, 1);
+    double d = th_max_diff(kvc_seq_logits(q), kvc_seq_logits(r), 1000);
     if (d > 1e-6)
       fail_msg("after rewind, step %d differs by %.3g", i, d);
   }
   /* a prompt in one call, after a past: still exact */
   assert_int_equal(kvc_seq_rewind(q, 5), KVC_OK);
   assert_int_equal(kvc_seq_rewind(r, 5), KVC_OK);
-  append(q, C, 3);
+  th_append(q, C, 3);
   for (int i = 0; i < 3; i++)
-    append(r, C + i, 1);
-  assert_true(max_diff(kvc_seq_logits(q), kvc_seq_logits(r), 1000) <= 1e-5);
+    th_append(r, C + i, 1);
+  assert_true(th_max_diff(kvc_seq_logits(q), kvc_seq_logits(r), 1000) <= 1e-5);
   kvc_seq_free(q);
   kvc_seq_free(r);
 }
@@ -224,13 +196,13 @@ static void grouped_query_attention_matches_reference(void **state) {
   assert_int_equal(kvc__ref_open(dir, &ref), KVC_OK);
   const int V = 1000, P = 9, steps = 40, total = P + steps;
   int32_t tokens[9 + 40] = {3, 14, 159, 265, 358, 979, 323, 846, 264};
-  kvc_seq *q = new_seq(m, KVC_KV_SHARED);
+  kvc_seq *q = th_new_seq(m, KVC_KV_SHARED);
   float *got = malloc((size_t)(steps + 1) * V * sizeof *got);
   for (int step = 0; step <= steps; step++) {
-    append(q, step ? &tokens[P + step - 1] : tokens, step ? 1 : P);
+    th_append(q, step ? &tokens[P + step - 1] : tokens, step ? 1 : P);
     memcpy(got + (size_t)step * V, kvc_seq_logits(q), V * sizeof *got);
     if (step < steps)
-      tokens[P + step] = argmax(kvc_seq_logits(q), V);
+      tokens[P + step] = th_argmax(kvc_seq_logits(q), V);
   }
   int64_t t64[9 + 40];
   for (int i = 0; i < total; i++)

@@ -10,7 +10,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "alloc.h"
 #include "error.h"
+#include "path.h"
 
 struct kvc__ref {
   kvc__arch arch;
@@ -25,27 +27,9 @@ const kvc__arch *kvc__ref_arch(const kvc__ref *r) {
 void kvc__ref_free(kvc__ref *r) {
   if (!r)
     return;
-  free(r->weights);
-  free(r->specs);
-  free(r);
-}
-
-static char *slurp(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-      (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-    buf[n] = '\0';
-    *size = (size_t)n;
-  } else {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  return buf;
+  kvc__free(r->weights);
+  kvc__free(r->specs);
+  kvc__free(r);
 }
 
 static int json_int(const cJSON *c, const char *key, int32_t *out) {
@@ -58,16 +42,16 @@ static int json_int(const cJSON *c, const char *key, int32_t *out) {
 
 kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
   *out = NULL;
-  char path[4096];
+  char path[4096], *text = NULL;
   size_t size = 0;
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  char *text = slurp(path, &size);
-  if (!text)
-    return kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-  cJSON *c = cJSON_Parse(text);
-  free(text);
-  kvc__ref *r = calloc(1, sizeof *r);
-  kvc_status s = KVC_OK;
+  kvc_status s = kvc__path_join(path, sizeof path, dir, "config.json");
+  if (!s)
+    s = kvc__file_read(path, &text, &size);
+  if (s)
+    return s;
+  cJSON *c = cJSON_ParseWithLength(text, size);
+  kvc__free(text);
+  kvc__ref *r = kvc__calloc(1, sizeof *r);
   if (!r)
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   else if (!c || !json_int(c, "num_layers", &r->arch.layers) ||
@@ -81,15 +65,15 @@ kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
                   "and max_seq_len as positive numbers",
                   path);
   cJSON_Delete(c);
-  if (!s && !(r->specs = calloc((size_t)kvc__layout_count(&r->arch), sizeof *r->specs)))
+  if (!s && !(r->specs = kvc__calloc((size_t)kvc__layout_count(&r->arch), sizeof *r->specs)))
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   if (!s) {
     size_t floats = kvc__layout(&r->arch, r->specs);
-    snprintf(path, sizeof path, "%s/model.onnx.data", dir);
-    r->weights = (float *)slurp(path, &size);
-    if (!r->weights)
-      s = kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    else if (size != floats * sizeof(float))
+    s = kvc__path_join(path, sizeof path, dir, "model.onnx.data");
+    if (!s)
+      s = kvc__file_read(path, &text, &size);
+    r->weights = (float *)text;
+    if (!s && size != floats * sizeof(float))
       s = kvc__fail(KVC_ERR_MODEL, "%s has %zu bytes; config.json implies %zu", path, size,
                     floats * sizeof(float));
   }

@@ -1,7 +1,7 @@
-/* ort_helpers.h: test-only helpers to run a built decoder directly through ONNX Runtime
+/* helpers.h: test-only helpers to run a built decoder directly through ONNX Runtime
  * (plain Run, outputs allocated by ORT), independent of the engine under test. */
-#ifndef KVC_TESTS_ORT_HELPERS_H
-#define KVC_TESTS_ORT_HELPERS_H
+#ifndef KVC_TESTS_HELPERS_H
+#define KVC_TESTS_HELPERS_H
 
 #include <stdint.h>
 
@@ -36,5 +36,17 @@ void th_tmpdir(char *buf, size_t cap, const char *tag);
 
 /* rm -rf for a model directory we made (three known files + the directory). */
 void th_rmdir(const char *dir);
+
+/* A new sequence in `mode`; the test fails (with kvc_last_error()) if it cannot be made. */
+kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode);
+
+/* kvc_seq_append, the test failing with the mode, position and message on any error. */
+void th_append(kvc_seq *q, const int32_t *tokens, int32_t n);
+
+/* max |a[i] - b[i]| over n values. */
+double th_max_diff(const float *a, const float *b, int n);
+
+/* Index of the largest of n logits (the lowest on ties). */
+int32_t th_argmax(const float *logits, int n);
 
 #endif

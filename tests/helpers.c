@@ -1,6 +1,7 @@
-/* ort_helpers.c: see ort_helpers.h. */
-#include "ort_helpers.h"
+/* helpers.c: see helpers.h. */
+#include "helpers.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,4 +132,33 @@ void th_rmdir(const char *dir) {
     remove(path);
   }
   rmdir(dir);
+}
+
+kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode) {
+  kvc_seq_params p = kvc_seq_default_params();
+  p.kv_mode = mode;
+  kvc_seq *q = NULL;
+  if (kvc_seq_new(m, &p, &q) != KVC_OK)
+    fail_msg("kvc_seq_new(%s): %s", kvc_kv_mode_name(mode), kvc_last_error());
+  return q;
+}
+
+void th_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
+  if (kvc_seq_append(q, tokens, n) != KVC_OK)
+    fail_msg("kvc_seq_append(%s, %d tokens at %d): %s", kvc_kv_mode_name(kvc_seq_kv_mode(q)), n,
+             kvc_seq_len(q), kvc_last_error());
+}
+
+double th_max_diff(const float *a, const float *b, int n) {
+  double d = 0;
+  for (int i = 0; i < n; i++)
+    d = fmax(d, fabs((double)a[i] - (double)b[i]));
+  return d;
+}
+
+int32_t th_argmax(const float *logits, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; i++)
+    best = logits[i] > logits[best] ? i : best;
+  return best;
 }
