@@ -120,3 +120,9 @@ int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params 
   }
   return 0;
 }
+
+int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int with_model) {
+  fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, option, usage,
+          with_model ? kvc_arg_model_help : "");
+  return KVC_EXIT_USAGE;
+}

@@ -16,6 +16,10 @@ int kvc_arg_u64(const char *cmd, const char *option, const char *text, uint64_t 
 int kvc_arg_double(const char *cmd, const char *option, const char *text, double min, double max,
                    double *out);
 
+/* Report an option `cmd` does not know, with its usage (and the model options' help when
+ * with_model); returns KVC_EXIT_USAGE. */
+int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int with_model);
+
 /* The value after option argv[*i] (advancing *i), or NULL after printing that it is missing. */
 const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i);
 

@@ -352,9 +352,7 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
     } else if (!strcmp(opt, "--quiet")) {
       *quiet = 1;
     } else {
-      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, opt, usage,
-              kvc_arg_model_help);
-      return KVC_EXIT_USAGE;
+      return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
   return 0;

@@ -91,8 +91,7 @@ int kvc_cmd_build_model(int argc, char **argv) {
         return KVC_EXIT_USAGE;
       }
     } else {
-      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s", cmd, opt, usage);
-      return KVC_EXIT_USAGE;
+      return kvc_arg_unknown(cmd, opt, usage, 0);
     }
   }
   if (!dir) {

@@ -92,9 +92,7 @@ int kvc_cmd_generate(int argc, char **argv) {
     } else if (!strcmp(opt, "--no-cache")) {
       mp.kv_mode = KVC_KV_UNCACHED;
     } else {
-      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, opt, usage,
-              kvc_arg_model_help);
-      return KVC_EXIT_USAGE;
+      return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
   int32_t *prompt = NULL;

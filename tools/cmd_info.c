@@ -71,9 +71,7 @@ int kvc_cmd_info(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
     } else {
-      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, argv[i], usage,
-              kvc_arg_model_help);
-      return KVC_EXIT_USAGE;
+      return kvc_arg_unknown(cmd, argv[i], usage, 1);
     }
   }
   kvc_model *model = NULL;

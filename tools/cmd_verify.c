@@ -52,9 +52,7 @@ int kvc_cmd_verify(int argc, char **argv) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &seed))
         return KVC_EXIT_USAGE;
     } else {
-      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, opt, usage,
-              kvc_arg_model_help);
-      return KVC_EXIT_USAGE;
+      return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
   kvc_model *model = NULL;
