@@ -340,11 +340,9 @@ static void bad_models_are_rejected(void **state) {
   th_rmdir(dir);
 }
 
-/* Rewrite DIR/model.onnx into OUT/model.onnx (weights and config copied) with every
- * occurrence of tensor name `from` (graph inputs, outputs, node inputs and outputs)
- * renamed `to`. */
-static void rename_tensor(const char *dir, const char *out, const char *from, const char *to) {
-  char path[512], dst[512];
+/* DIR/model.onnx, unpacked (free with onnx__model_proto__free_unpacked). */
+static Onnx__ModelProto *load_graph(const char *dir) {
+  char path[512];
   snprintf(path, sizeof path, "%s/model.onnx", dir);
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
@@ -353,6 +351,31 @@ static void rename_tensor(const char *dir, const char *out, const char *from, co
   fclose(f);
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, n, buf);
   assert_non_null(m);
+  return m;
+}
+
+/* Write m as OUT/model.onnx, with DIR's weights and config copied beside it. */
+static void save_graph(const Onnx__ModelProto *m, const char *dir, const char *out) {
+  static uint8_t packed[1 << 20];
+  size_t size = onnx__model_proto__pack(m, packed);
+  char path[512], dst[512];
+  assert_int_equal(mkdir(out, 0755), 0);
+  snprintf(dst, sizeof dst, "%s/model.onnx", out);
+  FILE *f = fopen(dst, "wb");
+  assert_int_equal(fwrite(packed, 1, size, f), size);
+  fclose(f);
+  const char *files[] = {"model.onnx.data", "config.json"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
+    copy_file(path, dst, -1);
+  }
+}
+
+/* Rewrite DIR's graph into OUT with every occurrence of tensor name `from` (graph inputs,
+ * outputs, node inputs and outputs) renamed `to`. */
+static void rename_tensor(const char *dir, const char *out, const char *from, const char *to) {
+  Onnx__ModelProto *m = load_graph(dir);
   Onnx__GraphProto *g = m->graph;
   /* point every slot naming `from` at `to`, remembering the originals to put back */
   char **slots[64], *originals[64];
@@ -376,22 +399,52 @@ static void rename_tensor(const char *dir, const char *out, const char *from, co
       RENAME(g->node[i]->output[j]);
   }
 #undef RENAME
-  static uint8_t packed[1 << 20];
-  size_t size = onnx__model_proto__pack(m, packed);
+  save_graph(m, dir, out);
   for (int i = 0; i < n_slots; i++)
     *slots[i] = originals[i];
   onnx__model_proto__free_unpacked(m, NULL);
-  assert_int_equal(mkdir(out, 0755), 0);
-  snprintf(dst, sizeof dst, "%s/model.onnx", out);
-  f = fopen(dst, "wb");
-  assert_int_equal(fwrite(packed, 1, size, f), size);
-  fclose(f);
-  const char *files[] = {"model.onnx.data", "config.json"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-    snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
-    copy_file(path, dst, -1);
+}
+
+/* A graph written by another tool may take its ids as int32: the engine feeds what the graph
+ * declares, with the same logits. (Gather, the ids' only consumer here, takes either.) */
+static void int32_ids_are_fed_as_int32(void **state) {
+  fixture *f = *state;
+  char dir[256];
+  th_tmpdir(dir, sizeof dir, "int32");
+  Onnx__ModelProto *g = load_graph(f->dir);
+  for (size_t i = 0; i < g->graph->n_input; i++) {
+    Onnx__ValueInfoProto *in = g->graph->input[i];
+    if (!strcmp(in->name, "input_ids") || !strcmp(in->name, "position_ids") ||
+        !strcmp(in->name, "attention_mask"))
+      in->type->tensor_type->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
   }
+  save_graph(g, f->dir, dir);
+  onnx__model_proto__free_unpacked(g, NULL);
+  kvc_model_params mp = kvc_model_default_params();
+  mp.intra_op_threads = 1;
+  kvc_model *m = NULL;
+  if (kvc_model_open(dir, &mp, &m) != KVC_OK)
+    fail_msg("open int32 graph: %s", kvc_last_error());
+  kvc_model_info info;
+  kvc_model_get_info(m, &info);
+  assert_int_equal(info.input_ids_int32, 1);
+  const kvc_kv_mode modes[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED};
+  const int32_t prompt[] = {5, 50, 500, 999};
+  for (size_t k = 0; k < 3; k++) {
+    kvc_seq *a = th_new_seq(m, modes[k]), *b = th_new_seq(f->model, modes[k]);
+    th_append(a, prompt, 4);
+    th_append(b, prompt, 4);
+    for (int i = 0; i < 5; i++) {
+      int32_t t = th_argmax(kvc_seq_logits(b), 1000);
+      th_append(a, &t, 1);
+      th_append(b, &t, 1);
+    }
+    assert_true(th_max_diff(kvc_seq_logits(a), kvc_seq_logits(b), 1000) == 0);
+    kvc_seq_free(a);
+    kvc_seq_free(b);
+  }
+  kvc_model_free(m);
+  th_rmdir(dir);
 }
 
 /* Graphs whose signature does not fit are refused with the tensor named. */
@@ -566,6 +619,7 @@ int main(void) {
       cmocka_unit_test(bad_appends_leave_the_sequence_usable),
       cmocka_unit_test(bad_models_are_rejected),
       cmocka_unit_test(unfit_graphs_are_rejected),
+      cmocka_unit_test(int32_ids_are_fed_as_int32),
       cmocka_unit_test(cuda_without_cuda_fails_clearly),
       cmocka_unit_test(generate_matches_manual_greedy_and_stops),
       cmocka_unit_test(threads_share_one_model),
@@ -574,6 +628,7 @@ int main(void) {
       cmocka_unit_test(info_reads_the_graph),
       cmocka_unit_test(cached_modes_match_uncached_and_reference),
       cmocka_unit_test(rewind_forgets_dropped_tokens),
+      cmocka_unit_test(int32_ids_are_fed_as_int32),
   };
   int failed = cmocka_run_group_tests_name("engine, seed naming", seed, setup_seed, teardown);
   failed += cmocka_run_group_tests_name("engine, hf naming", hf, setup_hf, teardown);
