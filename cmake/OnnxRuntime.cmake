@@ -45,7 +45,7 @@ else()
       get_filename_component(KVCACHE_ORT_LIBDIR "${_loc}" DIRECTORY)
       set(KVCACHE_ORT_SOURCE "CMake package onnxruntime ${onnxruntime_VERSION}")
     else()
-      message(STATUS "ONNX Runtime: not in ONNXRUNTIME_ROOT nor on the system; fetching the pinned copy")
+      message(STATUS "ONNX Runtime: not in ONNXRUNTIME_ROOT nor on the system; the pinned copy (scripts/fetch-onnxruntime.sh)")
       execute_process(COMMAND "${PROJECT_SOURCE_DIR}/scripts/fetch-onnxruntime.sh"
                       OUTPUT_VARIABLE _root OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
       if(NOT _rc EQUAL 0)
