@@ -84,23 +84,26 @@ static const char *split_heads(graph *g, const char *what, const char *x, const 
 }
 
 /* Constants shared by every layer. */
-static void constants(kvc__onnx *m, const kvc__arch *a, int with_mask) {
-  const int64_t one = 1, four = 4, three = 3;
+/* Constants: those of GELU for every graph; those of the concat attention (head shapes, the
+ * mask's positions, the scale) only when it is built. */
+static void constants(kvc__onnx *m, const kvc__arch *a, int concat, int with_mask) {
+  kvc__onnx_const_f32(m, "c.half", 0.5f);
+  kvc__onnx_const_f32(m, "c.one_f", 1.0f);
+  kvc__onnx_const_f32(m, "c.sqrt2", (float)sqrt(2.0));
+  if (!concat)
+    return;
+  const int64_t one = 1, two = 2, three = 3, four = 4;
   kvc__onnx_const_i64(m, "c.shape_q", (int64_t[]){0, 0, a->heads, a->head_dim}, 4, &four, 1);
   kvc__onnx_const_i64(m, "c.shape_kv", (int64_t[]){0, 0, a->kv_heads, a->head_dim}, 4, &four, 1);
   kvc__onnx_const_i64(m, "c.shape_merged", (int64_t[]){0, 0, (int64_t)a->heads * a->head_dim}, 3,
                       &three, 1);
   kvc__onnx_const_i64(m, "c.axes0", (int64_t[]){0}, 1, &one, 1);
   kvc__onnx_const_i64(m, "c.axes1", (int64_t[]){1}, 1, &one, 1);
-  const int64_t two = 2;
   if (with_mask)
     kvc__onnx_const_i64(m, "c.axes12", (int64_t[]){1, 2}, 2, &two, 1);
   kvc__onnx_const_i64(m, "c.zero_i", (int64_t[]){0}, 1, NULL, 0);
   kvc__onnx_const_i64(m, "c.one_i", (int64_t[]){1}, 1, NULL, 0);
   kvc__onnx_const_f32(m, "c.scale", (float)(1.0 / sqrt((double)a->head_dim)));
-  kvc__onnx_const_f32(m, "c.half", 0.5f);
-  kvc__onnx_const_f32(m, "c.one_f", 1.0f);
-  kvc__onnx_const_f32(m, "c.sqrt2", (float)sqrt(2.0));
   kvc__onnx_const_f32(m, "c.zero_f", 0.0f);
   /* Added to a masked score. Finite, so that a fully masked row gives no NaN; large
    * enough that exp() of it is exactly 0 next to any real score. */
@@ -335,7 +338,7 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   for (int i = 0; i < kvc__layout_count(a); i++)
     kvc__onnx_external(m, specs[i].name, specs[i].dims, specs[i].ndims, data_file,
                        specs[i].offset * sizeof(float), specs[i].count * sizeof(float));
-  constants(m, a, hf);
+  constants(m, a, !gqa, hf);
 
   kvc__layer_io_names(naming, 0, names[0], names[1], names[2], names[3], sizeof names[0]);
   const char *bias =
