@@ -142,6 +142,20 @@ static void release_inputs(kvc_seq *q) {
 
 /* ---- BOUND: IOBinding into the cache buffers --------------------------------------------- */
 
+/* Bind a view of `data` as input or output `name` of the sequence's binding. */
+static kvc_status bind(kvc_seq *q, int output, const char *name, const OrtMemoryInfo *mem,
+                       void *data, size_t bytes, const int64_t *shape, size_t rank,
+                       ONNXTensorElementDataType type) {
+  const OrtApi *ort = kvc__ort();
+  OrtValue *v = NULL;
+  kvc_status s = view(mem, data, bytes, shape, rank, type, &v);
+  if (!s)
+    s = kvc__ort_check(
+        output ? ort->BindOutput(q->binding, name, v) : ort->BindInput(q->binding, name, v), name);
+  release(&v); /* the binding keeps its own reference */
+  return s;
+}
+
 static kvc_status run_bound(kvc_seq *q, const int32_t *tokens, int32_t n) {
   const OrtApi *ort = kvc__ort();
   kvc_model *m = q->model;
@@ -155,36 +169,25 @@ static kvc_status run_bound(kvc_seq *q, const int32_t *tokens, int32_t n) {
     s = kvc__ort_check(ort->BindInput(q->binding, q->in_names[i], q->in_values[i]), q->in_names[i]);
   release_inputs(q);
 
+  /* past: the first `past` positions of one buffer; present: the other, one step longer */
   const kvc__cache *c = &q->cache;
-  int64_t past_shape[4] = {1, c->kv_heads, past, c->head_dim};
-  int64_t present_shape[4] = {1, c->kv_heads, total, c->head_dim};
+  const int64_t past_shape[4] = {1, c->kv_heads, past, c->head_dim};
+  const int64_t present_shape[4] = {1, c->kv_heads, total, c->head_dim};
   const size_t row = (size_t)c->kv_heads * c->head_dim * sizeof(float);
   for (int l = 0; l < c->layers && !s; l++) {
     for (int kv = 0; kv < 2 && !s; kv++) {
       const kvc__layer_names *nm = &m->sig.names[l];
-      OrtValue *v = NULL;
-      s = view(m->cache_mem, kvc__cache_past(c, l, kv), (size_t)past * row, past_shape, 4,
-               ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &v);
+      s = bind(q, 0, nm->past[kv], m->cache_mem, kvc__cache_past(c, l, kv), (size_t)past * row,
+               past_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
       if (!s)
-        s = kvc__ort_check(ort->BindInput(q->binding, nm->past[kv], v), nm->past[kv]);
-      release(&v);
-      if (!s)
-        s = view(m->cache_mem, kvc__cache_present(c, l, kv), (size_t)total * row, present_shape, 4,
-                 ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &v);
-      if (!s)
-        s = kvc__ort_check(ort->BindOutput(q->binding, nm->present[kv], v), nm->present[kv]);
-      release(&v);
+        s = bind(q, 1, nm->present[kv], m->cache_mem, kvc__cache_present(c, l, kv),
+                 (size_t)total * row, present_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
     }
   }
-  if (!s) {
-    int64_t logits_shape[3] = {1, n, q->vocab};
-    OrtValue *v = NULL;
-    s = view(m->host_mem, q->logits, (size_t)n * q->vocab * sizeof(float), logits_shape, 3,
-             ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &v);
-    if (!s)
-      s = kvc__ort_check(ort->BindOutput(q->binding, "logits", v), "logits");
-    release(&v);
-  }
+  const int64_t logits_shape[3] = {1, n, q->vocab};
+  if (!s)
+    s = bind(q, 1, "logits", m->host_mem, q->logits, (size_t)n * q->vocab * sizeof(float),
+             logits_shape, 3, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
   if (!s)
     s = kvc__ort_check(ort->RunWithBinding(m->session, NULL, q->binding), "RunWithBinding");
   if (s)
@@ -196,19 +199,6 @@ static kvc_status run_bound(kvc_seq *q, const int32_t *tokens, int32_t n) {
 }
 
 /* ---- SHARED: one buffer per tensor, written in place by the graph -------------------------- */
-
-static kvc_status bind(kvc_seq *q, int output, const char *name, const OrtMemoryInfo *mem,
-                       void *data, size_t bytes, const int64_t *shape, size_t rank,
-                       ONNXTensorElementDataType type) {
-  const OrtApi *ort = kvc__ort();
-  OrtValue *v = NULL;
-  kvc_status s = view(mem, data, bytes, shape, rank, type, &v);
-  if (!s)
-    s = kvc__ort_check(
-        output ? ort->BindOutput(q->binding, name, v) : ort->BindInput(q->binding, name, v), name);
-  release(&v); /* the binding keeps its own reference */
-  return s;
-}
 
 /* Bind what stays put for the life of the sequence: every cache buffer as both its past and
  * its present, (1, kv_heads, max_seq_len, head_dim); and seqlens_k, total_sequence_length,
