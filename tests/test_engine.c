@@ -566,6 +566,37 @@ static void generate_matches_manual_greedy_and_stops(void **state) {
   kvc_sampler_free(greedy);
 }
 
+/* ---- logging -------------------------------------------------------------------------------- */
+
+typedef struct log_record {
+  int calls, level;
+  char last[512];
+} log_record;
+
+static void record(void *user, int level, const char *message) {
+  log_record *r = user;
+  r->calls++;
+  r->level = level;
+  snprintf(r->last, sizeof r->last, "%s", message);
+}
+
+/* The library prints nothing; what it has to say goes to the log callback. */
+static void log_callback_receives_messages(void **state) {
+  fixture *f = *state;
+  log_record rec = {0};
+  kvc_model_params mp = kvc_model_default_params();
+  mp.log = record;
+  mp.log_user = &rec;
+  mp.intra_op_threads = 1;
+  kvc_model *m = NULL;
+  assert_int_equal(kvc_model_open(f->dir, &mp, &m), KVC_OK);
+  assert_int_equal(rec.calls, 1);
+  assert_int_equal(rec.level, KVC_LOG_INFO);
+  assert_non_null(strstr(rec.last, "opened"));
+  assert_non_null(strstr(rec.last, "model.onnx"));
+  kvc_model_free(m);
+}
+
 /* ---- threads ------------------------------------------------------------------------------ */
 
 typedef struct job {
@@ -622,6 +653,7 @@ int main(void) {
       cmocka_unit_test(int32_ids_are_fed_as_int32),
       cmocka_unit_test(cuda_without_cuda_fails_clearly),
       cmocka_unit_test(generate_matches_manual_greedy_and_stops),
+      cmocka_unit_test(log_callback_receives_messages),
       cmocka_unit_test(threads_share_one_model),
   };
   const struct CMUnitTest hf[] = {
