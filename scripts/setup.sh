@@ -11,6 +11,7 @@ packages=(
   libcmocka-dev                      # unit tests
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev  # ONNX protobuf (onnx.proto) for the model writer
   gnuplot-nox                        # benchmark plots
+  valgrind                           # leak test that sees into ONNX Runtime
   npm                                # fetches ONNX Runtime's library (npm pack)
   ca-certificates
 )
