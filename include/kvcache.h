@@ -66,7 +66,7 @@ kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
 /* ---------------------------------------------------------------------------------------
  * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
  * KV-cache inputs and outputs) as DIR/model.onnx + DIR/model.onnx.data + DIR/config.json.
- * Standard ONNX ops only (opset 17, IR version 8).
+ * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA.
  * ------------------------------------------------------------------------------------- */
 
 /* I/O naming convention of a decoder graph.
@@ -77,9 +77,11 @@ typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
 
 /* How the builder's graph attends over the cache.
  *  CONCAT: standard ONNX ops; present = Concat(past, new), a new tensor one step longer.
- *  GQA:    com.microsoft.GroupQueryAttention with inputs seqlens_k and
- *          total_sequence_length; past and present may share one max-length buffer that it
- *          writes in place. No attention_mask input, whatever the naming. */
+ *  GQA:    ONNX Runtime's contrib ops: com.microsoft.GroupQueryAttention, with inputs
+ *          seqlens_k and total_sequence_length, so that past and present may share one
+ *          max-length buffer that it writes in place; SkipLayerNormalization for the
+ *          residual adds. Same weights and math as CONCAT for the same seed. No
+ *          attention_mask input, whatever the naming. */
 typedef enum kvc_attention { KVC_ATTENTION_CONCAT = 0, KVC_ATTENTION_GQA = 1 } kvc_attention;
 
 typedef struct kvc_build_params {
@@ -159,12 +161,15 @@ kvc_model_params kvc_model_default_params(void);
 /* Open a model. `path` is a model directory (one .onnx file, external weights beside it,
  * config.json) or an .onnx file with config.json beside it. params NULL = defaults.
  * On success *out owns the model; release with kvc_model_free().
- * Errors: KVC_ERR_INVALID_ARG (NULL, bad params), KVC_ERR_IO (no such path, no .onnx in the
- * directory, unreadable config), KVC_ERR_MODEL (a graph or config that does not fit the
- * contract: the message names the tensor or key; a graph ONNX Runtime cannot load, such as
- * a truncated file or missing external weights: the message carries its reason),
- * KVC_ERR_UNSUPPORTED (float16 cache, a
- * provider this ONNX Runtime cannot create), KVC_ERR_RUNTIME. */
+ * Errors:
+ *   KVC_ERR_INVALID_ARG  NULL, bad params (an unknown provider, max_seq_len above the
+ *                        model's, kv_mode SHARED on a graph that cannot write in place)
+ *   KVC_ERR_IO           no such path, no .onnx in the directory, an unreadable config
+ *   KVC_ERR_MODEL        a graph or config that does not fit the contract (the message
+ *                        names the tensor or key), or one ONNX Runtime cannot load, such as
+ *                        a truncated file or missing external weights (its reason quoted)
+ *   KVC_ERR_UNSUPPORTED  a float16 cache; a provider this ONNX Runtime cannot create
+ *   KVC_ERR_RUNTIME      anything else ONNX Runtime reports */
 kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_model **out);
 
 /* Release a model. Its sequences must have been freed before. NULL is a no-op. */
@@ -181,7 +186,7 @@ typedef struct kvc_model_info {
   int has_attention_mask;        /* graph input attention_mask exists */
   int has_position_ids;          /* graph input position_ids exists */
   int input_ids_int32;           /* input_ids is int32 (else int64) */
-  kvc_kv_mode kv_mode;           /* the mode AUTO resolves to for this model */
+  kvc_kv_mode kv_mode;           /* the mode its sequences get by default (never AUTO) */
   int64_t param_bytes;           /* bytes of the model files (graph + external weights) */
   int64_t cache_bytes_per_token; /* keys + values of all layers for one position */
   char provider[16];             /* "cpu" or "cuda" */
@@ -254,7 +259,10 @@ kvc_status kvc_seq_reset(kvc_seq *seq);
 
 /* Keep the first `len` tokens ([0, len)) and drop the rest: appending afterwards gives the
  * logits the sequence would give had the dropped tokens never been appended.
- * KVC_ERR_INVALID_ARG when len < 0 or len > kvc_seq_len(seq). */
+ * Cost: SHARED and UNCACHED change a length (O(1)); BOUND repacks the kept positions in
+ * place; NAIVE copies them into new tensors.
+ * KVC_ERR_INVALID_ARG when len < 0 or len > kvc_seq_len(seq); KVC_ERR_UNSUPPORTED for a
+ * BOUND cache in device memory (reset and append again instead). */
 kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
 
 typedef struct kvc_seq_metrics {
