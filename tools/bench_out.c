@@ -300,7 +300,7 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   fprintf(f,
           "- **Run:** a random prompt of %d tokens, then %d greedy tokens (chosen once, the same "
           "for every strategy), %d repeats, the strategies taking turns (A B C A B C ...); each "
-          "generation follows its prompt and 8 untimed decode steps, rewound, so that the "
+          "generation follows its prompt and 16 untimed decode steps, rewound, so that the "
           "figures are the steady state (the first steps after a prompt run up to twice as slow "
           "while the caches refill)\n\n",
           r->prompt_len, r->gen, r->repeats);
@@ -338,7 +338,7 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           "to read the weight bytes plus the cache bytes at that position from a buffer of that "
           "size (`kvc_model_floor`: a ReduceSum, after as many untimed reads to bring the buffer "
           "into the caches, where a decode step finds its weights). Measured after each "
-          "strategy's generation in every repeat (median of 10 reads), so that it drifts with "
+          "strategy's generation in every repeat (median of 20 reads), so that it drifts with "
           "the machine as the steps do; the figure is the median of those %d. A multiple under "
           "1 means the step read its bytes faster than that ReduceSum does; "
           "`docs/PERFORMANCE.md` compares with a hand-written reader.\n\n",

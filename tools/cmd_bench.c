@@ -49,7 +49,7 @@ static const char usage[] =
     "  --report FILE.md     write a markdown report (with the plot, if --plot is given)\n"
     "  --quiet              no table on stdout\n";
 
-enum { UNCACHED_STRIDE = 8, WARMUP_STEPS = 8 };
+enum { UNCACHED_STRIDE = 8, WARMUP_STEPS = 16 };
 
 typedef struct run {
   kvc_model *model;
@@ -115,7 +115,7 @@ static void progress(int done, int total) {
   fflush(stderr);
 }
 
-enum { FLOOR_READS = 10 }; /* timed floor reads per bucket after each generation */
+enum { FLOOR_READS = 20 }; /* timed floor reads per bucket after each generation */
 
 /* Bytes a decode step at position p must at least read: the weights, and the cache so far. */
 static int64_t floor_bytes(const bench_result *r, int32_t position) {
