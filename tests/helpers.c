@@ -134,6 +134,15 @@ void th_rmdir(const char *dir) {
   rmdir(dir);
 }
 
+kvc_model *th_open_model(const char *dir) {
+  kvc_model_params mp = kvc_model_default_params();
+  mp.intra_op_threads = 1;
+  kvc_model *m = NULL;
+  if (kvc_model_open(dir, &mp, &m) != KVC_OK)
+    fail_msg("kvc_model_open(%s): %s", dir, kvc_last_error());
+  return m;
+}
+
 kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode) {
   kvc_seq_params p = kvc_seq_default_params();
   p.kv_mode = mode;

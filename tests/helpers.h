@@ -37,6 +37,10 @@ void th_tmpdir(char *buf, size_t cap, const char *tag);
 /* rm -rf for a model directory we made (three known files + the directory). */
 void th_rmdir(const char *dir);
 
+/* kvc_model_open with one intra-op thread (tests run side by side); the test fails with
+ * kvc_last_error() if it cannot. */
+kvc_model *th_open_model(const char *dir);
+
 /* A new sequence in `mode`; the test fails (with kvc_last_error()) if it cannot be made. */
 kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode);
 

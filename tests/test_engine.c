@@ -33,10 +33,7 @@ static int setup_model(void **state, kvc_naming naming) {
   p.naming = naming;
   th_tmpdir(f->dir, sizeof f->dir, "engine");
   assert_int_equal(kvc_build_model(f->dir, &p), KVC_OK);
-  kvc_model_params mp = kvc_model_default_params();
-  mp.intra_op_threads = 1;
-  if (kvc_model_open(f->dir, &mp, &f->model) != KVC_OK)
-    fail_msg("kvc_model_open: %s", kvc_last_error());
+  f->model = th_open_model(f->dir);
   assert_int_equal(kvc__ref_open(f->dir, &f->ref), KVC_OK);
   *state = f;
   return 0;
@@ -420,11 +417,7 @@ static void int32_ids_are_fed_as_int32(void **state) {
   }
   save_graph(g, f->dir, dir);
   onnx__model_proto__free_unpacked(g, NULL);
-  kvc_model_params mp = kvc_model_default_params();
-  mp.intra_op_threads = 1;
-  kvc_model *m = NULL;
-  if (kvc_model_open(dir, &mp, &m) != KVC_OK)
-    fail_msg("open int32 graph: %s", kvc_last_error());
+  kvc_model *m = th_open_model(dir);
   kvc_model_info info;
   kvc_model_get_info(m, &info);
   assert_int_equal(info.input_ids_int32, 1);

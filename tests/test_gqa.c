@@ -22,15 +22,6 @@ typedef struct fixture {
   kvc__ref *ref;
 } fixture;
 
-static kvc_model *open_model(const char *dir) {
-  kvc_model_params mp = kvc_model_default_params();
-  mp.intra_op_threads = 1;
-  kvc_model *m = NULL;
-  if (kvc_model_open(dir, &mp, &m) != KVC_OK)
-    fail_msg("kvc_model_open(%s): %s", dir, kvc_last_error());
-  return m;
-}
-
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   kvc_build_params p = kvc_build_default_params();
@@ -39,8 +30,8 @@ static int setup(void **state) {
   assert_int_equal(kvc_build_model(f->concat_dir, &p), KVC_OK);
   p.attention = KVC_ATTENTION_GQA;
   assert_int_equal(kvc_build_model(f->gqa_dir, &p), KVC_OK);
-  f->concat = open_model(f->concat_dir);
-  f->gqa = open_model(f->gqa_dir);
+  f->concat = th_open_model(f->concat_dir);
+  f->gqa = th_open_model(f->gqa_dir);
   assert_int_equal(kvc__ref_open(f->gqa_dir, &f->ref), KVC_OK);
   *state = f;
   return 0;
@@ -187,7 +178,7 @@ static void grouped_query_attention_matches_reference(void **state) {
   p.kv_heads = 2;
   p.seed = 5;
   assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
-  kvc_model *m = open_model(dir);
+  kvc_model *m = th_open_model(dir);
   kvc_model_info info;
   kvc_model_get_info(m, &info);
   assert_int_equal(info.kv_heads, 2);
