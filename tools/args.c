@@ -126,3 +126,11 @@ int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int 
           with_model ? kvc_arg_model_help : "");
   return KVC_EXIT_USAGE;
 }
+
+void kvc_arg_random_tokens(uint64_t seed, int32_t *out, int64_t n, int32_t vocab) {
+  uint64_t state = seed * 6364136223846793005u + 1442695040888963407u;
+  for (int64_t i = 0; i < n; i++) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    out[i] = (int32_t)((state >> 33) % (uint64_t)vocab);
+  }
+}

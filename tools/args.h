@@ -35,6 +35,10 @@ int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_para
 /* The help lines for those options. */
 extern const char kvc_arg_model_help[];
 
+/* n pseudo-random token ids in [0, vocab) from `seed` (a 64-bit LCG): the same prompt for
+ * the same seed, for verify and bench. */
+void kvc_arg_random_tokens(uint64_t seed, int32_t *out, int64_t n, int32_t vocab);
+
 /* Open the model (printing kvc_last_error() on failure); returns the exit code (0 = ok). */
 int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,
                        kvc_model **model);

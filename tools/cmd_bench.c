@@ -410,13 +410,12 @@ int kvc_cmd_bench(int argc, char **argv) {
   double *prefill = calloc((size_t)K * r->repeats, sizeof *prefill);
   for (int k = 0; k < K; k++)
     steps[k] = calloc((size_t)r->repeats * r->gen, sizeof *steps[k]);
-  uint64_t state = seed;
-  for (int32_t i = 0; prompt && i < r->prompt_len; i++) {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    prompt[i] = (int32_t)((state >> 33) % (uint64_t)r->model.vocab_size);
-  }
+  rc = !all || !oracle || !cold || !prefill;
+  for (int k = 0; k < K; k++)
+    rc |= !steps[k];
+  if (all)
+    kvc_arg_random_tokens(seed, prompt, r->prompt_len, r->model.vocab_size);
   kvc_seq *seq = NULL;
-  rc = !all || !oracle || !cold || !prefill || !steps[K - 1];
   if (rc)
     fprintf(stderr, "kvcache bench: out of memory\n");
   if (!rc && (kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, prompt, r->prompt_len)))

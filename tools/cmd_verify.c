@@ -78,11 +78,8 @@ int kvc_cmd_verify(int argc, char **argv) {
     s = kvc_seq_new(model, &sp, &seqs[m]);
   }
   int32_t *prompt = malloc((size_t)prompt_len * sizeof *prompt);
-  uint64_t state = seed * 6364136223846793005u + 1442695040888963407u;
-  for (int64_t i = 0; prompt && i < prompt_len; i++) {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    prompt[i] = (int32_t)((state >> 33) % (uint64_t)info.vocab_size);
-  }
+  if (prompt)
+    kvc_arg_random_tokens(seed, prompt, prompt_len, info.vocab_size);
   double worst[N_CACHED] = {0};
   int32_t worst_pos[N_CACHED] = {0};
   for (int64_t step = 0; !s && step <= steps; step++) {
