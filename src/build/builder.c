@@ -79,7 +79,7 @@ static kvc_status validate(const kvc_build_params *p) {
                      "attention = %d: expected KVC_ATTENTION_CONCAT or KVC_ATTENTION_GQA",
                      (int)p->attention);
   int32_t kv = p->kv_heads ? p->kv_heads : p->heads;
-  if (kv < 0 || kv > p->heads || p->heads % kv != 0)
+  if (kv <= 0 || kv > p->heads || p->heads % kv != 0)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kv_heads = %" PRId32 ": expected a divisor of heads = %" PRId32
                      " (0 = heads)",
