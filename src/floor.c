@@ -7,21 +7,15 @@
  * 64 independent rows, so the pool's threads share the reading. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "error.h"
 #include "model.h"
 #include "onnx.h"
 #include "onnx/onnx.pb-c.h"
 
 enum { ROWS = 64 };
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 static kvc_status floor_session(kvc_model *m, OrtSession **out) {
   kvc__onnx *g = kvc__onnx_new("kvcache_floor");
@@ -101,11 +95,11 @@ kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, in
         s = kvc__ort_check(ort->BindInput(binding, "x", x), "floor input");
       if (x)
         ort->ReleaseValue(x);
-      double t = now_ms();
+      double t = kvc__now_ms();
       if (!s)
         s = kvc__ort_check(ort->RunWithBinding(session, NULL, binding), "floor run");
       if (r >= 0)
-        times[(size_t)i * reads + r] = now_ms() - t;
+        times[(size_t)i * reads + r] = kvc__now_ms() - t;
     }
   }
   for (int32_t i = 0; i < n && !s; i++) {

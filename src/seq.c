@@ -12,9 +12,9 @@
 #include "seq.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "cache.h"
 #include "error.h"
 #include "model.h"
@@ -62,12 +62,6 @@ struct kvc_seq {
 
 kvc_seq_params kvc_seq_default_params(void) {
   return (kvc_seq_params){.kv_mode = KVC_KV_AUTO};
-}
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static void put_id(const kvc_seq *q, void *buf, int32_t i, int64_t v) {
@@ -481,7 +475,7 @@ kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
     return kvc__fail(KVC_ERR_CACHE_FULL,
                      "appending %d tokens to a sequence of %d would exceed max_seq_len %d", n,
                      q->len, q->capacity);
-  const double start = now_ms();
+  const double start = kvc__now_ms();
   const uint64_t allocations_before = kvc__alloc_count();
   const int32_t len_before = q->len;
   kvc_status s = KVC_OK;
@@ -515,7 +509,7 @@ kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
       kvc_seq_rewind(q, len_before);
     return s;
   }
-  const double ms = now_ms() - start;
+  const double ms = kvc__now_ms() - start;
   if (len_before == 0) {
     q->prefill_ms = ms;
     q->prefill_tokens = n;

@@ -47,6 +47,18 @@ int kvc_arg_double(const char *cmd, const char *option, const char *text, double
   return 1;
 }
 
+int kvc_arg_choice(const char *cmd, const char *option, const char *text, const char *const *names,
+                   int n) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(text, names[i]))
+      return i;
+  fprintf(stderr, "kvcache %s: %s expects ", cmd, option);
+  for (int i = 0; i < n; i++)
+    fprintf(stderr, "%s'%s'", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+  fprintf(stderr, ", got '%s'\n", text);
+  return -1;
+}
+
 const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i) {
   if (*i + 1 >= argc) {
     fprintf(stderr, "kvcache %s: %s expects a value\n", cmd, argv[*i]);
@@ -72,12 +84,9 @@ int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_para
       return -1;
     *model_dir = v;
   } else if (!strcmp(opt, "--provider")) {
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
+    static const char *const providers[] = {"cpu", "cuda"};
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || kvc_arg_choice(cmd, opt, v, providers, 2) < 0)
       return -1;
-    if (strcmp(v, "cpu") && strcmp(v, "cuda")) {
-      fprintf(stderr, "kvcache %s: --provider expects 'cpu' or 'cuda', got '%s'\n", cmd, v);
-      return -1;
-    }
     p->provider = v;
   } else if (!strcmp(opt, "--threads")) {
     if (!(v = kvc_arg_value(cmd, argc, argv, i)) || !kvc_arg_int(cmd, opt, v, 0, 1024, &n))
@@ -88,17 +97,14 @@ int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_para
       return -1;
     p->max_seq_len = (int32_t)n;
   } else if (!strcmp(opt, "--kv")) {
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
+    static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
+                                        KVC_KV_UNCACHED};
+    const char *names[5];
+    for (int k = 0; k < 5; k++)
+      names[k] = kvc_kv_mode_name(modes[k]);
+    int m = -1;
+    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || (m = kvc_arg_choice(cmd, opt, v, names, 5)) < 0)
       return -1;
-    kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED, KVC_KV_SHARED};
-    size_t m = 0;
-    while (m < sizeof modes / sizeof modes[0] && strcmp(v, kvc_kv_mode_name(modes[m])))
-      m++;
-    if (m == sizeof modes / sizeof modes[0]) {
-      fprintf(stderr, "kvcache %s: --kv expects auto, naive, bound, shared or uncached, got '%s'\n",
-              cmd, v);
-      return -1;
-    }
     p->kv_mode = modes[m];
   } else {
     return 0;

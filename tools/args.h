@@ -20,6 +20,11 @@ int kvc_arg_double(const char *cmd, const char *option, const char *text, double
  * with_model); returns KVC_EXIT_USAGE. */
 int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int with_model);
 
+/* Which of n names `text` is, for an option taking one of a few words (--kv, --naming ...).
+ * On no match print "kvcache <cmd>: <option> expects a, b or c, got '<text>'" and return -1. */
+int kvc_arg_choice(const char *cmd, const char *option, const char *text, const char *const *names,
+                   int n);
+
 /* The value after option argv[*i] (advancing *i), or NULL after printing that it is missing. */
 const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i);
 

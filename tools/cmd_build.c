@@ -66,30 +66,17 @@ int kvc_cmd_build_model(int argc, char **argv) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       if (!v || !kvc_arg_u64(cmd, opt, v, &p.seed))
         return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--attention")) {
+    } else if (!strcmp(opt, "--attention") || !strcmp(opt, "--naming")) {
+      static const char *const attentions[] = {"concat", "gqa"}, *const namings[] = {"seed", "hf"};
+      const int attention = opt[2] == 'a';
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
-      if (!v)
+      int k = v ? kvc_arg_choice(cmd, opt, v, attention ? attentions : namings, 2) : -1;
+      if (k < 0)
         return KVC_EXIT_USAGE;
-      if (!strcmp(v, "concat"))
-        p.attention = KVC_ATTENTION_CONCAT;
-      else if (!strcmp(v, "gqa"))
-        p.attention = KVC_ATTENTION_GQA;
-      else {
-        fprintf(stderr, "kvcache %s: --attention expects 'concat' or 'gqa', got '%s'\n", cmd, v);
-        return KVC_EXIT_USAGE;
-      }
-    } else if (!strcmp(opt, "--naming")) {
-      const char *v = kvc_arg_value(cmd, argc, argv, &i);
-      if (!v)
-        return KVC_EXIT_USAGE;
-      if (!strcmp(v, "seed"))
-        p.naming = KVC_NAMING_SEED;
-      else if (!strcmp(v, "hf"))
-        p.naming = KVC_NAMING_HF;
-      else {
-        fprintf(stderr, "kvcache %s: --naming expects 'seed' or 'hf', got '%s'\n", cmd, v);
-        return KVC_EXIT_USAGE;
-      }
+      if (attention)
+        p.attention = k ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+      else
+        p.naming = k ? KVC_NAMING_HF : KVC_NAMING_SEED;
     } else {
       return kvc_arg_unknown(cmd, opt, usage, 0);
     }
