@@ -201,9 +201,10 @@ kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
 
 /* The memory floor of a decode step: for each of n byte counts, the median time in ms (into
  * ms[i]) that one ONNX Runtime Run on this model's provider and threads takes to read that
- * many bytes once (a ReduceSum over a buffer of that size, after as many untimed reads to
- * bring it into the caches). A step reading its weights and a cache of p positions can be
- * no faster than the floor of param_bytes + p * cache_bytes_per_token.
+ * many bytes once (a MatMul of a 1 x 64 row by a 64-row matrix of that size: the
+ * matrix-vector kernel a decode step streams its weights through; after as many untimed
+ * reads to bring the matrix into the caches). A step reading its weights and a cache of p
+ * positions can be no faster than the floor of param_bytes + p * cache_bytes_per_token.
  * Makes a small session and a buffer of max(bytes) for the call; KVC_ERR_INVALID_ARG for
  * n < 1, reads < 1 or a byte count below 256. */
 kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,

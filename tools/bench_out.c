@@ -336,12 +336,13 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           "\n\nThe floor is what a decode step would cost if all it had to do were read its "
           "memory once: the time one ONNX Runtime run, on the same provider and threads, takes "
           "to read the weight bytes plus the cache bytes at that position from a buffer of that "
-          "size (`kvc_model_floor`: a ReduceSum, after as many untimed reads to bring the buffer "
-          "into the caches, where a decode step finds its weights). Measured after each "
-          "strategy's generation in every repeat (median of 20 reads), so that it drifts with "
-          "the machine as the steps do; the figure is the median of those %d. A multiple under "
-          "1 means the step read its bytes faster than that ReduceSum does; "
-          "`docs/PERFORMANCE.md` compares with a hand-written reader.\n\n",
+          "size (`kvc_model_floor`: a MatMul of a 1 x 64 row by a 64-row matrix of that many "
+          "bytes, the matrix-vector kernel a step streams its weights through, after as many "
+          "untimed reads to bring the matrix into the caches, where a decode step finds its "
+          "weights). Measured after each strategy's generation in every repeat (median of 20 "
+          "reads), so that it drifts with the machine as the steps do; the figure is the median "
+          "of those %d. `docs/PERFORMANCE.md` (#17, #18) compares it with other readers: it is "
+          "the fastest found.\n\n",
           r->repeats * r->n_strategies);
   fprintf(f,
           "## Speedups\n\n- First token vs subsequent (the seed's criterion, 5-20x): `bound` "
