@@ -55,7 +55,7 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
-	clang-format -i include/*.h src/*.[ch] src/build/*.[ch] tools/*.[ch] tests/*.[ch]
+	clang-format -i include/*.h src/*.[ch] src/modelgen/*.[ch] tools/*.[ch] tests/*.[ch]
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

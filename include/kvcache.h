@@ -19,6 +19,13 @@
 extern "C" {
 #endif
 
+/* Marks what the shared library exports; everything else in it is hidden. */
+#if defined(__GNUC__) && !defined(KVCACHE_STATIC)
+#define KVC_API __attribute__((visibility("default")))
+#else
+#define KVC_API
+#endif
+
 /* Compile-time version; kvc_version() gives the version of the library actually loaded. */
 #define KVCACHE_VERSION_MAJOR 0
 #define KVCACHE_VERSION_MINOR 1
@@ -37,17 +44,18 @@ typedef enum kvc_status {
   KVC_ERR_NO_MEMORY = 5,   /* an allocation failed */
   KVC_ERR_CACHE_FULL = 6,  /* no room left in the KV cache; the sequence is unchanged */
   KVC_ERR_UNSUPPORTED = 7, /* valid, but not supported here (e.g. a provider not built in) */
+  KVC_ERR_NO_SLOT = 8,     /* every slot of the context holds a sequence */
 } kvc_status;
 
 /* Message for the last failure on the calling thread; "" if none yet. The pointer stays
  * valid until the next kvcache call on this thread. Never NULL. */
-const char *kvc_last_error(void);
+KVC_API const char *kvc_last_error(void);
 
 /* Short name of a status ("KVC_ERR_IO"); "unknown status" for values not listed above. */
-const char *kvc_status_name(kvc_status status);
+KVC_API const char *kvc_status_name(kvc_status status);
 
 /* Version of the loaded library, e.g. "0.1.0". Static storage. */
-const char *kvc_version(void);
+KVC_API const char *kvc_version(void);
 
 /* ---------------------------------------------------------------------------------------
  * ONNX Runtime, as loaded
@@ -61,7 +69,7 @@ typedef struct kvc_runtime_info {
 
 /* Fill *info from the loaded ONNX Runtime. Fails with KVC_ERR_RUNTIME when the runtime is
  * older than the header's API version. */
-kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
+KVC_API kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
 
 /* ---------------------------------------------------------------------------------------
  * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
@@ -84,6 +92,10 @@ typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
  *          attention_mask input, whatever the naming. */
 typedef enum kvc_attention { KVC_ATTENTION_CONCAT = 0, KVC_ATTENTION_GQA = 1 } kvc_attention;
 
+/* "seed", "hf"; "concat", "gqa". NULL for values not listed above. Static storage. */
+KVC_API const char *kvc_naming_name(kvc_naming naming);
+KVC_API const char *kvc_attention_name(kvc_attention attention);
+
 typedef struct kvc_build_params {
   int32_t layers;          /* decoder blocks; default 4 */
   int32_t heads;           /* attention heads; default 4 */
@@ -98,10 +110,10 @@ typedef struct kvc_build_params {
 } kvc_build_params;
 
 /* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
-kvc_build_params kvc_build_default_params(void);
+KVC_API kvc_build_params kvc_build_default_params(void);
 
 /* Number of parameters (floats) a model with these sizes has; 0 if a size is invalid. */
-int64_t kvc_build_param_count(const kvc_build_params *params);
+KVC_API int64_t kvc_build_param_count(const kvc_build_params *params);
 
 /* Write the model into directory `dir` (created if missing; its parent must exist).
  * The three files are written under temporary names and renamed into place, so a failure
@@ -110,7 +122,7 @@ int64_t kvc_build_param_count(const kvc_build_params *params);
  * (layers, heads <= 256; head_dim <= 1024; vocab_size, max_seq_len <= 1048576;
  * at most 2^31 parameters; kv_heads dividing heads, below heads only with GQA),
  * KVC_ERR_IO naming the path it could not write. */
-kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
+KVC_API kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
 
 /* ---------------------------------------------------------------------------------------
  * Models
@@ -156,7 +168,7 @@ typedef struct kvc_model_params {
   void *log_user;           /* passed to log */
 } kvc_model_params;
 
-kvc_model_params kvc_model_default_params(void);
+KVC_API kvc_model_params kvc_model_default_params(void);
 
 /* Open a model. `path` is a model directory (one .onnx file, external weights beside it,
  * config.json) or an .onnx file with config.json beside it. params NULL = defaults.
@@ -170,10 +182,11 @@ kvc_model_params kvc_model_default_params(void);
  *                        a truncated file or missing external weights (its reason quoted)
  *   KVC_ERR_UNSUPPORTED  a float16 cache; a provider this ONNX Runtime cannot create
  *   KVC_ERR_RUNTIME      anything else ONNX Runtime reports */
-kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_model **out);
+KVC_API kvc_status kvc_model_open(const char *path, const kvc_model_params *params,
+                                  kvc_model **out);
 
 /* Release a model. Its sequences must have been freed before. NULL is a no-op. */
-void kvc_model_free(kvc_model *model);
+KVC_API void kvc_model_free(kvc_model *model);
 
 typedef struct kvc_model_info {
   kvc_naming naming;             /* detected I/O naming convention */
@@ -194,10 +207,13 @@ typedef struct kvc_model_info {
   kvc_attention attention;       /* GQA when the graph takes seqlens_k and
                                   * total_sequence_length (its present may share past's
                                   * buffer), CONCAT otherwise (present is a new tensor) */
+  int batches;                   /* 1 when one run can decode many sequences at their own
+                                  * lengths (a GQA graph in SHARED mode); 0 when a batch
+                                  * call runs its sequences one after another */
 } kvc_model_info;
 
 /* Describe an open model. */
-kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
+KVC_API kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
 
 /* The memory floor of a decode step: for each of n byte counts, the median time in ms (into
  * ms[i]) that one ONNX Runtime Run on this model's provider and threads takes to read that
@@ -207,35 +223,88 @@ kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
  * positions can be no faster than the floor of param_bytes + p * cache_bytes_per_token.
  * Makes a small session and a buffer of max(bytes) for the call; KVC_ERR_INVALID_ARG for
  * n < 1, reads < 1 or a byte count below 256. */
-kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
-                           double *ms);
+KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
+                                   double *ms);
 
 /* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
-const char *kvc_kv_mode_name(kvc_kv_mode mode);
+KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
+
+/* ---------------------------------------------------------------------------------------
+ * Contexts: many sequences over one cache
+ *
+ * A context owns the KV cache of `slots` sequences, allocated once when it is made, and the
+ * buffers and binding of the runs over it. A sequence made in a context takes a free slot and
+ * gives it back when freed; sequences join and leave between any two calls without touching
+ * each other's caches and without allocating cache memory. kvc_append_batch() appends to
+ * several sequences of one context in one ONNX Runtime run where the graph allows it (see
+ * kvc_model_info.batches). A context and its sequences belong to one thread at a time;
+ * different contexts of one model may run on different threads at once.
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_ctx kvc_ctx;
+typedef struct kvc_seq kvc_seq;
+
+enum { KVC_MAX_SLOTS = 4096 };
+
+typedef struct kvc_ctx_params {
+  int32_t slots;       /* sequences the context holds at once, 1..KVC_MAX_SLOTS; default 1 */
+  kvc_kv_mode kv_mode; /* AUTO (default) = the model's kv_mode */
+} kvc_ctx_params;
+
+KVC_API kvc_ctx_params kvc_ctx_default_params(void);
+
+/* A context on `model` (which must outlive it): the cache of every slot (max_seq_len tokens
+ * each; SHARED keeps one more position per slot) is allocated and touched here.
+ * params NULL = defaults. Errors: KVC_ERR_INVALID_ARG (slots out of range, an unknown mode,
+ * SHARED on a graph that cannot share its cache), KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
+KVC_API kvc_status kvc_ctx_new(kvc_model *model, const kvc_ctx_params *params, kvc_ctx **out);
+
+/* Release a context and its cache. Sequences still in it are freed with it (their handles
+ * become invalid). NULL is a no-op. */
+KVC_API void kvc_ctx_free(kvc_ctx *ctx);
+
+typedef struct kvc_ctx_info {
+  int32_t slots;       /* as made */
+  int32_t slots_used;  /* slots holding a sequence now */
+  int32_t max_seq_len; /* tokens per slot */
+  kvc_kv_mode kv_mode; /* never AUTO */
+  int batches;         /* one run decodes many of its sequences (see kvc_append_batch) */
+  int64_t cache_bytes; /* KV cache allocated for all slots (0 for NAIVE and UNCACHED) */
+} kvc_ctx_info;
+
+KVC_API kvc_status kvc_ctx_get_info(const kvc_ctx *ctx, kvc_ctx_info *info);
+
+/* A new empty sequence in a free slot of `ctx`; release with kvc_seq_free(), which gives the
+ * slot back. Allocates only the sequence's handle and its metrics (not cache memory).
+ * KVC_ERR_NO_SLOT when every slot holds a sequence; the context is unchanged. */
+KVC_API kvc_status kvc_ctx_seq_new(kvc_ctx *ctx, kvc_seq **out);
 
 /* ---------------------------------------------------------------------------------------
  * Sequences
  *
- * A sequence is one stream of tokens with its KV cache. Every buffer it needs (cache,
- * inputs, logits) is allocated by kvc_seq_new(); appending afterwards allocates nothing in
- * kvcache (ONNX Runtime's own per-run bookkeeping aside). A sequence belongs to one thread
- * at a time; different sequences of one model may run on different threads at once.
+ * A sequence is one stream of tokens: a slot of a context, a length and its tokens. Every
+ * buffer it needs (cache, inputs, logits) is allocated when its context is made; appending
+ * afterwards allocates nothing in kvcache (ONNX Runtime's own per-run bookkeeping aside).
+ * A sequence belongs to one thread at a time, with its context; sequences of different
+ * contexts (those of kvc_seq_new each have their own) may run on different threads at once.
  * ------------------------------------------------------------------------------------- */
-typedef struct kvc_seq kvc_seq;
-
 typedef struct kvc_seq_params {
   kvc_kv_mode kv_mode; /* AUTO (default) = the model's kv_mode */
 } kvc_seq_params;
 
-kvc_seq_params kvc_seq_default_params(void);
+KVC_API kvc_seq_params kvc_seq_default_params(void);
 
-/* New empty sequence on `model` (which must outlive it). params NULL = defaults.
+/* New empty sequence on `model` (which must outlive it), with a context of one slot of its
+ * own (made and freed with it). params NULL = defaults.
  * Errors: KVC_ERR_INVALID_ARG (also: SHARED on a graph that cannot share its cache),
  * KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
-kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
+KVC_API kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
 
-/* Release a sequence and its cache. NULL is a no-op. */
-void kvc_seq_free(kvc_seq *seq);
+/* Release a sequence: its slot goes back to its context (and a context of its own is freed).
+ * NULL is a no-op. */
+KVC_API void kvc_seq_free(kvc_seq *seq);
+
+/* The context the sequence lives in (its own, for kvc_seq_new). */
+KVC_API kvc_ctx *kvc_seq_ctx(const kvc_seq *seq);
 
 /* Run the model on n new tokens at positions len .. len + n - 1 (a prefill when the
  * sequence is empty, a decode step after), extending the cache by n.
@@ -243,20 +312,46 @@ void kvc_seq_free(kvc_seq *seq);
  *   KVC_ERR_INVALID_ARG  seq or tokens NULL, n <= 0, a token outside [0, vocab_size)
  *   KVC_ERR_CACHE_FULL   len + n > max_seq_len
  *   KVC_ERR_RUNTIME      ONNX Runtime failed */
-kvc_status kvc_seq_append(kvc_seq *seq, const int32_t *tokens, int32_t n);
+KVC_API kvc_status kvc_seq_append(kvc_seq *seq, const int32_t *tokens, int32_t n);
+
+/* kvc_seq_append, also writing the logits of every one of the n positions into all_logits
+ * (n * vocab_size floats, the caller's; NULL = not wanted), for scoring and perplexity.
+ * After a failure its contents are unspecified. */
+KVC_API kvc_status kvc_seq_append_all(kvc_seq *seq, const int32_t *tokens, int32_t n,
+                                      float *all_logits);
+
+/* One sequence's part of kvc_append_batch. */
+typedef struct kvc_batch_item {
+  kvc_seq *seq;
+  const int32_t *tokens; /* n_tokens >= 1 token ids */
+  int32_t n_tokens;
+  float *all_logits; /* NULL, or n_tokens * vocab_size floats for every position's logits */
+} kvc_batch_item;
+
+/* Append to n sequences of one context, each its own tokens at its own length, and give each
+ * its logits (kvc_seq_logits). Where the context batches, the sequences' last tokens run
+ * together in one ONNX Runtime run over the slot range they span (slots in that range not in
+ * the call ride along with a placeholder that leaves their caches as they were); earlier
+ * tokens of a multi-token item run for that sequence alone first. Where it does not, the
+ * sequences run one after another. The call allocates nothing in kvcache.
+ * All or nothing: on any error no sequence changes (lengths, caches, logits).
+ * Errors: KVC_ERR_INVALID_ARG naming the item (NULL, n < 1, no tokens, a token outside
+ * [0, vocab_size), the same sequence twice, sequences of different contexts),
+ * KVC_ERR_CACHE_FULL naming the item whose tokens do not fit, KVC_ERR_RUNTIME. */
+KVC_API kvc_status kvc_append_batch(const kvc_batch_item *items, int32_t n);
 
 /* Logits (vocab_size floats) after the last appended token; NULL when the sequence is empty
  * or was rewound or reset since. Valid until the next call that changes the sequence. */
-const float *kvc_seq_logits(const kvc_seq *seq);
+KVC_API const float *kvc_seq_logits(const kvc_seq *seq);
 
 /* Number of tokens in the sequence (and positions in its cache); 0 for NULL. */
-int32_t kvc_seq_len(const kvc_seq *seq);
+KVC_API int32_t kvc_seq_len(const kvc_seq *seq);
 
 /* The mode the sequence runs in (never AUTO). */
-kvc_kv_mode kvc_seq_kv_mode(const kvc_seq *seq);
+KVC_API kvc_kv_mode kvc_seq_kv_mode(const kvc_seq *seq);
 
 /* Empty the sequence; keeps its buffers. */
-kvc_status kvc_seq_reset(kvc_seq *seq);
+KVC_API kvc_status kvc_seq_reset(kvc_seq *seq);
 
 /* Keep the first `len` tokens ([0, len)) and drop the rest: appending afterwards gives the
  * logits the sequence would give had the dropped tokens never been appended.
@@ -264,7 +359,26 @@ kvc_status kvc_seq_reset(kvc_seq *seq);
  * place; NAIVE copies them into new tensors.
  * KVC_ERR_INVALID_ARG when len < 0 or len > kvc_seq_len(seq); KVC_ERR_UNSUPPORTED for a
  * BOUND cache in device memory (reset and append again instead). */
-kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
+KVC_API kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
+
+/* A new sequence holding the first len tokens of `parent` (their cache copied; the parent is
+ * untouched): a shared system prompt prefilled once. The child has logits only when len is
+ * the parent's whole length. It takes a free slot of the parent's context, or, for a parent
+ * made by kvc_seq_new, gets a context of its own in the parent's mode.
+ * Errors: KVC_ERR_INVALID_ARG (len outside 0..kvc_seq_len(parent)), KVC_ERR_NO_SLOT,
+ * KVC_ERR_NO_MEMORY, KVC_ERR_UNSUPPORTED (a cache in device memory). */
+KVC_API kvc_status kvc_seq_fork(const kvc_seq *parent, int32_t len, kvc_seq **out);
+
+/* The tree-search primitive: evaluate k candidate continuations of `seq`, each `len` tokens
+ * (tokens: k rows of len), and write the logits after each one's last token into logits
+ * (k * vocab_size floats). The sequence is left exactly as it was (length, cache, logits).
+ * Where the context batches and has k - 1 free slots, the candidates run together (copies of
+ * the sequence's cache go into those slots for the call: k single tokens take one run);
+ * otherwise one after another, each appended and rewound.
+ * Errors: KVC_ERR_INVALID_ARG (NULL, k or len < 1, a token out of range, naming the
+ * candidate), KVC_ERR_CACHE_FULL, KVC_ERR_RUNTIME. */
+KVC_API kvc_status kvc_seq_eval_candidates(kvc_seq *seq, const int32_t *tokens, int32_t k,
+                                           int32_t len, float *logits);
 
 typedef struct kvc_seq_metrics {
   double prefill_ms;          /* time of the first append to an empty sequence */
@@ -272,17 +386,17 @@ typedef struct kvc_seq_metrics {
   int32_t decode_steps;       /* appends of one token to a non-empty sequence since then */
   const double *decode_ms;    /* decode_steps durations in ms, in order; valid until the
                                * next call that changes the sequence */
-  int64_t cache_bytes;        /* bytes of KV cache this sequence allocated (0 for NAIVE and
+  int64_t cache_bytes;        /* bytes of KV cache of this sequence's slot (0 for NAIVE and
                                * UNCACHED, whose tensors ONNX Runtime allocates per run) */
-  int32_t cache_addresses;    /* distinct addresses the first cache tensor was bound at, as
-                               * present, since the sequence was made (capped at 64) */
+  int32_t cache_addresses;    /* distinct addresses its first cache tensor was at after each
+                               * append since the sequence was made (capped at 64) */
   int64_t decode_allocations; /* heap allocations kvcache made inside the decode steps
                                * (ONNX Runtime's own not counted). The counter is process-wide:
                                * exact while one thread at a time appends */
 } kvc_seq_metrics;
 
 /* Timings and counters since kvc_seq_new() or the last kvc_seq_reset(). */
-kvc_status kvc_seq_get_metrics(const kvc_seq *seq, kvc_seq_metrics *metrics);
+KVC_API kvc_status kvc_seq_get_metrics(const kvc_seq *seq, kvc_seq_metrics *metrics);
 
 /* ---------------------------------------------------------------------------------------
  * Sampling and generation
@@ -296,15 +410,16 @@ typedef struct kvc_sampler_params {
   uint64_t seed;     /* random seed; same seed and logits -> same tokens. Default 0 */
 } kvc_sampler_params;
 
-kvc_sampler_params kvc_sampler_default_params(void);
+KVC_API kvc_sampler_params kvc_sampler_default_params(void);
 
 /* A sampler for logits of `vocab_size` entries (its scratch space is allocated here).
  * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1]. */
-kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size, kvc_sampler **out);
-void kvc_sampler_free(kvc_sampler *sampler);
+KVC_API kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size,
+                                   kvc_sampler **out);
+KVC_API void kvc_sampler_free(kvc_sampler *sampler);
 
 /* Pick the next token from vocab_size logits. */
-kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits, int32_t *token);
+KVC_API kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits, int32_t *token);
 
 /* Called after each generated token; return non-zero to stop generating. */
 typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
@@ -314,9 +429,9 @@ typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
  * out (max_new entries) receives the generated tokens and *n_out their number.
  * on_token may be NULL. Returns KVC_ERR_CACHE_FULL (with *n_out tokens valid) when the
  * cache fills up first. */
-kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
-                        kvc_sampler *sampler, int32_t *out, int32_t *n_out, kvc_token_fn on_token,
-                        void *user);
+KVC_API kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt,
+                                int32_t max_new, kvc_sampler *sampler, int32_t *out, int32_t *n_out,
+                                kvc_token_fn on_token, void *user);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* cache.c: allocation and repacking of a BOUND sequence's KV buffers. */
+/* cache.c: the slotted KV buffers of a BOUND or SHARED context, and views and bindings. */
 #include "cache.h"
 
 #include <string.h>
@@ -6,27 +6,32 @@
 #include "alloc.h"
 #include "error.h"
 
-kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int copies) {
+kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies) {
   const OrtApi *ort = kvc__ort();
   memset(c, 0, sizeof *c);
   c->layers = m->sig.layers;
   c->kv_heads = m->sig.kv_heads;
   c->head_dim = m->sig.head_dim;
-  c->capacity = m->info.max_seq_len;
+  c->slots = slots;
+  c->stride = stride;
   c->copies = copies;
   c->alloc = m->cache_alloc;
   c->on_host = strcmp(m->info.provider, "cpu") == 0;
-  c->buffer_bytes = (size_t)c->kv_heads * (size_t)c->capacity * (size_t)c->head_dim * sizeof(float);
-  size_t n = (size_t)c->layers * 2 * (size_t)copies;
+  c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * (size_t)c->head_dim * sizeof(float);
+  const size_t n = (size_t)c->layers * 2 * (size_t)copies, bytes = c->slot_bytes * (size_t)slots;
   c->buf = kvc__calloc(n, sizeof *c->buf);
-  if (!c->buf)
+  c->cur = kvc__calloc((size_t)slots, sizeof *c->cur);
+  if (!c->buf || !c->cur) {
+    kvc__cache_release(c);
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the cache table");
+  }
   for (size_t i = 0; i < n; i++) {
-    kvc_status s = kvc__ort_check(ort->AllocatorAlloc(c->alloc, c->buffer_bytes, &c->buf[i]),
+    kvc_status s = kvc__ort_check(ort->AllocatorAlloc(c->alloc, bytes, &c->buf[i]),
                                   "allocating a KV cache buffer");
     if (!s && !c->buf[i])
-      s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for %zu-byte KV cache buffers (%d layers)",
-                    c->buffer_bytes, c->layers);
+      s = kvc__fail(KVC_ERR_NO_MEMORY,
+                    "out of memory for %zu-byte KV cache buffers (%d slots, %d layers)", bytes,
+                    slots, c->layers);
     if (s) {
       kvc__cache_release(c);
       return s;
@@ -34,37 +39,91 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int copies) {
     /* touch every page now, so that no decode step takes a page fault (or grows the
      * resident set) when the cache first reaches it */
     if (c->on_host)
-      memset(c->buf[i], 0, c->buffer_bytes);
+      memset(c->buf[i], 0, bytes);
   }
   return KVC_OK;
 }
 
 void kvc__cache_release(kvc__cache *c) {
-  if (!c->buf)
-    return;
-  for (int i = 0; i < c->layers * 2 * c->copies; i++)
+  for (int i = 0; c->buf && i < c->layers * 2 * c->copies; i++)
     if (c->buf[i])
       kvc__ort_ignore(kvc__ort()->AllocatorFree(c->alloc, c->buf[i]));
   kvc__free(c->buf);
+  kvc__free(c->cur);
   c->buf = NULL;
+  c->cur = NULL;
 }
 
-kvc_status kvc__cache_truncate(kvc__cache *c, int old_len, int new_len) {
-  if (new_len == old_len || new_len == 0)
+static kvc_status host_only(const kvc__cache *c, const char *what) {
+  if (c->on_host)
     return KVC_OK;
-  if (!c->on_host)
-    return kvc__fail(KVC_ERR_UNSUPPORTED,
-                     "rewinding a BOUND cache in device memory is not supported yet; use "
-                     "kvc_seq_reset and append again");
+  return kvc__fail(KVC_ERR_UNSUPPORTED,
+                   "%s a cache in device memory is not supported yet; use kvc_seq_reset and "
+                   "append again",
+                   what);
+}
+
+kvc_status kvc__cache_repack(kvc__cache *c, int slot, int len, int new_len) {
+  if (new_len == len || new_len == 0)
+    return KVC_OK;
+  kvc_status s = host_only(c, "rewinding a BOUND sequence with");
+  if (s)
+    return s;
   const size_t row = (size_t)c->head_dim * sizeof(float);
   for (int l = 0; l < c->layers; l++) {
     for (int kv = 0; kv < 2; kv++) {
-      char *b = kvc__cache_past(c, l, kv);
-      /* head h moves from h * old_len rows to h * new_len rows: always towards the start,
-       * so ascending order never overwrites a head before it has moved */
+      char *b = kvc__cache_past(c, l, kv, slot);
+      /* head h moves from h * len rows to h * new_len rows: always towards the start, so
+       * ascending order never overwrites a head before it has moved */
       for (int h = 1; h < c->kv_heads; h++)
-        memmove(b + (size_t)h * new_len * row, b + (size_t)h * old_len * row, new_len * row);
+        memmove(b + (size_t)h * new_len * row, b + (size_t)h * len * row, (size_t)new_len * row);
     }
   }
   return KVC_OK;
+}
+
+kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src, int src_slot,
+                           int src_len, int len) {
+  kvc_status s = host_only(src, "copying");
+  if (s || len == 0)
+    return s;
+  const size_t row = (size_t)src->head_dim * sizeof(float);
+  /* BOUND packs a past densely (head stride = its length); SHARED keeps a fixed stride */
+  const size_t from_stride = src->copies == 2 ? (size_t)src_len : (size_t)src->stride;
+  const size_t to_stride = dst->copies == 2 ? (size_t)len : (size_t)dst->stride;
+  for (int l = 0; l < src->layers; l++) {
+    for (int kv = 0; kv < 2; kv++) {
+      const char *from = kvc__cache_past(src, l, kv, src_slot);
+      char *to = kvc__cache_past(dst, l, kv, dst_slot);
+      for (int h = 0; h < src->kv_heads; h++)
+        memcpy(to + h * to_stride * row, from + h * from_stride * row, (size_t)len * row);
+    }
+  }
+  return KVC_OK;
+}
+
+kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
+                     size_t rank, ONNXTensorElementDataType type, OrtValue **out) {
+  return kvc__ort_check(
+      kvc__ort()->CreateTensorWithDataAsOrtValue(mem, data, bytes, shape, rank, type, out),
+      "creating a tensor view");
+}
+
+void kvc__release_value(OrtValue **v) {
+  if (*v)
+    kvc__ort()->ReleaseValue(*v);
+  *v = NULL;
+}
+
+kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const OrtMemoryInfo *mem,
+                     void *data, size_t bytes, const int64_t *shape, size_t rank,
+                     ONNXTensorElementDataType type) {
+  const OrtApi *ort = kvc__ort();
+  OrtValue *v = NULL;
+  kvc_status s = kvc__view(mem, data, bytes, shape, rank, type, &v);
+  if (!s)
+    s = kvc__ort_check(
+        output ? ort->BindOutput(binding, name, v) : ort->BindInput(binding, name, v), name);
+  kvc__release_value(&v); /* the binding keeps its own reference */
+  return s;
 }

@@ -1,14 +1,18 @@
-/* cache.h: the KV buffers of a BOUND or SHARED sequence, allocated once at max_seq_len
- * through the provider's allocator.
+/* cache.h: every KV cache shape, view and binding: the slotted buffers of a BOUND or SHARED
+ * context, allocated once through the provider's allocator, and the OrtValue views and
+ * IOBinding entries made over them (and over the run's host inputs).
  *
- * BOUND: two buffers per cache tensor; one holds the past, the graph writes the present
- * into the other, and they swap after every step. A buffer holding `len` positions is laid
- * out as the graph writes a present of that length: (1, kv_heads, len, head_dim), densely
- * packed. So the stride between heads is len * head_dim and changes with len; each buffer
- * is always read with the shape it was last written with.
+ * One buffer per cache tensor and copy holds every slot: (slots, kv_heads, stride, head_dim).
  *
- * SHARED: one buffer per cache tensor, (1, kv_heads, max_seq_len, head_dim), both past and
- * present; the graph writes the new positions into it in place. */
+ * SHARED: one copy; stride = capacity + 1. A slot's positions [0, len) are valid; the graph
+ * writes new positions in place. The extra position is where an idle row of a batched run
+ * writes its placeholder when its slot is full.
+ *
+ * BOUND: two copies (ping, pong) per tensor; stride = capacity. One holds a slot's past, the
+ * graph writes the present into the other, and they swap after every run of that slot. A
+ * slot holding `len` positions is laid out as the graph writes a present of that length:
+ * (kv_heads, len, head_dim), densely packed, so the stride between heads is len * head_dim
+ * and changes with len. */
 #ifndef KVC_CACHE_H
 #define KVC_CACHE_H
 
@@ -18,37 +22,54 @@
 #include "model.h"
 
 typedef struct kvc__cache {
-  int layers, kv_heads, head_dim, capacity;
-  int copies;          /* buffers per tensor: 2 for BOUND (ping, pong), 1 for SHARED */
-  void **buf;          /* (layers, 2 [key, value], copies) buffers of capacity */
-  int cur;             /* BOUND: which of ping/pong holds the past */
-  size_t buffer_bytes; /* bytes of one buffer: kv_heads * capacity * head_dim floats */
+  int layers, kv_heads, head_dim, slots;
+  int stride;          /* positions per slot */
+  int copies;          /* 2 for BOUND (ping, pong), 1 for SHARED */
+  void **buf;          /* (layers, 2 [key, value], copies) buffers of all slots */
+  uint8_t *cur;        /* (slots) BOUND: which copy holds the slot's past */
+  size_t slot_bytes;   /* kv_heads * stride * head_dim floats */
   OrtAllocator *alloc; /* the model's cache allocator (not owned) */
-  int on_host;         /* buffers are host memory (rewind can repack them in place) */
+  int on_host;         /* host memory: repacks and copies are memcpy */
 } kvc__cache;
 
-kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int copies);
+kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies);
 void kvc__cache_release(kvc__cache *c);
 
-/* The buffer holding the past of layer `layer`, kv 0 (key) or 1 (value). */
-static inline void *kvc__cache_past(const kvc__cache *c, int layer, int kv) {
-  return c->buf[(layer * 2 + kv) * c->copies + (c->copies == 2 ? c->cur : 0)];
+/* Slot `slot` of layer `layer`'s key (kv 0) or value (kv 1) buffer, copy `copy`. */
+static inline char *kvc__cache_at(const kvc__cache *c, int layer, int kv, int copy, int slot) {
+  return (char *)c->buf[(layer * 2 + kv) * c->copies + copy] + (size_t)slot * c->slot_bytes;
 }
-/* The buffer the next present goes to (SHARED: the past's own). */
-static inline void *kvc__cache_present(const kvc__cache *c, int layer, int kv) {
-  return c->buf[(layer * 2 + kv) * c->copies + (c->copies == 2 ? 1 - c->cur : 0)];
+/* BOUND: the slot's past, and where its next present goes. SHARED: both the same. */
+static inline char *kvc__cache_past(const kvc__cache *c, int layer, int kv, int slot) {
+  return kvc__cache_at(c, layer, kv, c->copies == 2 ? c->cur[slot] : 0, slot);
 }
-static inline void kvc__cache_swap(kvc__cache *c) {
-  c->cur = 1 - c->cur;
+static inline char *kvc__cache_present(const kvc__cache *c, int layer, int kv, int slot) {
+  return kvc__cache_at(c, layer, kv, c->copies == 2 ? 1 - c->cur[slot] : 0, slot);
 }
-
-/* Keep the first new_len of old_len positions: repack each past buffer from
- * (kv_heads, old_len, head_dim) to (kv_heads, new_len, head_dim) in place. */
-kvc_status kvc__cache_truncate(kvc__cache *c, int old_len, int new_len);
 
 /* Total bytes allocated. */
 static inline int64_t kvc__cache_bytes(const kvc__cache *c) {
-  return (int64_t)c->buffer_bytes * c->layers * 2 * c->copies;
+  return (int64_t)c->slot_bytes * c->slots * c->layers * 2 * c->copies;
 }
+
+/* BOUND: keep the first new_len of a slot's len positions, repacking its past in place from
+ * (kv_heads, len, head_dim) to (kv_heads, new_len, head_dim). */
+kvc_status kvc__cache_repack(kvc__cache *c, int slot, int len, int new_len);
+
+/* Copy the first len of the src_len positions of src's slot into dst's slot (each buffer in
+ * its own layout: a dense past for BOUND, stride rows for SHARED). */
+kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src, int src_slot,
+                           int src_len, int len);
+
+/* An OrtValue viewing `data` (no copy). */
+kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
+                     size_t rank, ONNXTensorElementDataType type, OrtValue **out);
+
+/* Bind a view of `data` as input (output = 0) or output `name` of `binding`. */
+kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const OrtMemoryInfo *mem,
+                     void *data, size_t bytes, const int64_t *shape, size_t rank,
+                     ONNXTensorElementDataType type);
+
+void kvc__release_value(OrtValue **v);
 
 #endif

@@ -57,6 +57,8 @@ const char *kvc_status_name(kvc_status status) {
     return "KVC_ERR_CACHE_FULL";
   case KVC_ERR_UNSUPPORTED:
     return "KVC_ERR_UNSUPPORTED";
+  case KVC_ERR_NO_SLOT:
+    return "KVC_ERR_NO_SLOT";
   }
   return "unknown status";
 }

@@ -324,6 +324,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
     kvc_model_free(m);
     return KVC_ERR_INVALID_ARG;
   }
+  info->batches = info->kv_mode == KVC_KV_SHARED;
   info->param_bytes = model_bytes(info->onnx_path, dir);
   info->cache_bytes_per_token =
       (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);

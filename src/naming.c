@@ -18,6 +18,22 @@ void kvc__layer_io_names(kvc_naming naming, int layer, char *past_key, char *pas
   }
 }
 
-const char *kvc__naming_name(kvc_naming naming) {
-  return naming == KVC_NAMING_HF ? "hf" : "seed";
+const char *kvc_naming_name(kvc_naming naming) {
+  switch (naming) {
+  case KVC_NAMING_SEED:
+    return "seed";
+  case KVC_NAMING_HF:
+    return "hf";
+  }
+  return NULL;
+}
+
+const char *kvc_attention_name(kvc_attention attention) {
+  switch (attention) {
+  case KVC_ATTENTION_CONCAT:
+    return "concat";
+  case KVC_ATTENTION_GQA:
+    return "gqa";
+  }
+  return NULL;
 }

@@ -12,7 +12,4 @@
 void kvc__layer_io_names(kvc_naming naming, int layer, char *past_key, char *past_value,
                          char *present_key, char *present_value, size_t cap);
 
-/* "seed" or "hf". */
-const char *kvc__naming_name(kvc_naming naming);
-
 #endif

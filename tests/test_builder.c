@@ -1,4 +1,4 @@
-/* Tests for the model builder (src/build/) against ONNX Runtime and the reference pass. */
+/* Tests for the model builder (src/modelgen/) against ONNX Runtime and the reference pass. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

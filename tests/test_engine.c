@@ -19,7 +19,7 @@
 #include "onnx/onnx.pb-c.h"
 #include "helpers.h"
 #include "reference.h"
-#include "seq.h"
+#include "hooks.h"
 
 typedef struct fixture {
   char dir[256];

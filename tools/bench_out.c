@@ -10,10 +10,6 @@
 #include "bench.h"
 #include "stats.h"
 
-static const char *naming(kvc_naming n) {
-  return n == KVC_NAMING_HF ? "hf" : "seed";
-}
-
 static void machine_line(const bench_result *r, FILE *out) {
   char threads[16];
   snprintf(threads, sizeof threads, "%d", r->machine.threads);
@@ -28,7 +24,7 @@ void bench_print_table(const bench_result *r, FILE *out) {
   fprintf(out,
           "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB)\n"
           "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
-          r->model.onnx_path, naming(r->model.naming), r->model.layers, r->model.kv_heads,
+          r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
           r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, r->prompt_len, r->gen,
           r->repeats);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
@@ -102,7 +98,7 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddStringToObject(m, "date", r->machine.date);
   cJSON *model = cJSON_AddObjectToObject(root, "model");
   cJSON_AddStringToObject(model, "path", r->model.onnx_path);
-  cJSON_AddStringToObject(model, "naming", naming(r->model.naming));
+  cJSON_AddStringToObject(model, "naming", kvc_naming_name(r->model.naming));
   cJSON_AddNumberToObject(model, "layers", r->model.layers);
   cJSON_AddNumberToObject(model, "heads", r->model.kv_heads);
   cJSON_AddNumberToObject(model, "head_dim", r->model.head_dim);
@@ -294,7 +290,7 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   fprintf(f,
           "- **Model:** `%s`: %s naming, %d layers, %d KV heads of %d, vocabulary %d, %.1f MB of "
           "weights, %lld cache bytes per token\n",
-          r->model.onnx_path, naming(r->model.naming), r->model.layers, r->model.kv_heads,
+          r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
           r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6,
           (long long)r->model.cache_bytes_per_token);
   fprintf(f,

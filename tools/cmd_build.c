@@ -67,7 +67,10 @@ int kvc_cmd_build_model(int argc, char **argv) {
       if (!v || !kvc_arg_u64(cmd, opt, v, &p.seed))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--attention") || !strcmp(opt, "--naming")) {
-      static const char *const attentions[] = {"concat", "gqa"}, *const namings[] = {"seed", "hf"};
+      const char *const attentions[] = {kvc_attention_name(KVC_ATTENTION_CONCAT),
+                                        kvc_attention_name(KVC_ATTENTION_GQA)};
+      const char *const namings[] = {kvc_naming_name(KVC_NAMING_SEED),
+                                     kvc_naming_name(KVC_NAMING_HF)};
       const int attention = opt[2] == 'a';
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       int k = v ? kvc_arg_choice(cmd, opt, v, attention ? attentions : namings, 2) : -1;

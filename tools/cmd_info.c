@@ -17,18 +17,10 @@ static const char usage[] = "usage: kvcache info -m DIR [--json]\n"
                             "options:\n"
                             "  --json               print one JSON object instead of a table\n";
 
-static const char *naming_name(kvc_naming n) {
-  return n == KVC_NAMING_HF ? "hf" : "seed";
-}
-
-static const char *attention_name(kvc_attention a) {
-  return a == KVC_ATTENTION_GQA ? "gqa" : "concat";
-}
-
 static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "path", i->onnx_path);
-  cJSON_AddStringToObject(o, "naming", naming_name(i->naming));
+  cJSON_AddStringToObject(o, "naming", kvc_naming_name(i->naming));
   cJSON_AddNumberToObject(o, "layers", i->layers);
   cJSON_AddNumberToObject(o, "kv_heads", i->kv_heads);
   cJSON_AddNumberToObject(o, "head_dim", i->head_dim);
@@ -38,8 +30,9 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddBoolToObject(o, "attention_mask", i->has_attention_mask);
   cJSON_AddBoolToObject(o, "position_ids", i->has_position_ids);
   cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
-  cJSON_AddStringToObject(o, "attention", attention_name(i->attention));
+  cJSON_AddStringToObject(o, "attention", kvc_attention_name(i->attention));
   cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
+  cJSON_AddBoolToObject(o, "batches", i->batches);
   cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
   cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
   cJSON_AddNumberToObject(o, "cache_bytes_at_max",
@@ -86,7 +79,7 @@ int kvc_cmd_info(int argc, char **argv) {
     rc = print_json(&i, &rt);
   } else {
     printf("model            %s\n", i.onnx_path);
-    printf("naming           %s\n", naming_name(i.naming));
+    printf("naming           %s\n", kvc_naming_name(i.naming));
     printf("layers           %d\n", i.layers);
     printf("attention        %s\n",
            i.attention == KVC_ATTENTION_GQA
@@ -101,6 +94,9 @@ int kvc_cmd_info(int argc, char **argv) {
            i.has_position_ids ? ", position_ids" : "",
            i.attention == KVC_ATTENTION_GQA ? ", seqlens_k, total_sequence_length" : "");
     printf("kv mode          %s\n", kvc_kv_mode_name(i.kv_mode));
+    printf("batches          %s\n",
+           i.batches ? "yes (many sequences decode in one run, each at its own length)"
+                     : "no (a batch call runs its sequences one after another)");
     printf("parameter bytes  %lld (%.1f MB)\n", (long long)i.param_bytes, i.param_bytes / 1e6);
     printf("cache per token  %lld bytes\n", (long long)i.cache_bytes_per_token);
     printf("cache at max     %lld bytes (%.1f MB)\n",

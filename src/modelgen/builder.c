@@ -208,9 +208,9 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
            cJSON_AddNumberToObject(c, "hidden_dim", (double)p->heads * p->head_dim) &&
            cJSON_AddNumberToObject(c, "vocab_size", p->vocab_size) &&
            cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
-           cJSON_AddStringToObject(c, "naming", kvc__naming_name(p->naming)) &&
+           cJSON_AddStringToObject(c, "naming", kvc_naming_name(p->naming)) &&
            cJSON_AddStringToObject(c, "attention",
-                                   p->attention == KVC_ATTENTION_GQA ? "gqa" : "concat") &&
+                                   kvc_attention_name(p->attention)) &&
            cJSON_AddRawToObject(c, "seed", seed) &&
            cJSON_AddNumberToObject(c, "parameters", (double)params);
   char *text = ok ? cJSON_Print(c) : NULL;

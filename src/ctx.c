@@ -1,0 +1,170 @@
+/* ctx.c: a context: the slots, their tokens and logits, the run's host buffers, and the KV
+ * mode's cache (allocated once, for every slot, when the context is made). */
+#include <string.h>
+
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+
+/* The only place a mode is turned into behaviour. */
+const kvc__kv_ops *kvc__kv_ops_for(kvc_kv_mode mode) {
+  switch (mode) {
+  case KVC_KV_NAIVE:
+    return &kvc__kv_naive;
+  case KVC_KV_BOUND:
+    return &kvc__kv_bound;
+  case KVC_KV_UNCACHED:
+    return &kvc__kv_uncached;
+  case KVC_KV_SHARED:
+    return &kvc__kv_shared;
+  case KVC_KV_AUTO:
+    break;
+  }
+  return NULL;
+}
+
+kvc_ctx_params kvc_ctx_default_params(void) {
+  return (kvc_ctx_params){.slots = 1, .kv_mode = KVC_KV_AUTO};
+}
+
+static void release(kvc_ctx *c) {
+  if (c->ops)
+    c->ops->release(c);
+  kvc__free(c->state);
+  kvc__free(c->owner);
+  kvc__free(c->tokens);
+  kvc__free(c->lens);
+  kvc__free(c->logits);
+  kvc__free(c->bank);
+  kvc__free(c->has_logits);
+  kvc__free(c->ids);
+  kvc__free(c->positions);
+  kvc__free(c->mask);
+  kvc__free(c->seqlens_k);
+  kvc__free(c->plan_past);
+  kvc__free(c->plan_before);
+  kvc__free(c->plan_slot);
+  kvc__free(c->plan_n);
+  kvc__free(c->plan_tokens);
+  kvc__free(c->plan_all);
+  kvc__free(c->plan_live);
+  kvc__free(c->plan_mark);
+  kvc__free(c);
+}
+
+kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx **out) {
+  *out = NULL;
+  if (!kvc_kv_mode_name(mode))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kv_mode = %d: expected a kvc_kv_mode", (int)mode);
+  if (slots < 1 || slots > KVC_MAX_SLOTS)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "slots = %d: expected 1..%d", slots, KVC_MAX_SLOTS);
+  kvc_ctx *c = kvc__calloc(1, sizeof *c);
+  if (!c)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  c->model = m;
+  c->slots = slots;
+  c->capacity = m->info.max_seq_len;
+  c->vocab = m->sig.vocab;
+  c->id_type = m->sig.ids_type;
+  c->id_size = c->id_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 ? 4 : 8;
+  /* a single-row run's logits: up to 64 MiB, at least one row; longer appends are split */
+  const int64_t chunk = ((int64_t)16 << 20) / c->vocab;
+  c->chunk = (int32_t)(chunk < 1 ? 1 : chunk > c->capacity ? c->capacity : chunk);
+  c->rows = c->chunk > slots ? c->chunk : slots;
+
+  const size_t S = (size_t)slots, T = (size_t)c->capacity, V = (size_t)c->vocab;
+  const size_t inputs = (T + 1 > S ? T + 1 : S); /* one row of up to T + 1, or S rows of 1 */
+  c->state = kvc__calloc(S, sizeof *c->state);
+  c->owner = kvc__calloc(S, sizeof *c->owner);
+  c->tokens = kvc__calloc(S * T, sizeof *c->tokens);
+  c->lens = kvc__calloc(S, sizeof *c->lens);
+  c->logits = kvc__calloc(2 * S * V, sizeof *c->logits);
+  c->bank = kvc__calloc(S, sizeof *c->bank);
+  c->has_logits = kvc__calloc(S, sizeof *c->has_logits);
+  c->ids = kvc__calloc(inputs, c->id_size);
+  c->positions = kvc__calloc(inputs, c->id_size);
+  c->mask = kvc__calloc(S * (T + 1), c->id_size);
+  c->seqlens_k = kvc__calloc(S, sizeof *c->seqlens_k);
+  c->plan_past = kvc__calloc(S, sizeof *c->plan_past);
+  c->plan_before = kvc__calloc(S, sizeof *c->plan_before);
+  c->plan_slot = kvc__calloc(S, sizeof *c->plan_slot);
+  c->plan_n = kvc__calloc(S, sizeof *c->plan_n);
+  c->plan_tokens = kvc__calloc(S, sizeof *c->plan_tokens);
+  c->plan_all = kvc__calloc(S, sizeof *c->plan_all);
+  c->plan_live = kvc__calloc(S, sizeof *c->plan_live);
+  c->plan_mark = kvc__calloc(S, sizeof *c->plan_mark);
+  if (!c->state || !c->owner || !c->tokens || !c->lens || !c->logits || !c->bank ||
+      !c->has_logits || !c->ids || !c->positions || !c->mask || !c->seqlens_k || !c->plan_past ||
+      !c->plan_before || !c->plan_slot || !c->plan_n || !c->plan_tokens || !c->plan_all ||
+      !c->plan_live || !c->plan_mark) {
+    release(c);
+    return kvc__fail(KVC_ERR_NO_MEMORY,
+                     "out of memory for a context of %d slots of %d tokens (vocabulary %d)", slots,
+                     c->capacity, c->vocab);
+  }
+  c->ops = kvc__kv_ops_for(mode == KVC_KV_AUTO ? m->info.kv_mode : mode);
+  kvc_status s = c->ops->init(c);
+  if (s) {
+    release(c);
+    return s;
+  }
+  *out = c;
+  return KVC_OK;
+}
+
+kvc_status kvc_ctx_new(kvc_model *model, const kvc_ctx_params *params, kvc_ctx **out) {
+  if (!out)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_ctx_new: out is NULL");
+  *out = NULL;
+  if (!model)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_ctx_new: model is NULL");
+  const kvc_ctx_params p = params ? *params : kvc_ctx_default_params();
+  return kvc__ctx_make(model, p.slots, p.kv_mode, out);
+}
+
+void kvc_ctx_free(kvc_ctx *c) {
+  if (!c)
+    return;
+  for (int32_t slot = 0; slot < c->slots; slot++) {
+    if (c->state[slot] == KVC_SLOT_SEQ) {
+      c->owner[slot]->ctx = NULL; /* kvc_seq_free then frees only the handle */
+      kvc_seq_free(c->owner[slot]);
+    }
+  }
+  release(c);
+}
+
+int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
+  for (int32_t slot = 0; slot < c->slots; slot++) {
+    if (c->state[slot] == KVC_SLOT_FREE) {
+      c->state[slot] = state;
+      c->lens[slot] = 0;
+      c->has_logits[slot] = 0;
+      return slot;
+    }
+  }
+  return -1;
+}
+
+void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot) {
+  kvc__ctx_truncate(c, slot, 0); /* to 0 frees what a NAIVE slot holds; cannot fail */
+  c->lens[slot] = 0;
+  c->has_logits[slot] = 0;
+  c->owner[slot] = NULL;
+  c->state[slot] = KVC_SLOT_FREE;
+}
+
+kvc_status kvc_ctx_get_info(const kvc_ctx *c, kvc_ctx_info *info) {
+  if (!c || !info)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_ctx_get_info: %s is NULL", c ? "info" : "ctx");
+  int32_t used = 0;
+  for (int32_t slot = 0; slot < c->slots; slot++)
+    used += c->state[slot] != KVC_SLOT_FREE;
+  *info = (kvc_ctx_info){.slots = c->slots,
+                         .slots_used = used,
+                         .max_seq_len = c->capacity,
+                         .kv_mode = c->ops->mode,
+                         .batches = c->ops->batches,
+                         .cache_bytes = c->cache.buf ? kvc__cache_bytes(&c->cache) : 0};
+  return KVC_OK;
+}

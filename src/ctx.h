@@ -1,0 +1,161 @@
+/* ctx.h: a context (the slotted cache, the run's buffers and the binding of one model) and
+ * its sequences (a slot, a length and its tokens), with the one interface every KV mode
+ * implements.
+ *
+ * Buffers of a context, all made in kvc_ctx_new; S = slots, T = capacity (tokens per slot),
+ * V = vocab, R = rows of one run (max(chunk, S)):
+ *   tokens       (S, T)        each slot's tokens
+ *   lens         (S)           each slot's length: positions [0, len) of its cache are valid
+ *   logits       (2, S, V)     each slot's logits after its last token, in two banks: a call
+ *                              writes the bank not in use and flips it only on success
+ *   ids          (R, T + 1)    input_ids of one run, int64 or int32 as the graph says
+ *   positions    (R, T + 1)    position_ids of one run
+ *   mask         (R, T + 1)    attention_mask of one run
+ *   seqlens_k    (R)           GroupQueryAttention-style graphs: each row's total - 1
+ *   run_logits   (R, V)        BOUND, SHARED: the logits output of one run
+ *   cache                      per mode (cache.h): SHARED (S, kv_heads, T + 1, head_dim) per
+ *                              tensor; BOUND two (S, kv_heads, T, head_dim) per tensor */
+#ifndef KVC_CTX_H
+#define KVC_CTX_H
+
+#include "cache.h"
+#include "model.h"
+
+enum { KVC_MAX_ADDRESSES = 64 };
+
+/* The rows of one ONNX Runtime run: slots [first_slot, first_slot + count), each appending
+ * n tokens after its first past[i] positions. A live row's tokens are in the context's token
+ * table at [past, past + n); an idle row (a slot inside the range that is not part of the
+ * call) is fed a placeholder whose keys and values land at positions >= its length, where
+ * they are never read as valid. */
+typedef struct kvc__rows {
+  int32_t first_slot, count, n;
+  const int32_t *past; /* (count) */
+  const uint8_t *live; /* (count) */
+} kvc__rows;
+
+typedef struct kvc_ctx kvc_ctx;
+
+/* What each KV mode does; one table per mode, one file per table (kv_plain.c, kv_bound.c,
+ * kv_shared.c), chosen in one place (kvc__kv_ops_for in ctx.c). */
+typedef struct kvc__kv_ops {
+  kvc_kv_mode mode;
+  int batches;                    /* one run may hold many rows of different lengths */
+  kvc_status (*init)(kvc_ctx *c); /* allocate the cache of every slot and bind what stays */
+  void (*release)(kvc_ctx *c);    /* free what init made (also after a failed init) */
+  /* Run the model on `r` (count > 1 only when `batches`). On success *logits points at
+   * (count, n, V) floats, valid until the next run. On failure nothing outside positions
+   * >= each row's past has changed. */
+  kvc_status (*run)(kvc_ctx *c, const kvc__rows *r, const float **logits);
+  /* Keep the first new_len of a slot's len positions. */
+  kvc_status (*truncate)(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len);
+  /* Make dst's slot hold the first len positions of src's slot (same model and mode). */
+  kvc_status (*copy)(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+                     int32_t len);
+  /* Where the slot's first cache tensor lives now; NULL when it keeps none. */
+  const void *(*address)(const kvc_ctx *c, int32_t slot);
+} kvc__kv_ops;
+
+extern const kvc__kv_ops kvc__kv_naive, kvc__kv_uncached, kvc__kv_bound, kvc__kv_shared;
+
+typedef struct kvc__metrics {
+  double prefill_ms, *decode_ms; /* decode_ms: (T) */
+  int32_t prefill_tokens, decode_steps;
+  int64_t decode_allocations;
+  const void *addresses[KVC_MAX_ADDRESSES];
+  int32_t n_addresses;
+} kvc__metrics;
+
+struct kvc_seq {
+  kvc_ctx *ctx;
+  int32_t slot;
+  int owns_ctx; /* made by kvc_seq_new: the context is the sequence's own, freed with it */
+  kvc__metrics m;
+};
+
+enum { KVC_SLOT_FREE = 0, KVC_SLOT_SEQ = 1, KVC_SLOT_BORROWED = 2 };
+
+struct kvc_ctx {
+  kvc_model *model;
+  const kvc__kv_ops *ops;
+  int32_t slots, capacity, vocab;
+  int32_t chunk;       /* most tokens one single-row run takes (its logits must fit run_logits) */
+  int32_t rows;        /* rows of the run buffers */
+  uint8_t *state;      /* (S) KVC_SLOT_* */
+  kvc_seq **owner;     /* (S) the sequence in each slot */
+  int32_t *tokens;     /* (S, T) */
+  int32_t *lens;       /* (S) */
+  float *logits;       /* (2, S, V) */
+  uint8_t *bank;       /* (S) which bank holds the slot's logits */
+  uint8_t *has_logits; /* (S) */
+
+  /* one run's host inputs */
+  size_t id_size;
+  ONNXTensorElementDataType id_type;
+  void *ids, *positions, *mask;
+  int32_t *seqlens_k, total_len[1];
+  float *run_logits;
+
+  /* per call scratch, so that a call allocates nothing: (S) each */
+  int32_t *plan_past, *plan_before, *plan_slot, *plan_n;
+  const int32_t **plan_tokens;
+  float **plan_all;
+  uint8_t *plan_live, *plan_mark;
+
+  /* BOUND and SHARED */
+  kvc__cache cache;
+  OrtIoBinding *binding;
+  int32_t bound_first, bound_count, bound_n; /* SHARED: the rows the binding holds now */
+
+  /* NAIVE and UNCACHED: a plain Run */
+  const char **in_names, **out_names; /* input_ids, [attention_mask], [position_ids],
+                                       * [seqlens_k, total_sequence_length], pasts...;
+                                       * logits, presents... */
+  OrtValue **in_values, **out_values;
+  int n_in, n_out, first_past;
+  OrtValue **past;  /* (S, layers * 2) each slot's pasts: ONNX Runtime's presents */
+  OrtValue **fresh; /* (layers * 2) copies being made, before they replace pasts */
+  OrtValue *empty;  /* (1, kv_heads, 0, head_dim) */
+  float empty_data[1];
+  OrtValue *logits_value; /* logits of the last plain run, held until the next */
+
+  int32_t fail_at_run; /* tests: the n-th run from now fails (0 = never) */
+};
+
+/* The ops of a mode (not AUTO). */
+const kvc__kv_ops *kvc__kv_ops_for(kvc_kv_mode mode);
+
+/* Make a context of `slots` slots in `mode` (AUTO: the model's). */
+kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx **out);
+
+/* A free slot, marked `state`; -1 when none. */
+int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state);
+/* Give a slot back: empty, no logits. */
+void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot);
+
+/* The slot's logits in the bank a call writes (the one not in use). */
+static inline float *kvc__ctx_pending_logits(kvc_ctx *c, int32_t slot) {
+  return c->logits + ((size_t)(1 - c->bank[slot]) * c->slots + slot) * c->vocab;
+}
+static inline const float *kvc__ctx_logits(const kvc_ctx *c, int32_t slot) {
+  return c->logits + ((size_t)c->bank[slot] * c->slots + slot) * c->vocab;
+}
+
+/* ---- decode.c: the path of one append ---------------------------------------------------- */
+
+/* Write the host inputs of `r`: ids, positions, attention mask, seqlens_k and
+ * total_sequence_length. */
+void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r);
+
+/* Append tokens[i] (n[i] of them, already in range and within capacity) to slots[i], the
+ * slots distinct. Each slot's logits after its last token go to its pending bank, and every
+ * position's logits to all_logits[i] (n[i] * V floats) when that is not NULL. commit: flip
+ * the banks so those logits become the slots'; without it the slots keep their logits.
+ * On failure every slot is back at its length before the call. */
+kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *const *tokens,
+                             const int32_t *n, float *const *all_logits, int32_t count, int commit);
+
+/* Put a slot back at new_len (<= its length) through its mode; no logits after. */
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len);
+
+#endif

@@ -1,0 +1,155 @@
+/* decode.c: the path of one append, for one sequence or many: which runs to make, the host
+ * inputs of each, and putting every sequence back when a run fails.
+ *
+ * A sequence appending alone runs its tokens in chunks of at most c->chunk (the logits of a
+ * chunk must fit the run's logits buffer). Several sequences in a mode that batches (SHARED)
+ * first run all but the last of their tokens alone, then take one decode step together: one
+ * run over the slot range they span, each row at its own length. (GroupQueryAttention takes
+ * several rows only when each has one new token.) In other modes the sequences run one after
+ * another. */
+#include <string.h>
+
+#include "ctx.h"
+#include "error.h"
+
+static void put_id(const kvc_ctx *c, void *buf, size_t i, int64_t v) {
+  if (c->id_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
+    ((int32_t *)buf)[i] = (int32_t)v;
+  else
+    ((int64_t *)buf)[i] = v;
+}
+
+void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r) {
+  int32_t total = 0;
+  for (int32_t row = 0; row < r->count; row++)
+    total = r->past[row] + r->n > total ? r->past[row] + r->n : total;
+  for (int32_t row = 0; row < r->count; row++) {
+    const int32_t slot = r->first_slot + row, past = r->past[row];
+    const int32_t *tokens = c->tokens + (size_t)slot * c->capacity + past;
+    for (int32_t i = 0; i < r->n; i++) {
+      const size_t at = (size_t)row * r->n + i;
+      /* an idle row: token 0 at position 0 (a position every model has); its keys and
+       * values land at positions >= its length */
+      put_id(c, c->ids, at, r->live[row] ? tokens[i] : 0);
+      put_id(c, c->positions, at, r->live[row] ? past + i : 0);
+    }
+    c->seqlens_k[row] = past + r->n - 1;
+    for (int32_t j = 0; c->model->sig.has_attention_mask && j < total; j++)
+      put_id(c, c->mask, (size_t)row * total + j, j < past + r->n);
+  }
+  c->total_len[0] = total;
+}
+
+static kvc_status run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
+  if (c->fail_at_run > 0 && --c->fail_at_run == 0)
+    return kvc__fail(KVC_ERR_RUNTIME, "a failure injected by a test");
+  return c->ops->run(c, r, logits);
+}
+
+/* Run n tokens of one slot (already in its token table after its length), in chunks.
+ * all_logits: every position's logits (n rows), or NULL; last: the last one's, or NULL. */
+static kvc_status run_alone(kvc_ctx *c, int32_t slot, int32_t n, float *all_logits, float *last) {
+  static const uint8_t live = 1;
+  const float *logits = NULL;
+  kvc_status s = KVC_OK;
+  for (int32_t done = 0, chunk; done < n && !s; done += chunk) {
+    chunk = n - done < c->chunk ? n - done : c->chunk;
+    const kvc__rows r = {slot, 1, chunk, &c->lens[slot], &live};
+    if ((s = run(c, &r, &logits)))
+      break;
+    if (all_logits)
+      memcpy(all_logits + (size_t)done * c->vocab, logits,
+             (size_t)chunk * c->vocab * sizeof(float));
+    c->lens[slot] += chunk;
+    if (last && done + chunk == n)
+      memcpy(last, logits + (size_t)(chunk - 1) * c->vocab, (size_t)c->vocab * sizeof(float));
+  }
+  return s;
+}
+
+/* One run in which every given slot appends its last token (the one at its length). */
+static kvc_status run_together(kvc_ctx *c, const int32_t *slots, const int32_t *n,
+                               float *const *all_logits, int32_t count) {
+  int32_t lo = slots[0], hi = slots[0];
+  for (int32_t i = 1; i < count; i++) {
+    lo = slots[i] < lo ? slots[i] : lo;
+    hi = slots[i] > hi ? slots[i] : hi;
+  }
+  for (int32_t slot = lo; slot <= hi; slot++) {
+    c->plan_live[slot - lo] = 0;
+    c->plan_past[slot - lo] = c->lens[slot];
+  }
+  for (int32_t i = 0; i < count; i++)
+    c->plan_live[slots[i] - lo] = 1;
+  const kvc__rows r = {lo, hi - lo + 1, 1, c->plan_past, c->plan_live};
+  const float *logits = NULL;
+  kvc_status s = run(c, &r, &logits);
+  for (int32_t i = 0; i < count && !s; i++) {
+    const float *row = logits + (size_t)(slots[i] - lo) * c->vocab;
+    const size_t bytes = (size_t)c->vocab * sizeof(float);
+    memcpy(kvc__ctx_pending_logits(c, slots[i]), row, bytes);
+    if (all_logits && all_logits[i])
+      memcpy(all_logits[i] + (size_t)(n[i] - 1) * c->vocab, row, bytes);
+    c->lens[slots[i]] += 1;
+  }
+  return s;
+}
+
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len) {
+  kvc_status s =
+      c->lens[slot] == new_len ? KVC_OK : c->ops->truncate(c, slot, c->lens[slot], new_len);
+  if (!s) {
+    c->lens[slot] = new_len;
+    c->has_logits[slot] = 0;
+  }
+  return s;
+}
+
+kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *const *tokens,
+                             const int32_t *n, float *const *all_logits, int32_t count,
+                             int commit) {
+  for (int32_t i = 0; i < count; i++) {
+    c->plan_before[i] = c->lens[slots[i]];
+    memcpy(c->tokens + (size_t)slots[i] * c->capacity + c->lens[slots[i]], tokens[i],
+           (size_t)n[i] * sizeof **tokens);
+  }
+  kvc_status s = KVC_OK;
+  if (count == 1 || !c->ops->batches) {
+    for (int32_t i = 0; i < count && !s; i++)
+      s = run_alone(c, slots[i], n[i], all_logits ? all_logits[i] : NULL,
+                    kvc__ctx_pending_logits(c, slots[i]));
+  } else {
+    for (int32_t i = 0; i < count && !s; i++)
+      if (n[i] > 1)
+        s = run_alone(c, slots[i], n[i] - 1, all_logits ? all_logits[i] : NULL, NULL);
+    if (!s)
+      s = run_together(c, slots, n, all_logits, count);
+  }
+  if (s) {
+    /* every slot back at its length before the call; its logits were never replaced */
+    for (int32_t i = 0; i < count; i++) {
+      const int32_t slot = slots[i], before = c->plan_before[i];
+      if (c->lens[slot] == before)
+        continue;
+      const int had_logits = c->has_logits[slot];
+      if (kvc__ctx_truncate(c, slot, before) == KVC_OK) {
+        c->has_logits[slot] = (uint8_t)had_logits;
+        continue;
+      }
+      /* only a NAIVE cache (a copy ONNX Runtime could not allocate) or a BOUND cache in
+       * device memory gets here: the slot cannot be put back, so it is emptied */
+      c->lens[slot] = 0;
+      c->has_logits[slot] = 0;
+      s = kvc__wrap(s,
+                    "the call failed and sequence %d (slot %d) could not be put back at "
+                    "length %d, so it was emptied; the failure",
+                    i, slot, before);
+    }
+    return s;
+  }
+  for (int32_t i = 0; i < count && commit; i++) {
+    c->bank[slots[i]] = (uint8_t)(1 - c->bank[slots[i]]);
+    c->has_logits[slots[i]] = 1;
+  }
+  return KVC_OK;
+}

@@ -1,0 +1,104 @@
+/* kv_bound.c: KVC_KV_BOUND. IOBinding into two buffers per cache tensor and slot, allocated
+ * once at capacity: one holds the slot's past, the graph writes the present (one run longer)
+ * into the other, and they swap after every run. One row per run: the graph (Concat) makes
+ * every row of a run as long as the longest. */
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+
+static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
+  const OrtApi *ort = kvc__ort();
+  const kvc_model *m = c->model;
+  const int32_t slot = r->first_slot, past = r->past[0], total = past + r->n;
+  kvc__fill_rows(c, r);
+  const int64_t seq_shape[2] = {1, r->n}, mask_shape[2] = {1, total}, one[1] = {1};
+  const size_t ids_bytes = (size_t)r->n * c->id_size;
+  kvc_status s = kvc__bind(c->binding, 0, "input_ids", m->host_mem, c->ids, ids_bytes, seq_shape, 2,
+                           c->id_type);
+  if (!s && m->sig.has_attention_mask)
+    s = kvc__bind(c->binding, 0, "attention_mask", m->host_mem, c->mask, (size_t)total * c->id_size,
+                  mask_shape, 2, c->id_type);
+  if (!s && m->sig.has_position_ids)
+    s = kvc__bind(c->binding, 0, "position_ids", m->host_mem, c->positions, ids_bytes, seq_shape, 2,
+                  c->id_type);
+  if (!s && m->sig.has_seqlens)
+    s = kvc__bind(c->binding, 0, "seqlens_k", m->host_mem, c->seqlens_k, sizeof *c->seqlens_k, one,
+                  1, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+  if (!s && m->sig.has_seqlens)
+    s = kvc__bind(c->binding, 0, "total_sequence_length", m->host_mem, c->total_len,
+                  sizeof c->total_len, one, (size_t)m->sig.total_rank,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+
+  /* past: the first `past` positions of one buffer; present: the other, n longer */
+  const kvc__cache *cache = &c->cache;
+  const int64_t past_shape[4] = {1, cache->kv_heads, past, cache->head_dim};
+  const int64_t present_shape[4] = {1, cache->kv_heads, total, cache->head_dim};
+  const size_t row = (size_t)cache->kv_heads * cache->head_dim * sizeof(float);
+  for (int l = 0; l < cache->layers && !s; l++) {
+    for (int kv = 0; kv < 2 && !s; kv++) {
+      const kvc__layer_names *nm = &m->sig.names[l];
+      s = kvc__bind(c->binding, 0, nm->past[kv], m->cache_mem, kvc__cache_past(cache, l, kv, slot),
+                    (size_t)past * row, past_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+      if (!s)
+        s = kvc__bind(c->binding, 1, nm->present[kv], m->cache_mem,
+                      kvc__cache_present(cache, l, kv, slot), (size_t)total * row, present_shape, 4,
+                      ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+    }
+  }
+  const int64_t logits_shape[3] = {1, r->n, c->vocab};
+  if (!s)
+    s = kvc__bind(c->binding, 1, "logits", m->host_mem, c->run_logits,
+                  (size_t)r->n * c->vocab * sizeof(float), logits_shape, 3,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+  if (!s)
+    s = kvc__ort_check(ort->RunWithBinding(m->session, NULL, c->binding), "RunWithBinding");
+  if (s)
+    return s;
+  c->cache.cur[slot] = (uint8_t)(1 - c->cache.cur[slot]);
+  *logits = c->run_logits;
+  return KVC_OK;
+}
+
+static kvc_status bound_init(kvc_ctx *c) {
+  kvc_status s = kvc__cache_init(&c->cache, c->model, c->slots, c->capacity, 2);
+  if (!s && !(c->run_logits = kvc__calloc((size_t)c->rows * c->vocab, sizeof *c->run_logits)))
+    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", c->rows, c->vocab);
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->CreateIoBinding(c->model->session, &c->binding),
+                       "CreateIoBinding");
+  return s;
+}
+
+static void bound_release(kvc_ctx *c) {
+  if (c->binding)
+    kvc__ort()->ReleaseIoBinding(c->binding);
+  c->binding = NULL;
+  kvc__cache_release(&c->cache);
+  kvc__free(c->run_logits);
+  c->run_logits = NULL;
+}
+
+static kvc_status bound_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
+  return kvc__cache_repack(&c->cache, slot, len, new_len);
+}
+
+static kvc_status bound_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+                             int32_t len) {
+  return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
+}
+
+/* The buffer holding the slot's past: a BOUND cache moves between two addresses. */
+static const void *bound_address(const kvc_ctx *c, int32_t slot) {
+  return kvc__cache_past(&c->cache, 0, 0, slot);
+}
+
+const kvc__kv_ops kvc__kv_bound = {
+    .mode = KVC_KV_BOUND,
+    .batches = 0,
+    .init = bound_init,
+    .release = bound_release,
+    .run = bound_run,
+    .truncate = bound_truncate,
+    .copy = bound_copy,
+    .address = bound_address,
+};

@@ -1,0 +1,257 @@
+/* kv_plain.c: the two modes that use a plain Run, whose outputs ONNX Runtime allocates.
+ *  NAIVE:    each present becomes the slot's next past (the baseline).
+ *  UNCACHED: no cache; every run recomputes the slot's whole sequence (the oracle).
+ * One row per run. */
+#include <string.h>
+
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+
+/* input_ids, [attention_mask], [position_ids], [seqlens_k, total_sequence_length] as views of
+ * the host inputs of a one-row run of n tokens after `past`, into c->in_values. */
+static kvc_status input_views(kvc_ctx *c, int32_t n, int32_t total) {
+  const kvc_model *m = c->model;
+  const int64_t seq_shape[2] = {1, n}, mask_shape[2] = {1, total}, one[1] = {1};
+  int k = 0;
+  kvc_status s = kvc__view(m->host_mem, c->ids, (size_t)n * c->id_size, seq_shape, 2, c->id_type,
+                           &c->in_values[k++]);
+  if (!s && m->sig.has_attention_mask)
+    s = kvc__view(m->host_mem, c->mask, (size_t)total * c->id_size, mask_shape, 2, c->id_type,
+                  &c->in_values[k++]);
+  if (!s && m->sig.has_position_ids)
+    s = kvc__view(m->host_mem, c->positions, (size_t)n * c->id_size, seq_shape, 2, c->id_type,
+                  &c->in_values[k++]);
+  if (!s && m->sig.has_seqlens) {
+    s = kvc__view(m->host_mem, c->seqlens_k, sizeof *c->seqlens_k, one, 1,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &c->in_values[k++]);
+    if (!s)
+      s = kvc__view(m->host_mem, c->total_len, sizeof c->total_len, one, (size_t)m->sig.total_rank,
+                    ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &c->in_values[k++]);
+  }
+  return s;
+}
+
+/* Run one row with the slot's pasts; with `presents`, the run's presents replace them. On
+ * success *logits points at the logits of the row's n tokens. */
+static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const float **logits) {
+  const OrtApi *ort = kvc__ort();
+  OrtValue **past = c->past + (size_t)r->first_slot * (c->n_in - c->first_past);
+  const int32_t total = r->past[0] + r->n;
+  kvc__fill_rows(c, r);
+  kvc_status s = input_views(c, r->n, total);
+  for (int i = 0; i < c->n_in - c->first_past; i++)
+    c->in_values[c->first_past + i] = past[i];
+  const int n_out = presents ? c->n_out : 1;
+  for (int i = 0; i < n_out; i++)
+    c->out_values[i] = NULL;
+  if (!s)
+    s = kvc__ort_check(ort->Run(c->model->session, NULL, c->in_names,
+                                (const OrtValue *const *)c->in_values, (size_t)c->n_in,
+                                c->out_names, (size_t)n_out, c->out_values),
+                       "Run");
+  for (int i = 0; i < c->first_past; i++)
+    kvc__release_value(&c->in_values[i]);
+  float *data = NULL;
+  if (!s)
+    s = kvc__ort_check(ort->GetTensorMutableData(c->out_values[0], (void **)&data), "logits");
+  if (s) {
+    for (int i = 0; i < n_out; i++)
+      kvc__release_value(&c->out_values[i]);
+    return s;
+  }
+  kvc__release_value(&c->logits_value);
+  c->logits_value = c->out_values[0];
+  *logits = data;
+  for (int i = 1; presents && i < n_out; i++) {
+    if (past[i - 1] != c->empty)
+      kvc__release_value(&past[i - 1]);
+    past[i - 1] = c->out_values[i];
+  }
+  return KVC_OK;
+}
+
+static kvc_status naive_run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
+  return plain_run(c, r, 1, logits);
+}
+
+/* The whole sequence, from position 0; the logits of the new tokens are its last n rows. */
+static kvc_status uncached_run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
+  const int32_t zero = 0;
+  const uint8_t live = 1;
+  const kvc__rows whole = {r->first_slot, 1, r->past[0] + r->n, &zero, &live};
+  kvc_status s = plain_run(c, &whole, 0, logits);
+  if (!s)
+    *logits += (size_t)r->past[0] * c->vocab;
+  return s;
+}
+
+static void drop_pasts(kvc_ctx *c, int32_t slot) {
+  const int per_slot = c->n_in - c->first_past;
+  for (int i = 0; c->past && i < per_slot; i++) {
+    OrtValue **v = &c->past[(size_t)slot * per_slot + i];
+    if (*v != c->empty)
+      kvc__release_value(v);
+    *v = c->empty;
+  }
+}
+
+static kvc_status plain_init(kvc_ctx *c) {
+  const kvc_model *m = c->model;
+  const int L = m->sig.layers;
+  c->n_in =
+      1 + m->sig.has_attention_mask + m->sig.has_position_ids + 2 * m->sig.has_seqlens + 2 * L;
+  c->first_past = c->n_in - 2 * L;
+  c->n_out = 1 + 2 * L;
+  c->in_names = kvc__calloc((size_t)c->n_in, sizeof *c->in_names);
+  c->out_names = kvc__calloc((size_t)c->n_out, sizeof *c->out_names);
+  c->in_values = kvc__calloc((size_t)c->n_in, sizeof *c->in_values);
+  c->out_values = kvc__calloc((size_t)c->n_out, sizeof *c->out_values);
+  c->past = kvc__calloc((size_t)c->slots * 2 * L, sizeof *c->past);
+  c->fresh = kvc__calloc((size_t)2 * L, sizeof *c->fresh);
+  if (!c->in_names || !c->out_names || !c->in_values || !c->out_values || !c->past || !c->fresh)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a context of %d slots", c->slots);
+  int k = 0;
+  c->in_names[k++] = "input_ids";
+  if (m->sig.has_attention_mask)
+    c->in_names[k++] = "attention_mask";
+  if (m->sig.has_position_ids)
+    c->in_names[k++] = "position_ids";
+  if (m->sig.has_seqlens) {
+    c->in_names[k++] = "seqlens_k";
+    c->in_names[k++] = "total_sequence_length";
+  }
+  c->out_names[0] = "logits";
+  for (int l = 0; l < L; l++) {
+    for (int kv = 0; kv < 2; kv++) {
+      c->in_names[k++] = m->sig.names[l].past[kv];
+      c->out_names[1 + 2 * l + kv] = m->sig.names[l].present[kv];
+    }
+  }
+  const int64_t shape[4] = {1, m->sig.kv_heads, 0, m->sig.head_dim};
+  kvc_status s = kvc__view(m->host_mem, c->empty_data, 0, shape, 4,
+                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &c->empty);
+  for (int32_t i = 0; i < c->slots * 2 * L; i++)
+    c->past[i] = c->empty;
+  return s;
+}
+
+static void plain_release(kvc_ctx *c) {
+  for (int32_t slot = 0; c->past && slot < c->slots; slot++)
+    drop_pasts(c, slot);
+  kvc__release_value(&c->empty);
+  kvc__release_value(&c->logits_value);
+  kvc__free(c->past);
+  kvc__free(c->fresh);
+  kvc__free(c->in_names);
+  kvc__free(c->out_names);
+  kvc__free(c->in_values);
+  kvc__free(c->out_values);
+  c->past = c->fresh = NULL;
+  c->in_names = c->out_names = NULL;
+  c->in_values = c->out_values = NULL;
+}
+
+/* A new (1, kv_heads, len, head_dim) tensor holding the first len of `from`'s from_len
+ * positions. */
+static kvc_status prefix_copy(const kvc_ctx *c, const OrtValue *from, int32_t from_len, int32_t len,
+                              OrtValue **out) {
+  const OrtApi *ort = kvc__ort();
+  const kvc__signature *sig = &c->model->sig;
+  OrtAllocator *alloc = NULL;
+  const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
+  const size_t row = (size_t)sig->head_dim * sizeof(float);
+  char *dst = NULL, *src = NULL;
+  *out = NULL;
+  kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
+  if (!s)
+    s = kvc__ort_check(
+        ort->CreateTensorAsOrtValue(alloc, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, out),
+        "copying a cache tensor");
+  if (!s)
+    s = kvc__ort_check(ort->GetTensorMutableData(*out, (void **)&dst), "copying a cache tensor");
+  if (!s)
+    s = kvc__ort_check(ort->GetTensorMutableData((OrtValue *)from, (void **)&src),
+                       "copying a cache tensor");
+  if (s) {
+    kvc__release_value(out);
+    return s;
+  }
+  for (int h = 0; h < sig->kv_heads; h++)
+    memcpy(dst + (size_t)h * len * row, src + (size_t)h * from_len * row, (size_t)len * row);
+  return KVC_OK;
+}
+
+/* dst's pasts become copies of the first len positions of src's. On failure dst is as it
+ * was. */
+static kvc_status naive_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+                             int32_t len) {
+  const int per_slot = src->n_in - src->first_past;
+  OrtValue **fresh = dst->fresh;
+  for (int i = 0; i < per_slot; i++)
+    fresh[i] = NULL;
+  kvc_status s = KVC_OK;
+  OrtValue *const *from = src->past + (size_t)src_slot * per_slot;
+  for (int i = 0; i < per_slot && !s && len > 0; i++)
+    s = prefix_copy(src, from[i], src->lens[src_slot], len, &fresh[i]);
+  if (s) {
+    for (int i = 0; i < per_slot; i++)
+      kvc__release_value(&fresh[i]);
+    return s;
+  }
+  drop_pasts(dst, dst_slot);
+  for (int i = 0; i < per_slot && len > 0; i++)
+    dst->past[(size_t)dst_slot * per_slot + i] = fresh[i];
+  return KVC_OK;
+}
+
+static kvc_status naive_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
+  (void)len;
+  return naive_copy(c, slot, c, slot, new_len);
+}
+
+static const void *naive_address(const kvc_ctx *c, int32_t slot) {
+  void *p = NULL;
+  const OrtValue *v = c->past[(size_t)slot * (c->n_in - c->first_past)];
+  if (v != c->empty)
+    kvc__ort_ignore(kvc__ort()->GetTensorMutableData((OrtValue *)v, &p));
+  return p;
+}
+
+static kvc_status uncached_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
+  (void)c, (void)slot, (void)len, (void)new_len;
+  return KVC_OK;
+}
+
+static kvc_status uncached_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src,
+                                int32_t src_slot, int32_t len) {
+  (void)dst, (void)dst_slot, (void)src, (void)src_slot, (void)len;
+  return KVC_OK; /* the tokens are the whole state; the caller copies them */
+}
+
+static const void *uncached_address(const kvc_ctx *c, int32_t slot) {
+  (void)c, (void)slot;
+  return NULL;
+}
+
+const kvc__kv_ops kvc__kv_naive = {
+    .mode = KVC_KV_NAIVE,
+    .batches = 0,
+    .init = plain_init,
+    .release = plain_release,
+    .run = naive_run,
+    .truncate = naive_truncate,
+    .copy = naive_copy,
+    .address = naive_address,
+};
+
+const kvc__kv_ops kvc__kv_uncached = {
+    .mode = KVC_KV_UNCACHED,
+    .batches = 0,
+    .init = plain_init,
+    .release = plain_release,
+    .run = uncached_run,
+    .truncate = uncached_truncate,
+    .copy = uncached_copy,
+    .address = uncached_address,
+};

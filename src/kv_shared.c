@@ -1,0 +1,130 @@
+/* kv_shared.c: KVC_KV_SHARED. One buffer per cache tensor holds every slot,
+ * (slots, kv_heads, capacity + 1, head_dim), and is bound as both past and present: the
+ * graph (GroupQueryAttention) writes each row's new keys and values in place at positions
+ * seqlens_k - n + 1 .. seqlens_k of that row. A run binds the rows of a slot range as one
+ * view of those buffers, so several sequences at their own lengths decode in one run. */
+#include <string.h>
+
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+
+/* Bind the cache views of rows [first, first + count), input_ids and position_ids of
+ * (count, n), logits of (count, n, V), and seqlens_k (count), total_sequence_length. These
+ * stay bound until the rows or n change. */
+static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n) {
+  const kvc_model *m = c->model;
+  const kvc__cache *cache = &c->cache;
+  const int64_t shape[4] = {count, cache->kv_heads, cache->stride, cache->head_dim};
+  const size_t bytes = cache->slot_bytes * (size_t)count;
+  c->bound_count = 0;
+  kvc_status s = KVC_OK;
+  for (int l = 0; l < cache->layers && !s; l++) {
+    for (int kv = 0; kv < 2 && !s; kv++) {
+      const kvc__layer_names *nm = &m->sig.names[l];
+      void *buf = kvc__cache_past(cache, l, kv, first);
+      s = kvc__bind(c->binding, 0, nm->past[kv], m->cache_mem, buf, bytes, shape, 4,
+                    ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+      if (!s)
+        s = kvc__bind(c->binding, 1, nm->present[kv], m->cache_mem, buf, bytes, shape, 4,
+                      ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+    }
+  }
+  const int64_t seq_shape[2] = {count, n}, logits_shape[3] = {count, n, c->vocab};
+  const int64_t rows_shape[1] = {count}, one[1] = {1};
+  const size_t ids_bytes = (size_t)count * n * c->id_size;
+  if (!s)
+    s = kvc__bind(c->binding, 0, "input_ids", m->host_mem, c->ids, ids_bytes, seq_shape, 2,
+                  c->id_type);
+  if (!s && m->sig.has_position_ids)
+    s = kvc__bind(c->binding, 0, "position_ids", m->host_mem, c->positions, ids_bytes, seq_shape, 2,
+                  c->id_type);
+  if (!s)
+    s = kvc__bind(c->binding, 0, "seqlens_k", m->host_mem, c->seqlens_k,
+                  (size_t)count * sizeof *c->seqlens_k, rows_shape, 1,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+  if (!s)
+    s = kvc__bind(c->binding, 0, "total_sequence_length", m->host_mem, c->total_len,
+                  sizeof c->total_len, one, (size_t)m->sig.total_rank,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+  if (!s)
+    s = kvc__bind(c->binding, 1, "logits", m->host_mem, c->run_logits,
+                  (size_t)count * n * c->vocab * sizeof(float), logits_shape, 3,
+                  ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+  if (!s) {
+    c->bound_first = first;
+    c->bound_count = count;
+    c->bound_n = n;
+  }
+  return s;
+}
+
+static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
+  const kvc_model *m = c->model;
+  kvc__fill_rows(c, r);
+  kvc_status s = KVC_OK;
+  /* a device session copies host inputs when they are bound, so it binds every run */
+  if (!c->cache.on_host || r->first_slot != c->bound_first || r->count != c->bound_count ||
+      r->n != c->bound_n)
+    s = bind_rows(c, r->first_slot, r->count, r->n);
+  if (!s && m->sig.has_attention_mask) {
+    const int64_t mask_shape[2] = {r->count, c->total_len[0]};
+    s = kvc__bind(c->binding, 0, "attention_mask", m->host_mem, c->mask,
+                  (size_t)r->count * c->total_len[0] * c->id_size, mask_shape, 2, c->id_type);
+  }
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->RunWithBinding(m->session, NULL, c->binding), "RunWithBinding");
+  *logits = s ? NULL : c->run_logits;
+  return s;
+}
+
+static kvc_status shared_init(kvc_ctx *c) {
+  const kvc_model *m = c->model;
+  if (!m->sig.has_seqlens)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kv_mode shared needs a graph that writes its cache in place (inputs "
+                     "seqlens_k and total_sequence_length); this one concatenates: use bound");
+  kvc_status s = kvc__cache_init(&c->cache, m, c->slots, c->capacity + 1, 1);
+  if (!s && !(c->run_logits = kvc__calloc((size_t)c->rows * c->vocab, sizeof *c->run_logits)))
+    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", c->rows, c->vocab);
+  if (!s)
+    s = kvc__ort_check(kvc__ort()->CreateIoBinding(m->session, &c->binding), "CreateIoBinding");
+  if (!s) /* bind the common case now: one row, one token */
+    s = bind_rows(c, 0, 1, 1);
+  return s;
+}
+
+static void shared_release(kvc_ctx *c) {
+  if (c->binding)
+    kvc__ort()->ReleaseIoBinding(c->binding);
+  c->binding = NULL;
+  kvc__cache_release(&c->cache);
+  kvc__free(c->run_logits);
+  c->run_logits = NULL;
+}
+
+/* Positions at and after new_len are simply not read again. */
+static kvc_status shared_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
+  (void)c, (void)slot, (void)len, (void)new_len;
+  return KVC_OK;
+}
+
+static kvc_status shared_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+                              int32_t len) {
+  return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
+}
+
+static const void *shared_address(const kvc_ctx *c, int32_t slot) {
+  return kvc__cache_past(&c->cache, 0, 0, slot);
+}
+
+const kvc__kv_ops kvc__kv_shared = {
+    .mode = KVC_KV_SHARED,
+    .batches = 1,
+    .init = shared_init,
+    .release = shared_release,
+    .run = shared_run,
+    .truncate = shared_truncate,
+    .copy = shared_copy,
+    .address = shared_address,
+};
