@@ -46,6 +46,28 @@ b=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1" -n 20 --temperature 0.9 --t
 [ "$a" = "$b" ] || fail "sampling with one seed differs: '$a' vs '$b'"
 passed=$((passed + 1))
 
+# generate --prompts: many prompts decoding together give each prompt's tokens alone, in file
+# order, whatever --parallel (batched on the GQA graph, one after another on the Concat one)
+printf '5 6 7 8\n\n1\n900 901 902\n3 3 3 3 3 3 3\n12 13\n' >"$tmp/prompts.txt"
+for m in gqa m; do
+  want=""
+  while read -r line; do
+    [ -z "$line" ] && continue
+    want+=$("$kvcache" generate -m "$tmp/$m" --prompt-ids "$line" -n 12 --threads 1 2>/dev/null)$'\n'
+  done <"$tmp/prompts.txt"
+  for p in 1 3 8; do
+    got=$("$kvcache" generate -m "$tmp/$m" --prompts "$tmp/prompts.txt" -n 12 --parallel $p --threads 1 2>"$tmp/err")$'\n'
+    [ "$got" = "$want" ] || fail "$m --prompts --parallel $p: '$got' != alone '$want'"
+  done
+  grep -q "5 prompts, 5 in parallel" "$tmp/err" || fail "--prompts summary: $(cat "$tmp/err")"
+  passed=$((passed + 1))
+done
+grep -q "one run per step" "$tmp/err" && fail "the Concat model claims to batch: $(cat "$tmp/err")"
+"$kvcache" info -m "$tmp/gqa" | grep -qE '^batches +yes' || fail "info: gqa batches"
+"$kvcache" info -m "$tmp/m" | grep -qE '^batches +no' || fail "info: concat does not batch"
+printf '1 2\n3 x\n' >"$tmp/bad.txt"
+printf '1 2\n3 1000\n' >"$tmp/range.txt"
+
 # verify passes on a correct model
 "$kvcache" verify -m "$tmp/m" --prompt-len 8 --steps 40 --threads 1 >"$tmp/verify.txt" || fail "verify failed: $(cat "$tmp/verify.txt")"
 grep -qE '^  bound +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify output: $(cat "$tmp/verify.txt")"
@@ -63,6 +85,11 @@ expect_error() { # CODE NEEDLE ARGS...
 }
 expect_error 2 "token 1000" generate -m "$tmp/m" --prompt-ids "1 1000"
 expect_error 2 "--prompt-ids" generate -m "$tmp/m" --prompt-ids "1 x"
+expect_error 2 "bad.txt line 2" generate -m "$tmp/gqa" --prompts "$tmp/bad.txt"
+expect_error 2 "range.txt line 2: token 1000" generate -m "$tmp/gqa" --prompts "$tmp/range.txt"
+expect_error 2 "cannot open --prompts" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
+expect_error 2 "--parallel" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --parallel 0
+expect_error 2 "not both" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --prompt-ids "1"
 expect_error 2 "--kv" generate -m "$tmp/m" --prompt-ids "1" --kv fast
 expect_error 2 "-m DIR is required" info
 expect_error 1 "no .onnx file" info -m "$tmp"

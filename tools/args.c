@@ -140,3 +140,28 @@ void kvc_arg_random_tokens(uint64_t seed, int32_t *out, int64_t n, int32_t vocab
     out[i] = (int32_t)((state >> 33) % (uint64_t)vocab);
   }
 }
+
+/* Parse "1 2 3" or "1,2,3" into a malloc'd array; returns the count or -1. */
+int kvc_arg_parse_ids(const char *text, int32_t **out) {
+  size_t cap = strlen(text) / 2 + 1;
+  int32_t *ids = malloc(cap * sizeof *ids);
+  int n = 0;
+  const char *p = text;
+  while (ids) {
+    while (*p == ' ' || *p == ',' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ' ' && *end != ',' && *end != '\t') || v < INT32_MIN ||
+        v > INT32_MAX) {
+      free(ids);
+      return -1;
+    }
+    ids[n++] = (int32_t)v;
+    p = end;
+  }
+  *out = ids;
+  return ids ? n : -1;
+}

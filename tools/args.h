@@ -44,6 +44,10 @@ extern const char kvc_arg_model_help[];
  * the same seed, for verify and bench. */
 void kvc_arg_random_tokens(uint64_t seed, int32_t *out, int64_t n, int32_t vocab);
 
+/* Parse "1 2 3" or "1,2,3" into a malloc'd array (the caller frees it); returns the count,
+ * or -1 for text that is not such a list. */
+int kvc_arg_parse_ids(const char *text, int32_t **out);
+
 /* Open the model (printing kvc_last_error() on failure); returns the exit code (0 = ok). */
 int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,
                        kvc_model **model);

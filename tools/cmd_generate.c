@@ -6,15 +6,24 @@
 #include "args.h"
 #include "commands.h"
 #include "kvcache.h"
+#include "parallel.h"
 
 static const char usage[] =
     "usage: kvcache generate -m DIR --prompt-ids \"1 2 3\" [-n 32] [options]\n"
+    "       kvcache generate -m DIR --prompts FILE [-n 32] [--parallel P] [options]\n"
     "\n"
     "Appends the prompt, then generates tokens one at a time through the KV cache. Prints the\n"
     "generated token ids on one line of stdout; timings go to stderr.\n"
     "\n"
+    "With --prompts, FILE holds one prompt per line (token ids separated by spaces); up to P\n"
+    "of them decode together in one context of P slots, each step one run for all of them\n"
+    "where the model batches (`kvcache info`), a new prompt joining as soon as one finishes.\n"
+    "The output is one line per prompt, in file order: its generated ids.\n"
+    "\n"
     "options:\n"
-    "  --prompt-ids IDS     prompt token ids, separated by spaces or commas (required)\n"
+    "  --prompt-ids IDS     prompt token ids, separated by spaces or commas\n"
+    "  --prompts FILE       one prompt per line (- for stdin); blank lines are skipped\n"
+    "  --parallel P         sequences decoding together with --prompts (4)\n"
     "  -n N                 tokens to generate (32)\n"
     "  --greedy             pick the most likely token (the default)\n"
     "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
@@ -23,33 +32,9 @@ static const char usage[] =
     "  --seed S             sampling seed (0)\n"
     "  --no-cache           recompute the whole sequence for every token (same as --kv uncached)\n";
 
-/* Parse "1 2 3" or "1,2,3" into a malloc'd array; returns the count or -1. */
-static int parse_ids(const char *text, int32_t **out) {
-  size_t cap = strlen(text) / 2 + 1;
-  int32_t *ids = malloc(cap * sizeof *ids);
-  int n = 0;
-  const char *p = text;
-  while (ids) {
-    while (*p == ' ' || *p == ',' || *p == '\t')
-      p++;
-    if (!*p)
-      break;
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p || (*end && *end != ' ' && *end != ',' && *end != '\t') || v < INT32_MIN ||
-        v > INT32_MAX) {
-      free(ids);
-      return -1;
-    }
-    ids[n++] = (int32_t)v;
-    p = end;
-  }
-  *out = ids;
-  return ids ? n : -1;
-}
-
 int kvc_cmd_generate(int argc, char **argv) {
-  const char *cmd = "generate", *dir = NULL, *prompt_text = NULL;
+  const char *cmd = "generate", *dir = NULL, *prompt_text = NULL, *prompts_file = NULL;
+  int64_t parallel = 4;
   kvc_model_params mp = kvc_model_default_params();
   kvc_sampler_params sp = kvc_sampler_default_params();
   int64_t n_new = 32;
@@ -67,6 +52,13 @@ int kvc_cmd_generate(int argc, char **argv) {
       return 0;
     } else if (!strcmp(opt, "--prompt-ids")) {
       if (!(prompt_text = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--prompts")) {
+      if (!(prompts_file = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--parallel")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
+          !kvc_arg_int(cmd, opt, v, 1, KVC_MAX_SLOTS, &parallel))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "-n")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
@@ -95,10 +87,24 @@ int kvc_cmd_generate(int argc, char **argv) {
       return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
+  if (prompts_file && prompt_text) {
+    fprintf(stderr, "kvcache %s: give --prompt-ids or --prompts, not both\n", cmd);
+    return KVC_EXIT_USAGE;
+  }
+  if (prompts_file) {
+    kvc_model *model = NULL;
+    int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
+    if (!rc)
+      rc = kvc_generate_prompts(cmd, model, prompts_file, (int)parallel, (int32_t)n_new, &sp);
+    kvc_model_free(model);
+    return rc;
+  }
   int32_t *prompt = NULL;
-  int n_prompt = prompt_text ? parse_ids(prompt_text, &prompt) : 0;
+  int n_prompt = prompt_text ? kvc_arg_parse_ids(prompt_text, &prompt) : 0;
   if (!prompt_text || n_prompt <= 0) {
-    fprintf(stderr, "kvcache %s: --prompt-ids expects one or more integer token ids, got '%s'\n",
+    fprintf(stderr,
+            "kvcache %s: --prompt-ids (or --prompts FILE) expects one or more integer token ids, "
+            "got '%s'\n",
             cmd, prompt_text ? prompt_text : "(nothing)");
     free(prompt);
     return KVC_EXIT_USAGE;
