@@ -7,7 +7,7 @@
 
 #include "kvcache.h"
 
-enum { BENCH_MAX_STRATEGIES = 4, BENCH_MAX_BUCKETS = 8 };
+enum { BENCH_MAX_STRATEGIES = 4, BENCH_MAX_BUCKETS = 8, BENCH_MAX_BATCHES = 8 };
 
 typedef struct bench_strategy {
   const char *name;
@@ -26,6 +26,15 @@ typedef struct bench_strategy {
   double *by_position;                 /* (gen) ms, median over repeats at each decode position; NAN
                                         * where not timed (uncached is timed at a stride) */
 } bench_strategy;
+
+/* Many sequences decoding together (--batch): one context of `size` slots, every step one
+ * kvc_append_batch of one token per sequence, all at the same positions. */
+typedef struct bench_batch {
+  int32_t size;
+  double tokens_per_s;       /* size * steps / their total time, median over repeats */
+  double step_p50, step_p99; /* ms per step (size tokens), over all steps and repeats */
+  double floor_ms;           /* ONNX Runtime reading the weights + every row's cache once */
+} bench_batch;
 
 typedef struct bench_result {
   struct {
@@ -48,7 +57,14 @@ typedef struct bench_result {
   double cached_vs_uncached_last;  /* uncached / bound at the last position */
   double cached_vs_uncached_total; /* uncached / bound over the whole generation */
   double shared_vs_bound_last;     /* bound / shared at the last position; 0 without shared */
+  int n_batches;
+  bench_batch batch[BENCH_MAX_BATCHES];
+  int32_t batch_first, batch_steps; /* positions first .. first + steps - 1 (mean in the middle) */
+  kvc_kv_mode batch_mode;
 } bench_result;
+
+/* Measure r->batch[0 .. n_batches) (sizes set) on `model`; 0, or 1 after printing why. */
+int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed);
 
 /* Index of a strategy by name, or -1. */
 int bench_find(const bench_result *r, const char *name);

@@ -58,6 +58,20 @@ void bench_print_table(const bench_result *r, FILE *out) {
           "%.1fx\n",
           r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
           r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  if (r->n_batches) {
+    fprintf(out,
+            "\nmany sequences in one context (--batch, kv %s, positions %d..%d, mean %.1f):\n"
+            "%-6s %11s %9s %9s %9s %11s %11s\n",
+            kvc_kv_mode_name(r->batch_mode), r->batch_first, r->batch_first + r->batch_steps - 1,
+            r->batch_first + (r->batch_steps - 1) / 2.0, "batch", "tokens/s", "step p50", "p99",
+            "floor", "p50/floor", "vs batch 1");
+    for (int k = 0; k < r->n_batches; k++) {
+      const bench_batch *b = &r->batch[k];
+      fprintf(out, "%-6d %11.1f %9.3f %9.3f %9.3f %10.2fx %10.2fx\n", b->size, b->tokens_per_s,
+              b->step_p50, b->step_p99, b->floor_ms, kvc_stat_ratio(b->step_p50, b->floor_ms),
+              kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
+    }
+  }
   fflush(out);
 }
 
@@ -140,6 +154,25 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_total", r->cached_vs_uncached_total);
   if (bench_find(r, "shared") >= 0)
     cJSON_AddNumberToObject(sp, "shared_vs_bound_last", r->shared_vs_bound_last);
+  if (r->n_batches) {
+    cJSON *batch = cJSON_AddObjectToObject(root, "batch");
+    for (int k = 0; k < r->n_batches; k++) {
+      const bench_batch *b = &r->batch[k];
+      char key[16];
+      snprintf(key, sizeof key, "%d", b->size);
+      cJSON *o = cJSON_AddObjectToObject(batch, key);
+      cJSON_AddNumberToObject(o, "tokens_per_s", b->tokens_per_s);
+      cJSON *step = cJSON_AddObjectToObject(o, "step_ms");
+      cJSON_AddNumberToObject(step, "p50", b->step_p50);
+      cJSON_AddNumberToObject(step, "p99", b->step_p99);
+      cJSON_AddNumberToObject(o, "floor_ms", b->floor_ms);
+      cJSON_AddNumberToObject(o, "step_over_floor", kvc_stat_ratio(b->step_p50, b->floor_ms));
+      cJSON_AddNumberToObject(o, "tokens_per_s_vs_batch_1",
+                              kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
+    }
+    cJSON_AddNumberToObject(run, "batch_mean_position",
+                            r->batch_first + (r->batch_steps - 1) / 2.0);
+  }
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
   FILE *f = text ? create(path) : NULL;
@@ -171,15 +204,17 @@ int bench_write_plot(const bench_result *r, const char *path) {
     return 1;
   }
   fprintf(g,
-          "set terminal pngcairo size 1000,600 font ',11'\n"
+          "set terminal pngcairo size 1000,%d font ',11'\n"
           "set output '%s'\n"
+          "set multiplot layout %d,1\n"
           "set title 'Per-token decode latency, %d-layer model, prompt %d (median of %d "
           "repeats)'\n"
           "set xlabel 'position (tokens already in the cache)'\n"
           "set ylabel 'ms per token (log scale)'\n"
           "set logscale y\nset grid\nset key left top\n"
           "plot ",
-          path, r->model.layers, r->prompt_len, r->repeats);
+          r->n_batches ? 1100 : 600, path, r->n_batches ? 2 : 1, r->model.layers, r->prompt_len,
+          r->repeats);
   for (int k = 0; k < r->n_strategies; k++)
     fprintf(g, "'-' using 1:2 with lines lw 2 title '%s', ", r->s[k].name);
   fprintf(g, "'-' using 1:2 with linespoints dt 2 lw 2 title 'floor: ONNX Runtime reading "
@@ -193,6 +228,24 @@ int bench_write_plot(const bench_result *r, const char *path) {
   for (int b = 0; b < r->n_buckets; b++)
     fprintf(g, "%d %g\n", r->buckets[b], r->floor_at[b]);
   fprintf(g, "e\n");
+  if (r->n_batches) {
+    fprintf(g,
+            "set title 'Many sequences decoding together: tokens/s against batch size (mean "
+            "position %.0f)'\n"
+            "set xlabel 'sequences in one context (batch)'\nset ylabel 'tokens/s'\n"
+            "unset logscale y\nset logscale x 2\nset key left top\n"
+            "plot '-' using 1:2 with linespoints lw 2 title 'kvc\\_append\\_batch', "
+            "'-' using 1:2 with linespoints dt 2 lw 2 title 'floor: batch / (weights + caches "
+            "read once)'\n",
+            r->batch_first + (r->batch_steps - 1) / 2.0);
+    for (int k = 0; k < r->n_batches; k++)
+      fprintf(g, "%d %g\n", r->batch[k].size, r->batch[k].tokens_per_s);
+    fprintf(g, "e\n");
+    for (int k = 0; k < r->n_batches; k++)
+      fprintf(g, "%d %g\n", r->batch[k].size, r->batch[k].size * 1e3 / r->batch[k].floor_ms);
+    fprintf(g, "e\n");
+  }
+  fprintf(g, "unset multiplot\n");
   int status = pclose(g);
   if (status != 0) {
     fprintf(stderr, "kvcache bench: gnuplot failed (status %d) writing %s\n", status, path);
@@ -234,7 +287,11 @@ static const char json_keys[] =
     "| `speedup.first_vs_subsequent` | bound: prompt prefill / p50 decode step |\n"
     "| `speedup.cached_vs_uncached_last` | uncached / bound at the last position |\n"
     "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n"
-    "| `speedup.shared_vs_bound_last` | bound / shared at the last position (when shared ran) |\n\n"
+    "| `speedup.shared_vs_bound_last` | bound / shared at the last position (when shared ran) |\n"
+    "| `batch{\"<B>\": {tokens_per_s, step_ms{p50,p99}, floor_ms, step_over_floor, "
+    "tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one context, one token each per "
+    "step; the floor reads the weights + B caches at the mean position "
+    "(`run.batch_mean_position`) once |\n\n"
     "The uncached strategy is timed at every 8th position and at the reported positions (a "
     "step at position p recomputes p + 1 tokens, whatever came before).\n";
 
@@ -348,6 +405,29 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
           r->cached_vs_uncached_last, r->cached_vs_uncached_total);
   designs(r, f);
+  if (r->n_batches) {
+    fprintf(f,
+            "## Many sequences at once (`--batch`)\n\nB sequences in one context of B slots "
+            "(kv %s), each step one `kvc_append_batch` of one token per sequence%s; every size "
+            "decodes positions %d..%d (mean %.1f) after its own prompts, the sizes taking turns. "
+            "The floor reads the weights plus all B caches at the mean position once.\n\n"
+            "| batch | tokens/s | step p50 ms | step p99 ms | floor ms | step / floor | "
+            "tokens/s vs batch 1 |\n|---|---|---|---|---|---|---|\n",
+            kvc_kv_mode_name(r->batch_mode),
+            r->model.batches ? " (one ONNX Runtime run)"
+                             : " (one run per sequence: this graph "
+                               "does not batch)",
+            r->batch_first, r->batch_first + r->batch_steps - 1,
+            r->batch_first + (r->batch_steps - 1) / 2.0);
+    for (int k = 0; k < r->n_batches; k++) {
+      const bench_batch *b = &r->batch[k];
+      fprintf(f, "| %d | %.1f | %.3f | %.3f | %.3f | %.2fx | **%.2fx** |\n", b->size,
+              b->tokens_per_s, b->step_p50, b->step_p99, b->floor_ms,
+              kvc_stat_ratio(b->step_p50, b->floor_ms),
+              kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
+    }
+    fprintf(f, "\n");
+  }
   if (plot_path) {
     const char *base = strrchr(plot_path, '/') ? strrchr(plot_path, '/') + 1 : plot_path;
     fprintf(f, "## Latency against position\n\n![per-token latency](%s)\n\n", base);

@@ -43,6 +43,9 @@ static const char usage[] =
     "  --gen N              decode steps after the prompt (384)\n"
     "  --repeats N          timed repeats, interleaved (5)\n"
     "  --seed S             seed of the random prompt (1)\n"
+    "  --batch LIST         also measure many sequences decoding together, e.g. 1,2,4,8,16:\n"
+    "                       tokens/s, step p50/p99 and the floor (weights + every row's\n"
+    "                       cache) per batch size, at mean position 3/8 + 1/8 of max length\n"
     "  --json FILE          write the results as JSON\n"
     "  --csv FILE           write one row per strategy and decode position\n"
     "  --plot FILE.png      plot per-token latency against position (gnuplot)\n"
@@ -321,6 +324,27 @@ int bench_find(const bench_result *r, const char *name) {
   return -1;
 }
 
+/* "1,2,4" into r->batch sizes; 0, or 1 after printing why. */
+static int parse_batches(const char *text, bench_result *r) {
+  int32_t *ids = NULL;
+  const int n = kvc_arg_parse_ids(text, &ids);
+  int bad = n < 1 || n > BENCH_MAX_BATCHES;
+  for (int i = 0; i < n && !bad; i++) {
+    bad = ids[i] < 1 || ids[i] > 256;
+    r->batch[i].size = ids[i];
+  }
+  free(ids);
+  if (bad) {
+    fprintf(stderr,
+            "kvcache bench: --batch expects 1 to %d sizes in 1..256 separated by commas, got "
+            "'%s'\n",
+            BENCH_MAX_BATCHES, text);
+    return 1;
+  }
+  r->n_batches = n;
+  return 0;
+}
+
 static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, bench_result *r,
                  uint64_t *seed, const char *out[4], int *quiet) {
   const char *cmd = "bench", *v;
@@ -348,6 +372,9 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
       *(opt[2] == 'p' ? &r->prompt_len : opt[2] == 'g' ? &r->gen : &r->repeats) = (int32_t)n;
     } else if (!strcmp(opt, "--seed")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, seed))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--batch")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || parse_batches(v, r))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--quiet")) {
       *quiet = 1;
@@ -440,6 +467,8 @@ int kvc_cmd_bench(int argc, char **argv) {
   for (int b = 0; !rc && b < r->n_buckets; b++)
     r->floor_at[b] = kvc_stat_percentile(floor_samples + (size_t)b * floor_n, floor_n, 50);
   free(floor_samples);
+  if (!rc && r->n_batches)
+    rc = bench_batches(model, r, r->repeats < 3 ? r->repeats : 3, seed);
   kvc_model_free(model);
   if (!rc) {
     for (int k = 0; k < K; k++)
