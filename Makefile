@@ -26,7 +26,7 @@ build: deps
 # benchmark the designs side by side on it.
 MODEL       ?= $(BUILD)/model
 MODEL_FLAGS ?= --attention gqa
-BENCH_FLAGS ?=
+BENCH_FLAGS ?= --batch 1,2,4,8,16
 $(MODEL)/model.onnx: $(BUILD)/kvcache   # written anew when the builder changes
 	$(BUILD)/kvcache build-model -o $(MODEL) $(MODEL_FLAGS)
 

@@ -19,7 +19,18 @@ grep -q '^uncached,8,' "$tmp/b.csv" || fail "CSV: uncached not timed at the firs
 [ "$(head -c 8 "$tmp/b.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "plot is not a PNG"
 grep -q '^- \*\*Machine:\*\*' "$tmp/b.md" || fail "report lacks the machine line"
 grep -q '!\[per-token latency\](b.png)' "$tmp/b.md" || fail "report lacks the plot"
+# --batch: one entry per size, each with its figures, and the report's section
+"$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 8 --repeats 1 --threads 1 --batch 1,3 \
+  --json "$tmp/batch.json" --report "$tmp/batch.md" >/dev/null 2>&1 || fail "bench --batch failed"
+tr -d ' \t\n' <"$tmp/batch.json" | grep -qE '"batch":\{"1":\{"tokens_per_s":[0-9.e+]+,"step_ms":\{"p50":[0-9.e+-]+,"p99":[0-9.e+-]+\},"floor_ms":[0-9.e+-]+' ||
+  fail "JSON lacks batch.1: $(cat "$tmp/batch.json")"
+tr -d ' \t\n' <"$tmp/batch.json" | grep -q '"3":{"tokens_per_s"' || fail "JSON lacks batch.3"
+grep -q '^## Many sequences at once' "$tmp/batch.md" || fail "report lacks the batch section"
+[ "$(grep -c '^| [13] | ' "$tmp/batch.md")" -eq 2 ] || fail "report: expected rows for batch 1 and 3"
+rc=0
+"$kvcache" bench -m "$tmp/m" --batch 0,2 >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "--batch 0,2 exited $rc, expected 2"
 rc=0
 "$kvcache" bench -m "$tmp/m" --prompt-len 60 --gen 10 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "prompt + gen beyond max length exited $rc, expected 2"
-echo "3 passed, 0 failed"
+echo "5 passed, 0 failed"
