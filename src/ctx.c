@@ -148,8 +148,6 @@ int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
 
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot) {
   kvc__ctx_truncate(c, slot, 0); /* to 0 frees what a NAIVE slot holds; cannot fail */
-  c->lens[slot] = 0;
-  c->has_logits[slot] = 0;
   c->owner[slot] = NULL;
   c->state[slot] = KVC_SLOT_FREE;
 }

@@ -58,6 +58,15 @@ typedef struct kvc__kv_ops {
 
 extern const kvc__kv_ops kvc__kv_naive, kvc__kv_uncached, kvc__kv_bound, kvc__kv_shared;
 
+/* What BOUND and SHARED have in common (kv_bound.c): the slotted cache of `copies` buffers
+ * of `stride` positions per tensor, the run's logits buffer and the binding; freeing them;
+ * copying a slot's prefix; where a slot's past lives. */
+kvc_status kvc__slotted_init(kvc_ctx *c, int stride, int copies);
+void kvc__slotted_release(kvc_ctx *c);
+kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+                             int32_t len);
+const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot);
+
 typedef struct kvc__metrics {
   double prefill_ms, *decode_ms; /* decode_ms: (T) */
   int32_t prefill_tokens, decode_steps;

@@ -59,8 +59,10 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   return KVC_OK;
 }
 
-static kvc_status bound_init(kvc_ctx *c) {
-  kvc_status s = kvc__cache_init(&c->cache, c->model, c->slots, c->capacity, 2);
+/* ---- shared with kv_shared.c: a cache in slotted buffers, runs through one binding ---- */
+
+kvc_status kvc__slotted_init(kvc_ctx *c, int stride, int copies) {
+  kvc_status s = kvc__cache_init(&c->cache, c->model, c->slots, stride, copies);
   if (!s && !(c->run_logits = kvc__calloc((size_t)c->rows * c->vocab, sizeof *c->run_logits)))
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", c->rows, c->vocab);
   if (!s)
@@ -69,7 +71,7 @@ static kvc_status bound_init(kvc_ctx *c) {
   return s;
 }
 
-static void bound_release(kvc_ctx *c) {
+void kvc__slotted_release(kvc_ctx *c) {
   if (c->binding)
     kvc__ort()->ReleaseIoBinding(c->binding);
   c->binding = NULL;
@@ -82,23 +84,27 @@ static kvc_status bound_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t 
   return kvc__cache_repack(&c->cache, slot, len, new_len);
 }
 
-static kvc_status bound_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
+kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
                              int32_t len) {
   return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
 }
 
-/* The buffer holding the slot's past: a BOUND cache moves between two addresses. */
-static const void *bound_address(const kvc_ctx *c, int32_t slot) {
+/* The buffer holding the slot's past (BOUND: one of two, in turn; SHARED: the only one). */
+const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot) {
   return kvc__cache_past(&c->cache, 0, 0, slot);
+}
+
+static kvc_status bound_init(kvc_ctx *c) {
+  return kvc__slotted_init(c, c->capacity, 2);
 }
 
 const kvc__kv_ops kvc__kv_bound = {
     .mode = KVC_KV_BOUND,
     .batches = 0,
     .init = bound_init,
-    .release = bound_release,
+    .release = kvc__slotted_release,
     .run = bound_run,
     .truncate = bound_truncate,
-    .copy = bound_copy,
-    .address = bound_address,
+    .copy = kvc__slotted_copy,
+    .address = kvc__slotted_address,
 };

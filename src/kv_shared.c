@@ -3,9 +3,6 @@
  * graph (GroupQueryAttention) writes each row's new keys and values in place at positions
  * seqlens_k - n + 1 .. seqlens_k of that row. A run binds the rows of a slot range as one
  * view of those buffers, so several sequences at their own lengths decode in one run. */
-#include <string.h>
-
-#include "alloc.h"
 #include "ctx.h"
 #include "error.h"
 
@@ -84,23 +81,10 @@ static kvc_status shared_init(kvc_ctx *c) {
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kv_mode shared needs a graph that writes its cache in place (inputs "
                      "seqlens_k and total_sequence_length); this one concatenates: use bound");
-  kvc_status s = kvc__cache_init(&c->cache, m, c->slots, c->capacity + 1, 1);
-  if (!s && !(c->run_logits = kvc__calloc((size_t)c->rows * c->vocab, sizeof *c->run_logits)))
-    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", c->rows, c->vocab);
-  if (!s)
-    s = kvc__ort_check(kvc__ort()->CreateIoBinding(m->session, &c->binding), "CreateIoBinding");
+  kvc_status s = kvc__slotted_init(c, c->capacity + 1, 1);
   if (!s) /* bind the common case now: one row, one token */
     s = bind_rows(c, 0, 1, 1);
   return s;
-}
-
-static void shared_release(kvc_ctx *c) {
-  if (c->binding)
-    kvc__ort()->ReleaseIoBinding(c->binding);
-  c->binding = NULL;
-  kvc__cache_release(&c->cache);
-  kvc__free(c->run_logits);
-  c->run_logits = NULL;
 }
 
 /* Positions at and after new_len are simply not read again. */
@@ -109,22 +93,13 @@ static kvc_status shared_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t
   return KVC_OK;
 }
 
-static kvc_status shared_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
-                              int32_t len) {
-  return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
-}
-
-static const void *shared_address(const kvc_ctx *c, int32_t slot) {
-  return kvc__cache_past(&c->cache, 0, 0, slot);
-}
-
 const kvc__kv_ops kvc__kv_shared = {
     .mode = KVC_KV_SHARED,
     .batches = 1,
     .init = shared_init,
-    .release = shared_release,
+    .release = kvc__slotted_release,
     .run = shared_run,
     .truncate = shared_truncate,
-    .copy = shared_copy,
-    .address = shared_address,
+    .copy = kvc__slotted_copy,
+    .address = kvc__slotted_address,
 };

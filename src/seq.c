@@ -213,7 +213,6 @@ kvc_status kvc_seq_reset(kvc_seq *q) {
   if (!q || !q->ctx)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_reset: seq is NULL");
   kvc__ctx_truncate(q->ctx, q->slot, 0); /* to 0 cannot fail */
-  q->ctx->lens[q->slot] = 0;
   reset_metrics(q);
   return KVC_OK;
 }

@@ -142,7 +142,8 @@ static void shared_is_in_place_and_rewinds(void **state) {
   assert_int_equal(kvc_seq_get_metrics(q, &m), KVC_OK);
   assert_int_equal(m.cache_addresses, 1);
   assert_int_equal(m.decode_allocations, 0);
-  assert_int_equal(m.cache_bytes, 4LL * 2 * 4 * 513 * 64 * 4); /* one buffer per tensor, one spare position */
+  assert_int_equal(m.cache_bytes,
+                   4LL * 2 * 4 * 513 * 64 * 4); /* one buffer per tensor, one spare position */
 
   /* A+B, rewind to |A|, then C == A+C */
   assert_int_equal(kvc_seq_rewind(q, 0), KVC_OK);

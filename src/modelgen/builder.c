@@ -209,8 +209,7 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
            cJSON_AddNumberToObject(c, "vocab_size", p->vocab_size) &&
            cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
            cJSON_AddStringToObject(c, "naming", kvc_naming_name(p->naming)) &&
-           cJSON_AddStringToObject(c, "attention",
-                                   kvc_attention_name(p->attention)) &&
+           cJSON_AddStringToObject(c, "attention", kvc_attention_name(p->attention)) &&
            cJSON_AddRawToObject(c, "seed", seed) &&
            cJSON_AddNumberToObject(c, "parameters", (double)params);
   char *text = ok ? cJSON_Print(c) : NULL;
