@@ -131,7 +131,9 @@ KVC_API kvc_status kvc_build_model(const char *dir, const kvc_build_params *para
  * (present_*) in one of the two naming conventions above. Layers, KV heads, head size,
  * vocabulary and optional inputs are read from the graph; the maximum length comes from
  * config.json (max_seq_len, n_positions or max_position_embeddings), genai_config.json
- * (model.context_length) or kvc_model_params.max_seq_len.
+ * (model.context_length), else from the rows of the graph's position table (gathered by
+ * position_ids) or rotary cos/sin cache; kvc_model_params.max_seq_len may lower it. A
+ * config length above what the graph can address is refused at open.
  *
  * A kvc_model is read-only once open and safe to share between threads.
  * ------------------------------------------------------------------------------------- */
@@ -157,11 +159,16 @@ enum { KVC_LOG_DEBUG = 0, KVC_LOG_INFO = 1, KVC_LOG_WARNING = 2 };
 /* Called from the thread doing the work; `message` is valid only during the call. */
 typedef void (*kvc_log_fn)(void *user, int level, const char *message);
 
+/* More intra-op threads than this many per online CPU are refused: they only contend, and
+ * thousands of them exhaust the process (ONNX Runtime aborts creating them). */
+#define KVC_THREADS_PER_CPU 4
+
 typedef struct kvc_model_params {
   const char *provider;     /* "cpu" (default) or "cuda"; the environment variable
                              * KVCACHE_FORCE_CPU=1 forces "cpu" */
   int32_t device_id;        /* GPU ordinal for "cuda"; default 0 */
-  int32_t intra_op_threads; /* ONNX Runtime intra-op threads; 0 (default) = its default */
+  int32_t intra_op_threads; /* ONNX Runtime intra-op threads; 0 (default) = its default;
+                             * at most KVC_THREADS_PER_CPU x the online CPUs */
   int32_t max_seq_len;      /* cache capacity in tokens; 0 (default) = the model's maximum */
   kvc_kv_mode kv_mode;      /* default mode of this model's sequences; default AUTO */
   kvc_log_fn log;           /* optional; NULL (default) = silent */
@@ -174,12 +181,17 @@ KVC_API kvc_model_params kvc_model_default_params(void);
  * config.json) or an .onnx file with config.json beside it. params NULL = defaults.
  * On success *out owns the model; release with kvc_model_free().
  * Errors:
- *   KVC_ERR_INVALID_ARG  NULL, bad params (an unknown provider, max_seq_len above the
- *                        model's, kv_mode SHARED on a graph that cannot write in place)
- *   KVC_ERR_IO           no such path, no .onnx in the directory, an unreadable config
+ *   KVC_ERR_INVALID_ARG  NULL, bad params (an unknown provider, intra_op_threads above
+ *                        the bound, max_seq_len above the model's, kv_mode SHARED on a
+ *                        graph that cannot write in place)
+ *   KVC_ERR_IO           no such path, no .onnx in the directory, a graph or config that
+ *                        is not a regular file (a FIFO, a directory: refused before
+ *                        reading, never waited on), a config over 64 MiB, a read error
  *   KVC_ERR_MODEL        a graph or config that does not fit the contract (the message
- *                        names the tensor or key), or one ONNX Runtime cannot load, such as
- *                        a truncated file or missing external weights (its reason quoted)
+ *                        names the tensor or key: a length that is not a whole number, a
+ *                        config length above the graph's position table), or one ONNX
+ *                        Runtime cannot load, such as a truncated file or missing external
+ *                        weights (its reason quoted)
  *   KVC_ERR_UNSUPPORTED  a float16 cache; a provider this ONNX Runtime cannot create
  *   KVC_ERR_RUNTIME      anything else ONNX Runtime reports */
 KVC_API kvc_status kvc_model_open(const char *path, const kvc_model_params *params,
@@ -195,7 +207,9 @@ typedef struct kvc_model_info {
   int32_t head_dim;              /* last dimension of the cache tensors */
   int32_t vocab_size;            /* last dimension of logits */
   int32_t max_seq_len;           /* cache capacity in tokens */
-  int32_t model_max_seq_len;     /* the model's own maximum (config), 0 if unknown */
+  int32_t model_max_seq_len;     /* the model's own maximum (config, else graph), 0 if unknown */
+  int32_t graph_max_seq_len;     /* positions the graph's position table or rotary cache
+                                  * holds; 0 when the graph does not say */
   int has_attention_mask;        /* graph input attention_mask exists */
   int has_position_ids;          /* graph input position_ids exists */
   int input_ids_int32;           /* input_ids is int32 (else int64) */
@@ -255,7 +269,8 @@ KVC_API kvc_ctx_params kvc_ctx_default_params(void);
 /* A context on `model` (which must outlive it): the cache of every slot (max_seq_len tokens
  * each; SHARED keeps one more position per slot) is allocated and touched here.
  * params NULL = defaults. Errors: KVC_ERR_INVALID_ARG (slots out of range, an unknown mode,
- * SHARED on a graph that cannot share its cache), KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
+ * SHARED on a graph that cannot share its cache), KVC_ERR_NO_MEMORY (also for a host cache
+ * larger than the machine's memory, refused before allocating), KVC_ERR_RUNTIME. */
 KVC_API kvc_status kvc_ctx_new(kvc_model *model, const kvc_ctx_params *params, kvc_ctx **out);
 
 /* Release a context and its cache. Sequences still in it are freed with it (their handles
@@ -418,7 +433,10 @@ KVC_API kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t voc
                                    kvc_sampler **out);
 KVC_API void kvc_sampler_free(kvc_sampler *sampler);
 
-/* Pick the next token from vocab_size logits. */
+/* Pick the next token from vocab_size logits. Non-finite logits: NaN is never chosen;
+ * -inf has probability 0; when some logits are +inf, the token is one of those (the lowest
+ * id greedily, each equally likely when sampling). KVC_ERR_INVALID_ARG for a NULL argument,
+ * or when every logit is NaN or -inf (no token can be chosen). */
 KVC_API kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits, int32_t *token);
 
 /* Called after each generated token; return non-zero to stop generating. */
@@ -428,7 +446,9 @@ typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
  * logits), then generate up to max_new tokens, appending each but the last.
  * out (max_new entries) receives the generated tokens and *n_out their number.
  * on_token may be NULL. Returns KVC_ERR_CACHE_FULL (with *n_out tokens valid) when the
- * cache fills up first. */
+ * cache fills up first. Errors: KVC_ERR_INVALID_ARG (NULL, negative counts, a sampler made
+ * for another vocab_size than the model's: refused before anything is appended; no logits
+ * to continue from), and those of kvc_seq_append and kvc_sampler_sample. */
 KVC_API kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt,
                                 int32_t max_new, kvc_sampler *sampler, int32_t *out, int32_t *n_out,
                                 kvc_token_fn on_token, void *user);

@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -19,6 +20,15 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   c->on_host = strcmp(m->info.provider, "cpu") == 0;
   c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * (size_t)c->head_dim * sizeof(float);
   const size_t n = (size_t)c->layers * 2 * (size_t)copies, bytes = c->slot_bytes * (size_t)slots;
+  /* every page is touched below: a host cache larger than the machine's memory would not
+   * fail here but be killed there (or swap), so it is refused first */
+  const double total = (double)bytes * (double)n,
+               ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+  if (c->on_host && ram > 0 && total > ram)
+    return kvc__fail(KVC_ERR_NO_MEMORY,
+                     "the KV cache needs %.1f GiB (%d slots of %d positions, %d layers), more "
+                     "than this machine's %.1f GiB of memory",
+                     total / (1 << 30), slots, stride, c->layers, ram / (1 << 30));
   c->buf = kvc__calloc(n, sizeof *c->buf);
   c->cur = kvc__calloc((size_t)slots, sizeof *c->cur);
   if (!c->buf || !c->cur) {
@@ -26,8 +36,8 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the cache table");
   }
   for (size_t i = 0; i < n; i++) {
-    kvc_status s = kvc__ort_check(ort->AllocatorAlloc(c->alloc, bytes, &c->buf[i]),
-                                  "allocating a KV cache buffer");
+    kvc_status s = kvc__ort_check_as(ort->AllocatorAlloc(c->alloc, bytes, &c->buf[i]),
+                                     KVC_ERR_NO_MEMORY, "allocating a KV cache buffer");
     if (!s && !c->buf[i])
       s = kvc__fail(KVC_ERR_NO_MEMORY,
                     "out of memory for %zu-byte KV cache buffers (%d slots, %d layers)", bytes,
@@ -104,9 +114,9 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
 
 kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
                      size_t rank, ONNXTensorElementDataType type, OrtValue **out) {
-  return kvc__ort_check(
+  return kvc__ort_check_as(
       kvc__ort()->CreateTensorWithDataAsOrtValue(mem, data, bytes, shape, rank, type, out),
-      "creating a tensor view");
+      KVC_ERR_RUNTIME, "creating a tensor view");
 }
 
 void kvc__release_value(OrtValue **v) {
@@ -122,8 +132,9 @@ kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const 
   OrtValue *v = NULL;
   kvc_status s = kvc__view(mem, data, bytes, shape, rank, type, &v);
   if (!s)
-    s = kvc__ort_check(
-        output ? ort->BindOutput(binding, name, v) : ort->BindInput(binding, name, v), name);
+    s = kvc__ort_check_as(output ? ort->BindOutput(binding, name, v)
+                                 : ort->BindInput(binding, name, v),
+                          KVC_ERR_RUNTIME, name);
   kvc__release_value(&v); /* the binding keeps its own reference */
   return s;
 }

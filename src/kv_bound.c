@@ -51,7 +51,8 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
                   (size_t)r->n * c->vocab * sizeof(float), logits_shape, 3,
                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
   if (!s)
-    s = kvc__ort_check(ort->RunWithBinding(m->session, NULL, c->binding), "RunWithBinding");
+    s = kvc__ort_check_as(ort->RunWithBinding(m->session, NULL, c->binding), KVC_ERR_RUNTIME,
+                          "RunWithBinding");
   if (s)
     return s;
   c->cache.cur[slot] = (uint8_t)(1 - c->cache.cur[slot]);

@@ -46,10 +46,10 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
   for (int i = 0; i < n_out; i++)
     c->out_values[i] = NULL;
   if (!s)
-    s = kvc__ort_check(ort->Run(c->model->session, NULL, c->in_names,
-                                (const OrtValue *const *)c->in_values, (size_t)c->n_in,
-                                c->out_names, (size_t)n_out, c->out_values),
-                       "Run");
+    s = kvc__ort_check_as(ort->Run(c->model->session, NULL, c->in_names,
+                                   (const OrtValue *const *)c->in_values, (size_t)c->n_in,
+                                   c->out_names, (size_t)n_out, c->out_values),
+                          KVC_ERR_RUNTIME, "Run");
   for (int i = 0; i < c->first_past; i++)
     kvc__release_value(&c->in_values[i]);
   float *data = NULL;
@@ -165,9 +165,9 @@ static kvc_status prefix_copy(const kvc_ctx *c, const OrtValue *from, int32_t fr
   *out = NULL;
   kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
   if (!s)
-    s = kvc__ort_check(
+    s = kvc__ort_check_as(
         ort->CreateTensorAsOrtValue(alloc, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, out),
-        "copying a cache tensor");
+        KVC_ERR_NO_MEMORY, "copying a cache tensor");
   if (!s)
     s = kvc__ort_check(ort->GetTensorMutableData(*out, (void **)&dst), "copying a cache tensor");
   if (!s)

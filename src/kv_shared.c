@@ -70,7 +70,8 @@ static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logit
                   (size_t)r->count * c->total_len[0] * c->id_size, mask_shape, 2, c->id_type);
   }
   if (!s)
-    s = kvc__ort_check(kvc__ort()->RunWithBinding(m->session, NULL, c->binding), "RunWithBinding");
+    s = kvc__ort_check_as(kvc__ort()->RunWithBinding(m->session, NULL, c->binding), KVC_ERR_RUNTIME,
+                          "RunWithBinding");
   *logits = s ? NULL : c->run_logits;
   return s;
 }

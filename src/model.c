@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -14,6 +15,7 @@
 #include "error.h"
 #include "model.h"
 #include "path.h"
+#include "positions.h"
 
 kvc_model_params kvc_model_default_params(void) {
   return (kvc_model_params){.provider = "cpu", .kv_mode = KVC_KV_AUTO};
@@ -57,6 +59,9 @@ static kvc_status find_onnx(const char *path, char *onnx, char *dir, size_t cap)
   if (stat(path, &st) != 0)
     return kvc__fail(KVC_ERR_IO, "model path %s: %s", path, strerror(errno));
   if (!S_ISDIR(st.st_mode)) {
+    kvc_status s = kvc__regular_file(path);
+    if (s)
+      return s;
     snprintf(onnx, cap, "%s", path);
     snprintf(dir, cap, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -87,7 +92,8 @@ static kvc_status find_onnx(const char *path, char *onnx, char *dir, size_t cap)
                      "%d .onnx files in directory %s (%s, %s, ...) and none is model.onnx: "
                      "pass the file to use",
                      found, path, first, second);
-  return kvc__path_join(onnx, cap, path, found > 1 ? "model.onnx" : first);
+  kvc_status s = kvc__path_join(onnx, cap, path, found > 1 ? "model.onnx" : first);
+  return s ? s : kvc__regular_file(onnx); /* ONNX Runtime would wait forever on a FIFO */
 }
 
 /* A JSON file; NULL (and KVC_OK in *s) when there is no such file. */
@@ -98,7 +104,7 @@ static cJSON *read_json(const char *path, kvc_status *s) {
     return NULL;
   char *text = NULL;
   size_t size = 0;
-  if ((*s = kvc__file_read(path, &text, &size)))
+  if ((*s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size)))
     return NULL;
   cJSON *json = cJSON_ParseWithLength(text, size);
   if (!json)
@@ -108,8 +114,15 @@ static cJSON *read_json(const char *path, kvc_status *s) {
   return json;
 }
 
-/* The model's maximum length from config.json or genai_config.json; 0 if neither says. */
-static kvc_status config_max_len(const char *dir, int32_t *out) {
+/* A length from a config file: a whole number in [1, 2^24]. */
+static int length_value(const cJSON *v) {
+  return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1 << 24 &&
+         v->valuedouble == (double)(int32_t)v->valuedouble;
+}
+
+/* The model's maximum length from config.json or genai_config.json (0 if neither says),
+ * and where it was read ("config.json max_seq_len"). */
+static kvc_status config_max_len(const char *dir, int32_t *out, char *source, size_t cap) {
   static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
   char path[4096];
   kvc_status s;
@@ -117,12 +130,15 @@ static kvc_status config_max_len(const char *dir, int32_t *out) {
   if ((s = kvc__path_join(path, sizeof path, dir, "config.json")))
     return s;
   cJSON *c = read_json(path, &s);
-  for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out; i++) {
+  for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out && !s; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
-    if (v && (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1 << 24))
-      s = kvc__fail(KVC_ERR_MODEL, "%s: \"%s\" must be a positive integer", path, keys[i]);
-    else if (v)
+    if (v && !length_value(v))
+      s = kvc__fail(KVC_ERR_MODEL, "%s: \"%s\" must be a whole number in 1..%d", path, keys[i],
+                    1 << 24);
+    else if (v) {
       *out = (int32_t)v->valuedouble;
+      snprintf(source, cap, "%s \"%s\"", path, keys[i]);
+    }
   }
   cJSON_Delete(c);
   if (s || *out)
@@ -132,8 +148,13 @@ static kvc_status config_max_len(const char *dir, int32_t *out) {
   c = read_json(path, &s);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "model"),
                                                     "context_length");
-  if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1 << 24)
+  if (v && !length_value(v))
+    s = kvc__fail(KVC_ERR_MODEL, "%s: \"model.context_length\" must be a whole number in 1..%d",
+                  path, 1 << 24);
+  else if (v) {
     *out = (int32_t)v->valuedouble;
+    snprintf(source, cap, "%s \"model.context_length\"", path);
+  }
   cJSON_Delete(c);
   return s;
 }
@@ -156,6 +177,36 @@ static int64_t model_bytes(const char *onnx, const char *dir) {
   if (d)
     closedir(d);
   return total;
+}
+
+/* The cache capacity: the caller's, else the config's, else the graph's; none of them may
+ * exceed the positions the graph can address (decoding would fail there, in ORT). */
+static kvc_status choose_max_len(kvc_model_info *info, const kvc_model_params *p, const char *dir,
+                                 const char *source) {
+  char table[512];
+  kvc_status s =
+      kvc__graph_positions(info->onnx_path, &info->graph_max_seq_len, table, sizeof table);
+  if (s)
+    return s;
+  const int32_t graph = info->graph_max_seq_len, config = info->model_max_seq_len;
+  if (config > 0 && graph > 0 && config > graph)
+    return kvc__fail(KVC_ERR_MODEL, "%s = %d, but %s addresses only %d positions (its %s)", source,
+                     config, info->onnx_path, graph, table);
+  if (config == 0)
+    info->model_max_seq_len = graph;
+  const int32_t max = info->model_max_seq_len;
+  if (p->max_seq_len > 0 && max > 0 && p->max_seq_len > max)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "max_seq_len = %d exceeds the model's maximum %d (%s)",
+                     p->max_seq_len, max, config ? source : table);
+  if (p->max_seq_len == 0 && max == 0)
+    return kvc__fail(KVC_ERR_MODEL,
+                     "no maximum length for %s: config.json in %s has none of max_seq_len, "
+                     "n_positions, max_position_embeddings (nor genai_config.json "
+                     "model.context_length), and the graph has no position table or rotary "
+                     "cache to tell; set kvc_model_params.max_seq_len",
+                     info->onnx_path, dir);
+  info->max_seq_len = p->max_seq_len > 0 ? p->max_seq_len : max;
+  return KVC_OK;
 }
 
 kvc_status kvc__session_options(const kvc_model_params *p, int cuda, OrtSessionOptions **out) {
@@ -211,9 +262,13 @@ static kvc_status check_params(const kvc_model_params *p, int *cuda) {
     return kvc__fail(KVC_ERR_INVALID_ARG, "provider \"%s\": expected \"cpu\" or \"cuda\"",
                      provider);
   *cuda = !forced && !strcmp(provider, "cuda");
-  if (p->intra_op_threads < 0)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "intra_op_threads = %d: expected >= 0 (0 = default)",
-                     p->intra_op_threads);
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const long most = KVC_THREADS_PER_CPU * (cpus > 0 ? cpus : 1);
+  if (p->intra_op_threads < 0 || p->intra_op_threads > most)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "intra_op_threads = %d: expected 0 (ONNX Runtime's default) to %ld (%d per "
+                     "online CPU; this machine has %ld)",
+                     p->intra_op_threads, most, KVC_THREADS_PER_CPU, cpus);
   if (p->max_seq_len < 0)
     return kvc__fail(KVC_ERR_INVALID_ARG, "max_seq_len = %d: expected >= 0 (0 = the model's)",
                      p->max_seq_len);
@@ -245,10 +300,10 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   m->log = p.log;
   m->log_user = p.log_user;
   kvc_model_info *info = &m->info;
-  char dir[4096];
+  char dir[4096], source[4200] = "";
   s = find_onnx(path, info->onnx_path, dir, sizeof dir);
   if (!s)
-    s = config_max_len(dir, &info->model_max_seq_len);
+    s = config_max_len(dir, &info->model_max_seq_len, source, sizeof source);
 
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *opts = NULL;
@@ -269,19 +324,8 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
     if (s)
       s = kvc__wrap(s, "%s", info->onnx_path);
   }
-  if (!s) {
-    int32_t max = info->model_max_seq_len;
-    if (p.max_seq_len > 0 && max > 0 && p.max_seq_len > max)
-      s = kvc__fail(KVC_ERR_INVALID_ARG, "max_seq_len = %d exceeds the model's maximum %d (%s)",
-                    p.max_seq_len, max, dir);
-    else if (p.max_seq_len == 0 && max == 0)
-      s = kvc__fail(KVC_ERR_MODEL,
-                    "no maximum length for %s: config.json in %s has none of max_seq_len, "
-                    "n_positions, max_position_embeddings (nor genai_config.json "
-                    "model.context_length); set kvc_model_params.max_seq_len",
-                    info->onnx_path, dir);
-    info->max_seq_len = p.max_seq_len > 0 ? p.max_seq_len : max;
-  }
+  if (!s)
+    s = choose_max_len(info, &p, dir, source);
   if (!s) {
     s = kvc__ort_check(
         ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->host_mem),

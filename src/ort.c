@@ -62,6 +62,13 @@ kvc_status kvc__ort_check(OrtStatus *st, const char *what) {
   return status;
 }
 
+kvc_status kvc__ort_check_as(OrtStatus *st, kvc_status status, const char *what) {
+  if (!st)
+    return KVC_OK;
+  kvc__ort_check(st, what); /* the message; the status is the caller's */
+  return status;
+}
+
 static void discard_log(void *param, OrtLoggingLevel severity, const char *category,
                         const char *logid, const char *code_location, const char *message) {
   (void)param, (void)severity, (void)category, (void)logid, (void)code_location, (void)message;

@@ -19,6 +19,11 @@ kvc_status kvc__ort_init(void);
  * picks the status (missing file -> KVC_ERR_IO, bad graph -> KVC_ERR_MODEL, ...). */
 kvc_status kvc__ort_check(OrtStatus *st, const char *what);
 
+/* As kvc__ort_check, but any failure becomes `status`: for calls whose failure means one
+ * thing whatever code ONNX Runtime picks (a Run on inputs kvcache has checked fails for
+ * a runtime reason -> KVC_ERR_RUNTIME; an allocation of a valid size -> KVC_ERR_NO_MEMORY). */
+kvc_status kvc__ort_check_as(OrtStatus *st, kvc_status status, const char *what);
+
 /* Release the status of a cleanup call whose failure nothing could act on
  * (AllocatorFree of memory we own, say). */
 void kvc__ort_ignore(OrtStatus *st);

@@ -2,8 +2,11 @@
 #include "path.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -16,27 +19,60 @@ kvc_status kvc__path_join(char *out, size_t cap, const char *dir, const char *na
   return KVC_OK;
 }
 
-kvc_status kvc__file_read(const char *path, char **data, size_t *size) {
+static const char *kind_of(mode_t mode) {
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket"
+         : S_ISCHR(mode)  ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+                          : "not a regular file";
+}
+
+kvc_status kvc__regular_file(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return kvc__fail(KVC_ERR_IO, "%s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return kvc__fail(KVC_ERR_IO, "%s is %s: expected a regular file", path, kind_of(st.st_mode));
+  return KVC_OK;
+}
+
+kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_t *size) {
   *data = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f)
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
     return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
   char *buf = NULL;
-  long n = -1;
   kvc_status s = KVC_OK;
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+  if (fstat(fd, &st) != 0)
     s = kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-  else if (!(buf = kvc__malloc((size_t)n + 1)))
-    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory reading %ld bytes of %s", n, path);
-  else if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-    s = kvc__fail(KVC_ERR_IO, "cannot read %s: short read", path);
-  fclose(f);
+  else if (!S_ISREG(st.st_mode))
+    s = kvc__fail(KVC_ERR_IO, "%s is %s: expected a regular file", path, kind_of(st.st_mode));
+  else if ((uint64_t)st.st_size > max_bytes)
+    s = kvc__fail(KVC_ERR_IO, "%s has %lld bytes, more than the %zu accepted", path,
+                  (long long)st.st_size, max_bytes);
+  else if (!(buf = kvc__malloc((size_t)st.st_size + 1)))
+    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory reading %lld bytes of %s",
+                  (long long)st.st_size, path);
+  size_t got = 0;
+  while (!s && got < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      s = kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short read");
+    else
+      got += (size_t)n;
+  }
+  close(fd);
   if (s) {
     kvc__free(buf);
     return s;
   }
-  buf[n] = '\0';
+  buf[got] = '\0';
   *data = buf;
-  *size = (size_t)n;
+  *size = got;
   return KVC_OK;
 }

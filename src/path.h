@@ -1,4 +1,5 @@
-/* path.h: file names joined without silent truncation, and whole files read. */
+/* path.h: file names joined without silent truncation, regular files told from the rest,
+ * and whole files read. */
 #ifndef KVC_PATH_H
 #define KVC_PATH_H
 
@@ -9,8 +10,18 @@
 /* out = dir + "/" + name. KVC_ERR_INVALID_ARG naming both when it does not fit in cap. */
 kvc_status kvc__path_join(char *out, size_t cap, const char *dir, const char *name);
 
-/* The whole file at `path` in *data (NUL-terminated; kvc__malloc'd, the caller kvc__frees it)
- * and its size in bytes, the NUL not counted. KVC_ERR_IO naming the path and the reason. */
-kvc_status kvc__file_read(const char *path, char **data, size_t *size);
+/* KVC_OK when `path` (links followed) is a regular file; otherwise KVC_ERR_IO naming the
+ * path and what it is (a FIFO, a directory, ...): reading those would block or make no
+ * sense, so they are refused before anything opens them. */
+kvc_status kvc__regular_file(const char *path);
+
+/* The most a JSON config file may hold: far above any real one, far below a mistake. */
+#define KVC_CONFIG_MAX_BYTES ((size_t)64 << 20)
+
+/* The whole regular file at `path` in *data (NUL-terminated; kvc__malloc'd, the caller
+ * kvc__frees it) and its size in bytes, the NUL not counted. KVC_ERR_IO naming the path
+ * and the reason: not there, not a regular file (never blocks on a FIFO), larger than
+ * max_bytes, a read error. */
+kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_t *size);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "ctx.h"
 #include "error.h"
 #include "kvcache.h"
 #include "rng.h"
@@ -60,10 +61,16 @@ void kvc_sampler_free(kvc_sampler *s) {
   kvc__free(s);
 }
 
+/* Logits as the sampler orders them: NaN ranks below everything (it is never chosen). */
+static float rank_of(float logit) {
+  return isnan(logit) ? -INFINITY : logit;
+}
+
+/* The lowest id of the largest logit; -1 when every logit is NaN or -inf. */
 static int32_t argmax(const float *logits, int32_t n) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n; i++)
-    if (logits[i] > logits[best])
+  int32_t best = -1;
+  for (int32_t i = 0; i < n; i++)
+    if (rank_of(logits[i]) > (best < 0 ? -INFINITY : logits[best]))
       best = i;
   return best;
 }
@@ -77,7 +84,8 @@ static void sort_by_logit(int32_t *order, int32_t n, const float *logits) {
       int32_t t = order[i], j = i;
       for (; j >= gaps[g]; j -= gaps[g]) {
         int32_t o = order[j - gaps[g]];
-        if (logits[o] > logits[t] || (logits[o] == logits[t] && o < t))
+        float lo = rank_of(logits[o]), lt = rank_of(logits[t]);
+        if (lo > lt || (lo == lt && o < t))
           break;
         order[j] = o;
       }
@@ -93,8 +101,13 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
                      : !logits ? "logits"
                                : "token");
   const kvc_sampler_params *p = &s->params;
+  const int32_t best = argmax(logits, s->vocab);
+  if (best < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_sampler_sample: all %d logits are NaN or -inf: no token can be chosen",
+                     s->vocab);
   if (p->temperature == 0.0f) {
-    *token = argmax(logits, s->vocab);
+    *token = best;
     return KVC_OK;
   }
   int32_t n = s->vocab;
@@ -104,13 +117,13 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
     sort_by_logit(s->order, n, logits);
   if (p->top_k > 0 && p->top_k < n)
     n = p->top_k;
-  /* softmax over the candidates at the temperature, max-subtracted for stability */
-  float max = logits[s->order[0]];
-  for (int32_t i = 1; i < n; i++)
-    max = logits[s->order[i]] > max ? logits[s->order[i]] : max;
+  /* softmax over the candidates at the temperature, max-subtracted for stability; when some
+   * logits are +inf, the limit of the softmax: those share all the probability equally */
+  const float max = logits[best];
   double sum = 0;
   for (int32_t i = 0; i < n; i++) {
-    s->probs[i] = expf((logits[s->order[i]] - max) / p->temperature);
+    const float l = rank_of(logits[s->order[i]]);
+    s->probs[i] = isinf(max) ? (l == max ? 1.0f : 0.0f) : expf((l - max) / p->temperature);
     sum += s->probs[i];
   }
   if (p->top_p < 1.0f) { /* smallest prefix (by probability) whose mass reaches top_p */
@@ -122,14 +135,18 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
     sum = mass > 0 ? mass : s->probs[0];
   }
   double r = kvc__rng_uniform(&s->rng) * sum, acc = 0;
+  int32_t last = -1; /* the last candidate with any probability */
   for (int32_t i = 0; i < n; i++) {
+    if (s->probs[i] <= 0.0f)
+      continue;
     acc += s->probs[i];
+    last = i;
     if (r < acc) {
       *token = s->order[i];
       return KVC_OK;
     }
   }
-  *token = s->order[n - 1]; /* rounding left r at the very top */
+  *token = last >= 0 ? s->order[last] : best; /* rounding left r at the very top */
   return KVC_OK;
 }
 
@@ -148,6 +165,11 @@ kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, i
   if (n_prompt < 0 || max_new < 0)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kvc_generate: n_prompt = %d, max_new = %d: expected >= 0", n_prompt, max_new);
+  if (sampler->vocab != seq->ctx->vocab) /* checked first: the sequence stays as it was */
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_generate: the sampler was made for %d logits, the model has %d: "
+                     "make it with the model's vocab_size",
+                     sampler->vocab, seq->ctx->vocab);
   kvc_status s = n_prompt > 0 ? kvc_seq_append(seq, prompt, n_prompt) : KVC_OK;
   if (s)
     return s;

@@ -134,6 +134,20 @@ void th_rmdir(const char *dir) {
   rmdir(dir);
 }
 
+Onnx__ModelProto *th_load_graph(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.onnx", dir);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static uint8_t buf[1 << 20];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  assert_true(n < sizeof buf);
+  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, n, buf);
+  assert_non_null(m);
+  return m;
+}
+
 kvc_model *th_open_model(const char *dir) {
   kvc_model_params mp = kvc_model_default_params();
   mp.intra_op_threads = 1;

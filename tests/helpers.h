@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "kvcache.h"
+#include "onnx/onnx.pb-c.h"
 #include "ort.h"
 
 typedef struct th_session {
@@ -46,6 +47,9 @@ kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode);
 
 /* kvc_seq_append, the test failing with the mode, position and message on any error. */
 void th_append(kvc_seq *q, const int32_t *tokens, int32_t n);
+
+/* DIR/model.onnx (at most 1 MiB), unpacked; free with onnx__model_proto__free_unpacked. */
+Onnx__ModelProto *th_load_graph(const char *dir);
 
 /* max |a[i] - b[i]| over n values. */
 double th_max_diff(const float *a, const float *b, int n);

@@ -33,4 +33,12 @@ rc=0
 rc=0
 "$kvcache" bench -m "$tmp/m" --prompt-len 60 --gen 10 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "prompt + gen beyond max length exited $rc, expected 2"
-echo "5 passed, 0 failed"
+# output paths are checked before measuring: a bad one fails at once, nothing measured
+for bad in "--json /nonexistent/dir/b.json" "--report $tmp" "--csv $tmp/m/config.json/x.csv"; do
+  rc=0
+  out=$("$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 8 --repeats 1 $bad 2>"$tmp/err") || rc=$?
+  [ "$rc" -eq 2 ] || fail "bench $bad exited $rc, expected 2"
+  [ -z "$out" ] || fail "bench $bad measured before failing: $out"
+  grep -qF "cannot write ${bad%% *} ${bad#* }" "$tmp/err" || fail "bench $bad: $(cat "$tmp/err")"
+done
+echo "6 passed, 0 failed"

@@ -1,4 +1,5 @@
-/* Tests for src/sample.c: greedy, temperature, top-k, top-p, seeding, and bad parameters. */
+/* Tests for src/sample.c: greedy, temperature, top-k, top-p, seeding, non-finite logits, and
+ * bad parameters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,75 @@ static void same_seed_same_tokens(void **state) {
   kvc_sampler_free(a), kvc_sampler_free(b), kvc_sampler_free(c);
 }
 
+/* Non-finite logits, as documented: NaN is never chosen (a NaN at id 0 used to win every
+ * greedy pick), -inf has probability 0, and +inf entries share all the probability (one
+ * +inf at temperature 1 used to give the last id, or the 10th-ranked under top-k 10). */
+static void non_finite_logits(void **state) {
+  (void)state;
+  enum { V = 20 };
+  float logits[V];
+  for (int i = 0; i < V; i++)
+    logits[i] = (float)(i % 5); /* 4 is the largest, first at id 4 */
+  logits[0] = NAN;
+  logits[4] = NAN;
+  logits[1] = -INFINITY;
+  const struct {
+    float t;
+    int32_t k;
+    float p;
+  } samplers[] = {{0, 0, 1}, {1, 0, 1}, {1, 10, 1}, {1, 0, 0.9f}, {2, 3, 0.5f}};
+  for (size_t c = 0; c < sizeof samplers / sizeof samplers[0]; c++) {
+    kvc_sampler *s = make(samplers[c].t, samplers[c].k, samplers[c].p, 5, V);
+    for (int i = 0; i < 2000; i++) {
+      int32_t t = draw(s, logits);
+      if (t == 0 || t == 4 || t == 1)
+        fail_msg("sampler %zu drew id %d (NaN or -inf)", c, t);
+    }
+    kvc_sampler_free(s);
+  }
+  kvc_sampler *greedy = make(0, 0, 1, 0, V);
+  assert_int_equal(draw(greedy, logits), 9); /* the next 4, NaNs skipped */
+
+  /* +inf at ids 7 and 13: greedy takes 7; sampling takes each about half the time, under any
+   * filter, and nothing else */
+  logits[7] = logits[13] = INFINITY;
+  assert_int_equal(draw(greedy, logits), 7);
+  for (size_t c = 1; c < sizeof samplers / sizeof samplers[0]; c++) {
+    kvc_sampler *s = make(samplers[c].t, samplers[c].k, samplers[c].p, 9, V);
+    int seven = 0;
+    for (int i = 0; i < 2000; i++) {
+      int32_t t = draw(s, logits);
+      if (t != 7 && t != 13)
+        fail_msg("sampler %zu drew id %d beside two +inf logits", c, t);
+      seven += t == 7;
+    }
+    if (samplers[c].p <= 0.5f) /* half the mass: the first of the two (ties by id) alone */
+      assert_int_equal(seven, 2000);
+    else if (seven < 900 || seven > 1100)
+      fail_msg("sampler %zu: id 7 drawn %d times in 2000, expected about 1000", c, seven);
+    kvc_sampler_free(s);
+  }
+  /* one +inf: always it, also when it is not among the first ids */
+  logits[7] = 0;
+  kvc_sampler *k10 = make(1, 10, 1, 11, V);
+  for (int i = 0; i < 200; i++)
+    assert_int_equal(draw(k10, logits), 13);
+  kvc_sampler_free(k10);
+
+  /* nothing choosable: every logit NaN or -inf */
+  for (int i = 0; i < V; i++)
+    logits[i] = i % 2 ? NAN : -INFINITY;
+  int32_t t = -1;
+  for (int c = 0; c < 2; c++) {
+    kvc_sampler *s = c ? make(1, 0, 1, 0, V) : greedy;
+    assert_int_equal(kvc_sampler_sample(s, logits, &t), KVC_ERR_INVALID_ARG);
+    assert_non_null(strstr(kvc_last_error(), "NaN or -inf"));
+    if (c)
+      kvc_sampler_free(s);
+  }
+  kvc_sampler_free(greedy);
+}
+
 static void bad_parameters(void **state) {
   (void)state;
   kvc_sampler_params p = kvc_sampler_default_params();
@@ -128,6 +198,7 @@ int main(void) {
       cmocka_unit_test(temperature_gives_softmax_frequencies),
       cmocka_unit_test(top_k_and_top_p_restrict_the_candidates),
       cmocka_unit_test(same_seed_same_tokens),
+      cmocka_unit_test(non_finite_logits),
       cmocka_unit_test(bad_parameters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,6 +69,11 @@ int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed)
 /* Index of a strategy by name, or -1. */
 int bench_find(const bench_result *r, const char *name);
 
+/* 0 when `path` (given as option `opt`) can be written: its directory exists and is
+ * writable, and the path is not a directory or read-only. Otherwise prints why and returns 1:
+ * run before measuring, so that a bad path does not cost a whole benchmark. */
+int bench_check_output(const char *opt, const char *path);
+
 /* Writers; each returns 0 or prints why it failed to stderr and returns 1. */
 void bench_print_table(const bench_result *r, FILE *out);
 int bench_write_json(const bench_result *r, const char *path);

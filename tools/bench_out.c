@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -73,6 +75,33 @@ void bench_print_table(const bench_result *r, FILE *out) {
     }
   }
   fflush(out);
+}
+
+int bench_check_output(const char *opt, const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  struct stat st;
+  const char *why = NULL;
+  if (stat(dir, &st) != 0)
+    why = strerror(errno);
+  else if (!S_ISDIR(st.st_mode))
+    why = "not a directory";
+  else if (access(dir, W_OK | X_OK) != 0)
+    why = strerror(errno);
+  if (why) {
+    fprintf(stderr, "kvcache bench: cannot write %s %s: directory %s: %s\n", opt, path, dir, why);
+    return 1;
+  }
+  if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || access(path, W_OK) != 0)) {
+    fprintf(stderr, "kvcache bench: cannot write %s %s: %s\n", opt, path,
+            S_ISDIR(st.st_mode) ? "it is a directory" : strerror(errno));
+    return 1;
+  }
+  return 0;
 }
 
 static FILE *create(const char *path) {

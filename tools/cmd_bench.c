@@ -345,6 +345,9 @@ static int parse_batches(const char *text, bench_result *r) {
   return 0;
 }
 
+/* The output files, in the order of kvc_cmd_bench's out[]. */
+static const char *const output_options[4] = {"--json", "--csv", "--plot", "--report"};
+
 static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, bench_result *r,
                  uint64_t *seed, const char *out[4], int *quiet) {
   const char *cmd = "bench", *v;
@@ -356,10 +359,9 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
     if (rc > 0)
       continue;
     const char *opt = argv[i];
-    static const char *const files[4] = {"--json", "--csv", "--plot", "--report"};
     int file = -1;
     for (int f = 0; f < 4; f++)
-      file = strcmp(opt, files[f]) ? file : f;
+      file = strcmp(opt, output_options[f]) ? file : f;
     if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
       printf("%s%s", usage, kvc_arg_model_help);
       return -1;
@@ -395,6 +397,9 @@ int kvc_cmd_bench(int argc, char **argv) {
     return 1;
   r->prompt_len = 128, r->gen = 384, r->repeats = 5;
   int rc = parse(argc, argv, &mp, &dir, r, &seed, out, &quiet);
+  for (int f = 0; f < 4 && !rc; f++)
+    if (out[f] && bench_check_output(output_options[f], out[f]))
+      rc = KVC_EXIT_USAGE;
   if (rc) {
     free(r);
     return rc < 0 ? 0 : rc;

@@ -27,6 +27,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddNumberToObject(o, "vocab_size", i->vocab_size);
   cJSON_AddNumberToObject(o, "max_seq_len", i->max_seq_len);
   cJSON_AddNumberToObject(o, "model_max_seq_len", i->model_max_seq_len);
+  cJSON_AddNumberToObject(o, "graph_max_seq_len", i->graph_max_seq_len);
   cJSON_AddBoolToObject(o, "attention_mask", i->has_attention_mask);
   cJSON_AddBoolToObject(o, "position_ids", i->has_position_ids);
   cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
@@ -88,7 +89,11 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);
-    printf("max length       %d (model: %d)\n", i.max_seq_len, i.model_max_seq_len);
+    printf("max length       %d (model: %d; graph: ", i.max_seq_len, i.model_max_seq_len);
+    if (i.graph_max_seq_len)
+      printf("%d positions in its position table or rotary cache)\n", i.graph_max_seq_len);
+    else
+      printf("no position table or rotary cache says)\n");
     printf("inputs           input_ids (%s)%s%s%s\n", i.input_ids_int32 ? "int32" : "int64",
            i.has_attention_mask ? ", attention_mask" : "",
            i.has_position_ids ? ", position_ids" : "",

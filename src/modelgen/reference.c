@@ -46,7 +46,7 @@ kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
   size_t size = 0;
   kvc_status s = kvc__path_join(path, sizeof path, dir, "config.json");
   if (!s)
-    s = kvc__file_read(path, &text, &size);
+    s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size);
   if (s)
     return s;
   cJSON *c = cJSON_ParseWithLength(text, size);
@@ -71,7 +71,7 @@ kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
     size_t floats = kvc__layout(&r->arch, r->specs);
     s = kvc__path_join(path, sizeof path, dir, "model.onnx.data");
     if (!s)
-      s = kvc__file_read(path, &text, &size);
+      s = kvc__file_read(path, floats * sizeof(float), &text, &size);
     r->weights = (float *)text;
     if (!s && size != floats * sizeof(float))
       s = kvc__fail(KVC_ERR_MODEL, "%s has %zu bytes; config.json implies %zu", path, size,

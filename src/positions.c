@@ -1,0 +1,93 @@
+/* positions.c: see positions.h. ONNX Runtime's C API does not show a session's
+ * initializers, so the graph file is read here with protobuf-c (kvcache's ONNX bindings).
+ * Only the .onnx file is read: external weights stay on disk, and their shapes are in it. */
+#include "positions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "onnx/onnx.pb-c.h"
+
+/* The first dimension of the constant tensor named `name`: an initializer, or the value of
+ * a Constant node. 0 when `name` is neither (computed at run time). */
+static int64_t rows_of(const Onnx__GraphProto *g, const char *name) {
+  for (size_t i = 0; i < g->n_initializer; i++) {
+    const Onnx__TensorProto *t = g->initializer[i];
+    if (t->name && !strcmp(t->name, name))
+      return t->n_dims > 0 ? t->dims[0] : 0;
+  }
+  for (size_t i = 0; i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    if (strcmp(n->op_type, "Constant") || n->n_output != 1 || strcmp(n->output[0], name))
+      continue;
+    for (size_t a = 0; a < n->n_attribute; a++)
+      if (!strcmp(n->attribute[a]->name, "value") && n->attribute[a]->t)
+        return n->attribute[a]->t->n_dims > 0 ? n->attribute[a]->t->dims[0] : 0;
+  }
+  return 0;
+}
+
+static int64_t int_attribute(const Onnx__NodeProto *n, const char *name) {
+  for (size_t a = 0; a < n->n_attribute; a++)
+    if (!strcmp(n->attribute[a]->name, name))
+      return n->attribute[a]->i;
+  return 0;
+}
+
+static int is_microsoft(const Onnx__NodeProto *n) {
+  return n->domain && !strcmp(n->domain, "com.microsoft");
+}
+
+/* Which input of node n holds a table indexed by position; -1 for none. */
+static int position_table_input(const Onnx__NodeProto *n) {
+  if (!strcmp(n->op_type, "Gather") && n->n_input == 2 && !strcmp(n->input[1], "position_ids"))
+    return 0;
+  if (!strcmp(n->op_type, "GroupQueryAttention") && is_microsoft(n) &&
+      int_attribute(n, "do_rotary") && n->n_input > 7)
+    return 7; /* cos_cache */
+  if (!strcmp(n->op_type, "RotaryEmbedding"))
+    return is_microsoft(n) ? (n->n_input > 2 ? 2 : -1) : (n->n_input > 1 ? 1 : -1);
+  return -1;
+}
+
+kvc_status kvc__graph_positions(const char *onnx_path, int32_t *rows, char *what, size_t cap) {
+  *rows = 0;
+  snprintf(what, cap, "none");
+  int fd = open(onnx_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", onnx_path, strerror(errno));
+  struct stat st = {0};
+  void *bytes = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && st.st_size > 0)
+    bytes = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  close(fd);
+  if (st.st_size <= 0)
+    return KVC_OK;
+  if (bytes == MAP_FAILED)
+    return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", onnx_path, strerror(err));
+  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)st.st_size, bytes);
+  munmap(bytes, (size_t)st.st_size);
+  const Onnx__GraphProto *g = m ? m->graph : NULL;
+  int64_t fewest = 0;
+  for (size_t i = 0; g && i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    int in = position_table_input(n);
+    int64_t r = in >= 0 ? rows_of(g, n->input[in]) : 0;
+    if (r > 0 && (fewest == 0 || r < fewest)) {
+      fewest = r;
+      snprintf(what, cap, "%s '%s' of %s node '%s'", in == 0 ? "position table" : "cos cache",
+               n->input[in], n->op_type, n->name ? n->name : "");
+    }
+  }
+  if (m)
+    onnx__model_proto__free_unpacked(m, NULL);
+  *rows = fewest > INT32_MAX ? INT32_MAX : (int32_t)fewest;
+  return KVC_OK;
+}
