@@ -184,9 +184,10 @@ KVC_API kvc_model_params kvc_model_default_params(void);
  *   KVC_ERR_INVALID_ARG  NULL, bad params (an unknown provider, intra_op_threads above
  *                        the bound, max_seq_len above the model's, kv_mode SHARED on a
  *                        graph that cannot write in place)
- *   KVC_ERR_IO           no such path, no .onnx in the directory, a graph or config that
- *                        is not a regular file (a FIFO, a directory: refused before
- *                        reading, never waited on), a config over 64 MiB, a read error
+ *   KVC_ERR_IO           no such path, no .onnx in the directory, a graph, its external
+ *                        weights or a config that is not a regular file (a FIFO, a
+ *                        directory: refused before reading, never waited on), a config over
+ *                        64 MiB, a read error
  *   KVC_ERR_MODEL        a graph or config that does not fit the contract (the message
  *                        names the tensor or key: a length that is not a whole number, a
  *                        config length above the graph's position table), or one ONNX

@@ -15,7 +15,7 @@
 #include "error.h"
 #include "model.h"
 #include "path.h"
-#include "positions.h"
+#include "graph_file.h"
 
 kvc_model_params kvc_model_default_params(void) {
   return (kvc_model_params){.provider = "cpu", .kv_mode = KVC_KV_AUTO};
@@ -182,12 +182,9 @@ static int64_t model_bytes(const char *onnx, const char *dir) {
 /* The cache capacity: the caller's, else the config's, else the graph's; none of them may
  * exceed the positions the graph can address (decoding would fail there, in ORT). */
 static kvc_status choose_max_len(kvc_model_info *info, const kvc_model_params *p, const char *dir,
-                                 const char *source) {
-  char table[512];
-  kvc_status s =
-      kvc__graph_positions(info->onnx_path, &info->graph_max_seq_len, table, sizeof table);
-  if (s)
-    return s;
+                                 const char *source, const kvc__graph_file *file) {
+  const char *table = file->positions_from;
+  info->graph_max_seq_len = file->positions;
   const int32_t graph = info->graph_max_seq_len, config = info->model_max_seq_len;
   if (config > 0 && graph > 0 && config > graph)
     return kvc__fail(KVC_ERR_MODEL, "%s = %d, but %s addresses only %d positions (its %s)", source,
@@ -301,9 +298,12 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   m->log_user = p.log_user;
   kvc_model_info *info = &m->info;
   char dir[4096], source[4200] = "";
+  kvc__graph_file file;
   s = find_onnx(path, info->onnx_path, dir, sizeof dir);
   if (!s)
     s = config_max_len(dir, &info->model_max_seq_len, source, sizeof source);
+  if (!s)
+    s = kvc__graph_file_read(info->onnx_path, dir, &file);
 
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *opts = NULL;
@@ -325,7 +325,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
       s = kvc__wrap(s, "%s", info->onnx_path);
   }
   if (!s)
-    s = choose_max_len(info, &p, dir, source);
+    s = choose_max_len(info, &p, dir, source, &file);
   if (!s) {
     s = kvc__ort_check(
         ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->host_mem),

@@ -88,8 +88,9 @@ static kvc_model_info info_of(const char *dir) {
   return info;
 }
 
-/* A FIFO (config.json or model.onnx) used to block kvc_model_open forever, a directory as
- * config.json made the reader ask for 2^63 bytes: both are refused by what they are. */
+/* A FIFO (config.json, model.onnx or its weights) used to block kvc_model_open forever, a
+ * directory as config.json made the reader ask for 2^63 bytes: all are refused by what they
+ * are, before anything opens them. */
 static void non_regular_files_are_refused(void **state) {
   fixture *f = *state;
   alarm(60); /* the defect was a hang: fail instead of waiting for ctest's timeout */
@@ -124,6 +125,13 @@ static void non_regular_files_are_refused(void **state) {
   assert_int_equal(mkfifo(path, 0644), 0);
   expect_open(dir, NULL, KVC_ERR_IO, path, "is a FIFO");
   expect_open(path, NULL, KVC_ERR_IO, path, "is a FIFO"); /* the file named directly */
+  remove_tree(dir);
+
+  copy_model(f, dir, sizeof dir, "fifo-weights"); /* the graph's external weights */
+  snprintf(path, sizeof path, "%s/model.onnx.data", dir);
+  assert_int_equal(remove(path), 0);
+  assert_int_equal(mkfifo(path, 0644), 0);
+  expect_open(dir, NULL, KVC_ERR_IO, path, "is a FIFO");
   remove_tree(dir);
   alarm(0);
 }

@@ -1,7 +1,7 @@
-/* positions.c: see positions.h. ONNX Runtime's C API does not show a session's
+/* graph_file.c: see graph_file.h. ONNX Runtime's C API does not show a session's
  * initializers, so the graph file is read here with protobuf-c (kvcache's ONNX bindings).
  * Only the .onnx file is read: external weights stay on disk, and their shapes are in it. */
-#include "positions.h"
+#include "graph_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "path.h"
 #include "onnx/onnx.pb-c.h"
 
 /* The first dimension of the constant tensor named `name`: an initializer, or the value of
@@ -56,9 +57,51 @@ static int position_table_input(const Onnx__NodeProto *n) {
   return -1;
 }
 
-kvc_status kvc__graph_positions(const char *onnx_path, int32_t *rows, char *what, size_t cap) {
-  *rows = 0;
-  snprintf(what, cap, "none");
+/* Every external weights file named by an initializer must be a regular file. */
+static kvc_status check_external(const Onnx__GraphProto *g, const char *dir) {
+  const char *checked = NULL;
+  for (size_t i = 0; i < g->n_initializer; i++) {
+    const Onnx__TensorProto *t = g->initializer[i];
+    if (t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+      continue;
+    for (size_t e = 0; e < t->n_external_data; e++) {
+      const char *location = t->external_data[e]->value;
+      if (strcmp(t->external_data[e]->key, "location") || !location ||
+          (checked && !strcmp(checked, location)))
+        continue;
+      char path[4096];
+      struct stat st;
+      kvc_status s = kvc__path_join(path, sizeof path, dir, location);
+      /* a missing file is left to ONNX Runtime, whose message is KVC_ERR_MODEL's */
+      if (!s && stat(path, &st) == 0)
+        s = kvc__regular_file(path);
+      if (s)
+        return s;
+      checked = location;
+    }
+  }
+  return KVC_OK;
+}
+
+/* The fewest rows of a table indexed by position (see graph_file.h). */
+static void find_positions(const Onnx__GraphProto *g, kvc__graph_file *out) {
+  int64_t fewest = 0;
+  for (size_t i = 0; i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    int in = position_table_input(n);
+    int64_t r = in >= 0 ? rows_of(g, n->input[in]) : 0;
+    if (r > 0 && (fewest == 0 || r < fewest)) {
+      fewest = r;
+      snprintf(out->positions_from, sizeof out->positions_from, "%s '%s' of %s node '%s'",
+               in == 0 ? "position table" : "cos cache", n->input[in], n->op_type,
+               n->name ? n->name : "");
+    }
+  }
+  out->positions = fewest > INT32_MAX ? INT32_MAX : (int32_t)fewest;
+}
+
+kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out) {
+  memset(out, 0, sizeof *out);
   int fd = open(onnx_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", onnx_path, strerror(errno));
@@ -74,20 +117,12 @@ kvc_status kvc__graph_positions(const char *onnx_path, int32_t *rows, char *what
     return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", onnx_path, strerror(err));
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)st.st_size, bytes);
   munmap(bytes, (size_t)st.st_size);
-  const Onnx__GraphProto *g = m ? m->graph : NULL;
-  int64_t fewest = 0;
-  for (size_t i = 0; g && i < g->n_node; i++) {
-    const Onnx__NodeProto *n = g->node[i];
-    int in = position_table_input(n);
-    int64_t r = in >= 0 ? rows_of(g, n->input[in]) : 0;
-    if (r > 0 && (fewest == 0 || r < fewest)) {
-      fewest = r;
-      snprintf(what, cap, "%s '%s' of %s node '%s'", in == 0 ? "position table" : "cos cache",
-               n->input[in], n->op_type, n->name ? n->name : "");
-    }
+  kvc_status s = KVC_OK;
+  if (m && m->graph) {
+    s = check_external(m->graph, dir);
+    find_positions(m->graph, out);
   }
   if (m)
     onnx__model_proto__free_unpacked(m, NULL);
-  *rows = fewest > INT32_MAX ? INT32_MAX : (int32_t)fewest;
-  return KVC_OK;
+  return s;
 }

@@ -1,0 +1,26 @@
+/* graph_file.h: what kvcache reads from a graph's ONNX file itself, before ONNX Runtime
+ * loads it: the positions the graph can address, and that its external weights are files. */
+#ifndef KVC_GRAPH_FILE_H
+#define KVC_GRAPH_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvcache.h"
+
+typedef struct kvc__graph_file {
+  /* the fewest rows among what the graph indexes by position: a learned position table
+   * (an initializer or Constant gathered by the input position_ids) and the cos/sin caches
+   * of a rotary operator (com.microsoft GroupQueryAttention with do_rotary, RotaryEmbedding
+   * of either domain); 0 when the graph states none */
+  int32_t positions;
+  char positions_from[512]; /* the tensor and node that set it, for messages */
+} kvc__graph_file;
+
+/* Read `onnx_path` (whose external weights live in `dir`). Every external weights file it
+ * names must be a regular file: KVC_ERR_IO naming it otherwise (ONNX Runtime would wait
+ * forever on a FIFO). A file that does not parse gives KVC_OK with nothing found: ONNX
+ * Runtime, which loads it next, is the judge of that. KVC_ERR_IO reading it. */
+kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out);
+
+#endif
