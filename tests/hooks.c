@@ -52,3 +52,7 @@ void kvc__seq_inject(kvc_seq *q, int32_t fail_at_run, int32_t chunk) {
   if (chunk > 0)
     q->ctx->chunk = chunk;
 }
+
+int32_t kvc__seq_chunk(const kvc_seq *q) {
+  return q->ctx->chunk;
+}

@@ -19,4 +19,8 @@ kvc_status kvc__seq_check_binding(kvc_seq *seq);
  * of an append split into several runs. */
 void kvc__seq_inject(kvc_seq *seq, int32_t fail_at_run, int32_t chunk);
 
+/* The most tokens one single-sequence run of the sequence's context takes (its logits must
+ * fit the run buffer: fewer, the larger the vocabulary). */
+int32_t kvc__seq_chunk(const kvc_seq *seq);
+
 #endif

@@ -2,8 +2,8 @@
  * lengths the graph cannot address, thread counts that exhaust the process, a sampler made
  * for another vocabulary, ONNX Runtime failures reported with the documented status, and a
  * cache larger than the machine. Without its fix each case hangs, crashes, reads out of
- * bounds or reports the wrong status. (Non-finite logits: test_sample.c; a failed multi-chunk
- * append: test_batch.c; bench output paths: test_cli_bench.sh.) */
+ * bounds or reports the wrong status, and a failed multi-run append lost its logits.
+ * (Non-finite logits: test_sample.c; bench output paths: test_cli_bench.sh.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "hooks.h"
 
 enum { VOCAB = 64, MAX_LEN = 32 };
 
@@ -317,6 +318,47 @@ static void a_cache_larger_than_memory_is_no_memory(void **state) {
   th_rmdir(dir);
 }
 
+/* A prompt that a large vocabulary splits into several runs, whose second run fails: length,
+ * cache and logits are all as before the call (the logits used to be lost), and the
+ * sequence goes on exactly as one that never failed. */
+static void a_failed_later_chunk_keeps_the_logits(void **state) {
+  (void)state;
+  kvc_build_params p = kvc_build_default_params();
+  p.layers = 1, p.heads = 1, p.head_dim = 16, p.vocab_size = 1 << 18, p.max_seq_len = 160;
+  p.attention = KVC_ATTENTION_GQA;
+  char dir[256];
+  th_tmpdir(dir, sizeof dir, "big-vocab");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *m = th_open_model(dir);
+  int32_t prompt[150];
+  for (int i = 0; i < 150; i++)
+    prompt[i] = (i * 7919) % p.vocab_size;
+  const size_t bytes = (size_t)p.vocab_size * sizeof(float);
+  float *before = malloc(bytes);
+  const kvc_kv_mode modes[] = {KVC_KV_SHARED, KVC_KV_BOUND, KVC_KV_NAIVE};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    kvc_seq *q = th_new_seq(m, modes[i]), *ref = th_new_seq(m, modes[i]);
+    th_append(q, prompt, 5);
+    memcpy(before, kvc_seq_logits(q), bytes);
+    assert_true(kvc__seq_chunk(q) < 100); /* 145 tokens take several runs */
+    kvc__seq_inject(q, 2, 0);             /* the second run fails */
+    assert_int_equal(kvc_seq_append(q, prompt + 5, 145), KVC_ERR_RUNTIME);
+    assert_int_equal(kvc_seq_len(q), 5);
+    assert_non_null(kvc_seq_logits(q));
+    assert_memory_equal(kvc_seq_logits(q), before, bytes);
+    th_append(q, prompt + 5, 145);
+    th_append(ref, prompt, 150);
+    if (th_max_diff(kvc_seq_logits(q), kvc_seq_logits(ref), p.vocab_size) > 1e-4)
+      fail_msg("%s: after the failure the logits differ from a sequence that never failed",
+               kvc_kv_mode_name(modes[i]));
+    kvc_seq_free(ref);
+    kvc_seq_free(q);
+  }
+  free(before);
+  kvc_model_free(m);
+  th_rmdir(dir);
+}
+
 #ifndef KVC_SANITIZED /* ASan's operator new cannot throw: it aborts the process where             \
                        * ONNX Runtime's arena expects std::bad_alloc, so this case runs in         \
                        * the plain build only */
@@ -338,8 +380,17 @@ static long long mapped_bytes(void) {
  * space is capped just above what it has mapped), the status is KVC_ERR_NO_MEMORY, not
  * RUNTIME, and the context is not made. */
 static void a_failed_cache_allocation_is_no_memory(void **state) {
-  fixture *f = *state;
-  kvc_model *m = th_open_model(f->dir); /* one intra-op thread: no pool to lose in fork */
+  (void)state;
+  /* a SHARED cache of KVC_MAX_SLOTS slots of 1024 positions (1023 + the spare) of 32 floats:
+   * two 512 MiB buffers, far beyond the 8 MiB left below, beyond any heap the process kept
+   * from earlier tests, and within any machine's memory */
+  kvc_build_params p = kvc_build_default_params();
+  p.layers = 1, p.heads = 1, p.head_dim = 32, p.vocab_size = 16, p.max_seq_len = 1023;
+  p.attention = KVC_ATTENTION_GQA;
+  char dir[256];
+  th_tmpdir(dir, sizeof dir, "alloc-fails");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *m = th_open_model(dir); /* one intra-op thread: no pool to lose in fork */
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -348,9 +399,7 @@ static void a_failed_cache_allocation_is_no_memory(void **state) {
     cap.rlim_max = cap.rlim_cur;
     if (setrlimit(RLIMIT_AS, &cap) != 0)
       _exit(100);
-    /* each of the 4 buffers (key, value; two copies) of a BOUND cache of KVC_MAX_SLOTS slots
-     * of 32 positions x 2 heads x 16 floats has 16 MiB: more than the 8 MiB left */
-    kvc_ctx_params cp = {.slots = KVC_MAX_SLOTS, .kv_mode = KVC_KV_BOUND};
+    kvc_ctx_params cp = {.slots = KVC_MAX_SLOTS, .kv_mode = KVC_KV_SHARED};
     kvc_ctx *c = (kvc_ctx *)&c;
     kvc_status s = kvc_ctx_new(m, &cp, &c);
     if (s != KVC_ERR_NO_MEMORY || c)
@@ -362,6 +411,7 @@ static void a_failed_cache_allocation_is_no_memory(void **state) {
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
   kvc_model_free(m);
+  th_rmdir(dir);
 }
 #endif
 
@@ -373,6 +423,7 @@ int main(void) {
       cmocka_unit_test(thread_counts_are_bounded),
       cmocka_unit_test(generate_needs_the_models_vocabulary),
       cmocka_unit_test(a_cache_larger_than_memory_is_no_memory),
+      cmocka_unit_test(a_failed_later_chunk_keeps_the_logits),
 #ifndef KVC_SANITIZED
       cmocka_unit_test(a_failed_cache_allocation_is_no_memory),
 #endif
