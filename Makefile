@@ -30,10 +30,19 @@ BENCH_FLAGS ?= --batch 1,2,4,8,16
 $(MODEL)/model.onnx: $(BUILD)/kvcache   # written anew when the builder changes
 	$(BUILD)/kvcache build-model -o $(MODEL) $(MODEL_FLAGS)
 
+# ... and a Llama-style model of the same size (RMSNorm, rotary, SwiGLU, 2 K/V heads) in
+# onnxruntime-genai's builder's layout, the architecture most users run.
+LLAMA       ?= $(BUILD)/model-llama
+LLAMA_FLAGS ?= --arch llama --layout genai --kv-heads 2
+$(LLAMA)/model.onnx: $(BUILD)/kvcache
+	$(BUILD)/kvcache build-model -o $(LLAMA) $(LLAMA_FLAGS)
+
 run: build
-	@$(MAKE) --no-print-directory $(MODEL)/model.onnx
+	@$(MAKE) --no-print-directory $(MODEL)/model.onnx $(LLAMA)/model.onnx
 	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
 	  --csv $(BUILD)/bench.csv --plot $(BUILD)/bench.png --report $(BUILD)/BENCHMARK.md
+	$(BUILD)/kvcache bench -m $(LLAMA) --json $(BUILD)/bench-llama.json \
+	  --plot $(BUILD)/bench-llama.png --report $(BUILD)/BENCHMARK-llama.md
 
 # Regenerate the committed report from a real run on this machine.
 docs-benchmark: build

@@ -73,7 +73,8 @@ KVC_API kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
 
 /* ---------------------------------------------------------------------------------------
  * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
- * KV-cache inputs and outputs) as DIR/model.onnx + DIR/model.onnx.data + DIR/config.json.
+ * KV-cache inputs and outputs), or a Llama-style one, as DIR/model.onnx +
+ * DIR/model.onnx.data + DIR/config.json (+ DIR/genai_config.json in the genai layout).
  * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA.
  * ------------------------------------------------------------------------------------- */
 
@@ -92,9 +93,27 @@ typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
  *          attention_mask input, whatever the naming. */
 typedef enum kvc_attention { KVC_ATTENTION_CONCAT = 0, KVC_ATTENTION_GQA = 1 } kvc_attention;
 
-/* "seed", "hf"; "concat", "gqa". NULL for values not listed above. Static storage. */
+/* The builder's architectures.
+ *  GPT:   the seed's: LayerNorm, learned position embedding, GELU MLP 4 x hidden wide, biases.
+ *  LLAMA: RMSNorm, rotary positions applied inside GroupQueryAttention (cos/sin caches of
+ *         max_seq_len rows, base 10000, halves rotated), SwiGLU MLP about 8/3 x hidden wide,
+ *         no biases, no position_ids input. Needs attention GQA. */
+typedef enum kvc_arch { KVC_ARCH_GPT = 0, KVC_ARCH_LLAMA = 1 } kvc_arch;
+
+/* How the builder lays out a GQA graph's inputs.
+ *  KVCACHE: seqlens_k and total_sequence_length are graph inputs.
+ *  GENAI:   onnxruntime-genai's model builder's layout: they are computed inside the graph
+ *           from attention_mask (ReduceSum - 1; Shape[1]); the hf naming; the cache's last
+ *           dimension symbolic ("kv_cache_dim"); a genai_config.json beside config.json.
+ *           Needs attention GQA and naming HF. */
+typedef enum kvc_layout { KVC_LAYOUT_KVCACHE = 0, KVC_LAYOUT_GENAI = 1 } kvc_layout;
+
+/* "seed", "hf"; "concat", "gqa"; "gpt", "llama"; "kvcache", "genai". NULL for values not
+ * listed above. Static storage. */
 KVC_API const char *kvc_naming_name(kvc_naming naming);
 KVC_API const char *kvc_attention_name(kvc_attention attention);
+KVC_API const char *kvc_arch_name(kvc_arch arch);
+KVC_API const char *kvc_layout_name(kvc_layout layout);
 
 typedef struct kvc_build_params {
   int32_t layers;          /* decoder blocks; default 4 */
@@ -107,6 +126,8 @@ typedef struct kvc_build_params {
   kvc_attention attention; /* default KVC_ATTENTION_CONCAT (the seed's graph) */
   int32_t kv_heads;        /* heads of K and V; 0 (default) = heads. Below heads (grouped-query
                             * attention) needs KVC_ATTENTION_GQA and must divide heads */
+  kvc_arch arch;           /* default KVC_ARCH_GPT */
+  kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
 } kvc_build_params;
 
 /* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
@@ -201,6 +222,20 @@ KVC_API kvc_status kvc_model_open(const char *path, const kvc_model_params *para
 /* Release a model. Its sequences must have been freed before. NULL is a no-op. */
 KVC_API void kvc_model_free(kvc_model *model);
 
+/* The most end-of-sequence ids a model may state. */
+enum { KVC_MAX_EOS = 8 };
+
+/* Generation defaults a model directory states: genai_config.json's "search" section, or
+ * these values without one. */
+typedef struct kvc_search {
+  int32_t max_length;       /* total tokens (prompt + generated); 0 = not stated */
+  int do_sample;            /* 0 (default): greedy; 1: sample with the values below */
+  float temperature;        /* 1 */
+  int32_t top_k;            /* 50 (0 = all) */
+  float top_p;              /* 1 */
+  float repetition_penalty; /* 1 = none. Read and reported; kvcache does not apply it yet */
+} kvc_search;
+
 typedef struct kvc_model_info {
   kvc_naming naming;             /* detected I/O naming convention */
   int32_t layers;                /* number of past/present pairs */
@@ -213,6 +248,7 @@ typedef struct kvc_model_info {
                                   * holds; 0 when the graph does not say */
   int has_attention_mask;        /* graph input attention_mask exists */
   int has_position_ids;          /* graph input position_ids exists */
+  int has_seqlens;               /* graph inputs seqlens_k and total_sequence_length exist */
   int input_ids_int32;           /* input_ids is int32 (else int64) */
   kvc_kv_mode kv_mode;           /* the mode its sequences get by default (never AUTO) */
   int64_t param_bytes;           /* bytes of the model files (graph + external weights) */
@@ -225,6 +261,14 @@ typedef struct kvc_model_info {
   int batches;                   /* 1 when one run can decode many sequences at their own
                                   * lengths (a GQA graph in SHARED mode); 0 when a batch
                                   * call runs its sequences one after another */
+  char attention_note[256];      /* why the graph can or cannot write its cache in place */
+  /* From genai_config.json (onnxruntime-genai's), when the model's directory has one: */
+  char genai_config[4096]; /* its path; "" when there is none */
+  int32_t bos_token_id;    /* -1 when not stated */
+  int32_t pad_token_id;    /* -1 when not stated */
+  int32_t n_eos;           /* kvc_generate stops after any of eos_token_ids[0..n_eos) */
+  int32_t eos_token_ids[KVC_MAX_EOS];
+  kvc_search search; /* generation defaults (the "search" section) */
 } kvc_model_info;
 
 /* Describe an open model. */
@@ -428,6 +472,10 @@ typedef struct kvc_sampler_params {
 
 KVC_API kvc_sampler_params kvc_sampler_default_params(void);
 
+/* Sampler parameters for a model's generation defaults (kvc_model_info.search): greedy
+ * unless do_sample; seed 0. */
+KVC_API kvc_sampler_params kvc_search_sampler_params(const kvc_search *search);
+
 /* A sampler for logits of `vocab_size` entries (its scratch space is allocated here).
  * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1]. */
 KVC_API kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size,
@@ -444,7 +492,9 @@ KVC_API kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits,
 typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
 
 /* Append `prompt` (n_prompt >= 1 tokens; n_prompt 0 continues from the sequence's current
- * logits), then generate up to max_new tokens, appending each but the last.
+ * logits), then generate up to max_new tokens, appending each but the last. Generation
+ * stops after an end-of-sequence token of the model (kvc_model_info.eos_token_ids, from
+ * genai_config.json), which is in `out` but not appended.
  * out (max_new entries) receives the generated tokens and *n_out their number.
  * on_token may be NULL. Returns KVC_ERR_CACHE_FULL (with *n_out tokens valid) when the
  * cache fills up first. Errors: KVC_ERR_INVALID_ARG (NULL, negative counts, a sampler made

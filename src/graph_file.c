@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -100,6 +101,50 @@ static void find_positions(const Onnx__GraphProto *g, kvc__graph_file *out) {
   out->positions = fewest > INT32_MAX ? INT32_MAX : (int32_t)fewest;
 }
 
+static int in_list(char *const *list, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(list[i], name))
+      return 1;
+  return 0;
+}
+
+/* Count the GroupQueryAttention nodes, and those whose lengths (inputs 5 and 6) are computed
+ * from attention_mask: the tensors derived from it, followed through every node but the
+ * attention itself (nodes are stored in topological order). */
+static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
+  size_t n = 1, cap = 64;
+  char **derived = malloc(cap * sizeof *derived);
+  if (!derived)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory reading the graph");
+  derived[0] = "attention_mask";
+  for (size_t i = 0; i < g->n_node; i++) {
+    const Onnx__NodeProto *node = g->node[i];
+    if (!strcmp(node->op_type, "GroupQueryAttention") && is_microsoft(node)) {
+      out->gqa_nodes++;
+      out->gqa_lengths_from_mask += node->n_input > 6 && in_list(derived, n, node->input[5]) &&
+                                    in_list(derived, n, node->input[6]);
+      continue;
+    }
+    int from_mask = 0; /* lengths come from a few nodes; a mask that spreads into the whole
+                        * graph (a concat graph's attention bias) is not followed further */
+    for (size_t k = 0; k < node->n_input && !from_mask && n < 256; k++)
+      from_mask = in_list(derived, n, node->input[k]);
+    for (size_t k = 0; from_mask && k < node->n_output; k++) {
+      if (n == cap) {
+        char **grown = realloc(derived, 2 * cap * sizeof *grown);
+        if (!grown) {
+          free(derived);
+          return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory reading the graph");
+        }
+        derived = grown, cap *= 2;
+      }
+      derived[n++] = node->output[k];
+    }
+  }
+  free(derived);
+  return KVC_OK;
+}
+
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out) {
   memset(out, 0, sizeof *out);
   int fd = open(onnx_path, O_RDONLY | O_CLOEXEC);
@@ -121,6 +166,8 @@ kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__gra
   if (m && m->graph) {
     s = check_external(m->graph, dir);
     find_positions(m->graph, out);
+    if (!s)
+      s = find_gqa(m->graph, out);
   }
   if (m)
     onnx__model_proto__free_unpacked(m, NULL);

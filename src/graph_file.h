@@ -15,6 +15,11 @@ typedef struct kvc__graph_file {
    * of either domain); 0 when the graph states none */
   int32_t positions;
   char positions_from[512]; /* the tensor and node that set it, for messages */
+  /* com.microsoft.GroupQueryAttention nodes, and how many of them take seqlens_k and
+   * total_sequence_length computed from the input attention_mask (onnxruntime-genai's
+   * builder's layout: such a graph can write its cache in place, as one that takes them as
+   * inputs can) */
+  int gqa_nodes, gqa_lengths_from_mask;
 } kvc__graph_file;
 
 /* Read `onnx_path` (whose external weights live in `dir`). Every external weights file it

@@ -1,14 +1,15 @@
 /* kv_shared.c: KVC_KV_SHARED. One buffer per cache tensor holds every slot,
  * (slots, kv_heads, capacity + 1, head_dim), and is bound as both past and present: the
  * graph (GroupQueryAttention) writes each row's new keys and values in place at positions
- * seqlens_k - n + 1 .. seqlens_k of that row. A run binds the rows of a slot range as one
+ * seqlens_k - n + 1 .. seqlens_k of that row (seqlens_k given, or computed by the graph from
+ * the attention_mask bound here). A run binds the rows of a slot range as one
  * view of those buffers, so several sequences at their own lengths decode in one run. */
 #include "ctx.h"
 #include "error.h"
 
 /* Bind the cache views of rows [first, first + count), input_ids and position_ids of
- * (count, n), logits of (count, n, V), and seqlens_k (count), total_sequence_length. These
- * stay bound until the rows or n change. */
+ * (count, n), logits of (count, n, V), and seqlens_k (count), total_sequence_length where
+ * the graph takes them. These stay bound until the rows or n change. */
 static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n) {
   const kvc_model *m = c->model;
   const kvc__cache *cache = &c->cache;
@@ -36,11 +37,11 @@ static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n)
   if (!s && m->sig.has_position_ids)
     s = kvc__bind(c->binding, 0, "position_ids", m->host_mem, c->positions, ids_bytes, seq_shape, 2,
                   c->id_type);
-  if (!s)
+  if (!s && m->sig.has_seqlens) /* else the graph computes them from attention_mask */
     s = kvc__bind(c->binding, 0, "seqlens_k", m->host_mem, c->seqlens_k,
                   (size_t)count * sizeof *c->seqlens_k, rows_shape, 1,
                   ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
-  if (!s)
+  if (!s && m->sig.has_seqlens)
     s = kvc__bind(c->binding, 0, "total_sequence_length", m->host_mem, c->total_len,
                   sizeof c->total_len, one, (size_t)m->sig.total_rank,
                   ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
@@ -78,10 +79,11 @@ static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logit
 
 static kvc_status shared_init(kvc_ctx *c) {
   const kvc_model *m = c->model;
-  if (!m->sig.has_seqlens)
+  if (!m->sig.in_place)
     return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kv_mode shared needs a graph that writes its cache in place (inputs "
-                     "seqlens_k and total_sequence_length); this one concatenates: use bound");
+                     "kv_mode shared needs a graph that writes its cache in place; %s: %s: use "
+                     "bound",
+                     m->info.onnx_path, m->info.attention_note);
   kvc_status s = kvc__slotted_init(c, c->capacity + 1, 1);
   if (!s) /* bind the common case now: one row, one token */
     s = bind_rows(c, 0, 1, 1);

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "model.h"
 #include "path.h"
+#include "genai_config.h"
 #include "graph_file.h"
 
 kvc_model_params kvc_model_default_params(void) {
@@ -120,8 +121,8 @@ static int length_value(const cJSON *v) {
          v->valuedouble == (double)(int32_t)v->valuedouble;
 }
 
-/* The model's maximum length from config.json or genai_config.json (0 if neither says),
- * and where it was read ("config.json max_seq_len"). */
+/* The model's maximum length from config.json (0 if it does not say), and where it was read
+ * ("config.json \"max_seq_len\""). */
 static kvc_status config_max_len(const char *dir, int32_t *out, char *source, size_t cap) {
   static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
   char path[4096];
@@ -139,21 +140,6 @@ static kvc_status config_max_len(const char *dir, int32_t *out, char *source, si
       *out = (int32_t)v->valuedouble;
       snprintf(source, cap, "%s \"%s\"", path, keys[i]);
     }
-  }
-  cJSON_Delete(c);
-  if (s || *out)
-    return s;
-  if ((s = kvc__path_join(path, sizeof path, dir, "genai_config.json")))
-    return s;
-  c = read_json(path, &s);
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "model"),
-                                                    "context_length");
-  if (v && !length_value(v))
-    s = kvc__fail(KVC_ERR_MODEL, "%s: \"model.context_length\" must be a whole number in 1..%d",
-                  path, 1 << 24);
-  else if (v) {
-    *out = (int32_t)v->valuedouble;
-    snprintf(source, cap, "%s \"model.context_length\"", path);
   }
   cJSON_Delete(c);
   return s;
@@ -204,6 +190,34 @@ static kvc_status choose_max_len(kvc_model_info *info, const kvc_model_params *p
                      info->onnx_path, dir);
   info->max_seq_len = p->max_seq_len > 0 ? p->max_seq_len : max;
   return KVC_OK;
+}
+
+/* Whether present can share past's buffer (written in place), and why, in `note`. */
+static int in_place(const kvc__signature *sig, const kvc__graph_file *file, char *note,
+                    size_t cap) {
+  if (sig->has_seqlens) {
+    snprintf(note, cap,
+             "seqlens_k and total_sequence_length are inputs (GroupQueryAttention): "
+             "the cache can be written in place");
+    return 1;
+  }
+  if (file->gqa_nodes > 0 && file->gqa_lengths_from_mask == file->gqa_nodes &&
+      sig->has_attention_mask) {
+    snprintf(note, cap,
+             "its %d GroupQueryAttention nodes compute seqlens_k and total_sequence_length "
+             "from attention_mask (onnxruntime-genai's layout): the cache can be written in "
+             "place",
+             file->gqa_nodes);
+    return 1;
+  }
+  if (file->gqa_nodes > 0)
+    snprintf(note, cap,
+             "%d of its %d GroupQueryAttention nodes take lengths that are neither inputs nor "
+             "computed from attention_mask: each present is a new tensor",
+             file->gqa_nodes - file->gqa_lengths_from_mask, file->gqa_nodes);
+  else
+    snprintf(note, cap, "no GroupQueryAttention: each present is a new tensor (past + new)");
+  return 0;
 }
 
 kvc_status kvc__session_options(const kvc_model_params *p, int cuda, OrtSessionOptions **out) {
@@ -299,9 +313,16 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   kvc_model_info *info = &m->info;
   char dir[4096], source[4200] = "";
   kvc__graph_file file;
+  kvc__genai genai;
   s = find_onnx(path, info->onnx_path, dir, sizeof dir);
   if (!s)
     s = config_max_len(dir, &info->model_max_seq_len, source, sizeof source);
+  if (!s)
+    s = kvc__genai_read(dir, &genai);
+  if (!s && !info->model_max_seq_len && genai.context_length) {
+    info->model_max_seq_len = genai.context_length;
+    snprintf(source, sizeof source, "%s \"model.context_length\"", genai.path);
+  }
   if (!s)
     s = kvc__graph_file_read(info->onnx_path, dir, &file);
 
@@ -320,7 +341,8 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   if (opts)
     ort->ReleaseSessionOptions(opts);
   if (!s) {
-    s = kvc__signature_read(m->session, &m->sig);
+    const kvc__signature_hints hints = {genai.kv_heads, genai.head_size};
+    s = kvc__signature_read(m->session, &hints, &m->sig);
     if (s)
       s = kvc__wrap(s, "%s", info->onnx_path);
   }
@@ -354,20 +376,27 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->vocab_size = sig->vocab;
   info->has_attention_mask = sig->has_attention_mask;
   info->has_position_ids = sig->has_position_ids;
+  info->has_seqlens = sig->has_seqlens;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
-  info->attention = sig->has_seqlens ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+  m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);
+  info->attention = sig->in_place ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
   info->kv_mode = p.kv_mode != KVC_KV_AUTO ? p.kv_mode
-                  : sig->has_seqlens       ? KVC_KV_SHARED
+                  : sig->in_place          ? KVC_KV_SHARED
                                            : KVC_KV_BOUND;
-  if (info->kv_mode == KVC_KV_SHARED && !sig->has_seqlens) {
+  if (info->kv_mode == KVC_KV_SHARED && !sig->in_place) {
     kvc__fail(KVC_ERR_INVALID_ARG,
-              "kv_mode shared needs a graph that can write its cache in place (inputs "
-              "seqlens_k and total_sequence_length, as GroupQueryAttention takes); %s "
-              "concatenates: use bound",
-              info->onnx_path);
+              "kv_mode shared needs a graph that can write its cache in place; %s: %s: use "
+              "bound",
+              info->onnx_path, info->attention_note);
     kvc_model_free(m);
     return KVC_ERR_INVALID_ARG;
   }
+  snprintf(info->genai_config, sizeof info->genai_config, "%s", genai.found ? genai.path : "");
+  info->bos_token_id = genai.bos;
+  info->pad_token_id = genai.pad;
+  info->n_eos = genai.n_eos;
+  memcpy(info->eos_token_ids, genai.eos, sizeof genai.eos);
+  info->search = genai.search;
   info->batches = info->kv_mode == KVC_KV_SHARED;
   info->param_bytes = model_bytes(info->onnx_path, dir);
   info->cache_bytes_per_token =

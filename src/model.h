@@ -18,15 +18,22 @@ typedef struct kvc__signature {
   kvc_naming naming;
   int layers, kv_heads, head_dim, vocab;
   int has_attention_mask, has_position_ids;
-  int has_seqlens; /* seqlens_k and total_sequence_length (GroupQueryAttention-style graph:
-                    * present may share past's buffer, written in place) */
+  int has_seqlens; /* seqlens_k and total_sequence_length are inputs (GroupQueryAttention) */
+  int in_place;    /* present may share past's buffer, written in place: has_seqlens, or
+                    * GroupQueryAttention computing them from attention_mask (genai layout) */
   int total_rank;  /* rank of total_sequence_length: 0 (scalar) or 1 */
   ONNXTensorElementDataType ids_type; /* of input_ids, position_ids and attention_mask */
   kvc__layer_names *names;            /* layers entries, owned */
 } kvc__signature;
 
+/* Sizes the graph may leave symbolic, from genai_config.json; 0 = not given. */
+typedef struct kvc__signature_hints {
+  int32_t kv_heads, head_dim;
+} kvc__signature_hints;
+
 /* Read and check the signature of `session`; on failure the message names the tensor. */
-kvc_status kvc__signature_read(OrtSession *session, kvc__signature *sig);
+kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *hints,
+                               kvc__signature *sig);
 void kvc__signature_free(kvc__signature *sig);
 
 struct kvc_model {

@@ -37,3 +37,23 @@ const char *kvc_attention_name(kvc_attention attention) {
   }
   return NULL;
 }
+
+const char *kvc_arch_name(kvc_arch arch) {
+  switch (arch) {
+  case KVC_ARCH_GPT:
+    return "gpt";
+  case KVC_ARCH_LLAMA:
+    return "llama";
+  }
+  return NULL;
+}
+
+const char *kvc_layout_name(kvc_layout layout) {
+  switch (layout) {
+  case KVC_LAYOUT_KVCACHE:
+    return "kvcache";
+  case KVC_LAYOUT_GENAI:
+    return "genai";
+  }
+  return NULL;
+}

@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "ctx.h"
+#include "model.h"
 #include "error.h"
 #include "kvcache.h"
 #include "rng.h"
@@ -20,6 +21,16 @@ struct kvc_sampler {
 
 kvc_sampler_params kvc_sampler_default_params(void) {
   return (kvc_sampler_params){.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
+}
+
+kvc_sampler_params kvc_search_sampler_params(const kvc_search *search) {
+  kvc_sampler_params p = kvc_sampler_default_params();
+  if (search && search->do_sample) {
+    p.temperature = search->temperature;
+    p.top_k = search->top_k;
+    p.top_p = search->top_p;
+  }
+  return p;
 }
 
 kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab, kvc_sampler **out) {
@@ -150,6 +161,13 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
   return KVC_OK;
 }
 
+static int is_eos(const kvc_model_info *info, int32_t token) {
+  for (int32_t i = 0; i < info->n_eos; i++)
+    if (info->eos_token_ids[i] == token)
+      return 1;
+  return 0;
+}
+
 kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
                         kvc_sampler *sampler, int32_t *out, int32_t *n_out, kvc_token_fn on_token,
                         void *user) {
@@ -183,7 +201,7 @@ kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, i
       return s;
     out[i] = token;
     *n_out = i + 1;
-    if (on_token && on_token(user, token, i))
+    if ((on_token && on_token(user, token, i)) || is_eos(&seq->ctx->model->info, token))
       break;
     if (i + 1 < max_new && (s = kvc_seq_append(seq, &token, 1)))
       return s;

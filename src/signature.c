@@ -122,7 +122,8 @@ static int is_id_type(ONNXTensorElementDataType t) {
 }
 
 /* Check one cache tensor against the layout of the first one seen. */
-static kvc_status check_cache(kvc__signature *sig, const io *t, int *seen_first) {
+static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *hints, const io *t,
+                              int *seen_first) {
   if (t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ||
       t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16)
     return kvc__fail(KVC_ERR_UNSUPPORTED,
@@ -137,27 +138,32 @@ static kvc_status check_cache(kvc__signature *sig, const io *t, int *seen_first)
                      "cache tensor '%s' has rank %zu; expected 4 (batch, kv_heads, time, "
                      "head_dim)",
                      t->name, t->d.rank);
-  if (t->d.dims[1] <= 0 || t->d.dims[3] <= 0)
+  /* a symbolic kv_heads or head_dim (onnxruntime-genai's builder names the head size
+   * kv_cache_dim) takes genai_config.json's number */
+  const int64_t kv_heads = t->d.dims[1] > 0 ? t->d.dims[1] : hints->kv_heads;
+  const int64_t head_dim = t->d.dims[3] > 0 ? t->d.dims[3] : hints->head_dim;
+  if (kv_heads <= 0 || head_dim <= 0)
     return kvc__fail(KVC_ERR_MODEL,
-                     "cache tensor '%s' has symbolic kv_heads or head_dim (dims 1 and 3); "
-                     "expected fixed numbers",
-                     t->name);
+                     "cache tensor '%s' has a symbolic %s (dim %d) and no genai_config.json "
+                     "gives it (model.decoder.%s)",
+                     t->name, kv_heads <= 0 ? "kv_heads" : "head_dim", kv_heads <= 0 ? 1 : 3,
+                     kv_heads <= 0 ? "num_key_value_heads" : "head_size");
   if (!*seen_first) {
-    sig->kv_heads = (int)t->d.dims[1];
-    sig->head_dim = (int)t->d.dims[3];
+    sig->kv_heads = (int)kv_heads;
+    sig->head_dim = (int)head_dim;
     *seen_first = 1;
-  } else if (t->d.dims[1] != sig->kv_heads || t->d.dims[3] != sig->head_dim) {
+  } else if (kv_heads != sig->kv_heads || head_dim != sig->head_dim) {
     return kvc__fail(KVC_ERR_MODEL,
                      "cache tensor '%s' is (batch, %lld, time, %lld); other cache tensors are "
                      "(batch, %d, time, %d)",
-                     t->name, (long long)t->d.dims[1], (long long)t->d.dims[3], sig->kv_heads,
+                     t->name, (long long)kv_heads, (long long)head_dim, sig->kv_heads,
                      sig->head_dim);
   }
   return KVC_OK;
 }
 
-static kvc_status read_inputs(kvc__signature *sig, const io *in, size_t n, int *naming_seen,
-                              int *seen_first) {
+static kvc_status read_inputs(kvc__signature *sig, const kvc__signature_hints *hints, const io *in,
+                              size_t n, int *naming_seen, int *seen_first) {
   int have_ids = 0;
   for (size_t i = 0; i < n; i++) {
     const io *t = &in[i];
@@ -205,7 +211,7 @@ static kvc_status read_inputs(kvc__signature *sig, const io *in, size_t n, int *
     *naming_seen = naming;
     if (layer + 1 > sig->layers)
       sig->layers = layer + 1;
-    kvc_status s = check_cache(sig, t, seen_first);
+    kvc_status s = check_cache(sig, hints, t, seen_first);
     if (s)
       return s;
   }
@@ -231,7 +237,8 @@ static const io *find(const io *list, size_t n, const char *name) {
   return NULL;
 }
 
-kvc_status kvc__signature_read(OrtSession *session, kvc__signature *sig) {
+kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *hints,
+                               kvc__signature *sig) {
   const OrtApi *ort = kvc__ort();
   memset(sig, 0, sizeof *sig);
   io *in = NULL, *out = NULL;
@@ -241,7 +248,7 @@ kvc_status kvc__signature_read(OrtSession *session, kvc__signature *sig) {
   if (!s)
     s = list_io(ort, session, 0, &out, &n_out);
   if (!s)
-    s = read_inputs(sig, in, n_in, &naming, &seen_first);
+    s = read_inputs(sig, hints, in, n_in, &naming, &seen_first);
   if (!s) {
     sig->naming = naming == 1 ? KVC_NAMING_HF : KVC_NAMING_SEED;
     sig->names = kvc__calloc((size_t)sig->layers, sizeof *sig->names);
@@ -261,7 +268,7 @@ kvc_status kvc__signature_read(OrtSession *session, kvc__signature *sig) {
         s = kvc__fail(KVC_ERR_MODEL, "graph input '%s' has no matching output '%s'", nm->past[kv],
                       nm->present[kv]);
       if (!s)
-        s = check_cache(sig, p, &seen_first);
+        s = check_cache(sig, hints, p, &seen_first);
     }
   }
   const io *logits = s ? NULL : find(out, n_out, "logits");

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
+#include "hooks.h"
 #include "naming.h"
 #include "rng.h"
 
@@ -146,6 +148,24 @@ Onnx__ModelProto *th_load_graph(const char *dir) {
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, n, buf);
   assert_non_null(m);
   return m;
+}
+
+void th_decode_in_place(kvc_seq *q, int layers, int vocab, int steps) {
+  const void **addr = malloc((size_t)layers * 2 * sizeof *addr);
+  for (int l = 0; l < layers; l++)
+    for (int kv = 0; kv < 2; kv++)
+      addr[l * 2 + kv] = kvc__seq_cache_address(q, l, kv);
+  uint64_t before = kvc__alloc_count();
+  for (int i = 0; i < steps; i++) {
+    int32_t t = th_argmax(kvc_seq_logits(q), vocab);
+    th_append(q, &t, 1);
+    for (int l = 0; l < layers; l++)
+      for (int kv = 0; kv < 2; kv++)
+        assert_ptr_equal(kvc__seq_cache_address(q, l, kv), addr[l * 2 + kv]);
+  }
+  assert_int_equal(kvc__alloc_count() - before, 0);
+  assert_int_equal(kvc__seq_check_binding(q), KVC_OK);
+  free(addr);
 }
 
 kvc_model *th_open_model(const char *dir) {

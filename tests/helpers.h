@@ -51,6 +51,10 @@ void th_append(kvc_seq *q, const int32_t *tokens, int32_t n);
 /* DIR/model.onnx (at most 1 MiB), unpacked; free with onnx__model_proto__free_unpacked. */
 Onnx__ModelProto *th_load_graph(const char *dir);
 
+/* `steps` greedy decode steps of q (which holds tokens): every layer's cache stays at one
+ * address, no step allocates, every output was written where it was bound. */
+void th_decode_in_place(kvc_seq *q, int layers, int vocab, int steps);
+
 /* max |a[i] - b[i]| over n values. */
 double th_max_diff(const float *a, const float *b, int n);
 

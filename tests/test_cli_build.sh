@@ -41,6 +41,24 @@ expect_usage_error layers --layers 100000
 expect_usage_error --attention --attention flash
 expect_usage_error kv_heads --kv-heads 2
 expect_usage_error kv_heads --attention gqa --kv-heads 3
+expect_usage_error --arch --arch mamba
+expect_usage_error --layout --layout onnx
+expect_usage_error "arch llama needs attention = GQA" --arch llama --attention concat
+expect_usage_error "layout genai needs attention = GQA and naming = HF" --layout genai --naming seed
+expect_usage_error "even number" --arch llama --head-dim 15
+
+# --arch llama --layout genai: the genai builder's files, opened in place, its config read
+out=$("$kvcache" build-model -o "$tmp/llama" --arch llama --layout genai --layers 2 --heads 4 \
+  --kv-heads 2 --head-dim 16 --vocab 100 --max-seq 64) || fail "build-model --arch llama failed"
+grep -qF "$tmp/llama/genai_config.json" <<<"$out" || fail "llama: genai_config.json not reported"
+[ -f "$tmp/llama/genai_config.json" ] || fail "llama: no genai_config.json"
+info=$("$kvcache" info -m "$tmp/llama")
+grep -q "^attention .*from attention_mask" <<<"$info" || fail "llama info: attention: $info"
+grep -q "^kv mode          shared" <<<"$info" || fail "llama info: kv mode: $info"
+grep -q "^inputs           input_ids (int64), attention_mask$" <<<"$info" || fail "llama inputs: $info"
+grep -q "^  tokens         bos 1, pad 2, eos 2" <<<"$info" || fail "llama info: tokens: $info"
+"$kvcache" verify -m "$tmp/llama" --prompt-len 8 --steps 16 >/dev/null || fail "llama verify failed"
+passed=$((passed + 1))
 
 # unwritable DIR: under a regular file
 rc=0

@@ -124,20 +124,7 @@ static void shared_is_in_place_and_rewinds(void **state) {
   kvc_seq *q = th_new_seq(f->gqa, KVC_KV_SHARED), *r = th_new_seq(f->gqa, KVC_KV_SHARED);
   const int32_t A[] = {10, 20, 30, 40, 50}, B[] = {7, 8, 9}, C[] = {600, 601, 602};
   th_append(q, A, 5);
-  const void *addr[4][2];
-  for (int l = 0; l < 4; l++)
-    for (int kv = 0; kv < 2; kv++)
-      addr[l][kv] = kvc__seq_cache_address(q, l, kv);
-  uint64_t before = kvc__alloc_count();
-  for (int i = 0; i < 200; i++) {
-    int32_t t = th_argmax(kvc_seq_logits(q), 1000);
-    th_append(q, &t, 1);
-    for (int l = 0; l < 4; l++)
-      for (int kv = 0; kv < 2; kv++)
-        assert_ptr_equal(kvc__seq_cache_address(q, l, kv), addr[l][kv]);
-  }
-  assert_int_equal(kvc__alloc_count() - before, 0);
-  assert_int_equal(kvc__seq_check_binding(q), KVC_OK);
+  th_decode_in_place(q, 4, 1000, 200);
   kvc_seq_metrics m;
   assert_int_equal(kvc_seq_get_metrics(q, &m), KVC_OK);
   assert_int_equal(m.cache_addresses, 1);

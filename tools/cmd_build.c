@@ -10,8 +10,9 @@
 static const char usage[] =
     "usage: kvcache build-model -o DIR [options]\n"
     "\n"
-    "Writes DIR/model.onnx, DIR/model.onnx.data (weights) and DIR/config.json: a GPT-style\n"
-    "decoder with explicit KV-cache inputs and outputs, in standard ONNX (opset 17).\n"
+    "Writes DIR/model.onnx, DIR/model.onnx.data (weights) and DIR/config.json: a GPT- or\n"
+    "Llama-style decoder with explicit KV-cache inputs and outputs (opset 17; standard ONNX\n"
+    "ops unless --attention gqa).\n"
     "Weights are drawn from --seed: one seed gives byte-identical files.\n"
     "\n"
     "options (defaults are the seed prototype's model, about 3.8 M parameters):\n"
@@ -29,13 +30,44 @@ static const char usage[] =
     "                     gqa: com.microsoft.GroupQueryAttention, which can write the cache in\n"
     "                     place; same weights and math for the same seed (concat)\n"
     "  --kv-heads N       heads of K and V, dividing --heads; fewer than --heads is\n"
-    "                     grouped-query attention and needs --attention gqa (= heads)\n";
+    "                     grouped-query attention and needs --attention gqa (= heads)\n"
+    "  --arch gpt|llama   gpt: the seed's (LayerNorm, learned positions, GELU, biases);\n"
+    "                     llama: RMSNorm, rotary positions inside GroupQueryAttention, SwiGLU,\n"
+    "                     no biases, no position_ids input; implies --attention gqa (gpt)\n"
+    "  --layout kvcache|genai\n"
+    "                     kvcache: GQA graphs take seqlens_k and total_sequence_length;\n"
+    "                     genai: onnxruntime-genai's builder's layout, where the graph computes\n"
+    "                     them from attention_mask, the head size is symbolic (kv_cache_dim) and\n"
+    "                     genai_config.json is written too; implies --attention gqa --naming hf\n"
+    "                     (kvcache)\n";
+
+/* The options that pick one of two named values (the first is the default). */
+enum { C_NAMING, C_ATTENTION, C_ARCH, C_LAYOUT, N_CHOICES };
+typedef struct choice {
+  const char *option;
+  const char *names[2];
+} choice;
+
+static int choice_of(const choice *choices, const char *opt) {
+  for (int c = 0; c < N_CHOICES; c++)
+    if (!strcmp(opt, choices[c].option))
+      return c;
+  return -1;
+}
 
 int kvc_cmd_build_model(int argc, char **argv) {
   const char *cmd = "build-model", *dir = NULL;
   kvc_build_params p = kvc_build_default_params();
+  const choice choices[N_CHOICES] = {
+      {"--naming", {kvc_naming_name(KVC_NAMING_SEED), kvc_naming_name(KVC_NAMING_HF)}},
+      {"--attention",
+       {kvc_attention_name(KVC_ATTENTION_CONCAT), kvc_attention_name(KVC_ATTENTION_GQA)}},
+      {"--arch", {kvc_arch_name(KVC_ARCH_GPT), kvc_arch_name(KVC_ARCH_LLAMA)}},
+      {"--layout", {kvc_layout_name(KVC_LAYOUT_KVCACHE), kvc_layout_name(KVC_LAYOUT_GENAI)}}};
+  int picked[N_CHOICES] = {0}, chose[N_CHOICES] = {0};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
+    int c;
     if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
       fputs(usage, stdout);
       return 0;
@@ -66,20 +98,13 @@ int kvc_cmd_build_model(int argc, char **argv) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       if (!v || !kvc_arg_u64(cmd, opt, v, &p.seed))
         return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--attention") || !strcmp(opt, "--naming")) {
-      const char *const attentions[] = {kvc_attention_name(KVC_ATTENTION_CONCAT),
-                                        kvc_attention_name(KVC_ATTENTION_GQA)};
-      const char *const namings[] = {kvc_naming_name(KVC_NAMING_SEED),
-                                     kvc_naming_name(KVC_NAMING_HF)};
-      const int attention = opt[2] == 'a';
+    } else if ((c = choice_of(choices, opt)) >= 0) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
-      int k = v ? kvc_arg_choice(cmd, opt, v, attention ? attentions : namings, 2) : -1;
+      int k = v ? kvc_arg_choice(cmd, opt, v, choices[c].names, 2) : -1;
       if (k < 0)
         return KVC_EXIT_USAGE;
-      if (attention)
-        p.attention = k ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
-      else
-        p.naming = k ? KVC_NAMING_HF : KVC_NAMING_SEED;
+      picked[c] = k;
+      chose[c] = 1;
     } else {
       return kvc_arg_unknown(cmd, opt, usage, 0);
     }
@@ -88,13 +113,24 @@ int kvc_cmd_build_model(int argc, char **argv) {
     fprintf(stderr, "kvcache %s: -o DIR is required\n\n%s", cmd, usage);
     return KVC_EXIT_USAGE;
   }
+  p.naming = picked[C_NAMING] ? KVC_NAMING_HF : KVC_NAMING_SEED;
+  p.attention = picked[C_ATTENTION] ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+  p.arch = picked[C_ARCH] ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
+  p.layout = picked[C_LAYOUT] ? KVC_LAYOUT_GENAI : KVC_LAYOUT_KVCACHE;
+  /* what llama and genai need, unless asked otherwise (then the builder says why not) */
+  if (!chose[C_ATTENTION] && (p.arch == KVC_ARCH_LLAMA || p.layout == KVC_LAYOUT_GENAI))
+    p.attention = KVC_ATTENTION_GQA;
+  if (!chose[C_NAMING] && p.layout == KVC_LAYOUT_GENAI)
+    p.naming = KVC_NAMING_HF;
   kvc_status s = kvc_build_model(dir, &p);
   if (s) {
     fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
     return s == KVC_ERR_INVALID_ARG || s == KVC_ERR_IO ? KVC_EXIT_USAGE : 1;
   }
   int64_t n = kvc_build_param_count(&p);
-  printf("wrote %s/model.onnx, %s/model.onnx.data, %s/config.json\n", dir, dir, dir);
+  printf("wrote %s/model.onnx, %s/model.onnx.data, %s/config.json%s%s%s\n", dir, dir, dir,
+         p.layout == KVC_LAYOUT_GENAI ? ", " : "", p.layout == KVC_LAYOUT_GENAI ? dir : "",
+         p.layout == KVC_LAYOUT_GENAI ? "/genai_config.json" : "");
   printf("parameters %" PRId64 " (%.1f MB of float32 weights)\n", n, (double)n * 4 / 1e6);
   return 0;
 }

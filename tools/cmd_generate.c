@@ -25,12 +25,25 @@ static const char usage[] =
     "  --prompts FILE       one prompt per line (- for stdin); blank lines are skipped\n"
     "  --parallel P         sequences decoding together with --prompts (4)\n"
     "  -n N                 tokens to generate (32)\n"
-    "  --greedy             pick the most likely token (the default)\n"
+    "  --greedy             pick the most likely token (the default, unless the model's\n"
+    "                       genai_config.json search section says do_sample: then its\n"
+    "                       temperature, top_k and top_p are the defaults)\n"
     "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
     "  --top-k K            sample among the K most likely tokens (0 = all)\n"
     "  --top-p P            sample within probability mass P, 0 < P <= 1 (1 = all)\n"
     "  --seed S             sampling seed (0)\n"
     "  --no-cache           recompute the whole sequence for every token (same as --kv uncached)\n";
+
+/* No sampling option given: the model's own defaults (genai_config.json's search), if any. */
+static void model_sampling(const kvc_model *model, kvc_sampler_params *sp) {
+  kvc_model_info info;
+  kvc_model_get_info(model, &info);
+  if (!*info.genai_config)
+    return;
+  const uint64_t seed = sp->seed;
+  *sp = kvc_search_sampler_params(&info.search);
+  sp->seed = seed;
+}
 
 int kvc_cmd_generate(int argc, char **argv) {
   const char *cmd = "generate", *dir = NULL, *prompt_text = NULL, *prompts_file = NULL;
@@ -38,6 +51,7 @@ int kvc_cmd_generate(int argc, char **argv) {
   kvc_model_params mp = kvc_model_default_params();
   kvc_sampler_params sp = kvc_sampler_default_params();
   int64_t n_new = 32;
+  int chose_sampling = 0;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v;
     double d;
@@ -66,18 +80,22 @@ int kvc_cmd_generate(int argc, char **argv) {
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--greedy")) {
       sp.temperature = 0;
+      chose_sampling = 1;
     } else if (!strcmp(opt, "--temperature")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 0, 1e6, &d))
         return KVC_EXIT_USAGE;
       sp.temperature = (float)d;
+      chose_sampling = 1;
     } else if (!strcmp(opt, "--top-k")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, INT32_MAX, &k))
         return KVC_EXIT_USAGE;
       sp.top_k = (int32_t)k;
+      chose_sampling = 1;
     } else if (!strcmp(opt, "--top-p")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 1e-9, 1.0, &d))
         return KVC_EXIT_USAGE;
       sp.top_p = (float)d;
+      chose_sampling = 1;
     } else if (!strcmp(opt, "--seed")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &sp.seed))
         return KVC_EXIT_USAGE;
@@ -94,6 +112,8 @@ int kvc_cmd_generate(int argc, char **argv) {
   if (prompts_file) {
     kvc_model *model = NULL;
     int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
+    if (!rc && !chose_sampling)
+      model_sampling(model, &sp);
     if (!rc)
       rc = kvc_generate_prompts(cmd, model, prompts_file, (int)parallel, (int32_t)n_new, &sp);
     kvc_model_free(model);
@@ -123,6 +143,8 @@ int kvc_cmd_generate(int argc, char **argv) {
   if (!rc) {
     kvc_model_info info;
     kvc_model_get_info(model, &info);
+    if (!chose_sampling)
+      model_sampling(model, &sp);
     if (!(s = kvc_seq_new(model, NULL, &seq)))
       s = kvc_sampler_new(&sp, info.vocab_size, &sampler);
     if (!s)

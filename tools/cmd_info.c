@@ -17,6 +17,22 @@ static const char usage[] = "usage: kvcache info -m DIR [--json]\n"
                             "options:\n"
                             "  --json               print one JSON object instead of a table\n";
 
+/* What genai_config.json said, and where. */
+static void print_genai(const kvc_model_info *i) {
+  printf("genai config     %s\n", i->genai_config);
+  printf("  tokens         bos %d, pad %d, eos", i->bos_token_id, i->pad_token_id);
+  for (int k = 0; k < i->n_eos; k++)
+    printf("%s%d", k ? ", " : " ", i->eos_token_ids[k]);
+  printf("%s (generation stops at eos)\n", i->n_eos ? "" : " none");
+  const kvc_search *s = &i->search;
+  printf("  search         %s", s->do_sample ? "sample" : "greedy");
+  if (s->do_sample)
+    printf(" (temperature %g, top_k %d, top_p %g)", (double)s->temperature, s->top_k,
+           (double)s->top_p);
+  printf(", max_length %d, repetition_penalty %g%s\n", s->max_length, (double)s->repetition_penalty,
+         s->repetition_penalty != 1.0f ? " (not applied by kvcache yet)" : "");
+}
+
 static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "path", i->onnx_path);
@@ -32,6 +48,22 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddBoolToObject(o, "position_ids", i->has_position_ids);
   cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
   cJSON_AddStringToObject(o, "attention", kvc_attention_name(i->attention));
+  cJSON_AddStringToObject(o, "attention_note", i->attention_note);
+  cJSON_AddBoolToObject(o, "seqlens_inputs", i->has_seqlens);
+  if (*i->genai_config) {
+    cJSON *g = cJSON_AddObjectToObject(o, "genai_config");
+    cJSON_AddStringToObject(g, "path", i->genai_config);
+    cJSON_AddNumberToObject(g, "bos_token_id", i->bos_token_id);
+    cJSON_AddNumberToObject(g, "pad_token_id", i->pad_token_id);
+    cJSON_AddItemToObject(g, "eos_token_id", cJSON_CreateIntArray(i->eos_token_ids, i->n_eos));
+    cJSON *s = cJSON_AddObjectToObject(g, "search");
+    cJSON_AddBoolToObject(s, "do_sample", i->search.do_sample);
+    cJSON_AddNumberToObject(s, "temperature", i->search.temperature);
+    cJSON_AddNumberToObject(s, "top_k", i->search.top_k);
+    cJSON_AddNumberToObject(s, "top_p", i->search.top_p);
+    cJSON_AddNumberToObject(s, "max_length", i->search.max_length);
+    cJSON_AddNumberToObject(s, "repetition_penalty", i->search.repetition_penalty);
+  }
   cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
   cJSON_AddBoolToObject(o, "batches", i->batches);
   cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
@@ -82,10 +114,7 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("model            %s\n", i.onnx_path);
     printf("naming           %s\n", kvc_naming_name(i.naming));
     printf("layers           %d\n", i.layers);
-    printf("attention        %s\n",
-           i.attention == KVC_ATTENTION_GQA
-               ? "gqa (seqlens_k, total_sequence_length: the cache can be written in place)"
-               : "concat (each present is a new tensor: past + new)");
+    printf("attention        %s (%s)\n", kvc_attention_name(i.attention), i.attention_note);
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);
@@ -97,7 +126,7 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("inputs           input_ids (%s)%s%s%s\n", i.input_ids_int32 ? "int32" : "int64",
            i.has_attention_mask ? ", attention_mask" : "",
            i.has_position_ids ? ", position_ids" : "",
-           i.attention == KVC_ATTENTION_GQA ? ", seqlens_k, total_sequence_length" : "");
+           i.has_seqlens ? ", seqlens_k, total_sequence_length" : "");
     printf("kv mode          %s\n", kvc_kv_mode_name(i.kv_mode));
     printf("batches          %s\n",
            i.batches ? "yes (many sequences decode in one run, each at its own length)"
@@ -108,6 +137,8 @@ int kvc_cmd_info(int argc, char **argv) {
            (long long)i.cache_bytes_per_token * i.max_seq_len,
            (double)i.cache_bytes_per_token * i.max_seq_len / 1e6);
     printf("provider         %s (available: %s)\n", i.provider, rt.providers);
+    if (*i.genai_config)
+      print_genai(&i);
   }
   kvc_model_free(model);
   return rc;

@@ -47,16 +47,21 @@ static kvc__arch arch_of(const kvc_build_params *p) {
                      .kv_heads = p->kv_heads ? p->kv_heads : p->heads,
                      .head_dim = p->head_dim,
                      .vocab = p->vocab_size,
-                     .max_seq = p->max_seq_len};
+                     .max_seq = p->max_seq_len,
+                     .llama = p->arch == KVC_ARCH_LLAMA};
 }
 
 static int64_t count_params(const kvc__arch *a) {
-  const int64_t e = kvc__arch_hidden(a), kv = (int64_t)a->kv_heads * a->head_dim;
-  const int64_t per_layer = 4 * e                                /* two LayerNorms */
-                            + e * e + e                          /* q */
-                            + 2 * (e * kv + kv)                  /* k, v */
-                            + e * e + e                          /* o */
-                            + e * 4 * e + 4 * e + 4 * e * e + e; /* MLP */
+  const int64_t e = kvc__arch_hidden(a), kv = (int64_t)a->kv_heads * a->head_dim,
+                ff = kvc__arch_ff(a);
+  if (a->llama)
+    return (int64_t)a->vocab * e + (int64_t)a->max_seq * a->head_dim /* cos, sin */
+           + a->layers * (2 * e + 2 * e * e + 2 * e * kv + 3 * e * ff) + e + e * a->vocab;
+  const int64_t per_layer = 4 * e                       /* two LayerNorms */
+                            + e * e + e                 /* q */
+                            + 2 * (e * kv + kv)         /* k, v */
+                            + e * e + e                 /* o */
+                            + e * ff + ff + ff * e + e; /* MLP */
   return (int64_t)a->vocab * e + (int64_t)a->max_seq * e + a->layers * per_layer + 2 * e +
          e * a->vocab;
 }
@@ -92,6 +97,26 @@ static kvc_status validate(const kvc_build_params *p) {
   if (p->naming != KVC_NAMING_SEED && p->naming != KVC_NAMING_HF)
     return kvc__fail(KVC_ERR_INVALID_ARG, "naming = %d: expected KVC_NAMING_SEED or KVC_NAMING_HF",
                      (int)p->naming);
+  if (!kvc_arch_name(p->arch))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "arch = %d: expected KVC_ARCH_GPT or KVC_ARCH_LLAMA",
+                     (int)p->arch);
+  if (!kvc_layout_name(p->layout))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "layout = %d: expected KVC_LAYOUT_KVCACHE or KVC_LAYOUT_GENAI",
+                     (int)p->layout);
+  if (p->arch == KVC_ARCH_LLAMA && p->attention != KVC_ATTENTION_GQA)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "arch llama needs attention = GQA: its rotary positions are applied by "
+                     "GroupQueryAttention");
+  if (p->arch == KVC_ARCH_LLAMA && p->head_dim % 2)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "head_dim = %" PRId32 ": arch llama rotates pairs, expected an even number",
+                     p->head_dim);
+  if (p->layout == KVC_LAYOUT_GENAI &&
+      (p->attention != KVC_ATTENTION_GQA || p->naming != KVC_NAMING_HF))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "layout genai needs attention = GQA and naming = HF (onnxruntime-genai's "
+                     "builder writes GroupQueryAttention and past_key_values.{i}.key names)");
   kvc__arch a = arch_of(p);
   int64_t n = count_params(&a);
   if (n > ((int64_t)1 << 31))
@@ -109,6 +134,45 @@ int64_t kvc_build_param_count(const kvc_build_params *params) {
   return count_params(&a);
 }
 
+/* The same scheme for Llama's weights: RMSNorm gains 1 + N(0, 0.1^2); Wq, Wk, Wv, Wgate,
+ * Wup N(0, 1/fan_in); Wo, Wdown N(0, 1/fan_in) / sqrt(2 * layers); LM head N(0, 4/hidden). */
+static void llama_scale(const kvc__arch *a, int index, double *mean, double *std) {
+  const double e = kvc__arch_hidden(a), damp = 1.0 / sqrt(2.0 * a->layers);
+  *mean = 0.0;
+  int first_final = kvc__layout_final(a, 0);
+  if (index >= first_final) {
+    *mean = index == first_final + KVC_LF_NORM ? 1.0 : 0.0;
+    *std = index == first_final + KVC_LF_NORM ? 0.1 : 2.0 / sqrt(e);
+    return;
+  }
+  switch ((kvc__llama_weight)((index - kvc__layout_layer(a, 0, 0)) % KVC_L_PER_LAYER)) {
+  case KVC_L_ATTN_NORM:
+  case KVC_L_MLP_NORM:
+    *mean = 1.0;
+    *std = 0.1;
+    return;
+  case KVC_L_O:
+    *std = damp / sqrt((double)a->heads * a->head_dim);
+    return;
+  case KVC_L_DOWN:
+    *std = damp / sqrt((double)kvc__arch_ff(a));
+    return;
+  default: /* q, k, v, gate, up */
+    *std = 1.0 / sqrt(e);
+    return;
+  }
+}
+
+/* Rotary caches: row p, column i holds cos (or sin) of p * theta^(-2i / head_dim). */
+static void rotary_cache(const kvc__arch *a, int sine, float *out) {
+  const int half = a->head_dim / 2;
+  for (int p = 0; p < a->max_seq; p++)
+    for (int i = 0; i < half; i++) {
+      const double angle = p * pow(KVC_ROPE_THETA, -2.0 * i / a->head_dim);
+      out[(size_t)p * half + i] = (float)(sine ? sin(angle) : cos(angle));
+    }
+}
+
 /* Standard deviation and mean of weight `index` (see the scheme at the top). */
 static void init_scale(const kvc__arch *a, int index, double *mean, double *std) {
   const double e = kvc__arch_hidden(a), damp = 1.0 / sqrt(2.0 * a->layers);
@@ -119,6 +183,10 @@ static void init_scale(const kvc__arch *a, int index, double *mean, double *std)
   }
   if (index == KVC_W_POS_EMB) {
     *std = 0.5;
+    return;
+  }
+  if (a->llama) {
+    llama_scale(a, index, mean, std);
     return;
   }
   int first_final = kvc__layout_final(a, 0);
@@ -136,7 +204,7 @@ static void init_scale(const kvc__arch *a, int index, double *mean, double *std)
       return;
     }
   }
-  switch ((kvc__layer_weight)((index - 2) % KVC_W_PER_LAYER)) {
+  switch ((kvc__layer_weight)((index - kvc__layout_layer(a, 0, 0)) % KVC_W_PER_LAYER)) {
   case KVC_W_LN1_G:
   case KVC_W_LN2_G:
     *mean = 1.0;
@@ -182,17 +250,39 @@ static kvc_status write_weights(const char *path, const kvc__arch *a, const kvc_
       buf = grown;
       cap = specs[i].count;
     }
-    double mean, std;
-    init_scale(a, i, &mean, &std);
-    kvc__rng rng = kvc__rng_seeded(seed * 0x100000001b3u + (uint64_t)i);
-    for (size_t j = 0; j < specs[i].count; j++)
-      buf[j] = (float)(mean + std * kvc__rng_normal(&rng));
+    if (a->llama && (i == KVC_W_COS || i == KVC_W_SIN)) {
+      rotary_cache(a, i == KVC_W_SIN, buf);
+    } else {
+      double mean, std;
+      init_scale(a, i, &mean, &std);
+      kvc__rng rng = kvc__rng_seeded(seed * 0x100000001b3u + (uint64_t)i);
+      for (size_t j = 0; j < specs[i].count; j++)
+        buf[j] = (float)(mean + std * kvc__rng_normal(&rng));
+    }
     if (fwrite(buf, sizeof *buf, specs[i].count, f) != specs[i].count)
       s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   }
   free(buf);
   if (fclose(f) != 0 && s == KVC_OK)
     s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  return s;
+}
+
+/* Write `c` (consumed) as indented JSON to `path`. */
+static kvc_status write_json(const char *path, cJSON *c, int ok) {
+  char *text = ok ? cJSON_Print(c) : NULL;
+  cJSON_Delete(c);
+  if (!text)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory writing %s", path);
+  kvc_status s = KVC_OK;
+  FILE *f = fopen(path, "w");
+  if (!f)
+    s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+  else if (fputs(text, f) < 0 || fputc('\n', f) < 0)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  if (f && fclose(f) != 0 && s == KVC_OK)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  cJSON_free(text);
   return s;
 }
 
@@ -210,22 +300,52 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
            cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
            cJSON_AddStringToObject(c, "naming", kvc_naming_name(p->naming)) &&
            cJSON_AddStringToObject(c, "attention", kvc_attention_name(p->attention)) &&
+           cJSON_AddStringToObject(c, "arch", kvc_arch_name(p->arch)) &&
+           cJSON_AddStringToObject(c, "layout", kvc_layout_name(p->layout)) &&
            cJSON_AddRawToObject(c, "seed", seed) &&
            cJSON_AddNumberToObject(c, "parameters", (double)params);
-  char *text = ok ? cJSON_Print(c) : NULL;
-  cJSON_Delete(c);
-  if (!text)
-    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory writing %s", path);
-  kvc_status s = KVC_OK;
-  FILE *f = fopen(path, "w");
-  if (!f)
-    s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-  else if (fputs(text, f) < 0 || fputc('\n', f) < 0)
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  if (f && fclose(f) != 0 && s == KVC_OK)
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  cJSON_free(text);
-  return s;
+  return write_json(path, c, ok);
+}
+
+/* genai_config.json as onnxruntime-genai's model builder writes it (the keys it reads for a
+ * decoder). The built model has no real tokenizer: ids 1 and 2 play BOS and EOS. */
+static kvc_status write_genai_config(const char *path, const kvc_build_params *p) {
+  const int kv = p->kv_heads ? p->kv_heads : p->heads;
+  cJSON *c = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(c, "model");
+  cJSON *dec = cJSON_AddObjectToObject(model, "decoder");
+  cJSON *in = cJSON_AddObjectToObject(dec, "inputs"),
+        *out = cJSON_AddObjectToObject(dec, "outputs");
+  cJSON *search = cJSON_AddObjectToObject(c, "search");
+  int ok =
+      c && model && dec && in && out && search &&
+      cJSON_AddNumberToObject(model, "bos_token_id", 1) &&
+      cJSON_AddNumberToObject(model, "context_length", p->max_seq_len) &&
+      cJSON_AddStringToObject(dec, "filename", "model.onnx") &&
+      cJSON_AddNumberToObject(dec, "head_size", p->head_dim) &&
+      cJSON_AddNumberToObject(dec, "hidden_size", (double)p->heads * p->head_dim) &&
+      cJSON_AddStringToObject(in, "input_ids", "input_ids") &&
+      cJSON_AddStringToObject(in, "attention_mask", "attention_mask") &&
+      (p->arch == KVC_ARCH_LLAMA || cJSON_AddStringToObject(in, "position_ids", "position_ids")) &&
+      cJSON_AddStringToObject(in, "past_key_names", "past_key_values.%d.key") &&
+      cJSON_AddStringToObject(in, "past_value_names", "past_key_values.%d.value") &&
+      cJSON_AddStringToObject(out, "logits", "logits") &&
+      cJSON_AddStringToObject(out, "present_key_names", "present.%d.key") &&
+      cJSON_AddStringToObject(out, "present_value_names", "present.%d.value") &&
+      cJSON_AddNumberToObject(dec, "num_attention_heads", p->heads) &&
+      cJSON_AddNumberToObject(dec, "num_hidden_layers", p->layers) &&
+      cJSON_AddNumberToObject(dec, "num_key_value_heads", kv) &&
+      cJSON_AddNumberToObject(model, "eos_token_id", 2) &&
+      cJSON_AddNumberToObject(model, "pad_token_id", 2) &&
+      cJSON_AddStringToObject(model, "type", kvc_arch_name(p->arch)) &&
+      cJSON_AddNumberToObject(model, "vocab_size", p->vocab_size) &&
+      cJSON_AddBoolToObject(search, "do_sample", 0) &&
+      cJSON_AddNumberToObject(search, "max_length", p->max_seq_len) &&
+      cJSON_AddNumberToObject(search, "num_beams", 1) &&
+      cJSON_AddBoolToObject(search, "past_present_share_buffer", 1) &&
+      cJSON_AddNumberToObject(search, "repetition_penalty", 1.0) &&
+      cJSON_AddNumberToObject(search, "temperature", 1.0) &&
+      cJSON_AddNumberToObject(search, "top_k", 50) && cJSON_AddNumberToObject(search, "top_p", 1.0);
+  return write_json(path, c, ok);
 }
 
 static kvc_status write_graph(const char *path, const kvc__arch *a, const kvc_build_params *p,
@@ -233,14 +353,17 @@ static kvc_status write_graph(const char *path, const kvc__arch *a, const kvc_bu
   kvc__onnx *m = kvc__onnx_new("kvcache_decoder");
   if (!m)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory building the ONNX graph");
-  kvc__graph_decoder(m, a, p->naming, p->attention, specs, DATA_FILE);
+  kvc__graph_decoder(m, a, p->naming, p->attention, p->layout, specs, DATA_FILE);
   kvc_status s = kvc__onnx_write(m, path);
   kvc__onnx_free(m);
   return s;
 }
 
-enum { N_FILES = 3 };
-static const char *const final_names[N_FILES] = {DATA_FILE, "config.json", "model.onnx"};
+/* Written under temporary names, renamed in this order: the graph last, so that a directory
+ * with model.onnx is complete. genai_config.json only for the genai layout. */
+enum { F_DATA, F_CONFIG, F_GENAI, F_GRAPH, N_FILES };
+static const char *const final_names[N_FILES] = {DATA_FILE, "config.json", "genai_config.json",
+                                                 "model.onnx"};
 
 kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   if (!dir || !*dir)
@@ -272,15 +395,18 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the weight layout");
   if (!s) {
     kvc__layout(&a, specs);
-    s = write_weights(tmp[0], &a, specs, params->seed);
+    s = write_weights(tmp[F_DATA], &a, specs, params->seed);
   }
+  const int genai = params->layout == KVC_LAYOUT_GENAI;
   if (!s)
-    s = write_config(tmp[1], params, count_params(&a));
+    s = write_config(tmp[F_CONFIG], params, count_params(&a));
+  if (!s && genai)
+    s = write_genai_config(tmp[F_GENAI], params);
   if (!s)
-    s = write_graph(tmp[2], &a, params, specs);
-  int renamed = 0; /* the graph goes last: a directory with model.onnx is complete */
+    s = write_graph(tmp[F_GRAPH], &a, params, specs);
+  int renamed = 0;
   while (!s && renamed < N_FILES) {
-    if (rename(tmp[renamed], final[renamed]) != 0)
+    if ((renamed != F_GENAI || genai) && rename(tmp[renamed], final[renamed]) != 0)
       s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp[renamed], final[renamed],
                     strerror(errno));
     else
@@ -288,7 +414,8 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   }
   if (s) {
     for (int i = 0; i < N_FILES; i++)
-      remove(i < renamed ? final[i] : tmp[i]);
+      if (i != F_GENAI || genai)
+        remove(i < renamed ? final[i] : tmp[i]);
     if (made_dir)
       rmdir(dir);
   }

@@ -31,7 +31,9 @@ enum {
 typedef struct graph {
   kvc__onnx *m;
   const kvc__tensor_spec *specs;
-  char scope[32]; /* prefix of node output names, e.g. "layers.2" */
+  char scope[32];      /* prefix of node output names, e.g. "layers.2" */
+  const char *seqlens; /* GroupQueryAttention's seqlens_k and total_sequence_length: graph */
+  const char *total;   /* inputs, or (genai layout) computed from attention_mask */
 } graph;
 
 /* A node with one output named "<scope>/<what>". */
@@ -83,16 +85,22 @@ static const char *split_heads(graph *g, const char *what, const char *x, const 
   return transpose(g, what, op2(g, "Reshape", r, x, shape), to_heads);
 }
 
-/* Constants shared by every layer. */
-/* Constants: those of GELU for every graph; those of the concat attention (head shapes, the
- * mask's positions, the scale) only when it is built. */
+/* Constants: those of GELU for GPT graphs; those of the concat attention (head shapes, the
+ * mask's positions, the scale) only when it is built; those of the genai layout's lengths
+ * when a GQA graph takes an attention_mask. */
 static void constants(kvc__onnx *m, const kvc__arch *a, int concat, int with_mask) {
-  kvc__onnx_const_f32(m, "c.half", 0.5f);
-  kvc__onnx_const_f32(m, "c.one_f", 1.0f);
-  kvc__onnx_const_f32(m, "c.sqrt2", (float)sqrt(2.0));
+  const int64_t one = 1, two = 2, three = 3, four = 4;
+  if (!a->llama) {
+    kvc__onnx_const_f32(m, "c.half", 0.5f);
+    kvc__onnx_const_f32(m, "c.one_f", 1.0f);
+    kvc__onnx_const_f32(m, "c.sqrt2", (float)sqrt(2.0));
+  }
+  if (!concat && with_mask) { /* the genai layout's lengths */
+    kvc__onnx_const_i64(m, "c.axes1", (int64_t[]){1}, 1, &one, 1);
+    kvc__onnx_const_i64(m, "c.one_i", (int64_t[]){1}, 1, NULL, 0);
+  }
   if (!concat)
     return;
-  const int64_t one = 1, two = 2, three = 3, four = 4;
   kvc__onnx_const_i64(m, "c.shape_q", (int64_t[]){0, 0, a->heads, a->head_dim}, 4, &four, 1);
   kvc__onnx_const_i64(m, "c.shape_kv", (int64_t[]){0, 0, a->kv_heads, a->head_dim}, 4, &four, 1);
   kvc__onnx_const_i64(m, "c.shape_merged", (int64_t[]){0, 0, (int64_t)a->heads * a->head_dim}, 3,
@@ -174,61 +182,83 @@ static const char *concat_attention(graph *g, const char *q_proj, const char *k_
   return op2(g, "Reshape", "context_merged", ctx, "c.shape_merged");
 }
 
+/* The weights of one attention: Q, K, V (and their biases, -1 for none). */
+typedef struct qkv_weights {
+  int q, k, v, bq, bk, bv;
+} qkv_weights;
+
 /* com.microsoft.GroupQueryAttention: the same math (causal, scale 1/sqrt(head_dim)), with
  * kv_heads <= heads; when past and present are one buffer of max length, the new keys and
  * values are written in place at positions seqlens_k - seq + 1 .. seqlens_k.
  * Q, K and V come from one MatMul against [Wq | Wk | Wv] (a Concat of the stored weights
  * that ONNX Runtime folds into one constant when it loads the graph), packed as GQA takes
- * them: one pass over the input instead of three. */
-static const char *gqa_attention(graph *g, const kvc__arch *a, int l, const char *h,
+ * them: one pass over the input instead of three. For Llama it also rotates q and k by
+ * their positions (do_rotary, from the cos/sin caches). */
+static const char *gqa_attention(graph *g, const kvc__arch *a, const qkv_weights *wt, const char *h,
                                  const cache_io *io) {
   kvc__attr cols = KVC_ATTR_I("axis", 1), rows = KVC_ATTR_I("axis", 0);
-  const char *w = op(g, "Concat", "qkv_weight",
-                     (const char *[]){weight(g, kvc__layout_layer(l, KVC_W_Q)),
-                                      weight(g, kvc__layout_layer(l, KVC_W_K)),
-                                      weight(g, kvc__layout_layer(l, KVC_W_V))},
-                     3, &cols, 1);
-  const char *b = op(g, "Concat", "qkv_bias",
-                     (const char *[]){weight(g, kvc__layout_layer(l, KVC_W_BQ)),
-                                      weight(g, kvc__layout_layer(l, KVC_W_BK)),
-                                      weight(g, kvc__layout_layer(l, KVC_W_BV))},
-                     3, &rows, 1);
-  const char *qkv = op2(g, "Add", "qkv", op2(g, "MatMul", "qkv_matmul", h, w), b);
+  const char *w =
+      op(g, "Concat", "qkv_weight",
+         (const char *[]){weight(g, wt->q), weight(g, wt->k), weight(g, wt->v)}, 3, &cols, 1);
+  const char *qkv = op2(g, "MatMul", "qkv_matmul", h, w);
+  if (wt->bq >= 0) {
+    const char *b =
+        op(g, "Concat", "qkv_bias",
+           (const char *[]){weight(g, wt->bq), weight(g, wt->bk), weight(g, wt->bv)}, 3, &rows, 1);
+    qkv = op2(g, "Add", "qkv", qkv, b);
+  }
   char out[96];
   snprintf(out, sizeof out, "%s/context", g->scope);
   const char *outs[] = {out, io->present_k, io->present_v};
-  kvc__attr attrs[] = {KVC_ATTR_I("num_heads", a->heads), KVC_ATTR_I("kv_num_heads", a->kv_heads)};
-  return kvc__onnx_node(
-      g->m, "GroupQueryAttention", "com.microsoft",
-      (const char *[]){qkv, "", "", io->past_k, io->past_v, "seqlens_k", "total_sequence_length"},
-      7, outs, 3, attrs, 2);
+  kvc__attr attrs[] = {KVC_ATTR_I("num_heads", a->heads), KVC_ATTR_I("kv_num_heads", a->kv_heads),
+                       KVC_ATTR_I("do_rotary", 1)};
+  const char *ins[] = {qkv,
+                       "",
+                       "",
+                       io->past_k,
+                       io->past_v,
+                       g->seqlens,
+                       g->total,
+                       a->llama ? weight(g, KVC_W_COS) : "",
+                       a->llama ? weight(g, KVC_W_SIN) : ""};
+  return kvc__onnx_node(g->m, "GroupQueryAttention", "com.microsoft", ins, a->llama ? 9 : 7, outs,
+                        3, attrs, a->llama ? 3 : 2);
+}
+
+static qkv_weights gpt_qkv(const kvc__arch *a, int l) {
+  return (qkv_weights){kvc__layout_layer(a, l, KVC_W_Q),  kvc__layout_layer(a, l, KVC_W_K),
+                       kvc__layout_layer(a, l, KVC_W_V),  kvc__layout_layer(a, l, KVC_W_BQ),
+                       kvc__layout_layer(a, l, KVC_W_BK), kvc__layout_layer(a, l, KVC_W_BV)};
 }
 
 /* One pre-norm block; returns the new residual stream. bias: NULL for GQA. */
 static const char *block(graph *g, const kvc__arch *a, int l, const char *x, const char *bias,
                          const cache_io *io) {
   snprintf(g->scope, sizeof g->scope, "layers.%d", l);
-  const char *h =
-      layer_norm(g, "ln1", x, kvc__layout_layer(l, KVC_W_LN1_G), kvc__layout_layer(l, KVC_W_LN1_B));
+  const char *h = layer_norm(g, "ln1", x, kvc__layout_layer(a, l, KVC_W_LN1_G),
+                             kvc__layout_layer(a, l, KVC_W_LN1_B));
   const char *ctx;
   if (bias) {
     const char *q =
-        linear(g, "q_proj", h, kvc__layout_layer(l, KVC_W_Q), kvc__layout_layer(l, KVC_W_BQ));
+        linear(g, "q_proj", h, kvc__layout_layer(a, l, KVC_W_Q), kvc__layout_layer(a, l, KVC_W_BQ));
     const char *k =
-        linear(g, "k_proj", h, kvc__layout_layer(l, KVC_W_K), kvc__layout_layer(l, KVC_W_BK));
+        linear(g, "k_proj", h, kvc__layout_layer(a, l, KVC_W_K), kvc__layout_layer(a, l, KVC_W_BK));
     const char *v =
-        linear(g, "v_proj", h, kvc__layout_layer(l, KVC_W_V), kvc__layout_layer(l, KVC_W_BV));
+        linear(g, "v_proj", h, kvc__layout_layer(a, l, KVC_W_V), kvc__layout_layer(a, l, KVC_W_BV));
     ctx = concat_attention(g, q, k, v, bias, io);
   } else {
-    ctx = gqa_attention(g, a, l, h, io);
+    const qkv_weights wt = gpt_qkv(a, l);
+    ctx = gqa_attention(g, a, &wt, h, io);
   }
   x = op2(g, "Add", "residual1", x,
-          linear(g, "o_proj", ctx, kvc__layout_layer(l, KVC_W_O), kvc__layout_layer(l, KVC_W_BO)));
+          linear(g, "o_proj", ctx, kvc__layout_layer(a, l, KVC_W_O),
+                 kvc__layout_layer(a, l, KVC_W_BO)));
 
-  h = layer_norm(g, "ln2", x, kvc__layout_layer(l, KVC_W_LN2_G), kvc__layout_layer(l, KVC_W_LN2_B));
-  h = gelu(g,
-           linear(g, "fc1", h, kvc__layout_layer(l, KVC_W_FC1), kvc__layout_layer(l, KVC_W_BFC1)));
-  h = linear(g, "fc2", h, kvc__layout_layer(l, KVC_W_FC2), kvc__layout_layer(l, KVC_W_BFC2));
+  h = layer_norm(g, "ln2", x, kvc__layout_layer(a, l, KVC_W_LN2_G),
+                 kvc__layout_layer(a, l, KVC_W_LN2_B));
+  h = gelu(g, linear(g, "fc1", h, kvc__layout_layer(a, l, KVC_W_FC1),
+                     kvc__layout_layer(a, l, KVC_W_BFC1)));
+  h = linear(g, "fc2", h, kvc__layout_layer(a, l, KVC_W_FC2), kvc__layout_layer(a, l, KVC_W_BFC2));
   return op2(g, "Add", "residual2", x, h);
 }
 
@@ -278,50 +308,132 @@ static const char *gqa_stack(graph *g, const kvc__arch *a, kvc_naming naming) {
   const char *positions = op2(g, "Gather", "positions", weight(g, KVC_W_POS_EMB), "position_ids");
   const char *x = NULL;
   snprintf(g->scope, sizeof g->scope, "layers.0");
-  const char *h = skip_layer_norm(g, "ln1", tokens, positions, kvc__layout_layer(0, KVC_W_LN1_G),
-                                  kvc__layout_layer(0, KVC_W_LN1_B), -1, &x);
+  const char *h = skip_layer_norm(g, "ln1", tokens, positions, kvc__layout_layer(a, 0, KVC_W_LN1_G),
+                                  kvc__layout_layer(a, 0, KVC_W_LN1_B), -1, &x);
   char names[4][64];
   for (int l = 0; l < a->layers; l++) {
     snprintf(g->scope, sizeof g->scope, "layers.%d", l);
     kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
     const cache_io io = {names[0], names[1], names[2], names[3]};
-    const char *ctx = gqa_attention(g, a, l, h, &io);
-    h = skip_layer_norm(g, "ln2",
-                        op2(g, "MatMul", "o_proj", ctx, weight(g, kvc__layout_layer(l, KVC_W_O))),
-                        x, kvc__layout_layer(l, KVC_W_LN2_G), kvc__layout_layer(l, KVC_W_LN2_B),
-                        kvc__layout_layer(l, KVC_W_BO), &x);
-    h = gelu(
-        g, linear(g, "fc1", h, kvc__layout_layer(l, KVC_W_FC1), kvc__layout_layer(l, KVC_W_BFC1)));
+    const qkv_weights wt = gpt_qkv(a, l);
+    const char *ctx = gqa_attention(g, a, &wt, h, &io);
+    h = skip_layer_norm(
+        g, "ln2", op2(g, "MatMul", "o_proj", ctx, weight(g, kvc__layout_layer(a, l, KVC_W_O))), x,
+        kvc__layout_layer(a, l, KVC_W_LN2_G), kvc__layout_layer(a, l, KVC_W_LN2_B),
+        kvc__layout_layer(a, l, KVC_W_BO), &x);
+    h = gelu(g, linear(g, "fc1", h, kvc__layout_layer(a, l, KVC_W_FC1),
+                       kvc__layout_layer(a, l, KVC_W_BFC1)));
     const int last = l + 1 == a->layers;
     h = skip_layer_norm(
         g, last ? "final_norm" : "next_ln1",
-        op2(g, "MatMul", "fc2", h, weight(g, kvc__layout_layer(l, KVC_W_FC2))), x,
-        last ? kvc__layout_final(a, KVC_W_LNF_G) : kvc__layout_layer(l + 1, KVC_W_LN1_G),
-        last ? kvc__layout_final(a, KVC_W_LNF_B) : kvc__layout_layer(l + 1, KVC_W_LN1_B),
-        kvc__layout_layer(l, KVC_W_BFC2), &x);
+        op2(g, "MatMul", "fc2", h, weight(g, kvc__layout_layer(a, l, KVC_W_FC2))), x,
+        last ? kvc__layout_final(a, KVC_W_LNF_G) : kvc__layout_layer(a, l + 1, KVC_W_LN1_G),
+        last ? kvc__layout_final(a, KVC_W_LNF_B) : kvc__layout_layer(a, l + 1, KVC_W_LN1_B),
+        kvc__layout_layer(a, l, KVC_W_BFC2), &x);
   }
   return h;
 }
 
+/* RMSNorm (SimplifiedLayerNormalization, ONNX Runtime's contrib op in the default domain):
+ * x / sqrt(mean(x^2) + eps) * gain. */
+static const char *rms_norm(graph *g, const char *what, const char *x, int gain) {
+  kvc__attr attrs[] = {KVC_ATTR_I("axis", -1), KVC_ATTR_F("epsilon", KVC_RMS_EPS),
+                       KVC_ATTR_I("stash_type", 1)};
+  return op(g, "SimplifiedLayerNormalization", what, (const char *[]){x, weight(g, gain)}, 2, attrs,
+            3);
+}
+
+/* com.microsoft.SkipSimplifiedLayerNormalization: sum = input + skip, out = RMSNorm(sum).
+ * Returns out; *sum receives the sum (the residual stream). */
+static const char *skip_rms_norm(graph *g, const char *what, const char *input, const char *skip,
+                                 int gain, const char **sum) {
+  char out[96], total[96];
+  snprintf(out, sizeof out, "%s/%s", g->scope, what);
+  snprintf(total, sizeof total, "%s/%s_sum", g->scope, what);
+  const char *outs[] = {out, "", "", total};
+  kvc__attr eps = KVC_ATTR_F("epsilon", KVC_RMS_EPS);
+  const char *normalised =
+      kvc__onnx_node(g->m, "SkipSimplifiedLayerNormalization", "com.microsoft",
+                     (const char *[]){input, skip, weight(g, gain)}, 3, outs, 4, &eps, 1);
+  *sum = kvc__onnx_last_output(g->m, 3);
+  return normalised;
+}
+
+/* Llama's layers, in the nodes onnxruntime-genai's builder writes: RMSNorms fused with the
+ * residual adds, GroupQueryAttention applying the rotary, SwiGLU as x * Sigmoid(x) * up.
+ * Returns the final normalised stream. */
+static const char *llama_stack(graph *g, const kvc__arch *a, kvc_naming naming) {
+  snprintf(g->scope, sizeof g->scope, "embed");
+  const char *x = op2(g, "Gather", "tokens", weight(g, KVC_W_TOK_EMB), "input_ids");
+  snprintf(g->scope, sizeof g->scope, "layers.0");
+  const char *h = rms_norm(g, "attn_norm", x, kvc__layout_layer(a, 0, KVC_L_ATTN_NORM));
+  char names[4][64];
+  for (int l = 0; l < a->layers; l++) {
+#define LW(kind) kvc__layout_layer(a, l, kind)
+    snprintf(g->scope, sizeof g->scope, "layers.%d", l);
+    kvc__layer_io_names(naming, l, names[0], names[1], names[2], names[3], sizeof names[0]);
+    const cache_io io = {names[0], names[1], names[2], names[3]};
+    const qkv_weights wt = {LW(KVC_L_Q), LW(KVC_L_K), LW(KVC_L_V), -1, -1, -1};
+    const char *ctx = gqa_attention(g, a, &wt, h, &io);
+    h = skip_rms_norm(g, "mlp_norm", op2(g, "MatMul", "o_proj", ctx, weight(g, LW(KVC_L_O))), x,
+                      LW(KVC_L_MLP_NORM), &x);
+    const char *gate = op2(g, "MatMul", "gate_proj", h, weight(g, LW(KVC_L_GATE)));
+    const char *up = op2(g, "MatMul", "up_proj", h, weight(g, LW(KVC_L_UP)));
+    const char *act = op2(g, "Mul", "silu", gate, op1(g, "Sigmoid", "gate_sigmoid", gate));
+    const char *down =
+        op2(g, "MatMul", "down_proj", op2(g, "Mul", "swiglu", act, up), weight(g, LW(KVC_L_DOWN)));
+    const int last = l + 1 == a->layers;
+    h = skip_rms_norm(g, last ? "final_norm" : "next_attn_norm", down, x,
+                      last ? kvc__layout_final(a, KVC_LF_NORM)
+                           : kvc__layout_layer(a, l + 1, KVC_L_ATTN_NORM),
+                      &x);
+#undef LW
+  }
+  return h;
+}
+
+/* The genai layout: GroupQueryAttention's seqlens_k = sum(attention_mask, 1) - 1 and
+ * total_sequence_length = attention_mask's second dimension, both int32, computed in the
+ * graph as onnxruntime-genai's builder does. */
+static void lengths_from_mask(graph *g) {
+  snprintf(g->scope, sizeof g->scope, "attn_mask_reformat");
+  kvc__attr no_keep = KVC_ATTR_I("keepdims", 0), to_i32 = KVC_ATTR_I("to", T_INT32);
+  kvc__attr axis0 = KVC_ATTR_I("axis", 0);
+  const char *sum =
+      op(g, "ReduceSum", "sum", (const char *[]){"attention_mask", "c.axes1"}, 2, &no_keep, 1);
+  const char *last = op2(g, "Sub", "last", sum, "c.one_i");
+  g->seqlens = op(g, "Cast", "seqlens_k", (const char *[]){last}, 1, &to_i32, 1);
+  const char *shape = op1(g, "Shape", "shape", "attention_mask");
+  const char *total = op(g, "Gather", "total", (const char *[]){shape, "c.one_i"}, 2, &axis0, 1);
+  g->total = op(g, "Cast", "total_sequence_length", (const char *[]){total}, 1, &to_i32, 1);
+}
+
 void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
-                        kvc_attention attention, const kvc__tensor_spec *specs,
+                        kvc_attention attention, kvc_layout layout, const kvc__tensor_spec *specs,
                         const char *data_file) {
-  graph g = {.m = m, .specs = specs};
-  const int gqa = attention == KVC_ATTENTION_GQA;
-  const int hf = naming == KVC_NAMING_HF && !gqa; /* GQA graphs take no attention_mask */
+  graph g = {.m = m, .specs = specs, .seqlens = "seqlens_k", .total = "total_sequence_length"};
+  const int gqa = attention == KVC_ATTENTION_GQA, genai = layout == KVC_LAYOUT_GENAI;
+  /* an attention_mask: concat attention in the hf naming, and the genai layout (where it
+   * gives GroupQueryAttention its lengths); kvcache's GQA graphs take the lengths instead */
+  const int mask = genai || (naming == KVC_NAMING_HF && !gqa);
   const kvc__dim batch_seq[] = {{"batch", 0}, {"seq", 0}};
-  const kvc__dim past[] = {{"batch", 0}, {NULL, a->kv_heads}, {"past", 0}, {NULL, a->head_dim}};
-  const kvc__dim present[] = {{"batch", 0}, {NULL, a->kv_heads}, {"total", 0}, {NULL, a->head_dim}};
+  /* the genai layout names the head size symbolically, as onnxruntime-genai's builder does
+   * (one export for plain and quantised caches): kvcache then reads it from genai_config */
+  const kvc__dim head = genai ? (kvc__dim){"kv_cache_dim", 0} : (kvc__dim){NULL, a->head_dim};
+  const kvc__dim past[] = {{"batch", 0}, {NULL, a->kv_heads}, {"past", 0}, head};
+  const kvc__dim present[] = {{"batch", 0}, {NULL, a->kv_heads}, {"total", 0}, head};
   /* GQA: past and present are (batch, kv_heads, max_seq, head_dim) when they share a buffer,
    * or past and past + seq long when they do not; either way the time axis is symbolic */
   const kvc__dim logits[] = {{"batch", 0}, {"seq", 0}, {NULL, a->vocab}};
 
   kvc__onnx_input(m, "input_ids", T_INT64, batch_seq, 2);
-  if (hf)
+  if (mask)
     kvc__onnx_input(m, "attention_mask", T_INT64, (kvc__dim[]){{"batch", 0}, {"total", 0}}, 2);
-  kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
-  if (gqa) {
+  if (!a->llama) /* Llama's positions come from the lengths, inside GroupQueryAttention */
+    kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
+  if (gqa)
     kvc__onnx_opset(m, "com.microsoft", 1);
+  if (gqa && !genai) {
     kvc__onnx_input(m, "seqlens_k", T_INT32, (kvc__dim[]){{"batch", 0}}, 1);
     kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
   }
@@ -338,14 +450,18 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   for (int i = 0; i < kvc__layout_count(a); i++)
     kvc__onnx_external(m, specs[i].name, specs[i].dims, specs[i].ndims, data_file,
                        specs[i].offset * sizeof(float), specs[i].count * sizeof(float));
-  constants(m, a, !gqa, hf);
+  constants(m, a, !gqa, mask);
+  if (genai)
+    lengths_from_mask(&g);
 
   kvc__layer_io_names(naming, 0, names[0], names[1], names[2], names[3], sizeof names[0]);
   const char *bias =
-      gqa ? NULL : attention_bias(&g, "input_ids", names[0], hf ? "attention_mask" : NULL);
-  const char *h = gqa ? gqa_stack(&g, a, naming) : standard_stack(&g, a, naming, bias);
+      gqa ? NULL : attention_bias(&g, "input_ids", names[0], mask ? "attention_mask" : NULL);
+  const char *h = a->llama ? llama_stack(&g, a, naming)
+                  : gqa    ? gqa_stack(&g, a, naming)
+                           : standard_stack(&g, a, naming, bias);
+  const int lm_head =
+      a->llama ? kvc__layout_final(a, KVC_LF_LM_HEAD) : kvc__layout_final(a, KVC_W_LM_HEAD);
   const char *outs[] = {"logits"};
-  kvc__onnx_node(m, "MatMul", NULL,
-                 (const char *[]){h, weight(&g, kvc__layout_final(a, KVC_W_LM_HEAD))}, 2, outs, 1,
-                 NULL, 0);
+  kvc__onnx_node(m, "MatMul", NULL, (const char *[]){h, weight(&g, lm_head)}, 2, outs, 1, NULL, 0);
 }

@@ -64,6 +64,13 @@ kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
                   "%s: expected num_layers, num_heads, num_kv_heads, head_dim, vocab_size "
                   "and max_seq_len as positive numbers",
                   path);
+  const cJSON *arch = c ? cJSON_GetObjectItemCaseSensitive(c, "arch") : NULL;
+  if (!s && cJSON_IsString(arch) && strcmp(arch->valuestring, "gpt") &&
+      strcmp(arch->valuestring, "llama"))
+    s = kvc__fail(KVC_ERR_MODEL, "%s: arch \"%s\": expected \"gpt\" or \"llama\"", path,
+                  arch->valuestring);
+  if (!s)
+    r->arch.llama = cJSON_IsString(arch) && !strcmp(arch->valuestring, "llama");
   cJSON_Delete(c);
   if (!s && !(r->specs = kvc__calloc((size_t)kvc__layout_count(&r->arch), sizeof *r->specs)))
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
@@ -111,23 +118,77 @@ static void layer_norm(const double *x, const float *g, const float *b, int n, d
     y[i] = (x[i] - mean) * inv * g[i] + b[i];
 }
 
+/* x / sqrt(mean(x^2) + eps) * g */
+static void rms_norm(const double *x, const float *g, int n, double *y) {
+  double ss = 0;
+  for (int i = 0; i < n; i++)
+    ss += x[i] * x[i];
+  double inv = 1.0 / sqrt(ss / n + (double)KVC_RMS_EPS);
+  for (int i = 0; i < n; i++)
+    y[i] = x[i] * inv * g[i];
+}
+
+/* Rotate the pairs (v[i], v[i + D/2]) of one head by pos * theta^(-2i/D): Llama's rotary
+ * position embedding, in the halves-split ("rotate_half") form. */
+static void rotate(double *v, int D, int64_t pos) {
+  for (int i = 0; i < D / 2; i++) {
+    const double angle = (double)pos * pow(KVC_ROPE_THETA, -2.0 * i / D);
+    const double c = cos(angle), s = sin(angle), a = v[i], b = v[i + D / 2];
+    v[i] = a * c - b * s;
+    v[i + D / 2] = b * c + a * s;
+  }
+}
+
+/* Causal attention of position i over 0..i (those with keep), one head at a time; ctx
+ * receives (H * D). q: (n, H*D); k, v: (n, KH*D); p: n doubles of scratch. */
+static void attend(const kvc__arch *a, const double *q, const double *k, const double *v,
+                   const int64_t *keep, int i, double *p, double *ctx) {
+  const int H = a->heads, KH = a->kv_heads, D = a->head_dim, group = H / KH;
+  const double scale = 1.0 / sqrt((double)D);
+  for (int hd = 0; hd < H; hd++) {
+    const int kh = hd / group; /* the K/V head this query head shares */
+    const double *qi = q + (size_t)i * H * D + (size_t)hd * D;
+    double max = -INFINITY, sum = 0;
+    for (int j = 0; j <= i; j++) {
+      p[j] = -INFINITY;
+      if (keep && !keep[j])
+        continue;
+      double dot = 0;
+      for (int d = 0; d < D; d++)
+        dot += qi[d] * k[(size_t)j * KH * D + (size_t)kh * D + d];
+      p[j] = dot * scale;
+      max = p[j] > max ? p[j] : max;
+    }
+    for (int j = 0; j <= i; j++) {
+      p[j] = p[j] == -INFINITY ? 0.0 : exp(p[j] - max);
+      sum += p[j];
+    }
+    for (int d = 0; d < D; d++) {
+      double acc = 0;
+      for (int j = 0; j <= i; j++)
+        acc += p[j] * v[(size_t)j * KH * D + (size_t)kh * D + d];
+      ctx[(size_t)hd * D + d] = sum > 0 ? acc / sum : 0.0;
+    }
+  }
+}
+
 kvc_status kvc__ref_logits(const kvc__ref *r, const int64_t *tokens, const int64_t *positions,
                            const int64_t *keep, int n, double *logits) {
   const kvc__arch *a = &r->arch;
   const int E = kvc__arch_hidden(a), H = a->heads, KH = a->kv_heads, D = a->head_dim;
-  const int group = H / KH, F = 4 * E;
+  const int F = (int)kvc__arch_ff(a), llama = a->llama;
   for (int i = 0; i < n; i++) {
     int64_t pos = positions ? positions[i] : i;
     if (tokens[i] < 0 || tokens[i] >= a->vocab || pos < 0 || pos >= a->max_seq)
       return kvc__fail(KVC_ERR_INVALID_ARG, "reference: token %lld or position %lld out of range",
                        (long long)tokens[i], (long long)pos);
   }
-  /* x: (n, E) residual stream; q: (n, H*D); k, v: (n, KH*D) */
+  /* x: (n, E) residual stream; q: (n, H*D); k, v: (n, KH*D); f: the MLP (2F for SwiGLU) */
   size_t nE = (size_t)n * E;
   double *x = malloc(nE * sizeof *x), *h = malloc(nE * sizeof *h);
   double *q = malloc((size_t)n * H * D * sizeof *q), *k = malloc((size_t)n * KH * D * sizeof *k);
   double *v = malloc((size_t)n * KH * D * sizeof *v), *ctx = malloc((size_t)H * D * sizeof *ctx);
-  double *p = malloc((size_t)n * sizeof *p), *f = malloc((size_t)F * sizeof *f);
+  double *p = malloc((size_t)n * sizeof *p), *f = malloc((size_t)2 * F * sizeof *f);
   double *tmp = malloc((size_t)E * sizeof *tmp);
   if (!x || !h || !q || !k || !v || !ctx || !p || !f || !tmp) {
     free(x), free(h), free(q), free(k), free(v), free(ctx), free(p), free(f), free(tmp);
@@ -136,66 +197,67 @@ kvc_status kvc__ref_logits(const kvc__ref *r, const int64_t *tokens, const int64
 
   for (int i = 0; i < n; i++) {
     const float *te = w(r, KVC_W_TOK_EMB) + (size_t)tokens[i] * E;
-    const float *pe = w(r, KVC_W_POS_EMB) + (size_t)(positions ? positions[i] : i) * E;
+    const float *pe =
+        llama ? NULL : w(r, KVC_W_POS_EMB) + (size_t)(positions ? positions[i] : i) * E;
     for (int e = 0; e < E; e++)
-      x[(size_t)i * E + e] = (double)te[e] + (double)pe[e];
+      x[(size_t)i * E + e] = (double)te[e] + (pe ? (double)pe[e] : 0.0);
   }
-  const double scale = 1.0 / sqrt((double)D);
   for (int l = 0; l < a->layers; l++) {
-#define LW(kind) w(r, kvc__layout_layer(l, kind))
+#define LW(kind) w(r, kvc__layout_layer(a, l, kind))
     for (int i = 0; i < n; i++) {
-      layer_norm(x + (size_t)i * E, LW(KVC_W_LN1_G), LW(KVC_W_LN1_B), E, h + (size_t)i * E);
-      linear(h + (size_t)i * E, LW(KVC_W_Q), LW(KVC_W_BQ), E, H * D, q + (size_t)i * H * D);
-      linear(h + (size_t)i * E, LW(KVC_W_K), LW(KVC_W_BK), E, KH * D, k + (size_t)i * KH * D);
-      linear(h + (size_t)i * E, LW(KVC_W_V), LW(KVC_W_BV), E, KH * D, v + (size_t)i * KH * D);
+      double *hi = h + (size_t)i * E, *qi = q + (size_t)i * H * D, *ki = k + (size_t)i * KH * D;
+      if (llama) {
+        rms_norm(x + (size_t)i * E, LW(KVC_L_ATTN_NORM), E, hi);
+        linear(hi, LW(KVC_L_Q), NULL, E, H * D, qi);
+        linear(hi, LW(KVC_L_K), NULL, E, KH * D, ki);
+        linear(hi, LW(KVC_L_V), NULL, E, KH * D, v + (size_t)i * KH * D);
+        const int64_t pos = positions ? positions[i] : i;
+        for (int hd = 0; hd < H; hd++)
+          rotate(qi + (size_t)hd * D, D, pos);
+        for (int hd = 0; hd < KH; hd++)
+          rotate(ki + (size_t)hd * D, D, pos);
+      } else {
+        layer_norm(x + (size_t)i * E, LW(KVC_W_LN1_G), LW(KVC_W_LN1_B), E, hi);
+        linear(hi, LW(KVC_W_Q), LW(KVC_W_BQ), E, H * D, qi);
+        linear(hi, LW(KVC_W_K), LW(KVC_W_BK), E, KH * D, ki);
+        linear(hi, LW(KVC_W_V), LW(KVC_W_BV), E, KH * D, v + (size_t)i * KH * D);
+      }
     }
     for (int i = 0; i < n; i++) {
-      for (int hd = 0; hd < H; hd++) {
-        const int kh = hd / group; /* the K/V head this query head shares */
-        const double *qi = q + (size_t)i * H * D + (size_t)hd * D;
-        double max = -INFINITY, sum = 0;
-        for (int j = 0; j <= i; j++) {
-          p[j] = -INFINITY;
-          if (keep && !keep[j])
-            continue;
-          double dot = 0;
-          for (int d = 0; d < D; d++)
-            dot += qi[d] * k[(size_t)j * KH * D + (size_t)kh * D + d];
-          p[j] = dot * scale;
-          max = p[j] > max ? p[j] : max;
-        }
-        for (int j = 0; j <= i; j++) {
-          p[j] = p[j] == -INFINITY ? 0.0 : exp(p[j] - max);
-          sum += p[j];
-        }
-        for (int d = 0; d < D; d++) {
-          double acc = 0;
-          for (int j = 0; j <= i; j++)
-            acc += p[j] * v[(size_t)j * KH * D + (size_t)kh * D + d];
-          ctx[(size_t)hd * D + d] = sum > 0 ? acc / sum : 0.0;
-        }
-      }
-      linear(ctx, LW(KVC_W_O), LW(KVC_W_BO), H * D, E, tmp);
+      attend(a, q, k, v, keep, i, p, ctx);
+      linear(ctx, llama ? LW(KVC_L_O) : LW(KVC_W_O), llama ? NULL : LW(KVC_W_BO), H * D, E, tmp);
       for (int e = 0; e < E; e++)
         x[(size_t)i * E + e] += tmp[e];
     }
     for (int i = 0; i < n; i++) {
       double *xi = x + (size_t)i * E;
-      layer_norm(xi, LW(KVC_W_LN2_G), LW(KVC_W_LN2_B), E, h);
-      linear(h, LW(KVC_W_FC1), LW(KVC_W_BFC1), E, F, f);
-      for (int j = 0; j < F; j++) /* exact GELU */
-        f[j] = 0.5 * f[j] * (1.0 + erf(f[j] / sqrt(2.0)));
-      linear(f, LW(KVC_W_FC2), LW(KVC_W_BFC2), F, E, tmp);
+      if (llama) { /* SwiGLU: (silu(h Wg) * (h Wu)) Wd */
+        rms_norm(xi, LW(KVC_L_MLP_NORM), E, h);
+        linear(h, LW(KVC_L_GATE), NULL, E, F, f);
+        linear(h, LW(KVC_L_UP), NULL, E, F, f + F);
+        for (int j = 0; j < F; j++)
+          f[j] = f[j] / (1.0 + exp(-f[j])) * f[F + j];
+        linear(f, LW(KVC_L_DOWN), NULL, F, E, tmp);
+      } else {
+        layer_norm(xi, LW(KVC_W_LN2_G), LW(KVC_W_LN2_B), E, h);
+        linear(h, LW(KVC_W_FC1), LW(KVC_W_BFC1), E, F, f);
+        for (int j = 0; j < F; j++) /* exact GELU */
+          f[j] = 0.5 * f[j] * (1.0 + erf(f[j] / sqrt(2.0)));
+        linear(f, LW(KVC_W_FC2), LW(KVC_W_BFC2), F, E, tmp);
+      }
       for (int e = 0; e < E; e++)
         xi[e] += tmp[e];
     }
 #undef LW
   }
   for (int i = 0; i < n; i++) {
-    layer_norm(x + (size_t)i * E, w(r, kvc__layout_final(a, KVC_W_LNF_G)),
-               w(r, kvc__layout_final(a, KVC_W_LNF_B)), E, h);
-    linear(h, w(r, kvc__layout_final(a, KVC_W_LM_HEAD)), NULL, E, a->vocab,
-           logits + (size_t)i * a->vocab);
+    if (llama)
+      rms_norm(x + (size_t)i * E, w(r, kvc__layout_final(a, KVC_LF_NORM)), E, h);
+    else
+      layer_norm(x + (size_t)i * E, w(r, kvc__layout_final(a, KVC_W_LNF_G)),
+                 w(r, kvc__layout_final(a, KVC_W_LNF_B)), E, h);
+    const int head = kvc__layout_final(a, llama ? KVC_LF_LM_HEAD : KVC_W_LM_HEAD);
+    linear(h, w(r, head), NULL, E, a->vocab, logits + (size_t)i * a->vocab);
   }
   free(x), free(h), free(q), free(k), free(v), free(ctx), free(p), free(f), free(tmp);
   return KVC_OK;

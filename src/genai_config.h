@@ -1,0 +1,27 @@
+/* genai_config.h: what kvcache reads from onnxruntime-genai's genai_config.json. */
+#ifndef KVC_GENAI_CONFIG_H
+#define KVC_GENAI_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvcache.h"
+
+typedef struct kvc__genai {
+  int found;                                  /* the file exists (the rest is 0 / -1 if not) */
+  char path[4096];                            /* DIR/genai_config.json */
+  int32_t context_length;                     /* model.context_length; 0 if absent */
+  int32_t head_size, kv_heads, heads, layers; /* model.decoder.*; 0 if absent */
+  int32_t vocab_size;                         /* model.vocab_size; 0 if absent */
+  int32_t bos, pad;                           /* model.{bos,pad}_token_id; -1 if absent */
+  int32_t n_eos, eos[KVC_MAX_EOS];            /* model.eos_token_id: a number or a list */
+  kvc_search search;                          /* the search section, defaults where absent */
+} kvc__genai;
+
+/* Read DIR/genai_config.json into *out (out->found = 0 when there is none). KVC_ERR_MODEL
+ * naming the file and key for a value of the wrong type or range; the decoder's input and
+ * output name templates must be those of the hf naming (past_key_values.%d.key ...), the
+ * only ones kvcache binds. KVC_ERR_IO as kvc__file_read. */
+kvc_status kvc__genai_read(const char *dir, kvc__genai *out);
+
+#endif
