@@ -504,6 +504,60 @@ KVC_API kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_p
                                 int32_t max_new, kvc_sampler *sampler, int32_t *out, int32_t *n_out,
                                 kvc_token_fn on_token, void *user);
 
+/* ---------------------------------------------------------------------------------------
+ * Tokenizers: Hugging Face's tokenizer.json, BPE models (Llama 3, Qwen, Gemma, GPT-2 ...).
+ * Normalizers NFC/NFD/NFKC/NFKD, Lowercase, Replace (string), Prepend; pre-tokenizers Split
+ * (regex or string; Isolated, Removed, MergedWithPrevious, MergedWithNext), ByteLevel,
+ * Metaspace; byte fallback; added and special tokens (matched leftmost-longest in the raw
+ * text); decoders ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace; post-processor
+ * TemplateProcessing (for add_special). Anything else is refused when the file is opened.
+ * Not done: tokenizer_config.json (its chat template; its bos/eos come from genai_config),
+ * WordPiece and Unigram models, added tokens' single_word/lstrip/rstrip/normalized flags.
+ * A kvc_tokenizer is read-only once open and safe to share between threads.
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_tokenizer kvc_tokenizer;
+
+/* Open `path`: a tokenizer.json, or a directory holding one. *out owns it; release with
+ * kvc_tokenizer_free(). Errors: KVC_ERR_INVALID_ARG (NULL), KVC_ERR_IO (missing, not a
+ * regular file, unreadable), KVC_ERR_MODEL (not JSON, or not the format: the message names
+ * the key), KVC_ERR_UNSUPPORTED (a component listed above as not implemented, named),
+ * KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out);
+KVC_API void kvc_tokenizer_free(kvc_tokenizer *tokenizer);
+
+/* Largest token id + 1. */
+KVC_API int32_t kvc_tokenizer_vocab_size(const kvc_tokenizer *tokenizer);
+
+/* Encode `len` bytes of UTF-8 `text` (no NUL needed). add_special: also the post-processor's
+ * special tokens (e.g. BOS); 0: none are added (added tokens written in the text are still
+ * recognised). *n_ids receives the number of ids of the text; the first min(*n_ids, cap) are
+ * written to ids (call with cap 0 to size the array). Errors: KVC_ERR_INVALID_ARG (NULL,
+ * invalid UTF-8: the message gives the byte offset), KVC_ERR_UNSUPPORTED (add_special with a
+ * post-processor kvcache cannot apply), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_tokenize(const kvc_tokenizer *tokenizer, const char *text, size_t len,
+                                int add_special, int32_t *ids, int32_t cap, int32_t *n_ids);
+
+/* Decode n ids to UTF-8 text (a byte sequence that is not valid UTF-8 becomes U+FFFD).
+ * skip_special: leave out special tokens. *len receives the text's length in bytes; the
+ * first min(*len, cap - 1) bytes and a NUL are written to text (cap 0 writes nothing).
+ * Errors: KVC_ERR_INVALID_ARG (NULL, n < 0, an id outside the vocabulary, named),
+ * KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_detokenize(const kvc_tokenizer *tokenizer, const int32_t *ids, int32_t n,
+                                  int skip_special, char *text, size_t cap, size_t *len);
+
+/* Incremental decoding for streaming: push one id at a time; each push gives the text that
+ * became complete (never half a UTF-8 character; possibly empty). The concatenation of all
+ * pushes' text equals kvc_detokenize of all ids, except for a character still incomplete at
+ * the end. The tokenizer must outlive it. */
+typedef struct kvc_detokenizer kvc_detokenizer;
+KVC_API kvc_status kvc_detokenizer_new(const kvc_tokenizer *tokenizer, int skip_special,
+                                       kvc_detokenizer **out);
+/* *text (valid until the next push or free) and *len: the new text. KVC_ERR_INVALID_ARG for
+ * an id outside the vocabulary (the detokenizer is unchanged). */
+KVC_API kvc_status kvc_detokenizer_push(kvc_detokenizer *detokenizer, int32_t id, const char **text,
+                                        size_t *len);
+KVC_API void kvc_detokenizer_free(kvc_detokenizer *detokenizer);
+
 #ifdef __cplusplus
 }
 #endif

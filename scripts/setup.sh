@@ -10,6 +10,9 @@ packages=(
   libcjson-dev                       # config.json
   libcmocka-dev                      # unit tests
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev  # ONNX protobuf (onnx.proto) for the model writer
+  libpcre2-dev                       # tokenizer.json pre-tokenizer patterns (Split regex)
+  libutf8proc-dev                    # tokenizer.json normalizers (NFC, NFKC, ...)
+  uthash-dev                         # tokenizer vocabulary and merge tables
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime
   npm                                # fetches ONNX Runtime's library (npm pack)

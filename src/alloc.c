@@ -16,6 +16,11 @@ void *kvc__calloc(size_t n, size_t size) {
   return calloc(n, size);
 }
 
+void *kvc__realloc(void *p, size_t size) {
+  atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+  return realloc(p, size);
+}
+
 void kvc__free(void *p) {
   free(p);
 }

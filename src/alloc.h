@@ -8,6 +8,7 @@
 
 void *kvc__malloc(size_t size);
 void *kvc__calloc(size_t n, size_t size);
+void *kvc__realloc(void *p, size_t size);
 void kvc__free(void *p);
 
 /* Allocations made through kvc__malloc/kvc__calloc since the process started (all threads). */

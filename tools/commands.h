@@ -7,5 +7,7 @@ int kvc_cmd_generate(int argc, char **argv);
 int kvc_cmd_info(int argc, char **argv);
 int kvc_cmd_verify(int argc, char **argv);
 int kvc_cmd_bench(int argc, char **argv);
+int kvc_cmd_tokenize(int argc, char **argv);
+int kvc_cmd_detokenize(int argc, char **argv);
 
 #endif

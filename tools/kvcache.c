@@ -16,6 +16,8 @@ static const char usage[] =
     "  generate      generate token ids from a prompt through the KV cache\n"
     "  verify        check every cached mode against the uncached recompute\n"
     "  bench         measure the cache designs side by side (JSON, CSV, plot, report)\n"
+    "  tokenize      text to token ids through a tokenizer.json, line by line\n"
+    "  detokenize    token ids to text, line by line\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -55,7 +57,9 @@ int main(int argc, char **argv) {
                   {"info", kvc_cmd_info},
                   {"generate", kvc_cmd_generate},
                   {"verify", kvc_cmd_verify},
-                  {"bench", kvc_cmd_bench}};
+                  {"bench", kvc_cmd_bench},
+                  {"tokenize", kvc_cmd_tokenize},
+                  {"detokenize", kvc_cmd_detokenize}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);

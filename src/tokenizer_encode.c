@@ -1,0 +1,641 @@
+/* tokenizer_encode.c: text -> ids. Added tokens are cut out first; every other section is
+ * normalised (utf8proc), pre-tokenised into words (PCRE2 patterns, the byte-level alphabet,
+ * Metaspace), and each word goes through BPE: its characters become tokens, and the adjacent
+ * pair with the lowest merge rank (the leftmost among equals) is merged until none is left. */
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+
+#include <utf8proc.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "tokenizer.h"
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+kvc_status kvc__str_add(kvc__str *s, const void *bytes, size_t n) {
+  if (s->n + n + 1 > s->cap) {
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < s->n + n + 1)
+      cap *= 2;
+    char *p = kvc__realloc(s->p, cap);
+    if (!p)
+      return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for %zu bytes of text", cap);
+    s->p = p, s->cap = cap;
+  }
+  if (n)
+    memcpy(s->p + s->n, bytes, n);
+  s->n += n;
+  s->p[s->n] = '\0';
+  return KVC_OK;
+}
+
+void kvc__str_free(kvc__str *s) {
+  kvc__free(s->p);
+  *s = (kvc__str){0};
+}
+
+kvc_status kvc__str_add_char(kvc__str *s, uint32_t cp) {
+  utf8proc_uint8_t buf[4];
+  utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)cp, buf);
+  return kvc__str_add(s, buf, (size_t)n);
+}
+
+/* Bytes printed as themselves: '!'..'~', U+00A1..U+00AC, U+00AE..U+00FF. The other 68 bytes
+ * become U+0100 + their rank among those 68. */
+static int printable(unsigned b) {
+  return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+}
+
+uint32_t kvc__byte_char(uint8_t b) {
+  if (printable(b))
+    return b;
+  return 256u + (b <= 32 ? b : b <= 160 ? 33u + (b - 127u) : 67u);
+}
+
+int kvc__char_byte(uint32_t cp) {
+  if (cp < 256)
+    return printable(cp) ? (int)cp : -1;
+  if (cp >= 256 + 68)
+    return -1;
+  const unsigned n = cp - 256;
+  return n < 33 ? (int)n : n < 67 ? (int)(127 + (n - 33)) : 173;
+}
+
+int kvc__utf8_next(const char *s, uint32_t *cp) {
+  utf8proc_int32_t c = 0;
+  utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, 4, &c);
+  if (n <= 0) { /* only on bytes already known to be valid: never, but stay in bounds */
+    *cp = (unsigned char)*s;
+    return 1;
+  }
+  *cp = (uint32_t)c;
+  return (int)n;
+}
+
+size_t kvc__utf8_valid_prefix(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+    if (k <= 0)
+      return i;
+    i += (size_t)k;
+  }
+  return n;
+}
+
+static int32_t lookup(const kvc_tokenizer *t, const char *s, size_t n) {
+  kvc__tok_entry *e = NULL;
+  HASH_FIND(hh, t->vocab, s, (unsigned)n, e);
+  return e ? e->id : -1;
+}
+
+/* ---- the encoder's working state -------------------------------------------------------- */
+
+typedef struct pieces {
+  kvc__str text; /* the pieces' bytes, one after another */
+  size_t *end;   /* (n) where each piece ends in text */
+  int n, cap;
+} pieces;
+
+typedef struct symbol {
+  int32_t id;         /* -1: a character the vocabulary lacks */
+  int32_t start, len; /* bytes of the word */
+  int32_t prev, next; /* neighbours, -1 at the ends */
+  int32_t rank;       /* of the pair (this, next); INT32_MAX: none */
+  int32_t merged;     /* that pair's token */
+} symbol;
+
+typedef struct encoder {
+  const kvc_tokenizer *t;
+  int32_t *ids;
+  size_t n_ids, cap_ids;
+  pieces a, b;   /* the pre-tokeniser's input and output, swapped after each step */
+  kvc__str norm; /* a section after normalisation */
+  symbol *syms;
+  size_t cap_syms;
+  pcre2_match_data *md;
+} encoder;
+
+static kvc_status push_id(encoder *e, int32_t id) {
+  if (e->n_ids == e->cap_ids) {
+    size_t cap = e->cap_ids ? 2 * e->cap_ids : 256;
+    int32_t *p = kvc__realloc(e->ids, cap * sizeof *p);
+    if (!p)
+      return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for %zu token ids", cap);
+    e->ids = p, e->cap_ids = cap;
+  }
+  e->ids[e->n_ids++] = id;
+  return KVC_OK;
+}
+
+static void pieces_clear(pieces *p) {
+  p->text.n = 0;
+  p->n = 0;
+}
+
+/* Close the bytes appended since the last piece as one piece (empty ones are dropped). */
+static kvc_status piece_end(pieces *p) {
+  size_t start = p->n ? p->end[p->n - 1] : 0;
+  if (p->text.n == start)
+    return KVC_OK;
+  if (p->n == p->cap) {
+    int cap = p->cap ? 2 * p->cap : 64;
+    size_t *end = kvc__realloc(p->end, (size_t)cap * sizeof *end);
+    if (!end)
+      return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory splitting text");
+    p->end = end, p->cap = cap;
+  }
+  p->end[p->n++] = p->text.n;
+  return KVC_OK;
+}
+
+static kvc_status piece_add(pieces *p, const char *s, size_t n) {
+  kvc_status st = kvc__str_add(&p->text, s, n);
+  return st ? st : piece_end(p);
+}
+
+static const char *piece(const pieces *p, int i, size_t *len) {
+  size_t start = i ? p->end[i - 1] : 0;
+  *len = p->end[i] - start;
+  return p->text.p + start;
+}
+
+/* ---- normalisation ---------------------------------------------------------------------- */
+
+static kvc_status replace_all(kvc__str *out, const char *s, size_t n, const char *from,
+                              const char *to) {
+  const size_t fl = strlen(from), tl = strlen(to);
+  kvc_status st = KVC_OK;
+  for (size_t i = 0; i < n && !st;) {
+    if (n - i >= fl && !memcmp(s + i, from, fl)) {
+      st = kvc__str_add(out, to, tl);
+      i += fl;
+    } else {
+      st = kvc__str_add(out, s + i, 1);
+      i++;
+    }
+  }
+  return st;
+}
+
+/* e->norm = the section s after every normaliser. */
+static kvc_status normalize(encoder *e, const char *s, size_t n) {
+  const kvc_tokenizer *t = e->t;
+  e->norm.n = 0;
+  kvc_status st = kvc__str_add(&e->norm, s, n);
+  for (int k = 0; k < t->n_norm && !st; k++) {
+    const kvc__norm *step = &t->norm[k];
+    kvc__str out = {0};
+    if (step->kind == NORM_REPLACE) {
+      st = replace_all(&out, e->norm.p, e->norm.n, step->from, step->to);
+    } else if (step->kind == NORM_PREPEND) {
+      if (e->norm.n && !(st = kvc__str_add(&out, step->to, strlen(step->to))))
+        st = kvc__str_add(&out, e->norm.p, e->norm.n);
+    } else if (step->kind == NORM_LOWERCASE) {
+      for (size_t i = 0; i < e->norm.n && !st;) {
+        uint32_t cp;
+        i += (size_t)kvc__utf8_next(e->norm.p + i, &cp);
+        st = kvc__str_add_char(&out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
+      }
+    } else {
+      static const utf8proc_option_t forms[] = {
+          UTF8PROC_STABLE | UTF8PROC_COMPOSE, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE,
+          UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT,
+          UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT};
+      utf8proc_uint8_t *mapped = NULL;
+      utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)e->norm.p,
+                                        (utf8proc_ssize_t)e->norm.n, &mapped, forms[step->kind]);
+      if (m < 0)
+        st = kvc__fail(KVC_ERR_INVALID_ARG, "normalising text: %s", utf8proc_errmsg(m));
+      else
+        st = kvc__str_add(&out, mapped, (size_t)m);
+      free(mapped); /* utf8proc's own allocation */
+    }
+    if (!st) {
+      kvc__str_free(&e->norm);
+      e->norm = out;
+    } else {
+      kvc__str_free(&out);
+    }
+  }
+  return st;
+}
+
+/* ---- pre-tokenisation --------------------------------------------------------------------- */
+
+/* Split s at the matches of re, keeping them as `behavior` says, into out. */
+static kvc_status split(encoder *e, const pcre2_code *re, kvc__split_behavior behavior,
+                        const char *s, size_t n, pieces *out) {
+  size_t carry = 0, at = 0;
+  kvc_status st = KVC_OK;
+  while (!st && at <= n) {
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, e->md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH)
+      break;
+    if (rc < 0)
+      return kvc__fail(KVC_ERR_RUNTIME, "pre-tokenizer pattern failed (PCRE2 error %d)", rc);
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
+    const size_t ms = ov[0], me = ov[1];
+    if (me == ms) { /* an empty match splits nothing: step over one character */
+      uint32_t cp;
+      at = ms + (ms < n ? (size_t)kvc__utf8_next(s + ms, &cp) : 1);
+      continue;
+    }
+    switch (behavior) {
+    case SPLIT_ISOLATED:
+      if (!(st = piece_add(out, s + carry, ms - carry)))
+        st = piece_add(out, s + ms, me - ms);
+      carry = me;
+      break;
+    case SPLIT_REMOVED:
+      st = piece_add(out, s + carry, ms - carry);
+      carry = me;
+      break;
+    case SPLIT_MERGED_PREVIOUS:
+      st = piece_add(out, s + carry, me - carry);
+      carry = me;
+      break;
+    case SPLIT_MERGED_NEXT:
+      st = piece_add(out, s + carry, ms - carry);
+      carry = ms;
+      break;
+    }
+    at = me;
+  }
+  return st ? st : piece_add(out, s + carry, n - carry);
+}
+
+/* A piece in the byte-level alphabet: every byte written as its character. */
+static kvc_status byte_level(pieces *out, const char *s, size_t n, int prefix_space) {
+  kvc_status st = KVC_OK;
+  if (prefix_space)
+    st = kvc__str_add_char(&out->text, kvc__byte_char(' '));
+  for (size_t i = 0; i < n && !st; i++)
+    st = kvc__str_add_char(&out->text, kvc__byte_char((uint8_t)s[i]));
+  return st ? st : piece_end(out);
+}
+
+static kvc_status pre_step(encoder *e, const kvc__pre *step, int section, pieces *in, pieces *out) {
+  kvc_status st = KVC_OK;
+  pieces_clear(out);
+  for (int i = 0; i < in->n && !st; i++) {
+    size_t n;
+    const char *s = piece(in, i, &n);
+    if (step->kind == PRE_SPLIT) {
+      st = split(e, step->re, step->behavior, s, n, out);
+    } else if (step->kind == PRE_BYTE_LEVEL) {
+      const int space = step->add_prefix_space && (n == 0 || s[0] != ' ');
+      if (!step->re) {
+        st = byte_level(out, s, n, space);
+        continue;
+      }
+      /* the pattern sees the prefix space too: split a copy that has it */
+      pieces words = {0};
+      kvc__str with_space = {0};
+      if (space && !(st = kvc__str_add(&with_space, " ", 1)))
+        st = kvc__str_add(&with_space, s, n);
+      if (!st)
+        st =
+            split(e, step->re, SPLIT_ISOLATED, space ? with_space.p : s, space ? n + 1 : n, &words);
+      for (int w = 0; w < words.n && !st; w++) {
+        size_t wn;
+        const char *ws = piece(&words, w, &wn);
+        st = byte_level(out, ws, wn, 0);
+      }
+      kvc__str_free(&with_space);
+      kvc__str_free(&words.text);
+      kvc__free(words.end);
+    } else { /* METASPACE */
+      const size_t rl = strlen(step->replacement);
+      kvc__str m = {0};
+      const int prepend = (step->prepend == 2 || (step->prepend == 1 && section == 0 && i == 0)) &&
+                          !(n >= 1 && s[0] == ' ') &&
+                          !(n >= rl && !memcmp(s, step->replacement, rl));
+      if (prepend)
+        st = kvc__str_add(&m, step->replacement, rl);
+      if (!st)
+        st = replace_all(&m, s, n, " ", step->replacement);
+      if (!st && step->split) {
+        pcre2_code *re = NULL;
+        int err;
+        PCRE2_SIZE off;
+        re = pcre2_compile((PCRE2_SPTR)step->replacement, rl, PCRE2_LITERAL | PCRE2_UTF, &err, &off,
+                           NULL);
+        st = re ? split(e, re, SPLIT_MERGED_NEXT, m.p, m.n, out)
+                : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory compiling a pattern");
+        if (re)
+          pcre2_code_free(re);
+      } else if (!st) {
+        st = piece_add(out, m.p, m.n);
+      }
+      kvc__str_free(&m);
+    }
+  }
+  return st;
+}
+
+/* ---- BPE ---------------------------------------------------------------------------------- */
+
+static void pair_rank(const kvc_tokenizer *t, symbol *syms, int32_t i) {
+  symbol *a = &syms[i];
+  a->rank = INT32_MAX;
+  if (a->next < 0 || a->id < 0 || syms[a->next].id < 0)
+    return;
+  const uint64_t key = (uint64_t)(uint32_t)a->id << 32 | (uint32_t)syms[a->next].id;
+  kvc__merge *m = NULL;
+  HASH_FIND(hh, t->merges, &key, sizeof key, m);
+  if (m) {
+    a->rank = m->rank;
+    a->merged = m->merged;
+  }
+}
+
+static kvc_status unknown(encoder *e, const char *w, size_t n, int32_t *last_unk) {
+  const kvc_tokenizer *t = e->t;
+  if (t->byte_fallback) {
+    int all = 1;
+    for (size_t i = 0; i < n; i++)
+      all &= t->byte_ids[(uint8_t)w[i]] >= 0;
+    for (size_t i = 0; all && i < n; i++) {
+      kvc_status st = push_id(e, t->byte_ids[(uint8_t)w[i]]);
+      if (st)
+        return st;
+    }
+    if (all)
+      return KVC_OK;
+  }
+  if (t->unk_id < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "text has \"%.*s\", which the vocabulary lacks, and the tokenizer has no "
+                     "unk_token",
+                     (int)n, w);
+  if (t->fuse_unk && *last_unk)
+    return KVC_OK;
+  *last_unk = 1;
+  return push_id(e, t->unk_id);
+}
+
+/* ---- the word cache: the ids of words already encoded, shared by the threads that encode
+ * with one tokenizer (behind a mutex), emptied when full --------------------------------- */
+
+enum { CACHE_WORDS = 1 << 16, CACHE_WORD_BYTES = 256 };
+
+typedef struct cached_word {
+  UT_hash_handle hh;
+  int32_t n_ids, len;
+  int32_t *ids;
+  char *word; /* ids and word live after the struct, in its allocation */
+} cached_word;
+
+struct kvc__word_cache {
+  mtx_t lock;
+  cached_word *words;
+  unsigned count;
+};
+
+struct kvc__word_cache *kvc__word_cache_new(void) {
+  struct kvc__word_cache *c = kvc__calloc(1, sizeof *c);
+  if (c && mtx_init(&c->lock, mtx_plain) != thrd_success) {
+    kvc__free(c);
+    c = NULL;
+  }
+  return c;
+}
+
+static void cache_clear(struct kvc__word_cache *c) {
+  cached_word *w, *tmp;
+  HASH_ITER(hh, c->words, w, tmp) {
+    HASH_DEL(c->words, w);
+    kvc__free(w);
+  }
+  c->count = 0;
+}
+
+void kvc__word_cache_free(struct kvc__word_cache *c) {
+  if (!c)
+    return;
+  cache_clear(c);
+  mtx_destroy(&c->lock);
+  kvc__free(c);
+}
+
+/* Push the cached ids of w; 1 if it was there. */
+static int cache_get(encoder *e, const char *w, size_t n, kvc_status *st) {
+  struct kvc__word_cache *c = e->t->cache;
+  if (n > CACHE_WORD_BYTES)
+    return 0;
+  mtx_lock(&c->lock);
+  cached_word *hit = NULL;
+  HASH_FIND(hh, c->words, w, (unsigned)n, hit);
+  for (int32_t i = 0; hit && i < hit->n_ids && !*st; i++)
+    *st = push_id(e, hit->ids[i]);
+  mtx_unlock(&c->lock);
+  return hit != NULL;
+}
+
+static void cache_put(encoder *e, const char *w, size_t n, const int32_t *ids, size_t n_ids) {
+  struct kvc__word_cache *c = e->t->cache;
+  if (n > CACHE_WORD_BYTES)
+    return;
+  cached_word *item = kvc__malloc(sizeof *item + n_ids * sizeof *ids + n);
+  if (!item) /* a cache that cannot grow is only slower */
+    return;
+  item->n_ids = (int32_t)n_ids, item->len = (int32_t)n;
+  item->ids = (int32_t *)(item + 1);
+  item->word = (char *)(item->ids + n_ids);
+  memcpy(item->ids, ids, n_ids * sizeof *ids);
+  memcpy(item->word, w, n);
+  mtx_lock(&c->lock);
+  cached_word *old = NULL;
+  HASH_FIND(hh, c->words, w, (unsigned)n, old);
+  if (!old && c->count == CACHE_WORDS)
+    cache_clear(c);
+  if (!old) {
+    kvc__hash_oom = 0;
+    HASH_ADD_KEYPTR(hh, c->words, item->word, (unsigned)n, item);
+    c->count += !kvc__hash_oom;
+  }
+  mtx_unlock(&c->lock);
+  if (old || kvc__hash_oom)
+    kvc__free(item);
+}
+
+static kvc_status merge_word(encoder *e, const char *w, size_t n);
+
+static kvc_status bpe(encoder *e, const char *w, size_t n) {
+  const kvc_tokenizer *t = e->t;
+  if (t->ignore_merges) {
+    const int32_t id = lookup(t, w, n);
+    if (id >= 0)
+      return push_id(e, id);
+  }
+  kvc_status st = KVC_OK;
+  if (cache_get(e, w, n, &st))
+    return st;
+  const size_t before = e->n_ids;
+  st = merge_word(e, w, n);
+  if (!st)
+    cache_put(e, w, n, e->ids + before, e->n_ids - before);
+  return st;
+}
+
+/* Characters to tokens, then merges, lowest rank first. */
+static kvc_status merge_word(encoder *e, const char *w, size_t n) {
+  const kvc_tokenizer *t = e->t;
+  if (n > e->cap_syms) {
+    symbol *p = kvc__realloc(e->syms, n * sizeof *p);
+    if (!p)
+      return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a word of %zu bytes", n);
+    e->syms = p, e->cap_syms = n;
+  }
+  symbol *syms = e->syms;
+  int32_t count = 0;
+  for (size_t i = 0; i < n;) {
+    uint32_t cp;
+    const int len = kvc__utf8_next(w + i, &cp);
+    syms[count] = (symbol){
+        lookup(t, w + i, (size_t)len), (int32_t)i, len, count - 1, count + 1, INT32_MAX, -1};
+    count++;
+    i += (size_t)len;
+  }
+  syms[count - 1].next = -1;
+  for (int32_t i = 0; i < count; i++)
+    pair_rank(t, syms, i);
+  for (;;) { /* merge the lowest-ranked pair, the leftmost among equals */
+    int32_t best = -1;
+    for (int32_t i = 0; i >= 0; i = syms[i].next)
+      if (syms[i].rank != INT32_MAX && (best < 0 || syms[i].rank < syms[best].rank))
+        best = i;
+    if (best < 0)
+      break;
+    symbol *a = &syms[best], *b = &syms[a->next];
+    a->id = a->merged;
+    a->len += b->len;
+    a->next = b->next;
+    if (b->next >= 0)
+      syms[b->next].prev = best;
+    pair_rank(t, syms, best);
+    if (a->prev >= 0)
+      pair_rank(t, syms, a->prev);
+  }
+  int32_t last_unk = 0;
+  kvc_status st = KVC_OK;
+  for (int32_t i = 0; i >= 0 && !st; i = syms[i].next) {
+    if (syms[i].id >= 0) {
+      last_unk = 0;
+      st = push_id(e, syms[i].id);
+    } else {
+      st = unknown(e, w + syms[i].start, (size_t)syms[i].len, &last_unk);
+    }
+  }
+  return st;
+}
+
+/* A section of text between added tokens. */
+static kvc_status section(encoder *e, const char *s, size_t n, int index) {
+  const kvc_tokenizer *t = e->t;
+  kvc_status st = normalize(e, s, n);
+  if (st || e->norm.n == 0)
+    return st;
+  pieces_clear(&e->a);
+  st = piece_add(&e->a, e->norm.p, e->norm.n);
+  for (int k = 0; k < t->n_pre && !st; k++) {
+    st = pre_step(e, &t->pre[k], index, &e->a, &e->b);
+    pieces swap = e->a;
+    e->a = e->b;
+    e->b = swap;
+  }
+  for (int i = 0; i < e->a.n && !st; i++) {
+    size_t wn;
+    const char *w = piece(&e->a, i, &wn);
+    st = bpe(e, w, wn);
+  }
+  return st;
+}
+
+static kvc_status encode(encoder *e, const char *text, size_t len, int add_special) {
+  const kvc_tokenizer *t = e->t;
+  kvc_status st = KVC_OK;
+  for (int i = 0; add_special && i < t->n_prefix && !st; i++)
+    st = push_id(e, t->prefix[i]);
+  size_t carry = 0;
+  int index = 0;
+  for (size_t at = 0; at < len && !st; at++) { /* the leftmost-longest added token */
+    if (!t->starts[(unsigned char)text[at]])
+      continue;
+    int32_t node = 0, token = -1;
+    size_t end = at;
+    for (size_t k = at; k < len; k++) {
+      const uint64_t key = (uint64_t)node << 8 | (unsigned char)text[k];
+      kvc__edge *edge = NULL;
+      HASH_FIND(hh, t->edges, &key, sizeof key, edge);
+      if (!edge)
+        break;
+      node = edge->child;
+      if (t->node_token[node] >= 0)
+        token = t->node_token[node], end = k + 1;
+    }
+    if (token < 0)
+      continue;
+    if (at > carry)
+      st = section(e, text + carry, at - carry, index++);
+    if (!st)
+      st = push_id(e, token);
+    carry = end;
+    at = end - 1;
+  }
+  if (!st && carry < len)
+    st = section(e, text + carry, len - carry, index);
+  for (int i = 0; add_special && i < t->n_suffix && !st; i++)
+    st = push_id(e, t->suffix[i]);
+  return st;
+}
+
+kvc_status kvc_tokenize(const kvc_tokenizer *t, const char *text, size_t len, int add_special,
+                        int32_t *ids, int32_t cap, int32_t *n_ids) {
+  if (n_ids)
+    *n_ids = 0;
+  if (!t || (!text && len) || !n_ids || (!ids && cap > 0) || cap < 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenize: %s",
+                     !t        ? "tokenizer is NULL"
+                     : !n_ids  ? "n_ids is NULL"
+                     : cap < 0 ? "cap < 0"
+                     : !text   ? "text is NULL"
+                               : "ids is NULL");
+  const size_t valid = kvc__utf8_valid_prefix(text, len);
+  if (valid < len)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_tokenize: text is not valid UTF-8 at byte %zu (0x%02x); expected UTF-8",
+                     valid, (unsigned char)text[valid]);
+  if (add_special && t->post_unsupported[0])
+    return kvc__fail(KVC_ERR_UNSUPPORTED,
+                     "%s: post_processor \"%s\" is not implemented by kvcache: encode without "
+                     "special tokens",
+                     t->path, t->post_unsupported);
+  encoder e = {.t = t};
+  e.md = pcre2_match_data_create(16, NULL);
+  kvc_status st =
+      e.md ? encode(&e, text, len, add_special) : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  if (!st) {
+    if (e.n_ids > INT32_MAX)
+      st = kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenize: the text is more than 2^31 tokens");
+    else {
+      if (cap > 0 && e.n_ids > 0)
+        memcpy(ids, e.ids, (e.n_ids < (size_t)cap ? e.n_ids : (size_t)cap) * sizeof *ids);
+      *n_ids = (int32_t)e.n_ids;
+    }
+  }
+  pcre2_match_data_free(e.md);
+  kvc__free(e.ids);
+  kvc__free(e.syms);
+  kvc__str_free(&e.norm);
+  kvc__str_free(&e.a.text);
+  kvc__str_free(&e.b.text);
+  kvc__free(e.a.end);
+  kvc__free(e.b.end);
+  return st;
+}

@@ -1,0 +1,304 @@
+/* Tests for the tokenizer (src/tokenizer_*.c) on the real tokenizer.json files of Llama 3,
+ * Gemma 3 and Qwen 3 (fetched by scripts/fetch-tokenizers.sh): every line of the corpus
+ * encodes to the ids an independent implementation gives (@lenml/tokenizers, JavaScript;
+ * tests/data/tokenizer/NAME.ids, made by scripts/make-tokenizer-fixtures.sh); decoding gives the
+ * text back where the format promises it; the incremental decoder emits only whole UTF-8 and
+ * adds up to the whole; bad input and malformed files give clear errors.
+ * usage: test_tokenizer TOKENIZERS_DIR DATA_DIR */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <utf8proc.h>
+
+#include "kvcache.h"
+
+static const char *tokenizers_dir, *data_dir;
+
+enum { N_TOKENIZERS = 3, MAX_LINES = 4096 };
+static const char *const names[N_TOKENIZERS] = {"llama3", "gemma3", "qwen3"};
+
+typedef struct lines {
+  char *text; /* the whole file */
+  char *line[MAX_LINES];
+  size_t len[MAX_LINES];
+  int n;
+} lines;
+
+static void read_lines(const char *path, lines *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    fail_msg("cannot open %s (run scripts/make-tokenizer-fixtures.sh?)", path);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  out->text = malloc((size_t)size + 1);
+  assert_int_equal(fread(out->text, 1, (size_t)size, f), (size_t)size);
+  out->text[size] = '\0';
+  fclose(f);
+  out->n = 0;
+  for (char *p = out->text; *p && out->n < MAX_LINES;) {
+    char *nl = strchr(p, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    out->line[out->n] = p;
+    out->len[out->n++] = (size_t)(nl - p);
+    p = nl + 1;
+  }
+}
+
+typedef struct fixture {
+  kvc_tokenizer *tok[N_TOKENIZERS];
+  lines corpus, expected[N_TOKENIZERS];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/corpus.txt", data_dir);
+  read_lines(path, &f->corpus);
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    snprintf(path, sizeof path, "%s/%s", tokenizers_dir, names[k]);
+    if (kvc_tokenizer_open(path, &f->tok[k]) != KVC_OK)
+      fail_msg("opening %s: %s", path, kvc_last_error());
+    snprintf(path, sizeof path, "%s/%s.ids", data_dir, names[k]);
+    read_lines(path, &f->expected[k]);
+    assert_int_equal(f->expected[k].n, f->corpus.n);
+  }
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    kvc_tokenizer_free(f->tok[k]);
+    free(f->expected[k].text);
+  }
+  free(f->corpus.text);
+  free(f);
+  return 0;
+}
+
+/* ids of line i, encoded without special tokens; *n their count */
+static int32_t *encode(kvc_tokenizer *t, const char *s, size_t len, int special, int32_t *n) {
+  int32_t count = 0;
+  if (kvc_tokenize(t, s, len, special, NULL, 0, &count) != KVC_OK)
+    fail_msg("encoding \"%.*s\": %s", (int)len, s, kvc_last_error());
+  int32_t *ids = malloc(((size_t)count + 1) * sizeof *ids);
+  assert_int_equal(kvc_tokenize(t, s, len, special, ids, count, n), KVC_OK);
+  assert_int_equal(*n, count);
+  return ids;
+}
+
+static char *decode(kvc_tokenizer *t, const int32_t *ids, int32_t n, int skip, size_t *len) {
+  assert_int_equal(kvc_detokenize(t, ids, n, skip, NULL, 0, len), KVC_OK);
+  char *text = malloc(*len + 1);
+  size_t again = 0;
+  assert_int_equal(kvc_detokenize(t, ids, n, skip, text, *len + 1, &again), KVC_OK);
+  assert_int_equal(again, *len);
+  return text;
+}
+
+/* Every corpus line: the ids of the independent implementation, exactly. */
+static void ids_equal_the_independent_implementation(void **state) {
+  fixture *f = *state;
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    int wrong = 0;
+    for (int i = 0; i < f->corpus.n; i++) {
+      int32_t n = 0;
+      int32_t *ids = encode(f->tok[k], f->corpus.line[i], f->corpus.len[i], 0, &n);
+      char got[65536] = "";
+      size_t used = 0;
+      for (int32_t j = 0; j < n && used < sizeof got - 16; j++)
+        used += (size_t)snprintf(got + used, sizeof got - used, "%s%d", j ? " " : "", ids[j]);
+      if (strcmp(got, f->expected[k].line[i]) && wrong++ < 3)
+        print_error("%s, line %d \"%s\":\n  got      %s\n  expected %s\n", names[k], i + 1,
+                    f->corpus.line[i], got, f->expected[k].line[i]);
+      free(ids);
+    }
+    if (wrong)
+      fail_msg("%s: %d of %d lines differ", names[k], wrong, f->corpus.n);
+  }
+}
+
+/* decode(encode(text)) is the text for Llama 3 and Gemma 3 (byte-level, and ▁ with byte
+ * fallback); for Qwen 3 it is the text in NFC, the form its normalizer gives. */
+static void decode_inverts_encode(void **state) {
+  fixture *f = *state;
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    for (int i = 0; i < f->corpus.n; i++) {
+      const char *line = f->corpus.line[i];
+      int32_t n = 0;
+      int32_t *ids = encode(f->tok[k], line, f->corpus.len[i], 0, &n);
+      size_t len = 0;
+      char *text = decode(f->tok[k], ids, n, 0, &len);
+      char *want = k == 2 ? (char *)utf8proc_NFC((const utf8proc_uint8_t *)line) : strdup(line);
+      if (strlen(want) != len || memcmp(text, want, len))
+        fail_msg("%s, line %d: decode(encode(\"%s\")) = \"%s\"", names[k], i + 1, want, text);
+      free(want);
+      free(text);
+      free(ids);
+    }
+  }
+}
+
+/* Pushing ids one at a time gives whole UTF-8 characters only, and all of the text. */
+static void incremental_decoding_adds_up(void **state) {
+  fixture *f = *state;
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    for (int i = 0; i < f->corpus.n; i += 7) {
+      int32_t n = 0;
+      int32_t *ids = encode(f->tok[k], f->corpus.line[i], f->corpus.len[i], 0, &n);
+      size_t len = 0;
+      char *whole = decode(f->tok[k], ids, n, 0, &len);
+      kvc_detokenizer *d = NULL;
+      assert_int_equal(kvc_detokenizer_new(f->tok[k], 0, &d), KVC_OK);
+      char *sum = calloc(len + 64, 1);
+      size_t used = 0;
+      for (int32_t j = 0; j < n; j++) {
+        const char *piece = NULL;
+        size_t piece_len = 0;
+        assert_int_equal(kvc_detokenizer_push(d, ids[j], &piece, &piece_len), KVC_OK);
+        assert_true(used + piece_len <= len);
+        memcpy(sum + used, piece, piece_len);
+        used += piece_len;
+        /* whole characters: the piece on its own is valid UTF-8 */
+        utf8proc_int32_t cp;
+        for (size_t at = 0; at < piece_len;) {
+          utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)piece + at,
+                                                   (utf8proc_ssize_t)(piece_len - at), &cp);
+          if (step <= 0)
+            fail_msg("%s, line %d: a pushed piece is not whole UTF-8", names[k], i + 1);
+          at += (size_t)step;
+        }
+      }
+      if (used != len || memcmp(sum, whole, len))
+        fail_msg("%s, line %d: pushes give \"%.*s\", decode gives \"%s\"", names[k], i + 1,
+                 (int)used, sum, whole);
+      kvc_detokenizer_free(d);
+      free(sum);
+      free(whole);
+      free(ids);
+    }
+  }
+}
+
+/* Special tokens: written in the text they are one id; add_special adds Gemma's BOS;
+ * skip_special leaves them out of the text. */
+static void special_tokens(void **state) {
+  fixture *f = *state;
+  int32_t n = 0;
+  const char *text = "<|begin_of_text|>Hi<|eot_id|>";
+  int32_t *ids = encode(f->tok[0], text, strlen(text), 0, &n);
+  assert_int_equal(n, 3);
+  assert_int_equal(ids[0], 128000); /* llama 3's ids for its own markers */
+  assert_int_equal(ids[2], 128009);
+  size_t len = 0;
+  char *plain = decode(f->tok[0], ids, n, 1, &len);
+  assert_string_equal(plain, "Hi");
+  free(plain);
+  free(ids);
+  ids = encode(f->tok[1], "Hi", 2, 1, &n);
+  assert_true(n >= 2);
+  assert_int_equal(ids[0], 2); /* Gemma's <bos>, from its TemplateProcessing */
+  free(ids);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void expect_open(const char *path, kvc_status want, const char *needle) {
+  kvc_tokenizer *t = (kvc_tokenizer *)&t;
+  kvc_status s = kvc_tokenizer_open(path, &t);
+  if (s != want || !strstr(kvc_last_error(), needle))
+    fail_msg("open: got %s \"%s\", expected %s naming \"%s\"", kvc_status_name(s), kvc_last_error(),
+             kvc_status_name(want), needle);
+  assert_null(t);
+}
+
+/* Invalid UTF-8 in, ids outside the vocabulary, malformed and unsupported files: a clear
+ * status and a message naming the culprit. */
+static void bad_input_is_refused(void **state) {
+  fixture *f = *state;
+  int32_t ids[8], n = -1;
+  const char bad[] = "ok \xc3\x28 then";
+  assert_int_equal(kvc_tokenize(f->tok[0], bad, sizeof bad - 1, 0, ids, 8, &n),
+                   KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "not valid UTF-8 at byte 3"));
+  assert_int_equal(n, 0);
+  assert_int_equal(kvc_tokenize(NULL, "a", 1, 0, ids, 8, &n), KVC_ERR_INVALID_ARG);
+  const int32_t out_of_range[] = {5, 999999};
+  size_t len = 0;
+  assert_int_equal(kvc_detokenize(f->tok[0], out_of_range, 2, 0, NULL, 0, &len),
+                   KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "token 999999 (at index 1)"));
+  kvc_detokenizer *d = NULL;
+  const char *piece;
+  assert_int_equal(kvc_detokenizer_new(f->tok[0], 0, &d), KVC_OK);
+  assert_int_equal(kvc_detokenizer_push(d, -1, &piece, &len), KVC_ERR_INVALID_ARG);
+  kvc_detokenizer_free(d);
+
+  char path[] = "/tmp/kvc-test-tokenizer-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [");
+  expect_open(path, KVC_ERR_MODEL, "not valid JSON");
+  write_file(path, "{\"version\": \"1.0\"}");
+  expect_open(path, KVC_ERR_MODEL, "no \"model\"");
+  write_file(path, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}");
+  expect_open(path, KVC_ERR_UNSUPPORTED, "model \"WordPiece\"");
+  write_file(path,
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"zero\"}, \"merges\": []}}");
+  expect_open(path, KVC_ERR_MODEL, "model.vocab");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"},"
+                   " \"behavior\": \"Isolated\"}}");
+  expect_open(path, KVC_ERR_UNSUPPORTED, "pattern \"(\"");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"normalizer\": {\"type\": \"BertNormalizer\"}}");
+  expect_open(path, KVC_ERR_UNSUPPORTED, "normalizer \"BertNormalizer\"");
+  /* a minimal valid one: "ab" merges, no unk: a character outside the vocabulary is refused */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+                   " \"merges\": [\"a b\"]}}");
+  kvc_tokenizer *t = NULL;
+  assert_int_equal(kvc_tokenizer_open(path, &t), KVC_OK);
+  assert_int_equal(kvc_tokenize(t, "abba", 4, 0, ids, 8, &n), KVC_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(ids[0], 2);
+  assert_int_equal(ids[1], 1);
+  assert_int_equal(ids[2], 0);
+  assert_int_equal(kvc_tokenize(t, "abc", 3, 0, ids, 8, &n), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "\"c\""));
+  kvc_tokenizer_free(t);
+  remove(path);
+  expect_open("/nonexistent/tokenizer.json", KVC_ERR_IO, "/nonexistent/tokenizer.json");
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s TOKENIZERS_DIR DATA_DIR\n", argv[0]);
+    return 2;
+  }
+  tokenizers_dir = argv[1];
+  data_dir = argv[2];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(ids_equal_the_independent_implementation),
+      cmocka_unit_test(decode_inverts_encode),
+      cmocka_unit_test(incremental_decoding_adds_up),
+      cmocka_unit_test(special_tokens),
+      cmocka_unit_test(bad_input_is_refused),
+  };
+  return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The tokenizer on real files: fetch them (pinned, cached), run the C tests, and check the
+# CLI: tokenize reproduces the independent implementation's ids, detokenize inverts it.
+# usage: test_tokenizer.sh FETCH_SCRIPT TEST_BINARY KVCACHE DATA_DIR
+set -euo pipefail
+fetch="$1" test_bin="$2" kvcache="$3" data="$4"
+fail() { echo "FAIL: $*"; exit 1; }
+dir=$("$fetch") || fail "could not fetch the tokenizer files"
+"$test_bin" "$dir" "$data"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for name in llama3 gemma3; do
+  "$kvcache" tokenize --tokenizer "$dir/$name" <"$data/corpus.txt" >"$tmp/$name.ids" ||
+    fail "tokenize $name failed"
+  cmp -s "$tmp/$name.ids" "$data/$name.ids" || fail "tokenize $name: ids differ from $data/$name.ids"
+  "$kvcache" detokenize --tokenizer "$dir/$name" <"$tmp/$name.ids" >"$tmp/$name.txt" ||
+    fail "detokenize $name failed"
+  cmp -s "$tmp/$name.txt" "$data/corpus.txt" || fail "detokenize $name does not give the corpus back"
+done
+# bad input: a line that is not UTF-8, a line of ids that are not ids
+rc=0
+printf 'fine\n\xff\n' | "$kvcache" tokenize --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] || fail "invalid UTF-8 exited $rc, expected 2"
+grep -q "line 2: .*not valid UTF-8 at byte 0" "$tmp/err" || fail "invalid UTF-8: $(cat "$tmp/err")"
+rc=0
+echo "1 two 3" | "$kvcache" detokenize --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] || fail "bad ids exited $rc, expected 2"
+rc=0
+"$kvcache" tokenize </dev/null >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "no --tokenizer exited $rc, expected 2"
+echo "tokenizer CLI: ok"
