@@ -548,7 +548,7 @@ KVC_API kvc_status kvc_detokenize(const kvc_tokenizer *tokenizer, const int32_t 
 /* Incremental decoding for streaming: push one id at a time; each push gives the text that
  * became complete (never half a UTF-8 character; possibly empty). The concatenation of all
  * pushes' text equals kvc_detokenize of all ids, except for a character still incomplete at
- * the end. The tokenizer must outlive it. */
+ * the end (kvc_detokenizer_flush gives it). The tokenizer must outlive it. */
 typedef struct kvc_detokenizer kvc_detokenizer;
 KVC_API kvc_status kvc_detokenizer_new(const kvc_tokenizer *tokenizer, int skip_special,
                                        kvc_detokenizer **out);
@@ -556,6 +556,10 @@ KVC_API kvc_status kvc_detokenizer_new(const kvc_tokenizer *tokenizer, int skip_
  * an id outside the vocabulary (the detokenizer is unchanged). */
 KVC_API kvc_status kvc_detokenizer_push(kvc_detokenizer *detokenizer, int32_t id, const char **text,
                                         size_t *len);
+/* The text still held back (a character cut at the end, as U+FFFD), at the end of a stream:
+ * after it, all pushes' text equals kvc_detokenize of all ids. */
+KVC_API kvc_status kvc_detokenizer_flush(kvc_detokenizer *detokenizer, const char **text,
+                                         size_t *len);
 KVC_API void kvc_detokenizer_free(kvc_detokenizer *detokenizer);
 
 #ifdef __cplusplus

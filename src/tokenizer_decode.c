@@ -313,3 +313,30 @@ kvc_status kvc_detokenizer_push(kvc_detokenizer *d, int32_t id, const char **tex
   }
   return KVC_OK;
 }
+
+kvc_status kvc_detokenizer_flush(kvc_detokenizer *d, const char **text, size_t *len) {
+  if (!d || !text || !len)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_detokenizer_flush: %s is NULL",
+                     !d      ? "detokenizer"
+                     : !text ? "text"
+                             : "len");
+  *text = "";
+  *len = 0;
+  const int32_t *window = d->ids + d->prefix_offset;
+  kvc_status st = kvc__decode(d->t, window, (int32_t)(d->read_offset - d->prefix_offset),
+                              d->skip_special, &d->prefix_text);
+  if (!st)
+    st = kvc__decode(d->t, window, (int32_t)(d->n - d->prefix_offset), d->skip_special,
+                     &d->new_text);
+  if (st)
+    return st;
+  d->out.n = 0;
+  if (d->new_text.n > d->prefix_text.n &&
+      (st = kvc__str_add(&d->out, d->new_text.p + d->prefix_text.n,
+                         d->new_text.n - d->prefix_text.n)))
+    return st;
+  d->prefix_offset = d->read_offset = d->n;
+  *text = d->out.p ? d->out.p : "";
+  *len = d->out.n;
+  return KVC_OK;
+}

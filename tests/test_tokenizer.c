@@ -179,6 +179,12 @@ static void incremental_decoding_adds_up(void **state) {
           at += (size_t)step;
         }
       }
+      const char *rest = NULL;
+      size_t rest_len = 0;
+      assert_int_equal(kvc_detokenizer_flush(d, &rest, &rest_len), KVC_OK);
+      assert_true(used + rest_len <= len);
+      memcpy(sum + used, rest, rest_len);
+      used += rest_len;
       if (used != len || memcmp(sum, whole, len))
         fail_msg("%s, line %d: pushes give \"%.*s\", decode gives \"%s\"", names[k], i + 1,
                  (int)used, sum, whole);

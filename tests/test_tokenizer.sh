@@ -29,3 +29,28 @@ rc=0
 "$kvcache" tokenize </dev/null >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "no --tokenizer exited $rc, expected 2"
 echo "tokenizer CLI: ok"
+
+# generate --prompt: a Llama-style model with a small tokenizer of its own (ids 0-25 "a"-"z",
+# 26 " ", the rest "w<id>"): the streamed text equals the text of the ids that
+# --prompt-ids gives for the same prompt's ids
+"$kvcache" build-model -o "$tmp/m" --arch llama --layout genai --layers 1 --heads 2 \
+  --head-dim 16 --vocab 300 --max-seq 64 >/dev/null
+{
+  printf '{"model": {"type": "BPE", "merges": [], "vocab": {'
+  for i in $(seq 0 25); do printf '"%b": %d, ' "\\$(printf '%03o' $((97 + i)))" "$i"; done
+  printf '" ": 26'
+  for i in $(seq 27 299); do printf ', "w%d": %d' "$i" "$i"; done
+  printf '}}}\n'
+} >"$tmp/m/tokenizer.json"
+text=$("$kvcache" generate -m "$tmp/m" --prompt "hello world" -n 20 --greedy 2>/dev/null) ||
+  fail "generate --prompt failed"
+prompt_ids=$(echo "hello world" | "$kvcache" tokenize --tokenizer "$tmp/m" --special)
+[ "$prompt_ids" = "7 4 11 11 14 26 22 14 17 11 3" ] || fail "prompt ids: $prompt_ids"
+ids=$("$kvcache" generate -m "$tmp/m" --prompt-ids "$prompt_ids" -n 20 --greedy 2>/dev/null)
+expected=$(echo "$ids" | "$kvcache" detokenize --tokenizer "$tmp/m" --skip-special)
+[ -n "$text" ] && [ "$text" = "$expected" ] || fail "streamed '$text', expected '$expected' (ids $ids)"
+rc=0
+"$kvcache" generate -m "$tmp/m" --prompt "hello" --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] || fail "a tokenizer larger than the vocabulary exited $rc, expected 2"
+grep -q "not its tokenizer" "$tmp/err" || fail "tokenizer mismatch: $(cat "$tmp/err")"
+echo "generate --prompt: ok"

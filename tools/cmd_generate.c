@@ -9,11 +9,15 @@
 #include "parallel.h"
 
 static const char usage[] =
-    "usage: kvcache generate -m DIR --prompt-ids \"1 2 3\" [-n 32] [options]\n"
+    "usage: kvcache generate -m DIR --prompt \"text\" [-n 32] [options]\n"
+    "       kvcache generate -m DIR --prompt-ids \"1 2 3\" [-n 32] [options]\n"
     "       kvcache generate -m DIR --prompts FILE [-n 32] [--parallel P] [options]\n"
     "\n"
-    "Appends the prompt, then generates tokens one at a time through the KV cache. Prints the\n"
-    "generated token ids on one line of stdout; timings go to stderr.\n"
+    "Appends the prompt, then generates tokens one at a time through the KV cache. With\n"
+    "--prompt, the text is encoded by the tokenizer.json in the model's directory (with its\n"
+    "special tokens, e.g. BOS) and the generated text streams to stdout as tokens arrive;\n"
+    "with --prompt-ids, the generated token ids are printed on one line. Generation stops at\n"
+    "the model's end-of-sequence token (genai_config.json). Timings go to stderr.\n"
     "\n"
     "With --prompts, FILE holds one prompt per line (token ids separated by spaces); up to P\n"
     "of them decode together in one context of P slots, each step one run for all of them\n"
@@ -21,6 +25,8 @@ static const char usage[] =
     "The output is one line per prompt, in file order: its generated ids.\n"
     "\n"
     "options:\n"
+    "  --prompt TEXT        prompt text (UTF-8)\n"
+    "  --tokenizer FILE     tokenizer.json for --prompt (default: the model directory's)\n"
     "  --prompt-ids IDS     prompt token ids, separated by spaces or commas\n"
     "  --prompts FILE       one prompt per line (- for stdin); blank lines are skipped\n"
     "  --parallel P         sequences decoding together with --prompts (4)\n"
@@ -45,8 +51,95 @@ static void model_sampling(const kvc_model *model, kvc_sampler_params *sp) {
   sp->seed = seed;
 }
 
+/* Streaming: each generated token's completed text goes to stdout at once. */
+typedef struct stream {
+  kvc_detokenizer *d;
+  kvc_status status;
+} stream;
+
+static int print_token(void *user, int32_t token, int32_t index) {
+  (void)index;
+  stream *s = user;
+  const char *text;
+  size_t len;
+  if ((s->status = kvc_detokenizer_push(s->d, token, &text, &len)))
+    return 1;
+  fwrite(text, 1, len, stdout);
+  fflush(stdout);
+  return 0;
+}
+
+/* --prompt TEXT: encode with the tokenizer, generate, stream the text. */
+static int generate_text(const char *cmd, const char *dir, const char *tokenizer_path,
+                         const char *text, kvc_model_params *mp, kvc_sampler_params *sp,
+                         int chose_sampling, int32_t n_new) {
+  kvc_model *model = NULL;
+  kvc_tokenizer *tok = NULL;
+  kvc_seq *seq = NULL;
+  kvc_sampler *sampler = NULL;
+  stream st = {0};
+  int32_t *prompt = NULL, n_prompt = 0, *out = malloc((size_t)n_new * sizeof *out), n_out = 0;
+  int rc = kvc_arg_open_model(cmd, dir, mp, &model);
+  kvc_model_info info;
+  kvc_status s = KVC_OK;
+  if (!rc) {
+    kvc_model_get_info(model, &info);
+    char path[4200];
+    if (!tokenizer_path) { /* the directory of the .onnx file */
+      snprintf(path, sizeof path, "%s", info.onnx_path);
+      char *slash = strrchr(path, '/');
+      snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
+               "tokenizer.json");
+      tokenizer_path = path;
+    }
+    if ((s = kvc_tokenizer_open(tokenizer_path, &tok))) {
+      fprintf(stderr, "kvcache %s: --prompt needs a tokenizer: %s\n", cmd, kvc_last_error());
+      rc = s == KVC_ERR_IO || s == KVC_ERR_INVALID_ARG ? KVC_EXIT_USAGE : 1;
+    }
+    if (!s && !(s = kvc_tokenize(tok, text, strlen(text), 1, NULL, 0, &n_prompt)) &&
+        !(prompt = malloc(((size_t)n_prompt + 1) * sizeof *prompt)))
+      s = KVC_ERR_NO_MEMORY;
+    if (!s)
+      s = kvc_tokenize(tok, text, strlen(text), 1, prompt, n_prompt, &n_prompt);
+    if (!s && kvc_tokenizer_vocab_size(tok) > info.vocab_size) {
+      fprintf(stderr,
+              "kvcache %s: %s has %d tokens, the model's vocabulary %d: not its tokenizer\n", cmd,
+              tokenizer_path, kvc_tokenizer_vocab_size(tok), info.vocab_size);
+      rc = KVC_EXIT_USAGE;
+    }
+    if (!s && !chose_sampling)
+      model_sampling(model, sp);
+    if (!s && !rc && !(s = kvc_seq_new(model, NULL, &seq)) &&
+        !(s = kvc_sampler_new(sp, info.vocab_size, &sampler)) &&
+        !(s = kvc_detokenizer_new(tok, 1, &st.d)))
+      s = kvc_generate(seq, prompt, n_prompt, n_new, sampler, out, &n_out, print_token, &st);
+    if (!s && st.status)
+      s = st.status;
+    const char *rest = "";
+    size_t rest_len = 0;
+    if (!s && st.d && !(s = kvc_detokenizer_flush(st.d, &rest, &rest_len)))
+      fwrite(rest, 1, rest_len, stdout);
+    if (n_out)
+      putchar('\n');
+    if (s && !rc) {
+      fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
+      rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL || s == KVC_ERR_IO ? KVC_EXIT_USAGE
+                                                                                  : 1;
+    }
+  }
+  kvc_detokenizer_free(st.d);
+  kvc_sampler_free(sampler);
+  kvc_seq_free(seq);
+  kvc_tokenizer_free(tok);
+  kvc_model_free(model);
+  free(prompt);
+  free(out);
+  return rc;
+}
+
 int kvc_cmd_generate(int argc, char **argv) {
   const char *cmd = "generate", *dir = NULL, *prompt_text = NULL, *prompts_file = NULL;
+  const char *prompt_words = NULL, *tokenizer_path = NULL;
   int64_t parallel = 4;
   kvc_model_params mp = kvc_model_default_params();
   kvc_sampler_params sp = kvc_sampler_default_params();
@@ -66,6 +159,12 @@ int kvc_cmd_generate(int argc, char **argv) {
       return 0;
     } else if (!strcmp(opt, "--prompt-ids")) {
       if (!(prompt_text = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--prompt")) {
+      if (!(prompt_words = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--tokenizer")) {
+      if (!(tokenizer_path = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--prompts")) {
       if (!(prompts_file = kvc_arg_value(cmd, argc, argv, &i)))
@@ -105,10 +204,13 @@ int kvc_cmd_generate(int argc, char **argv) {
       return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
-  if (prompts_file && prompt_text) {
-    fprintf(stderr, "kvcache %s: give --prompt-ids or --prompts, not both\n", cmd);
+  if (!!prompts_file + !!prompt_text + !!prompt_words > 1) {
+    fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids and --prompts\n", cmd);
     return KVC_EXIT_USAGE;
   }
+  if (prompt_words)
+    return generate_text(cmd, dir, tokenizer_path, prompt_words, &mp, &sp, chose_sampling,
+                         (int32_t)n_new);
   if (prompts_file) {
     kvc_model *model = NULL;
     int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
