@@ -538,11 +538,13 @@ static kvc_status merge_word(encoder *e, const char *w, size_t n) {
 /* A section of text between added tokens. */
 static kvc_status section(encoder *e, const char *s, size_t n, int index) {
   const kvc_tokenizer *t = e->t;
-  kvc_status st = normalize(e, s, n);
-  if (st || e->norm.n == 0)
+  kvc_status st = t->n_norm ? normalize(e, s, n) : KVC_OK;
+  if (t->n_norm) /* else the text goes on as it is */
+    s = e->norm.p, n = e->norm.n;
+  if (st || n == 0)
     return st;
   pieces_clear(&e->a);
-  st = piece_add(&e->a, e->norm.p, e->norm.n);
+  st = piece_add(&e->a, s, n);
   for (int k = 0; k < t->n_pre && !st; k++) {
     st = pre_step(e, &t->pre[k], index, &e->a, &e->b);
     pieces swap = e->a;

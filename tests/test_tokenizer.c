@@ -292,6 +292,46 @@ static void bad_input_is_refused(void **state) {
   expect_open("/nonexistent/tokenizer.json", KVC_ERR_IO, "/nonexistent/tokenizer.json");
 }
 
+/* Metaspace (SentencePiece-style words, as Llama 2 and Mistral write them) and byte fallback,
+ * on a small tokenizer whose ids follow from its merges by hand: "hello world é" is
+ * "▁hello" by four merges, "▁world" letter by letter (no merge applies), "▁" and the two
+ * bytes of "é" (not a token). Decoding gives the text back. */
+static void metaspace_and_byte_fallback(void **state) {
+  (void)state;
+  char path[] = "/tmp/kvc-test-metaspace-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  write_file(
+      path,
+      "{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
+      " \"prepend_scheme\": \"first\", \"split\": true},"
+      " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"},"
+      " {\"type\": \"Fuse\"}, {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
+      " \"prepend_scheme\": \"first\"}]},"
+      " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\","
+      " \"vocab\": {\"<unk>\": 0, \"\u2581\": 1, \"h\": 2, \"e\": 3, \"l\": 4, \"o\": 5,"
+      " \"\u2581h\": 6, \"\u2581he\": 7, \"ll\": 8, \"\u2581hell\": 9, \"\u2581hello\": 10,"
+      " \"w\": 11, \"r\": 12, \"d\": 13, \"<0xC3>\": 14, \"<0xA9>\": 15},"
+      " \"merges\": [\"\u2581 h\", \"\u2581h e\", \"l l\", \"\u2581he ll\", \"\u2581hell o\"]}}");
+  kvc_tokenizer *t = NULL;
+  if (kvc_tokenizer_open(path, &t) != KVC_OK)
+    fail_msg("%s", kvc_last_error());
+  const char *text = "hello world \xc3\xa9";
+  int32_t n = 0;
+  int32_t *ids = encode(t, text, strlen(text), 0, &n);
+  const int32_t want[] = {10, 1, 11, 5, 12, 4, 13, 1, 14, 15};
+  assert_int_equal(n, 10);
+  assert_memory_equal(ids, want, sizeof want);
+  size_t len = 0;
+  char *back = decode(t, ids, n, 0, &len);
+  assert_string_equal(back, text);
+  free(back);
+  free(ids);
+  kvc_tokenizer_free(t);
+  remove(path);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s TOKENIZERS_DIR DATA_DIR\n", argv[0]);
@@ -305,6 +345,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(incremental_decoding_adds_up),
       cmocka_unit_test(special_tokens),
       cmocka_unit_test(bad_input_is_refused),
+      cmocka_unit_test(metaspace_and_byte_fallback),
   };
   return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);
 }
