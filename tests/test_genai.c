@@ -19,7 +19,7 @@
 #include "hooks.h"
 #include "reference.h"
 
-enum { V = 200, MAX = 300, LAYERS = 2, N_MODELS = 3 };
+enum { V = 200, MAX = 300, LAYERS = 2, N_BUILT = 3, N_MODELS = 4 };
 
 typedef struct fixture {
   char dir[N_MODELS][256];
@@ -29,18 +29,73 @@ typedef struct fixture {
 
 /* llama in the genai layout, llama in kvcache's layout (lengths as inputs), gpt in the genai
  * layout (no rotary: learned positions and a position_ids input); all with 2 K/V heads for 4
- * query heads */
+ * query heads. The fourth is the first with its cache's head size written as a number
+ * instead of kv_cache_dim (and none in genai_config.json). */
 static const struct {
   const char *name;
   kvc_arch arch;
   kvc_layout layout;
 } models[N_MODELS] = {{"llama genai", KVC_ARCH_LLAMA, KVC_LAYOUT_GENAI},
                       {"llama kvcache", KVC_ARCH_LLAMA, KVC_LAYOUT_KVCACHE},
-                      {"gpt genai", KVC_ARCH_GPT, KVC_LAYOUT_GENAI}};
+                      {"gpt genai", KVC_ARCH_GPT, KVC_LAYOUT_GENAI},
+                      {"llama genai, fixed head size", KVC_ARCH_LLAMA, KVC_LAYOUT_GENAI}};
+
+/* A copy of `from` in `to` whose graph states the head size (16) where it said
+ * kv_cache_dim, and whose genai_config.json no longer gives it. */
+static void fix_head_size(const char *from, const char *to) {
+  char cmd[1024], path[512];
+  snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof cmd,
+           "sed -i 's/\"head_size\"/\"head_size_not_read\"/' '%s/genai_config.json'", to);
+  assert_int_equal(system(cmd), 0);
+  Onnx__ModelProto *m = th_load_graph(to);
+  Onnx__GraphProto *g = m->graph;
+  Onnx__TensorShapeProto__Dimension *fixed[64];
+  char *params[64];
+  int n = 0;
+  for (int side = 0; side < 2; side++) {
+    Onnx__ValueInfoProto **list = side ? g->output : g->input;
+    const size_t count = side ? g->n_output : g->n_input;
+    for (size_t i = 0; i < count; i++) {
+      Onnx__TensorShapeProto *shape = list[i]->type->tensor_type->shape;
+      for (size_t d = 0; shape && d < shape->n_dim; d++) {
+        Onnx__TensorShapeProto__Dimension *dim = shape->dim[d];
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+            !strcmp(dim->dim_param, "kv_cache_dim")) {
+          assert_true(n < 64);
+          fixed[n] = dim, params[n++] = dim->dim_param;
+          dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+          dim->dim_value = 16;
+        }
+      }
+    }
+  }
+  assert_int_equal(n, 4 * LAYERS); /* past and present, key and value, per layer */
+  static uint8_t bytes[1 << 20];
+  const size_t size = onnx__model_proto__pack(m, bytes);
+  for (int i = 0; i < n; i++) { /* give back what free_unpacked owns */
+    fixed[i]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    fixed[i]->dim_param = params[i];
+  }
+  onnx__model_proto__free_unpacked(m, NULL);
+  snprintf(path, sizeof path, "%s/model.onnx", to);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(bytes, 1, size, f), size);
+  fclose(f);
+}
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   for (int i = 0; i < N_MODELS; i++) {
+    if (i >= N_BUILT) {
+      th_tmpdir(f->dir[i], sizeof f->dir[i], "genai-fixed");
+      fix_head_size(f->dir[0], f->dir[i]);
+      f->model[i] = th_open_model(f->dir[i]);
+      assert_int_equal(kvc__ref_open(f->dir[i], &f->ref[i]), KVC_OK);
+      continue;
+    }
     kvc_build_params p = kvc_build_default_params();
     p.layers = LAYERS, p.heads = 4, p.kv_heads = 2, p.head_dim = 16, p.vocab_size = V;
     p.max_seq_len = MAX, p.seed = 11 + (uint64_t)i;
