@@ -128,6 +128,8 @@ typedef struct kvc_build_params {
                             * attention) needs KVC_ATTENTION_GQA and must divide heads */
   kvc_arch arch;           /* default KVC_ARCH_GPT */
   kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
+  int32_t weight_bits;     /* 32 (default): float MatMul weights; 8 or 4: the same weights
+                            * quantised as by kvc_quantize with its defaults (MatMulNBits) */
 } kvc_build_params;
 
 /* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
@@ -249,6 +251,10 @@ typedef struct kvc_model_info {
   int has_attention_mask;        /* graph input attention_mask exists */
   int has_position_ids;          /* graph input position_ids exists */
   int has_seqlens;               /* graph inputs seqlens_k and total_sequence_length exist */
+  int32_t matmuls;               /* MatMul and MatMulNBits nodes of the graph */
+  int32_t quantized_matmuls;     /* of which MatMulNBits */
+  int32_t weight_bits;           /* the MatMulNBits' bits (the fewest if they differ); 32 when
+                                  * none is quantised */
   int input_ids_int32;           /* input_ids is int32 (else int64) */
   kvc_kv_mode kv_mode;           /* the mode its sequences get by default (never AUTO) */
   int64_t param_bytes;           /* bytes of the model files (graph + external weights) */
@@ -503,6 +509,38 @@ typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
 KVC_API kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt,
                                 int32_t max_new, kvc_sampler *sampler, int32_t *out, int32_t *n_out,
                                 kvc_token_fn on_token, void *user);
+
+/* ---------------------------------------------------------------------------------------
+ * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_quantize_params {
+  int32_t bits;           /* 8 or 4; default 4 */
+  int32_t block_size;     /* weights per scale along K: a power of two in 16..256; default 32 */
+  int symmetric;          /* 1: no zero points (MatMulNBits' default 2^(bits-1)); default 0 */
+  int include_lm_head;    /* 1: also the MatMul that produces "logits"; default 0 */
+  int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations); default 0 */
+} kvc_quantize_params;
+
+typedef struct kvc_quantize_report {
+  int32_t quantized;    /* MatMuls rewritten */
+  int32_t skipped;      /* MatMuls left float (not constant weights, or the LM head) */
+  int64_t bytes_before; /* initializer bytes of the input graph */
+  int64_t bytes_after;  /* model.onnx + model.onnx.data written */
+} kvc_quantize_report;
+
+KVC_API kvc_quantize_params kvc_quantize_default_params(void);
+
+/* Rewrite the model in directory in_dir into the new directory out_dir: every MatMul whose B
+ * is a constant float (K, N) matrix (an initializer, or a Concat of them along axis 1)
+ * becomes MatMulNBits with round-to-nearest block quantisation (the scheme is in
+ * src/quant.h and docs/QUANTIZATION.md); embeddings, norms, biases and, by default, the LM
+ * head stay float. The directory's other files (config.json, genai_config.json, tokenizer)
+ * are copied. out_dir is written under a temporary name and renamed: on failure nothing is
+ * left. report (may be NULL) receives the counts. Errors: KVC_ERR_INVALID_ARG (params),
+ * KVC_ERR_IO (out_dir exists, unreadable or unwritable files), KVC_ERR_MODEL (not an ONNX
+ * model, or no MatMul with constant weights), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_quantize(const char *in_dir, const char *out_dir,
+                                const kvc_quantize_params *params, kvc_quantize_report *report);
 
 /* ---------------------------------------------------------------------------------------
  * Tokenizers: Hugging Face's tokenizer.json, BPE models (Llama 3, Qwen, Gemma, GPT-2 ...).

@@ -145,6 +145,18 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
   return KVC_OK;
 }
 
+static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
+  out->weight_bits = 32;
+  for (size_t i = 0; i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    const int quantized = !strcmp(n->op_type, "MatMulNBits") && is_microsoft(n);
+    out->matmuls += quantized || !strcmp(n->op_type, "MatMul");
+    out->quantized_matmuls += quantized;
+    const int bits = quantized ? (int)int_attribute(n, "bits") : 32;
+    out->weight_bits = bits && bits < out->weight_bits ? bits : out->weight_bits;
+  }
+}
+
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out) {
   memset(out, 0, sizeof *out);
   int fd = open(onnx_path, O_RDONLY | O_CLOEXEC);
@@ -166,6 +178,7 @@ kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__gra
   if (m && m->graph) {
     s = check_external(m->graph, dir);
     find_positions(m->graph, out);
+    find_matmuls(m->graph, out);
     if (!s)
       s = find_gqa(m->graph, out);
   }

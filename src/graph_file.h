@@ -20,6 +20,7 @@ typedef struct kvc__graph_file {
    * builder's layout: such a graph can write its cache in place, as one that takes them as
    * inputs can) */
   int gqa_nodes, gqa_lengths_from_mask;
+  int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
 } kvc__graph_file;
 
 /* Read `onnx_path` (whose external weights live in `dir`). Every external weights file it

@@ -377,6 +377,9 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->has_attention_mask = sig->has_attention_mask;
   info->has_position_ids = sig->has_position_ids;
   info->has_seqlens = sig->has_seqlens;
+  info->matmuls = file.matmuls;
+  info->quantized_matmuls = file.quantized_matmuls;
+  info->weight_bits = file.weight_bits;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);
   info->attention = sig->in_place ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;

@@ -60,6 +60,25 @@ grep -q "^  tokens         bos 1, pad 2, eos 2" <<<"$info" || fail "llama info: 
 "$kvcache" verify -m "$tmp/llama" --prompt-len 8 --steps 16 >/dev/null || fail "llama verify failed"
 passed=$((passed + 1))
 
+# --weights q4: MatMulNBits in the graph, info says so, every cached mode still exact
+"$kvcache" build-model -o "$tmp/q4" --attention gqa --layers 2 --heads 2 --head-dim 32 \
+  --vocab 100 --max-seq 64 --weights q4 >/dev/null || fail "build-model --weights q4 failed"
+info=$("$kvcache" info -m "$tmp/q4")
+grep -q "^weights          4-bit blocks (MatMulNBits) in 8 of 9 matrix products" <<<"$info" ||
+  fail "q4 info: $info"
+"$kvcache" verify -m "$tmp/q4" --prompt-len 8 --steps 16 >/dev/null || fail "q4 verify failed"
+ls -a "$tmp" | grep -q "tmp\." && fail "build-model --weights left temporary files: $(ls -a "$tmp")"
+expect_usage_error --weights --weights q2
+# kvcache quantize on it again: nothing float left to quantise (the LM head aside), nothing written
+rc=0
+"$kvcache" quantize "$tmp/q4" "$tmp/again" --include-lm-head >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] || fail "quantize of the LM head left: $(cat "$tmp/err")"
+rc=0
+"$kvcache" quantize "$tmp/again" "$tmp/none" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "no MatMul" "$tmp/err" && [ ! -e "$tmp/none" ] ||
+  fail "quantize with nothing to do: rc $rc, $(cat "$tmp/err")"
+passed=$((passed + 1))
+
 # unwritable DIR: under a regular file
 rc=0
 err=$("$kvcache" build-model -o /dev/null/m 2>&1) || rc=$?

@@ -39,7 +39,10 @@ static const char usage[] =
     "                     genai: onnxruntime-genai's builder's layout, where the graph computes\n"
     "                     them from attention_mask, the head size is symbolic (kv_cache_dim) and\n"
     "                     genai_config.json is written too; implies --attention gqa --naming hf\n"
-    "                     (kvcache)\n";
+    "                     (kvcache)\n"
+    "  --weights f32|q8|q4\n"
+    "                     the MatMul weights as float32, or quantised to 8- or 4-bit blocks\n"
+    "                     (com.microsoft.MatMulNBits, as `kvcache quantize` writes them) (f32)\n";
 
 /* The options that pick one of two named values (the first is the default). */
 enum { C_NAMING, C_ATTENTION, C_ARCH, C_LAYOUT, N_CHOICES };
@@ -94,6 +97,13 @@ int kvc_cmd_build_model(int argc, char **argv) {
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) {
       if (!(dir = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--weights")) {
+      const char *const kinds[] = {"f32", "q8", "q4"};
+      const char *v = kvc_arg_value(cmd, argc, argv, &i);
+      int k = v ? kvc_arg_choice(cmd, opt, v, kinds, 3) : -1;
+      if (k < 0)
+        return KVC_EXIT_USAGE;
+      p.weight_bits = k == 0 ? 32 : k == 1 ? 8 : 4;
     } else if (!strcmp(opt, "--seed")) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       if (!v || !kvc_arg_u64(cmd, opt, v, &p.seed))
@@ -131,6 +141,11 @@ int kvc_cmd_build_model(int argc, char **argv) {
   printf("wrote %s/model.onnx, %s/model.onnx.data, %s/config.json%s%s%s\n", dir, dir, dir,
          p.layout == KVC_LAYOUT_GENAI ? ", " : "", p.layout == KVC_LAYOUT_GENAI ? dir : "",
          p.layout == KVC_LAYOUT_GENAI ? "/genai_config.json" : "");
-  printf("parameters %" PRId64 " (%.1f MB of float32 weights)\n", n, (double)n * 4 / 1e6);
+  if (p.weight_bits == 32)
+    printf("parameters %" PRId64 " (%.1f MB of float32 weights)\n", n, (double)n * 4 / 1e6);
+  else
+    printf("parameters %" PRId64 ", the MatMul weights as %d-bit blocks (`kvcache info -m %s` "
+           "gives the bytes)\n",
+           n, p.weight_bits, dir);
   return 0;
 }

@@ -67,6 +67,9 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
   cJSON_AddBoolToObject(o, "batches", i->batches);
   cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
+  cJSON_AddNumberToObject(o, "weight_bits", i->weight_bits);
+  cJSON_AddNumberToObject(o, "matmuls", i->matmuls);
+  cJSON_AddNumberToObject(o, "quantized_matmuls", i->quantized_matmuls);
   cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
   cJSON_AddNumberToObject(o, "cache_bytes_at_max",
                           (double)i->cache_bytes_per_token * i->max_seq_len);
@@ -132,6 +135,12 @@ int kvc_cmd_info(int argc, char **argv) {
            i.batches ? "yes (many sequences decode in one run, each at its own length)"
                      : "no (a batch call runs its sequences one after another)");
     printf("parameter bytes  %lld (%.1f MB)\n", (long long)i.param_bytes, i.param_bytes / 1e6);
+    if (i.quantized_matmuls)
+      printf("weights          %d-bit blocks (MatMulNBits) in %d of %d matrix products; the "
+             "rest float\n",
+             i.weight_bits, i.quantized_matmuls, i.matmuls);
+    else
+      printf("weights          float32 (%d matrix products)\n", i.matmuls);
     printf("cache per token  %lld bytes\n", (long long)i.cache_bytes_per_token);
     printf("cache at max     %lld bytes (%.1f MB)\n",
            (long long)i.cache_bytes_per_token * i.max_seq_len,

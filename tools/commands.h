@@ -9,5 +9,6 @@ int kvc_cmd_verify(int argc, char **argv);
 int kvc_cmd_bench(int argc, char **argv);
 int kvc_cmd_tokenize(int argc, char **argv);
 int kvc_cmd_detokenize(int argc, char **argv);
+int kvc_cmd_quantize(int argc, char **argv);
 
 #endif

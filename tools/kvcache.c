@@ -18,6 +18,7 @@ static const char usage[] =
     "  bench         measure the cache designs side by side (JSON, CSV, plot, report)\n"
     "  tokenize      text to token ids through a tokenizer.json, line by line\n"
     "  detokenize    token ids to text, line by line\n"
+    "  quantize      rewrite a model's MatMul weights as 8- or 4-bit blocks (MatMulNBits)\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -59,7 +60,8 @@ int main(int argc, char **argv) {
                   {"verify", kvc_cmd_verify},
                   {"bench", kvc_cmd_bench},
                   {"tokenize", kvc_cmd_tokenize},
-                  {"detokenize", kvc_cmd_detokenize}};
+                  {"detokenize", kvc_cmd_detokenize},
+                  {"quantize", kvc_cmd_quantize}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);

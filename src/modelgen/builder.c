@@ -38,7 +38,8 @@ kvc_build_params kvc_build_default_params(void) {
                             .seed = 1,
                             .naming = KVC_NAMING_SEED,
                             .attention = KVC_ATTENTION_CONCAT,
-                            .kv_heads = 0};
+                            .kv_heads = 0,
+                            .weight_bits = 32};
 }
 
 static kvc__arch arch_of(const kvc_build_params *p) {
@@ -112,6 +113,9 @@ static kvc_status validate(const kvc_build_params *p) {
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "head_dim = %" PRId32 ": arch llama rotates pairs, expected an even number",
                      p->head_dim);
+  if (p->weight_bits != 32 && p->weight_bits != 8 && p->weight_bits != 4)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "weight_bits = %" PRId32 ": expected 32, 8 or 4",
+                     p->weight_bits);
   if (p->layout == KVC_LAYOUT_GENAI &&
       (p->attention != KVC_ATTENTION_GQA || p->naming != KVC_NAMING_HF))
     return kvc__fail(KVC_ERR_INVALID_ARG,
@@ -365,6 +369,48 @@ enum { F_DATA, F_CONFIG, F_GENAI, F_GRAPH, N_FILES };
 static const char *const final_names[N_FILES] = {DATA_FILE, "config.json", "genai_config.json",
                                                  "model.onnx"};
 
+/* weight_bits 8 or 4: the float model in a temporary directory, quantised into another,
+ * whose files then move into dir (the graph last). */
+static kvc_status build_quantized(const char *dir, const kvc_build_params *params) {
+  char f32[4200], q[4200];
+  snprintf(f32, sizeof f32, "%s.f32.tmp.%ld", dir, (long)getpid());
+  snprintf(q, sizeof q, "%s.q.tmp.%ld", dir, (long)getpid());
+  kvc_build_params p = *params;
+  p.weight_bits = 32;
+  kvc_quantize_params qp = kvc_quantize_default_params();
+  qp.bits = params->weight_bits;
+  kvc_status s = kvc_build_model(f32, &p);
+  if (!s)
+    s = kvc_quantize(f32, q, &qp, NULL);
+  static const char *const files[] = {DATA_FILE, "config.json", "genai_config.json", "model.onnx"};
+  int made_dir = 0;
+  struct stat st;
+  if (!s && stat(dir, &st) != 0) {
+    if (mkdir(dir, 0777) != 0)
+      s = kvc__fail(KVC_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    made_dir = !s;
+  }
+  for (size_t i = 0; !s && i < sizeof files / sizeof files[0]; i++) {
+    char from[4400], to[4400];
+    snprintf(from, sizeof from, "%s/%s", q, files[i]);
+    snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+    if (stat(from, &st) == 0 && rename(from, to) != 0)
+      s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", from, to, strerror(errno));
+  }
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", f32, files[i]);
+    remove(path);
+    snprintf(path, sizeof path, "%s/%s", q, files[i]);
+    remove(path);
+  }
+  rmdir(f32);
+  rmdir(q);
+  if (s && made_dir)
+    rmdir(dir);
+  return s;
+}
+
 kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   if (!dir || !*dir)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_build_model: dir is NULL or empty");
@@ -373,6 +419,8 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   kvc_status s = validate(params);
   if (s)
     return s;
+  if (params->weight_bits != 32)
+    return build_quantized(dir, params);
 
   int made_dir = 0;
   struct stat st;

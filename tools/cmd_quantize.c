@@ -1,0 +1,68 @@
+/* kvcache quantize: a model directory's MatMul weights as 8- or 4-bit blocks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "kvcache.h"
+
+static const char usage[] =
+    "usage: kvcache quantize IN_DIR OUT_DIR [--bits 8|4] [--block N] [--symmetric]\n"
+    "                        [--include-lm-head] [--accuracy-level L]\n"
+    "\n"
+    "Writes OUT_DIR (a new directory): the model of IN_DIR with every MatMul whose weights are\n"
+    "constant as com.microsoft.MatMulNBits (round-to-nearest block quantisation; see\n"
+    "docs/QUANTIZATION.md). Embeddings, norms, biases and the LM head stay float. The other\n"
+    "files (config.json, genai_config.json, tokenizer) are copied. Nothing is written on error.\n"
+    "\n"
+    "options:\n"
+    "  --bits 8|4           bits per weight (4)\n"
+    "  --block N            weights per scale along K, a power of two in 16..256 (32)\n"
+    "  --symmetric          no zero points: each block's largest magnitude sets its scale\n"
+    "  --include-lm-head    quantise the MatMul that produces logits too\n"
+    "  --accuracy-level L   MatMulNBits' accuracy_level 0..4 (4 computes with int8\n"
+    "                       activations; 0 with float) (0)\n";
+
+int kvc_cmd_quantize(int argc, char **argv) {
+  const char *cmd = "quantize", *dirs[2] = {NULL, NULL};
+  kvc_quantize_params p = kvc_quantize_default_params();
+  int n_dirs = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i], *v;
+    int64_t n;
+    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!strcmp(opt, "--bits") || !strcmp(opt, "--block") ||
+               !strcmp(opt, "--accuracy-level")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, 1 << 16, &n))
+        return KVC_EXIT_USAGE;
+      *(opt[2] == 'b' && opt[3] == 'i' ? &p.bits
+        : opt[2] == 'b'                ? &p.block_size
+                                       : &p.accuracy_level) = (int32_t)n;
+    } else if (!strcmp(opt, "--symmetric")) {
+      p.symmetric = 1;
+    } else if (!strcmp(opt, "--include-lm-head")) {
+      p.include_lm_head = 1;
+    } else if (opt[0] == '-' || n_dirs == 2) {
+      return kvc_arg_unknown(cmd, opt, usage, 0);
+    } else {
+      dirs[n_dirs++] = opt;
+    }
+  }
+  if (n_dirs != 2) {
+    fprintf(stderr, "kvcache %s: expected IN_DIR and OUT_DIR\n\n%s", cmd, usage);
+    return KVC_EXIT_USAGE;
+  }
+  kvc_quantize_report r;
+  kvc_status s = kvc_quantize(dirs[0], dirs[1], &p, &r);
+  if (s) {
+    fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
+    return s == KVC_ERR_INVALID_ARG || s == KVC_ERR_IO ? KVC_EXIT_USAGE : 1;
+  }
+  printf("wrote %s: %d MatMuls as %d-bit blocks of %d%s, %d left float; %.1f MB of weights -> "
+         "%.1f MB\n",
+         dirs[1], r.quantized, p.bits, p.block_size, p.symmetric ? " (symmetric)" : "", r.skipped,
+         r.bytes_before / 1e6, r.bytes_after / 1e6);
+  return 0;
+}
