@@ -82,6 +82,26 @@ static void *owned_calloc(job *j, size_t n) {
   return p;
 }
 
+static int is_owned(const job *j, const void *p) {
+  for (size_t k = 0; p && k < j->n_owned; k++)
+    if (j->owned[k] == p)
+      return 1;
+  return 0;
+}
+
+/* Where t's data lives: ext (n entries, taken over) in an external file, or (NULL) in the
+ * graph. The old entries go; the bytes themselves are freed with the message. */
+static void set_location(Onnx__TensorProto *t, Onnx__StringStringEntryProto **ext, size_t n) {
+  for (size_t k = 0; k < t->n_external_data; k++)
+    onnx__string_string_entry_proto__free_unpacked(t->external_data[k], NULL);
+  free(t->external_data);
+  t->external_data = ext;
+  t->n_external_data = n;
+  t->has_data_location = ext != NULL;
+  t->data_location = ext ? ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
+                         : ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
+}
+
 static const char *entry(const Onnx__TensorProto *t, const char *key) {
   for (size_t i = 0; i < t->n_external_data; i++)
     if (!strcmp(t->external_data[i]->key, key))
@@ -378,10 +398,7 @@ static void prune(job *j) {
     if (used(j, g->initializer[i]->name))
       continue;
     Onnx__TensorProto *t = g->initializer[i];
-    int mine = 0;
-    for (size_t k = 0; k < j->n_owned && !mine; k++)
-      mine = t->raw_data.data == j->owned[k];
-    if (mine)
+    if (is_owned(j, t->raw_data.data))
       t->raw_data.data = NULL, t->has_raw_data = 0; /* the job frees it */
     onnx__tensor_proto__free_unpacked(t, NULL);
     memmove(g->initializer + i, g->initializer + i + 1,
@@ -487,13 +504,7 @@ static kvc_status write_model(job *j, const char *dir) {
           break;
         }
         memcpy(copy, bytes, size);
-        for (size_t k = 0; k < t->n_external_data; k++)
-          onnx__string_string_entry_proto__free_unpacked(t->external_data[k], NULL);
-        free(t->external_data);
-        t->external_data = NULL;
-        t->n_external_data = 0;
-        t->has_data_location = 0;
-        t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
+        set_location(t, NULL, 0);
         t->has_raw_data = 1;
         t->raw_data.data = copy; /* the job frees it; unhooked before the message is freed */
         t->raw_data.len = size;
@@ -525,18 +536,8 @@ static kvc_status write_model(job *j, const char *dir) {
       break;
     }
     offset += size;
-    /* the old places of the data go; the bytes themselves are freed with the message */
-    for (size_t k = 0; k < t->n_external_data; k++)
-      onnx__string_string_entry_proto__free_unpacked(t->external_data[k], NULL);
-    free(t->external_data);
-    t->external_data = ext;
-    t->n_external_data = 3;
-    t->has_data_location = 1;
-    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    int mine = 0;
-    for (size_t k = 0; k < j->n_owned && !mine; k++)
-      mine = t->raw_data.data == j->owned[k];
-    if (mine)
+    set_location(t, ext, 3);
+    if (is_owned(j, t->raw_data.data))
       t->raw_data.data = NULL;
     t->has_raw_data = 0;
     t->n_float_data = t->n_int64_data = t->n_int32_data = 0;
@@ -670,9 +671,8 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
   if (j.model) {
     /* initializers made here point at the job's bytes: not protobuf-c's to free */
     for (size_t i = 0; j.g && i < j.g->n_initializer; i++)
-      for (size_t k = 0; k < j.n_owned; k++)
-        if (j.g->initializer[i]->raw_data.data == j.owned[k])
-          j.g->initializer[i]->raw_data.data = NULL;
+      if (is_owned(&j, j.g->initializer[i]->raw_data.data))
+        j.g->initializer[i]->raw_data.data = NULL;
     onnx__model_proto__free_unpacked(j.model, NULL);
   }
   for (size_t k = 0; k < j.n_owned; k++)
