@@ -69,6 +69,16 @@ grep -q "^weights          4-bit blocks (MatMulNBits) in 8 of 9 matrix products"
 "$kvcache" verify -m "$tmp/q4" --prompt-len 8 --steps 16 >/dev/null || fail "q4 verify failed"
 ls -a "$tmp" | grep -q "tmp\." && fail "build-model --weights left temporary files: $(ls -a "$tmp")"
 expect_usage_error --weights --weights q2
+# eval: a model against itself agrees exactly; against its q4 twin, not quite
+"$kvcache" build-model -o "$tmp/f32" --attention gqa --layers 2 --heads 2 --head-dim 32 \
+  --vocab 100 --max-seq 64 >/dev/null
+out=$("$kvcache" eval -m "$tmp/f32" --against "$tmp/f32" --prompts 2 --prompt-len 4 --steps 20)
+grep -qE "^all +40 +0\.000e\+00 +100\.00% +0\.0000$" <<<"$out" || fail "eval against itself: $out"
+out=$("$kvcache" eval -m "$tmp/f32" --against "$tmp/q4" --prompts 2 --prompt-len 4 --steps 20 \
+  --json "$tmp/eval.json")
+kl=$(awk '$1 == "all" { print $3 }' <<<"$out")
+awk -v kl="$kl" 'BEGIN { exit !(kl > 0 && kl < 0.5) }' || fail "eval against q4: mean KL $kl: $out"
+grep -q '"top1_agreement"' "$tmp/eval.json" || fail "eval JSON: $(cat "$tmp/eval.json")"
 # kvcache quantize on it again: nothing float left to quantise (the LM head aside), nothing written
 rc=0
 "$kvcache" quantize "$tmp/q4" "$tmp/again" --include-lm-head >/dev/null 2>"$tmp/err" || rc=$?

@@ -10,5 +10,6 @@ int kvc_cmd_bench(int argc, char **argv);
 int kvc_cmd_tokenize(int argc, char **argv);
 int kvc_cmd_detokenize(int argc, char **argv);
 int kvc_cmd_quantize(int argc, char **argv);
+int kvc_cmd_eval(int argc, char **argv);
 
 #endif

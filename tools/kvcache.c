@@ -19,6 +19,7 @@ static const char usage[] =
     "  tokenize      text to token ids through a tokenizer.json, line by line\n"
     "  detokenize    token ids to text, line by line\n"
     "  quantize      rewrite a model's MatMul weights as 8- or 4-bit blocks (MatMulNBits)\n"
+    "  eval          compare a model's next-token distributions with another's (KL, top-1)\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -61,7 +62,8 @@ int main(int argc, char **argv) {
                   {"bench", kvc_cmd_bench},
                   {"tokenize", kvc_cmd_tokenize},
                   {"detokenize", kvc_cmd_detokenize},
-                  {"quantize", kvc_cmd_quantize}};
+                  {"quantize", kvc_cmd_quantize},
+                  {"eval", kvc_cmd_eval}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);

@@ -1,0 +1,208 @@
+/* kvcache eval: a model (a quantised one, say) against its original on the same token streams:
+ * the next-token distributions compared at every position. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "args.h"
+#include "commands.h"
+#include "kvcache.h"
+
+static const char usage[] =
+    "usage: kvcache eval -m BASE_DIR --against OTHER_DIR [options]\n"
+    "\n"
+    "Feeds both models the same token streams: seeded random prompts, then the base model's\n"
+    "greedy continuation. At every position it compares the two next-token distributions:\n"
+    "mean KL divergence KL(base || other) in nats, top-1 agreement, and the largest logit\n"
+    "difference, per bucket of 64 positions and overall.\n"
+    "\n"
+    "options:\n"
+    "  --against DIR      the model to evaluate (same vocabulary)\n"
+    "  --prompts N        streams (16)\n"
+    "  --prompt-len N     random prompt tokens per stream (16)\n"
+    "  --steps N          greedy steps per stream (256)\n"
+    "  --seed N           prompt seed (1)\n"
+    "  --json FILE        also write the figures as JSON\n";
+
+enum { BUCKET = 64, MAX_BUCKETS = 1 << 14 };
+
+typedef struct tally {
+  double kl;
+  int64_t n, top1;
+  double max_dl;
+} tally;
+
+static int32_t argmax(const float *l, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; i++)
+    best = l[i] > l[best] ? i : best;
+  return best;
+}
+
+/* KL(P || Q) of the softmaxes of a and b, in nats. */
+static double kl_of(const float *a, const float *b, int32_t n) {
+  double ma = a[0], mb = b[0], za = 0, zb = 0, kl = 0;
+  for (int32_t i = 1; i < n; i++)
+    ma = fmax(ma, a[i]), mb = fmax(mb, b[i]);
+  for (int32_t i = 0; i < n; i++)
+    za += exp(a[i] - ma), zb += exp(b[i] - mb);
+  const double la = ma + log(za), lb = mb + log(zb); /* log partition functions */
+  for (int32_t i = 0; i < n; i++) {
+    const double lp = a[i] - la, lq = b[i] - lb;
+    kl += exp(lp) * (lp - lq);
+  }
+  return kl > 0 ? kl : 0;
+}
+
+static void add(tally *t, const float *a, const float *b, int32_t n) {
+  t->kl += kl_of(a, b, n);
+  t->top1 += argmax(a, n) == argmax(b, n);
+  t->n++;
+  for (int32_t i = 0; i < n; i++)
+    t->max_dl = fmax(t->max_dl, fabs((double)a[i] - b[i]));
+}
+
+static void row(const char *label, const tally *t) {
+  printf("%-12s %8lld %12.3e %9.2f%% %10.4f\n", label, (long long)t->n, t->n ? t->kl / t->n : 0.0,
+         t->n ? 100.0 * t->top1 / t->n : 0.0, t->max_dl);
+}
+
+static cJSON *json_of(const tally *t) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "positions", (double)t->n);
+  cJSON_AddNumberToObject(o, "mean_kl", t->n ? t->kl / t->n : 0.0);
+  cJSON_AddNumberToObject(o, "top1_agreement", t->n ? (double)t->top1 / t->n : 0.0);
+  cJSON_AddNumberToObject(o, "max_abs_dlogit", t->max_dl);
+  return o;
+}
+
+int kvc_cmd_eval(int argc, char **argv) {
+  const char *cmd = "eval", *base_dir = NULL, *other_dir = NULL, *json = NULL, *v;
+  kvc_model_params mp = kvc_model_default_params();
+  int64_t prompts = 16, prompt_len = 16, steps = 256;
+  uint64_t seed = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &base_dir);
+    if (r < 0)
+      return KVC_EXIT_USAGE;
+    if (r > 0)
+      continue;
+    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+      printf("%s%s", usage, kvc_arg_model_help);
+      return 0;
+    } else if (!strcmp(opt, "--against")) {
+      if (!(other_dir = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--json")) {
+      if (!(json = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--prompts") || !strcmp(opt, "--prompt-len") ||
+               !strcmp(opt, "--steps")) {
+      int64_t n;
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 1, 1 << 20, &n))
+        return KVC_EXIT_USAGE;
+      *(!strcmp(opt, "--prompts") ? &prompts : !strcmp(opt, "--steps") ? &steps : &prompt_len) = n;
+    } else if (!strcmp(opt, "--seed")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &seed))
+        return KVC_EXIT_USAGE;
+    } else {
+      return kvc_arg_unknown(cmd, opt, usage, 1);
+    }
+  }
+  if (!other_dir) {
+    fprintf(stderr, "kvcache %s: --against DIR is required\n\n%s", cmd, usage);
+    return KVC_EXIT_USAGE;
+  }
+  kvc_model *base = NULL, *other = NULL;
+  int rc = kvc_arg_open_model(cmd, base_dir, &mp, &base);
+  if (!rc)
+    rc = kvc_arg_open_model(cmd, other_dir, &mp, &other);
+  kvc_model_info bi, oi;
+  if (!rc) {
+    kvc_model_get_info(base, &bi);
+    kvc_model_get_info(other, &oi);
+    const int64_t need = prompt_len + steps;
+    if (bi.vocab_size != oi.vocab_size) {
+      fprintf(stderr, "kvcache %s: vocabularies differ (%d and %d): not comparable\n", cmd,
+              bi.vocab_size, oi.vocab_size);
+      rc = KVC_EXIT_USAGE;
+    } else if (need > bi.max_seq_len || need > oi.max_seq_len) {
+      fprintf(stderr,
+              "kvcache %s: --prompt-len %lld + --steps %lld exceeds a max length (%d, %d)\n", cmd,
+              (long long)prompt_len, (long long)steps, bi.max_seq_len, oi.max_seq_len);
+      rc = KVC_EXIT_USAGE;
+    }
+  }
+  const int n_buckets = rc ? 0 : (int)((prompt_len + steps + BUCKET - 1) / BUCKET);
+  tally *buckets = calloc((size_t)n_buckets + 1, sizeof *buckets), all = {0};
+  int32_t *tokens = malloc((size_t)(prompt_len + steps + 1) * sizeof *tokens);
+  float *copy = rc ? NULL : malloc((size_t)bi.vocab_size * sizeof *copy);
+  if (!rc && (!buckets || !tokens || !copy)) {
+    fprintf(stderr, "kvcache %s: out of memory\n", cmd);
+    rc = 1;
+  }
+  for (int64_t p = 0; !rc && p < prompts; p++) {
+    kvc_seq *a = NULL, *b = NULL;
+    kvc_arg_random_tokens(seed + (uint64_t)p, tokens, prompt_len, bi.vocab_size);
+    kvc_status s = kvc_seq_new(base, NULL, &a);
+    if (!s)
+      s = kvc_seq_new(other, NULL, &b);
+    if (!s)
+      s = kvc_seq_append(a, tokens, (int32_t)prompt_len);
+    if (!s)
+      s = kvc_seq_append(b, tokens, (int32_t)prompt_len);
+    for (int64_t step = 0; !s && step < steps; step++) {
+      const int64_t position = prompt_len - 1 + step;
+      memcpy(copy, kvc_seq_logits(a), (size_t)bi.vocab_size * sizeof *copy);
+      add(&buckets[position / BUCKET], copy, kvc_seq_logits(b), bi.vocab_size);
+      add(&all, copy, kvc_seq_logits(b), bi.vocab_size);
+      int32_t next = argmax(copy, bi.vocab_size);
+      if (step + 1 < steps && !(s = kvc_seq_append(a, &next, 1)))
+        s = kvc_seq_append(b, &next, 1);
+    }
+    if (s) {
+      fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
+      rc = 1;
+    }
+    kvc_seq_free(a);
+    kvc_seq_free(b);
+  }
+  if (!rc) {
+    printf("%s against %s: %lld streams, prompts of %lld, %lld greedy steps\n", other_dir,
+           base_dir ? base_dir : "(default)", (long long)prompts, (long long)prompt_len,
+           (long long)steps);
+    printf("%-12s %8s %12s %10s %10s\n", "positions", "compared", "mean KL", "top-1", "max |dl|");
+    cJSON *root = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    for (int k = 0; k < n_buckets; k++) {
+      if (!buckets[k].n)
+        continue;
+      char label[32];
+      snprintf(label, sizeof label, "%d-%d", k * BUCKET, (k + 1) * BUCKET - 1);
+      row(label, &buckets[k]);
+      cJSON_AddItemToObject(per, label, json_of(&buckets[k]));
+    }
+    row("all", &all);
+    cJSON_AddItemToObject(root, "all", json_of(&all));
+    cJSON_AddItemToObject(root, "per_position", per);
+    char *text = json ? cJSON_Print(root) : NULL;
+    FILE *f = text ? fopen(json, "w") : NULL;
+    if (json && (!f || fputs(text, f) < 0)) {
+      fprintf(stderr, "kvcache %s: cannot write %s\n", cmd, json);
+      rc = 1;
+    }
+    if (f)
+      fclose(f);
+    cJSON_free(text);
+    cJSON_Delete(root);
+  }
+  free(buckets);
+  free(tokens);
+  free(copy);
+  kvc_model_free(base);
+  kvc_model_free(other);
+  return rc;
+}
