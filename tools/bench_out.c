@@ -20,15 +20,29 @@ static void machine_line(const bench_result *r, FILE *out) {
           r->machine.threads ? threads : "default", r->machine.date);
 }
 
+/* "float32 weights" or "4-bit MatMul weights (16 of 17 products)". */
+static void weights_text(const kvc_model_info *m, char *out, size_t cap) {
+  if (m->quantized_matmuls)
+    snprintf(out, cap, "%d-bit MatMul weights (%d of %d products)", m->weight_bits,
+             m->quantized_matmuls, m->matmuls);
+  else
+    snprintf(out, cap, "float32 weights");
+}
+
 void bench_print_table(const bench_result *r, FILE *out) {
   fprintf(out, "machine: ");
   machine_line(r, out);
+  char weights[64];
+  weights_text(&r->model, weights, sizeof weights);
   fprintf(out,
-          "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB)\n"
+          "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB, %s)\n"
+          "bytes per token: the weights' %.1f MB + %lld of cache per position (the floor reads "
+          "as many)\n"
           "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
           r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
-          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, r->prompt_len, r->gen,
-          r->repeats);
+          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, weights,
+          r->model.param_bytes / 1e6, (long long)r->model.cache_bytes_per_token, r->prompt_len,
+          r->gen, r->repeats);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
           "prefill", "mean ms", "p50", "p90", "p99", "tokens/s", "max|dl|", "rss KB", "addrs",
           "allocs");
@@ -148,6 +162,16 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(model, "vocab", r->model.vocab_size);
   cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);
   cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
+  cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
+  cJSON_AddNumberToObject(model, "quantized_matmuls", r->model.quantized_matmuls);
+  cJSON *per_token = cJSON_AddObjectToObject(model, "bytes_per_token");
+  for (int b = 0; b < r->n_buckets; b++) {
+    char key[16];
+    snprintf(key, sizeof key, "%d", r->buckets[b]);
+    cJSON_AddNumberToObject(per_token, key,
+                            (double)r->model.param_bytes +
+                                (double)r->model.cache_bytes_per_token * r->buckets[b]);
+  }
   cJSON *run = cJSON_AddObjectToObject(root, "run");
   cJSON_AddNumberToObject(run, "prompt_len", r->prompt_len);
   cJSON_AddNumberToObject(run, "gen", r->gen);
@@ -365,6 +389,8 @@ static void designs(const bench_result *r, FILE *f) {
 }
 
 int bench_write_report(const bench_result *r, const char *path, const char *plot_path) {
+  char weights[64];
+  weights_text(&r->model, weights, sizeof weights);
   FILE *f = create(path);
   if (!f)
     return 1;
@@ -375,9 +401,9 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   machine_line(r, f);
   fprintf(f,
           "- **Model:** `%s`: %s naming, %d layers, %d KV heads of %d, vocabulary %d, %.1f MB of "
-          "weights, %lld cache bytes per token\n",
+          "weights (%s), %lld cache bytes per token\n",
           r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
-          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6,
+          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, weights,
           (long long)r->model.cache_bytes_per_token);
   fprintf(f,
           "- **Run:** a random prompt of %d tokens, then %d greedy tokens (chosen once, the same "
