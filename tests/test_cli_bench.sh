@@ -11,7 +11,7 @@ out=$("$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 24 --repeats 2 --threads
   --json "$tmp/b.json" --csv "$tmp/b.csv" --plot "$tmp/b.png" --report "$tmp/b.md")
 grep -qE '^bound ' <<<"$out" || fail "no table row for bound: $out"
 "$check" "$tmp/b.json"
-tr -d ' \t\n' <"$tmp/b.json" | grep -qE '"weight_bits":32,"quantized_matmuls":0,"bytes_per_token":\{"8":[0-9]+' ||
+tr -d ' \t\n' <"$tmp/b.json" | grep -qE '"weight_bits":32,"quantized_matmuls":0,"bytes_per_token":\{"16":[0-9]+' ||
   fail "JSON lacks the weights' format and bytes per token: $(head -c 600 "$tmp/b.json")"
 head -n 1 "$tmp/b.csv" | grep -qx 'strategy,position,decode_ms_median' || fail "CSV header"
 [ "$(grep -c '^bound,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 bound rows"
