@@ -360,9 +360,15 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
       s = kvc__ort_check(
           ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->cache_mem),
           "host memory info");
-    if (!s)
+    /* on the CPU the cache comes straight from ONNX Runtime's plain allocator rather than
+     * the session's arena: buffers this large and long-lived gain nothing from the arena,
+     * which keeps freed memory; and its lock is invisible to ThreadSanitizer (make tsan) */
+    if (!s && cuda)
       s = kvc__ort_check(ort->CreateAllocator(m->session, m->cache_mem, &m->cache_alloc),
                          "cache allocator");
+    if (!s && !cuda)
+      s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&m->cache_alloc), "cache allocator");
+    m->owns_cache_alloc = cuda;
   }
   if (s) {
     kvc_model_free(m);
@@ -418,7 +424,7 @@ void kvc_model_free(kvc_model *m) {
   if (!m)
     return;
   const OrtApi *ort = kvc__ort();
-  if (m->cache_alloc)
+  if (m->cache_alloc && m->owns_cache_alloc)
     ort->ReleaseAllocator(m->cache_alloc);
   if (m->cache_mem)
     ort->ReleaseMemoryInfo(m->cache_mem);

@@ -45,7 +45,8 @@ struct kvc_model {
   OrtSession *session;
   OrtMemoryInfo *host_mem;   /* inputs and logits live on the host */
   OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
-  OrtAllocator *cache_alloc; /* the session's allocator for cache_mem */
+  OrtAllocator *cache_alloc; /* for cache_mem: ONNX Runtime's default (CPU) or the session's */
+  int owns_cache_alloc;      /* 1: the session's, released with the model */
 };
 
 /* Session options for `params` (threads, optimisation level, the provider when cuda). */

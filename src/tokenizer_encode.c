@@ -4,7 +4,7 @@
  * pair with the lowest merge rank (the leftmost among equals) is merged until none is left. */
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 #include <utf8proc.h>
 
@@ -392,14 +392,14 @@ typedef struct cached_word {
 } cached_word;
 
 struct kvc__word_cache {
-  mtx_t lock;
+  pthread_mutex_t lock; /* POSIX rather than C11's mtx_t: ThreadSanitizer intercepts it */
   cached_word *words;
   unsigned count;
 };
 
 struct kvc__word_cache *kvc__word_cache_new(void) {
   struct kvc__word_cache *c = kvc__calloc(1, sizeof *c);
-  if (c && mtx_init(&c->lock, mtx_plain) != thrd_success) {
+  if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
     kvc__free(c);
     c = NULL;
   }
@@ -419,7 +419,7 @@ void kvc__word_cache_free(struct kvc__word_cache *c) {
   if (!c)
     return;
   cache_clear(c);
-  mtx_destroy(&c->lock);
+  pthread_mutex_destroy(&c->lock);
   kvc__free(c);
 }
 
@@ -428,12 +428,12 @@ static int cache_get(encoder *e, const char *w, size_t n, kvc_status *st) {
   struct kvc__word_cache *c = e->t->cache;
   if (n > CACHE_WORD_BYTES)
     return 0;
-  mtx_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   cached_word *hit = NULL;
   HASH_FIND(hh, c->words, w, (unsigned)n, hit);
   for (int32_t i = 0; hit && i < hit->n_ids && !*st; i++)
     *st = push_id(e, hit->ids[i]);
-  mtx_unlock(&c->lock);
+  pthread_mutex_unlock(&c->lock);
   return hit != NULL;
 }
 
@@ -449,7 +449,7 @@ static void cache_put(encoder *e, const char *w, size_t n, const int32_t *ids, s
   item->word = (char *)(item->ids + n_ids);
   memcpy(item->ids, ids, n_ids * sizeof *ids);
   memcpy(item->word, w, n);
-  mtx_lock(&c->lock);
+  pthread_mutex_lock(&c->lock);
   cached_word *old = NULL;
   HASH_FIND(hh, c->words, w, (unsigned)n, old);
   if (!old && c->count == CACHE_WORDS)
@@ -459,7 +459,7 @@ static void cache_put(encoder *e, const char *w, size_t n, const int32_t *ids, s
     HASH_ADD_KEYPTR(hh, c->words, item->word, (unsigned)n, item);
     c->count += !kvc__hash_oom;
   }
-  mtx_unlock(&c->lock);
+  pthread_mutex_unlock(&c->lock);
   if (old || kvc__hash_oom)
     kvc__free(item);
 }
