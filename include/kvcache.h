@@ -511,6 +511,31 @@ KVC_API kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_p
                                 kvc_token_fn on_token, void *user);
 
 /* ---------------------------------------------------------------------------------------
+ * State files: a sequence saved, and loaded back later or in another process (docs/STATE.md)
+ * ------------------------------------------------------------------------------------- */
+
+/* Save the sequence (its tokens, length, last logits, and every layer's keys and values up to
+ * its length) to `path`: written to a temporary file beside it, flushed to disk (fsync) and
+ * renamed into place, so that a crash or a full disk leaves any previous file intact.
+ * Errors: KVC_ERR_INVALID_ARG (NULL), KVC_ERR_UNSUPPORTED (an UNCACHED sequence keeps no
+ * cache; a cache in device memory), KVC_ERR_IO (naming the file), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_seq_save(kvc_seq *seq, const char *path);
+
+/* The same into memory: *size receives the state's size; it is written to buf only when cap
+ * is at least that (cap 0 asks the size alone; a smaller cap is KVC_ERR_INVALID_ARG). */
+KVC_API kvc_status kvc_seq_save_buffer(kvc_seq *seq, void *buf, size_t cap, size_t *size);
+
+/* Replace the sequence's contents with a saved state, in any KV mode, on the same model or
+ * one with the same weights and cache layout (the state's fingerprint says which). Every
+ * check comes before the sequence is touched: on any error it is unchanged. Errors:
+ * KVC_ERR_INVALID_ARG (NULL; a state of another model, both fingerprints named),
+ * KVC_ERR_IO (unreadable, not a state, truncated, altered: a checksum mismatch),
+ * KVC_ERR_UNSUPPORTED (a newer format version; a cache in device memory),
+ * KVC_ERR_CACHE_FULL (longer than the sequence holds), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_seq_load(kvc_seq *seq, const char *path);
+KVC_API kvc_status kvc_seq_load_buffer(kvc_seq *seq, const void *buf, size_t size);
+
+/* ---------------------------------------------------------------------------------------
  * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)
  * ------------------------------------------------------------------------------------- */
 typedef struct kvc_quantize_params {

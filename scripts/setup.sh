@@ -13,6 +13,7 @@ packages=(
   libpcre2-dev                       # tokenizer.json pre-tokenizer patterns (Split regex)
   libutf8proc-dev                    # tokenizer.json normalizers (NFC, NFKC, ...)
   uthash-dev                         # tokenizer vocabulary and merge tables
+  libxxhash-dev                      # state files: checksum and model fingerprint
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime
   npm                                # fetches ONNX Runtime's library (npm pack)

@@ -112,6 +112,25 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
   return KVC_OK;
 }
 
+kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, float *dense, int to_dense) {
+  kvc_status s = host_only(c, "saving or loading the state of");
+  if (s || len == 0)
+    return s;
+  const size_t row = (size_t)c->head_dim * sizeof(float), head = (size_t)len * row;
+  const size_t stride = c->copies == 2 ? (size_t)len : (size_t)c->stride; /* positions */
+  char *d = (char *)dense;
+  for (int l = 0; l < c->layers; l++) {
+    for (int kv = 0; kv < 2; kv++) {
+      char *b = kvc__cache_past(c, l, kv, slot);
+      for (int h = 0; h < c->kv_heads; h++, d += head) {
+        char *at = b + (size_t)h * stride * row;
+        memcpy(to_dense ? d : at, to_dense ? at : d, head);
+      }
+    }
+  }
+  return KVC_OK;
+}
+
 kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
                      size_t rank, ONNXTensorElementDataType type, OrtValue **out) {
   return kvc__ort_check_as(

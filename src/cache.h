@@ -61,6 +61,11 @@ kvc_status kvc__cache_repack(kvc__cache *c, int slot, int len, int new_len);
 kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src, int src_slot,
                            int src_len, int len);
 
+/* The first len positions of a slot to (to_dense) or from a dense array
+ * (layers, 2 [key, value], kv_heads, len, head_dim), each side in its own layout. A cache in
+ * device memory: KVC_ERR_UNSUPPORTED. */
+kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, float *dense, int to_dense);
+
 /* An OrtValue viewing `data` (no copy). */
 kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
                      size_t rank, ONNXTensorElementDataType type, OrtValue **out);

@@ -54,6 +54,10 @@ typedef struct kvc__kv_ops {
                      int32_t len);
   /* Where the slot's first cache tensor lives now; NULL when it keeps none. */
   const void *(*address)(const kvc_ctx *c, int32_t slot);
+  /* The slot's first len positions to (to_dense) or from a dense array (layers, 2, kv_heads,
+   * len, head_dim): a state file's cache. Loading either succeeds or leaves the slot as it
+   * was. */
+  kvc_status (*dense)(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
 } kvc__kv_ops;
 
 extern const kvc__kv_ops kvc__kv_naive, kvc__kv_uncached, kvc__kv_bound, kvc__kv_shared;
@@ -66,6 +70,7 @@ void kvc__slotted_release(kvc_ctx *c);
 kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
                              int32_t len);
 const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot);
+kvc_status kvc__slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
 
 typedef struct kvc__metrics {
   double prefill_ms, *decode_ms; /* decode_ms: (T) */

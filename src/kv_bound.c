@@ -90,6 +90,10 @@ kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src,
   return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
 }
 
+kvc_status kvc__slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
+  return kvc__cache_dense(&c->cache, slot, len, dense, to_dense);
+}
+
 /* The buffer holding the slot's past (BOUND: one of two, in turn; SHARED: the only one). */
 const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot) {
   return kvc__cache_past(&c->cache, 0, 0, slot);
@@ -108,4 +112,5 @@ const kvc__kv_ops kvc__kv_bound = {
     .truncate = bound_truncate,
     .copy = kvc__slotted_copy,
     .address = kvc__slotted_address,
+    .dense = kvc__slotted_dense,
 };

@@ -218,6 +218,58 @@ static const void *naive_address(const kvc_ctx *c, int32_t slot) {
   return p;
 }
 
+/* A state's cache to or from the slot's pasts, (1, kv_heads, len, head_dim) each. Loading
+ * makes every new tensor before the old ones go. */
+static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
+  const OrtApi *ort = kvc__ort();
+  const kvc__signature *sig = &c->model->sig;
+  const int per_slot = c->n_in - c->first_past;
+  const size_t bytes = (size_t)sig->kv_heads * (size_t)len * (size_t)sig->head_dim * sizeof(float);
+  OrtValue **past = c->past + (size_t)slot * per_slot;
+  kvc_status s = KVC_OK;
+  for (int i = 0; i < per_slot && len > 0 && !s; i++) {
+    float *data = NULL;
+    if (!to_dense) {
+      OrtAllocator *alloc = NULL;
+      const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
+      c->fresh[i] = NULL;
+      s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
+      if (!s)
+        s = kvc__ort_check_as(ort->CreateTensorAsOrtValue(alloc, shape, 4,
+                                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+                                                          &c->fresh[i]),
+                              KVC_ERR_NO_MEMORY, "loading a cache tensor");
+    }
+    OrtValue *v = to_dense ? past[i] : c->fresh[i];
+    if (!s)
+      s = kvc__ort_check(ort->GetTensorMutableData(v, (void **)&data), "a cache tensor");
+    if (!s)
+      memcpy(to_dense ? (char *)dense + i * bytes : (char *)data,
+             to_dense ? (const char *)data : (const char *)dense + i * bytes, bytes);
+  }
+  if (to_dense)
+    return s;
+  if (s) {
+    for (int i = 0; i < per_slot; i++)
+      kvc__release_value(&c->fresh[i]);
+    return s;
+  }
+  drop_pasts(c, slot);
+  for (int i = 0; i < per_slot && len > 0; i++)
+    past[i] = c->fresh[i];
+  return KVC_OK;
+}
+
+/* No cache to save; loading takes the tokens alone. */
+static kvc_status uncached_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense,
+                                 int to_dense) {
+  (void)c, (void)slot, (void)len, (void)dense;
+  if (to_dense)
+    return kvc__fail(KVC_ERR_UNSUPPORTED,
+                     "an UNCACHED sequence keeps no cache to save: save from a cached mode");
+  return KVC_OK;
+}
+
 static kvc_status uncached_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
   (void)c, (void)slot, (void)len, (void)new_len;
   return KVC_OK;
@@ -243,6 +295,7 @@ const kvc__kv_ops kvc__kv_naive = {
     .truncate = naive_truncate,
     .copy = naive_copy,
     .address = naive_address,
+    .dense = naive_dense,
 };
 
 const kvc__kv_ops kvc__kv_uncached = {
@@ -254,4 +307,5 @@ const kvc__kv_ops kvc__kv_uncached = {
     .truncate = uncached_truncate,
     .copy = uncached_copy,
     .address = uncached_address,
+    .dense = uncached_dense,
 };

@@ -105,4 +105,5 @@ const kvc__kv_ops kvc__kv_shared = {
     .truncate = shared_truncate,
     .copy = kvc__slotted_copy,
     .address = kvc__slotted_address,
+    .dense = kvc__slotted_dense,
 };

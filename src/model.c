@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -306,6 +309,10 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
     return s;
 
   kvc_model *m = kvc__calloc(1, sizeof *m);
+  if (m && pthread_mutex_init(&m->fingerprint_lock, NULL) != 0) {
+    kvc__free(m);
+    m = NULL;
+  }
   if (!m)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   m->log = p.log;
@@ -433,7 +440,77 @@ void kvc_model_free(kvc_model *m) {
   if (m->session)
     ort->ReleaseSession(m->session);
   kvc__signature_free(&m->sig);
+  pthread_mutex_destroy(&m->fingerprint_lock);
   kvc__free(m);
+}
+
+/* Add the bytes of file `path` to the hash. */
+static kvc_status hash_file(XXH3_state_t *h, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+  }
+  void *bytes = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  close(fd);
+  if (bytes == MAP_FAILED)
+    return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+  if (bytes) {
+    XXH3_64bits_update(h, bytes, (size_t)st.st_size);
+    munmap(bytes, (size_t)st.st_size);
+  }
+  return KVC_OK;
+}
+
+kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {
+  pthread_mutex_lock(&m->fingerprint_lock);
+  kvc_status s = KVC_OK;
+  if (!m->has_fingerprint) {
+    XXH3_state_t *h = XXH3_createState();
+    const kvc_model_info *i = &m->info;
+    const int32_t layout[5] = {i->layers, i->kv_heads, i->head_dim, i->vocab_size, 1 /* f32 */};
+    if (!h)
+      s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+    else
+      XXH3_64bits_reset(h), XXH3_64bits_update(h, layout, sizeof layout);
+    /* the weights: external data files beside the graph (DIR/model.onnx.data...), sorted by
+     * name, or else the graph file itself */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", i->onnx_path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : i->onnx_path;
+    if (slash)
+      *slash = '\0';
+    else
+      snprintf(dir, sizeof dir, ".");
+    struct dirent **names = NULL;
+    int n = s ? 0 : scandir(dir, &names, NULL, alphasort), hashed = 0;
+    const size_t len = strlen(base);
+    for (int k = 0; k < n; k++) {
+      char path[4200];
+      struct stat st;
+      if (!s && !strncmp(names[k]->d_name, base, len) && names[k]->d_name[len] &&
+          !kvc__path_join(path, sizeof path, dir, names[k]->d_name) && stat(path, &st) == 0 &&
+          S_ISREG(st.st_mode)) {
+        s = hash_file(h, path);
+        hashed++;
+      }
+      free(names[k]);
+    }
+    free(names);
+    if (!s && !hashed)
+      s = hash_file(h, i->onnx_path);
+    if (!s) {
+      m->fingerprint = XXH3_64bits_digest(h);
+      m->has_fingerprint = 1;
+    }
+    XXH3_freeState(h);
+  }
+  *out = m->fingerprint;
+  pthread_mutex_unlock(&m->fingerprint_lock);
+  return s;
 }
 
 kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info) {

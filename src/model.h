@@ -2,6 +2,9 @@
 #ifndef KVC_MODEL_H
 #define KVC_MODEL_H
 
+#include <pthread.h>
+#include <stdint.h>
+
 #include "kvcache.h"
 #include "ort.h"
 
@@ -47,7 +50,16 @@ struct kvc_model {
   OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
   OrtAllocator *cache_alloc; /* for cache_mem: ONNX Runtime's default (CPU) or the session's */
   int owns_cache_alloc;      /* 1: the session's, released with the model */
+  /* the fingerprint of the cache layout and the weights (state files), made on first use */
+  pthread_mutex_t fingerprint_lock;
+  int has_fingerprint;
+  uint64_t fingerprint;
 };
+
+/* *out = the model's fingerprint: a hash of its cache layout (layers, kv heads, head size,
+ * vocabulary, float32) and of its weights (the external data files named after the graph,
+ * or the graph file when it holds them), computed once. KVC_ERR_IO reading them. */
+kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out);
 
 /* Session options for `params` (threads, optimisation level, the provider when cuda). */
 kvc_status kvc__session_options(const kvc_model_params *params, int cuda, OrtSessionOptions **out);

@@ -101,4 +101,13 @@ if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
 fi
 KVCACHE_FORCE_CPU=1 "$kvcache" info -m "$tmp/m" --provider cuda | grep -qE '^provider +cpu' ||
   fail "KVCACHE_FORCE_CPU=1 did not force the CPU"
+# --save-state then --load-state: the two runs' tokens are one run's (greedy), in any KV mode
+first=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6 7" -n 6 --greedy --save-state "$tmp/s" 2>/dev/null)
+rest=$("$kvcache" generate -m "$tmp/gqa" --load-state "$tmp/s" -n 5 --greedy --kv bound 2>/dev/null)
+whole=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6 7" -n 11 --greedy 2>/dev/null)
+[ "$first $rest" = "$whole" ] || fail "saved + loaded runs '$first' + '$rest', one run '$whole'"
+passed=$((passed + 1))
+expect_error 2 "another model" generate -m "$tmp/m" --load-state "$tmp/s" -n 2
+head -c 100 "$tmp/s" >"$tmp/cut"
+expect_error 1 "truncated" generate -m "$tmp/gqa" --load-state "$tmp/cut" -n 2
 echo "$passed passed, 0 failed"

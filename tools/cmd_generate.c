@@ -27,6 +27,10 @@ static const char usage[] =
     "options:\n"
     "  --prompt TEXT        prompt text (UTF-8)\n"
     "  --tokenizer FILE     tokenizer.json for --prompt (default: the model directory's)\n"
+    "  --save-state FILE    save the sequence when done, the last generated token appended\n"
+    "                       (docs/STATE.md); written whole or not at all\n"
+    "  --load-state FILE    start from a saved sequence; --prompt-ids then adds to it, or\n"
+    "                       may be left out to go on from where it stopped\n"
     "  --prompt-ids IDS     prompt token ids, separated by spaces or commas\n"
     "  --prompts FILE       one prompt per line (- for stdin); blank lines are skipped\n"
     "  --parallel P         sequences decoding together with --prompts (4)\n"
@@ -139,7 +143,7 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
 
 int kvc_cmd_generate(int argc, char **argv) {
   const char *cmd = "generate", *dir = NULL, *prompt_text = NULL, *prompts_file = NULL;
-  const char *prompt_words = NULL, *tokenizer_path = NULL;
+  const char *prompt_words = NULL, *tokenizer_path = NULL, *save_state = NULL, *load_state = NULL;
   int64_t parallel = 4;
   kvc_model_params mp = kvc_model_default_params();
   kvc_sampler_params sp = kvc_sampler_default_params();
@@ -162,6 +166,10 @@ int kvc_cmd_generate(int argc, char **argv) {
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--prompt")) {
       if (!(prompt_words = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--save-state") || !strcmp(opt, "--load-state")) {
+      const char **target = opt[2] == 's' ? &save_state : &load_state;
+      if (!(*target = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--tokenizer")) {
       if (!(tokenizer_path = kvc_arg_value(cmd, argc, argv, &i)))
@@ -208,6 +216,10 @@ int kvc_cmd_generate(int argc, char **argv) {
     fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids and --prompts\n", cmd);
     return KVC_EXIT_USAGE;
   }
+  if ((save_state || load_state) && (prompt_words || prompts_file)) {
+    fprintf(stderr, "kvcache %s: --save-state and --load-state go with --prompt-ids\n", cmd);
+    return KVC_EXIT_USAGE;
+  }
   if (prompt_words)
     return generate_text(cmd, dir, tokenizer_path, prompt_words, &mp, &sp, chose_sampling,
                          (int32_t)n_new);
@@ -223,7 +235,7 @@ int kvc_cmd_generate(int argc, char **argv) {
   }
   int32_t *prompt = NULL;
   int n_prompt = prompt_text ? kvc_arg_parse_ids(prompt_text, &prompt) : 0;
-  if (!prompt_text || n_prompt <= 0) {
+  if ((!prompt_text && !load_state) || n_prompt < 0 || (prompt_text && n_prompt == 0)) {
     fprintf(stderr,
             "kvcache %s: --prompt-ids (or --prompts FILE) expects one or more integer token ids, "
             "got '%s'\n",
@@ -249,8 +261,15 @@ int kvc_cmd_generate(int argc, char **argv) {
       model_sampling(model, &sp);
     if (!(s = kvc_seq_new(model, NULL, &seq)))
       s = kvc_sampler_new(&sp, info.vocab_size, &sampler);
+    if (!s && load_state) /* go on from a saved sequence (its logits, if no prompt follows) */
+      s = kvc_seq_load(seq, load_state);
     if (!s)
       s = kvc_generate(seq, prompt, n_prompt, (int32_t)n_new, sampler, out, &n_out, NULL, NULL);
+    /* saved with the last generated token appended, so that --load-state goes on after it */
+    if (!s && save_state && n_out > 0)
+      s = kvc_seq_append(seq, &out[n_out - 1], 1);
+    if (!s && save_state)
+      s = kvc_seq_save(seq, save_state);
     for (int32_t i = 0; i < n_out; i++)
       printf("%s%d", i ? " " : "", out[i]);
     if (n_out)

@@ -1,0 +1,218 @@
+/* state.c: a sequence saved to a file or a buffer, and loaded back (docs/STATE.md). Loading
+ * checks everything (size, magic, version, checksum, model fingerprint, sizes, tokens) before
+ * it touches the sequence; saving to a file writes a temporary file, flushes it to disk and
+ * renames it over the old one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "alloc.h"
+#include "ctx.h"
+#include "error.h"
+#include "path.h"
+
+#define STATE_MAGIC "KVCSTATE"
+enum { STATE_VERSION = 1, HEADER = 48, CHECKSUM = 8, F32 = 1 };
+
+/* The header, as stored (little-endian, 48 bytes). */
+typedef struct header {
+  char magic[8];
+  uint32_t version, element_type;
+  uint64_t fingerprint;
+  uint32_t layers, kv_heads, head_dim, vocab;
+  uint32_t length, has_logits;
+} header;
+_Static_assert(sizeof(header) == HEADER, "the state header is 48 bytes");
+
+static size_t cache_floats(const header *h) {
+  return (size_t)h->layers * 2 * h->kv_heads * h->length * h->head_dim;
+}
+
+static size_t total_bytes(const header *h) {
+  return HEADER + (size_t)h->length * sizeof(int32_t) +
+         (h->has_logits ? (size_t)h->vocab * sizeof(float) : 0) + cache_floats(h) * sizeof(float) +
+         CHECKSUM;
+}
+
+static kvc_status header_of(kvc_seq *q, header *h) {
+  kvc_ctx *c = q->ctx;
+  const kvc_model_info *i = &c->model->info;
+  memset(h, 0, sizeof *h);
+  memcpy(h->magic, STATE_MAGIC, 8);
+  h->version = STATE_VERSION;
+  h->element_type = F32;
+  h->layers = (uint32_t)i->layers, h->kv_heads = (uint32_t)i->kv_heads;
+  h->head_dim = (uint32_t)i->head_dim, h->vocab = (uint32_t)i->vocab_size;
+  h->length = (uint32_t)c->lens[q->slot];
+  h->has_logits = c->has_logits[q->slot];
+  return kvc__model_fingerprint(c->model, &h->fingerprint);
+}
+
+kvc_status kvc_seq_save_buffer(kvc_seq *q, void *buf, size_t cap, size_t *size) {
+  if (size)
+    *size = 0;
+  if (!q || !size || (!buf && cap))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_save_buffer: %s is NULL",
+                     !q      ? "seq"
+                     : !size ? "size"
+                             : "buf");
+  header h;
+  kvc_status s = header_of(q, &h);
+  if (s)
+    return s;
+  *size = total_bytes(&h);
+  if (cap < *size) /* a size query, or too small: nothing written */
+    return cap ? kvc__fail(KVC_ERR_INVALID_ARG,
+                           "kvc_seq_save_buffer: the state takes %zu bytes, the buffer has %zu",
+                           *size, cap)
+               : KVC_OK;
+  kvc_ctx *c = q->ctx;
+  char *p = buf;
+  memcpy(p, &h, HEADER);
+  p += HEADER;
+  memcpy(p, c->tokens + (size_t)q->slot * c->capacity, (size_t)h.length * sizeof(int32_t));
+  p += (size_t)h.length * sizeof(int32_t);
+  if (h.has_logits) {
+    memcpy(p, kvc__ctx_logits(c, q->slot), (size_t)h.vocab * sizeof(float));
+    p += (size_t)h.vocab * sizeof(float);
+  }
+  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (float *)(void *)p, 1)))
+    return s;
+  p += cache_floats(&h) * sizeof(float);
+  const uint64_t sum = XXH3_64bits(buf, (size_t)(p - (char *)buf));
+  memcpy(p, &sum, CHECKSUM);
+  return KVC_OK;
+}
+
+/* Write n bytes to fd, through short writes. */
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1;
+    p += k, n -= (size_t)k;
+  }
+  return 0;
+}
+
+kvc_status kvc_seq_save(kvc_seq *q, const char *path) {
+  if (!q || !path)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_save: %s is NULL", q ? "path" : "seq");
+  size_t size = 0;
+  kvc_status s = kvc_seq_save_buffer(q, NULL, 0, &size);
+  char *buf = s ? NULL : kvc__malloc(size);
+  if (!s && !buf)
+    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a %zu-byte state", size);
+  if (!s)
+    s = kvc_seq_save_buffer(q, buf, size, &size);
+  char tmp[4200];
+  if (!s && snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    s = kvc__fail(KVC_ERR_INVALID_ARG, "state path %s is too long", path);
+  if (s) {
+    kvc__free(buf);
+    return s;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+  else if (write_all(fd, buf, size) || fsync(fd)) /* on disk before it replaces the old file */
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (fd >= 0 && close(fd) && !s)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (!s && rename(tmp, path))
+    s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (s && fd >= 0)
+    unlink(tmp);
+  kvc__free(buf);
+  return s;
+}
+
+kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
+  if (!q || (!buf && size))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_load_buffer: %s is NULL", q ? "buf" : "seq");
+  kvc_ctx *c = q->ctx;
+  header h, want;
+  kvc_status s = header_of(q, &want);
+  if (s)
+    return s;
+  if (size < HEADER + CHECKSUM)
+    return kvc__fail(KVC_ERR_IO, "state of %zu bytes: truncated (a state has at least %d)", size,
+                     HEADER + CHECKSUM);
+  memcpy(&h, buf, HEADER);
+  if (memcmp(h.magic, STATE_MAGIC, 8))
+    return kvc__fail(KVC_ERR_IO, "not a kvcache state (no \"%s\" at its start)", STATE_MAGIC);
+  if (h.version != STATE_VERSION)
+    return kvc__fail(h.version > STATE_VERSION ? KVC_ERR_UNSUPPORTED : KVC_ERR_IO,
+                     "state version %u: this kvcache reads version %d", h.version, STATE_VERSION);
+  if (h.element_type != F32 || h.length > (uint32_t)INT32_MAX || h.has_logits > 1 ||
+      (uint64_t)h.layers * h.kv_heads * h.head_dim * h.length > ((uint64_t)1 << 40))
+    return kvc__fail(KVC_ERR_IO, "state header is damaged (element type %u, length %u)",
+                     h.element_type, h.length);
+  if (size != total_bytes(&h))
+    return kvc__fail(KVC_ERR_IO,
+                     "state of %zu bytes: its header implies %zu (truncated or extended)", size,
+                     total_bytes(&h));
+  uint64_t sum;
+  memcpy(&sum, (const char *)buf + size - CHECKSUM, CHECKSUM);
+  if (sum != XXH3_64bits(buf, size - CHECKSUM))
+    return kvc__fail(KVC_ERR_IO, "state checksum mismatch: the data was altered or damaged");
+  if (h.fingerprint != want.fingerprint || h.layers != want.layers || h.kv_heads != want.kv_heads ||
+      h.head_dim != want.head_dim || h.vocab != want.vocab)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "state is of another model: fingerprint %016llx, %u layers, %u kv heads x "
+                     "%u, vocab %u; this model: %016llx, %u layers, %u kv heads x %u, vocab %u",
+                     (unsigned long long)h.fingerprint, h.layers, h.kv_heads, h.head_dim, h.vocab,
+                     (unsigned long long)want.fingerprint, want.layers, want.kv_heads,
+                     want.head_dim, want.vocab);
+  if (h.length > (uint32_t)c->capacity)
+    return kvc__fail(KVC_ERR_CACHE_FULL, "state holds %u tokens; the sequence holds at most %d",
+                     h.length, c->capacity);
+  const char *p = (const char *)buf + HEADER;
+  const int32_t *tokens = (const int32_t *)(const void *)p;
+  for (uint32_t i = 0; i < h.length; i++) {
+    int32_t t;
+    memcpy(&t, tokens + i, sizeof t);
+    if (t < 0 || t >= (int32_t)h.vocab)
+      return kvc__fail(KVC_ERR_IO, "state token %u is %d, outside the vocabulary", i, t);
+  }
+  p += (size_t)h.length * sizeof(int32_t);
+  const char *logits = h.has_logits ? p : NULL;
+  p += h.has_logits ? (size_t)h.vocab * sizeof(float) : 0;
+  /* the cache first: the one step that can fail, and it leaves the slot as it was */
+  float *cache = kvc__malloc(cache_floats(&h) * sizeof(float) + 1);
+  if (!cache)
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading a state of %zu bytes", size);
+  memcpy(cache, p, cache_floats(&h) * sizeof(float));
+  s = c->ops->dense(c, q->slot, (int32_t)h.length, cache, 0);
+  kvc__free(cache);
+  if (s)
+    return s;
+  memcpy(c->tokens + (size_t)q->slot * c->capacity, tokens, (size_t)h.length * sizeof(int32_t));
+  c->lens[q->slot] = (int32_t)h.length;
+  c->has_logits[q->slot] = logits != NULL;
+  if (logits)
+    memcpy((float *)kvc__ctx_logits(c, q->slot), logits, (size_t)h.vocab * sizeof(float));
+  return KVC_OK;
+}
+
+kvc_status kvc_seq_load(kvc_seq *q, const char *path) {
+  if (!q || !path)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_load: %s is NULL", q ? "path" : "seq");
+  char *buf = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__file_read(path, (size_t)1 << 40, &buf, &size);
+  if (!s) {
+    s = kvc_seq_load_buffer(q, buf, size);
+    if (s)
+      s = kvc__wrap(s, "%s", path);
+  }
+  kvc__free(buf);
+  return s;
+}
