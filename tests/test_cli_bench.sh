@@ -13,6 +13,9 @@ grep -qE '^bound ' <<<"$out" || fail "no table row for bound: $out"
 "$check" "$tmp/b.json"
 tr -d ' \t\n' <"$tmp/b.json" | grep -qE '"weight_bits":32,"quantized_matmuls":0,"bytes_per_token":\{"16":[0-9]+' ||
   fail "JSON lacks the weights' format and bytes per token: $(head -c 600 "$tmp/b.json")"
+tr -d ' \t\n' <"$tmp/b.json" | grep -qE '"state":\{"bytes":[1-9][0-9]*,"save_mb_per_s":[0-9.e+]+,"load_mb_per_s":[0-9.e+]+' ||
+  fail "JSON lacks the state file rates"
+grep -q '^## State files' "$tmp/b.md" || fail "report lacks the state files section"
 head -n 1 "$tmp/b.csv" | grep -qx 'strategy,position,decode_ms_median' || fail "CSV header"
 [ "$(grep -c '^bound,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 bound rows"
 [ "$(grep -c '^naive,' "$tmp/b.csv")" -eq 24 ] || fail "CSV: expected 24 naive rows"

@@ -61,7 +61,15 @@ typedef struct bench_result {
   bench_batch batch[BENCH_MAX_BATCHES];
   int32_t batch_first, batch_steps; /* positions first .. first + steps - 1 (mean in the middle) */
   kvc_kv_mode batch_mode;
+  /* a state file of the longest sequence (prompt + gen tokens): its size, and the median save
+   * (through fsync) and load rates */
+  int64_t state_bytes;
+  double state_save_mb_s, state_load_mb_s;
 } bench_result;
+
+/* Measure saving and loading a state file of a prompt + gen token sequence; 0, or 1 after
+ * printing why. */
+int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens);
 
 /* Measure r->batch[0 .. n_batches) (sizes set) on `model`; 0, or 1 after printing why. */
 int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed);

@@ -14,12 +14,6 @@
 
 enum { WARMUP = 8, FLOOR_READS = 20 };
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 static int fail(const char *what) {
   fprintf(stderr, "kvcache bench --batch: %s: %s\n", what, kvc_last_error());
   return 1;
@@ -56,11 +50,11 @@ static int run_size(kvc_model *model, const bench_result *r, int32_t B, const in
         tok[b] = argmax(kvc_seq_logits(seq[b]), V);
         items[b] = (kvc_batch_item){seq[b], &tok[b], 1, NULL};
       }
-      const double t = now_ms();
+      const double t = kvc_stat_now_ms();
       if (kvc_append_batch(items, B))
         rc = fail("a batched step");
       if (pass)
-        step_ms[i] = now_ms() - t;
+        step_ms[i] = kvc_stat_now_ms() - t;
     }
     /* rewinding to the prompt is O(1) in the shared cache; the prompt's last logits are
      * gone, so the first timed step takes them from one more append of its last token */

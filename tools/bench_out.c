@@ -88,6 +88,10 @@ void bench_print_table(const bench_result *r, FILE *out) {
               kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
     }
   }
+  if (r->state_bytes)
+    fprintf(out,
+            "\nstate file of %d tokens: %.2f MB; save (through fsync) %.0f MB/s, load %.0f MB/s\n",
+            r->prompt_len + r->gen, r->state_bytes / 1e6, r->state_save_mb_s, r->state_load_mb_s);
   fflush(out);
 }
 
@@ -172,6 +176,10 @@ int bench_write_json(const bench_result *r, const char *path) {
                             (double)r->model.param_bytes +
                                 (double)r->model.cache_bytes_per_token * r->buckets[b]);
   }
+  cJSON *state = cJSON_AddObjectToObject(root, "state");
+  cJSON_AddNumberToObject(state, "bytes", (double)r->state_bytes);
+  cJSON_AddNumberToObject(state, "save_mb_per_s", r->state_save_mb_s);
+  cJSON_AddNumberToObject(state, "load_mb_per_s", r->state_load_mb_s);
   cJSON *run = cJSON_AddObjectToObject(root, "run");
   cJSON_AddNumberToObject(run, "prompt_len", r->prompt_len);
   cJSON_AddNumberToObject(run, "gen", r->gen);
@@ -337,6 +345,12 @@ static const char json_keys[] =
     "in that run |\n"
     "| `floor_ms_at{\"<position>\"}` | ONNX Runtime reading weights + cache at that position "
     "once (`kvc_model_floor`) |\n"
+    "| `model.weight_bits`, `model.quantized_matmuls` | 32 for float weights; else the bits of "
+    "the MatMulNBits products, and how many |\n"
+    "| `model.bytes_per_token{\"<position>\"}` | bytes a decode step reads there: weights + "
+    "cache (what the floor reads) |\n"
+    "| `state.bytes`, `state.save_mb_per_s`, `state.load_mb_per_s` | a state file of the whole "
+    "sequence: its size, save (through fsync) and load rates, medians of 5 |\n"
     "| `speedup.first_vs_subsequent` | bound: prompt prefill / p50 decode step |\n"
     "| `speedup.cached_vs_uncached_last` | uncached / bound at the last position |\n"
     "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n"
@@ -483,6 +497,13 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
     }
     fprintf(f, "\n");
   }
+  if (r->state_bytes)
+    fprintf(f,
+            "## State files\n\n"
+            "A sequence of %d tokens saved and loaded back (`kvc_seq_save`, "
+            "`kvc_seq_load`; docs/STATE.md), median of 5: %.2f MB; save, through `fsync`, "
+            "**%.0f MB/s**; load, checksum and checks included, **%.0f MB/s**.\n\n",
+            r->prompt_len + r->gen, r->state_bytes / 1e6, r->state_save_mb_s, r->state_load_mb_s);
   if (plot_path) {
     const char *base = strrchr(plot_path, '/') ? strrchr(plot_path, '/') + 1 : plot_path;
     fprintf(f, "## Latency against position\n\n![per-token latency](%s)\n\n", base);

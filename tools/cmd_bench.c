@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -59,12 +60,6 @@ typedef struct run {
   kvc_seq *seq;
 } run;
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 static int64_t rss_bytes(void) {
   FILE *f = fopen("/proc/self/statm", "r");
   long pages = 0, resident = 0;
@@ -81,6 +76,38 @@ static int32_t argmax(const float *l, int32_t n) {
   for (int32_t i = 1; i < n; i++)
     best = l[i] > l[best] ? i : best;
   return best;
+}
+
+int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens) {
+  enum { TIMES = 5 };
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/kvcache-bench-state-%ld", (long)getpid());
+  kvc_seq *q = NULL;
+  kvc_status s = kvc_seq_new(model, NULL, &q);
+  if (!s)
+    s = kvc_seq_append(q, tokens, r->prompt_len + r->gen);
+  double save[TIMES], load[TIMES];
+  for (int i = 0; i < TIMES && !s; i++) {
+    double t0 = kvc_stat_now_ms();
+    if (!(s = kvc_seq_save(q, path))) {
+      double t1 = kvc_stat_now_ms();
+      s = kvc_seq_load(q, path);
+      save[i] = t1 - t0;
+      load[i] = kvc_stat_now_ms() - t1;
+    }
+  }
+  struct stat st;
+  if (!s && stat(path, &st) == 0)
+    r->state_bytes = (int64_t)st.st_size;
+  remove(path);
+  kvc_seq_free(q);
+  if (s) {
+    fprintf(stderr, "kvcache bench: saving and loading a state: %s\n", kvc_last_error());
+    return 1;
+  }
+  r->state_save_mb_s = r->state_bytes / 1e3 / kvc_stat_percentile(save, TIMES, 50);
+  r->state_load_mb_s = r->state_bytes / 1e3 / kvc_stat_percentile(load, TIMES, 50);
+  return 0;
 }
 
 static int fail(const char *what) {
@@ -208,20 +235,20 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
   run x[BENCH_MAX_STRATEGIES] = {{0}};
   for (int rep = 0; rep < r->repeats; rep++) {
     for (int k = 0; k < K; k++) {
-      double t = now_ms();
+      double t = kvc_stat_now_ms();
       if (open_run(dir, *mp, r->s[k].mode, &x[k]) || kvc_seq_append(x[k].seq, all, r->prompt_len))
         return fail(r->s[k].name);
-      cold[k * r->repeats + rep] = now_ms() - t;
+      cold[k * r->repeats + rep] = kvc_stat_now_ms() - t;
     }
     /* each strategy's prompt and whole generation in turn (the order rotating with the
      * repeat), as a program decoding with one model runs; then the floor */
     for (int j = 0; j < K; j++) {
       const int k = (rep + j) % K, uncached = r->s[k].mode == KVC_KV_UNCACHED;
       kvc_seq_reset(x[k].seq);
-      double t0 = now_ms();
+      double t0 = kvc_stat_now_ms();
       if (kvc_seq_append(x[k].seq, all, r->prompt_len))
         return fail(r->s[k].name);
-      prefill[k * r->repeats + rep] = now_ms() - t0;
+      prefill[k * r->repeats + rep] = kvc_stat_now_ms() - t0;
       r->s[k].max_abs_logit_diff =
           fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
       /* untimed warm-up steps, then rewound: the first steps after a prompt run up to twice
@@ -240,10 +267,10 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
         }
         if (uncached) /* the step at position p: p + 1 tokens afresh */
           kvc_seq_reset(x[k].seq);
-        double t = now_ms();
+        double t = kvc_stat_now_ms();
         kvc_status st = uncached ? kvc_seq_append(x[k].seq, all, r->prompt_len + i + 1)
                                  : kvc_seq_append(x[k].seq, &tokens[i], 1);
-        *slot = now_ms() - t;
+        *slot = kvc_stat_now_ms() - t;
         if (st)
           return fail(r->s[k].name);
         r->s[k].max_abs_logit_diff =
@@ -474,6 +501,8 @@ int kvc_cmd_bench(int argc, char **argv) {
   free(floor_samples);
   if (!rc && r->n_batches)
     rc = bench_batches(model, r, r->repeats < 3 ? r->repeats : 3, seed);
+  if (!rc)
+    rc = bench_state(model, r, all);
   kvc_model_free(model);
   if (!rc) {
     for (int k = 0; k < K; k++)

@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "kvcache.h"
+#include "stats.h"
 
 static const char tokenize_usage[] =
     "usage: kvcache tokenize --tokenizer FILE [--special] [--stats] < text\n"
@@ -27,12 +28,6 @@ static const char detokenize_usage[] =
     "options:\n"
     "  --tokenizer FILE   a Hugging Face tokenizer.json, or a directory holding one\n"
     "  --skip-special     leave special tokens out of the text\n";
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Parse the shared options; *flag is --special or --skip-special, *stats --stats. */
 static int parse(const char *cmd, const char *usage, const char *flag_name, int argc, char **argv,
@@ -88,7 +83,7 @@ int kvc_cmd_tokenize(int argc, char **argv) {
     if (n > 0 && line[n - 1] == '\n')
       n--;
     int32_t count = 0;
-    const double start = now_s();
+    const double start = kvc_stat_now_ms();
     kvc_status s = kvc_tokenize(t, line, (size_t)n, special, ids, cap, &count);
     if (!s && count > cap) { /* the array was too small: grow it and encode again */
       int32_t *grown = realloc(ids, (size_t)count * sizeof *ids);
@@ -100,7 +95,7 @@ int kvc_cmd_tokenize(int argc, char **argv) {
       ids = grown, cap = count;
       s = kvc_tokenize(t, line, (size_t)n, special, ids, cap, &count);
     }
-    busy += now_s() - start;
+    busy += (kvc_stat_now_ms() - start) / 1e3;
     bytes += (size_t)n;
     if (s) {
       fprintf(stderr, "kvcache %s: line %ld: %s\n", cmd, number, kvc_last_error());

@@ -2,6 +2,13 @@
 #include "stats.h"
 
 #include <stdlib.h>
+#include <time.h>
+
+double kvc_stat_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 double kvc_stat_mean(const double *x, size_t n) {
   double sum = 0;

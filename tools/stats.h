@@ -6,6 +6,9 @@
 #include <stdint.h>
 
 /* Arithmetic mean; 0 for n == 0. */
+/* The monotonic clock, in milliseconds. */
+double kvc_stat_now_ms(void);
+
 double kvc_stat_mean(const double *x, size_t n);
 
 /* The p-th percentile (0 <= p <= 100) by linear interpolation between closest ranks
