@@ -9,14 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "helpers.h"
 
-enum { V = 150, MAX = 64 };
+enum { V = 150, MAX = 160 };
 
 typedef struct fixture {
   char gqa[256], concat[256], other[256];
@@ -72,8 +75,8 @@ static void *saved(kvc_seq *q, size_t *size) {
 }
 
 /* a and b take the same 12 tokens; their logits agree within `tolerance` at every step. */
-static void go_on_together(kvc_seq *a, kvc_seq *b, double tolerance, const char *what) {
-  for (int i = 0; i < 12; i++) {
+static void go_on_steps(kvc_seq *a, kvc_seq *b, double tolerance, const char *what, int steps) {
+  for (int i = 0; i < steps; i++) {
     int32_t t = th_argmax(kvc_seq_logits(a), V);
     th_append(a, &t, 1);
     th_append(b, &t, 1);
@@ -81,6 +84,10 @@ static void go_on_together(kvc_seq *a, kvc_seq *b, double tolerance, const char 
     if (d > tolerance)
       fail_msg("%s: step %d after loading differs by %.3g", what, i, d);
   }
+}
+
+static void go_on_together(kvc_seq *a, kvc_seq *b, double tolerance, const char *what) {
+  go_on_steps(a, b, tolerance, what, 12);
 }
 
 /* Saved in SHARED, BOUND or NAIVE, loaded into every mode (and from the GQA graph into the
@@ -117,6 +124,36 @@ static void a_loaded_state_goes_on_as_before(void **state) {
   free(buf);
   kvc_seq_free(a);
   kvc_seq_free(b);
+}
+
+/* Saved at a random length in one mode, loaded into a fresh sequence in each cached mode: the
+ * next 100 steps' logits equal those of the sequence that never stopped within 1e-6. */
+static void exact_for_100_steps_after_a_random_length(void **state) {
+  fixture *f = *state;
+  const kvc_kv_mode modes[] = {KVC_KV_SHARED, KVC_KV_BOUND, KVC_KV_NAIVE};
+  uint64_t rng = 12345;
+  for (size_t i = 0; i < 3; i++) {
+    for (size_t k = 0; k < 3; k++) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      const int extra = (int)(rng >> 59); /* 0..31 more tokens before saving */
+      kvc_seq *a = th_new_seq(f->g, modes[i]);
+      th_append(a, prompt, 9);
+      for (int t = 0; t < extra; t++) {
+        int32_t next = th_argmax(kvc_seq_logits(a), V);
+        th_append(a, &next, 1);
+      }
+      size_t size;
+      void *buf = saved(a, &size);
+      kvc_seq *b = th_new_seq(f->g, modes[k]);
+      assert_int_equal(kvc_seq_load_buffer(b, buf, size), KVC_OK);
+      char what[80];
+      snprintf(what, sizeof what, "%s at %d -> %s", kvc_kv_mode_name(modes[i]), 9 + extra,
+               kvc_kv_mode_name(modes[k]));
+      go_on_steps(a, b, 1e-6, what, 100);
+      kvc_seq_free(a), kvc_seq_free(b);
+      free(buf);
+    }
+  }
 }
 
 /* Through a file; saving again replaces it whole; a failed save leaves it as it was. */
@@ -203,11 +240,111 @@ static void bad_states_change_nothing(void **state) {
   free(other), free(copy), free(buf);
 }
 
+/* A state of 120 tokens cut at every 4 KiB boundary, 1,000 random single-bit flips of it, and
+ * the state of a model with another cache layout: each refused, the sequence untouched. */
+static void every_damage_is_refused(void **state) {
+  fixture *f = *state;
+  kvc_seq *a = th_new_seq(f->g, KVC_KV_SHARED);
+  int32_t tokens[120];
+  for (int i = 0; i < 120; i++)
+    tokens[i] = (i * 37 + 11) % V;
+  th_append(a, tokens, 120);
+  size_t size;
+  unsigned char *buf = saved(a, &size), *copy = malloc(size);
+  kvc_seq *q = th_new_seq(f->g, KVC_KV_BOUND);
+  th_append(q, prompt, 4);
+  int cuts = 0;
+  for (size_t cut = 4096; cut < size; cut += 4096, cuts++)
+    expect_refused(q, buf, cut, KVC_ERR_IO, "");
+  assert_true(cuts >= 10);
+  uint64_t rng = 99;
+  for (int i = 0; i < 1000; i++) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const size_t bit = (size_t)(rng >> 11) % (size * 8);
+    memcpy(copy, buf, size);
+    copy[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    const int32_t len = kvc_seq_len(q);
+    if (kvc_seq_load_buffer(q, copy, size) == KVC_OK)
+      fail_msg("a flip of bit %zu of %zu was accepted", bit, size * 8);
+    assert_true(*kvc_last_error());
+    assert_int_equal(kvc_seq_len(q), len);
+  }
+  /* another cache layout: one K/V head instead of two */
+  char dir[256];
+  kvc_build_params p = kvc_build_default_params();
+  p.layers = 2, p.heads = 2, p.kv_heads = 1, p.head_dim = 16, p.vocab_size = V, p.max_seq_len = MAX;
+  p.attention = KVC_ATTENTION_GQA;
+  th_tmpdir(dir, sizeof dir, "state-layout");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *m = th_open_model(dir);
+  kvc_seq *other = decoded(m, KVC_KV_SHARED);
+  size_t other_size;
+  void *other_buf = saved(other, &other_size);
+  expect_refused(q, other_buf, other_size, KVC_ERR_INVALID_ARG, "1 kv heads");
+  free(other_buf);
+  kvc_seq_free(other);
+  kvc_model_free(m);
+  th_rmdir(dir);
+  kvc_seq_free(a), kvc_seq_free(q);
+  free(buf), free(copy);
+}
+
+/* A writer killed (SIGKILL) at random moments while it saves over one file, again and again:
+ * at least 200 saves in all, and what is under the final name always loads. */
+static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
+  fixture *f = *state;
+  char dir[256], path[300];
+  th_tmpdir(dir, sizeof dir, "state-kill");
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  kvc_seq *a = decoded(f->g, KVC_KV_SHARED), *q = th_new_seq(f->g, KVC_KV_SHARED);
+  size_t size;
+  free(saved(a, &size)); /* the fingerprint is made before any fork */
+  uint64_t rng = 7;
+  int saves = 0, rounds = 0;
+  for (; (saves < 200 || rounds < 20) && rounds < 500; rounds++) {
+    int pipe_fd[2];
+    assert_int_equal(pipe(pipe_fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* save forever; one byte down the pipe per finished save */
+      close(pipe_fd[0]);
+      for (;;)
+        if (kvc_seq_save(a, path) != KVC_OK || write(pipe_fd[1], "s", 1) != 1)
+          _exit(1);
+    }
+    close(pipe_fd[1]);
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const struct timespec wait = {0, (long)(rng >> 40) % 20000000}; /* 0-20 ms */
+    nanosleep(&wait, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    char done[4096];
+    for (ssize_t n; (n = read(pipe_fd[0], done, sizeof done)) > 0;)
+      saves += (int)n;
+    close(pipe_fd[0]);
+    struct stat st;
+    if (stat(path, &st) == 0 && kvc_seq_load(q, path) != KVC_OK)
+      fail_msg("after %d saves, round %d: the file under the final name does not load: %s", saves,
+               rounds, kvc_last_error());
+  }
+  assert_true(saves >= 200);
+  kvc_seq_free(a), kvc_seq_free(q);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_loaded_state_goes_on_as_before),
+      cmocka_unit_test(exact_for_100_steps_after_a_random_length),
       cmocka_unit_test(files_are_replaced_whole),
       cmocka_unit_test(bad_states_change_nothing),
+      cmocka_unit_test(every_damage_is_refused),
+      cmocka_unit_test(a_killed_writer_never_leaves_a_corrupt_file),
   };
   return cmocka_run_group_tests_name("state files", tests, setup, teardown);
 }
