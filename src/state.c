@@ -4,6 +4,7 @@
  * renames it over the old one. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,14 +186,9 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
   p += (size_t)h.length * sizeof(int32_t);
   const char *logits = h.has_logits ? p : NULL;
   p += h.has_logits ? (size_t)h.vocab * sizeof(float) : 0;
-  /* the cache first: the one step that can fail, and it leaves the slot as it was */
-  float *cache = kvc__malloc(cache_floats(&h) * sizeof(float) + 1);
-  if (!cache)
-    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading a state of %zu bytes", size);
-  memcpy(cache, p, cache_floats(&h) * sizeof(float));
-  s = c->ops->dense(c, q->slot, (int32_t)h.length, cache, 0);
-  kvc__free(cache);
-  if (s)
+  /* the cache first: the one step that can fail, and it leaves the slot as it was. dense()
+   * only reads when loading (byte copies: any alignment) */
+  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (float *)(uintptr_t)p, 0)))
     return s;
   memcpy(c->tokens + (size_t)q->slot * c->capacity, tokens, (size_t)h.length * sizeof(int32_t));
   c->lens[q->slot] = (int32_t)h.length;

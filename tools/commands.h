@@ -11,5 +11,6 @@ int kvc_cmd_tokenize(int argc, char **argv);
 int kvc_cmd_detokenize(int argc, char **argv);
 int kvc_cmd_quantize(int argc, char **argv);
 int kvc_cmd_eval(int argc, char **argv);
+int kvc_cmd_soak(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const char usage[] =
     "  detokenize    token ids to text, line by line\n"
     "  quantize      rewrite a model's MatMul weights as 8- or 4-bit blocks (MatMulNBits)\n"
     "  eval          compare a model's next-token distributions with another's (KL, top-1)\n"
+    "  soak          a long random run (appends, rewinds, forks, state round trips) checking\n"
+    "                memory and logits\n"
     "  --version     print kvcache's version and the ONNX Runtime it loaded\n"
     "  --help        print this help\n"
     "\n"
@@ -63,7 +65,8 @@ int main(int argc, char **argv) {
                   {"tokenize", kvc_cmd_tokenize},
                   {"detokenize", kvc_cmd_detokenize},
                   {"quantize", kvc_cmd_quantize},
-                  {"eval", kvc_cmd_eval}};
+                  {"eval", kvc_cmd_eval},
+                  {"soak", kvc_cmd_soak}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
