@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run docs-benchmark test test-fast test-asan tsan install clean format
+.PHONY: all deps build run docs-benchmark docs-reliability test test-fast test-asan tsan install clean format
 
 all: build
 
@@ -49,6 +49,10 @@ docs-benchmark: build
 	@$(MAKE) --no-print-directory $(MODEL)/model.onnx
 	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
 	  --plot docs/benchmark.png --report docs/BENCHMARK.md
+
+# The hostile-input suite's table of cases and outcomes.
+docs-reliability: build
+	bash tests/hostile.sh $(CURDIR)/$(BUILD)/kvcache $(CURDIR)/docs/RELIABILITY.md
 
 test: test-fast test-asan tsan
 

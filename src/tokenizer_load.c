@@ -543,6 +543,8 @@ kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out) {
     s = bad(&l, "no \"model\" object");
   if (!s && added && !cJSON_IsArray(added))
     s = bad(&l, "\"added_tokens\" is not a list");
+  if (!s && (!string_of(m, "type") || strcmp(string_of(m, "type"), "BPE")))
+    s = unsupported(&l, "model", cJSON_GetObjectItemCaseSensitive(m, "type"));
   if (!s && (s = vocabulary(&l, cJSON_GetObjectItemCaseSensitive(m, "vocab"), added)) == KVC_OK)
     s = model(&l, m);
   if (!s)
