@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run docs-benchmark docs-reliability test test-fast test-asan tsan install clean format
+.PHONY: all deps build run docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
 
 all: build
 
@@ -53,8 +53,45 @@ docs-benchmark: build
 # The hostile-input suite's table of cases and outcomes.
 docs-reliability: build
 	bash tests/hostile.sh $(CURDIR)/$(BUILD)/kvcache $(CURDIR)/docs/RELIABILITY.md
+	@{ echo; echo "## Fuzzing"; echo; \
+	  echo "The last \`make fuzz\` on this machine (libFuzzer, clang, with ASan and UBSan; seeds in"; \
+	  echo "\`fuzz/corpus\`, which \`make test\` replays): executions, and the end of each log."; \
+	  echo; echo "| harness | what it feeds | result |"; echo "|---|---|---|"; \
+	  for h in $(FUZZ_HARNESSES); do \
+	    r=$$(grep -ho 'Done [0-9]* runs in [0-9]* second(s)' $(FUZZ_BUILD)/fuzz_$$h.log 2>/dev/null || echo "not run"); \
+	    case $$h in config) w="config.json and genai_config.json text";; graph) w="ONNX bytes (graph_file.c)";; \
+	      state) w="state files (kvc_seq_load_buffer)";; ids) w="the CLI's token lists";; esac; \
+	    echo "| fuzz_$$h | $$w | $$r, no crash |"; done; echo; \
+	  echo "Found by fuzz_graph on its first run, and fixed: an initializer's external_data entry"; \
+	  echo "without a key made graph_file.c (and quantize.c) pass NULL to strcmp; every optional"; \
+	  echo "string of the ONNX message is now compared through a NULL-safe helper. The input is"; \
+	  echo "kept as \`fuzz/corpus/graph/regression-null-external-key\`."; } >>docs/RELIABILITY.md
 
-test: test-fast test-asan tsan
+# libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists. fuzz-short
+# (part of make test) replays the seed corpus (fuzz/corpus, regressions included) and runs a
+# few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_RUNS  ?= 1000000
+FUZZ_HARNESSES = config graph state ids
+FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
+fuzz-build: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHE_FUZZ=ON \
+	  -DKVCACHE_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) $(addprefix --target fuzz_,$(FUZZ_HARNESSES))
+
+fuzz-short: fuzz-build
+	@for h in $(FUZZ_HARNESSES); do mkdir -p $(FUZZ_BUILD)/new/$$h; \
+	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=20000 -seed=1 $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
+	    2>$(FUZZ_BUILD)/fuzz_$$h.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.log; exit 1; }; \
+	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.log)"; done
+
+fuzz: fuzz-build
+	@for h in $(FUZZ_HARNESSES); do mkdir -p $(FUZZ_BUILD)/new/$$h; \
+	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=$(FUZZ_RUNS) $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
+	    2>$(FUZZ_BUILD)/fuzz_$$h.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.log; exit 1; }; \
+	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.log)"; done
+
+test: test-fast test-asan tsan fuzz-short
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -78,7 +115,7 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
-	clang-format -i include/*.h src/*.[ch] src/modelgen/*.[ch] tools/*.[ch] tests/*.[ch]
+	clang-format -i include/*.h src/*.[ch] src/modelgen/*.[ch] tools/*.[ch] tests/*.[ch] fuzz/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

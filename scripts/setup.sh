@@ -14,6 +14,7 @@ packages=(
   libutf8proc-dev                    # tokenizer.json normalizers (NFC, NFKC, ...)
   uthash-dev                         # tokenizer vocabulary and merge tables
   libxxhash-dev                      # state files: checksum and model fingerprint
+  clang                              # libFuzzer harnesses (make fuzz, and a short run in make test)
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime
   npm                                # fetches ONNX Runtime's library (npm pack)

@@ -83,11 +83,20 @@ static kvc_status names(const char *path, const cJSON *dec) {
   return KVC_OK;
 }
 
-kvc_status kvc__genai_read(const char *dir, kvc__genai *g) {
+/* Everything but the path: the values of a file that says nothing. */
+static void defaults(kvc__genai *g) {
+  char path[sizeof g->path];
+  memcpy(path, g->path, sizeof path);
   memset(g, 0, sizeof *g);
+  memcpy(g->path, path, sizeof path);
   g->bos = g->pad = -1;
   g->search =
       (kvc_search){.temperature = 1.0f, .top_k = 50, .top_p = 1.0f, .repetition_penalty = 1.0f};
+}
+
+kvc_status kvc__genai_read(const char *dir, kvc__genai *g) {
+  memset(g, 0, sizeof *g);
+  defaults(g);
   kvc_status s = kvc__path_join(g->path, sizeof g->path, dir, "genai_config.json");
   struct stat st;
   if (s || stat(g->path, &st) != 0)
@@ -96,11 +105,18 @@ kvc_status kvc__genai_read(const char *dir, kvc__genai *g) {
   size_t size = 0;
   if ((s = kvc__file_read(g->path, KVC_CONFIG_MAX_BYTES, &text, &size)))
     return s;
+  s = kvc__genai_parse(text, size, g);
+  kvc__free(text);
+  return s;
+}
+
+kvc_status kvc__genai_parse(const char *text, size_t size, kvc__genai *g) {
+  kvc_status s = KVC_OK;
+  defaults(g);
   cJSON *c = cJSON_ParseWithLength(text, size);
   if (!c)
     s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", g->path,
                   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
-  kvc__free(text);
   g->found = 1;
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(c, "model");
   const cJSON *dec = cJSON_GetObjectItemCaseSensitive(model, "decoder");

@@ -24,4 +24,8 @@ typedef struct kvc__genai {
  * only ones kvcache binds. KVC_ERR_IO as kvc__file_read. */
 kvc_status kvc__genai_read(const char *dir, kvc__genai *out);
 
+/* The same from the file's text (size bytes, no NUL needed) into *out; out->path names the
+ * file in messages. */
+kvc_status kvc__genai_parse(const char *text, size_t size, kvc__genai *out);
+
 #endif

@@ -16,20 +16,25 @@
 #include "path.h"
 #include "onnx/onnx.pb-c.h"
 
+/* s equals lit; NULL (a field the file leaves out) equals nothing. */
+static int is(const char *s, const char *lit) {
+  return s && !strcmp(s, lit);
+}
+
 /* The first dimension of the constant tensor named `name`: an initializer, or the value of
  * a Constant node. 0 when `name` is neither (computed at run time). */
 static int64_t rows_of(const Onnx__GraphProto *g, const char *name) {
   for (size_t i = 0; i < g->n_initializer; i++) {
     const Onnx__TensorProto *t = g->initializer[i];
-    if (t->name && !strcmp(t->name, name))
+    if (is(t->name, name))
       return t->n_dims > 0 ? t->dims[0] : 0;
   }
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *n = g->node[i];
-    if (strcmp(n->op_type, "Constant") || n->n_output != 1 || strcmp(n->output[0], name))
+    if (!is(n->op_type, "Constant") || n->n_output != 1 || !is(n->output[0], name))
       continue;
     for (size_t a = 0; a < n->n_attribute; a++)
-      if (!strcmp(n->attribute[a]->name, "value") && n->attribute[a]->t)
+      if (is(n->attribute[a]->name, "value") && n->attribute[a]->t)
         return n->attribute[a]->t->n_dims > 0 ? n->attribute[a]->t->dims[0] : 0;
   }
   return 0;
@@ -37,23 +42,23 @@ static int64_t rows_of(const Onnx__GraphProto *g, const char *name) {
 
 static int64_t int_attribute(const Onnx__NodeProto *n, const char *name) {
   for (size_t a = 0; a < n->n_attribute; a++)
-    if (!strcmp(n->attribute[a]->name, name))
+    if (is(n->attribute[a]->name, name))
       return n->attribute[a]->i;
   return 0;
 }
 
 static int is_microsoft(const Onnx__NodeProto *n) {
-  return n->domain && !strcmp(n->domain, "com.microsoft");
+  return is(n->domain, "com.microsoft");
 }
 
 /* Which input of node n holds a table indexed by position; -1 for none. */
 static int position_table_input(const Onnx__NodeProto *n) {
-  if (!strcmp(n->op_type, "Gather") && n->n_input == 2 && !strcmp(n->input[1], "position_ids"))
+  if (is(n->op_type, "Gather") && n->n_input == 2 && is(n->input[1], "position_ids"))
     return 0;
-  if (!strcmp(n->op_type, "GroupQueryAttention") && is_microsoft(n) &&
-      int_attribute(n, "do_rotary") && n->n_input > 7)
+  if (is(n->op_type, "GroupQueryAttention") && is_microsoft(n) && int_attribute(n, "do_rotary") &&
+      n->n_input > 7)
     return 7; /* cos_cache */
-  if (!strcmp(n->op_type, "RotaryEmbedding"))
+  if (is(n->op_type, "RotaryEmbedding"))
     return is_microsoft(n) ? (n->n_input > 2 ? 2 : -1) : (n->n_input > 1 ? 1 : -1);
   return -1;
 }
@@ -67,8 +72,7 @@ static kvc_status check_external(const Onnx__GraphProto *g, const char *dir) {
       continue;
     for (size_t e = 0; e < t->n_external_data; e++) {
       const char *location = t->external_data[e]->value;
-      if (strcmp(t->external_data[e]->key, "location") || !location ||
-          (checked && !strcmp(checked, location)))
+      if (!is(t->external_data[e]->key, "location") || !location || is(checked, location))
         continue;
       char path[4096];
       struct stat st;
@@ -103,7 +107,7 @@ static void find_positions(const Onnx__GraphProto *g, kvc__graph_file *out) {
 
 static int in_list(char *const *list, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(list[i], name))
+    if (is(list[i], name))
       return 1;
   return 0;
 }
@@ -119,7 +123,7 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
   derived[0] = "attention_mask";
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *node = g->node[i];
-    if (!strcmp(node->op_type, "GroupQueryAttention") && is_microsoft(node)) {
+    if (is(node->op_type, "GroupQueryAttention") && is_microsoft(node)) {
       out->gqa_nodes++;
       out->gqa_lengths_from_mask += node->n_input > 6 && in_list(derived, n, node->input[5]) &&
                                     in_list(derived, n, node->input[6]);
@@ -149,8 +153,8 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
   out->weight_bits = 32;
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *n = g->node[i];
-    const int quantized = !strcmp(n->op_type, "MatMulNBits") && is_microsoft(n);
-    out->matmuls += quantized || !strcmp(n->op_type, "MatMul");
+    const int quantized = is(n->op_type, "MatMulNBits") && is_microsoft(n);
+    out->matmuls += quantized || is(n->op_type, "MatMul");
     out->quantized_matmuls += quantized;
     const int bits = quantized ? (int)int_attribute(n, "bits") : 32;
     out->weight_bits = bits && bits < out->weight_bits ? bits : out->weight_bits;
@@ -172,8 +176,15 @@ kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__gra
     return KVC_OK;
   if (bytes == MAP_FAILED)
     return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", onnx_path, strerror(err));
-  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)st.st_size, bytes);
+  kvc_status s = kvc__graph_file_parse(bytes, (size_t)st.st_size, dir, out);
   munmap(bytes, (size_t)st.st_size);
+  return s;
+}
+
+kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir,
+                                 kvc__graph_file *out) {
+  memset(out, 0, sizeof *out);
+  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
   kvc_status s = KVC_OK;
   if (m && m->graph) {
     s = check_external(m->graph, dir);

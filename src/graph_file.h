@@ -29,4 +29,8 @@ typedef struct kvc__graph_file {
  * Runtime, which loads it next, is the judge of that. KVC_ERR_IO reading it. */
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out);
 
+/* The same from the file's bytes. */
+kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir,
+                                 kvc__graph_file *out);
+
 #endif

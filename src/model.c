@@ -100,40 +100,21 @@ static kvc_status find_onnx(const char *path, char *onnx, char *dir, size_t cap)
   return s ? s : kvc__regular_file(onnx); /* ONNX Runtime would wait forever on a FIFO */
 }
 
-/* A JSON file; NULL (and KVC_OK in *s) when there is no such file. */
-static cJSON *read_json(const char *path, kvc_status *s) {
-  struct stat st;
-  *s = KVC_OK;
-  if (stat(path, &st) != 0)
-    return NULL;
-  char *text = NULL;
-  size_t size = 0;
-  if ((*s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size)))
-    return NULL;
-  cJSON *json = cJSON_ParseWithLength(text, size);
-  if (!json)
-    *s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", path,
-                   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
-  kvc__free(text);
-  return json;
-}
-
 /* A length from a config file: a whole number in [1, 2^24]. */
 static int length_value(const cJSON *v) {
   return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1 << 24 &&
          v->valuedouble == (double)(int32_t)v->valuedouble;
 }
 
-/* The model's maximum length from config.json (0 if it does not say), and where it was read
- * ("config.json \"max_seq_len\""). */
-static kvc_status config_max_len(const char *dir, int32_t *out, char *source, size_t cap) {
+kvc_status kvc__config_parse(const char *path, const char *text, size_t size, int32_t *out,
+                             char *source, size_t cap) {
   static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
-  char path[4096];
-  kvc_status s;
+  kvc_status s = KVC_OK;
   *out = 0;
-  if ((s = kvc__path_join(path, sizeof path, dir, "config.json")))
-    return s;
-  cJSON *c = read_json(path, &s);
+  cJSON *c = cJSON_ParseWithLength(text, size);
+  if (!c)
+    s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", path,
+                  cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
   for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out && !s; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
     if (v && !length_value(v))
@@ -145,6 +126,22 @@ static kvc_status config_max_len(const char *dir, int32_t *out, char *source, si
     }
   }
   cJSON_Delete(c);
+  return s;
+}
+
+/* The model's maximum length from DIR/config.json (0 if there is none or it does not say),
+ * and where it was read ("config.json \"max_seq_len\""). */
+static kvc_status config_max_len(const char *dir, int32_t *out, char *source, size_t cap) {
+  char path[4096], *text = NULL;
+  size_t size = 0;
+  struct stat st;
+  *out = 0;
+  kvc_status s = kvc__path_join(path, sizeof path, dir, "config.json");
+  if (s || stat(path, &st) != 0)
+    return s;
+  if (!(s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size)))
+    s = kvc__config_parse(path, text, size, out, source, cap);
+  kvc__free(text);
   return s;
 }
 

@@ -82,6 +82,11 @@ static void *owned_calloc(job *j, size_t n) {
   return p;
 }
 
+/* s equals lit; NULL (a field the file leaves out) equals nothing. */
+static int is(const char *s, const char *lit) {
+  return s && lit && !strcmp(s, lit);
+}
+
 static int is_owned(const job *j, const void *p) {
   for (size_t k = 0; p && k < j->n_owned; k++)
     if (j->owned[k] == p)
@@ -104,7 +109,7 @@ static void set_location(Onnx__TensorProto *t, Onnx__StringStringEntryProto **ex
 
 static const char *entry(const Onnx__TensorProto *t, const char *key) {
   for (size_t i = 0; i < t->n_external_data; i++)
-    if (!strcmp(t->external_data[i]->key, key))
+    if (is(t->external_data[i]->key, key))
       return t->external_data[i]->value;
   return NULL;
 }
@@ -116,7 +121,7 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
                *len = entry(t, "length");
     if (!location || strchr(location, '/'))
       return kvc__fail(KVC_ERR_MODEL, "initializer '%s': external data without a plain location",
-                       t->name);
+                       t->name ? t->name : "(unnamed)");
     int f = 0;
     while (f < j->n_files && strcmp(j->files[f].name, location))
       f++;
@@ -149,7 +154,8 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
     size_t length = len ? strtoull(len, NULL, 10) : j->files[f].size - offset;
     if (offset > j->files[f].size || length > j->files[f].size - offset)
       return kvc__fail(KVC_ERR_MODEL, "initializer '%s': bytes %zu..%zu are beyond %s (%zu bytes)",
-                       t->name, offset, offset + length, location, j->files[f].size);
+                       t->name ? t->name : "(unnamed)", offset, offset + length, location,
+                       j->files[f].size);
     *bytes = j->files[f].bytes + offset;
     *size = length;
     return KVC_OK;
@@ -175,7 +181,7 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
 
 static Onnx__TensorProto *initializer(const job *j, const char *name) {
   for (size_t i = 0; i < j->g->n_initializer; i++)
-    if (!strcmp(j->g->initializer[i]->name, name))
+    if (is(j->g->initializer[i]->name, name))
       return j->g->initializer[i];
   return NULL;
 }
@@ -183,7 +189,7 @@ static Onnx__TensorProto *initializer(const job *j, const char *name) {
 static Onnx__NodeProto *producer(const job *j, const char *name) {
   for (size_t i = 0; i < j->g->n_node; i++)
     for (size_t o = 0; o < j->g->node[i]->n_output; o++)
-      if (!strcmp(j->g->node[i]->output[o], name))
+      if (is(j->g->node[i]->output[o], name))
         return j->g->node[i];
   return NULL;
 }
@@ -195,7 +201,7 @@ static int is_matrix(const Onnx__TensorProto *t) {
 
 static int64_t int_attribute(const Onnx__NodeProto *n, const char *name, int64_t otherwise) {
   for (size_t a = 0; a < n->n_attribute; a++)
-    if (!strcmp(n->attribute[a]->name, name))
+    if (is(n->attribute[a]->name, name))
       return n->attribute[a]->i;
   return otherwise;
 }
@@ -210,7 +216,7 @@ static kvc_status weight_of(job *j, const char *b, float **w, int64_t *k, int64_
   const Onnx__NodeProto *concat = t ? NULL : producer(j, b);
   if (is_matrix(t)) {
     parts[n_parts++] = t;
-  } else if (concat && !strcmp(concat->op_type, "Concat") && concat->n_input <= 16 &&
+  } else if (concat && is(concat->op_type, "Concat") && concat->n_input <= 16 &&
              (int_attribute(concat, "axis", 0) == 1 || int_attribute(concat, "axis", 0) == -1)) {
     for (size_t i = 0; i < concat->n_input; i++) {
       const Onnx__TensorProto *p = initializer(j, concat->input[i]);
@@ -368,10 +374,10 @@ static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k,
 static int used(const job *j, const char *name) {
   for (size_t i = 0; i < j->g->n_node; i++)
     for (size_t k = 0; k < j->g->node[i]->n_input; k++)
-      if (!strcmp(j->g->node[i]->input[k], name))
+      if (is(j->g->node[i]->input[k], name))
         return 1;
   for (size_t i = 0; i < j->g->n_output; i++)
-    if (!strcmp(j->g->output[i]->name, name))
+    if (is(j->g->output[i]->name, name))
       return 1;
   return 0;
 }
@@ -387,7 +393,7 @@ static void prune(job *j) {
       int live = 0;
       for (size_t o = 0; o < node->n_output && !live; o++)
         live = !*node->output[o] || used(j, node->output[o]);
-      if (live || strcmp(node->op_type, "Concat"))
+      if (live || !is(node->op_type, "Concat"))
         continue;
       onnx__node_proto__free_unpacked(node, NULL);
       memmove(g->node + i, g->node + i + 1, (g->n_node - i - 1) * sizeof *g->node);
@@ -411,14 +417,15 @@ static kvc_status quantize_graph(job *j) {
   const char *logits_producer = NULL;
   for (size_t i = 0; i < j->g->n_node && !logits_producer; i++)
     for (size_t o = 0; o < j->g->node[i]->n_output; o++)
-      if (!strcmp(j->g->node[i]->output[o], "logits"))
+      if (is(j->g->node[i]->output[o], "logits"))
         logits_producer = j->g->node[i]->output[o];
   for (size_t i = 0; i < j->g->n_node; i++) {
     Onnx__NodeProto *m = j->g->node[i];
-    if (strcmp(m->op_type, "MatMul") || (m->domain && *m->domain) || m->n_input != 2)
+    if (!is(m->op_type, "MatMul") || (m->domain && *m->domain) || m->n_input != 2 ||
+        m->n_output != 1)
       continue;
     if (!j->p.include_lm_head && m->n_output == 1 && logits_producer &&
-        !strcmp(m->output[0], "logits")) {
+        is(m->output[0], "logits")) {
       j->report.skipped++;
       continue;
     }
@@ -443,7 +450,7 @@ static kvc_status quantize_graph(job *j) {
   /* MatMulNBits lives in ONNX Runtime's contrib domain */
   Onnx__ModelProto *model = j->model;
   for (size_t i = 0; i < model->n_opset_import; i++)
-    if (model->opset_import[i]->domain && !strcmp(model->opset_import[i]->domain, "com.microsoft"))
+    if (is(model->opset_import[i]->domain, "com.microsoft"))
       return KVC_OK;
   Onnx__OperatorSetIdProto *op = malloc(sizeof *op);
   Onnx__OperatorSetIdProto **list =
