@@ -19,8 +19,9 @@ static const char usage[] =
     "memory (2%). Every K steps the sequence's logits are checked against a fresh sequence fed\n"
     "the same tokens. Prints the resident set after the first 1,000 steps and at the end, and\n"
     "fails (exit 1) when it grew by --rss-limit or more, or a check differs by more than 1e-4. A\n"
-    "warm-up first runs every length once, so that ONNX Runtime's working memory is at its\n"
-    "largest before the resident set is watched.\n"
+    "warm-up first runs every length and every token id once, so that what the run reads has\n"
+    "been read (ONNX Runtime's working memory at its largest, every embedding row paged in)\n"
+    "before the resident set is watched.\n"
     "\n"
     "options:\n"
     "  --steps N          steps (50000)\n"
@@ -117,15 +118,19 @@ int kvc_cmd_soak(int argc, char **argv) {
     s = kvc_ctx_seq_new(ctx, &q);
   if (!s)
     s = kvc_seq_new(m, NULL, &fresh);
-  /* warm-up: every length once, one token at a time and in the check's runs of 16, so that
-   * ONNX Runtime's working memory has reached its largest before the resident set is watched */
+  /* warm-up, so that what a long run reads has been read once before the resident set is
+   * watched: every length, one token at a time and in the check's runs of 16 (ONNX Runtime's
+   * working memory at its largest), and every token id (every row of the embedding table) */
   for (int32_t i = 0; tokens && i < cap - 1; i++)
     tokens[i] = i % V;
   for (int32_t i = 0; !s && i < cap - 1; i++)
     s = kvc_seq_append(fresh, tokens + i, 1);
   counts warm = {0};
-  if (!s)
+  for (int32_t first = 0; !s && first < V; first += cap - 1) {
+    for (int32_t i = 0; i < cap - 1; i++)
+      tokens[i] = (first + i) % V;
     s = check(fresh, fresh, tokens, cap - 1, V, &warm);
+  }
   uint64_t rng = seed;
   int32_t n = 0;
   counts c = {0};
