@@ -102,14 +102,16 @@ test-asan: deps
 	$(SANITIZER_ENV) ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 # ThreadSanitizer: the threads test (8 threads on one model, each with its own sequences and
-# context). ONNX Runtime is not built with TSan; scripts/tsan.supp silences races inside its
+# context) and the engine's tests (4 threads sharing a model among them). ONNX Runtime is not built with TSan; scripts/tsan.supp silences races inside its
 # frames only.
 TSAN_BUILD ?= build-tsan
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHE_TSAN=ON $(CMAKE_ARGS)
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threads
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threads test_engine
 	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" \
 	  $(TSAN_BUILD)/tests/test_threads
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" \
+	  $(TSAN_BUILD)/tests/test_engine
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
