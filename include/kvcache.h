@@ -75,7 +75,7 @@ KVC_API kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
  * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
  * KV-cache inputs and outputs), or a Llama-style one, as DIR/model.onnx +
  * DIR/model.onnx.data + DIR/config.json (+ DIR/genai_config.json in the genai layout).
- * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA.
+ * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA or KVCACHE.
  * ------------------------------------------------------------------------------------- */
 
 /* I/O naming convention of a decoder graph.
@@ -90,14 +90,22 @@ typedef enum kvc_naming { KVC_NAMING_SEED = 0, KVC_NAMING_HF = 1 } kvc_naming;
  *          seqlens_k and total_sequence_length, so that past and present may share one
  *          max-length buffer that it writes in place; SkipLayerNormalization for the
  *          residual adds. Same weights and math as CONCAT for the same seed. No
- *          attention_mask input, whatever the naming. */
-typedef enum kvc_attention { KVC_ATTENTION_CONCAT = 0, KVC_ATTENTION_GQA = 1 } kvc_attention;
+ *          attention_mask input, whatever the naming.
+ *  KVCACHE: kvcache's own operator, ai.kvcache.Attention (version 1), in GQA's place: the
+ *          same inputs (and the q/k/v bias folded in as a tenth), written in place, with
+ *          vectorised kernels that read the cache at memory speed. kvc_model_open registers
+ *          it; a plain ONNX Runtime program loads libkvcache_ops (RegisterCustomOps). */
+typedef enum kvc_attention {
+  KVC_ATTENTION_CONCAT = 0,
+  KVC_ATTENTION_GQA = 1,
+  KVC_ATTENTION_KVCACHE = 2
+} kvc_attention;
 
 /* The builder's architectures.
  *  GPT:   the seed's: LayerNorm, learned position embedding, GELU MLP 4 x hidden wide, biases.
  *  LLAMA: RMSNorm, rotary positions applied inside GroupQueryAttention (cos/sin caches of
  *         max_seq_len rows, base 10000, halves rotated), SwiGLU MLP about 8/3 x hidden wide,
- *         no biases, no position_ids input. Needs attention GQA. */
+ *         no biases, no position_ids input. Needs attention GQA or KVCACHE. */
 typedef enum kvc_arch { KVC_ARCH_GPT = 0, KVC_ARCH_LLAMA = 1 } kvc_arch;
 
 /* How the builder lays out a GQA graph's inputs.
@@ -108,7 +116,7 @@ typedef enum kvc_arch { KVC_ARCH_GPT = 0, KVC_ARCH_LLAMA = 1 } kvc_arch;
  *           Needs attention GQA and naming HF. */
 typedef enum kvc_layout { KVC_LAYOUT_KVCACHE = 0, KVC_LAYOUT_GENAI = 1 } kvc_layout;
 
-/* "seed", "hf"; "concat", "gqa"; "gpt", "llama"; "kvcache", "genai". NULL for values not
+/* "seed", "hf"; "concat", "gqa", "kvcache"; "gpt", "llama"; "kvcache", "genai". NULL for values not
  * listed above. Static storage. */
 KVC_API const char *kvc_naming_name(kvc_naming naming);
 KVC_API const char *kvc_attention_name(kvc_attention attention);
@@ -125,7 +133,7 @@ typedef struct kvc_build_params {
   kvc_naming naming;       /* default KVC_NAMING_SEED */
   kvc_attention attention; /* default KVC_ATTENTION_CONCAT (the seed's graph) */
   int32_t kv_heads;        /* heads of K and V; 0 (default) = heads. Below heads (grouped-query
-                            * attention) needs KVC_ATTENTION_GQA and must divide heads */
+                            * attention) needs GQA or KVCACHE attention and must divide heads */
   kvc_arch arch;           /* default KVC_ARCH_GPT */
   kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
   int32_t weight_bits;     /* 32 (default): float MatMul weights; 8 or 4: the same weights
@@ -261,7 +269,8 @@ typedef struct kvc_model_info {
   int64_t cache_bytes_per_token; /* keys + values of all layers for one position */
   char provider[16];             /* "cpu" or "cuda" */
   char onnx_path[4096];          /* the .onnx file that was loaded */
-  kvc_attention attention;       /* GQA when the graph takes seqlens_k and
+  kvc_attention attention;       /* KVCACHE when its attention nodes are kvcache's operator;
+                                  * else GQA when the graph takes seqlens_k and
                                   * total_sequence_length (its present may share past's
                                   * buffer), CONCAT otherwise (present is a new tensor) */
   int batches;                   /* 1 when one run can decode many sequences at their own

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "attention_op.h"
 #include "error.h"
 #include "path.h"
 #include "onnx/onnx.pb-c.h"
@@ -51,12 +52,21 @@ static int is_microsoft(const Onnx__NodeProto *n) {
   return is(n->domain, "com.microsoft");
 }
 
+static int is_own_attention(const Onnx__NodeProto *n) {
+  return is(n->op_type, KVC_OP_ATTENTION) && is(n->domain, KVC_OP_DOMAIN);
+}
+
+/* An attention node taking GroupQueryAttention's inputs (seqlens_k at 5, total at 6, the
+ * rotary caches at 7 and 8): GroupQueryAttention itself, or kvcache's operator. */
+static int is_gqa_like(const Onnx__NodeProto *n) {
+  return (is(n->op_type, "GroupQueryAttention") && is_microsoft(n)) || is_own_attention(n);
+}
+
 /* Which input of node n holds a table indexed by position; -1 for none. */
 static int position_table_input(const Onnx__NodeProto *n) {
   if (is(n->op_type, "Gather") && n->n_input == 2 && is(n->input[1], "position_ids"))
     return 0;
-  if (is(n->op_type, "GroupQueryAttention") && is_microsoft(n) && int_attribute(n, "do_rotary") &&
-      n->n_input > 7)
+  if (is_gqa_like(n) && int_attribute(n, "do_rotary") && n->n_input > 7)
     return 7; /* cos_cache */
   if (is(n->op_type, "RotaryEmbedding"))
     return is_microsoft(n) ? (n->n_input > 2 ? 2 : -1) : (n->n_input > 1 ? 1 : -1);
@@ -123,8 +133,9 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
   derived[0] = "attention_mask";
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *node = g->node[i];
-    if (is(node->op_type, "GroupQueryAttention") && is_microsoft(node)) {
+    if (is_gqa_like(node)) {
       out->gqa_nodes++;
+      out->own_attention_nodes += is_own_attention(node);
       out->gqa_lengths_from_mask += node->n_input > 6 && in_list(derived, n, node->input[5]) &&
                                     in_list(derived, n, node->input[6]);
       continue;

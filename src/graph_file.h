@@ -11,8 +11,8 @@
 typedef struct kvc__graph_file {
   /* the fewest rows among what the graph indexes by position: a learned position table
    * (an initializer or Constant gathered by the input position_ids) and the cos/sin caches
-   * of a rotary operator (com.microsoft GroupQueryAttention with do_rotary, RotaryEmbedding
-   * of either domain); 0 when the graph states none */
+   * of a rotary operator (com.microsoft GroupQueryAttention or ai.kvcache Attention with
+   * do_rotary, RotaryEmbedding of either domain); 0 when the graph states none */
   int32_t positions;
   char positions_from[512]; /* the tensor and node that set it, for messages */
   /* com.microsoft.GroupQueryAttention nodes, and how many of them take seqlens_k and
@@ -20,6 +20,7 @@ typedef struct kvc__graph_file {
    * builder's layout: such a graph can write its cache in place, as one that takes them as
    * inputs can) */
   int gqa_nodes, gqa_lengths_from_mask;
+  int own_attention_nodes; /* ai.kvcache.Attention (kvcache's operator) among gqa_nodes */
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
 } kvc__graph_file;
 

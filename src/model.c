@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "attention_op.h"
 #include "error.h"
 #include "model.h"
 #include "path.h"
@@ -195,6 +196,13 @@ static kvc_status choose_max_len(kvc_model_info *info, const kvc_model_params *p
 /* Whether present can share past's buffer (written in place), and why, in `note`. */
 static int in_place(const kvc__signature *sig, const kvc__graph_file *file, char *note,
                     size_t cap) {
+  if (sig->has_seqlens && file->own_attention_nodes > 0) {
+    snprintf(note, cap,
+             "its %d attention nodes are kvcache's ai.kvcache.Attention, given seqlens_k and "
+             "total_sequence_length: the cache is written in place",
+             file->own_attention_nodes);
+    return 1;
+  }
   if (sig->has_seqlens) {
     snprintf(note, cap,
              "seqlens_k and total_sequence_length are inputs (GroupQueryAttention): "
@@ -228,6 +236,11 @@ kvc_status kvc__session_options(const kvc_model_params *p, int cuda, OrtSessionO
     s = kvc__ort_check(ort->SetIntraOpNumThreads(o, p->intra_op_threads), "intra-op threads");
   if (!s)
     s = kvc__ort_check(ort->SetSessionGraphOptimizationLevel(o, ORT_ENABLE_ALL), "optimisation");
+  if (!s) { /* kvcache's own operators (ai.kvcache.Attention), for graphs that use them */
+    OrtStatus *st = NULL;
+    OrtCustomOpDomain *ops = kvc__attention_domain(ort, &st);
+    s = kvc__ort_check(st ? st : ort->AddCustomOpDomain(o, ops), "registering ai.kvcache");
+  }
   /* KVCACHE_PROFILE=PREFIX: ONNX Runtime writes a per-operator timeline to PREFIX_<date>.json
    * (chrome://tracing format) when the session ends */
   const char *profile = getenv("KVCACHE_PROFILE");
@@ -392,7 +405,9 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->weight_bits = file.weight_bits;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);
-  info->attention = sig->in_place ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+  info->attention = file.own_attention_nodes > 0 ? KVC_ATTENTION_KVCACHE
+                    : sig->in_place              ? KVC_ATTENTION_GQA
+                                                 : KVC_ATTENTION_CONCAT;
   info->kv_mode = p.kv_mode != KVC_KV_AUTO ? p.kv_mode
                   : sig->in_place          ? KVC_KV_SHARED
                                            : KVC_KV_BOUND;

@@ -34,6 +34,8 @@ const char *kvc_attention_name(kvc_attention attention) {
     return "concat";
   case KVC_ATTENTION_GQA:
     return "gqa";
+  case KVC_ATTENTION_KVCACHE:
+    return "kvcache";
   }
   return NULL;
 }

@@ -24,7 +24,7 @@ static int exercise(const char *dir) {
   kvc_model_info info;
   CHECK(kvc_model_get_info(m, &info));
   const kvc_kv_mode modes[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_UNCACHED, KVC_KV_SHARED};
-  const int n_modes = info.attention == KVC_ATTENTION_GQA ? 4 : 3;
+  const int n_modes = info.attention != KVC_ATTENTION_CONCAT ? 4 : 3;
   for (int k = 0; k < n_modes; k++) {
     kvc_seq_params sp = {.kv_mode = modes[k]};
     kvc_seq *q = NULL;

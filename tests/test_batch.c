@@ -1,7 +1,8 @@
 /* Tests for many sequences over one context: batched appends, joining and leaving, forks,
  * rewinds and K-candidate evaluation, each checked against lone sequences fed the same
- * tokens (the oracle), on the GQA model (one run for many rows) and the Concat model (the
- * fallback: one run per sequence). */
+ * tokens (the oracle), on the GQA model (one run for many rows), the model with kvcache's
+ * own attention operator (the same, on its kernel) and the Concat model (the fallback: one
+ * run per sequence). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +21,8 @@
 enum { VOCAB = 1000, SLOTS = 16 };
 
 typedef struct fixture {
-  char concat_dir[256], gqa_dir[256];
-  kvc_model *concat, *gqa;
+  char concat_dir[256], gqa_dir[256], own_dir[256];
+  kvc_model *concat, *gqa, *own;
 } fixture;
 
 static int setup(void **state) {
@@ -32,8 +33,12 @@ static int setup(void **state) {
   assert_int_equal(kvc_build_model(f->concat_dir, &p), KVC_OK);
   p.attention = KVC_ATTENTION_GQA;
   assert_int_equal(kvc_build_model(f->gqa_dir, &p), KVC_OK);
+  th_tmpdir(f->own_dir, sizeof f->own_dir, "batch_own");
+  p.attention = KVC_ATTENTION_KVCACHE;
+  assert_int_equal(kvc_build_model(f->own_dir, &p), KVC_OK);
   f->concat = th_open_model(f->concat_dir);
   f->gqa = th_open_model(f->gqa_dir);
+  f->own = th_open_model(f->own_dir);
   *state = f;
   return 0;
 }
@@ -42,8 +47,10 @@ static int teardown(void **state) {
   fixture *f = *state;
   kvc_model_free(f->concat);
   kvc_model_free(f->gqa);
+  kvc_model_free(f->own);
   th_rmdir(f->concat_dir);
   th_rmdir(f->gqa_dir);
+  th_rmdir(f->own_dir);
   free(f);
   return 0;
 }
@@ -215,6 +222,12 @@ static void random_schedule_gqa(void **state) {
   fixture *f = *state;
   random_schedule(f->gqa, 11, 60, 200);
   random_schedule(f->gqa, 12, 40, 16);
+}
+
+static void random_schedule_own_attention(void **state) {
+  fixture *f = *state;
+  random_schedule(f->own, 11, 60, 200);
+  random_schedule(f->own, 12, 40, 16);
 }
 
 static void random_schedule_concat(void **state) {
@@ -505,6 +518,7 @@ static void all_logits_match_single_steps(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_schedule_gqa),
+      cmocka_unit_test(random_schedule_own_attention),
       cmocka_unit_test(random_schedule_concat),
       cmocka_unit_test(fork_copies_the_prefix_and_leaves_the_parent),
       cmocka_unit_test(candidates_equal_separate_appends),

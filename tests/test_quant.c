@@ -233,7 +233,7 @@ static void quantised_models_decode_exactly(void **state) {
       kvc_model_get_info(m, &info);
       int32_t tokens[7 + 40] = {3, 1, 4, 1, 5, 9, 2};
       for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
-        if (modes[k] == KVC_KV_SHARED && info.attention != KVC_ATTENTION_GQA)
+        if (modes[k] == KVC_KV_SHARED && info.attention == KVC_ATTENTION_CONCAT)
           continue;
         kvc_seq *q = th_new_seq(m, modes[k]), *u = th_new_seq(m, KVC_KV_UNCACHED);
         for (int step = 0; step <= 40; step++) {

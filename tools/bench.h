@@ -57,6 +57,12 @@ typedef struct bench_result {
   double cached_vs_uncached_last;  /* uncached / bound at the last position */
   double cached_vs_uncached_total; /* uncached / bound over the whole generation */
   double shared_vs_bound_last;     /* bound / shared at the last position; 0 without shared */
+  /* How fast the attention reads the cache: from the first to the last bucket a `shared` step
+   * reads cache_growth_bytes more; what that costs the step, and the floor, in GB/s, and the
+   * ratio of the two growths (step / floor; 1 = read at the floor's speed). 0 without shared. */
+  int64_t cache_growth_bytes;
+  double cache_step_growth_ms, cache_floor_growth_ms;
+  double cache_read_gb_s, floor_cache_read_gb_s, cache_growth_vs_floor;
   int n_batches;
   bench_batch batch[BENCH_MAX_BATCHES];
   int32_t batch_first, batch_steps; /* positions first .. first + steps - 1 (mean in the middle) */

@@ -34,15 +34,16 @@ void bench_print_table(const bench_result *r, FILE *out) {
   machine_line(r, out);
   char weights[64];
   weights_text(&r->model, weights, sizeof weights);
-  fprintf(out,
-          "model: %s (%s naming, %d layers, %d kv heads x %d, vocab %d, %.1f MB, %s)\n"
-          "bytes per token: the weights' %.1f MB + %lld of cache per position (the floor reads "
-          "as many)\n"
-          "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
-          r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
-          r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, weights,
-          r->model.param_bytes / 1e6, (long long)r->model.cache_bytes_per_token, r->prompt_len,
-          r->gen, r->repeats);
+  fprintf(
+      out,
+      "model: %s (%s naming, %s attention, %d layers, %d kv heads x %d, vocab %d, %.1f MB, %s)\n"
+      "bytes per token: the weights' %.1f MB + %lld of cache per position (the floor reads "
+      "as many)\n"
+      "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
+      r->model.onnx_path, kvc_naming_name(r->model.naming), kvc_attention_name(r->model.attention),
+      r->model.layers, r->model.kv_heads, r->model.head_dim, r->model.vocab_size,
+      r->model.param_bytes / 1e6, weights, r->model.param_bytes / 1e6,
+      (long long)r->model.cache_bytes_per_token, r->prompt_len, r->gen, r->repeats);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
           "prefill", "mean ms", "p50", "p90", "p99", "tokens/s", "max|dl|", "rss KB", "addrs",
           "allocs");
@@ -74,6 +75,14 @@ void bench_print_table(const bench_result *r, FILE *out) {
           "%.1fx\n",
           r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
           r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  if (r->cache_growth_bytes > 0)
+    fprintf(out,
+            "cache read (attention %s, shared, position %d -> %d: +%.2f MB per step): the step "
+            "grows %.3f ms (%.1f GB/s), the floor %.3f ms (%.1f GB/s); step growth / floor "
+            "growth = %.2fx\n",
+            kvc_attention_name(r->model.attention), r->buckets[0], r->buckets[r->n_buckets - 1],
+            r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
+            r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
   if (r->n_batches) {
     fprintf(out,
             "\nmany sequences in one context (--batch, kv %s, positions %d..%d, mean %.1f):\n"
@@ -215,6 +224,14 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_total", r->cached_vs_uncached_total);
   if (bench_find(r, "shared") >= 0)
     cJSON_AddNumberToObject(sp, "shared_vs_bound_last", r->shared_vs_bound_last);
+  if (r->cache_growth_bytes > 0) {
+    cJSON *c = cJSON_AddObjectToObject(root, "cache_read");
+    cJSON_AddStringToObject(c, "attention", kvc_attention_name(r->model.attention));
+    cJSON_AddNumberToObject(c, "growth_bytes", (double)r->cache_growth_bytes);
+    cJSON_AddNumberToObject(c, "step_gb_s", r->cache_read_gb_s);
+    cJSON_AddNumberToObject(c, "floor_gb_s", r->floor_cache_read_gb_s);
+    cJSON_AddNumberToObject(c, "step_growth_over_floor_growth", r->cache_growth_vs_floor);
+  }
   if (r->n_batches) {
     cJSON *batch = cJSON_AddObjectToObject(root, "batch");
     for (int k = 0; k < r->n_batches; k++) {
@@ -355,6 +372,10 @@ static const char json_keys[] =
     "| `speedup.cached_vs_uncached_last` | uncached / bound at the last position |\n"
     "| `speedup.cached_vs_uncached_total` | uncached / bound over the whole generation |\n"
     "| `speedup.shared_vs_bound_last` | bound / shared at the last position (when shared ran) |\n"
+    "| `cache_read{attention, growth_bytes, step_gb_s, floor_gb_s, "
+    "step_growth_over_floor_growth}` | shared: the cache bytes a step reads more at the last "
+    "position than at the first, read by the step's attention and by the floor (GB/s), and "
+    "the ratio of the two growths |\n"
     "| `batch{\"<B>\": {tokens_per_s, step_ms{p50,p99}, floor_ms, step_over_floor, "
     "tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one context, one token each per "
     "step; the floor reads the weights + B caches at the mean position "
@@ -377,9 +398,10 @@ static void designs(const bench_result *r, FILE *f) {
       {"bound", "Two buffers per cache tensor, allocated once at the maximum length and bound "
                 "with IOBinding, past from one and present into the other, swapping each step: "
                 "no allocation, but the graph still copies the whole past each step"},
-      {"shared", "One buffer per cache tensor, bound as both past and present; the graph "
-                 "(GroupQueryAttention) writes only the new position in place, and everything is "
-                 "bound once: a step reads the cache but copies none of it"},
+      {"shared", "One buffer per cache tensor, bound as both past and present; the graph's "
+                 "attention (GroupQueryAttention, or kvcache's own operator) writes only the new "
+                 "position in place, and everything is bound once: a step reads the cache but "
+                 "copies none of it"},
   };
   for (int k = 0; k < r->n_strategies; k++) {
     const bench_strategy *s = &r->s[k];
@@ -399,6 +421,14 @@ static void designs(const bench_result *r, FILE *f) {
   if (b >= 0 && sh >= 0)
     fprintf(f, "\nAt position %d `shared` is **%.2fx** faster per token than `bound`.\n",
             r->buckets[last], r->shared_vs_bound_last);
+  if (r->cache_growth_bytes > 0)
+    fprintf(f,
+            "\nCache read by the attention (%s): from position %d to %d a `shared` step reads "
+            "%.2f MB more; the step grows by %.3f ms (**%.1f GB/s**), the floor by %.3f ms "
+            "(%.1f GB/s): step growth / floor growth = %.2fx.\n",
+            kvc_attention_name(r->model.attention), r->buckets[first], r->buckets[last],
+            r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
+            r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
   fprintf(f, "\n");
 }
 

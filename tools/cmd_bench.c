@@ -452,7 +452,7 @@ int kvc_cmd_bench(int argc, char **argv) {
                     {"bound", KVC_KV_BOUND},
                     {"shared", KVC_KV_SHARED}};
   /* shared only where the graph can write its cache in place */
-  r->n_strategies = r->model.attention == KVC_ATTENTION_GQA ? 4 : 3;
+  r->n_strategies = r->model.attention != KVC_ATTENTION_CONCAT ? 4 : 3;
   for (int k = 0; k < r->n_strategies; k++)
     r->s[k] = (bench_strategy){.name = strategies[k].name, .mode = strategies[k].mode};
   machine(r, &mp);
@@ -516,6 +516,18 @@ int kvc_cmd_bench(int argc, char **argv) {
     r->shared_vs_bound_last = sh < 0 ? 0
                                      : kvc_stat_ratio(r->s[b].decode_at[r->n_buckets - 1],
                                                       r->s[sh].decode_at[r->n_buckets - 1]);
+    if (sh >= 0 && r->n_buckets > 1) {
+      const int last = r->n_buckets - 1;
+      const double step = r->s[sh].decode_at[last] - r->s[sh].decode_at[0];
+      const double floor = r->floor_at[last] - r->floor_at[0];
+      r->cache_growth_bytes =
+          (int64_t)(r->buckets[last] - r->buckets[0]) * r->model.cache_bytes_per_token;
+      r->cache_step_growth_ms = step;
+      r->cache_floor_growth_ms = floor;
+      r->cache_read_gb_s = step > 0 ? r->cache_growth_bytes / (step * 1e6) : 0;
+      r->floor_cache_read_gb_s = floor > 0 ? r->cache_growth_bytes / (floor * 1e6) : 0;
+      r->cache_growth_vs_floor = floor > 0 ? step / floor : 0;
+    }
     if (!quiet)
       bench_print_table(r, stdout);
     if (out[0])

@@ -12,7 +12,7 @@ static const char usage[] =
     "\n"
     "Writes DIR/model.onnx, DIR/model.onnx.data (weights) and DIR/config.json: a GPT- or\n"
     "Llama-style decoder with explicit KV-cache inputs and outputs (opset 17; standard ONNX\n"
-    "ops unless --attention gqa).\n"
+    "ops unless --attention gqa or kvcache).\n"
     "Weights are drawn from --seed: one seed gives byte-identical files.\n"
     "\n"
     "options (defaults are the seed prototype's model, about 3.8 M parameters):\n"
@@ -25,15 +25,19 @@ static const char usage[] =
     "  --seed N           weight seed (1)\n"
     "  --naming seed|hf   I/O names: seed (past_key_0 ...) or hf (past_key_values.0.key ...,\n"
     "                     with an attention_mask input for concat attention) (seed)\n"
-    "  --attention concat|gqa\n"
+    "  --attention concat|gqa|kvcache\n"
     "                     concat: standard ONNX ops, present = Concat(past, new) (the seed's);\n"
     "                     gqa: com.microsoft.GroupQueryAttention, which can write the cache in\n"
-    "                     place; same weights and math for the same seed (concat)\n"
+    "                     place; kvcache: kvcache's own operator (ai.kvcache.Attention) in\n"
+    "                     GroupQueryAttention's place, in place too, with vectorised kernels\n"
+    "                     (plain ONNX Runtime programs load it from libkvcache_ops); same\n"
+    "                     weights and math for the same seed (concat)\n"
     "  --kv-heads N       heads of K and V, dividing --heads; fewer than --heads is\n"
-    "                     grouped-query attention and needs --attention gqa (= heads)\n"
+    "                     grouped-query attention and needs --attention gqa or kvcache (= heads)\n"
     "  --arch gpt|llama   gpt: the seed's (LayerNorm, learned positions, GELU, biases);\n"
-    "                     llama: RMSNorm, rotary positions inside GroupQueryAttention, SwiGLU,\n"
-    "                     no biases, no position_ids input; implies --attention gqa (gpt)\n"
+    "                     llama: RMSNorm, rotary positions inside the attention node, SwiGLU,\n"
+    "                     no biases, no position_ids input; implies --attention gqa unless\n"
+    "                     kvcache is asked for (gpt)\n"
     "  --layout kvcache|genai\n"
     "                     kvcache: GQA graphs take seqlens_k and total_sequence_length;\n"
     "                     genai: onnxruntime-genai's builder's layout, where the graph computes\n"
@@ -44,11 +48,12 @@ static const char usage[] =
     "                     the MatMul weights as float32, or quantised to 8- or 4-bit blocks\n"
     "                     (com.microsoft.MatMulNBits, as `kvcache quantize` writes them) (f32)\n";
 
-/* The options that pick one of two named values (the first is the default). */
+/* The options that pick one of a few named values (the first is the default). */
 enum { C_NAMING, C_ATTENTION, C_ARCH, C_LAYOUT, N_CHOICES };
 typedef struct choice {
   const char *option;
-  const char *names[2];
+  const char *names[3];
+  int count;
 } choice;
 
 static int choice_of(const choice *choices, const char *opt) {
@@ -62,11 +67,13 @@ int kvc_cmd_build_model(int argc, char **argv) {
   const char *cmd = "build-model", *dir = NULL;
   kvc_build_params p = kvc_build_default_params();
   const choice choices[N_CHOICES] = {
-      {"--naming", {kvc_naming_name(KVC_NAMING_SEED), kvc_naming_name(KVC_NAMING_HF)}},
+      {"--naming", {kvc_naming_name(KVC_NAMING_SEED), kvc_naming_name(KVC_NAMING_HF)}, 2},
       {"--attention",
-       {kvc_attention_name(KVC_ATTENTION_CONCAT), kvc_attention_name(KVC_ATTENTION_GQA)}},
-      {"--arch", {kvc_arch_name(KVC_ARCH_GPT), kvc_arch_name(KVC_ARCH_LLAMA)}},
-      {"--layout", {kvc_layout_name(KVC_LAYOUT_KVCACHE), kvc_layout_name(KVC_LAYOUT_GENAI)}}};
+       {kvc_attention_name(KVC_ATTENTION_CONCAT), kvc_attention_name(KVC_ATTENTION_GQA),
+        kvc_attention_name(KVC_ATTENTION_KVCACHE)},
+       3},
+      {"--arch", {kvc_arch_name(KVC_ARCH_GPT), kvc_arch_name(KVC_ARCH_LLAMA)}, 2},
+      {"--layout", {kvc_layout_name(KVC_LAYOUT_KVCACHE), kvc_layout_name(KVC_LAYOUT_GENAI)}, 2}};
   int picked[N_CHOICES] = {0}, chose[N_CHOICES] = {0};
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -110,7 +117,7 @@ int kvc_cmd_build_model(int argc, char **argv) {
         return KVC_EXIT_USAGE;
     } else if ((c = choice_of(choices, opt)) >= 0) {
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
-      int k = v ? kvc_arg_choice(cmd, opt, v, choices[c].names, 2) : -1;
+      int k = v ? kvc_arg_choice(cmd, opt, v, choices[c].names, choices[c].count) : -1;
       if (k < 0)
         return KVC_EXIT_USAGE;
       picked[c] = k;
@@ -124,7 +131,7 @@ int kvc_cmd_build_model(int argc, char **argv) {
     return KVC_EXIT_USAGE;
   }
   p.naming = picked[C_NAMING] ? KVC_NAMING_HF : KVC_NAMING_SEED;
-  p.attention = picked[C_ATTENTION] ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+  p.attention = (kvc_attention)picked[C_ATTENTION]; /* the order of kvc_attention */
   p.arch = picked[C_ARCH] ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
   p.layout = picked[C_LAYOUT] ? KVC_LAYOUT_GENAI : KVC_LAYOUT_KVCACHE;
   /* what llama and genai need, unless asked otherwise (then the builder says why not) */

@@ -72,7 +72,7 @@ int kvc_cmd_verify(int argc, char **argv) {
   kvc_seq_params sp = kvc_seq_default_params();
   sp.kv_mode = KVC_KV_UNCACHED;
   kvc_status s = kvc_seq_new(model, &sp, &oracle);
-  int n_modes = info.attention == KVC_ATTENTION_GQA ? N_CACHED : N_CACHED - 1;
+  int n_modes = info.attention != KVC_ATTENTION_CONCAT ? N_CACHED : N_CACHED - 1;
   for (int m = 0; m < n_modes && !s; m++) {
     sp.kv_mode = cached[m];
     s = kvc_seq_new(model, &sp, &seqs[m]);

@@ -80,20 +80,21 @@ static kvc_status validate(const kvc_build_params *p) {
     if (sizes[i].value <= 0 || sizes[i].value > sizes[i].max)
       return kvc__fail(KVC_ERR_INVALID_ARG, "%s = %" PRId32 ": expected 1..%" PRId32, sizes[i].name,
                        sizes[i].value, sizes[i].max);
-  if (p->attention != KVC_ATTENTION_CONCAT && p->attention != KVC_ATTENTION_GQA)
+  if (!kvc_attention_name(p->attention))
     return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "attention = %d: expected KVC_ATTENTION_CONCAT or KVC_ATTENTION_GQA",
+                     "attention = %d: expected KVC_ATTENTION_CONCAT, _GQA or _KVCACHE",
                      (int)p->attention);
+  const int in_place = p->attention != KVC_ATTENTION_CONCAT;
   int32_t kv = p->kv_heads ? p->kv_heads : p->heads;
   if (kv <= 0 || kv > p->heads || p->heads % kv != 0)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kv_heads = %" PRId32 ": expected a divisor of heads = %" PRId32
                      " (0 = heads)",
                      p->kv_heads, p->heads);
-  if (kv != p->heads && p->attention != KVC_ATTENTION_GQA)
+  if (kv != p->heads && !in_place)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kv_heads = %" PRId32 " < heads = %" PRId32
-                     " needs grouped-query attention (attention = GQA)",
+                     " needs grouped-query attention (attention = GQA or KVCACHE)",
                      p->kv_heads, p->heads);
   if (p->naming != KVC_NAMING_SEED && p->naming != KVC_NAMING_HF)
     return kvc__fail(KVC_ERR_INVALID_ARG, "naming = %d: expected KVC_NAMING_SEED or KVC_NAMING_HF",
@@ -105,10 +106,10 @@ static kvc_status validate(const kvc_build_params *p) {
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "layout = %d: expected KVC_LAYOUT_KVCACHE or KVC_LAYOUT_GENAI",
                      (int)p->layout);
-  if (p->arch == KVC_ARCH_LLAMA && p->attention != KVC_ATTENTION_GQA)
+  if (p->arch == KVC_ARCH_LLAMA && !in_place)
     return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "arch llama needs attention = GQA: its rotary positions are applied by "
-                     "GroupQueryAttention");
+                     "arch llama needs attention = GQA or KVCACHE: its rotary positions are "
+                     "applied by the attention node");
   if (p->arch == KVC_ARCH_LLAMA && p->head_dim % 2)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "head_dim = %" PRId32 ": arch llama rotates pairs, expected an even number",

@@ -12,12 +12,15 @@
  *
  * With --attention gqa the attention is one com.microsoft.GroupQueryAttention node per
  * layer (same weights, same math, kv_heads <= heads), fed seqlens_k and
- * total_sequence_length by the engine so that past and present can share one buffer. */
+ * total_sequence_length by the engine so that past and present can share one buffer.
+ * With --attention kvcache that node is kvcache's own ai.kvcache.Attention (same inputs,
+ * src/attention_op.h), which also takes the q/k/v bias. */
 #include "graph.h"
 
 #include <math.h>
 #include <stdio.h>
 
+#include "attention_op.h"
 #include "naming.h"
 #include "onnx/onnx.pb-c.h"
 
@@ -34,6 +37,7 @@ typedef struct graph {
   char scope[32];      /* prefix of node output names, e.g. "layers.2" */
   const char *seqlens; /* GroupQueryAttention's seqlens_k and total_sequence_length: graph */
   const char *total;   /* inputs, or (genai layout) computed from attention_mask */
+  int own_attention;   /* ai.kvcache.Attention instead of GroupQueryAttention */
 } graph;
 
 /* A node with one output named "<scope>/<what>". */
@@ -193,19 +197,21 @@ typedef struct qkv_weights {
  * Q, K and V come from one MatMul against [Wq | Wk | Wv] (a Concat of the stored weights
  * that ONNX Runtime folds into one constant when it loads the graph), packed as GQA takes
  * them: one pass over the input instead of three. For Llama it also rotates q and k by
- * their positions (do_rotary, from the cos/sin caches). */
+ * their positions (do_rotary, from the cos/sin caches). kvcache's operator takes the same
+ * inputs and the bias as its tenth, so the bias Add is not a node of its own. */
 static const char *gqa_attention(graph *g, const kvc__arch *a, const qkv_weights *wt, const char *h,
                                  const cache_io *io) {
   kvc__attr cols = KVC_ATTR_I("axis", 1), rows = KVC_ATTR_I("axis", 0);
   const char *w =
       op(g, "Concat", "qkv_weight",
          (const char *[]){weight(g, wt->q), weight(g, wt->k), weight(g, wt->v)}, 3, &cols, 1);
-  const char *qkv = op2(g, "MatMul", "qkv_matmul", h, w);
+  const char *qkv = op2(g, "MatMul", "qkv_matmul", h, w), *bias = "";
   if (wt->bq >= 0) {
-    const char *b =
+    bias =
         op(g, "Concat", "qkv_bias",
            (const char *[]){weight(g, wt->bq), weight(g, wt->bk), weight(g, wt->bv)}, 3, &rows, 1);
-    qkv = op2(g, "Add", "qkv", qkv, b);
+    if (!g->own_attention)
+      qkv = op2(g, "Add", "qkv", qkv, bias);
   }
   char out[96];
   snprintf(out, sizeof out, "%s/context", g->scope);
@@ -220,9 +226,17 @@ static const char *gqa_attention(graph *g, const kvc__arch *a, const qkv_weights
                        g->seqlens,
                        g->total,
                        a->llama ? weight(g, KVC_W_COS) : "",
-                       a->llama ? weight(g, KVC_W_SIN) : ""};
+                       a->llama ? weight(g, KVC_W_SIN) : "",
+                       bias};
+  const int n_attrs = a->llama ? 3 : 2;
+  if (g->own_attention)
+    return kvc__onnx_node(g->m, KVC_OP_ATTENTION, KVC_OP_DOMAIN, ins,
+                          *bias      ? 10
+                          : a->llama ? 9
+                                     : 7,
+                          outs, 3, attrs, n_attrs);
   return kvc__onnx_node(g->m, "GroupQueryAttention", "com.microsoft", ins, a->llama ? 9 : 7, outs,
-                        3, attrs, a->llama ? 3 : 2);
+                        3, attrs, n_attrs);
 }
 
 static qkv_weights gpt_qkv(const kvc__arch *a, int l) {
@@ -411,8 +425,13 @@ static void lengths_from_mask(graph *g) {
 void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
                         kvc_attention attention, kvc_layout layout, const kvc__tensor_spec *specs,
                         const char *data_file) {
-  graph g = {.m = m, .specs = specs, .seqlens = "seqlens_k", .total = "total_sequence_length"};
-  const int gqa = attention == KVC_ATTENTION_GQA, genai = layout == KVC_LAYOUT_GENAI;
+  graph g = {.m = m,
+             .specs = specs,
+             .seqlens = "seqlens_k",
+             .total = "total_sequence_length",
+             .own_attention = attention == KVC_ATTENTION_KVCACHE};
+  /* gqa: an attention node that writes the cache in place (GroupQueryAttention or kvcache's) */
+  const int gqa = attention != KVC_ATTENTION_CONCAT, genai = layout == KVC_LAYOUT_GENAI;
   /* an attention_mask: concat attention in the hf naming, and the genai layout (where it
    * gives GroupQueryAttention its lengths); kvcache's GQA graphs take the lengths instead */
   const int mask = genai || (naming == KVC_NAMING_HF && !gqa);
@@ -433,6 +452,8 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
     kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
   if (gqa)
     kvc__onnx_opset(m, "com.microsoft", 1);
+  if (g.own_attention)
+    kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
   if (gqa && !genai) {
     kvc__onnx_input(m, "seqlens_k", T_INT32, (kvc__dim[]){{"batch", 0}}, 1);
     kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);

@@ -1,0 +1,50 @@
+/* attention_kernel.h: the inner loop of kvcache's attention operator (attention_op.c): one
+ * group of query heads against the keys and values of the one K/V head they share.
+ *
+ *   out[g] = softmax(q[g] . k[0..n)^T) v[0..n)        for g < group
+ *
+ * q holds `group` rows of head_dim floats, already scaled (1/sqrt(head_dim)) and rotated;
+ * k and v hold n rows of head_dim floats each (one slot's K/V head in the cache); out
+ * receives `group` rows of head_dim floats. The softmax is online: keys are taken in blocks
+ * of KVC_ATTN_BLOCK, the running maximum and sum rescale what was accumulated, so the cache
+ * is read once, in order, and nothing grows with n. Float accumulation throughout.
+ *
+ * One implementation per instruction set, each in its own file (compiled with that set's
+ * flags), chosen at run time from the CPU's features (kvc__attend_pick). */
+#ifndef KVC_ATTENTION_KERNEL_H
+#define KVC_ATTENTION_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  KVC_ATTN_BLOCK = 32,     /* keys per block of the online softmax */
+  KVC_ATTN_MAX_GROUP = 16, /* query heads per call (the operator splits larger groups) */
+};
+
+typedef void kvc__attend_fn(const float *q, int group, int head_dim, const float *k, const float *v,
+                            int64_t n, float *out);
+
+typedef enum kvc__attend_path {
+  KVC_ATTEND_PORTABLE = 0,
+  KVC_ATTEND_AVX2 = 1,   /* AVX2 + FMA, head_dim a multiple of 8 */
+  KVC_ATTEND_AVX512 = 2, /* AVX-512F, head_dim a multiple of 16 */
+} kvc__attend_path;
+
+kvc__attend_fn kvc__attend_portable;
+kvc__attend_fn kvc__attend_avx2;   /* x86-64 builds only */
+kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
+
+/* The fastest path this CPU runs, or the one named by the environment variable
+ * KVCACHE_ATTENTION ("portable", "avx2", "avx512"). Returns 0; or -1, with a message in
+ * `why`, when the variable names an unknown path or one this CPU (or build) lacks. */
+int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap);
+
+/* The implementation of `path` for head_dim: the portable one where head_dim is not a
+ * multiple of the path's vector width. */
+kvc__attend_fn *kvc__attend_for(kvc__attend_path path, int head_dim);
+
+/* "portable", "avx2", "avx512". */
+const char *kvc__attend_path_name(kvc__attend_path path);
+
+#endif

@@ -1,0 +1,56 @@
+/* attention_portable.c: the attention kernel in plain C (any CPU; the reference the
+ * vectorised paths are tested against). See attention_kernel.h. */
+#include <math.h>
+#include <string.h>
+
+#include "attention_kernel.h"
+
+static float dot(const float *a, const float *b, int d) {
+  float s = 0.0f;
+  for (int i = 0; i < d; i++)
+    s += a[i] * b[i];
+  return s;
+}
+
+void kvc__attend_portable(const float *q, int group, int d, const float *k, const float *v,
+                          int64_t n, float *out) {
+  float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
+  float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
+  for (int g = 0; g < group; g++) {
+    max[g] = -INFINITY;
+    sum[g] = 0.0f;
+  }
+  memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
+  for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
+    const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
+    const float *kb = k + j0 * d, *vb = v + j0 * d;
+    for (int g = 0; g < group; g++) {
+      float block_max = -INFINITY;
+      for (int j = 0; j < nb; j++) {
+        p[g][j] = dot(q + (size_t)g * d, kb + (size_t)j * d, d);
+        block_max = p[g][j] > block_max ? p[g][j] : block_max;
+      }
+      /* scores are finite (finite inputs), so the new maximum is too */
+      const float new_max = block_max > max[g] ? block_max : max[g];
+      const float rescale = expf(max[g] - new_max); /* 0 on the first block */
+      float block_sum = 0.0f;
+      for (int j = 0; j < nb; j++) {
+        p[g][j] = expf(p[g][j] - new_max);
+        block_sum += p[g][j];
+      }
+      sum[g] = sum[g] * rescale + block_sum;
+      max[g] = new_max;
+      float *o = out + (size_t)g * d;
+      for (int i = 0; i < d; i++)
+        o[i] *= rescale;
+      for (int j = 0; j < nb; j++)
+        for (int i = 0; i < d; i++)
+          o[i] += p[g][j] * vb[(size_t)j * d + i];
+    }
+  }
+  for (int g = 0; g < group; g++) {
+    const float inv = 1.0f / sum[g];
+    for (int i = 0; i < d; i++)
+      out[(size_t)g * d + i] *= inv;
+  }
+}

@@ -1,0 +1,421 @@
+/* Tests for kvcache's attention operator (ai.kvcache.Attention): its kernels against a
+ * double-precision softmax, the --attention kvcache graph against the GQA and Concat graphs
+ * of the same seed and the reference on every kernel path, a plain ONNX Runtime program
+ * loading libkvcache_ops, and bad inputs refused with the input named. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "attention_kernel.h"
+#include "helpers.h"
+#include "naming.h"
+#include "reference.h"
+#include "rng.h"
+
+#define CHECK(call) assert_int_equal(kvc__ort_check((call), #call), KVC_OK)
+
+enum { VOCAB = 1000 };
+
+static const char *const paths[] = {"portable", "avx2", "avx512"};
+
+/* Force kernel path p for sessions made from now on; 0 when this CPU or build lacks it. */
+static int use_path(int p) {
+  setenv("KVCACHE_ATTENTION", paths[p], 1);
+  kvc__attend_path got;
+  char why[160];
+  if (kvc__attend_pick(&got, why, sizeof why) != 0) {
+    print_message("kernel path %s not run here: %s\n", paths[p], why);
+    return 0;
+  }
+  assert_int_equal((int)got, p);
+  return 1;
+}
+
+static float uniform(kvc__rng *r) {
+  return (float)((double)(kvc__rng_u64(r) >> 11) / 9007199254740992.0) - 0.5f;
+}
+
+/* Every path, head sizes that are and are not multiples of the vector widths, lengths
+ * around the block and vector edges, groups of 1 to 16 heads, flat and peaked scores:
+ * within 2e-6 of softmax(q k^T) v computed in double. */
+static void kernels_match_a_double_softmax(void **state) {
+  (void)state;
+  const int dims[] = {8, 16, 24, 40, 64, 72, 128};
+  const int64_t lens[] = {1, 2, 7, 8, 9, 31, 32, 33, 64, 100, 511};
+  const int groups[] = {1, 2, 3, 16};
+  kvc__rng r = kvc__rng_seeded(7);
+  float *q = malloc(16 * 128 * sizeof *q), *out = malloc(16 * 128 * sizeof *out);
+  float *k = malloc(511 * 128 * sizeof *k), *v = malloc(511 * 128 * sizeof *v);
+  double *want = malloc(16 * 128 * sizeof *want), *s = malloc(511 * sizeof *s);
+  int runs = 0;
+  for (int p = 0; p < 3; p++) {
+    if (!use_path(p))
+      continue;
+    kvc__attend_path path = (kvc__attend_path)p;
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+      for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++) {
+          const int d = dims[di], g = groups[gi];
+          const int64_t n = lens[li];
+          const float sharp = (li % 2) ? 8.0f : 0.5f; /* peaked or flat softmax */
+          for (int i = 0; i < g * d; i++)
+            q[i] = sharp * uniform(&r);
+          for (int64_t i = 0; i < n * d; i++) {
+            k[i] = uniform(&r);
+            v[i] = uniform(&r);
+          }
+          for (int h = 0; h < g; h++) {
+            double m = -INFINITY, z = 0;
+            for (int64_t j = 0; j < n; j++) {
+              s[j] = 0;
+              for (int i = 0; i < d; i++)
+                s[j] += (double)q[h * d + i] * k[j * d + i];
+              m = fmax(m, s[j]);
+            }
+            for (int64_t j = 0; j < n; j++)
+              z += s[j] = exp(s[j] - m);
+            for (int i = 0; i < d; i++) {
+              double acc = 0;
+              for (int64_t j = 0; j < n; j++)
+                acc += s[j] * v[j * d + i];
+              want[h * d + i] = acc / z;
+            }
+          }
+          kvc__attend_for(path, d)(q, g, d, k, v, n, out);
+          double worst = 0;
+          for (int i = 0; i < g * d; i++)
+            worst = fmax(worst, fabs(out[i] - want[i]));
+          if (!(worst <= 2e-6))
+            fail_msg("%s, head size %d, %lld keys, group %d: off by %.3g", paths[p], d,
+                     (long long)n, g, worst);
+          runs++;
+        }
+  }
+  unsetenv("KVCACHE_ATTENTION");
+  assert_true(runs >= (int)(sizeof dims / sizeof *dims * sizeof lens / sizeof *lens * 4));
+  free(q), free(out), free(k), free(v), free(want), free(s);
+}
+
+static kvc_model *open_with_threads(const char *dir, int threads) {
+  kvc_model_params p = kvc_model_default_params();
+  p.intra_op_threads = threads;
+  kvc_model *m = NULL;
+  if (kvc_model_open(dir, &p, &m) != KVC_OK)
+    fail_msg("kvc_model_open(%s): %s", dir, kvc_last_error());
+  return m;
+}
+
+/* must-show 1: for kv_heads 4 and 2, prompts of 1, 7 and 64 tokens and 300 greedy steps, the
+ * kvcache-attention graph (SHARED, in place) gives the GQA graph's logits, the Concat
+ * graph's (kv_heads 4: Concat has no grouped heads) and the reference's, on every kernel path
+ * (one intra-op thread) and on the fastest with two threads (the work split over ONNX
+ * Runtime's pool). BOUND (present a new buffer: the past copied) once per graph too. */
+static void graphs_agree_on_every_path(void **state) {
+  (void)state;
+  const int steps = 300, prompts[] = {1, 7, 64};
+  for (int kv = 4; kv >= 2; kv -= 2) {
+    char own_dir[256], gqa_dir[256], concat_dir[256];
+    kvc_build_params p = kvc_build_default_params();
+    p.kv_heads = kv;
+    th_tmpdir(own_dir, sizeof own_dir, "attn_own");
+    th_tmpdir(gqa_dir, sizeof gqa_dir, "attn_gqa");
+    th_tmpdir(concat_dir, sizeof concat_dir, "attn_concat");
+    if (kv == 4)
+      assert_int_equal(kvc_build_model(concat_dir, &p), KVC_OK);
+    p.attention = KVC_ATTENTION_GQA;
+    assert_int_equal(kvc_build_model(gqa_dir, &p), KVC_OK);
+    p.attention = KVC_ATTENTION_KVCACHE;
+    assert_int_equal(kvc_build_model(own_dir, &p), KVC_OK);
+    kvc_model *gqa = th_open_model(gqa_dir), *concat = kv == 4 ? th_open_model(concat_dir) : NULL;
+    kvc__ref *ref = NULL;
+    assert_int_equal(kvc__ref_open(gqa_dir, &ref), KVC_OK);
+    for (int variant = 0; variant < 4; variant++) {
+      const int path = variant < 3 ? variant : 2, threads = variant < 3 ? 1 : 2;
+      if (variant == 3) /* the fastest path this CPU has, two threads */
+        unsetenv("KVCACHE_ATTENTION");
+      else if (!use_path(path))
+        continue;
+      kvc_model *own = open_with_threads(own_dir, threads);
+      kvc_model_info info;
+      kvc_model_get_info(own, &info);
+      assert_int_equal(info.attention, KVC_ATTENTION_KVCACHE);
+      assert_int_equal(info.kv_mode, KVC_KV_SHARED);
+      assert_int_equal(info.kv_heads, kv);
+      uint64_t rng = 4242;
+      for (size_t pi = 0; pi < 3; pi++) {
+        const int P = prompts[pi], total = P + steps;
+        kvc_seq *o = th_new_seq(own, KVC_KV_SHARED), *g = th_new_seq(gqa, KVC_KV_SHARED);
+        kvc_seq *c = concat ? th_new_seq(concat, KVC_KV_BOUND) : NULL;
+        kvc_seq *ob = variant == 0 && pi == 1 ? th_new_seq(own, KVC_KV_BOUND) : NULL;
+        int64_t t64[64 + 300];
+        int32_t tokens[64 + 300];
+        th_random_tokens(&rng, t64, P, VOCAB);
+        for (int i = 0; i < P; i++)
+          tokens[i] = (int32_t)t64[i];
+        float *got = malloc((size_t)(steps + 1) * VOCAB * sizeof *got);
+        for (int step = 0; step <= steps; step++) {
+          const int32_t *t = step ? &tokens[P + step - 1] : tokens;
+          const int32_t n = step ? 1 : P;
+          th_append(o, t, n);
+          th_append(g, t, n);
+          double dc = 0, db = 0, dg = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(g), VOCAB);
+          if (c) {
+            th_append(c, t, n);
+            dc = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(c), VOCAB);
+          }
+          if (ob) {
+            th_append(ob, t, n);
+            db = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(ob), VOCAB);
+          }
+          if (dg > 1e-4 || dc > 1e-4 || db > 1e-4)
+            fail_msg("kv_heads %d, %s, %d thread(s), prompt %d, step %d: |own - gqa| %.3g, "
+                     "|own - concat| %.3g, |shared - bound| %.3g",
+                     kv, variant < 3 ? paths[path] : "default", threads, P, step, dg, dc, db);
+          memcpy(got + (size_t)step * VOCAB, kvc_seq_logits(o), VOCAB * sizeof *got);
+          if (step < steps)
+            tokens[P + step] = th_argmax(kvc_seq_logits(g), VOCAB);
+        }
+        for (int i = 0; i < total; i++)
+          t64[i] = tokens[i];
+        double *want = malloc((size_t)total * VOCAB * sizeof *want), worst = 0, scale = 0;
+        assert_int_equal(kvc__ref_logits(ref, t64, NULL, NULL, total, want), KVC_OK);
+        for (int step = 0; step <= steps; step++)
+          for (int j = 0; j < VOCAB; j++) {
+            const double w = want[(size_t)(P - 1 + step) * VOCAB + j];
+            worst = fmax(worst, fabs(got[(size_t)step * VOCAB + j] - w));
+            scale = fmax(scale, fabs(w));
+          }
+        if (!(worst <= 1e-4 * scale))
+          fail_msg("kv_heads %d, prompt %d: |own - reference| %.3g > 1e-4 * %.3g", kv, P, worst,
+                   scale);
+        free(want);
+        free(got);
+        kvc_seq_free(o);
+        kvc_seq_free(g);
+        kvc_seq_free(c);
+        kvc_seq_free(ob);
+      }
+      kvc_model_free(own);
+    }
+    unsetenv("KVCACHE_ATTENTION");
+    kvc__ref_free(ref);
+    kvc_model_free(gqa);
+    kvc_model_free(concat);
+    th_rmdir(own_dir);
+    th_rmdir(gqa_dir);
+    if (kv == 4)
+      th_rmdir(concat_dir);
+  }
+}
+
+/* A plain ONNX Runtime session (no kvcache library code on its path) over the kvcache-
+ * attention graph, its operator registered from libkvcache_ops. */
+typedef struct raw {
+  const OrtApi *ort;
+  OrtEnv *env;
+  OrtSession *session;
+  OrtMemoryInfo *mem;
+} raw;
+
+static OrtStatus *raw_open(raw *r, const char *dir, int with_library) {
+  r->ort = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+  CHECK(r->ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "raw", &r->env));
+  CHECK(r->ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &r->mem));
+  OrtSessionOptions *o = NULL;
+  CHECK(r->ort->CreateSessionOptions(&o));
+  CHECK(r->ort->SetIntraOpNumThreads(o, 1));
+  if (with_library)
+    CHECK(r->ort->RegisterCustomOpsLibrary_V2(o, KVC_OPS_LIBRARY));
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.onnx", dir);
+  r->session = NULL;
+  OrtStatus *st = r->ort->CreateSession(r->env, path, o, &r->session);
+  r->ort->ReleaseSessionOptions(o);
+  return st;
+}
+
+static void raw_close(raw *r) {
+  if (r->session)
+    r->ort->ReleaseSession(r->session);
+  r->ort->ReleaseMemoryInfo(r->mem);
+  r->ort->ReleaseEnv(r->env);
+}
+
+/* One run of n tokens after `past` positions (past caches: 8 arrays of 4 x past x 64, key
+ * then value per layer). seqlens_k and the past's time axis may be overridden to make bad
+ * inputs (seqlens < -1: past + n - 1; head < 0: 64). Returns the status; on success the
+ * logits (n x VOCAB) and, when `present` is not NULL, the presents (malloc'd). */
+static OrtStatus *raw_run(raw *r, const int64_t *tokens, int n, float **caches, int past,
+                          int32_t seqlens, int head, float *logits, float **present) {
+  const OrtApi *ort = r->ort;
+  const int L = 4, D = head < 0 ? 64 : head;
+  int64_t pos[64];
+  for (int i = 0; i < n; i++)
+    pos[i] = past + i;
+  int32_t lens = seqlens < -1 ? past + n - 1 : seqlens, total = past + n;
+  static float empty[1];
+  const int64_t seq_shape[2] = {1, n}, one[1] = {1}, past_shape[4] = {1, 4, past, D};
+  const char *in_names[4 + 8], *out_names[1 + 8];
+  OrtValue *in[4 + 8] = {NULL}, *out[1 + 8] = {NULL};
+  char names[4][4][64];
+  CHECK(ort->CreateTensorWithDataAsOrtValue(r->mem, (void *)tokens, n * sizeof *tokens, seq_shape,
+                                            2, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, &in[0]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(r->mem, pos, n * sizeof *pos, seq_shape, 2,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, &in[1]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(r->mem, &lens, sizeof lens, one, 1,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[2]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(r->mem, &total, sizeof total, NULL, 0,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[3]));
+  in_names[0] = "input_ids", in_names[1] = "position_ids", in_names[2] = "seqlens_k";
+  in_names[3] = "total_sequence_length", out_names[0] = "logits";
+  for (int l = 0; l < L; l++) {
+    kvc__layer_io_names(KVC_NAMING_SEED, l, names[l][0], names[l][1], names[l][2], names[l][3], 64);
+    for (int kv = 0; kv < 2; kv++) {
+      in_names[4 + 2 * l + kv] = names[l][kv];
+      out_names[1 + 2 * l + kv] = names[l][2 + kv];
+      CHECK(ort->CreateTensorWithDataAsOrtValue(
+          r->mem, caches ? caches[2 * l + kv] : empty, (size_t)4 * past * D * sizeof(float),
+          past_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[4 + 2 * l + kv]));
+    }
+  }
+  OrtStatus *st =
+      ort->Run(r->session, NULL, in_names, (const OrtValue *const *)in, 12, out_names, 9, out);
+  for (int i = 0; !st && i < 9; i++) {
+    float *data = NULL;
+    CHECK(ort->GetTensorMutableData(out[i], (void **)&data));
+    const size_t bytes =
+        i ? (size_t)4 * (past + n) * 64 * sizeof(float) : (size_t)n * VOCAB * sizeof(float);
+    if (i == 0)
+      memcpy(logits, data, bytes);
+    else if (present)
+      memcpy(present[i - 1] = malloc(bytes), data, bytes);
+  }
+  for (int i = 0; i < 12; i++)
+    ort->ReleaseValue(in[i]);
+  for (int i = 0; i < 9; i++)
+    if (out[i])
+      ort->ReleaseValue(out[i]);
+  return st;
+}
+
+static void free_caches(float **c) {
+  for (int i = 0; i < 8; i++)
+    free(c[i]);
+}
+
+/* The library's RegisterCustomOps makes the graph runnable by any ONNX Runtime program:
+ * a prompt and then two steps fed the presents back as past (present a new tensor: the
+ * past copied), each equal to kvcache's own SHARED sequence. Without the library the
+ * session is refused, naming the domain. */
+static void plain_onnxruntime_loads_the_library(void **state) {
+  (void)state;
+  char dir[256];
+  kvc_build_params p = kvc_build_default_params();
+  p.attention = KVC_ATTENTION_KVCACHE;
+  th_tmpdir(dir, sizeof dir, "attn_raw");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  raw r;
+  OrtStatus *st = raw_open(&r, dir, 0);
+  assert_non_null(st);
+  assert_non_null(strstr(r.ort->GetErrorMessage(st), "ai.kvcache"));
+  r.ort->ReleaseStatus(st);
+  raw_close(&r);
+
+  CHECK(raw_open(&r, dir, 1));
+  kvc_model *m = th_open_model(dir);
+  kvc_seq *q = th_new_seq(m, KVC_KV_SHARED);
+  int64_t tokens[7 + 2];
+  uint64_t rng = 99;
+  th_random_tokens(&rng, tokens, 9, VOCAB);
+  float *logits = malloc(7 * VOCAB * sizeof *logits), *a[8] = {0}, *b[8] = {0};
+  int32_t t32[9];
+  for (int i = 0; i < 9; i++)
+    t32[i] = (int32_t)tokens[i];
+  CHECK(raw_run(&r, tokens, 7, NULL, 0, -2, -1, logits, a));
+  th_append(q, t32, 7);
+  double d = th_max_diff(logits + 6 * VOCAB, kvc_seq_logits(q), VOCAB);
+  CHECK(raw_run(&r, tokens + 7, 1, a, 7, -2, -1, logits, b));
+  th_append(q, t32 + 7, 1);
+  d = fmax(d, th_max_diff(logits, kvc_seq_logits(q), VOCAB));
+  free_caches(a);
+  CHECK(raw_run(&r, tokens + 8, 1, b, 8, -2, -1, logits, a));
+  th_append(q, t32 + 8, 1);
+  d = fmax(d, th_max_diff(logits, kvc_seq_logits(q), VOCAB));
+  if (d > 1e-5)
+    fail_msg("plain ONNX Runtime vs kvcache: logits differ by %.3g", d);
+  free_caches(a);
+  free_caches(b);
+  free(logits);
+  kvc_seq_free(q);
+  kvc_model_free(m);
+  raw_close(&r);
+  th_rmdir(dir);
+}
+
+/* Bad lengths and shapes into the operator: an ONNX Runtime error naming the input, no
+ * crash (the sanitizer build runs this too); a bad KVCACHE_ATTENTION is named when a
+ * session is made. */
+static void bad_inputs_name_the_input(void **state) {
+  (void)state;
+  char dir[256];
+  kvc_build_params p = kvc_build_default_params();
+  p.attention = KVC_ATTENTION_KVCACHE;
+  th_tmpdir(dir, sizeof dir, "attn_bad");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  raw r;
+  CHECK(raw_open(&r, dir, 1));
+  float *logits = malloc(4 * VOCAB * sizeof *logits), *past[8];
+  for (int i = 0; i < 8; i++)
+    past[i] = calloc(4 * 8 * 64, sizeof(float));
+  const int64_t tokens[4] = {1, 2, 3, 4};
+  const struct {
+    int32_t seqlens;
+    int past, head;
+    const char *named;
+  } cases[] = {
+      {9, 0, -1, "seqlens_k"},  /* 10 positions in a present of 4 */
+      {1, 0, -1, "seqlens_k"},  /* fewer positions than its 4 new tokens */
+      {-1, 0, -1, "seqlens_k"}, /* length 0 */
+      {-2, 8, 32, "past_key"},  /* head size 32, the graph's 64 */
+      {100000, 8, -1, "seqlens_k"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    OrtStatus *st = raw_run(&r, tokens, 4, cases[i].past ? past : NULL, cases[i].past,
+                            cases[i].seqlens, cases[i].head, logits, NULL);
+    if (!st)
+      fail_msg("case %zu ran", i);
+    const char *msg = r.ort->GetErrorMessage(st);
+    if (!strstr(msg, cases[i].named))
+      fail_msg("case %zu: \"%s\" does not name %s", i, msg, cases[i].named);
+    r.ort->ReleaseStatus(st);
+  }
+  for (int i = 0; i < 8; i++)
+    free(past[i]);
+  free(logits);
+  raw_close(&r);
+
+  setenv("KVCACHE_ATTENTION", "sse9", 1);
+  kvc_model *m = NULL;
+  assert_int_not_equal(kvc_model_open(dir, NULL, &m), KVC_OK);
+  assert_null(m);
+  assert_non_null(strstr(kvc_last_error(), "KVCACHE_ATTENTION=sse9"));
+  unsetenv("KVCACHE_ATTENTION");
+  th_rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(kernels_match_a_double_softmax),
+      cmocka_unit_test(graphs_agree_on_every_path),
+      cmocka_unit_test(plain_onnxruntime_loads_the_library),
+      cmocka_unit_test(bad_inputs_name_the_input),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
