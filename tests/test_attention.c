@@ -14,7 +14,9 @@
 #include <cmocka.h>
 
 #include "attention_kernel.h"
+#include "attention_op.h"
 #include "helpers.h"
+#include "onnx.h"
 #include "naming.h"
 #include "reference.h"
 #include "rng.h"
@@ -410,12 +412,166 @@ static void bad_inputs_name_the_input(void **state) {
   th_rmdir(dir);
 }
 
+/* One ai.kvcache.Attention node as a graph of its own: H 4, KV 2, head size 16, packed q|k|v
+ * in "query" or separate "query", "key", "value". */
+static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, int packed) {
+  enum { T_FLOAT = 1, T_INT32 = 6 };
+  kvc__onnx *m = kvc__onnx_new("attention");
+  kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
+  const kvc__dim q[] = {{"b", 0}, {"s", 0}, {NULL, packed ? 8 * 16 : 4 * 16}};
+  const kvc__dim kv[] = {{"b", 0}, {"s", 0}, {NULL, 2 * 16}};
+  const kvc__dim cache[] = {{"b", 0}, {NULL, 2}, {"pk", 0}, {NULL, 16}};
+  const kvc__dim cache_v[] = {{"b", 0}, {NULL, 2}, {"pv", 0}, {NULL, 16}};
+  const kvc__dim out[] = {{"b", 0}, {"s", 0}, {NULL, 4 * 16}}, rows[] = {{"b", 0}};
+  kvc__onnx_input(m, "query", T_FLOAT, q, 3);
+  if (!packed) {
+    kvc__onnx_input(m, "key", T_FLOAT, kv, 3);
+    kvc__onnx_input(m, "value", T_FLOAT, kv, 3);
+  }
+  kvc__onnx_input(m, "past_key", T_FLOAT, cache, 4);
+  kvc__onnx_input(m, "past_value", T_FLOAT, cache_v, 4);
+  kvc__onnx_input(m, "seqlens_k", T_INT32, rows, 1);
+  kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
+  kvc__onnx_output(m, "out", T_FLOAT, out, 3);
+  kvc__onnx_output(m, "present_key", T_FLOAT, cache, 4);
+  kvc__onnx_output(m, "present_value", T_FLOAT, cache, 4);
+  const char *ins[] = {"query",      packed ? "" : "key", packed ? "" : "value",  "past_key",
+                       "past_value", "seqlens_k",         "total_sequence_length"};
+  const char *outs[] = {"out", "present_key", "present_value"};
+  const kvc__attr attrs[] = {KVC_ATTR_I("num_heads", 4), KVC_ATTR_I("kv_num_heads", 2)};
+  kvc__onnx_node(m, KVC_OP_ATTENTION, KVC_OP_DOMAIN, ins, 7, outs, 3, attrs, 2);
+  uint8_t *bytes = NULL;
+  size_t size = 0;
+  assert_int_equal(kvc__onnx_pack(m, &bytes, &size), KVC_OK);
+  kvc__onnx_free(m);
+  OrtSessionOptions *o = NULL;
+  OrtStatus *st = NULL;
+  CHECK(ort->CreateSessionOptions(&o));
+  CHECK(ort->SetIntraOpNumThreads(o, 2));
+  OrtCustomOpDomain *domain = kvc__attention_domain(ort, &st);
+  CHECK(st);
+  CHECK(ort->AddCustomOpDomain(o, domain));
+  OrtSession *session = NULL;
+  CHECK(ort->CreateSessionFromArray(env, bytes, size, o, &session));
+  ort->ReleaseSessionOptions(o);
+  free(bytes);
+  return session;
+}
+
+/* Separate q, k, v give what packed q|k|v gives; present (a new tensor here) holds each
+ * row's past, then its new keys; two rows at different lengths, three new tokens each. A
+ * past_value whose time axis is not past_key's is refused, naming it. */
+static void separate_inputs_equal_packed(void **state) {
+  (void)state;
+  const OrtApi *ort = kvc__ort();
+  OrtEnv *env = NULL;
+  OrtMemoryInfo *mem = NULL;
+  CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "single", &env));
+  CHECK(ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &mem));
+  enum { B = 2, S = 3, H = 4, KV = 2, D = 16, P = 8 };
+  static float qkv[B][S][(H + 2 * KV) * D], q[B][S][H * D], k[B][S][KV * D], v[B][S][KV * D];
+  static float past_k[B][KV][P][D], past_v[B][KV][P][D];
+  int32_t seqlens[B] = {4, 7}, total = P; /* rows hold 2 and 5 positions before this run */
+  kvc__rng r = kvc__rng_seeded(5);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < S; t++)
+      for (int i = 0; i < (H + 2 * KV) * D; i++) {
+        const float x = uniform(&r);
+        qkv[b][t][i] = x;
+        if (i < H * D)
+          q[b][t][i] = x;
+        else if (i < (H + KV) * D)
+          k[b][t][i - H * D] = x;
+        else
+          v[b][t][i - (H + KV) * D] = x;
+      }
+  for (size_t i = 0; i < sizeof past_k / sizeof(float); i++) {
+    (&past_k[0][0][0][0])[i] = uniform(&r);
+    (&past_v[0][0][0][0])[i] = uniform(&r);
+  }
+  float results[2][B * S * H * D], present[2][B * KV * P * D];
+  for (int packed = 0; packed < 2; packed++) {
+    OrtSession *session = single_node(ort, env, packed);
+    const int64_t q_shape[3] = {B, S, packed ? (H + 2 * KV) * D : H * D};
+    const int64_t kv_shape[3] = {B, S, KV * D}, cache_shape[4] = {B, KV, P, D}, rows[1] = {B};
+    OrtValue *in[7] = {NULL}, *out[3] = {NULL};
+    const char *names[7] = {
+        "query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"};
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, packed ? (void *)qkv : (void *)q,
+                                              packed ? sizeof qkv : sizeof q, q_shape, 3,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[0]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, k, sizeof k, kv_shape, 3,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[1]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, v, sizeof v, kv_shape, 3,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[2]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, past_k, sizeof past_k, cache_shape, 4,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[3]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, past_v, sizeof past_v, cache_shape, 4,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[4]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, seqlens, sizeof seqlens, rows, 1,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[5]));
+    CHECK(ort->CreateTensorWithDataAsOrtValue(mem, &total, sizeof total, NULL, 0,
+                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[6]));
+    const char *out_names[3] = {"out", "present_key", "present_value"};
+    /* packed: inputs 0, 3..6 under their names (key and value are not graph inputs) */
+    const char *use_names[7];
+    OrtValue *use[7];
+    int n = 0;
+    for (int i = 0; i < 7; i++)
+      if (!packed || (i != 1 && i != 2)) {
+        use_names[n] = names[i];
+        use[n++] = in[i];
+      }
+    CHECK(ort->Run(session, NULL, use_names, (const OrtValue *const *)use, (size_t)n, out_names, 3,
+                   out));
+    float *data = NULL;
+    CHECK(ort->GetTensorMutableData(out[0], (void **)&data));
+    memcpy(results[packed], data, sizeof results[packed]);
+    CHECK(ort->GetTensorMutableData(out[1], (void **)&data));
+    memcpy(present[packed], data, sizeof present[packed]);
+    for (int i = 0; i < 3; i++)
+      ort->ReleaseValue(out[i]);
+    if (packed) { /* a past_value one position shorter than past_key */
+      const int64_t short_shape[4] = {B, KV, P - 1, D};
+      ort->ReleaseValue(in[4]);
+      CHECK(ort->CreateTensorWithDataAsOrtValue(mem, past_v, sizeof past_v - D * KV * B * 4,
+                                                short_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+                                                &in[4]));
+      use[2] = in[4];
+      memset(out, 0, sizeof out);
+      OrtStatus *st = ort->Run(session, NULL, use_names, (const OrtValue *const *)use, (size_t)n,
+                               out_names, 3, out);
+      assert_non_null(st);
+      if (!strstr(ort->GetErrorMessage(st), "past_value"))
+        fail_msg("\"%s\" does not name past_value", ort->GetErrorMessage(st));
+      ort->ReleaseStatus(st);
+    }
+    for (int i = 0; i < 7; i++)
+      ort->ReleaseValue(in[i]);
+    ort->ReleaseSession(session);
+  }
+  assert_true(th_max_diff(results[0], results[1], B * S * H * D) <= 1e-6);
+  assert_true(th_max_diff(present[0], present[1], B * KV * P * D) <= 1e-6);
+  for (int b = 0; b < B; b++) /* present = past, then the new keys, row by row */
+    for (int h = 0; h < KV; h++)
+      for (int t = 0; t < seqlens[b] + 1; t++) {
+        const int first = seqlens[b] + 1 - S;
+        const float *want = t < first ? past_k[b][h][t] : &k[b][t - first][h * D];
+        const float *got = present[0] + (((size_t)b * KV + h) * P + t) * D;
+        if (th_max_diff(got, want, D) != 0)
+          fail_msg("row %d, head %d, position %d: present differs", b, h, t);
+      }
+  ort->ReleaseMemoryInfo(mem);
+  ort->ReleaseEnv(env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
       cmocka_unit_test(graphs_agree_on_every_path),
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),
+      cmocka_unit_test(separate_inputs_equal_packed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
