@@ -114,6 +114,63 @@ static kvc_model *open_with_threads(const char *dir, int threads) {
   return m;
 }
 
+/* A random prompt of P tokens, then `steps` greedy steps (chosen by the GQA graph), fed to
+ * the kvcache-attention graph in SHARED mode, the GQA graph and (when given) the Concat graph
+ * and a BOUND sequence of the kvcache graph: every step's logits within 1e-4 of each other,
+ * and the kvcache graph's within 1e-4 of the reference's scale. */
+static void agree(kvc_model *own, kvc_model *gqa, kvc_model *concat, kvc__ref *ref, uint64_t *rng,
+                  int P, int steps, int with_bound, const char *what) {
+  const int total = P + steps;
+  kvc_seq *o = th_new_seq(own, KVC_KV_SHARED), *g = th_new_seq(gqa, KVC_KV_SHARED);
+  kvc_seq *c = concat ? th_new_seq(concat, KVC_KV_BOUND) : NULL;
+  kvc_seq *ob = with_bound ? th_new_seq(own, KVC_KV_BOUND) : NULL;
+  int64_t *t64 = malloc((size_t)total * sizeof *t64);
+  int32_t *tokens = malloc((size_t)total * sizeof *tokens);
+  th_random_tokens(rng, t64, P, VOCAB);
+  for (int i = 0; i < P; i++)
+    tokens[i] = (int32_t)t64[i];
+  float *got = malloc((size_t)(steps + 1) * VOCAB * sizeof *got);
+  for (int step = 0; step <= steps; step++) {
+    const int32_t *t = step ? &tokens[P + step - 1] : tokens;
+    const int32_t n = step ? 1 : P;
+    th_append(o, t, n);
+    th_append(g, t, n);
+    double dc = 0, db = 0, dg = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(g), VOCAB);
+    if (c) {
+      th_append(c, t, n);
+      dc = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(c), VOCAB);
+    }
+    if (ob) {
+      th_append(ob, t, n);
+      db = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(ob), VOCAB);
+    }
+    if (dg > 1e-4 || dc > 1e-4 || db > 1e-4)
+      fail_msg("%s, prompt %d, step %d: |own - gqa| %.3g, |own - concat| %.3g, |shared - bound| "
+               "%.3g",
+               what, P, step, dg, dc, db);
+    memcpy(got + (size_t)step * VOCAB, kvc_seq_logits(o), VOCAB * sizeof *got);
+    if (step < steps)
+      tokens[P + step] = th_argmax(kvc_seq_logits(g), VOCAB);
+  }
+  for (int i = 0; i < total; i++)
+    t64[i] = tokens[i];
+  double *want = malloc((size_t)total * VOCAB * sizeof *want), worst = 0, scale = 0;
+  assert_int_equal(kvc__ref_logits(ref, t64, NULL, NULL, total, want), KVC_OK);
+  for (int step = 0; step <= steps; step++)
+    for (int j = 0; j < VOCAB; j++) {
+      const double w = want[(size_t)(P - 1 + step) * VOCAB + j];
+      worst = fmax(worst, fabs(got[(size_t)step * VOCAB + j] - w));
+      scale = fmax(scale, fabs(w));
+    }
+  if (!(worst <= 1e-4 * scale))
+    fail_msg("%s, prompt %d: |own - reference| %.3g > 1e-4 * %.3g", what, P, worst, scale);
+  free(want), free(got), free(t64), free(tokens);
+  kvc_seq_free(o);
+  kvc_seq_free(g);
+  kvc_seq_free(c);
+  kvc_seq_free(ob);
+}
+
 /* must-show 1: for kv_heads 4 and 2, prompts of 1, 7 and 64 tokens and 300 greedy steps, the
  * kvcache-attention graph (SHARED, in place) gives the GQA graph's logits, the Concat
  * graph's (kv_heads 4: Concat has no grouped heads) and the reference's, on every kernel path
@@ -152,57 +209,10 @@ static void graphs_agree_on_every_path(void **state) {
       assert_int_equal(info.kv_heads, kv);
       uint64_t rng = 4242;
       for (size_t pi = 0; pi < 3; pi++) {
-        const int P = prompts[pi], total = P + steps;
-        kvc_seq *o = th_new_seq(own, KVC_KV_SHARED), *g = th_new_seq(gqa, KVC_KV_SHARED);
-        kvc_seq *c = concat ? th_new_seq(concat, KVC_KV_BOUND) : NULL;
-        kvc_seq *ob = variant == 0 && pi == 1 ? th_new_seq(own, KVC_KV_BOUND) : NULL;
-        int64_t t64[64 + 300];
-        int32_t tokens[64 + 300];
-        th_random_tokens(&rng, t64, P, VOCAB);
-        for (int i = 0; i < P; i++)
-          tokens[i] = (int32_t)t64[i];
-        float *got = malloc((size_t)(steps + 1) * VOCAB * sizeof *got);
-        for (int step = 0; step <= steps; step++) {
-          const int32_t *t = step ? &tokens[P + step - 1] : tokens;
-          const int32_t n = step ? 1 : P;
-          th_append(o, t, n);
-          th_append(g, t, n);
-          double dc = 0, db = 0, dg = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(g), VOCAB);
-          if (c) {
-            th_append(c, t, n);
-            dc = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(c), VOCAB);
-          }
-          if (ob) {
-            th_append(ob, t, n);
-            db = th_max_diff(kvc_seq_logits(o), kvc_seq_logits(ob), VOCAB);
-          }
-          if (dg > 1e-4 || dc > 1e-4 || db > 1e-4)
-            fail_msg("kv_heads %d, %s, %d thread(s), prompt %d, step %d: |own - gqa| %.3g, "
-                     "|own - concat| %.3g, |shared - bound| %.3g",
-                     kv, variant < 3 ? paths[path] : "default", threads, P, step, dg, dc, db);
-          memcpy(got + (size_t)step * VOCAB, kvc_seq_logits(o), VOCAB * sizeof *got);
-          if (step < steps)
-            tokens[P + step] = th_argmax(kvc_seq_logits(g), VOCAB);
-        }
-        for (int i = 0; i < total; i++)
-          t64[i] = tokens[i];
-        double *want = malloc((size_t)total * VOCAB * sizeof *want), worst = 0, scale = 0;
-        assert_int_equal(kvc__ref_logits(ref, t64, NULL, NULL, total, want), KVC_OK);
-        for (int step = 0; step <= steps; step++)
-          for (int j = 0; j < VOCAB; j++) {
-            const double w = want[(size_t)(P - 1 + step) * VOCAB + j];
-            worst = fmax(worst, fabs(got[(size_t)step * VOCAB + j] - w));
-            scale = fmax(scale, fabs(w));
-          }
-        if (!(worst <= 1e-4 * scale))
-          fail_msg("kv_heads %d, prompt %d: |own - reference| %.3g > 1e-4 * %.3g", kv, P, worst,
-                   scale);
-        free(want);
-        free(got);
-        kvc_seq_free(o);
-        kvc_seq_free(g);
-        kvc_seq_free(c);
-        kvc_seq_free(ob);
+        char what[96];
+        snprintf(what, sizeof what, "kv_heads %d, %s, %d thread(s)", kv,
+                 variant < 3 ? paths[path] : "default", threads);
+        agree(own, gqa, concat, ref, &rng, prompts[pi], steps, variant == 0 && pi == 1, what);
       }
       kvc_model_free(own);
     }
@@ -215,6 +225,40 @@ static void graphs_agree_on_every_path(void **state) {
     if (kv == 4)
       th_rmdir(concat_dir);
   }
+}
+
+/* Llama (rotary inside the attention node, no biases, 2 K/V heads for 4 query heads): the
+ * kvcache-attention graph equals the GQA graph and the reference, on every path. */
+static void llama_rotary_agrees(void **state) {
+  (void)state;
+  char own_dir[256], gqa_dir[256];
+  kvc_build_params p = kvc_build_default_params();
+  p.arch = KVC_ARCH_LLAMA;
+  p.kv_heads = 2;
+  th_tmpdir(own_dir, sizeof own_dir, "attn_llama_own");
+  th_tmpdir(gqa_dir, sizeof gqa_dir, "attn_llama_gqa");
+  p.attention = KVC_ATTENTION_GQA;
+  assert_int_equal(kvc_build_model(gqa_dir, &p), KVC_OK);
+  p.attention = KVC_ATTENTION_KVCACHE;
+  assert_int_equal(kvc_build_model(own_dir, &p), KVC_OK);
+  kvc_model *gqa = th_open_model(gqa_dir);
+  kvc__ref *ref = NULL;
+  assert_int_equal(kvc__ref_open(gqa_dir, &ref), KVC_OK);
+  uint64_t rng = 77;
+  for (int path = 0; path < 3; path++) {
+    if (!use_path(path))
+      continue;
+    kvc_model *own = th_open_model(own_dir);
+    char what[64];
+    snprintf(what, sizeof what, "llama, %s", paths[path]);
+    agree(own, gqa, NULL, ref, &rng, 7, 100, path == 0, what);
+    kvc_model_free(own);
+  }
+  unsetenv("KVCACHE_ATTENTION");
+  kvc__ref_free(ref);
+  kvc_model_free(gqa);
+  th_rmdir(own_dir);
+  th_rmdir(gqa_dir);
 }
 
 /* A plain ONNX Runtime session (no kvcache library code on its path) over the kvcache-
@@ -569,6 +613,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
       cmocka_unit_test(graphs_agree_on_every_path),
+      cmocka_unit_test(llama_rotary_agrees),
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),
       cmocka_unit_test(separate_inputs_equal_packed),
