@@ -300,6 +300,21 @@ KVC_API kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *in
 KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
                                    double *ms);
 
+/* The attention alone, as ONNX Runtime runs it on this model's provider and threads: for each
+ * of n positions, the median time in ms (into ms[i]) of one run of a graph holding only the
+ * model's attention, one node per layer (`attention`: KVC_ATTENTION_GQA for
+ * com.microsoft.GroupQueryAttention, KVC_ATTENTION_KVCACHE for kvcache's operator), each
+ * decoding one token at that position over its own layer's cache (the model's heads, K/V
+ * heads and head size; in place), after as many untimed runs. Such a step reads
+ * layers * cache_bytes_per_token / layers * (position + 1) bytes of cache: bytes / time is
+ * the attention's cache read rate, comparable between the two operators in one process.
+ * Makes a small session and a cache of max(positions) + 2 positions for the call.
+ * KVC_ERR_INVALID_ARG for another attention, n < 1, reads < 1 or a position outside
+ * 0 .. max_seq_len - 1; KVC_ERR_UNSUPPORTED for kvcache's operator on a non-CPU provider. */
+KVC_API kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
+                                          const int32_t *positions, int32_t n, int32_t reads,
+                                          double *ms);
+
 /* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
 KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
 

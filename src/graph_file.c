@@ -136,6 +136,10 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
     if (is_gqa_like(node)) {
       out->gqa_nodes++;
       out->own_attention_nodes += is_own_attention(node);
+      if (!out->attention_heads) {
+        const int64_t heads = int_attribute(node, "num_heads");
+        out->attention_heads = heads > 0 && heads <= 4096 ? (int)heads : 0;
+      }
       out->gqa_lengths_from_mask += node->n_input > 6 && in_list(derived, n, node->input[5]) &&
                                     in_list(derived, n, node->input[6]);
       continue;

@@ -21,6 +21,7 @@ typedef struct kvc__graph_file {
    * inputs can) */
   int gqa_nodes, gqa_lengths_from_mask;
   int own_attention_nodes; /* ai.kvcache.Attention (kvcache's operator) among gqa_nodes */
+  int attention_heads;     /* num_heads of the first of them; 0 when there is none */
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
 } kvc__graph_file;
 

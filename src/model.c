@@ -400,6 +400,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->has_attention_mask = sig->has_attention_mask;
   info->has_position_ids = sig->has_position_ids;
   info->has_seqlens = sig->has_seqlens;
+  m->attention_heads = file.attention_heads > 0 ? file.attention_heads : sig->kv_heads;
   info->matmuls = file.matmuls;
   info->quantized_matmuls = file.quantized_matmuls;
   info->weight_bits = file.weight_bits;

@@ -50,6 +50,7 @@ struct kvc_model {
   OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
   OrtAllocator *cache_alloc; /* for cache_mem: ONNX Runtime's default (CPU) or the session's */
   int owns_cache_alloc;      /* 1: the session's, released with the model */
+  int attention_heads;       /* query heads (num_heads of its attention nodes; else kv_heads) */
   /* the fingerprint of the cache layout and the weights (state files), made on first use */
   pthread_mutex_t fingerprint_lock;
   int has_fingerprint;

@@ -609,6 +609,37 @@ static void separate_inputs_equal_packed(void **state) {
   ort->ReleaseEnv(env);
 }
 
+/* kvc_model_attention_ms times both operators on a model's sizes; its arguments are checked. */
+static void attention_alone_is_timed(void **state) {
+  (void)state;
+  char dir[256];
+  kvc_build_params p = kvc_build_default_params();
+  p.attention = KVC_ATTENTION_KVCACHE;
+  p.kv_heads = 2;
+  th_tmpdir(dir, sizeof dir, "attn_probe");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *m = th_open_model(dir);
+  const int32_t at[2] = {0, 511};
+  for (int k = 0; k < 2; k++) {
+    double ms[2] = {0, 0};
+    const kvc_attention kind = k ? KVC_ATTENTION_KVCACHE : KVC_ATTENTION_GQA;
+    if (kvc_model_attention_ms(m, kind, at, 2, 3, ms) != KVC_OK)
+      fail_msg("%s: %s", kvc_attention_name(kind), kvc_last_error());
+    assert_true(ms[0] > 0 && ms[1] > 0 && ms[1] < 1e4);
+  }
+  double ms[2];
+  assert_int_equal(kvc_model_attention_ms(m, KVC_ATTENTION_CONCAT, at, 2, 3, ms),
+                   KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "attention = 0"));
+  const int32_t past_end[1] = {512};
+  assert_int_equal(kvc_model_attention_ms(m, KVC_ATTENTION_GQA, past_end, 1, 3, ms),
+                   KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "positions[0] = 512"));
+  assert_int_equal(kvc_model_attention_ms(m, KVC_ATTENTION_GQA, at, 0, 3, ms), KVC_ERR_INVALID_ARG);
+  kvc_model_free(m);
+  th_rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
@@ -617,6 +648,7 @@ int main(void) {
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),
       cmocka_unit_test(separate_inputs_equal_packed),
+      cmocka_unit_test(attention_alone_is_timed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

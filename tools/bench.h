@@ -61,6 +61,12 @@ typedef struct bench_result {
    * reads cache_growth_bytes more; what that costs the step, and the floor, in GB/s, and the
    * ratio of the two growths (step / floor; 1 = read at the floor's speed). 0 without shared. */
   int64_t cache_growth_bytes;
+  /* The attention alone (kvc_model_attention_ms) at the first and last bucket, for
+   * GroupQueryAttention [0] and kvcache's operator [1], when the model's graph writes its
+   * cache in place on the CPU; attention_cache_bytes: the cache one such run reads at the last
+   * bucket. 0 when not measured. */
+  double attention_ms[2][2];
+  int64_t attention_cache_bytes;
   double cache_step_growth_ms, cache_floor_growth_ms;
   double cache_read_gb_s, floor_cache_read_gb_s, cache_growth_vs_floor;
   int n_batches;

@@ -83,6 +83,18 @@ void bench_print_table(const bench_result *r, FILE *out) {
             kvc_attention_name(r->model.attention), r->buckets[0], r->buckets[r->n_buckets - 1],
             r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
             r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
+  if (r->attention_cache_bytes > 0) {
+    const double gb = r->attention_cache_bytes / 1e6;
+    fprintf(out,
+            "attention alone (%d nodes, one row, in place; kvc_model_attention_ms): position "
+            "%d / %d: GroupQueryAttention %.3f / %.3f ms, kvcache's %.3f / %.3f ms; at %d it "
+            "reads %.2f MB of cache: %.1f vs %.1f GB/s = %.2fx\n",
+            r->model.layers, r->buckets[0], r->buckets[r->n_buckets - 1], r->attention_ms[0][0],
+            r->attention_ms[0][1], r->attention_ms[1][0], r->attention_ms[1][1],
+            r->buckets[r->n_buckets - 1], gb, gb / r->attention_ms[0][1],
+            gb / r->attention_ms[1][1],
+            kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
+  }
   if (r->n_batches) {
     fprintf(out,
             "\nmany sequences in one context (--batch, kv %s, positions %d..%d, mean %.1f):\n"
@@ -232,6 +244,19 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddNumberToObject(c, "floor_gb_s", r->floor_cache_read_gb_s);
     cJSON_AddNumberToObject(c, "step_growth_over_floor_growth", r->cache_growth_vs_floor);
   }
+  if (r->attention_cache_bytes > 0) {
+    cJSON *a = cJSON_AddObjectToObject(root, "attention_alone");
+    const char *names[2] = {"gqa", "kvcache"};
+    cJSON_AddNumberToObject(a, "cache_bytes_last", (double)r->attention_cache_bytes);
+    for (int k = 0; k < 2; k++) {
+      cJSON *o = cJSON_AddObjectToObject(a, names[k]);
+      cJSON_AddItemToObject(o, "ms_at", cJSON_CreateDoubleArray(r->attention_ms[k], 2));
+      cJSON_AddNumberToObject(o, "gb_s_last",
+                              r->attention_cache_bytes / 1e6 / r->attention_ms[k][1]);
+    }
+    cJSON_AddNumberToObject(a, "kvcache_over_gqa",
+                            kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
+  }
   if (r->n_batches) {
     cJSON *batch = cJSON_AddObjectToObject(root, "batch");
     for (int k = 0; k < r->n_batches; k++) {
@@ -376,6 +401,10 @@ static const char json_keys[] =
     "step_growth_over_floor_growth}` | shared: the cache bytes a step reads more at the last "
     "position than at the first, read by the step's attention and by the floor (GB/s), and "
     "the ratio of the two growths |\n"
+    "| `attention_alone{cache_bytes_last, gqa{ms_at, gb_s_last}, kvcache{...}, "
+    "kvcache_over_gqa}` | graphs that write in place, CPU: the model's attention alone, one node "
+    "per layer, as GroupQueryAttention and as kvcache's operator, at the first and last "
+    "position (`kvc_model_attention_ms`); the cache read rate at the last; their ratio |\n"
     "| `batch{\"<B>\": {tokens_per_s, step_ms{p50,p99}, floor_ms, step_over_floor, "
     "tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one context, one token each per "
     "step; the floor reads the weights + B caches at the mean position "
@@ -429,6 +458,16 @@ static void designs(const bench_result *r, FILE *f) {
             kvc_attention_name(r->model.attention), r->buckets[first], r->buckets[last],
             r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
             r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
+  if (r->attention_cache_bytes > 0) {
+    const double mb = r->attention_cache_bytes / 1e6;
+    fprintf(f,
+            "\nThe attention alone (`kvc_model_attention_ms`: one node per layer over %.2f MB of "
+            "cache at position %d, the model's sizes, in place): GroupQueryAttention %.3f ms "
+            "(%.1f GB/s), kvcache's operator %.3f ms (%.1f GB/s): **%.2fx** the read rate.\n",
+            mb, r->buckets[last], r->attention_ms[0][1], mb / r->attention_ms[0][1],
+            r->attention_ms[1][1], mb / r->attention_ms[1][1],
+            kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
+  }
   fprintf(f, "\n");
 }
 

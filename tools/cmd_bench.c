@@ -352,6 +352,19 @@ int bench_find(const bench_result *r, const char *name) {
 }
 
 /* "1,2,4" into r->batch sizes; 0, or 1 after printing why. */
+/* Both attention operators alone on this model's sizes, side by side (see bench.h). */
+static int bench_attention(kvc_model *model, bench_result *r) {
+  if (r->model.attention == KVC_ATTENTION_CONCAT || strcmp(r->model.provider, "cpu") != 0)
+    return 0;
+  const int32_t at[2] = {r->buckets[0], r->buckets[r->n_buckets - 1]};
+  const kvc_attention kinds[2] = {KVC_ATTENTION_GQA, KVC_ATTENTION_KVCACHE};
+  for (int k = 0; k < 2; k++)
+    if (kvc_model_attention_ms(model, kinds[k], at, 2, 40, r->attention_ms[k]))
+      return fail("timing the attention alone");
+  r->attention_cache_bytes = r->model.cache_bytes_per_token * (at[1] + 1);
+  return 0;
+}
+
 static int parse_batches(const char *text, bench_result *r) {
   int32_t *ids = NULL;
   const int n = kvc_arg_parse_ids(text, &ids);
@@ -499,6 +512,8 @@ int kvc_cmd_bench(int argc, char **argv) {
   for (int b = 0; !rc && b < r->n_buckets; b++)
     r->floor_at[b] = kvc_stat_percentile(floor_samples + (size_t)b * floor_n, floor_n, 50);
   free(floor_samples);
+  if (!rc)
+    rc = bench_attention(model, r);
   if (!rc && r->n_batches)
     rc = bench_batches(model, r, r->repeats < 3 ? r->repeats : 3, seed);
   if (!rc)
