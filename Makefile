@@ -71,7 +71,8 @@ docs-reliability: build
 	  for h in $(FUZZ_HARNESSES); do \
 	    r=$$(grep -ho 'Done [0-9]* runs in [0-9]* second(s)' $(FUZZ_BUILD)/fuzz_$$h.log 2>/dev/null || echo "not run"); \
 	    case $$h in config) w="config.json and genai_config.json text";; graph) w="ONNX bytes (graph_file.c)";; \
-	      state) w="state files (kvc_seq_load_buffer)";; ids) w="the CLI's token lists";; esac; \
+	      state) w="state files (kvc_seq_load_buffer)";; ids) w="the CLI's token lists";; \
+	      attention) w="ai.kvcache.Attention: tensors of any shapes, lengths and values";; esac; \
 	    echo "| fuzz_$$h | $$w | $$r, no crash |"; done; echo; \
 	  echo "Found by fuzz_graph on its first run, and fixed: an initializer's external_data entry"; \
 	  echo "without a key made graph_file.c (and quantize.c) pass NULL to strcmp; every optional"; \
@@ -83,7 +84,7 @@ docs-reliability: build
 # few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 1000000
-FUZZ_HARNESSES = config graph state ids
+FUZZ_HARNESSES = config graph state ids attention
 FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
 fuzz-build: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHE_FUZZ=ON \

@@ -277,6 +277,9 @@ typedef struct kvc_model_info {
                                   * lengths (a GQA graph in SHARED mode); 0 when a batch
                                   * call runs its sequences one after another */
   char attention_note[256];      /* why the graph can or cannot write its cache in place */
+  char attention_kernel[16];     /* KVCACHE attention: the kernel its sessions run ("avx512",
+                                  * "avx2", "portable": the CPU's best, or KVCACHE_ATTENTION's
+                                  * choice); "" for other graphs */
   /* From genai_config.json (onnxruntime-genai's), when the model's directory has one: */
   char genai_config[4096]; /* its path; "" when there is none */
   int32_t bos_token_id;    /* -1 when not stated */

@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "attention_kernel.h"
 #include "attention_op.h"
 #include "error.h"
 #include "model.h"
@@ -406,6 +407,11 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->weight_bits = file.weight_bits;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);
+  kvc__attend_path kernel;
+  char why[8];
+  if (file.own_attention_nodes > 0 && kvc__attend_pick(&kernel, why, sizeof why) == 0)
+    snprintf(info->attention_kernel, sizeof info->attention_kernel, "%s",
+             kvc__attend_path_name(kernel)); /* a bad KVCACHE_ATTENTION failed the session */
   info->attention = file.own_attention_nodes > 0 ? KVC_ATTENTION_KVCACHE
                     : sig->in_place              ? KVC_ATTENTION_GQA
                                                  : KVC_ATTENTION_CONCAT;

@@ -207,6 +207,8 @@ static void graphs_agree_on_every_path(void **state) {
       assert_int_equal(info.attention, KVC_ATTENTION_KVCACHE);
       assert_int_equal(info.kv_mode, KVC_KV_SHARED);
       assert_int_equal(info.kv_heads, kv);
+      if (variant < 3)
+        assert_string_equal(info.attention_kernel, paths[path]);
       uint64_t rng = 4242;
       for (size_t pi = 0; pi < 3; pi++) {
         char what[96];

@@ -49,6 +49,8 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddStringToObject(o, "input_ids_type", i->input_ids_int32 ? "int32" : "int64");
   cJSON_AddStringToObject(o, "attention", kvc_attention_name(i->attention));
   cJSON_AddStringToObject(o, "attention_note", i->attention_note);
+  if (i->attention_kernel[0])
+    cJSON_AddStringToObject(o, "attention_kernel", i->attention_kernel);
   cJSON_AddBoolToObject(o, "seqlens_inputs", i->has_seqlens);
   if (*i->genai_config) {
     cJSON *g = cJSON_AddObjectToObject(o, "genai_config");
@@ -118,6 +120,9 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("naming           %s\n", kvc_naming_name(i.naming));
     printf("layers           %d\n", i.layers);
     printf("attention        %s (%s)\n", kvc_attention_name(i.attention), i.attention_note);
+    if (i.attention_kernel[0])
+      printf("attention kernel %s (KVCACHE_ATTENTION=portable|avx2|avx512 chooses)\n",
+             i.attention_kernel);
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);
