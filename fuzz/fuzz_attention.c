@@ -72,8 +72,10 @@ static OrtSession *make_session(int variant) {
   OrtSession *s = NULL;
   OrtSessionOptions *o = NULL;
   OrtStatus *st = NULL;
+  /* every input has new shapes: no memory patterns or arena to plan and grow per shape */
   if (kvc__onnx_pack(m, &bytes, &size) == KVC_OK && !ort->CreateSessionOptions(&o) &&
-      !ort->SetIntraOpNumThreads(o, 1)) {
+      !ort->SetIntraOpNumThreads(o, 1) && !ort->DisableMemPattern(o) &&
+      !ort->DisableCpuMemArena(o)) {
     OrtCustomOpDomain *domain = kvc__attention_domain(ort, &st);
     if (!st && !(st = ort->AddCustomOpDomain(o, domain)))
       st = ort->CreateSessionFromArray(env, bytes, size, o, &s);
