@@ -267,7 +267,8 @@ static void prepare(const run *r, const float *src, const float *bias, int64_t p
 }
 
 /* The new tokens' keys and values into present, after the copied past where present is
- * not past's buffer. */
+ * not past's buffer. There, ONNX Runtime allocated present, so the positions past each row's
+ * length are zeroed: outputs never carry uninitialized memory. */
 static void write_cache(const run *r, const float *past_k, const float *past_v) {
   const int64_t d = r->head_dim, kvh = r->kv_heads, h = r->heads;
   for (int64_t b = 0; b < r->batch; b++) {
@@ -279,6 +280,12 @@ static void write_cache(const run *r, const float *past_k, const float *past_v) 
         memcpy(r->present_k + head, past_k + past_head, (size_t)(first * d) * sizeof(float));
       if (past_v != r->present_v)
         memcpy(r->present_v + head, past_v + past_head, (size_t)(first * d) * sizeof(float));
+      const int64_t end = first + r->seq; /* <= present: checked with the lengths */
+      const size_t tail = (size_t)((r->present - end) * d) * sizeof(float);
+      if (past_k != r->present_k)
+        memset(r->present_k + head + (size_t)(end * d), 0, tail);
+      if (past_v != r->present_v)
+        memset(r->present_v + head + (size_t)(end * d), 0, tail);
       for (int64_t i = 0; i < r->seq; i++) {
         const int64_t token = b * r->seq + i, pos = first + i;
         const float *ksrc, *vsrc, *kbias = NULL, *vbias = NULL;

@@ -7,9 +7,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-for f in bin/kvcache include/kvcache.h lib/pkgconfig/kvcache.pc lib/cmake/kvcache/kvcacheConfig.cmake; do
+for f in bin/kvcache include/kvcache.h lib/pkgconfig/kvcache.pc lib/cmake/kvcache/kvcacheConfig.cmake \
+         lib/libkvcache_ops.so; do
   [ -e "$tmp/prefix/$f" ] || fail "$f not installed"
 done
+# kvcache's operators for other ONNX Runtime programs: RegisterCustomOps and nothing else
+exported=$(nm -D --defined-only "$tmp/prefix/lib/libkvcache_ops.so" | awk '{print $3}')
+[ "$exported" = RegisterCustomOps ] || fail "libkvcache_ops exports '$exported'"
 "$kvcache" build-model -o "$tmp/m" --layers 1 --vocab 64 --max-seq 32 >/dev/null
 mkdir -p "$tmp/app"
 cat >"$tmp/app/main.c" <<'C'
