@@ -570,14 +570,20 @@ typedef struct kvc_quantize_params {
   int32_t block_size;     /* weights per scale along K: a power of two in 16..256; default 32 */
   int symmetric;          /* 1: no zero points (MatMulNBits' default 2^(bits-1)); default 0 */
   int include_lm_head;    /* 1: also the MatMul that produces "logits"; default 0 */
-  int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations); default 0 */
+  int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations, faster), or
+                           * -1 (default): 4 where the graph's attention is kvcache's operator
+                           * (everything before each product is then bit-exact between a decode
+                           * step and a recompute, so the cache stays exact), else 0 (with
+                           * GroupQueryAttention, int8 activations turn its ~1e-6 differences
+                           * between prefill and decode into ~1e-2: docs/QUANTIZATION.md) */
 } kvc_quantize_params;
 
 typedef struct kvc_quantize_report {
-  int32_t quantized;    /* MatMuls rewritten */
-  int32_t skipped;      /* MatMuls left float (not constant weights, or the LM head) */
-  int64_t bytes_before; /* initializer bytes of the input graph */
-  int64_t bytes_after;  /* model.onnx + model.onnx.data written */
+  int32_t quantized;      /* MatMuls rewritten */
+  int32_t skipped;        /* MatMuls left float (not constant weights, or the LM head) */
+  int64_t bytes_before;   /* initializer bytes of the input graph */
+  int64_t bytes_after;    /* model.onnx + model.onnx.data written */
+  int32_t accuracy_level; /* the accuracy_level written (-1 resolved) */
 } kvc_quantize_report;
 
 KVC_API kvc_quantize_params kvc_quantize_default_params(void);

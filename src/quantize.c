@@ -19,13 +19,14 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "attention_op.h"
 #include "error.h"
 #include "onnx/onnx.pb-c.h"
 #include "path.h"
 #include "quant.h"
 
 kvc_quantize_params kvc_quantize_default_params(void) {
-  return (kvc_quantize_params){.bits = 4, .block_size = 32, .accuracy_level = 0};
+  return (kvc_quantize_params){.bits = 4, .block_size = 32, .accuracy_level = -1};
 }
 
 /* A mapped external data file. */
@@ -413,7 +414,18 @@ static void prune(job *j) {
   }
 }
 
+/* Whether the graph's attention is kvcache's operator. */
+static int own_attention(const job *j) {
+  for (size_t i = 0; i < j->g->n_node; i++)
+    if (is(j->g->node[i]->op_type, KVC_OP_ATTENTION) && is(j->g->node[i]->domain, KVC_OP_DOMAIN))
+      return 1;
+  return 0;
+}
+
 static kvc_status quantize_graph(job *j) {
+  if (j->p.accuracy_level < 0) /* int8 activations only where the cache stays exact with them */
+    j->p.accuracy_level = own_attention(j) ? 4 : 0;
+  j->report.accuracy_level = j->p.accuracy_level;
   const char *logits_producer = NULL;
   for (size_t i = 0; i < j->g->n_node && !logits_producer; i++)
     for (size_t o = 0; o < j->g->node[i]->n_output; o++)
@@ -632,8 +644,9 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
     return kvc__fail(KVC_ERR_INVALID_ARG, "bits = %d: expected 4 or 8", j.p.bits);
   if (b < 16 || b > 256 || (b & (b - 1)))
     return kvc__fail(KVC_ERR_INVALID_ARG, "block_size = %d: expected a power of two in 16..256", b);
-  if (j.p.accuracy_level < 0 || j.p.accuracy_level > 4)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "accuracy_level = %d: expected 0..4", j.p.accuracy_level);
+  if (j.p.accuracy_level < -1 || j.p.accuracy_level > 4)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "accuracy_level = %d: expected 0..4 (or -1: automatic)",
+                     j.p.accuracy_level);
   struct stat st;
   if (stat(out_dir, &st) == 0)
     return kvc__fail(KVC_ERR_IO, "%s exists: kvcache quantize writes a new directory", out_dir);

@@ -358,24 +358,11 @@ static void free_caches(float **c) {
     free(c[i]);
 }
 
-/* The library's RegisterCustomOps makes the graph runnable by any ONNX Runtime program:
- * a prompt and then two steps fed the presents back as past (present a new tensor: the
- * past copied), each equal to kvcache's own SHARED sequence. Without the library the
- * session is refused, naming the domain. */
-static void plain_onnxruntime_loads_the_library(void **state) {
-  (void)state;
-  char dir[256];
-  kvc_build_params p = kvc_build_default_params();
-  p.attention = KVC_ATTENTION_KVCACHE;
-  th_tmpdir(dir, sizeof dir, "attn_raw");
-  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+/* A plain ONNX Runtime session over dir with the library: a prompt and then two steps fed
+ * the presents back as past (present a new tensor: the past copied), each equal to
+ * kvcache's own SHARED sequence within `tolerance`. */
+static void plain_equals_kvcache(const char *dir, double tolerance) {
   raw r;
-  OrtStatus *st = raw_open(&r, dir, 0);
-  assert_non_null(st);
-  assert_non_null(strstr(r.ort->GetErrorMessage(st), "ai.kvcache"));
-  r.ort->ReleaseStatus(st);
-  raw_close(&r);
-
   CHECK(raw_open(&r, dir, 1));
   kvc_model *m = th_open_model(dir);
   kvc_seq *q = th_new_seq(m, KVC_KV_SHARED);
@@ -396,14 +383,40 @@ static void plain_onnxruntime_loads_the_library(void **state) {
   CHECK(raw_run(&r, tokens + 8, 1, b, 8, -2, -1, logits, a));
   th_append(q, t32 + 8, 1);
   d = fmax(d, th_max_diff(logits, kvc_seq_logits(q), VOCAB));
-  if (d > 1e-5)
-    fail_msg("plain ONNX Runtime vs kvcache: logits differ by %.3g", d);
+  if (d > tolerance)
+    fail_msg("%s: plain ONNX Runtime vs kvcache: logits differ by %.3g", dir, d);
   free_caches(a);
   free_caches(b);
   free(logits);
   kvc_seq_free(q);
   kvc_model_free(m);
   raw_close(&r);
+}
+
+/* The library's RegisterCustomOps makes the graph runnable by any ONNX Runtime program, its
+ * 4-bit version too (int8 activations: with the operator's past copied, each row still
+ * sees the same bits, so the logits are kvcache's exactly). Without the library the
+ * session is refused, naming the domain. */
+static void plain_onnxruntime_loads_the_library(void **state) {
+  (void)state;
+  char dir[256], q4[300];
+  kvc_build_params p = kvc_build_default_params();
+  p.attention = KVC_ATTENTION_KVCACHE;
+  th_tmpdir(dir, sizeof dir, "attn_raw");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  raw r;
+  OrtStatus *st = raw_open(&r, dir, 0);
+  assert_non_null(st);
+  assert_non_null(strstr(r.ort->GetErrorMessage(st), "ai.kvcache"));
+  r.ort->ReleaseStatus(st);
+  raw_close(&r);
+  plain_equals_kvcache(dir, 1e-5);
+  snprintf(q4, sizeof q4, "%s-q4", dir);
+  kvc_quantize_report report;
+  assert_int_equal(kvc_quantize(dir, q4, NULL, &report), KVC_OK);
+  assert_int_equal(report.accuracy_level, 4);
+  plain_equals_kvcache(q4, 0.0);
+  th_rmdir(q4);
   th_rmdir(dir);
 }
 

@@ -65,16 +65,18 @@ static void codes_give_back_each_weight_within_its_step(void **state) {
 }
 
 typedef struct fixture {
-  char dir[3][256]; /* gqa, concat, llama (genai layout) */
+  char dir[4][256]; /* gqa, concat, llama (genai layout), kvcache's attention (kv heads 2) */
 } fixture;
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     kvc_build_params p = kvc_build_default_params();
     p.layers = 2, p.heads = 4, p.head_dim = 16, p.vocab_size = 120, p.max_seq_len = 96;
-    p.attention = i == 1 ? KVC_ATTENTION_CONCAT : KVC_ATTENTION_GQA;
-    p.kv_heads = i == 2 ? 2 : 0;
+    p.attention = i == 1   ? KVC_ATTENTION_CONCAT
+                  : i == 3 ? KVC_ATTENTION_KVCACHE
+                           : KVC_ATTENTION_GQA;
+    p.kv_heads = i >= 2 ? 2 : 0;
     if (i == 2)
       p.arch = KVC_ARCH_LLAMA, p.layout = KVC_LAYOUT_GENAI, p.naming = KVC_NAMING_HF;
     th_tmpdir(f->dir[i], sizeof f->dir[i], "quant");
@@ -92,7 +94,7 @@ static void remove_tree(const char *dir) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     remove_tree(f->dir[i]);
   free(f);
   return 0;
@@ -152,7 +154,8 @@ static int64_t attr(const Onnx__NodeProto *n, const char *name) {
 /* As written: every MatMulNBits of the quantised graph, dequantised from OUT's files, gives
  * the float weights of the original MatMul with the same output (one initializer, or the
  * Concat of q, k and v) within its block's step. */
-static void check_written(const char *in, const char *out, int bits, int symmetric) {
+static void check_written(const char *in, const char *out, int bits, int symmetric,
+                          int accuracy_level) {
   Onnx__ModelProto *a = th_load_graph(in), *b = th_load_graph(out);
   int checked = 0;
   for (size_t i = 0; i < b->graph->n_node; i++) {
@@ -162,6 +165,7 @@ static void check_written(const char *in, const char *out, int bits, int symmetr
     const kvc__qshape s = {attr(q, "K"), attr(q, "N"), (int)attr(q, "bits"),
                            (int)attr(q, "block_size"), q->n_input < 4};
     assert_int_equal(s.bits, bits);
+    assert_int_equal(attr(q, "accuracy_level"), accuracy_level);
     assert_int_equal(s.symmetric, symmetric);
     size_t nb, ns, nz = 0;
     uint8_t *qb = initializer_bytes(out, b, q->input[1], &nb);
@@ -206,11 +210,13 @@ static void check_written(const char *in, const char *out, int bits, int symmetr
 
 /* q8 and q4 of each model: the written blocks, then decoding in every KV mode: cached logits
  * equal the uncached recompute within 1e-4 at every step, SHARED in place without allocating;
- * the config files came along. */
+ * the config files came along. The graph with kvcache's attention gets int8 activations
+ * (accuracy_level 4) and, everything before each product being bit-exact, cached = uncached
+ * exactly; the others float activations (accuracy_level 0). */
 static void quantised_models_decode_exactly(void **state) {
   fixture *f = *state;
   const kvc_kv_mode modes[] = {KVC_KV_SHARED, KVC_KV_BOUND, KVC_KV_NAIVE};
-  for (int mi = 0; mi < 3; mi++) {
+  for (int mi = 0; mi < 4; mi++) {
     for (int bits = 4; bits <= 8; bits += 4) {
       char out[300];
       snprintf(out, sizeof out, "%s-q%d", f->dir[mi], bits);
@@ -223,7 +229,9 @@ static void quantised_models_decode_exactly(void **state) {
       assert_true(r.quantized >= 2 * 4);
       assert_true(r.skipped >= 1); /* the LM head (and attention products in concat graphs) */
       assert_true(r.bytes_after < r.bytes_before);
-      check_written(f->dir[mi], out, bits, p.symmetric);
+      const int own = mi == 3;
+      assert_int_equal(r.accuracy_level, own ? 4 : 0);
+      check_written(f->dir[mi], out, bits, p.symmetric, r.accuracy_level);
       char path[512];
       struct stat st;
       snprintf(path, sizeof path, "%s/config.json", out);
@@ -241,7 +249,7 @@ static void quantised_models_decode_exactly(void **state) {
           th_append(q, t, step ? 1 : 7);
           th_append(u, t, step ? 1 : 7);
           const double d = th_max_diff(kvc_seq_logits(q), kvc_seq_logits(u), info.vocab_size);
-          if (d > 1e-4)
+          if (d > (own ? 0.0 : 1e-4))
             fail_msg("%s q%d %s, step %d: cached differs from uncached by %.3g", f->dir[mi], bits,
                      kvc_kv_mode_name(modes[k]), step, d);
           if (step < 40)
@@ -280,6 +288,9 @@ static void bad_quantisations_are_refused(void **state) {
   p = kvc_quantize_default_params();
   p.block_size = 48;
   expect_refused(f->dir[0], out, &p, KVC_ERR_INVALID_ARG, "block_size = 48");
+  p = kvc_quantize_default_params();
+  p.accuracy_level = 5;
+  expect_refused(f->dir[0], out, &p, KVC_ERR_INVALID_ARG, "accuracy_level = 5");
   expect_refused(f->dir[0], f->dir[1], NULL, KVC_ERR_IO, "exists");
   expect_refused("/nonexistent", out, NULL, KVC_ERR_IO, "/nonexistent/model.onnx");
   /* not ONNX */

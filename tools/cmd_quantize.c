@@ -20,8 +20,11 @@ static const char usage[] =
     "  --block N            weights per scale along K, a power of two in 16..256 (32)\n"
     "  --symmetric          no zero points: each block's largest magnitude sets its scale\n"
     "  --include-lm-head    quantise the MatMul that produces logits too\n"
-    "  --accuracy-level L   MatMulNBits' accuracy_level 0..4 (4 computes with int8\n"
-    "                       activations; 0 with float) (0)\n";
+    "  --accuracy-level L   MatMulNBits' accuracy_level 0..4: 4 computes with int8\n"
+    "                       activations (faster), 0 with float. Default: 4 for graphs whose\n"
+    "                       attention is kvcache's operator (build-model --attention kvcache:\n"
+    "                       the cache stays exact), 0 for others (GroupQueryAttention's tiny\n"
+    "                       prefill/decode differences would move int8 codes)\n";
 
 int kvc_cmd_quantize(int argc, char **argv) {
   const char *cmd = "quantize", *dirs[2] = {NULL, NULL};
@@ -60,9 +63,9 @@ int kvc_cmd_quantize(int argc, char **argv) {
     fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
     return s == KVC_ERR_INVALID_ARG || s == KVC_ERR_IO ? KVC_EXIT_USAGE : 1;
   }
-  printf("wrote %s: %d MatMuls as %d-bit blocks of %d%s, %d left float; %.1f MB of weights -> "
-         "%.1f MB\n",
-         dirs[1], r.quantized, p.bits, p.block_size, p.symmetric ? " (symmetric)" : "", r.skipped,
-         r.bytes_before / 1e6, r.bytes_after / 1e6);
+  printf("wrote %s: %d MatMuls as %d-bit blocks of %d%s (accuracy_level %d), %d left float; "
+         "%.1f MB of weights -> %.1f MB\n",
+         dirs[1], r.quantized, p.bits, p.block_size, p.symmetric ? " (symmetric)" : "",
+         r.accuracy_level, r.skipped, r.bytes_before / 1e6, r.bytes_after / 1e6);
   return 0;
 }
