@@ -263,6 +263,8 @@ typedef struct kvc_model_info {
   int32_t quantized_matmuls;     /* of which MatMulNBits */
   int32_t weight_bits;           /* the MatMulNBits' bits (the fewest if they differ); 32 when
                                   * none is quantised */
+  int32_t weight_accuracy_level; /* the MatMulNBits' accuracy_level (the largest if they
+                                  * differ; 4: int8 activations, 0: float); -1 when none */
   int input_ids_int32;           /* input_ids is int32 (else int64) */
   kvc_kv_mode kv_mode;           /* the mode its sequences get by default (never AUTO) */
   int64_t param_bytes;           /* bytes of the model files (graph + external weights) */

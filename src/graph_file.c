@@ -166,6 +166,7 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
 
 static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
   out->weight_bits = 32;
+  out->weight_accuracy_level = -1;
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *n = g->node[i];
     const int quantized = is(n->op_type, "MatMulNBits") && is_microsoft(n);
@@ -173,6 +174,9 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
     out->quantized_matmuls += quantized;
     const int bits = quantized ? (int)int_attribute(n, "bits") : 32;
     out->weight_bits = bits && bits < out->weight_bits ? bits : out->weight_bits;
+    const int level = quantized ? (int)int_attribute(n, "accuracy_level") : -1;
+    out->weight_accuracy_level =
+        level > out->weight_accuracy_level ? level : out->weight_accuracy_level;
   }
 }
 
