@@ -6,7 +6,6 @@
  * with its own past/present (1, KV, T, D) bound to one buffer (in place, as SHARED binds a
  * step), seqlens_k and total_sequence_length given. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -15,6 +14,7 @@
 #include "error.h"
 #include "model.h"
 #include "onnx.h"
+#include "probe.h"
 #include "onnx/onnx.pb-c.h"
 
 typedef struct probe {
@@ -57,43 +57,7 @@ static kvc_status probe_session(kvc_model *m, const probe *p, kvc_attention atte
     kvc__onnx_node(g, own ? KVC_OP_ATTENTION : "GroupQueryAttention",
                    own ? KVC_OP_DOMAIN : "com.microsoft", ins, 7, outs, 3, attrs, 2);
   }
-  uint8_t *bytes = NULL;
-  size_t size = 0;
-  kvc_status s = kvc__onnx_pack(g, &bytes, &size);
-  kvc__onnx_free(g);
-  OrtSessionOptions *opts = NULL;
-  OrtEnv *env = NULL;
-  if (!s)
-    s = kvc__ort_env(&env);
-  if (!s)
-    s = kvc__session_options(&m->params, strcmp(m->info.provider, "cuda") == 0, &opts);
-  if (!s)
-    s = kvc__ort_check(kvc__ort()->CreateSessionFromArray(env, bytes, size, opts, out),
-                       "creating the attention probe session");
-  if (opts)
-    kvc__ort()->ReleaseSessionOptions(opts);
-  free(bytes);
-  return s;
-}
-
-static kvc_status bind(OrtIoBinding *binding, int output, const char *name, OrtMemoryInfo *mem,
-                       void *data, size_t bytes, const int64_t *shape, size_t rank,
-                       ONNXTensorElementDataType type) {
-  const OrtApi *ort = kvc__ort();
-  OrtValue *v = NULL;
-  kvc_status s = kvc__ort_check(
-      ort->CreateTensorWithDataAsOrtValue(mem, data, bytes, shape, rank, type, &v), name);
-  if (!s)
-    s = kvc__ort_check(
-        output ? ort->BindOutput(binding, name, v) : ort->BindInput(binding, name, v), name);
-  if (v)
-    ort->ReleaseValue(v);
-  return s;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+  return kvc__probe_session(m, g, "creating the attention probe session", out);
 }
 
 kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
@@ -155,28 +119,31 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
   const ONNXTensorElementDataType f32 = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
                                   i32 = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   if (!s)
-    s = bind(binding, 0, "query", model->host_mem, query, q_floats * sizeof *query, q_shape, 3,
-             f32);
+    s = kvc__probe_bind(binding, 0, "query", "query", model->host_mem, query,
+                        q_floats * sizeof *query, q_shape, 3, f32);
   if (!s)
-    s = bind(binding, 0, "seqlens_k", model->host_mem, &seqlens, sizeof seqlens, one, 1, i32);
+    s = kvc__probe_bind(binding, 0, "seqlens_k", "seqlens_k", model->host_mem, &seqlens,
+                        sizeof seqlens, one, 1, i32);
   if (!s)
-    s = bind(binding, 0, "total_sequence_length", model->host_mem, &total, sizeof total, NULL, 0,
-             i32);
+    s = kvc__probe_bind(binding, 0, "total_sequence_length", "total_sequence_length",
+                        model->host_mem, &total, sizeof total, NULL, 0, i32);
   for (int l = 0; l < p.layers && !s; l++) {
     for (int kv = 0; kv < 2 && !s; kv++) {
       char past[32], present[32];
       snprintf(past, sizeof past, "past_%s_%d", kv ? "value" : "key", l);
       snprintf(present, sizeof present, "present_%s_%d", kv ? "value" : "key", l);
       void *buf = (char *)cache + cache_bytes * (size_t)(2 * l + kv);
-      s = bind(binding, 0, past, model->cache_mem, buf, cache_bytes, cache_shape, 4, f32);
+      s = kvc__probe_bind(binding, 0, past, past, model->cache_mem, buf, cache_bytes, cache_shape,
+                          4, f32);
       if (!s)
-        s = bind(binding, 1, present, model->cache_mem, buf, cache_bytes, cache_shape, 4, f32);
+        s = kvc__probe_bind(binding, 1, present, present, model->cache_mem, buf, cache_bytes,
+                            cache_shape, 4, f32);
     }
     char name[32];
     snprintf(name, sizeof name, "context_%d", l);
     if (!s)
-      s = bind(binding, 1, name, model->host_mem, (char *)ctx + ctx_bytes * (size_t)l, ctx_bytes,
-               ctx_shape, 3, f32);
+      s = kvc__probe_bind(binding, 1, name, name, model->host_mem,
+                          (char *)ctx + ctx_bytes * (size_t)l, ctx_bytes, ctx_shape, 3, f32);
   }
   /* rounds of one run per position (drift hits every position alike), untimed ones first */
   for (int32_t r = -reads; r < reads && !s; r++) {
@@ -191,11 +158,8 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
         times[(size_t)i * reads + r] = kvc__now_ms() - t;
     }
   }
-  for (int32_t i = 0; i < n && !s; i++) {
-    double *t = times + (size_t)i * reads;
-    qsort(t, (size_t)reads, sizeof *t, cmp_double);
-    ms[i] = reads % 2 ? t[reads / 2] : (t[reads / 2 - 1] + t[reads / 2]) / 2;
-  }
+  if (!s)
+    kvc__probe_medians(times, n, reads, ms);
   if (binding)
     ort->ReleaseIoBinding(binding);
   if (cache)

@@ -8,7 +8,6 @@
  * ONNX Runtime offers that we found: a ReduceSum over the same bytes takes twice as long on
  * AVX2 (its summing, not the memory, is the limit), which made an earlier floor too high
  * (docs/PERFORMANCE.md #18). */
-#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -16,6 +15,7 @@
 #include "error.h"
 #include "model.h"
 #include "onnx.h"
+#include "probe.h"
 #include "onnx/onnx.pb-c.h"
 
 enum { ROWS = 64 };
@@ -35,47 +35,15 @@ static kvc_status floor_session(kvc_model *m, OrtSession **out) {
                  (const char *[]){"ones"}, 1, NULL, 0);
   kvc__onnx_node(g, "MatMul", NULL, (const char *[]){"ones", "x"}, 2, (const char *[]){"y"}, 1,
                  NULL, 0);
-  uint8_t *bytes = NULL;
-  size_t size = 0;
-  kvc_status s = kvc__onnx_pack(g, &bytes, &size);
-  kvc__onnx_free(g);
-  OrtSessionOptions *opts = NULL;
-  OrtEnv *env = NULL;
-  if (!s)
-    s = kvc__ort_env(&env);
-  if (!s)
-    s = kvc__session_options(&m->params, strcmp(m->info.provider, "cuda") == 0, &opts);
-  if (!s)
-    s = kvc__ort_check(kvc__ort()->CreateSessionFromArray(env, bytes, size, opts, out),
-                       "creating the floor session");
-  if (opts)
-    kvc__ort()->ReleaseSessionOptions(opts);
-  free(bytes);
-  return s;
+  return kvc__probe_session(m, g, "creating the floor session", out);
 }
 
 /* Binds a float tensor of the given shape over data as the session's input or output. */
 static kvc_status bind(const kvc_model *m, OrtIoBinding *binding, int output, const char *name,
                        void *data, const int64_t shape[2]) {
-  const OrtApi *ort = kvc__ort();
-  const char *what = output ? "floor output" : "floor input";
-  OrtValue *v = NULL;
-  kvc_status s =
-      kvc__ort_check(ort->CreateTensorWithDataAsOrtValue(
+  return kvc__probe_bind(binding, output, name, output ? "floor output" : "floor input",
                          m->cache_mem, data, (size_t)(shape[0] * shape[1]) * sizeof(float), shape,
-                         2, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &v),
-                     what);
-  if (!s)
-    s = kvc__ort_check(
-        output ? ort->BindOutput(binding, name, v) : ort->BindInput(binding, name, v), what);
-  if (v)
-    ort->ReleaseValue(v);
-  return s;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+                         2, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
 }
 
 kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
@@ -122,11 +90,8 @@ kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, in
         times[(size_t)i * reads + r] = kvc__now_ms() - t;
     }
   }
-  for (int32_t i = 0; i < n && !s; i++) {
-    double *t = times + (size_t)i * reads;
-    qsort(t, (size_t)reads, sizeof *t, cmp_double);
-    ms[i] = reads % 2 ? t[reads / 2] : (t[reads / 2 - 1] + t[reads / 2]) / 2;
-  }
+  if (!s)
+    kvc__probe_medians(times, n, reads, ms);
   if (binding)
     ort->ReleaseIoBinding(binding);
   if (buf)
