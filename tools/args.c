@@ -75,11 +75,14 @@ const char kvc_arg_model_help[] =
     "                       where the graph writes its cache in place, else bound)\n"
     "  --max-seq N          cache capacity in tokens (0 = the model's maximum)\n";
 
-int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_params *p,
-                  const char **model_dir) {
+int kvc_arg_model(const char *cmd, const char *usage, int argc, char **argv, int *i,
+                  kvc_model_params *p, const char **model_dir) {
   const char *opt = argv[*i], *v;
   int64_t n;
-  if (!strcmp(opt, "-m") || !strcmp(opt, "--model")) {
+  if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+    printf("%s%s", usage, kvc_arg_model_help);
+    return KVC_ARG_HELP;
+  } else if (!strcmp(opt, "-m") || !strcmp(opt, "--model")) {
     if (!(v = kvc_arg_value(cmd, argc, argv, i)))
       return -1;
     *model_dir = v;

@@ -32,10 +32,13 @@ const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i);
 
 /* Options shared by the verbs that open a model:
  *   -m/--model DIR, --provider cpu|cuda, --threads N, --kv auto|naive|bound, --max-seq N
+ * and -h/--help (prints `usage` and these options' help).
  * Returns 1 when argv[*i] was one of them (consumed, with its value), 0 when it is not,
- * -1 after printing why its value is bad. */
-int kvc_arg_model(const char *cmd, int argc, char **argv, int *i, kvc_model_params *params,
-                  const char **model_dir);
+ * KVC_ARG_HELP after printing the help (the verb exits with 0), -1 after printing why its
+ * value is bad (the verb exits with KVC_EXIT_USAGE). */
+enum { KVC_ARG_HELP = -2 };
+int kvc_arg_model(const char *cmd, const char *usage, int argc, char **argv, int *i,
+                  kvc_model_params *params, const char **model_dir);
 
 /* The help lines for those options. */
 extern const char kvc_arg_model_help[];

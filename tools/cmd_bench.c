@@ -393,19 +393,16 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
   const char *cmd = "bench", *v;
   int64_t n;
   for (int i = 1; i < argc; i++) {
-    int rc = kvc_arg_model(cmd, argc, argv, &i, mp, dir);
-    if (rc < 0)
-      return KVC_EXIT_USAGE;
+    const int rc = kvc_arg_model(cmd, usage, argc, argv, &i, mp, dir);
     if (rc > 0)
       continue;
+    if (rc < 0)
+      return rc == KVC_ARG_HELP ? -1 : KVC_EXIT_USAGE;
     const char *opt = argv[i];
     int file = -1;
     for (int f = 0; f < 4; f++)
       file = strcmp(opt, output_options[f]) ? file : f;
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return -1;
-    } else if (file >= 0) {
+    if (file >= 0) {
       if (!(out[file] = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--prompt-len") || !strcmp(opt, "--gen") || !strcmp(opt, "--repeats")) {

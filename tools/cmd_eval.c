@@ -86,15 +86,12 @@ int kvc_cmd_eval(int argc, char **argv) {
   uint64_t seed = 1;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
-    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &base_dir);
-    if (r < 0)
-      return KVC_EXIT_USAGE;
+    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &base_dir);
     if (r > 0)
       continue;
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return 0;
-    } else if (!strcmp(opt, "--against")) {
+    if (r < 0)
+      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
+    if (!strcmp(opt, "--against")) {
       if (!(other_dir = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--json")) {

@@ -153,15 +153,12 @@ int kvc_cmd_generate(int argc, char **argv) {
     const char *opt = argv[i], *v;
     double d;
     int64_t k;
-    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
-    if (r < 0)
-      return KVC_EXIT_USAGE;
+    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
     if (r > 0)
       continue;
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return 0;
-    } else if (!strcmp(opt, "--prompt-ids")) {
+    if (r < 0)
+      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
+    if (!strcmp(opt, "--prompt-ids")) {
       if (!(prompt_text = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--prompt")) {

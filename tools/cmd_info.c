@@ -92,15 +92,12 @@ int kvc_cmd_info(int argc, char **argv) {
   int json = 0;
   kvc_model_params mp = kvc_model_default_params();
   for (int i = 1; i < argc; i++) {
-    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
-    if (r < 0)
-      return KVC_EXIT_USAGE;
+    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
     if (r > 0)
       continue;
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return 0;
-    } else if (!strcmp(argv[i], "--json")) {
+    if (r < 0)
+      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
+    if (!strcmp(argv[i], "--json")) {
       json = 1;
     } else {
       return kvc_arg_unknown(cmd, argv[i], usage, 1);

@@ -72,15 +72,12 @@ int kvc_cmd_soak(int argc, char **argv) {
   uint64_t seed = 1;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
-    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
-    if (r < 0)
-      return KVC_EXIT_USAGE;
+    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
     if (r > 0)
       continue;
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return 0;
-    } else if (!strcmp(opt, "--steps") || !strcmp(opt, "--check-every")) {
+    if (r < 0)
+      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
+    if (!strcmp(opt, "--steps") || !strcmp(opt, "--check-every")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
           !kvc_arg_int(cmd, opt, v, 1, INT32_MAX, opt[2] == 's' ? &steps : &every))
         return KVC_EXIT_USAGE;

@@ -31,16 +31,13 @@ int kvc_cmd_verify(int argc, char **argv) {
   int64_t prompt_len = 16, steps = 64;
   uint64_t seed = 1;
   for (int i = 1; i < argc; i++) {
-    int r = kvc_arg_model(cmd, argc, argv, &i, &mp, &dir);
-    if (r < 0)
-      return KVC_EXIT_USAGE;
+    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
     if (r > 0)
       continue;
+    if (r < 0)
+      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
     const char *opt = argv[i];
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      printf("%s%s", usage, kvc_arg_model_help);
-      return 0;
-    } else if (!strcmp(opt, "--prompt-len")) {
+    if (!strcmp(opt, "--prompt-len")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
           !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &prompt_len))
         return KVC_EXIT_USAGE;
