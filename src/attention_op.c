@@ -483,10 +483,6 @@ static const OrtCustomOp attention_op = {
     .KernelComputeV2 = compute,
 };
 
-const OrtCustomOp *kvc__attention_op(void) {
-  return &attention_op;
-}
-
 static pthread_mutex_t domain_lock = PTHREAD_MUTEX_INITIALIZER;
 static OrtCustomOpDomain *domain;
 

@@ -31,9 +31,6 @@
 #define KVC_OP_DOMAIN    "ai.kvcache"
 #define KVC_OP_ATTENTION "Attention"
 
-/* The operator's description (static; valid for the life of the process). */
-const OrtCustomOp *kvc__attention_op(void);
-
 /* A domain holding the operator, made once per process with `ort` and never released
  * (sessions may outlive any one owner). NULL with *status set on failure. */
 OrtCustomOpDomain *kvc__attention_domain(const OrtApi *ort, OrtStatus **status);
