@@ -64,11 +64,13 @@ run: build
 
 # Regenerate the committed report from a real run on this machine.
 docs-benchmark: build
-	@$(MAKE) --no-print-directory $(MODEL)/model.onnx $(OWN)/model.onnx
+	@$(MAKE) --no-print-directory $(MODEL)/model.onnx $(OWN)/model.onnx $(OWN_Q4)/model.onnx
 	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
 	  --plot docs/benchmark.png --report docs/BENCHMARK.md
 	$(BUILD)/kvcache bench -m $(OWN) $(BENCH_FLAGS) --json $(BUILD)/bench-kvattn.json \
 	  --plot docs/benchmark-kvattn.png --report docs/BENCHMARK-kvattn.md
+	$(BUILD)/kvcache bench -m $(OWN_Q4) --json $(BUILD)/bench-kvattn-q4.json \
+	  --plot docs/benchmark-kvattn-q4.png --report docs/BENCHMARK-kvattn-q4.md
 
 # The hostile-input suite's table of cases and outcomes.
 docs-reliability: build
