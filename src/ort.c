@@ -1,6 +1,7 @@
 /* ort.c: ONNX Runtime API table and status conversion. */
 #include "ort.h"
 
+#include <stdlib.h>
 #include <threads.h>
 
 #include "error.h"
@@ -74,7 +75,20 @@ static void discard_log(void *param, OrtLoggingLevel severity, const char *categ
   (void)param, (void)severity, (void)category, (void)logid, (void)code_location, (void)message;
 }
 
+/* ONNX Runtime's Linux builds (1.30) carry Microsoft's usage telemetry, on by default: making
+ * the environment writes a device id and an event database under
+ * $XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime, and threads wake every few seconds
+ * to upload what the sessions report (docs/SOAK.md measured their memory). A library inside
+ * someone else's program should not start that unasked, so kvcache turns it off unless the
+ * program has set the variable itself (ORT_DISABLE_TELEMETRY=0 keeps it on). The runtime reads
+ * it once, here; if setenv fails (no memory) the runtime's default stands. */
+static void telemetry_off_unless_chosen(void) {
+  if (!getenv("ORT_DISABLE_TELEMETRY"))
+    (void)setenv("ORT_DISABLE_TELEMETRY", "1", 0);
+}
+
 static void make_env(void) {
+  telemetry_off_unless_chosen();
   env_status =
       api->CreateEnvWithCustomLogger(discard_log, NULL, ORT_LOGGING_LEVEL_WARNING, "kvcache", &env);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -15,6 +16,19 @@ static void api_table_is_served(void **state) {
   (void)state;
   assert_int_equal(kvc__ort_init(), KVC_OK);
   assert_non_null(kvc__ort());
+}
+
+/* Before any other environment in this process: kvcache's own turns ONNX Runtime's usage
+ * telemetry off when the program has not chosen (tests/test_telemetry.sh checks the effect). */
+static void telemetry_is_off_unless_chosen(void **state) {
+  (void)state;
+  assert_int_equal(unsetenv("ORT_DISABLE_TELEMETRY"), 0);
+  OrtEnv *env = NULL;
+  assert_int_equal(kvc__ort_env(&env), KVC_OK);
+  assert_non_null(env);
+  const char *v = getenv("ORT_DISABLE_TELEMETRY");
+  assert_non_null(v);
+  assert_string_equal(v, "1");
 }
 
 static void env_and_session_options(void **state) {
@@ -88,6 +102,7 @@ static void a_real_ort_failure_is_reported(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(api_table_is_served),
+      cmocka_unit_test(telemetry_is_off_unless_chosen),
       cmocka_unit_test(env_and_session_options),
       cmocka_unit_test(runtime_info),
       cmocka_unit_test(ort_errors_become_kvc_errors),
