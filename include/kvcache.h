@@ -252,7 +252,7 @@ typedef struct kvc_search {
   float temperature;        /* 1 */
   int32_t top_k;            /* 50 (0 = all) */
   float top_p;              /* 1 */
-  float repetition_penalty; /* 1 = none. Read and reported; kvcache does not apply it yet */
+  float repetition_penalty; /* 1 = none; kvc_search_sampler_params passes it on */
 } kvc_search;
 
 typedef struct kvc_model_info {
@@ -508,20 +508,28 @@ KVC_API kvc_status kvc_seq_get_metrics(const kvc_seq *seq, kvc_seq_metrics *metr
 typedef struct kvc_sampler kvc_sampler;
 
 typedef struct kvc_sampler_params {
-  float temperature; /* 0 (default) = greedy (argmax, lowest id on ties); > 0 samples */
-  int32_t top_k;     /* keep the k most likely tokens; 0 (default) = all */
-  float top_p;       /* keep the smallest set with probability >= top_p; 1 (default) = all */
-  uint64_t seed;     /* random seed; same seed and logits -> same tokens. Default 0 */
+  float temperature;        /* 0 (default) = greedy (argmax, lowest id on ties); > 0 samples */
+  int32_t top_k;            /* keep the k most likely tokens; 0 (default) = all */
+  float top_p;              /* keep the smallest set with probability >= top_p; 1 (default) = all */
+  uint64_t seed;            /* random seed; same seed and logits -> same tokens. Default 0 */
+  float repetition_penalty; /* 1 (default) or 0 = none; > 1 discourages the sequence's tokens:
+                             * kvc_sampler_sample_seq and kvc_generate divide a positive
+                             * logit of an id already in the sequence (prompt included) by
+                             * it and multiply a negative one, once per distinct id (the CTRL
+                             * paper's rule, as onnxruntime-genai and Hugging Face apply it),
+                             * greedy or sampling. kvc_sampler_sample has no history: it
+                             * ignores it */
 } kvc_sampler_params;
 
 KVC_API kvc_sampler_params kvc_sampler_default_params(void);
 
 /* Sampler parameters for a model's generation defaults (kvc_model_info.search): greedy
- * unless do_sample; seed 0. */
+ * unless do_sample; its repetition_penalty either way; seed 0. */
 KVC_API kvc_sampler_params kvc_search_sampler_params(const kvc_search *search);
 
 /* A sampler for logits of `vocab_size` entries (its scratch space is allocated here).
- * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1]. */
+ * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1],
+ * repetition_penalty negative or not finite. */
 KVC_API kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size,
                                    kvc_sampler **out);
 KVC_API void kvc_sampler_free(kvc_sampler *sampler);
@@ -532,11 +540,19 @@ KVC_API void kvc_sampler_free(kvc_sampler *sampler);
  * or when every logit is NaN or -inf (no token can be chosen). */
 KVC_API kvc_status kvc_sampler_sample(kvc_sampler *sampler, const float *logits, int32_t *token);
 
+/* Pick the next token of `seq` from its logits (kvc_seq_logits), the repetition penalty, if
+ * the sampler has one, applied over the sequence's tokens first; the sequence is not changed.
+ * Errors: KVC_ERR_INVALID_ARG for a NULL argument, a sampler made for another vocab_size, a
+ * sequence without logits (nothing appended since it was made or rewound), and those of
+ * kvc_sampler_sample. */
+KVC_API kvc_status kvc_sampler_sample_seq(kvc_sampler *sampler, const kvc_seq *seq, int32_t *token);
+
 /* Called after each generated token; return non-zero to stop generating. */
 typedef int (*kvc_token_fn)(void *user, int32_t token, int32_t index);
 
 /* Append `prompt` (n_prompt >= 1 tokens; n_prompt 0 continues from the sequence's current
- * logits), then generate up to max_new tokens, appending each but the last. Generation
+ * logits), then generate up to max_new tokens (each picked by kvc_sampler_sample_seq),
+ * appending each but the last. Generation
  * stops after an end-of-sequence token of the model (kvc_model_info.eos_token_ids, from
  * genai_config.json), which is in `out` but not appended.
  * out (max_new entries) receives the generated tokens and *n_out their number.

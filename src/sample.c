@@ -1,7 +1,9 @@
 /* sample.c: choosing the next token from logits: greedy, or temperature with top-k and
- * top-p (nucleus) filtering, from a seeded generator. */
+ * top-p (nucleus) filtering, from a seeded generator; a repetition penalty over the
+ * sequence's tokens first, when asked. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "ctx.h"
@@ -14,13 +16,15 @@ struct kvc_sampler {
   kvc_sampler_params params;
   int32_t vocab;
   kvc__rng rng;
-  int32_t *order; /* (vocab) token ids, sorted by logit when filtering */
-  float *probs;   /* (vocab) */
-  const float *sort_logits;
+  int32_t *order;      /* (vocab) token ids, sorted by logit when filtering */
+  float *probs;        /* (vocab) */
+  float *penalized;    /* (vocab) the logits after the repetition penalty; only with one */
+  unsigned char *seen; /* (vocab) which ids the penalty has already touched; only with one */
 };
 
 kvc_sampler_params kvc_sampler_default_params(void) {
-  return (kvc_sampler_params){.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
+  return (kvc_sampler_params){
+      .temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0, .repetition_penalty = 1.0f};
 }
 
 kvc_sampler_params kvc_search_sampler_params(const kvc_search *search) {
@@ -30,6 +34,8 @@ kvc_sampler_params kvc_search_sampler_params(const kvc_search *search) {
     p.top_k = search->top_k;
     p.top_p = search->top_p;
   }
+  if (search) /* greedy or not: onnxruntime-genai applies it before either */
+    p.repetition_penalty = search->repetition_penalty;
   return p;
 }
 
@@ -48,12 +54,22 @@ kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab, kvc_
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
     return kvc__fail(KVC_ERR_INVALID_ARG, "top_p = %g: expected in (0, 1] (1 = off)",
                      (double)p.top_p);
+  if (!(p.repetition_penalty >= 0.0f) || isinf(p.repetition_penalty))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "repetition_penalty = %g: expected a finite value > 0 (1 or 0 = off, > 1 "
+                     "discourages repeats)",
+                     (double)p.repetition_penalty);
+  if (p.repetition_penalty == 0.0f) /* the field's zero value: parameters made before it */
+    p.repetition_penalty = 1.0f;
+  const int penalty = p.repetition_penalty != 1.0f;
   kvc_sampler *s = kvc__calloc(1, sizeof *s);
   if (s) {
     s->order = kvc__calloc((size_t)vocab, sizeof *s->order);
     s->probs = kvc__calloc((size_t)vocab, sizeof *s->probs);
+    s->penalized = penalty ? kvc__calloc((size_t)vocab, sizeof *s->penalized) : NULL;
+    s->seen = penalty ? kvc__calloc((size_t)vocab, sizeof *s->seen) : NULL;
   }
-  if (!s || !s->order || !s->probs) {
+  if (!s || !s->order || !s->probs || (penalty && (!s->penalized || !s->seen))) {
     kvc_sampler_free(s);
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a sampler over %d tokens", vocab);
   }
@@ -69,6 +85,8 @@ void kvc_sampler_free(kvc_sampler *s) {
     return;
   kvc__free(s->order);
   kvc__free(s->probs);
+  kvc__free(s->penalized);
+  kvc__free(s->seen);
   kvc__free(s);
 }
 
@@ -161,6 +179,49 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
   return KVC_OK;
 }
 
+/* The repetition penalty of the CTRL paper (Keskar et al. 2019), as onnxruntime-genai and
+ * Hugging Face apply it: each distinct id in history has its logit divided by the penalty
+ * when positive, multiplied when negative. Returns the logits to sample from. */
+static const float *penalize(kvc_sampler *s, const float *logits, const int32_t *history,
+                             int32_t n) {
+  if (!s->penalized || n == 0)
+    return logits;
+  const float penalty = s->params.repetition_penalty;
+  memcpy(s->penalized, logits, (size_t)s->vocab * sizeof *logits);
+  for (int32_t i = 0; i < n; i++) {
+    const int32_t id = history[i];
+    if (s->seen[id])
+      continue;
+    s->seen[id] = 1;
+    const float l = s->penalized[id];
+    s->penalized[id] = l < 0.0f ? l * penalty : l / penalty;
+  }
+  for (int32_t i = 0; i < n; i++) /* cleared for the next call: touches n ids, not vocab */
+    s->seen[history[i]] = 0;
+  return s->penalized;
+}
+
+kvc_status kvc_sampler_sample_seq(kvc_sampler *sampler, const kvc_seq *seq, int32_t *token) {
+  if (!sampler || !seq || !token)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_sampler_sample_seq: %s is NULL",
+                     !sampler ? "sampler"
+                     : !seq   ? "seq"
+                              : "token");
+  const kvc_ctx *c = seq->ctx;
+  if (sampler->vocab != c->vocab)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_sampler_sample_seq: the sampler was made for %d logits, the model "
+                     "has %d: make it with the model's vocab_size",
+                     sampler->vocab, c->vocab);
+  const float *logits = kvc_seq_logits(seq);
+  if (!logits)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kvc_sampler_sample_seq: the sequence has no logits (nothing appended "
+                     "since it was made or rewound)");
+  const int32_t *history = c->tokens + (size_t)seq->slot * (size_t)c->capacity;
+  return kvc_sampler_sample(sampler, penalize(sampler, logits, history, kvc_seq_len(seq)), token);
+}
+
 static int is_eos(const kvc_model_info *info, int32_t token) {
   for (int32_t i = 0; i < info->n_eos; i++)
     if (info->eos_token_ids[i] == token)
@@ -197,7 +258,7 @@ kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, i
                      "prompt on an empty or rewound sequence)");
   for (int32_t i = 0; i < max_new; i++) {
     int32_t token;
-    if ((s = kvc_sampler_sample(sampler, kvc_seq_logits(seq), &token)))
+    if ((s = kvc_sampler_sample_seq(sampler, seq, &token)))
       return s;
     out[i] = token;
     *n_out = i + 1;

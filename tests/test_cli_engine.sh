@@ -45,6 +45,18 @@ a=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1" -n 20 --temperature 0.9 --t
 b=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1" -n 20 --temperature 0.9 --top-k 50 --top-p 0.9 --seed 4 2>/dev/null)
 [ "$a" = "$b" ] || fail "sampling with one seed differs: '$a' vs '$b'"
 passed=$((passed + 1))
+# a repetition penalty so large that a token already in the sequence never wins while one that
+# is not has a positive logit (about half of them, in these random models): no id repeats,
+# neither a prompt's nor a generated one, alone and with --prompts (where the plain greedy
+# tokens do repeat)
+plain=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6 7 8" -n 60 2>/dev/null)
+pen=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6 7 8" -n 60 --repetition-penalty 1e6 2>/dev/null)
+[ "$(tr ' ' '\n' <<<"5 6 7 8 $plain" | sort | uniq -d)" != "" ] || fail "plain greedy never repeats: '$plain'"
+[ "$(tr ' ' '\n' <<<"5 6 7 8 $pen" | sort | uniq -d)" = "" ] || fail "--repetition-penalty 1e6 repeats: '$pen'"
+printf '5 6 7 8\n' >"$tmp/one.txt"
+many=$("$kvcache" generate -m "$tmp/gqa" --prompts "$tmp/one.txt" -n 60 --repetition-penalty 1e6 2>/dev/null)
+[ "$many" = "$pen" ] || fail "--prompts with the penalty: '$many' != alone '$pen'"
+passed=$((passed + 1))
 
 # generate --prompts: many prompts decoding together give each prompt's tokens alone, in file
 # order, whatever --parallel (batched on the GQA graph, one after another on the Concat one)
@@ -88,6 +100,7 @@ expect_error 2 "--prompt-ids" generate -m "$tmp/m" --prompt-ids "1 x"
 expect_error 2 "bad.txt line 2" generate -m "$tmp/gqa" --prompts "$tmp/bad.txt"
 expect_error 2 "range.txt line 2: token 1000" generate -m "$tmp/gqa" --prompts "$tmp/range.txt"
 expect_error 2 "cannot open --prompts" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
+expect_error 2 "--repetition-penalty" generate -m "$tmp/m" --prompt-ids "1" --repetition-penalty 0
 expect_error 2 "--parallel" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --parallel 0
 expect_error 2 "give one of --prompt, --prompt-ids and --prompts" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --prompt-ids "1"
 expect_error 2 "--kv" generate -m "$tmp/m" --prompt-ids "1" --kv fast

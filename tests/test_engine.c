@@ -550,6 +550,89 @@ static void generate_matches_manual_greedy_and_stops(void **state) {
   kvc_sampler_free(greedy);
 }
 
+/* The penalty by its definition, written here: each distinct id of `history` has its logit
+ * divided by `penalty` when positive, multiplied when negative. */
+static void penalize_by_hand(float *logits, const int32_t *history, int32_t n, float penalty) {
+  static unsigned char done[1000];
+  memset(done, 0, sizeof done);
+  for (int32_t i = 0; i < n; i++) {
+    if (done[history[i]]++)
+      continue;
+    float *l = &logits[history[i]];
+    *l = *l < 0 ? *l * penalty : *l / penalty;
+  }
+}
+
+static void repetition_penalty_is_applied_over_the_sequence(void **state) {
+  fixture *f = *state;
+  kvc_sampler_params p = kvc_sampler_default_params();
+  p.repetition_penalty = 1.8f;
+  kvc_sampler *greedy = NULL;
+  assert_int_equal(kvc_sampler_new(&p, 1000, &greedy), KVC_OK);
+  kvc_seq *q = th_new_seq(f->model, KVC_KV_BOUND), *r = th_new_seq(f->model, KVC_KV_NAIVE);
+  const int32_t prompt[] = {9, 8, 7, 9};
+  int32_t out[40], n_out = -1, history[64], n_history = 0;
+  assert_int_equal(kvc_generate(q, prompt, 4, 40, greedy, out, &n_out, NULL, NULL), KVC_OK);
+  assert_int_equal(n_out, 40);
+  /* the same tokens from a loop that penalises by hand and takes the argmax */
+  th_append(r, prompt, 4);
+  memcpy(history, prompt, sizeof prompt);
+  n_history = 4;
+  float logits[1000];
+  int changed = 0, plain_repeats = 0;
+  for (int i = 0; i < 40; i++) {
+    memcpy(logits, kvc_seq_logits(r), sizeof logits);
+    const int32_t plain = th_argmax(logits, 1000);
+    penalize_by_hand(logits, history, n_history, 1.8f);
+    const int32_t t = th_argmax(logits, 1000);
+    assert_int_equal(out[i], t);
+    changed += t != plain;
+    for (int32_t k = 0; k < n_history; k++)
+      plain_repeats += history[k] == plain;
+    th_append(r, &t, 1);
+    history[n_history++] = t;
+  }
+  assert_true(changed > 0); /* the penalty did change the choice somewhere */
+  assert_true(plain_repeats > 0);
+  /* kvc_sampler_sample_seq leaves the sequence as it was, and equals the penalised argmax */
+  const int32_t len = kvc_seq_len(r);
+  memcpy(logits, kvc_seq_logits(r), sizeof logits);
+  int32_t t = -1;
+  assert_int_equal(kvc_sampler_sample_seq(greedy, r, &t), KVC_OK);
+  assert_int_equal(kvc_seq_len(r), len);
+  assert_memory_equal(logits, kvc_seq_logits(r), sizeof logits);
+  penalize_by_hand(logits, history, n_history, 1.8f);
+  assert_int_equal(t, th_argmax(logits, 1000));
+  /* sampling: the same draws as an unpenalised sampler of the same seed given the penalised
+   * logits */
+  kvc_sampler_params sp = kvc_sampler_default_params();
+  sp.temperature = 0.8f, sp.top_k = 40, sp.seed = 7;
+  kvc_sampler *plain = NULL, *pen = NULL;
+  assert_int_equal(kvc_sampler_new(&sp, 1000, &plain), KVC_OK);
+  sp.repetition_penalty = 1.8f;
+  assert_int_equal(kvc_sampler_new(&sp, 1000, &pen), KVC_OK);
+  for (int i = 0; i < 50; i++) {
+    int32_t a = -1, b = -1;
+    assert_int_equal(kvc_sampler_sample_seq(pen, r, &a), KVC_OK);
+    assert_int_equal(kvc_sampler_sample(plain, logits, &b), KVC_OK);
+    assert_int_equal(a, b);
+  }
+  /* refused: no logits to pick from, a sampler of another vocabulary */
+  assert_int_equal(kvc_seq_rewind(r, 0), KVC_OK);
+  assert_int_equal(kvc_sampler_sample_seq(greedy, r, &t), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "no logits"));
+  kvc_sampler *small = NULL;
+  assert_int_equal(kvc_sampler_new(NULL, 10, &small), KVC_OK);
+  assert_int_equal(kvc_sampler_sample_seq(small, q, &t), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "vocab_size"));
+  kvc_sampler_free(small);
+  kvc_sampler_free(plain);
+  kvc_sampler_free(pen);
+  kvc_seq_free(q);
+  kvc_seq_free(r);
+  kvc_sampler_free(greedy);
+}
+
 /* ---- logging -------------------------------------------------------------------------------- */
 
 typedef struct log_record {
@@ -637,6 +720,7 @@ int main(void) {
       cmocka_unit_test(int32_ids_are_fed_as_int32),
       cmocka_unit_test(cuda_without_cuda_fails_clearly),
       cmocka_unit_test(generate_matches_manual_greedy_and_stops),
+      cmocka_unit_test(repetition_penalty_is_applied_over_the_sequence),
       cmocka_unit_test(log_callback_receives_messages),
       cmocka_unit_test(threads_share_one_model),
   };

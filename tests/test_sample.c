@@ -1,5 +1,5 @@
 /* Tests for src/sample.c: greedy, temperature, top-k, top-p, seeding, non-finite logits, and
- * bad parameters. */
+ * bad parameters (the repetition penalty over a real sequence: tests/test_engine.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,13 +183,42 @@ static void bad_parameters(void **state) {
   assert_non_null(strstr(kvc_last_error(), "top_p"));
   p.top_p = 1.5f;
   assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  const float bad_penalties[] = {-1.0f, NAN, INFINITY};
+  for (int i = 0; i < 3; i++) {
+    p = kvc_sampler_default_params();
+    p.repetition_penalty = bad_penalties[i];
+    assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+    assert_non_null(strstr(kvc_last_error(), "repetition_penalty"));
+    assert_null(s);
+  }
   p = kvc_sampler_default_params();
+  p.repetition_penalty = 0; /* the field's zero value: off, as in parameters made before it */
+  assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_OK);
+  kvc_sampler_free(s);
+  s = NULL;
   assert_int_equal(kvc_sampler_new(&p, 0, &s), KVC_ERR_INVALID_ARG);
   assert_null(s);
   assert_int_equal(kvc_sampler_new(&p, 10, NULL), KVC_ERR_INVALID_ARG);
   int32_t t;
   assert_int_equal(kvc_sampler_sample(NULL, NULL, &t), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_sampler_sample_seq(NULL, NULL, &t), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "sampler is NULL"));
   kvc_sampler_free(NULL);
+}
+
+/* The model's search section's penalty reaches the sampler, greedy or not. */
+static void search_defaults_carry_the_penalty(void **state) {
+  (void)state;
+  kvc_search search = {
+      .do_sample = 0, .temperature = 0.7f, .top_k = 5, .top_p = 0.9f, .repetition_penalty = 1.3f};
+  kvc_sampler_params p = kvc_search_sampler_params(&search);
+  assert_true(p.temperature == 0.0f);
+  assert_true(p.repetition_penalty == 1.3f);
+  search.do_sample = 1;
+  p = kvc_search_sampler_params(&search);
+  assert_true(p.temperature == 0.7f && p.top_k == 5 && p.top_p == 0.9f);
+  assert_true(p.repetition_penalty == 1.3f);
+  assert_true(kvc_sampler_default_params().repetition_penalty == 1.0f);
 }
 
 int main(void) {
@@ -200,6 +229,7 @@ int main(void) {
       cmocka_unit_test(same_seed_same_tokens),
       cmocka_unit_test(non_finite_logits),
       cmocka_unit_test(bad_parameters),
+      cmocka_unit_test(search_defaults_carry_the_penalty),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

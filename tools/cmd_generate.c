@@ -41,18 +41,31 @@ static const char usage[] =
     "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
     "  --top-k K            sample among the K most likely tokens (0 = all)\n"
     "  --top-p P            sample within probability mass P, 0 < P <= 1 (1 = all)\n"
+    "  --repetition-penalty R\n"
+    "                       divide a positive logit of a token already in the sequence by R,\n"
+    "                       multiply a negative one (R > 1 discourages repeats; greedy or\n"
+    "                       sampling); default: genai_config.json's search value, else 1\n"
     "  --seed S             sampling seed (0)\n"
     "  --no-cache           recompute the whole sequence for every token (same as --kv uncached)\n";
 
-/* No sampling option given: the model's own defaults (genai_config.json's search), if any. */
-static void model_sampling(const kvc_model *model, kvc_sampler_params *sp) {
+/* The model's own defaults (genai_config.json's search), if any, for what the command line
+ * left open: the sampling mode when no sampling option was given, the repetition penalty
+ * when --repetition-penalty was not (penalty < 0). */
+static void model_sampling(const kvc_model *model, kvc_sampler_params *sp, int chose_sampling,
+                           double penalty) {
   kvc_model_info info;
   kvc_model_get_info(model, &info);
-  if (!*info.genai_config)
-    return;
-  const uint64_t seed = sp->seed;
-  *sp = kvc_search_sampler_params(&info.search);
-  sp->seed = seed;
+  if (*info.genai_config) {
+    const kvc_sampler_params own = kvc_search_sampler_params(&info.search);
+    if (!chose_sampling) {
+      const uint64_t seed = sp->seed;
+      *sp = own;
+      sp->seed = seed;
+    }
+    sp->repetition_penalty = own.repetition_penalty;
+  }
+  if (penalty >= 0)
+    sp->repetition_penalty = (float)penalty;
 }
 
 /* Streaming: each generated token's completed text goes to stdout at once. */
@@ -76,7 +89,7 @@ static int print_token(void *user, int32_t token, int32_t index) {
 /* --prompt TEXT: encode with the tokenizer, generate, stream the text. */
 static int generate_text(const char *cmd, const char *dir, const char *tokenizer_path,
                          const char *text, kvc_model_params *mp, kvc_sampler_params *sp,
-                         int chose_sampling, int32_t n_new) {
+                         int chose_sampling, double penalty, int32_t n_new) {
   kvc_model *model = NULL;
   kvc_tokenizer *tok = NULL;
   kvc_seq *seq = NULL;
@@ -111,8 +124,8 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
               tokenizer_path, kvc_tokenizer_vocab_size(tok), info.vocab_size);
       rc = KVC_EXIT_USAGE;
     }
-    if (!s && !chose_sampling)
-      model_sampling(model, sp);
+    if (!s)
+      model_sampling(model, sp, chose_sampling, penalty);
     if (!s && !rc && !(s = kvc_seq_new(model, NULL, &seq)) &&
         !(s = kvc_sampler_new(sp, info.vocab_size, &sampler)) &&
         !(s = kvc_detokenizer_new(tok, 1, &st.d)))
@@ -149,6 +162,7 @@ int kvc_cmd_generate(int argc, char **argv) {
   kvc_sampler_params sp = kvc_sampler_default_params();
   int64_t n_new = 32;
   int chose_sampling = 0;
+  double penalty = -1; /* not given: the model's */
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v;
     double d;
@@ -200,6 +214,10 @@ int kvc_cmd_generate(int argc, char **argv) {
         return KVC_EXIT_USAGE;
       sp.top_p = (float)d;
       chose_sampling = 1;
+    } else if (!strcmp(opt, "--repetition-penalty")) {
+      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
+          !kvc_arg_double(cmd, opt, v, 1e-6, 1e6, &penalty))
+        return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--seed")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &sp.seed))
         return KVC_EXIT_USAGE;
@@ -218,13 +236,13 @@ int kvc_cmd_generate(int argc, char **argv) {
     return KVC_EXIT_USAGE;
   }
   if (prompt_words)
-    return generate_text(cmd, dir, tokenizer_path, prompt_words, &mp, &sp, chose_sampling,
+    return generate_text(cmd, dir, tokenizer_path, prompt_words, &mp, &sp, chose_sampling, penalty,
                          (int32_t)n_new);
   if (prompts_file) {
     kvc_model *model = NULL;
     int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
-    if (!rc && !chose_sampling)
-      model_sampling(model, &sp);
+    if (!rc)
+      model_sampling(model, &sp, chose_sampling, penalty);
     if (!rc)
       rc = kvc_generate_prompts(cmd, model, prompts_file, (int)parallel, (int32_t)n_new, &sp);
     kvc_model_free(model);
@@ -254,8 +272,7 @@ int kvc_cmd_generate(int argc, char **argv) {
   if (!rc) {
     kvc_model_info info;
     kvc_model_get_info(model, &info);
-    if (!chose_sampling)
-      model_sampling(model, &sp);
+    model_sampling(model, &sp, chose_sampling, penalty);
     if (!(s = kvc_seq_new(model, NULL, &seq)))
       s = kvc_sampler_new(&sp, info.vocab_size, &sampler);
     if (!s && load_state) /* go on from a saved sequence (its logits, if no prompt follows) */

@@ -29,8 +29,7 @@ static void print_genai(const kvc_model_info *i) {
   if (s->do_sample)
     printf(" (temperature %g, top_k %d, top_p %g)", (double)s->temperature, s->top_k,
            (double)s->top_p);
-  printf(", max_length %d, repetition_penalty %g%s\n", s->max_length, (double)s->repetition_penalty,
-         s->repetition_penalty != 1.0f ? " (not applied by kvcache yet)" : "");
+  printf(", max_length %d, repetition_penalty %g\n", s->max_length, (double)s->repetition_penalty);
 }
 
 static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {

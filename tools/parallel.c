@@ -169,7 +169,7 @@ int kvc_generate_prompts(const char *cmd, kvc_model *model, const char *path, in
       lane *l = &lanes[item_lane[j]];
       prompt *p = l->p;
       int32_t token = 0;
-      if ((s = kvc_sampler_sample(l->sampler, kvc_seq_logits(l->seq), &token)))
+      if ((s = kvc_sampler_sample_seq(l->sampler, l->seq, &token)))
         break;
       p->out[p->n_out++] = token;
       tokens++;
