@@ -75,26 +75,15 @@ docs-benchmark: build
 # The hostile-input suite's table of cases and outcomes.
 docs-reliability: build
 	bash tests/hostile.sh $(CURDIR)/$(BUILD)/kvcache $(CURDIR)/docs/RELIABILITY.md
-	@{ echo; echo "## Fuzzing"; echo; \
-	  echo "The last \`make fuzz\` on this machine (libFuzzer, clang, with ASan and UBSan; seeds in"; \
-	  echo "\`fuzz/corpus\`, which \`make test\` replays): executions, and the end of each log."; \
-	  echo; echo "| harness | what it feeds | result |"; echo "|---|---|---|"; \
-	  for h in $(FUZZ_HARNESSES); do \
-	    r=$$(grep -ho 'Done [0-9]* runs in [0-9]* second(s)' $(FUZZ_BUILD)/fuzz_$$h.log 2>/dev/null || echo "not run"); \
-	    case $$h in config) w="config.json and genai_config.json text";; graph) w="ONNX bytes (graph_file.c)";; \
-	      state) w="state files (kvc_seq_load_buffer)";; ids) w="the CLI's token lists";; \
-	      attention) w="ai.kvcache.Attention: tensors of any shapes, lengths and values";; esac; \
-	    echo "| fuzz_$$h | $$w | $$r, no crash |"; done; echo; \
-	  echo "Found by fuzz_graph on its first run, and fixed: an initializer's external_data entry"; \
-	  echo "without a key made graph_file.c (and quantize.c) pass NULL to strcmp; every optional"; \
-	  echo "string of the ONNX message is now compared through a NULL-safe helper. The input is"; \
-	  echo "kept as \`fuzz/corpus/graph/regression-null-external-key\`."; } >>docs/RELIABILITY.md
+	bash scripts/fuzz-report.sh $(FUZZ_BUILD) "$(FUZZ_HARNESSES)" $(FUZZ_RUNS) $(FUZZ_ATTENTION_RUNS) \
+	  >>docs/RELIABILITY.md
 
 # libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists. fuzz-short
 # (part of make test) replays the seed corpus (fuzz/corpus, regressions included) and runs a
 # few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 1000000
+FUZZ_ATTENTION_RUNS ?= 100000
 FUZZ_HARNESSES = config graph state ids attention
 FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
 fuzz-build: deps
@@ -108,12 +97,13 @@ fuzz-short: fuzz-build
 	@for h in $(FUZZ_HARNESSES); do mkdir -p $(FUZZ_BUILD)/new/$$h; \
 	  runs=20000; [ $$h = attention ] && runs=500; \
 	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=$$runs -seed=1 $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
-	    2>$(FUZZ_BUILD)/fuzz_$$h.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.log; exit 1; }; \
-	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.log)"; done
+	    2>$(FUZZ_BUILD)/fuzz_$$h.short.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.short.log; exit 1; }; \
+	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.short.log)"; done
 
 fuzz: fuzz-build
 	@for h in $(FUZZ_HARNESSES); do mkdir -p $(FUZZ_BUILD)/new/$$h; \
-	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=$(FUZZ_RUNS) $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
+	  runs=$(FUZZ_RUNS); [ $$h = attention ] && runs=$(FUZZ_ATTENTION_RUNS); \
+	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=$$runs $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
 	    2>$(FUZZ_BUILD)/fuzz_$$h.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.log; exit 1; }; \
 	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.log)"; done
 

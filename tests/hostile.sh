@@ -79,6 +79,8 @@ cases=(
   "sampler|top-p 0|2|--top-p|generate -m m --prompt-ids 1 --temperature 1 --top-p 0"
   "sampler|top-p 1.5|2|--top-p|generate -m m --prompt-ids 1 --temperature 1 --top-p 1.5"
   "sampler|top-k -3|2|--top-k|generate -m m --prompt-ids 1 --temperature 1 --top-k -3"
+  "sampler|repetition penalty NaN|2|--repetition-penalty|generate -m m --prompt-ids 1 --repetition-penalty nan"
+  "sampler|repetition penalty -1|2|--repetition-penalty|generate -m m --prompt-ids 1 --repetition-penalty -1"
   "state files|a state cut at 2000 bytes|1|truncated|generate -m m --load-state state-cut -n 1"
   "state files|one byte of a state changed|1|checksum|generate -m m --load-state state-flip -n 1"
   "state files|a file that is not a state|1|not a kvcache state|generate -m m --load-state state-junk -n 1"
