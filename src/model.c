@@ -310,13 +310,15 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   *out = NULL;
   if (!path)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_open: path is NULL");
-  kvc_model_params p = params ? *params : kvc_model_default_params();
-  int cuda = 0;
-  kvc_status s = check_params(&p, &cuda);
+  /* the environment first: making it may set ORT_DISABLE_TELEMETRY (ort.c), which must not
+   * race with the getenv calls below in another thread opening a model */
+  OrtEnv *env = NULL;
+  kvc_status s = kvc__ort_env(&env);
   if (s)
     return s;
-  OrtEnv *env = NULL;
-  if ((s = kvc__ort_env(&env)))
+  kvc_model_params p = params ? *params : kvc_model_default_params();
+  int cuda = 0;
+  if ((s = check_params(&p, &cuda)))
     return s;
 
   kvc_model *m = kvc__calloc(1, sizeof *m);
