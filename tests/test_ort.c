@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +31,25 @@ static void telemetry_is_off_unless_chosen(void **state) {
   const char *v = getenv("ORT_DISABLE_TELEMETRY");
   assert_non_null(v);
   assert_string_equal(v, "1");
+}
+
+/* A setting the program made stays: in a child process (the environment is made once per
+ * process), ORT_DISABLE_TELEMETRY=yes is still "yes" after kvcache made its environment. */
+static void telemetry_setting_of_the_program_is_kept(void **state) {
+  (void)state;
+  const pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    OrtEnv *env = NULL;
+    const int ok = setenv("ORT_DISABLE_TELEMETRY", "yes", 1) == 0 && kvc__ort_env(&env) == KVC_OK &&
+                   getenv("ORT_DISABLE_TELEMETRY") &&
+                   strcmp(getenv("ORT_DISABLE_TELEMETRY"), "yes") == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void env_and_session_options(void **state) {
@@ -102,6 +123,7 @@ static void a_real_ort_failure_is_reported(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(api_table_is_served),
+      cmocka_unit_test(telemetry_setting_of_the_program_is_kept),
       cmocka_unit_test(telemetry_is_off_unless_chosen),
       cmocka_unit_test(env_and_session_options),
       cmocka_unit_test(runtime_info),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ONNX Runtime 1.30's usage telemetry stays off in a program that uses kvcache: no device id or
-# event database under the cache home, unless the program asked for it with
-# ORT_DISABLE_TELEMETRY=0 (then the files appear, which also shows this check would see them).
-# The runtime turns its telemetry off by itself under CI variables, so they are removed here.
+# event database under the cache home. (Without kvcache's default, src/ort.c, the runtime
+# writes $XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/deviceid and onnxruntime.db
+# here: checked when this test was written. It is not turned on here to show it, since that
+# would also upload.) The runtime turns its telemetry off by itself under CI variables, so
+# they are removed. tests/test_ort.c checks that a program's own setting is kept.
 # usage: test_telemetry.sh KVCACHE
 set -euo pipefail
 kvcache="$1"
@@ -19,9 +21,4 @@ ids=$("${scrubbed[@]}" "$kvcache" generate -m "$tmp/m" --prompt-ids 1,2,3 -n 4 -
 [ -n "$ids" ] || fail "generate printed nothing"
 written=$(find "$tmp/home" "$tmp/cache" -mindepth 1)
 [ -z "$written" ] || fail "with ORT_DISABLE_TELEMETRY unset, ONNX Runtime wrote: $written"
-"${scrubbed[@]}" ORT_DISABLE_TELEMETRY=0 "$kvcache" generate -m "$tmp/m" --prompt-ids 1,2,3 -n 4 \
-  --greedy >/dev/null 2>&1
-[ -f "$tmp/cache/Microsoft/DeveloperTools/.onnxruntime/deviceid" ] ||
-  fail "ORT_DISABLE_TELEMETRY=0 (the program's choice) did not keep the runtime's telemetry on," \
-    "or the runtime no longer writes \$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/deviceid"
-echo "telemetry: off by default, on when asked: ok"
+echo "telemetry: off by default: ok"
