@@ -1,7 +1,7 @@
-/* Tests for state files (src/state.c): a sequence saved in one KV mode and loaded in any other
- * goes on exactly as if it had never stopped; a state moves between the GQA and Concat graphs
- * of the same weights; every damaged, foreign or oversized state is refused with the sequence
- * unchanged; a failed save leaves the old file. */
+/* Tests for state files (src/state.c): a sequence saved in one KV mode (or another process)
+ * and loaded in any other goes on exactly as if it had never stopped; a state moves between the GQA
+ * and Concat graphs of the same weights; every damaged, foreign or oversized state is refused with
+ * the sequence unchanged; a failed save leaves the old file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +154,66 @@ static void exact_for_100_steps_after_a_random_length(void **state) {
       free(buf);
     }
   }
+}
+
+/* A sequence of the prompt and `extra` greedy tokens (the same in every process). */
+static kvc_seq *grown(kvc_model *m, kvc_kv_mode mode, int extra) {
+  kvc_seq *q = th_new_seq(m, mode);
+  th_append(q, prompt, 9);
+  for (int t = 0; t < extra; t++) {
+    int32_t next = th_argmax(kvc_seq_logits(q), V);
+    th_append(q, &next, 1);
+  }
+  return q;
+}
+
+/* `test_state --save DIR FILE EXTRA`: the other process of the test below. It opens the model
+ * itself, grows a SHARED sequence and saves it to FILE. */
+static int save_in_this_process(const char *dir, const char *path, int extra) {
+  kvc_model *m = NULL;
+  if (kvc_model_open(dir, NULL, &m) != KVC_OK)
+    return 1;
+  kvc_seq *q = grown(m, KVC_KV_SHARED, extra);
+  const int rc = kvc_seq_save(q, path) != KVC_OK;
+  kvc_seq_free(q);
+  kvc_model_free(m);
+  return rc;
+}
+
+/* Saved by another process (this binary run again with --save: its own model, session and
+ * runtime), loaded here into a BOUND and a NAIVE sequence: the next 100 steps' logits equal
+ * those of this process's own sequence of the same tokens within 1e-6. */
+static void a_state_from_another_process(void **state) {
+  fixture *f = *state;
+  char dir[256], path[300], extra[16];
+  th_tmpdir(dir, sizeof dir, "state-process");
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  snprintf(extra, sizeof extra, "%d", 23);
+  fflush(NULL);
+  const pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char *const args[] = {"test_state", "--save", f->gqa, path, extra, NULL};
+    execv("/proc/self/exe", args);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  const kvc_kv_mode modes[] = {KVC_KV_BOUND, KVC_KV_NAIVE};
+  for (int i = 0; i < 2; i++) {
+    kvc_seq *a = grown(f->g, KVC_KV_SHARED, 23), *b = th_new_seq(f->g, modes[i]);
+    assert_int_equal(kvc_seq_load(b, path), KVC_OK);
+    assert_int_equal(kvc_seq_len(b), 9 + 23);
+    assert_true(th_max_diff(kvc_seq_logits(a), kvc_seq_logits(b), V) <= 1e-6);
+    go_on_steps(a, b, 1e-6, "saved by another process", 100);
+    kvc_seq_free(a), kvc_seq_free(b);
+  }
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 /* Through a file; saving again replaces it whole; a failed save leaves it as it was. */
@@ -337,10 +397,13 @@ static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--save"))
+    return save_in_this_process(argv[2], argv[3], atoi(argv[4]));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_loaded_state_goes_on_as_before),
       cmocka_unit_test(exact_for_100_steps_after_a_random_length),
+      cmocka_unit_test(a_state_from_another_process),
       cmocka_unit_test(files_are_replaced_whole),
       cmocka_unit_test(bad_states_change_nothing),
       cmocka_unit_test(every_damage_is_refused),
