@@ -70,11 +70,12 @@ typedef struct kvc_runtime_info {
 /* Telemetry: ONNX Runtime 1.30's Linux builds send Microsoft usage telemetry by default (a
  * device id and an event database under $XDG_CACHE_HOME/Microsoft/DeveloperTools, threads
  * that upload them). The first kvc_model_open, which creates kvcache's ONNX Runtime
- * environment, sets ORT_DISABLE_TELEMETRY=1 in the process environment when the variable is
- * unset, so none of that starts; a program that wants it sets
- * ORT_DISABLE_TELEMETRY=0 before. Like any setenv, it races with other threads reading the
- * environment at that moment: such a program sets the variable itself before starting them.
- * An environment the program created through ONNX Runtime before kvcache's is not changed. */
+ * environment, sets ORT_DISABLE_TELEMETRY=1 (1.30's name) and ORT_TELEMETRY_DISABLED=1 (later
+ * versions') in the process environment when neither is set, so none of that starts; a
+ * program that wants it sets one of them to 0 before. Like any setenv, it races with other
+ * threads reading the environment at that moment: such a program sets the variable itself
+ * before starting them. An environment the program created through ONNX Runtime before
+ * kvcache's is not changed. */
 
 /* Fill *info from the loaded ONNX Runtime. Fails with KVC_ERR_RUNTIME when the runtime is
  * older than the header's API version. */

@@ -80,11 +80,14 @@ static void discard_log(void *param, OrtLoggingLevel severity, const char *categ
  * $XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime, and threads wake every few seconds
  * to upload what the sessions report (docs/SOAK.md measured their memory). A library inside
  * someone else's program should not start that unasked, so kvcache turns it off unless the
- * program has set the variable itself (ORT_DISABLE_TELEMETRY=0 keeps it on). The runtime reads
- * it once, here; if setenv fails (no memory) the runtime's default stands. */
+ * program has chosen: 1.30 reads ORT_DISABLE_TELEMETRY, later sources ORT_TELEMETRY_DISABLED;
+ * if either is set it is the program's choice, else both are set to 1. The runtime reads them
+ * once, when the environment is made; if setenv fails (no memory) the default stands. */
 static void telemetry_off_unless_chosen(void) {
-  if (!getenv("ORT_DISABLE_TELEMETRY"))
-    (void)setenv("ORT_DISABLE_TELEMETRY", "1", 0);
+  if (getenv("ORT_DISABLE_TELEMETRY") || getenv("ORT_TELEMETRY_DISABLED"))
+    return;
+  (void)setenv("ORT_DISABLE_TELEMETRY", "1", 0);
+  (void)setenv("ORT_TELEMETRY_DISABLED", "1", 0);
 }
 
 static void make_env(void) {

@@ -25,25 +25,30 @@ static void api_table_is_served(void **state) {
 static void telemetry_is_off_unless_chosen(void **state) {
   (void)state;
   assert_int_equal(unsetenv("ORT_DISABLE_TELEMETRY"), 0);
+  assert_int_equal(unsetenv("ORT_TELEMETRY_DISABLED"), 0);
   OrtEnv *env = NULL;
   assert_int_equal(kvc__ort_env(&env), KVC_OK);
   assert_non_null(env);
-  const char *v = getenv("ORT_DISABLE_TELEMETRY");
+  const char *v = getenv("ORT_DISABLE_TELEMETRY"), *later = getenv("ORT_TELEMETRY_DISABLED");
   assert_non_null(v);
   assert_string_equal(v, "1");
+  assert_non_null(later);
+  assert_string_equal(later, "1");
 }
 
 /* A setting the program made stays: in a child process (the environment is made once per
- * process), ORT_DISABLE_TELEMETRY=yes is still "yes" after kvcache made its environment. */
+ * process), ORT_DISABLE_TELEMETRY=yes is still "yes" after kvcache made its environment, and
+ * the other name is not added. */
 static void telemetry_setting_of_the_program_is_kept(void **state) {
   (void)state;
   const pid_t child = fork();
   assert_true(child >= 0);
   if (child == 0) {
     OrtEnv *env = NULL;
-    const int ok = setenv("ORT_DISABLE_TELEMETRY", "yes", 1) == 0 && kvc__ort_env(&env) == KVC_OK &&
-                   getenv("ORT_DISABLE_TELEMETRY") &&
-                   strcmp(getenv("ORT_DISABLE_TELEMETRY"), "yes") == 0;
+    const int ok =
+        unsetenv("ORT_TELEMETRY_DISABLED") == 0 && setenv("ORT_DISABLE_TELEMETRY", "yes", 1) == 0 &&
+        kvc__ort_env(&env) == KVC_OK && getenv("ORT_DISABLE_TELEMETRY") &&
+        strcmp(getenv("ORT_DISABLE_TELEMETRY"), "yes") == 0 && !getenv("ORT_TELEMETRY_DISABLED");
     _exit(ok ? 0 : 1);
   }
   int status = 0;

@@ -11,7 +11,7 @@ kvcache="$1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-scrubbed=(env -u ORT_DISABLE_TELEMETRY -u CI -u TF_BUILD -u GITHUB_ACTIONS -u GITLAB_CI -u CIRCLECI
+scrubbed=(env -u ORT_DISABLE_TELEMETRY -u ORT_TELEMETRY_DISABLED -u CI -u TF_BUILD -u GITHUB_ACTIONS -u GITLAB_CI -u CIRCLECI
   -u TRAVIS -u JENKINS_URL -u CODEBUILD_BUILD_ID -u BUILDKITE -u TEAMCITY_VERSION -u APPVEYOR
   -u BITBUCKET_BUILD_NUMBER HOME="$tmp/home" XDG_CACHE_HOME="$tmp/cache")
 mkdir "$tmp/home" "$tmp/cache"
