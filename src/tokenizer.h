@@ -90,12 +90,17 @@ typedef struct kvc__dec {
   int prepend;           /* METASPACE: as kvc__pre.prepend (0 keeps a leading space) */
 } kvc__dec;
 
+/* How an added token matches (tokenizer.json's flags): it takes the whitespace on its left or
+ * right with it, or matches only where no word character touches it. */
+enum { KVC_ADDED_LSTRIP = 1, KVC_ADDED_RSTRIP = 2, KVC_ADDED_SINGLE_WORD = 4 };
+
 struct kvc_tokenizer {
   char path[4096];
   int32_t n_ids;           /* largest id + 1 */
   const char **text;       /* (n_ids) each id's text, NULL for an unused id */
   int32_t *text_len;       /* (n_ids) */
   uint8_t *special;        /* (n_ids) 1: an added token marked special */
+  uint8_t *added_flags;    /* (n_ids) an added token's KVC_ADDED_* matching flags */
   kvc__tok_entry *vocab;   /* every id's text -> id (uthash) */
   kvc__tok_entry *entries; /* the vocabulary's items, one allocation */
   kvc__merge *merges, *merge_pool;

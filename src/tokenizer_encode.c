@@ -559,6 +559,76 @@ static kvc_status section(encoder *e, const char *s, size_t n, int index) {
   return st;
 }
 
+/* Unicode's White_Space property (what \s matches in Hugging Face's Rust regexes). */
+static int is_space(utf8proc_int32_t c) {
+  return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+         c == 0x3000;
+}
+
+/* A word character as \w: alphabetic, a mark, a decimal digit, a connector punctuation, or a
+ * joiner. */
+static int is_word(utf8proc_int32_t c) {
+  switch (utf8proc_category(c)) {
+  case UTF8PROC_CATEGORY_LU:
+  case UTF8PROC_CATEGORY_LL:
+  case UTF8PROC_CATEGORY_LT:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_LO:
+  case UTF8PROC_CATEGORY_NL:
+  case UTF8PROC_CATEGORY_MN:
+  case UTF8PROC_CATEGORY_MC:
+  case UTF8PROC_CATEGORY_ME:
+  case UTF8PROC_CATEGORY_ND:
+  case UTF8PROC_CATEGORY_PC:
+    return 1;
+  default:
+    return c == 0x200c || c == 0x200d;
+  }
+}
+
+/* The code point starting at text[at] (at < len; the text is valid UTF-8), its size in *n. */
+static utf8proc_int32_t char_at(const char *text, size_t len, size_t at, size_t *n) {
+  utf8proc_int32_t c = 0;
+  const utf8proc_ssize_t k =
+      utf8proc_iterate((const utf8proc_uint8_t *)text + at, (utf8proc_ssize_t)(len - at), &c);
+  *n = k > 0 ? (size_t)k : 1;
+  return c;
+}
+
+/* The start of the code point that ends at text[at] (at > 0). */
+static size_t char_before(const char *text, size_t at) {
+  do
+    at--;
+  while (at > 0 && ((unsigned char)text[at] & 0xc0) == 0x80);
+  return at;
+}
+
+/* Where an added token found at [at, end) takes effect, by its flags: -1 when single_word
+ * rules the match out (a word character touches it), else its span widened over the
+ * whitespace before (lstrip, not before `from`) and after (rstrip). */
+static int added_span(const char *text, size_t len, size_t from, uint8_t flags, size_t *at,
+                      size_t *end) {
+  size_t n;
+  if (flags & KVC_ADDED_SINGLE_WORD) {
+    if (*at > 0 && is_word(char_at(text, len, char_before(text, *at), &n)))
+      return -1;
+    if (*end < len && is_word(char_at(text, len, *end, &n)))
+      return -1;
+  }
+  if (flags & KVC_ADDED_LSTRIP)
+    while (*at > from) {
+      const size_t prev = char_before(text, *at);
+      if (!is_space(char_at(text, len, prev, &n)))
+        break;
+      *at = prev;
+    }
+  if (flags & KVC_ADDED_RSTRIP)
+    while (*end < len && is_space(char_at(text, len, *end, &n)))
+      *end += n;
+  return 0;
+}
+
 static kvc_status encode(encoder *e, const char *text, size_t len, int add_special) {
   const kvc_tokenizer *t = e->t;
   kvc_status st = KVC_OK;
@@ -583,8 +653,14 @@ static kvc_status encode(encoder *e, const char *text, size_t len, int add_speci
     }
     if (token < 0)
       continue;
-    if (at > carry)
-      st = section(e, text + carry, at - carry, index++);
+    size_t start = at;
+    if (t->added_flags[token] &&
+        added_span(text, len, carry, t->added_flags[token], &start, &end)) {
+      at = end - 1; /* not a single word: its text stays in the section, searched past it */
+      continue;
+    }
+    if (start > carry)
+      st = section(e, text + carry, start - carry, index++);
     if (!st)
       st = push_id(e, token);
     carry = end;

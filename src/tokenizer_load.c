@@ -51,6 +51,7 @@ void kvc_tokenizer_free(kvc_tokenizer *t) {
   kvc__free(t->text);
   kvc__free(t->text_len);
   kvc__free(t->special);
+  kvc__free(t->added_flags);
   kvc__word_cache_free(t->cache);
   HASH_CLEAR(hh, t->edges);
   kvc__free(t->edge_pool);
@@ -362,7 +363,8 @@ static kvc_status vocabulary(loader *l, const cJSON *vocab, const cJSON *added) 
   t->text = kvc__calloc((size_t)t->n_ids + 1, sizeof *t->text);
   t->text_len = kvc__calloc((size_t)t->n_ids + 1, sizeof *t->text_len);
   t->special = kvc__calloc((size_t)t->n_ids + 1, sizeof *t->special);
-  if (!t->entries || !t->text || !t->text_len || !t->special)
+  t->added_flags = kvc__calloc((size_t)t->n_ids + 1, sizeof *t->added_flags);
+  if (!t->entries || !t->text || !t->text_len || !t->special || !t->added_flags)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for %d tokens of %s", t->n_ids, l->path);
   for (int pass = 0; pass < 2; pass++) {
     cJSON_ArrayForEach(e, (pass ? added : vocab)) {
@@ -372,6 +374,10 @@ static kvc_status vocabulary(loader *l, const cJSON *vocab, const cJSON *added) 
       const size_t len = strlen(s);
       if (pass && flag(e, "special", 0))
         t->special[id] = 1;
+      if (pass)
+        t->added_flags[id] = (uint8_t)((flag(e, "lstrip", 0) ? KVC_ADDED_LSTRIP : 0) |
+                                       (flag(e, "rstrip", 0) ? KVC_ADDED_RSTRIP : 0) |
+                                       (flag(e, "single_word", 0) ? KVC_ADDED_SINGLE_WORD : 0));
       if (lookup(t, s, len) >= 0) /* an added token already in the vocabulary */
         continue;
       kvc__tok_entry *item = &t->entries[n++];

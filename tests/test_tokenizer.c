@@ -1,6 +1,7 @@
 /* Tests for the tokenizer (src/tokenizer_*.c) on the real tokenizer.json files of Llama 3,
- * Gemma 3 and Qwen 3 (fetched by scripts/fetch-tokenizers.sh): every line of the corpus
- * encodes to the ids an independent implementation gives (@lenml/tokenizers, JavaScript;
+ * Gemma 3, Qwen 3, Llama 2, GPT-2 and Mistral NeMo (fetched by scripts/fetch-tokenizers.sh),
+ * and GPT-2's with added tokens that strip whitespace or match whole words: every line of the
+ * corpus encodes to the ids an independent implementation gives (@lenml/tokenizers, JavaScript;
  * tests/data/tokenizer/NAME.ids, made by scripts/make-tokenizer-fixtures.sh); decoding gives the
  * text back where the format promises it; the incremental decoder emits only whole UTF-8 and
  * adds up to the whole; bad input and malformed files give clear errors.
@@ -236,6 +237,142 @@ static void expect_open(const char *path, kvc_status want, const char *needle) {
   assert_null(t);
 }
 
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    fail_msg("cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  const long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *text = malloc((size_t)size + 1);
+  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+  fclose(f);
+  text[size] = 0;
+  *n = (size_t)size;
+  return text;
+}
+
+/* GPT-2's tokenizer with `entries` (added-token objects, comma-separated) put first in its
+ * added_tokens. */
+static kvc_tokenizer *gpt2_with(const char *entries) {
+  char path[4096];
+  size_t n;
+  snprintf(path, sizeof path, "%s/gpt2/tokenizer.json", tokenizers_dir);
+  char *json = slurp(path, &n);
+  const char *list = strstr(json, "\"added_tokens\"");
+  assert_non_null(list);
+  const char *open = strchr(list, '[');
+  assert_non_null(open);
+  const size_t head = (size_t)(open + 1 - json);
+  char tmp[] = "/tmp/kvcache-tokenizer-XXXXXX";
+  const int fd = mkstemp(tmp);
+  assert_true(fd >= 0);
+  FILE *out = fdopen(fd, "w");
+  assert_non_null(out);
+  fwrite(json, 1, head, out);
+  fprintf(out, "%s,", entries);
+  fwrite(json + head, 1, n - head, out);
+  fclose(out);
+  free(json);
+  kvc_tokenizer *t = NULL;
+  if (kvc_tokenizer_open(tmp, &t) != KVC_OK)
+    fail_msg("opening GPT-2 with added tokens: %s", kvc_last_error());
+  unlink(tmp);
+  return t;
+}
+
+/* Added tokens with lstrip and rstrip (tests/data/tokenizer/added-flags.json) in GPT-2's
+ * tokenizer: each line of added-flags.txt ("\n" standing for a newline) encodes to the ids
+ * the independent implementation gives (added-flags.ids). */
+static void added_token_flags_equal_the_independent_implementation(void **state) {
+  (void)state;
+  char path[4096];
+  size_t n;
+  snprintf(path, sizeof path, "%s/added-flags.json", data_dir);
+  char *entries = slurp(path, &n);
+  char *first = strchr(entries, '['), *last = strrchr(entries, ']');
+  assert_true(first && last && first < last);
+  *last = 0;
+  kvc_tokenizer *t = gpt2_with(first + 1);
+  free(entries);
+  lines text, want;
+  snprintf(path, sizeof path, "%s/added-flags.txt", data_dir);
+  read_lines(path, &text);
+  snprintf(path, sizeof path, "%s/added-flags.ids", data_dir);
+  read_lines(path, &want);
+  assert_int_equal(text.n, want.n);
+  for (int i = 0; i < text.n; i++) {
+    char line[1024];
+    size_t len = 0;
+    for (const char *c = text.line[i]; *c && len + 1 < sizeof line; c++) {
+      const int newline = c[0] == '\\' && c[1] == 'n';
+      line[len++] = newline ? '\n' : *c;
+      c += newline;
+    }
+    int32_t count = 0;
+    int32_t *ids = encode(t, line, len, 0, &count);
+    char got[4096] = "";
+    for (int32_t k = 0, at = 0; k < count; k++)
+      at += snprintf(got + at, sizeof got - (size_t)at, "%s%d", k ? " " : "", ids[k]);
+    if (strcmp(got, want.line[i]))
+      fail_msg("added-flags line %d: got %s, expected %s", i + 1, got, want.line[i]);
+    free(ids);
+  }
+  free(text.text);
+  free(want.text);
+  kvc_tokenizer_free(t);
+}
+
+/* ids of a, then `middle` (unless < 0), then b, by tokenizer t (GPT-2 alone) */
+static int32_t *joined(kvc_tokenizer *t, const char *a, int32_t middle, const char *b, int32_t *n) {
+  int32_t na = 0, nb = 0;
+  int32_t *ia = encode(t, a, strlen(a), 0, &na), *ib = encode(t, b, strlen(b), 0, &nb);
+  int32_t *all = malloc(((size_t)na + (size_t)nb + 1) * sizeof *all);
+  memcpy(all, ia, (size_t)na * sizeof *all);
+  *n = na;
+  if (middle >= 0)
+    all[(*n)++] = middle;
+  memcpy(all + *n, ib, (size_t)nb * sizeof *all);
+  *n += nb;
+  free(ia), free(ib);
+  return all;
+}
+
+/* single_word (which the independent implementation does not implement): "cat" is its own id
+ * only where no word character (letter, mark, digit, '_') touches it; elsewhere the text is
+ * encoded as if the token did not exist. */
+static void single_word_matches_whole_words_only(void **state) {
+  fixture *f = *state;
+  kvc_tokenizer *plain = f->tok[4]; /* gpt2 */
+  kvc_tokenizer *t = gpt2_with("{\"id\": 50257, \"content\": \"cat\", \"single_word\": true, "
+                               "\"lstrip\": false, \"rstrip\": false, \"normalized\": false, "
+                               "\"special\": false}");
+  const struct {
+    const char *text, *before, *after; /* before/after: around the token; NULL: no match */
+  } cases[] = {
+      {"cat", "", ""},
+      {"a cat.", "a ", "."},
+      {"-cat-", "-", "-"},
+      {"concatenate", NULL, NULL},
+      {"_cat", NULL, NULL},
+      {"\xc3\xa9"
+       "cat",
+       NULL, NULL},         /* a letter before */
+      {"cat1", NULL, NULL}, /* a digit after */
+      {"cats and cat", "cats and ", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int32_t n = 0, m = 0;
+    int32_t *got = encode(t, cases[i].text, strlen(cases[i].text), 0, &n);
+    int32_t *want = cases[i].before ? joined(plain, cases[i].before, 50257, cases[i].after, &m)
+                                    : joined(plain, cases[i].text, -1, "", &m);
+    if (n != m || memcmp(got, want, (size_t)n * sizeof *got))
+      fail_msg("single_word, \"%s\": %d ids, expected %d", cases[i].text, n, m);
+    free(got), free(want);
+  }
+  kvc_tokenizer_free(t);
+}
+
 /* Invalid UTF-8 in, ids outside the vocabulary, malformed and unsupported files: a clear
  * status and a message naming the culprit. */
 static void bad_input_is_refused(void **state) {
@@ -347,6 +484,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(decode_inverts_encode),
       cmocka_unit_test(incremental_decoding_adds_up),
       cmocka_unit_test(special_tokens),
+      cmocka_unit_test(added_token_flags_equal_the_independent_implementation),
+      cmocka_unit_test(single_word_matches_whole_words_only),
       cmocka_unit_test(bad_input_is_refused),
       cmocka_unit_test(metaspace_and_byte_fallback),
   };
