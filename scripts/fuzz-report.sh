@@ -22,6 +22,8 @@ for h in $harnesses; do
     state) w="state files (kvc_seq_load_buffer)" ;;
     ids) w="the CLI's token lists" ;;
     attention) w="ai.kvcache.Attention: tensors of any shapes, lengths and values" ;;
+    tokenizer) w="tokenizer.json text (then a sample encoded and decoded)" ;;
+    tokenize) w="any text through a fixed tokenizer: valid UTF-8 comes back exactly" ;;
     *) w="$h" ;;
   esac
   echo "| fuzz_$h | $w | $r, no crash |"
@@ -36,6 +38,14 @@ Found by fuzz_graph on its first run, and fixed: an initializer's external_data 
 without a key made graph_file.c (and quantize.c) pass NULL to strcmp; every optional
 string of the ONNX message is now compared through a NULL-safe helper. The input is
 kept as \`fuzz/corpus/graph/regression-null-external-key\`.
+
+fuzz_tokenizer's first long run found a crash, and it is fixed: a normalizer's replacement
+that is not UTF-8 (JSON text must be, but nothing checked it) made normalised text that PCRE2
+then read unchecked, and a split produced a piece of negative size. Every key and string of
+a tokenizer.json must now be UTF-8 (the file is refused, naming the key); the two inputs are
+kept as \`fuzz/corpus/tokenizer/regression-invalid-utf8-*\`, and tests/test_tokenizer.c and the
+hostile suite hold a case. (The same run found a bug in the new harness itself: it passed
+more ids on than it had room for.)
 
 fuzz_attention's first runs found a leak, not in kvcache: ONNX Runtime 1.30 does not free the
 status a custom operator returns when it refuses a run (\`scripts/lsan.supp\` says why the

@@ -240,6 +240,11 @@ static kvc_status split(encoder *e, const pcre2_code *re, kvc__split_behavior be
       return kvc__fail(KVC_ERR_RUNTIME, "pre-tokenizer pattern failed (PCRE2 error %d)", rc);
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
     const size_t ms = ov[0], me = ov[1];
+    if (ms < carry || me < ms || me > n) /* \K and the like: a match before where we stand */
+      return kvc__fail(KVC_ERR_UNSUPPORTED,
+                       "pre-tokenizer pattern matched [%zu, %zu) behind position %zu: patterns "
+                       "that move a match's start (\\K) are not supported",
+                       ms, me, carry);
     if (me == ms) { /* an empty match splits nothing: step over one character */
       uint32_t cp;
       at = ms + (ms < n ? (size_t)kvc__utf8_next(s + ms, &cp) : 1);

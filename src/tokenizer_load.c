@@ -513,12 +513,29 @@ static kvc_status added_trie(loader *l, const cJSON *added) {
   return KVC_OK;
 }
 
-kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out) {
-  if (!out)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenizer_open: out is NULL");
+/* Every key and string of the file is UTF-8, as JSON requires: the strings become text that
+ * PCRE2 then reads without checking it again (a normalizer's replacement, a pattern, a token).
+ * Returns the first key or string that is not, or NULL. */
+static const cJSON *not_utf8(const cJSON *node) {
+  for (; node; node = node->next) {
+    if (node->string &&
+        kvc__utf8_valid_prefix(node->string, strlen(node->string)) < strlen(node->string))
+      return node;
+    if (cJSON_IsString(node) && node->valuestring &&
+        kvc__utf8_valid_prefix(node->valuestring, strlen(node->valuestring)) <
+            strlen(node->valuestring))
+      return node;
+    const cJSON *inner = not_utf8(node->child);
+    if (inner)
+      return inner;
+  }
+  return NULL;
+}
+
+/* A tokenizer from tokenizer.json's text; `path` names it in messages (and in t->path). */
+kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
+                                kvc_tokenizer **out) {
   *out = NULL;
-  if (!path)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenizer_open: path is NULL");
   kvc_tokenizer *t = kvc__calloc(1, sizeof *t);
   if (t && !(t->cache = kvc__word_cache_new())) {
     kvc__free(t);
@@ -526,23 +543,22 @@ kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out) {
   }
   if (!t)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
-  struct stat st;
+  snprintf(t->path, sizeof t->path, "%s", path);
   kvc_status s = KVC_OK;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-    s = kvc__path_join(t->path, sizeof t->path, path, "tokenizer.json");
-  else
-    snprintf(t->path, sizeof t->path, "%s", path);
-  char *text = NULL;
-  size_t size = 0;
-  if (!s)
-    s = kvc__file_read(t->path, TOKENIZER_MAX_BYTES, &text, &size);
-  cJSON *json = s ? NULL : cJSON_ParseWithLength(text, size);
-  if (!s && !json)
+  cJSON *json = cJSON_ParseWithLength(text, size);
+  if (!json)
     s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", t->path,
                   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
-  kvc__free(text);
   loader l = {t, t->path};
   kvc__hash_oom = 0;
+  const cJSON *bad_text = s ? NULL : not_utf8(json);
+  if (bad_text) {
+    const char *key = bad_text->string;
+    const int key_ok = key && kvc__utf8_valid_prefix(key, strlen(key)) == strlen(key);
+    s = kvc__fail(KVC_ERR_MODEL, "%s: %s%s%s is not valid UTF-8 (JSON text must be)", t->path,
+                  key_ok ? "the string under \"" : "a key or string", key_ok ? key : "",
+                  key_ok ? "\"" : "");
+  }
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "model");
   const cJSON *added = cJSON_GetObjectItemCaseSensitive(json, "added_tokens");
   if (!s && !cJSON_IsObject(m))
@@ -570,4 +586,27 @@ kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out) {
   }
   *out = t;
   return KVC_OK;
+}
+
+kvc_status kvc_tokenizer_open(const char *path, kvc_tokenizer **out) {
+  if (!out)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenizer_open: out is NULL");
+  *out = NULL;
+  if (!path)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenizer_open: path is NULL");
+  char file[4096];
+  struct stat st;
+  kvc_status s = KVC_OK;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    s = kvc__path_join(file, sizeof file, path, "tokenizer.json");
+  else
+    snprintf(file, sizeof file, "%s", path);
+  char *text = NULL;
+  size_t size = 0;
+  if (!s)
+    s = kvc__file_read(file, TOKENIZER_MAX_BYTES, &text, &size);
+  if (!s)
+    s = kvc__tokenizer_parse(file, text, size, out);
+  kvc__free(text);
+  return s;
 }

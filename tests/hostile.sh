@@ -39,6 +39,7 @@ cp state state-flip && printf '\xff' | dd of=state-flip bs=1 seek=500 conv=notru
 head -c 200 m/config.json >state-junk
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [' >tok-bad.json
 printf '{"model": {"type": "Unigram", "vocab": []}}' >tok-unigram.json
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\xe4\xb8"}}' >tok-utf8.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}}' >tok.json
 printf 'ab\n\xc3\x28\n' >bad-utf8.txt
 echo "1 two 3" >bad-ids.txt
@@ -101,6 +102,7 @@ cases=(
   "quantize|a model that is not ONNX|1|not an ONNX model|quantize garbage never"
   "tokenizer|a tokenizer.json cut short|1|not valid JSON|tokenize --tokenizer tok-bad.json"
   "tokenizer|a Unigram model|1|model \"Unigram\"|tokenize --tokenizer tok-unigram.json"
+  "tokenizer|a string that is not UTF-8|1|not valid UTF-8|tokenize --tokenizer tok-utf8.json"
   "tokenizer|text that is not UTF-8|2|not valid UTF-8 at byte 0|tokenize --tokenizer tok.json @bad-utf8.txt"
   "tokenizer|ids that are not ids|2|expected token ids|detokenize --tokenizer tok.json @bad-ids.txt"
   "tokenizer|an id outside the vocabulary|2|token 7 (at index 0)|detokenize --tokenizer tok.json @seven"

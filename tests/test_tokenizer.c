@@ -415,6 +415,14 @@ static void bad_input_is_refused(void **state) {
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
                    " \"normalizer\": {\"type\": \"BertNormalizer\"}}");
   expect_open(path, KVC_ERR_UNSUPPORTED, "normalizer \"BertNormalizer\"");
+  /* found by fuzz_tokenizer: a replacement that is not UTF-8 made text PCRE2 then read
+   * unchecked (a negative-size copy); every string of the file must be UTF-8 */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+                   " \"content\": \"\xe4\xb8\"},"
+                   " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+\"},"
+                   " \"behavior\": \"Isolated\"}}");
+  expect_open(path, KVC_ERR_MODEL, "the string under \"content\" is not valid UTF-8");
   /* a minimal valid one: "ab" merges, no unk: a character outside the vocabulary is refused */
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
                    " \"merges\": [\"a b\"]}}");
