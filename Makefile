@@ -85,7 +85,8 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 1000000
 FUZZ_ATTENTION_RUNS ?= 100000
 FUZZ_HARNESSES = config graph state ids attention tokenizer tokenize
-FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
+FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
+  ORT_DISABLE_TELEMETRY=1 ORT_TELEMETRY_DISABLED=1
 fuzz-build: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHE_FUZZ=ON \
 	  -DKVCACHE_TESTS=OFF $(CMAKE_ARGS)
