@@ -78,7 +78,8 @@ docs-reliability: build
 	bash scripts/fuzz-report.sh $(FUZZ_BUILD) "$(FUZZ_HARNESSES)" $(FUZZ_RUNS) $(FUZZ_ATTENTION_RUNS) \
 	  >>docs/RELIABILITY.md
 
-# libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists. fuzz-short
+# libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists, the attention
+# operator, tokenizer.json text, text through a tokenizer. fuzz-short
 # (part of make test) replays the seed corpus (fuzz/corpus, regressions included) and runs a
 # few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
 FUZZ_BUILD ?= build-fuzz

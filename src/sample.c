@@ -179,6 +179,16 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
   return KVC_OK;
 }
 
+/* KVC_OK when the sampler was made for the sequence's model's vocabulary. */
+static kvc_status fits(const kvc_sampler *sampler, const kvc_seq *seq, const char *who) {
+  if (sampler->vocab == seq->ctx->vocab)
+    return KVC_OK;
+  return kvc__fail(KVC_ERR_INVALID_ARG,
+                   "%s: the sampler was made for %d logits, the model has %d: make it with the "
+                   "model's vocab_size",
+                   who, sampler->vocab, seq->ctx->vocab);
+}
+
 /* The repetition penalty of the CTRL paper (Keskar et al. 2019), as onnxruntime-genai and
  * Hugging Face apply it: each distinct id in history has its logit divided by the penalty
  * when positive, multiplied when negative. Returns the logits to sample from. */
@@ -208,11 +218,9 @@ kvc_status kvc_sampler_sample_seq(kvc_sampler *sampler, const kvc_seq *seq, int3
                      : !seq   ? "seq"
                               : "token");
   const kvc_ctx *c = seq->ctx;
-  if (sampler->vocab != c->vocab)
-    return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kvc_sampler_sample_seq: the sampler was made for %d logits, the model "
-                     "has %d: make it with the model's vocab_size",
-                     sampler->vocab, c->vocab);
+  kvc_status s = fits(sampler, seq, "kvc_sampler_sample_seq");
+  if (s)
+    return s;
   const float *logits = kvc_seq_logits(seq);
   if (!logits)
     return kvc__fail(KVC_ERR_INVALID_ARG,
@@ -244,12 +252,9 @@ kvc_status kvc_generate(kvc_seq *seq, const int32_t *prompt, int32_t n_prompt, i
   if (n_prompt < 0 || max_new < 0)
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "kvc_generate: n_prompt = %d, max_new = %d: expected >= 0", n_prompt, max_new);
-  if (sampler->vocab != seq->ctx->vocab) /* checked first: the sequence stays as it was */
-    return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kvc_generate: the sampler was made for %d logits, the model has %d: "
-                     "make it with the model's vocab_size",
-                     sampler->vocab, seq->ctx->vocab);
-  kvc_status s = n_prompt > 0 ? kvc_seq_append(seq, prompt, n_prompt) : KVC_OK;
+  kvc_status s = fits(sampler, seq, "kvc_generate"); /* first: the sequence stays as it was */
+  if (!s && n_prompt > 0)
+    s = kvc_seq_append(seq, prompt, n_prompt);
   if (s)
     return s;
   if (max_new > 0 && !kvc_seq_logits(seq))

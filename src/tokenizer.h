@@ -155,13 +155,13 @@ kvc_status kvc__str_add_char(kvc__str *s, uint32_t cp);
  * valid UTF-8; the code point in *cp. */
 int kvc__utf8_next(const char *s, uint32_t *cp);
 
-/* Decode ids into *out (replaced), through the tokenizer's decoders; invalid UTF-8 becomes
- * U+FFFD. KVC_ERR_INVALID_ARG naming an id outside the vocabulary. */
 /* A tokenizer from the text of a tokenizer.json (kvc_tokenizer_open reads the file); `path`
  * names it in messages. */
 kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
                                 kvc_tokenizer **out);
 
+/* Decode ids into *out (replaced), through the tokenizer's decoders; invalid UTF-8 becomes
+ * U+FFFD. KVC_ERR_INVALID_ARG naming an id outside the vocabulary. */
 kvc_status kvc__decode(const kvc_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
                        kvc__str *out);
 

@@ -565,7 +565,7 @@ static kvc_status section(encoder *e, const char *s, size_t n, int index) {
 }
 
 /* Unicode's White_Space property (what \s matches in Hugging Face's Rust regexes). */
-static int is_space(utf8proc_int32_t c) {
+static int is_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
          c == 0x3000;
@@ -573,8 +573,8 @@ static int is_space(utf8proc_int32_t c) {
 
 /* A word character as \w: alphabetic, a mark, a decimal digit, a connector punctuation, or a
  * joiner. */
-static int is_word(utf8proc_int32_t c) {
-  switch (utf8proc_category(c)) {
+static int is_word(uint32_t c) {
+  switch (utf8proc_category((utf8proc_int32_t)c)) {
   case UTF8PROC_CATEGORY_LU:
   case UTF8PROC_CATEGORY_LL:
   case UTF8PROC_CATEGORY_LT:
@@ -592,16 +592,14 @@ static int is_word(utf8proc_int32_t c) {
   }
 }
 
-/* The code point starting at text[at] (at < len; the text is valid UTF-8), its size in *n. */
-static utf8proc_int32_t char_at(const char *text, size_t len, size_t at, size_t *n) {
-  utf8proc_int32_t c = 0;
-  const utf8proc_ssize_t k =
-      utf8proc_iterate((const utf8proc_uint8_t *)text + at, (utf8proc_ssize_t)(len - at), &c);
-  *n = k > 0 ? (size_t)k : 1;
+/* The code point at s (valid UTF-8). */
+static uint32_t char_at(const char *s) {
+  uint32_t c;
+  kvc__utf8_next(s, &c);
   return c;
 }
 
-/* The start of the code point that ends at text[at] (at > 0). */
+/* The start of the code point that ends at text[at] (at > 0; the text is valid UTF-8). */
 static size_t char_before(const char *text, size_t at) {
   do
     at--;
@@ -614,23 +612,17 @@ static size_t char_before(const char *text, size_t at) {
  * whitespace before (lstrip, not before `from`) and after (rstrip). */
 static int added_span(const char *text, size_t len, size_t from, uint8_t flags, size_t *at,
                       size_t *end) {
-  size_t n;
-  if (flags & KVC_ADDED_SINGLE_WORD) {
-    if (*at > 0 && is_word(char_at(text, len, char_before(text, *at), &n)))
-      return -1;
-    if (*end < len && is_word(char_at(text, len, *end, &n)))
-      return -1;
-  }
+  if ((flags & KVC_ADDED_SINGLE_WORD) &&
+      ((*at > 0 && is_word(char_at(text + char_before(text, *at)))) ||
+       (*end < len && is_word(char_at(text + *end)))))
+    return -1;
   if (flags & KVC_ADDED_LSTRIP)
-    while (*at > from) {
-      const size_t prev = char_before(text, *at);
-      if (!is_space(char_at(text, len, prev, &n)))
-        break;
-      *at = prev;
-    }
+    while (*at > from && is_space(char_at(text + char_before(text, *at))))
+      *at = char_before(text, *at);
+  uint32_t c;
   if (flags & KVC_ADDED_RSTRIP)
-    while (*end < len && is_space(char_at(text, len, *end, &n)))
-      *end += n;
+    while (*end < len && is_space(char_at(text + *end)))
+      *end += (size_t)kvc__utf8_next(text + *end, &c);
   return 0;
 }
 

@@ -513,17 +513,18 @@ static kvc_status added_trie(loader *l, const cJSON *added) {
   return KVC_OK;
 }
 
+static int is_utf8(const char *s) {
+  const size_t n = strlen(s);
+  return kvc__utf8_valid_prefix(s, n) == n;
+}
+
 /* Every key and string of the file is UTF-8, as JSON requires: the strings become text that
  * PCRE2 then reads without checking it again (a normalizer's replacement, a pattern, a token).
  * Returns the first key or string that is not, or NULL. */
 static const cJSON *not_utf8(const cJSON *node) {
   for (; node; node = node->next) {
-    if (node->string &&
-        kvc__utf8_valid_prefix(node->string, strlen(node->string)) < strlen(node->string))
-      return node;
-    if (cJSON_IsString(node) && node->valuestring &&
-        kvc__utf8_valid_prefix(node->valuestring, strlen(node->valuestring)) <
-            strlen(node->valuestring))
+    if ((node->string && !is_utf8(node->string)) ||
+        (cJSON_IsString(node) && node->valuestring && !is_utf8(node->valuestring)))
       return node;
     const cJSON *inner = not_utf8(node->child);
     if (inner)
@@ -554,7 +555,7 @@ kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
   const cJSON *bad_text = s ? NULL : not_utf8(json);
   if (bad_text) {
     const char *key = bad_text->string;
-    const int key_ok = key && kvc__utf8_valid_prefix(key, strlen(key)) == strlen(key);
+    const int key_ok = key && is_utf8(key);
     s = kvc__fail(KVC_ERR_MODEL, "%s: %s%s%s is not valid UTF-8 (JSON text must be)", t->path,
                   key_ok ? "the string under \"" : "a key or string", key_ok ? key : "",
                   key_ok ? "\"" : "");

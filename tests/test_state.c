@@ -54,11 +54,12 @@ static int teardown(void **state) {
 
 static const int32_t prompt[9] = {3, 1, 4, 1, 5, 9, 2, 6, 5};
 
-/* A sequence in `mode` holding the prompt and 10 greedy tokens. */
-static kvc_seq *decoded(kvc_model *m, kvc_kv_mode mode) {
+/* A sequence in `mode` holding the prompt and `extra` greedy tokens (the same in every
+ * process). */
+static kvc_seq *decoded(kvc_model *m, kvc_kv_mode mode, int extra) {
   kvc_seq *q = th_new_seq(m, mode);
   th_append(q, prompt, 9);
-  for (int i = 0; i < 10; i++) {
+  for (int i = 0; i < extra; i++) {
     int32_t t = th_argmax(kvc_seq_logits(q), V);
     th_append(q, &t, 1);
   }
@@ -98,7 +99,7 @@ static void a_loaded_state_goes_on_as_before(void **state) {
   const kvc_kv_mode to[] = {KVC_KV_SHARED, KVC_KV_BOUND, KVC_KV_NAIVE, KVC_KV_UNCACHED};
   for (size_t i = 0; i < 3; i++) {
     for (size_t k = 0; k < 4; k++) {
-      kvc_seq *a = decoded(f->g, from[i]);
+      kvc_seq *a = decoded(f->g, from[i], 10);
       size_t size;
       void *buf = saved(a, &size);
       kvc_seq *b = th_new_seq(f->g, to[k]);
@@ -116,7 +117,7 @@ static void a_loaded_state_goes_on_as_before(void **state) {
     }
   }
   /* the GQA graph's state in the Concat graph of the same weights */
-  kvc_seq *a = decoded(f->g, KVC_KV_SHARED), *b = th_new_seq(f->c, KVC_KV_BOUND);
+  kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10), *b = th_new_seq(f->c, KVC_KV_BOUND);
   size_t size;
   void *buf = saved(a, &size);
   assert_int_equal(kvc_seq_load_buffer(b, buf, size), KVC_OK);
@@ -136,12 +137,7 @@ static void exact_for_100_steps_after_a_random_length(void **state) {
     for (size_t k = 0; k < 3; k++) {
       rng = rng * 6364136223846793005ull + 1442695040888963407ull;
       const int extra = (int)(rng >> 59); /* 0..31 more tokens before saving */
-      kvc_seq *a = th_new_seq(f->g, modes[i]);
-      th_append(a, prompt, 9);
-      for (int t = 0; t < extra; t++) {
-        int32_t next = th_argmax(kvc_seq_logits(a), V);
-        th_append(a, &next, 1);
-      }
+      kvc_seq *a = decoded(f->g, modes[i], extra);
       size_t size;
       void *buf = saved(a, &size);
       kvc_seq *b = th_new_seq(f->g, modes[k]);
@@ -156,24 +152,13 @@ static void exact_for_100_steps_after_a_random_length(void **state) {
   }
 }
 
-/* A sequence of the prompt and `extra` greedy tokens (the same in every process). */
-static kvc_seq *grown(kvc_model *m, kvc_kv_mode mode, int extra) {
-  kvc_seq *q = th_new_seq(m, mode);
-  th_append(q, prompt, 9);
-  for (int t = 0; t < extra; t++) {
-    int32_t next = th_argmax(kvc_seq_logits(q), V);
-    th_append(q, &next, 1);
-  }
-  return q;
-}
-
 /* `test_state --save DIR FILE EXTRA`: the other process of the test below. It opens the model
  * itself, grows a SHARED sequence and saves it to FILE. */
 static int save_in_this_process(const char *dir, const char *path, int extra) {
   kvc_model *m = NULL;
   if (kvc_model_open(dir, NULL, &m) != KVC_OK)
     return 1;
-  kvc_seq *q = grown(m, KVC_KV_SHARED, extra);
+  kvc_seq *q = decoded(m, KVC_KV_SHARED, extra);
   const int rc = kvc_seq_save(q, path) != KVC_OK;
   kvc_seq_free(q);
   kvc_model_free(m);
@@ -204,7 +189,7 @@ static void a_state_from_another_process(void **state) {
   assert_int_equal(WEXITSTATUS(status), 0);
   const kvc_kv_mode modes[] = {KVC_KV_BOUND, KVC_KV_NAIVE};
   for (int i = 0; i < 2; i++) {
-    kvc_seq *a = grown(f->g, KVC_KV_SHARED, 23), *b = th_new_seq(f->g, modes[i]);
+    kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 23), *b = th_new_seq(f->g, modes[i]);
     assert_int_equal(kvc_seq_load(b, path), KVC_OK);
     assert_int_equal(kvc_seq_len(b), 9 + 23);
     assert_true(th_max_diff(kvc_seq_logits(a), kvc_seq_logits(b), V) <= 1e-6);
@@ -223,7 +208,7 @@ static void files_are_replaced_whole(void **state) {
   th_tmpdir(tmpdir, sizeof tmpdir, "state-file");
   assert_int_equal(mkdir(tmpdir, 0755), 0);
   snprintf(path, sizeof path, "%s/s.kvcstate", tmpdir);
-  kvc_seq *a = decoded(f->g, KVC_KV_SHARED), *b = th_new_seq(f->g, KVC_KV_BOUND);
+  kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10), *b = th_new_seq(f->g, KVC_KV_BOUND);
   assert_int_equal(kvc_seq_save(a, path), KVC_OK);
   assert_int_equal(kvc_seq_load(b, path), KVC_OK);
   go_on_together(a, b, 1e-4, "through a file");
@@ -260,7 +245,7 @@ static void expect_refused(kvc_seq *q, const void *buf, size_t size, kvc_status 
 
 static void bad_states_change_nothing(void **state) {
   fixture *f = *state;
-  kvc_seq *a = decoded(f->g, KVC_KV_SHARED);
+  kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10);
   size_t size;
   char *buf = saved(a, &size);
   kvc_seq *q = th_new_seq(f->g, KVC_KV_SHARED);
@@ -278,7 +263,7 @@ static void bad_states_change_nothing(void **state) {
   copy[8] = 2; /* version 2 */
   expect_refused(q, copy, size, KVC_ERR_UNSUPPORTED, "version 2");
   /* another model's state: same layout, other weights */
-  kvc_seq *o = decoded(f->o, KVC_KV_SHARED);
+  kvc_seq *o = decoded(f->o, KVC_KV_SHARED, 10);
   size_t other_size;
   void *other = saved(o, &other_size);
   expect_refused(q, other, other_size, KVC_ERR_INVALID_ARG, "another model");
@@ -337,7 +322,7 @@ static void every_damage_is_refused(void **state) {
   th_tmpdir(dir, sizeof dir, "state-layout");
   assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
   kvc_model *m = th_open_model(dir);
-  kvc_seq *other = decoded(m, KVC_KV_SHARED);
+  kvc_seq *other = decoded(m, KVC_KV_SHARED, 10);
   size_t other_size;
   void *other_buf = saved(other, &other_size);
   expect_refused(q, other_buf, other_size, KVC_ERR_INVALID_ARG, "1 kv heads");
@@ -357,7 +342,7 @@ static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
   th_tmpdir(dir, sizeof dir, "state-kill");
   assert_int_equal(mkdir(dir, 0755), 0);
   snprintf(path, sizeof path, "%s/s.kvcstate", dir);
-  kvc_seq *a = decoded(f->g, KVC_KV_SHARED), *q = th_new_seq(f->g, KVC_KV_SHARED);
+  kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10), *q = th_new_seq(f->g, KVC_KV_SHARED);
   size_t size;
   free(saved(a, &size)); /* the fingerprint is made before any fork */
   uint64_t rng = 7;

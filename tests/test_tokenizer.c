@@ -35,17 +35,24 @@ typedef struct lines {
   int n;
 } lines;
 
-static void read_lines(const char *path, lines *out) {
+static char *slurp(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
   if (!f)
-    fail_msg("cannot open %s (run scripts/make-tokenizer-fixtures.sh?)", path);
+    fail_msg("cannot read %s (the fixtures: scripts/make-tokenizer-fixtures.sh)", path);
   fseek(f, 0, SEEK_END);
-  long size = ftell(f);
+  const long size = ftell(f);
   fseek(f, 0, SEEK_SET);
-  out->text = malloc((size_t)size + 1);
-  assert_int_equal(fread(out->text, 1, (size_t)size, f), (size_t)size);
-  out->text[size] = '\0';
+  char *text = malloc((size_t)size + 1);
+  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
   fclose(f);
+  text[size] = 0;
+  *n = (size_t)size;
+  return text;
+}
+
+static void read_lines(const char *path, lines *out) {
+  size_t size;
+  out->text = slurp(path, &size);
   out->n = 0;
   for (char *p = out->text; *p && out->n < MAX_LINES;) {
     char *nl = strchr(p, '\n');
@@ -235,21 +242,6 @@ static void expect_open(const char *path, kvc_status want, const char *needle) {
     fail_msg("open: got %s \"%s\", expected %s naming \"%s\"", kvc_status_name(s), kvc_last_error(),
              kvc_status_name(want), needle);
   assert_null(t);
-}
-
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  const long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-  fclose(f);
-  text[size] = 0;
-  *n = (size_t)size;
-  return text;
 }
 
 /* GPT-2's tokenizer with `entries` (added-token objects, comma-separated) put first in its

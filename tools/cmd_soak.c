@@ -105,11 +105,7 @@ int kvc_cmd_soak(int argc, char **argv) {
   kvc_ctx *ctx = NULL;
   kvc_seq *q = NULL, *fresh = NULL;
   int32_t *tokens = malloc((size_t)cap * sizeof *tokens);
-  /* a state of the longest sequence: header, tokens, logits, cache and checksum (STATE.md) */
-  const size_t state_cap =
-      64 + (size_t)cap * 4 + (size_t)V * 4 + (size_t)info.cache_bytes_per_token * (size_t)cap;
-  void *state = malloc(state_cap);
-  kvc_status s = tokens && state ? kvc_ctx_new(m, &cp, &ctx) : KVC_ERR_NO_MEMORY;
+  kvc_status s = tokens ? kvc_ctx_new(m, &cp, &ctx) : KVC_ERR_NO_MEMORY;
   if (!s)
     s = kvc_ctx_seq_new(ctx, &q);
   if (!s)
@@ -127,13 +123,18 @@ int kvc_cmd_soak(int argc, char **argv) {
       tokens[i] = (first + i) % V;
     s = check(fresh, fresh, tokens, cap - 1, V, &warm);
   }
-  /* and the longest state written and loaded into the other slot: every page of the state
-   * buffer written once (a memset after malloc would not do it: the compiler may turn the
-   * pair into calloc, which leaves fresh pages untouched) */
-  size_t size = 0;
+  /* and the longest state (the run rewinds at cap tokens, so it saves at most cap - 1): the
+   * buffer sized by it, written once and loaded into the other slot, so that every page of it
+   * is touched (a memset after malloc would not do it: the compiler may turn the pair into
+   * calloc, which leaves fresh pages untouched) */
+  size_t state_cap = 0, size = 0;
+  void *state = NULL;
   kvc_seq *other = NULL;
   if (!s && !(s = kvc_seq_append(q, tokens, cap - 1)) &&
-      !(s = kvc_seq_save_buffer(q, state, state_cap, &size)) && !(s = kvc_ctx_seq_new(ctx, &other)))
+      !(s = kvc_seq_save_buffer(q, NULL, 0, &state_cap)))
+    s = (state = malloc(state_cap)) ? KVC_OK : KVC_ERR_NO_MEMORY;
+  if (!s && !(s = kvc_seq_save_buffer(q, state, state_cap, &size)) &&
+      !(s = kvc_ctx_seq_new(ctx, &other)))
     s = kvc_seq_load_buffer(other, state, size);
   kvc_seq_free(other);
   if (!s)
