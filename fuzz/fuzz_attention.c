@@ -76,7 +76,7 @@ static OrtSession *make_session(int variant) {
   if (kvc__onnx_pack(m, &bytes, &size) == KVC_OK && !ort->CreateSessionOptions(&o) &&
       !ort->SetIntraOpNumThreads(o, 1) && !ort->DisableMemPattern(o) &&
       !ort->DisableCpuMemArena(o)) {
-    OrtCustomOpDomain *domain = kvc__attention_domain(ort, &st);
+    OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
     if (!st && !(st = ort->AddCustomOpDomain(o, domain)))
       st = ort->CreateSessionFromArray(env, bytes, size, o, &s);
   }

@@ -165,6 +165,12 @@ int main(int argc, char **argv) {
   OrtSessionOptions *opts;
   OrtSession *s;
   OrtMemoryInfo *mem;
+  /* the project's telemetry default (README): ONNX Runtime's usage telemetry off unless the
+   * caller chose; set before the environment exists, as kvcache does */
+  if (!getenv("ORT_DISABLE_TELEMETRY") && !getenv("ORT_TELEMETRY_DISABLED")) {
+    setenv("ORT_DISABLE_TELEMETRY", "1", 1);
+    setenv("ORT_TELEMETRY_DISABLED", "1", 1);
+  }
   check(ort->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "raw_batch", &env), "environment");
   check(ort->CreateSessionOptions(&opts), "options");
   check(ort->SetIntraOpNumThreads(opts, threads), "threads");

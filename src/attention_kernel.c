@@ -1,14 +1,14 @@
 /* attention_kernel.c: which attention kernel runs (see attention_kernel.h). */
 #include "attention_kernel.h"
 
+#include "ops.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"portable", "avx2", "avx512"};
-
 const char *kvc__attend_path_name(kvc__attend_path path) {
-  return (unsigned)path < sizeof names / sizeof names[0] ? names[path] : "?";
+  return kvc__op_path_name((int)path);
 }
 
 /* Whether this CPU (and build) runs `path`. */
@@ -24,27 +24,15 @@ static int runs(kvc__attend_path path) {
   return path == KVC_ATTEND_PORTABLE;
 }
 
+static int runs_path(int path) {
+  return runs((kvc__attend_path)path);
+}
+
 int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap) {
-  const char *forced = getenv("KVCACHE_ATTENTION");
-  if (!forced || !*forced) {
-    *path = runs(KVC_ATTEND_AVX512) ? KVC_ATTEND_AVX512
-            : runs(KVC_ATTEND_AVX2) ? KVC_ATTEND_AVX2
-                                    : KVC_ATTEND_PORTABLE;
-    return 0;
-  }
-  for (int p = 0; p < (int)(sizeof names / sizeof names[0]); p++) {
-    if (strcmp(forced, names[p]) != 0)
-      continue;
-    if (!runs((kvc__attend_path)p)) {
-      snprintf(why, cap, "KVCACHE_ATTENTION=%s: this CPU or build has no %s path", forced,
-               names[p]);
-      return -1;
-    }
-    *path = (kvc__attend_path)p;
-    return 0;
-  }
-  snprintf(why, cap, "KVCACHE_ATTENTION=%.64s: expected portable, avx2 or avx512", forced);
-  return -1;
+  int p = 0;
+  const int rc = kvc__op_pick_path("KVCACHE_ATTENTION", runs_path, &p, why, cap);
+  *path = (kvc__attend_path)p;
+  return rc;
 }
 
 kvc__attend_fn *kvc__attend_for(kvc__attend_path path, int head_dim) {

@@ -7,7 +7,6 @@
 #include "attention_op.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,11 +416,6 @@ static const char *op_name(const OrtCustomOp *op) {
   return KVC_OP_ATTENTION;
 }
 
-static const char *op_provider(const OrtCustomOp *op) {
-  (void)op;
-  return NULL; /* the CPU execution provider */
-}
-
 static ONNXTensorElementDataType input_type(const OrtCustomOp *op, size_t index) {
   (void)op;
   return index == IN_SEQLENS || index == IN_TOTAL ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32
@@ -431,11 +425,6 @@ static ONNXTensorElementDataType input_type(const OrtCustomOp *op, size_t index)
 static size_t input_count(const OrtCustomOp *op) {
   (void)op;
   return N_IN;
-}
-
-static ONNXTensorElementDataType output_type(const OrtCustomOp *op, size_t index) {
-  (void)op, (void)index;
-  return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 
 static size_t output_count(const OrtCustomOp *op) {
@@ -457,49 +446,18 @@ static OrtCustomOpInputOutputCharacteristic input_kind(const OrtCustomOp *op, si
   }
 }
 
-static OrtCustomOpInputOutputCharacteristic output_kind(const OrtCustomOp *op, size_t index) {
-  (void)op, (void)index;
-  return INPUT_OUTPUT_REQUIRED;
-}
-
-static OrtMemType input_memory(const OrtCustomOp *op, size_t index) {
-  (void)op, (void)index;
-  return OrtMemTypeDefault;
-}
-
-static const OrtCustomOp attention_op = {
+const OrtCustomOp kvc__attention_op = {
     .version = OP_VERSION, /* CreateKernel and KernelCompute (version 1) stay unset */
     .GetName = op_name,
-    .GetExecutionProviderType = op_provider,
+    .GetExecutionProviderType = kvc__op_cpu,
     .GetInputType = input_type,
     .GetInputTypeCount = input_count,
-    .GetOutputType = output_type,
+    .GetOutputType = kvc__op_float,
     .GetOutputTypeCount = output_count,
     .KernelDestroy = destroy,
     .GetInputCharacteristic = input_kind,
-    .GetOutputCharacteristic = output_kind,
-    .GetInputMemoryType = input_memory,
+    .GetOutputCharacteristic = kvc__op_required,
+    .GetInputMemoryType = kvc__op_cpu_memory,
     .CreateKernelV2 = create,
     .KernelComputeV2 = compute,
 };
-
-static pthread_mutex_t domain_lock = PTHREAD_MUTEX_INITIALIZER;
-static OrtCustomOpDomain *domain;
-
-OrtCustomOpDomain *kvc__attention_domain(const OrtApi *ort, OrtStatus **status) {
-  pthread_mutex_lock(&domain_lock);
-  *status = NULL;
-  if (!domain) {
-    OrtCustomOpDomain *made = NULL;
-    *status = ort->CreateCustomOpDomain(KVC_OP_DOMAIN, &made);
-    if (!*status)
-      *status = ort->CustomOpDomain_Add(made, &attention_op);
-    if (*status && made)
-      ort->ReleaseCustomOpDomain(made);
-    else
-      domain = made;
-  }
-  OrtCustomOpDomain *d = domain;
-  pthread_mutex_unlock(&domain_lock);
-  return d;
-}

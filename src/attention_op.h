@@ -26,13 +26,6 @@
 #ifndef KVC_ATTENTION_OP_H
 #define KVC_ATTENTION_OP_H
 
-#include <onnxruntime_c_api.h>
-
-#define KVC_OP_DOMAIN    "ai.kvcache"
-#define KVC_OP_ATTENTION "Attention"
-
-/* A domain holding the operator, made once per process with `ort` and never released
- * (sessions may outlive any one owner). NULL with *status set on failure. */
-OrtCustomOpDomain *kvc__attention_domain(const OrtApi *ort, OrtStatus **status);
+#include "ops.h"
 
 #endif

@@ -239,7 +239,7 @@ kvc_status kvc__session_options(const kvc_model_params *p, int cuda, OrtSessionO
     s = kvc__ort_check(ort->SetSessionGraphOptimizationLevel(o, ORT_ENABLE_ALL), "optimisation");
   if (!s) { /* kvcache's own operators (ai.kvcache.Attention), for graphs that use them */
     OrtStatus *st = NULL;
-    OrtCustomOpDomain *ops = kvc__attention_domain(ort, &st);
+    OrtCustomOpDomain *ops = kvc__ops_domain(ort, &st);
     s = kvc__ort_check(st ? st : ort->AddCustomOpDomain(o, ops), "registering ai.kvcache");
   }
   /* KVCACHE_PROFILE=PREFIX: ONNX Runtime writes a per-operator timeline to PREFIX_<date>.json

@@ -76,3 +76,22 @@ kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_
   *size = got;
   return KVC_OK;
 }
+
+kvc_status kvc__make_dirs(const char *dir) {
+  char part[4096];
+  const size_t len = strlen(dir);
+  if (len >= sizeof part)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "directory name %.64s... is too long (%zu bytes)", dir,
+                     len);
+  for (size_t i = 1; i <= len; i++) {
+    if (dir[i] != '/' && dir[i] != '\0')
+      continue;
+    memcpy(part, dir, i);
+    part[i] = '\0';
+    struct stat st;
+    if (mkdir(part, 0777) != 0 && (errno != EEXIST || stat(part, &st) != 0 || !S_ISDIR(st.st_mode)))
+      return kvc__fail(KVC_ERR_IO, "cannot create directory %s: %s %s", dir, part,
+                       errno == EEXIST ? "exists and is not a directory" : strerror(errno));
+  }
+  return KVC_OK;
+}

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "attention_op.h"
+#include "ops.h"
 #include "error.h"
 #include "onnx/onnx.pb-c.h"
 #include "path.h"
@@ -305,6 +305,14 @@ static Onnx__AttributeProto *int_attr(const char *name, int64_t value) {
   return a;
 }
 
+/* Int8 activations run on kvcache's MatMulNBits, whose result does not depend on the number
+ * of rows or the CPU (matmul_kernel.h): ONNX Runtime's own int8 kernels for one row and for
+ * many differ on some CPUs (AVX2 without VNNI), which breaks an exact cache there. Float
+ * activations run on ONNX Runtime's. */
+static const char *matmul_domain(const job *j) {
+  return j->p.accuracy_level == 4 ? KVC_OP_DOMAIN : "com.microsoft";
+}
+
 /* Replace MatMul node m (B = w, K x N) by MatMulNBits over new initializers. */
 static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k, int64_t n) {
   const kvc__qshape q = {k, n, j->p.bits, j->p.block_size, j->p.symmetric};
@@ -346,7 +354,7 @@ static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k,
   int bad = !inputs[1] || !inputs[2] || (zp && !inputs[3]);
   for (int i = 0; i < 5; i++)
     bad |= !attrs[i];
-  char *op = copy_str("MatMulNBits"), *domain = copy_str("com.microsoft");
+  char *op = copy_str("MatMulNBits"), *domain = copy_str(matmul_domain(j));
   if (bad || !op || !domain) {
     for (int i = 1; i < 4; i++)
       free(inputs[i]);
@@ -459,10 +467,10 @@ static kvc_status quantize_graph(job *j) {
                      "no MatMul in the graph has constant float weights (a (K, N) initializer, "
                      "or a Concat of them): nothing kvcache can quantise");
   prune(j);
-  /* MatMulNBits lives in ONNX Runtime's contrib domain */
+  /* the domain of the MatMulNBits written must be imported */
   Onnx__ModelProto *model = j->model;
   for (size_t i = 0; i < model->n_opset_import; i++)
-    if (is(model->opset_import[i]->domain, "com.microsoft"))
+    if (is(model->opset_import[i]->domain, matmul_domain(j)))
       return KVC_OK;
   Onnx__OperatorSetIdProto *op = malloc(sizeof *op);
   Onnx__OperatorSetIdProto **list =
@@ -474,7 +482,7 @@ static kvc_status quantize_graph(job *j) {
     return oom();
   }
   onnx__operator_set_id_proto__init(op);
-  op->domain = copy_str("com.microsoft");
+  op->domain = copy_str(matmul_domain(j));
   op->has_version = 1;
   op->version = 1;
   model->opset_import[model->n_opset_import++] = op;

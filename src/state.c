@@ -121,12 +121,13 @@ kvc_status kvc_seq_save(kvc_seq *q, const char *path) {
     return s;
   }
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* errors name the user's path; the temporary file beside it is an implementation detail */
   if (fd < 0)
-    s = kvc__fail(KVC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    s = kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
   else if (write_all(fd, buf, size) || fsync(fd)) /* on disk before it replaces the old file */
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
   if (fd >= 0 && close(fd) && !s)
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
   if (!s && rename(tmp, path))
     s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
   if (s && fd >= 0)

@@ -507,7 +507,7 @@ static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, int packed) {
   OrtStatus *st = NULL;
   CHECK(ort->CreateSessionOptions(&o));
   CHECK(ort->SetIntraOpNumThreads(o, 2));
-  OrtCustomOpDomain *domain = kvc__attention_domain(ort, &st);
+  OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
   CHECK(st);
   CHECK(ort->AddCustomOpDomain(o, domain));
   OrtSession *session = NULL;

@@ -19,6 +19,18 @@ grep -q '"attention":[[:space:]]*"gqa"' "$tmp/g/config.json" || fail "config.jso
 grep -q '"num_kv_heads":[[:space:]]*2' "$tmp/g/config.json" || fail "config.json lacks num_kv_heads 2"
 passed=$((passed + 1))
 
+# -o creates missing parents (the help promises the directory is created)
+"$kvcache" build-model -o "$tmp/a/b/c" --layers 1 --heads 2 --head-dim 16 --vocab 50 >/dev/null
+[ -s "$tmp/a/b/c/model.onnx" ] || fail "build-model -o a/b/c wrote no model"
+passed=$((passed + 1))
+
+# symbolic dimensions carry the ecosystem's names (Optimum, onnxruntime-genai, transformers.js)
+for name in batch_size sequence_length past_sequence_length total_sequence_length; do
+  grep -qa "$name" "$tmp/g/model.onnx" || fail "the GQA graph names no dimension $name"
+done
+if grep -qaw batch "$tmp/g/model.onnx"; then fail "the GQA graph still names a dimension batch"; fi
+passed=$((passed + 1))
+
 expect_usage_error() { # OPTION-NAME ARGS...
   local name="$1" rc=0 err
   shift

@@ -123,4 +123,11 @@ passed=$((passed + 1))
 expect_error 2 "another model" generate -m "$tmp/m" --load-state "$tmp/s" -n 2
 head -c 100 "$tmp/s" >"$tmp/cut"
 expect_error 1 "truncated" generate -m "$tmp/gqa" --load-state "$tmp/cut" -n 2
+# a state into a folder that does not exist names the user's path, not the temporary file
+expect_error 1 "$tmp/no/such/s.kvc: No such file" generate -m "$tmp/gqa" --prompt-ids "5 6" -n 2 \
+  --save-state "$tmp/no/such/s.kvc"
+err=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6" -n 2 --save-state "$tmp/no/s" 2>&1 || true)
+if grep -q '\.tmp\.' <<<"$err"; then fail "--save-state names its temporary file: $err"; fi
+# a missing --prompts file says why
+expect_error 2 "$tmp/none.txt: No such file" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
 echo "$passed passed, 0 failed"

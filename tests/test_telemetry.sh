@@ -5,9 +5,11 @@
 # here: checked when this test was written. It is not turned on here to show it, since that
 # would also upload.) The runtime turns its telemetry off by itself under CI variables, so
 # they are removed. tests/test_ort.c checks that a program's own setting is kept.
-# usage: test_telemetry.sh KVCACHE
+# Every program the project builds follows that default: the peer build/peers/raw_batch too.
+# usage: test_telemetry.sh KVCACHE RAW_BATCH
 set -euo pipefail
 kvcache="$1"
+raw_batch="$2"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -22,3 +24,10 @@ ids=$("${scrubbed[@]}" "$kvcache" generate -m "$tmp/m" --prompt-ids 1,2,3 -n 4 -
 written=$(find "$tmp/home" "$tmp/cache" -mindepth 1)
 [ -z "$written" ] || fail "with ORT_DISABLE_TELEMETRY unset, ONNX Runtime wrote: $written"
 echo "telemetry: off by default: ok"
+
+"$kvcache" build-model -o "$tmp/g" --attention gqa --layers 1 --heads 2 --head-dim 16 --vocab 50 \
+  --max-seq 32 >/dev/null
+"${scrubbed[@]}" "$raw_batch" "$tmp/g/model.onnx" 1 8 2 1 >/dev/null 2>&1 || fail "raw_batch failed"
+written=$(find "$tmp/home" "$tmp/cache" -mindepth 1)
+[ -z "$written" ] || fail "build/peers/raw_batch with ORT_DISABLE_TELEMETRY unset wrote: $written"
+echo "telemetry: off in the peer raw_batch: ok"

@@ -3,6 +3,7 @@
  * kvc_append_batch() over the sequences in flight. */
 #include "parallel.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ typedef struct lane {
 static int read_prompts(const char *cmd, const char *path, int32_t vocab, prompt **out) {
   FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
   if (!f) {
-    fprintf(stderr, "kvcache %s: cannot open --prompts file %s\n", cmd, path);
+    fprintf(stderr, "kvcache %s: cannot open --prompts file %s: %s\n", cmd, path, strerror(errno));
     return -1;
   }
   prompt *list = NULL;

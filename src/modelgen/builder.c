@@ -25,6 +25,7 @@
 #include "layout.h"
 #include "naming.h"
 #include "onnx.h"
+#include "path.h"
 #include "rng.h"
 
 #define DATA_FILE "model.onnx.data"
@@ -387,8 +388,7 @@ static kvc_status build_quantized(const char *dir, const kvc_build_params *param
   int made_dir = 0;
   struct stat st;
   if (!s && stat(dir, &st) != 0) {
-    if (mkdir(dir, 0777) != 0)
-      s = kvc__fail(KVC_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    s = kvc__make_dirs(dir);
     made_dir = !s;
   }
   for (size_t i = 0; !s && i < sizeof files / sizeof files[0]; i++) {
@@ -426,8 +426,8 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   int made_dir = 0;
   struct stat st;
   if (stat(dir, &st) != 0) {
-    if (mkdir(dir, 0777) != 0)
-      return kvc__fail(KVC_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    if ((s = kvc__make_dirs(dir)))
+      return s;
     made_dir = 1;
   } else if (!S_ISDIR(st.st_mode)) {
     return kvc__fail(KVC_ERR_IO, "%s exists and is not a directory", dir);

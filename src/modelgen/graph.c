@@ -435,19 +435,24 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   /* an attention_mask: concat attention in the hf naming, and the genai layout (where it
    * gives GroupQueryAttention its lengths); kvcache's GQA graphs take the lengths instead */
   const int mask = genai || (naming == KVC_NAMING_HF && !gqa);
-  const kvc__dim batch_seq[] = {{"batch", 0}, {"seq", 0}};
+  /* symbolic dimensions named as Optimum and onnxruntime-genai name them (transformers.js
+   * matches a GQA cache's batch dimension by the name batch_size) */
+  const kvc__dim batch_seq[] = {{"batch_size", 0}, {"sequence_length", 0}};
   /* the genai layout names the head size symbolically, as onnxruntime-genai's builder does
    * (one export for plain and quantised caches): kvcache then reads it from genai_config */
   const kvc__dim head = genai ? (kvc__dim){"kv_cache_dim", 0} : (kvc__dim){NULL, a->head_dim};
-  const kvc__dim past[] = {{"batch", 0}, {NULL, a->kv_heads}, {"past", 0}, head};
-  const kvc__dim present[] = {{"batch", 0}, {NULL, a->kv_heads}, {"total", 0}, head};
+  const kvc__dim past[] = {
+      {"batch_size", 0}, {NULL, a->kv_heads}, {"past_sequence_length", 0}, head};
+  const kvc__dim present[] = {
+      {"batch_size", 0}, {NULL, a->kv_heads}, {"total_sequence_length", 0}, head};
   /* GQA: past and present are (batch, kv_heads, max_seq, head_dim) when they share a buffer,
    * or past and past + seq long when they do not; either way the time axis is symbolic */
-  const kvc__dim logits[] = {{"batch", 0}, {"seq", 0}, {NULL, a->vocab}};
+  const kvc__dim logits[] = {{"batch_size", 0}, {"sequence_length", 0}, {NULL, a->vocab}};
 
   kvc__onnx_input(m, "input_ids", T_INT64, batch_seq, 2);
   if (mask)
-    kvc__onnx_input(m, "attention_mask", T_INT64, (kvc__dim[]){{"batch", 0}, {"total", 0}}, 2);
+    kvc__onnx_input(m, "attention_mask", T_INT64,
+                    (kvc__dim[]){{"batch_size", 0}, {"total_sequence_length", 0}}, 2);
   if (!a->llama) /* Llama's positions come from the lengths, inside GroupQueryAttention */
     kvc__onnx_input(m, "position_ids", T_INT64, batch_seq, 2);
   if (gqa)
@@ -455,7 +460,7 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   if (g.own_attention)
     kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
   if (gqa && !genai) {
-    kvc__onnx_input(m, "seqlens_k", T_INT32, (kvc__dim[]){{"batch", 0}}, 1);
+    kvc__onnx_input(m, "seqlens_k", T_INT32, (kvc__dim[]){{"batch_size", 0}}, 1);
     kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
   }
   kvc__onnx_output(m, "logits", T_FLOAT, logits, 3);

@@ -1,11 +1,11 @@
-/* attention_ops_lib.c: libkvcache_ops, kvcache's operators for any ONNX Runtime program.
+/* ops_lib.c: libkvcache_ops, kvcache's operators for any ONNX Runtime program.
  * ONNX Runtime's convention for a custom-operator library: it exports
  *
  *   OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *api);
  *
  * which a program reaches through OrtApi::RegisterCustomOpsLibrary_V2(options, path) before
- * it creates a session over a graph that uses ai.kvcache.Attention. */
-#include "attention_op.h"
+ * it creates a session over a graph that uses ai.kvcache operators. */
+#include "ops.h"
 
 #define KVC_STR(x)       #x
 #define KVC_STRINGIFY(x) KVC_STR(x)
@@ -21,6 +21,6 @@ OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *api_b
                                       "version " KVC_STRINGIFY(ORT_API_VERSION));
   }
   OrtStatus *st = NULL;
-  OrtCustomOpDomain *domain = kvc__attention_domain(ort, &st);
+  OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
   return st ? st : ort->AddCustomOpDomain(options, domain);
 }

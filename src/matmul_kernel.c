@@ -1,0 +1,115 @@
+/* matmul_kernel.c: step 1 of the int8-activation products, shared by every path, and which
+ * path runs (see matmul_kernel.h). */
+#include "matmul_kernel.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *kvc__qmm_path_name(kvc__qmm_path path) {
+  return kvc__op_path_name((int)path);
+}
+
+void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
+                           float *scale, int32_t *sum) {
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t k0 = b * block, len = k - k0 < block ? k - k0 : block;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < len; i++)
+      amax = fmaxf(amax, fabsf(x[k0 + i]));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t s = 0;
+    for (int64_t i = 0; i < len; i++) {
+      float r = nearbyintf(x[k0 + i] * inv); /* |r| <= 127 for finite x */
+      r = r == r ? fminf(fmaxf(r, -127.0f), 127.0f) : 0.0f;
+      const int8_t v = (int8_t)r;
+      q[k0 + i] = v;
+      s += v;
+    }
+    memset(q + k0 + len, 0, (size_t)(block - len));
+    scale[b] = amax / 127.0f;
+    sum[b] = s;
+  }
+}
+
+int kvc__qmm_runs(kvc__qmm_path path) {
+#if defined(KVC_X86_KERNELS)
+  __builtin_cpu_init();
+  if (path == KVC_QMM_AVX512)
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx2");
+  if (path == KVC_QMM_AVX2)
+    return __builtin_cpu_supports("avx2");
+#endif
+  return path == KVC_QMM_PORTABLE;
+}
+
+static int runs(int path) {
+  return kvc__qmm_runs((kvc__qmm_path)path);
+}
+
+int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap) {
+  int p = 0;
+  const int rc = kvc__op_pick_path("KVCACHE_MATMUL", runs, &p, why, cap);
+  *path = (kvc__qmm_path)p;
+  return rc;
+}
+
+kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path) {
+#if defined(KVC_X86_KERNELS)
+  if (path == KVC_QMM_AVX512)
+    return (kvc__qmm_impl){KVC_QMM_AVX512, 1, kvc__qmm_avx512};
+  if (path == KVC_QMM_AVX2)
+    return (kvc__qmm_impl){KVC_QMM_AVX2, 1, kvc__qmm_avx2};
+#else
+  (void)path;
+#endif
+  return (kvc__qmm_impl){KVC_QMM_PORTABLE, 0, kvc__qmm_portable};
+}
+
+/* The code at row k of block b of column n. */
+static uint8_t code(const kvc__qweights *w, int64_t n, int64_t b, int i) {
+  const uint8_t *c = w->codes + (n * w->blocks + b) * (w->block * w->bits / 8);
+  return w->bits == 8 ? c[i] : (uint8_t)(i % 2 ? c[i / 2] >> 4 : c[i / 2] & 15);
+}
+
+int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
+  const int64_t panels = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
+  const size_t per_block = (size_t)w->block * (size_t)w->bits; /* 8 columns x bits / 8 */
+  const size_t cells = (size_t)(panels * w->blocks) * KVC_QMM_COLUMNS;
+  out->codes = malloc((size_t)(panels * w->blocks) * per_block);
+  out->scales = malloc(cells * sizeof *out->scales);
+  out->zero_points = malloc(cells * sizeof *out->zero_points);
+  if (!out->codes || !out->scales || !out->zero_points) {
+    kvc__qmm_unpack(out);
+    return -1;
+  }
+  for (int64_t p = 0; p < panels; p++)
+    for (int64_t b = 0; b < w->blocks; b++) {
+      uint8_t *dst = out->codes + (size_t)(p * w->blocks + b) * per_block;
+      const size_t cell = (size_t)(p * w->blocks + b) * KVC_QMM_COLUMNS;
+      for (int j = 0; j < KVC_QMM_COLUMNS; j++) {
+        const int64_t n = p * KVC_QMM_COLUMNS + j < w->n ? p * KVC_QMM_COLUMNS + j : w->n - 1;
+        out->scales[cell + (size_t)j] = w->scales[n * w->blocks + b];
+        out->zero_points[cell + (size_t)j] = kvc__qmm_zero_point(w, n, b);
+        if (w->bits == 8)
+          for (int i = 0; i < w->block; i++)
+            dst[(i / 4) * 32 + j * 4 + i % 4] = code(w, n, b, i);
+        else
+          for (int i = 0; i < w->block; i++) {
+            uint8_t *byte = &dst[(i / 8) * 32 + j * 4 + i % 4];
+            *byte = (uint8_t)(i % 8 < 4 ? (*byte & 0xf0) | code(w, n, b, i)
+                                        : (*byte & 0x0f) | code(w, n, b, i) << 4);
+          }
+      }
+    }
+  return 0;
+}
+
+void kvc__qmm_unpack(kvc__qpanels *p) {
+  free(p->codes), free(p->scales), free(p->zero_points);
+  p->codes = NULL, p->scales = NULL, p->zero_points = NULL;
+}

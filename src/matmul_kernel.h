@@ -1,0 +1,115 @@
+/* matmul_kernel.h: the arithmetic of kvcache's int8-activation block products
+ * (ai.kvcache.MatMulNBits, matmul_op.c): y = x W, W (K, N) held as MatMulNBits holds it,
+ * 4- or 8-bit codes in blocks of `block` along K, one float scale (and a zero point) per
+ * column and block (quant.h).
+ *
+ * The result is a function of x and W alone: every path below, every row count and every
+ * split of the columns among threads gives the same bits. That is what keeps a cache exact
+ * with int8 activations: a decode step (one row) and the uncached recompute of the same
+ * prefix (many rows) compute each product identically. The steps, in this order:
+ *   1. each row of x, per block of K: amax = max |x|, sa = amax / 127,
+ *      q = round-half-even(x * (127 / amax)) as int8 (all 0 when amax is 0);
+ *   2. per column n and block b, an exact integer: d = sum q * code - zero_point * sum q;
+ *   3. per column, blocks in order from y = 0: y = y + (float)d * (sa * sw), each
+ *      multiplication and addition rounded to float on its own (no fused multiply-add).
+ * Integer sums are exact in any order, so the vectorised paths are free in step 2; step 3
+ * is the same sequence of float operations on every path.
+ *
+ * One implementation per instruction set, each in its own file (compiled with that set's
+ * flags), chosen at run time from the CPU's features (kvc__qmm_pick). */
+#ifndef KVC_MATMUL_KERNEL_H
+#define KVC_MATMUL_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  KVC_QMM_MAX_BLOCK = 256, /* |d| < 2^24: exact as a float */
+  KVC_QMM_COLUMNS = 8,     /* columns of a panel */
+};
+
+typedef struct kvc__qweights {
+  int64_t k, n, blocks;
+  int bits;                   /* 4 or 8 */
+  int block;                  /* a multiple of 16, at most KVC_QMM_MAX_BLOCK */
+  const uint8_t *codes;       /* (n, blocks, block * bits / 8), low bits first along K */
+  const float *scales;        /* (n, blocks) */
+  const uint8_t *zero_points; /* NULL: 2^(bits - 1); 8 bits: (n, blocks); 4 bits: (n,
+                                 ceil(blocks / 2)) bytes, two per byte, low nibble first */
+} kvc__qweights;
+
+/* Column n's zero point in block b. */
+static inline int32_t kvc__qmm_zero_point(const kvc__qweights *w, int64_t n, int64_t b) {
+  if (!w->zero_points)
+    return 1 << (w->bits - 1);
+  if (w->bits == 8)
+    return w->zero_points[n * w->blocks + b];
+  const uint8_t z = w->zero_points[n * ((w->blocks + 1) / 2) + b / 2];
+  return b % 2 ? z >> 4 : z & 15;
+}
+
+/* The same weights in panels for the vectorised paths: eight columns side by side (a last
+ * panel past N repeats column N - 1), so that one 32-byte load holds four rows of K for each
+ * of the eight and each 32-bit lane sums one column, with no horizontal sums. Per panel and
+ * block: the codes (8-bit: groups of 4 rows of K, byte 4 j + i = column j, row i; 4-bit:
+ * groups of 8 rows, byte 4 j + i = row i in the low nibble, row 4 + i in the high one), then
+ * separately the 8 columns' scales and zero points. */
+typedef struct kvc__qpanels {
+  uint8_t *codes;       /* panels * blocks * block * bits bytes */
+  float *scales;        /* panels * blocks * 8 */
+  int32_t *zero_points; /* panels * blocks * 8 */
+} kvc__qpanels;
+
+/* Fills `out` (its three arrays malloc'd; kvc__qmm_unpack frees them). 0, or -1 when out of
+ * memory (nothing left allocated). */
+int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out);
+void kvc__qmm_unpack(kvc__qpanels *p);
+
+/* One quantised row of x (step 1): blocks * block codes (zero past K), and per block its
+ * scale and the sum of its codes. */
+typedef struct kvc__qrow {
+  const int8_t *q;
+  const float *scale;
+  const int32_t *sum;
+} kvc__qrow;
+
+/* Step 1 for one row (x: k floats): q (blocks * block), scale and sum (blocks each). */
+void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
+                           float *scale, int32_t *sum);
+
+/* Steps 2 and 3: y[r * ldy + c] for each of `rows` rows and each column c in [n0, n1); n0 a
+ * multiple of 8. The portable path reads w, the vectorised ones the panels. */
+typedef void kvc__qmm_fn(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
+                         int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy);
+
+typedef enum kvc__qmm_path {
+  KVC_QMM_PORTABLE = 0,
+  KVC_QMM_AVX2 = 1,   /* AVX2 (pmaddubsw) */
+  KVC_QMM_AVX512 = 2, /* AVX-512 VNNI (vpdpbusd on 256 bits) */
+} kvc__qmm_path;
+
+typedef struct kvc__qmm_impl {
+  kvc__qmm_path path;
+  int panels; /* whether product reads kvc__qmm_pack's panels */
+  kvc__qmm_fn *product;
+} kvc__qmm_impl;
+
+kvc__qmm_fn kvc__qmm_portable;
+kvc__qmm_fn kvc__qmm_avx2;   /* x86-64 builds only */
+kvc__qmm_fn kvc__qmm_avx512; /* x86-64 builds only */
+
+/* The fastest path this CPU runs, or the one named by the environment variable
+ * KVCACHE_MATMUL ("portable", "avx2", "avx512"). Returns 0; or -1, with a message in `why`,
+ * when the variable names an unknown path or one this CPU (or build) lacks. */
+int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap);
+
+/* Whether this CPU (and build) runs `path`. */
+int kvc__qmm_runs(kvc__qmm_path path);
+
+/* The implementation of `path`. */
+kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path);
+
+/* "portable", "avx2", "avx512". */
+const char *kvc__qmm_path_name(kvc__qmm_path path);
+
+#endif

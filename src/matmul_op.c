@@ -1,0 +1,328 @@
+/* matmul_op.c: ai.kvcache.MatMulNBits on ONNX Runtime's custom-operator C API (see ops.h).
+ * com.microsoft.MatMulNBits' inputs and attributes, so that `kvcache quantize` writes the same
+ * initializers for either:
+ *   0 A            (..., K) float
+ *   1 B            (N, blocks, block_size * bits / 8) uint8 codes
+ *   2 scales       N * blocks floats
+ *   3 zero_points  optional uint8: (N, blocks) for 8 bits, N * ceil(blocks / 2) for 4
+ * Output (..., N). Attributes K, N, bits (4 or 8), block_size (a multiple of 16, at most
+ * KVC_QMM_MAX_BLOCK); accuracy_level is accepted and ignored: activations are always int8,
+ * with the arithmetic of matmul_kernel.h, so that one row and many rows give the same bits.
+ * A run quantises each row of A once (on the calling thread), then splits the columns into
+ * tasks on ONNX Runtime's thread pool; small products run on the calling thread alone. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul_kernel.h"
+#include "ops.h"
+
+enum { IN_A, IN_B, IN_SCALES, IN_ZERO_POINTS, N_IN };
+enum {
+  OP_VERSION = 16,           /* CreateKernelV2/KernelComputeV2, as attention_op.c */
+  STACK_SCRATCH = 64 * 1024, /* bytes of quantised rows kept on the stack (decode steps) */
+  SERIAL_WORK = 1 << 20,     /* multiply-adds below which the pool costs more than it gives */
+  MAX_TASKS = 32,
+};
+
+typedef struct kernel {
+  const OrtApi *ort;
+  kvc__qweights shape; /* sizes only; the data pointers are set per run */
+  kvc__qmm_impl impl;
+  kvc__qpanels panels; /* packed once when B, scales and zero points are constant */
+  int packed;
+} kernel;
+
+static OrtStatus *fail(const OrtApi *ort, OrtErrorCode code, const char *fmt, ...) {
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "%s.%s: ", KVC_OP_DOMAIN, KVC_OP_MATMUL);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+  va_end(ap);
+  return ort->CreateStatus(code, msg);
+}
+
+typedef struct input {
+  const void *data; /* NULL: an absent optional input */
+  int64_t dims[8];
+  size_t rank, count;
+  ONNXTensorElementDataType type;
+} input;
+
+/* Type, shape and data of tensor `value`, input i. */
+static OrtStatus *describe(const OrtApi *ort, const OrtValue *value, size_t i, input *t) {
+  OrtTensorTypeAndShapeInfo *info = NULL;
+  OrtStatus *st = ort->GetTensorTypeAndShape(value, &info);
+  if (!st)
+    st = ort->GetDimensionsCount(info, &t->rank);
+  if (!st && t->rank > 8)
+    st = fail(ort, ORT_INVALID_ARGUMENT, "input %zu has %zu dimensions: expected at most 8", i,
+              t->rank);
+  if (!st)
+    st = ort->GetDimensions(info, t->dims, t->rank);
+  if (!st)
+    st = ort->GetTensorShapeElementCount(info, &t->count);
+  if (!st)
+    st = ort->GetTensorElementType(info, &t->type);
+  if (info)
+    ort->ReleaseTensorTypeAndShapeInfo(info);
+  void *data = NULL; /* read only: this API version has no const accessor */
+  if (!st)
+    st = ort->GetTensorMutableData((OrtValue *)value, &data);
+  t->data = data;
+  return st;
+}
+
+static OrtStatus *read_input(const OrtApi *ort, OrtKernelContext *ctx, size_t present, size_t i,
+                             input *t) {
+  memset(t, 0, sizeof *t);
+  const OrtValue *value = NULL;
+  OrtStatus *st = i < present ? ort->KernelContext_GetInput(ctx, i, &value) : NULL;
+  return st || !value ? st : describe(ort, value, i, t);
+}
+
+/* The weights' inputs against the attributes. */
+static OrtStatus *check_weights(const kernel *kn, const input *in, kvc__qweights *w) {
+  const OrtApi *ort = kn->ort;
+  *w = kn->shape;
+  const int64_t blob = w->block * w->bits / 8;
+  const input *b = &in[IN_B], *s = &in[IN_SCALES], *z = &in[IN_ZERO_POINTS];
+  if (b->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 || b->rank != 3 || b->dims[0] != w->n ||
+      b->dims[1] != w->blocks || b->dims[2] != blob)
+    return fail(ort, ORT_INVALID_ARGUMENT,
+                "B must be uint8 of shape (N %lld, blocks %lld, block_size x bits / 8 = %lld)",
+                (long long)w->n, (long long)w->blocks, (long long)blob);
+  if (s->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || s->count != (size_t)(w->n * w->blocks))
+    return fail(ort, ORT_INVALID_ARGUMENT, "scales must be %lld floats (N x blocks), not %zu",
+                (long long)(w->n * w->blocks), s->count);
+  const size_t zeros = (size_t)(w->n * (w->bits == 8 ? w->blocks : (w->blocks + 1) / 2));
+  if (z->data && (z->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 || z->count != zeros))
+    return fail(ort, ORT_INVALID_ARGUMENT, "zero_points must be %zu uint8 values, not %zu", zeros,
+                z->count);
+  w->codes = b->data;
+  w->scales = s->data;
+  w->zero_points = z->data;
+  return NULL;
+}
+
+typedef struct run {
+  const kernel *kn;
+  kvc__qweights w;
+  const kvc__qpanels *panels;
+  const kvc__qrow *rows;
+  int64_t nrows, tile;
+  float *y;
+} run;
+
+static void product_task(void *data, size_t t) {
+  const run *r = data;
+  const int64_t n0 = (int64_t)t * r->tile;
+  const int64_t n1 = n0 + r->tile < r->w.n ? n0 + r->tile : r->w.n;
+  r->kn->impl.product(&r->w, r->panels, r->rows, r->nrows, n0, n1, r->y, r->w.n);
+}
+
+/* Quantises the rows into `scratch` and runs the product. */
+static OrtStatus *multiply(OrtKernelContext *ctx, run *r, const float *a, void *scratch) {
+  const kvc__qweights *w = &r->w;
+  const size_t codes = (size_t)(w->blocks * w->block);
+  kvc__qrow *rows = scratch;
+  int8_t *q = (int8_t *)(rows + r->nrows);
+  float *scale = (float *)(q + (size_t)r->nrows * codes); /* codes: a multiple of 16 */
+  int32_t *sum = (int32_t *)(scale + (size_t)(r->nrows * w->blocks));
+  for (int64_t i = 0; i < r->nrows; i++) {
+    int8_t *qi = q + (size_t)i * codes;
+    kvc__qmm_quantize_row(a + i * w->k, w->k, w->block, w->blocks, qi, scale + i * w->blocks,
+                          sum + i * w->blocks);
+    rows[i] = (kvc__qrow){qi, scale + i * w->blocks, sum + i * w->blocks};
+  }
+  r->rows = rows;
+  const int64_t groups = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
+  int64_t tasks = groups < MAX_TASKS ? groups : MAX_TASKS;
+  if ((double)r->nrows * (double)w->n * (double)w->k < SERIAL_WORK)
+    tasks = 1;
+  r->tile = (groups + tasks - 1) / tasks * KVC_QMM_COLUMNS;
+  tasks = (w->n + r->tile - 1) / r->tile;
+  if (tasks == 1) {
+    product_task(r, 0);
+    return NULL;
+  }
+  return r->kn->ort->KernelContext_ParallelFor(ctx, product_task, (size_t)tasks, 0, r);
+}
+
+static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
+  const kernel *kn = state;
+  const OrtApi *ort = kn->ort;
+  size_t present = 0;
+  OrtStatus *st = ort->KernelContext_GetInputCount(ctx, &present);
+  input in[N_IN];
+  for (size_t i = 0; i < N_IN && !st; i++)
+    st = read_input(ort, ctx, present, i, &in[i]);
+  run r = {.kn = kn};
+  if (!st)
+    st = check_weights(kn, in, &r.w);
+  if (st)
+    return st;
+  const input *a = &in[IN_A];
+  if (a->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || a->rank < 1 ||
+      a->dims[a->rank - 1] != r.w.k)
+    return fail(ort, ORT_INVALID_ARGUMENT, "A must be float with a last dimension of K = %lld",
+                (long long)r.w.k);
+  r.nrows = (int64_t)(a->count / (size_t)r.w.k);
+  int64_t out_dims[8];
+  memcpy(out_dims, a->dims, a->rank * sizeof *out_dims);
+  out_dims[a->rank - 1] = r.w.n;
+  OrtValue *out = NULL;
+  void *y = NULL;
+  st = ort->KernelContext_GetOutput(ctx, 0, out_dims, a->rank, &out);
+  if (!st)
+    st = ort->GetTensorMutableData(out, &y);
+  if (st || !r.nrows)
+    return st;
+  r.y = y;
+  const size_t bytes = (size_t)r.nrows * (sizeof(kvc__qrow) + (size_t)(r.w.blocks * r.w.block) +
+                                          (size_t)r.w.blocks * (sizeof(float) + sizeof(int32_t)));
+  _Alignas(64) unsigned char stack[STACK_SCRATCH];
+  void *scratch = bytes <= sizeof stack ? stack : malloc(bytes);
+  kvc__qpanels own = {0}; /* weights that are not constant: packed for this run alone */
+  r.panels = &kn->panels;
+  if (kn->impl.panels && !kn->packed) {
+    if (scratch && kvc__qmm_pack(&r.w, &own) != 0) {
+      if (scratch != stack)
+        free(scratch);
+      scratch = NULL;
+    }
+    r.panels = &own;
+  }
+  if (!scratch)
+    return fail(ort, ORT_FAIL, "out of memory for %zu bytes of quantised rows", bytes);
+  st = multiply(ctx, &r, a->data, scratch);
+  if (scratch != stack)
+    free(scratch);
+  kvc__qmm_unpack(&own);
+  return st;
+}
+
+static OrtStatus *attribute(const OrtApi *ort, const OrtKernelInfo *info, const char *name,
+                            int64_t *value) {
+  OrtStatus *st = ort->KernelInfoGetAttribute_int64(info, name, value);
+  if (!st)
+    return NULL;
+  ort->ReleaseStatus(st);
+  return fail(ort, ORT_INVALID_ARGUMENT, "attribute %s is required", name);
+}
+
+/* The weights in panels, once, when B, scales and any zero points are initializers (their
+ * shapes checked as a run checks them). ONNX Runtime keeps its own copy of the initializers:
+ * the packed weights are a second one. */
+static OrtStatus *pack_constants(const OrtApi *ort, const OrtKernelInfo *info, kernel *kn) {
+  size_t count = 0;
+  OrtStatus *st = ort->KernelInfo_GetInputCount(info, &count);
+  input in[N_IN];
+  memset(in, 0, sizeof in);
+  for (size_t i = IN_B; i < N_IN && i < count && !st; i++) {
+    int constant = 0;
+    const OrtValue *value = NULL;
+    st = ort->KernelInfoGetConstantInput_tensor(info, i, &constant, &value);
+    if (st || !constant || !value)
+      return st; /* not constant: packed per run */
+    st = describe(ort, value, i, &in[i]);
+  }
+  kvc__qweights w;
+  if (!st)
+    st = check_weights(kn, in, &w);
+  if (!st && kvc__qmm_pack(&w, &kn->panels) != 0)
+    st = fail(ort, ORT_FAIL, "out of memory packing %lld x %lld weights", (long long)w.k,
+              (long long)w.n);
+  kn->packed = !st;
+  return st;
+}
+
+static OrtStatus *create(const OrtCustomOp *op, const OrtApi *ort, const OrtKernelInfo *info,
+                         void **out) {
+  (void)op;
+  int64_t k = 0, n = 0, bits = 0, block = 0;
+  OrtStatus *st = attribute(ort, info, "K", &k);
+  if (!st)
+    st = attribute(ort, info, "N", &n);
+  if (!st)
+    st = attribute(ort, info, "bits", &bits);
+  if (!st)
+    st = attribute(ort, info, "block_size", &block);
+  if (st)
+    return st;
+  if (k < 1 || n < 1 || k > INT32_MAX || n > INT32_MAX)
+    return fail(ort, ORT_INVALID_ARGUMENT, "K = %lld, N = %lld: expected 1 to 2^31 - 1 each",
+                (long long)k, (long long)n);
+  if (bits != 4 && bits != 8)
+    return fail(ort, ORT_INVALID_ARGUMENT, "bits = %lld: expected 4 or 8", (long long)bits);
+  if (block < 16 || block > KVC_QMM_MAX_BLOCK || block % 16)
+    return fail(ort, ORT_INVALID_ARGUMENT,
+                "block_size = %lld: expected a multiple of 16 from 16 to %d", (long long)block,
+                KVC_QMM_MAX_BLOCK);
+  kvc__qmm_path path;
+  char why[160];
+  if (kvc__qmm_pick(&path, why, sizeof why) != 0)
+    return ort->CreateStatus(ORT_INVALID_ARGUMENT, why);
+  kernel *made = malloc(sizeof *made);
+  if (!made)
+    return fail(ort, ORT_FAIL, "out of memory");
+  *made = (kernel){.ort = ort, .impl = kvc__qmm_for(path)};
+  made->shape = (kvc__qweights){
+      .k = k, .n = n, .blocks = (k + block - 1) / block, .bits = (int)bits, .block = (int)block};
+  if (made->impl.panels && (st = pack_constants(ort, info, made))) {
+    free(made);
+    return st;
+  }
+  *out = made;
+  return NULL;
+}
+
+static void destroy(void *state) {
+  kernel *kn = state;
+  kvc__qmm_unpack(&kn->panels);
+  free(kn);
+}
+
+static const char *op_name(const OrtCustomOp *op) {
+  (void)op;
+  return KVC_OP_MATMUL;
+}
+
+static ONNXTensorElementDataType input_type(const OrtCustomOp *op, size_t index) {
+  (void)op;
+  return index == IN_A || index == IN_SCALES ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+                                             : ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
+}
+
+static size_t input_count(const OrtCustomOp *op) {
+  (void)op;
+  return N_IN;
+}
+
+static size_t output_count(const OrtCustomOp *op) {
+  (void)op;
+  return 1;
+}
+
+static OrtCustomOpInputOutputCharacteristic input_kind(const OrtCustomOp *op, size_t index) {
+  (void)op;
+  return index == IN_ZERO_POINTS ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+}
+
+const OrtCustomOp kvc__matmul_op = {
+    .version = OP_VERSION, /* CreateKernel and KernelCompute (version 1) stay unset */
+    .GetName = op_name,
+    .GetExecutionProviderType = kvc__op_cpu,
+    .GetInputType = input_type,
+    .GetInputTypeCount = input_count,
+    .GetOutputType = kvc__op_float,
+    .GetOutputTypeCount = output_count,
+    .KernelDestroy = destroy,
+    .GetInputCharacteristic = input_kind,
+    .GetOutputCharacteristic = kvc__op_required,
+    .GetInputMemoryType = kvc__op_cpu_memory,
+    .CreateKernelV2 = create,
+    .KernelComputeV2 = compute,
+};

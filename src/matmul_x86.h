@@ -1,0 +1,82 @@
+/* matmul_x86.h: steps 2 and 3 of the int8-activation products on 256-bit integer vectors,
+ * over the weights' panels (see matmul_kernel.h), included by one file per instruction set,
+ * which first defines
+ *   KVC_QMM_NAME              the function's name;
+ *   KVC_QMM_DOT4(acc, w, a)   acc plus, in each int32 lane, the products of its 4 unsigned
+ *                             4-bit codes w (0..15, one per byte) with 4 signed codes a;
+ *   KVC_QMM_DOT8(acc, w, a)   the same for 8-bit codes w (0..255);
+ *   KVC_QMM_BIAS8             what the DOT8 products leave out of each code (0 or 128).
+ * Lane j of a panel's sum is column j's exact block product; the float step 3 is then one
+ * vector operation per block for the eight columns, in block order, exactly as the portable
+ * path does it per column. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "matmul_kernel.h"
+
+enum { ROWS = 4 }; /* rows taken together */
+
+/* Four row codes, the same in every lane. */
+static inline __m256i broadcast4(const int8_t *q) {
+  int32_t v;
+  memcpy(&v, q, sizeof v);
+  return _mm256_set1_epi32(v);
+}
+
+void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
+                  int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+  const size_t per_block = (size_t)w->block * (size_t)w->bits;
+  const __m256i low4 = _mm256_set1_epi8(15);
+  const __m256i bias = _mm256_set1_epi32(w->bits == 8 ? KVC_QMM_BIAS8 : 0);
+  for (int64_t c0 = n0; c0 < n1; c0 += KVC_QMM_COLUMNS) {
+    const int64_t p = c0 / KVC_QMM_COLUMNS;
+    const uint8_t *codes = panels->codes + (size_t)(p * w->blocks) * per_block;
+    const float *scales = panels->scales + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
+    const int32_t *zeros = panels->zero_points + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
+    for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) { /* the unpacked codes serve ROWS rows */
+      const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
+      __m256 acc[ROWS];
+      for (int i = 0; i < ROWS; i++)
+        acc[i] = _mm256_setzero_ps();
+      for (int64_t b = 0; b < w->blocks; b++) {
+        const uint8_t *c = codes + (size_t)b * per_block;
+        __m256i sum[ROWS];
+        for (int i = 0; i < ROWS; i++)
+          sum[i] = _mm256_setzero_si256();
+        if (w->bits == 4)
+          for (int g = 0; g < w->block; g += 8, c += 32) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)c);
+            const __m256i lo = _mm256_and_si256(raw, low4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+            for (int i = 0; i < nr; i++) {
+              const int8_t *q = rows[r0 + i].q + b * w->block + g;
+              sum[i] = KVC_QMM_DOT4(sum[i], lo, broadcast4(q));
+              sum[i] = KVC_QMM_DOT4(sum[i], hi, broadcast4(q + 4));
+            }
+          }
+        else
+          for (int g = 0; g < w->block; g += 4, c += 32) {
+            const __m256i codes8 = _mm256_loadu_si256((const __m256i *)c);
+            for (int i = 0; i < nr; i++)
+              sum[i] = KVC_QMM_DOT8(sum[i], codes8, broadcast4(rows[r0 + i].q + b * w->block + g));
+          }
+        const __m256i zp = _mm256_sub_epi32(
+            _mm256_loadu_si256((const __m256i *)(zeros + b * KVC_QMM_COLUMNS)), bias);
+        const __m256 sw = _mm256_loadu_ps(scales + b * KVC_QMM_COLUMNS);
+        for (int i = 0; i < nr; i++) {
+          const kvc__qrow *row = &rows[r0 + i];
+          const __m256i d =
+              _mm256_sub_epi32(sum[i], _mm256_mullo_epi32(zp, _mm256_set1_epi32(row->sum[b])));
+          const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b]), sw);
+          acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_cvtepi32_ps(d), scale));
+        }
+      }
+      for (int i = 0; i < nr; i++) {
+        float out[KVC_QMM_COLUMNS];
+        _mm256_storeu_ps(out, acc[i]);
+        for (int j = 0; j < KVC_QMM_COLUMNS && c0 + j < n1; j++)
+          y[(r0 + i) * ldy + c0 + j] = out[j];
+      }
+    }
+  }
+}
