@@ -61,19 +61,13 @@ int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap) {
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path) {
 #if defined(KVC_X86_KERNELS)
   if (path == KVC_QMM_AVX512)
-    return (kvc__qmm_impl){KVC_QMM_AVX512, 1, kvc__qmm_avx512};
+    return (kvc__qmm_impl){KVC_QMM_AVX512, kvc__qmm_avx512};
   if (path == KVC_QMM_AVX2)
-    return (kvc__qmm_impl){KVC_QMM_AVX2, 1, kvc__qmm_avx2};
+    return (kvc__qmm_impl){KVC_QMM_AVX2, kvc__qmm_avx2};
 #else
   (void)path;
 #endif
-  return (kvc__qmm_impl){KVC_QMM_PORTABLE, 0, kvc__qmm_portable};
-}
-
-/* The code at row k of block b of column n. */
-static uint8_t code(const kvc__qweights *w, int64_t n, int64_t b, int i) {
-  const uint8_t *c = w->codes + (n * w->blocks + b) * (w->block * w->bits / 8);
-  return w->bits == 8 ? c[i] : (uint8_t)(i % 2 ? c[i / 2] >> 4 : c[i / 2] & 15);
+  return (kvc__qmm_impl){KVC_QMM_PORTABLE, kvc__qmm_portable};
 }
 
 int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
@@ -90,20 +84,20 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
   for (int64_t p = 0; p < panels; p++)
     for (int64_t b = 0; b < w->blocks; b++) {
       uint8_t *dst = out->codes + (size_t)(p * w->blocks + b) * per_block;
+      memset(dst, 0, per_block);
       const size_t cell = (size_t)(p * w->blocks + b) * KVC_QMM_COLUMNS;
       for (int j = 0; j < KVC_QMM_COLUMNS; j++) {
         const int64_t n = p * KVC_QMM_COLUMNS + j < w->n ? p * KVC_QMM_COLUMNS + j : w->n - 1;
         out->scales[cell + (size_t)j] = w->scales[n * w->blocks + b];
         out->zero_points[cell + (size_t)j] = kvc__qmm_zero_point(w, n, b);
-        if (w->bits == 8)
-          for (int i = 0; i < w->block; i++)
-            dst[(i / 4) * 32 + j * 4 + i % 4] = code(w, n, b, i);
-        else
-          for (int i = 0; i < w->block; i++) {
-            uint8_t *byte = &dst[(i / 8) * 32 + j * 4 + i % 4];
-            *byte = (uint8_t)(i % 8 < 4 ? (*byte & 0xf0) | code(w, n, b, i)
-                                        : (*byte & 0x0f) | code(w, n, b, i) << 4);
-          }
+        const uint8_t *blob = kvc__qmm_blob(w, n, b);
+        for (int i = 0; i < w->block; i++) {
+          const int32_t c = kvc__qmm_code(blob, w->bits, i);
+          if (w->bits == 8)
+            dst[(i / 4) * 32 + j * 4 + i % 4] = (uint8_t)c;
+          else /* rows 0-3 of a group of 8 in the low nibbles, 4-7 in the high */
+            dst[(i / 8) * 32 + j * 4 + i % 4] |= (uint8_t)(i % 8 < 4 ? c : c << 4);
+        }
       }
     }
   return 0;

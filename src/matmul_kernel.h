@@ -38,6 +38,16 @@ typedef struct kvc__qweights {
                                  ceil(blocks / 2)) bytes, two per byte, low nibble first */
 } kvc__qweights;
 
+/* The bytes of column n's block b. */
+static inline const uint8_t *kvc__qmm_blob(const kvc__qweights *w, int64_t n, int64_t b) {
+  return w->codes + (n * w->blocks + b) * (w->block * w->bits / 8);
+}
+
+/* Code i of a block's bytes. */
+static inline int32_t kvc__qmm_code(const uint8_t *blob, int bits, int i) {
+  return bits == 8 ? blob[i] : i % 2 ? blob[i / 2] >> 4 : blob[i / 2] & 15;
+}
+
 /* Column n's zero point in block b. */
 static inline int32_t kvc__qmm_zero_point(const kvc__qweights *w, int64_t n, int64_t b) {
   if (!w->zero_points)
@@ -89,8 +99,7 @@ typedef enum kvc__qmm_path {
 } kvc__qmm_path;
 
 typedef struct kvc__qmm_impl {
-  kvc__qmm_path path;
-  int panels; /* whether product reads kvc__qmm_pack's panels */
+  kvc__qmm_path path; /* every path but the portable one reads kvc__qmm_pack's panels */
   kvc__qmm_fn *product;
 } kvc__qmm_impl;
 

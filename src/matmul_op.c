@@ -31,7 +31,7 @@ typedef struct kernel {
   kvc__qweights shape; /* sizes only; the data pointers are set per run */
   kvc__qmm_impl impl;
   kvc__qpanels panels; /* packed once when B, scales and zero points are constant */
-  int packed;
+  int packed;          /* ... and then runs read only A */
 } kernel;
 
 static OrtStatus *fail(const OrtApi *ort, OrtErrorCode code, const char *fmt, ...) {
@@ -157,10 +157,11 @@ static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
   size_t present = 0;
   OrtStatus *st = ort->KernelContext_GetInputCount(ctx, &present);
   input in[N_IN];
-  for (size_t i = 0; i < N_IN && !st; i++)
+  const size_t reads = kn->packed ? 1 : N_IN; /* packed constants: a run reads A alone */
+  for (size_t i = 0; i < reads && !st; i++)
     st = read_input(ort, ctx, present, i, &in[i]);
-  run r = {.kn = kn};
-  if (!st)
+  run r = {.kn = kn, .w = kn->shape, .panels = &kn->panels};
+  if (!st && !kn->packed)
     st = check_weights(kn, in, &r.w);
   if (st)
     return st;
@@ -181,23 +182,19 @@ static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
   if (st || !r.nrows)
     return st;
   r.y = y;
+  kvc__qpanels own = {0}; /* weights that are not constant: packed for this run alone */
+  if (kn->impl.path != KVC_QMM_PORTABLE && !kn->packed) {
+    if (kvc__qmm_pack(&r.w, &own) != 0)
+      return fail(ort, ORT_FAIL, "out of memory packing %lld x %lld weights", (long long)r.w.k,
+                  (long long)r.w.n);
+    r.panels = &own;
+  }
   const size_t bytes = (size_t)r.nrows * (sizeof(kvc__qrow) + (size_t)(r.w.blocks * r.w.block) +
                                           (size_t)r.w.blocks * (sizeof(float) + sizeof(int32_t)));
   _Alignas(64) unsigned char stack[STACK_SCRATCH];
   void *scratch = bytes <= sizeof stack ? stack : malloc(bytes);
-  kvc__qpanels own = {0}; /* weights that are not constant: packed for this run alone */
-  r.panels = &kn->panels;
-  if (kn->impl.panels && !kn->packed) {
-    if (scratch && kvc__qmm_pack(&r.w, &own) != 0) {
-      if (scratch != stack)
-        free(scratch);
-      scratch = NULL;
-    }
-    r.panels = &own;
-  }
-  if (!scratch)
-    return fail(ort, ORT_FAIL, "out of memory for %zu bytes of quantised rows", bytes);
-  st = multiply(ctx, &r, a->data, scratch);
+  st = scratch ? multiply(ctx, &r, a->data, scratch)
+               : fail(ort, ORT_FAIL, "out of memory for %zu bytes of quantised rows", bytes);
   if (scratch != stack)
     free(scratch);
   kvc__qmm_unpack(&own);
@@ -214,8 +211,8 @@ static OrtStatus *attribute(const OrtApi *ort, const OrtKernelInfo *info, const 
 }
 
 /* The weights in panels, once, when B, scales and any zero points are initializers (their
- * shapes checked as a run checks them). ONNX Runtime keeps its own copy of the initializers:
- * the packed weights are a second one. */
+ * shapes checked as a run checks them): runs then read neither. ONNX Runtime keeps its own
+ * copy of the initializers: the packed weights are a second one. */
 static OrtStatus *pack_constants(const OrtApi *ort, const OrtKernelInfo *info, kernel *kn) {
   size_t count = 0;
   OrtStatus *st = ort->KernelInfo_GetInputCount(info, &count);
@@ -271,7 +268,7 @@ static OrtStatus *create(const OrtCustomOp *op, const OrtApi *ort, const OrtKern
   *made = (kernel){.ort = ort, .impl = kvc__qmm_for(path)};
   made->shape = (kvc__qweights){
       .k = k, .n = n, .blocks = (k + block - 1) / block, .bits = (int)bits, .block = (int)block};
-  if (made->impl.panels && (st = pack_constants(ort, info, made))) {
+  if (made->impl.path != KVC_QMM_PORTABLE && (st = pack_constants(ort, info, made))) {
     free(made);
     return st;
   }

@@ -4,15 +4,10 @@
 
 /* Step 2: the exact integer product of one block of row codes with column n's codes. */
 static int32_t block_dot(const kvc__qweights *w, const int8_t *q, int64_t n, int64_t b) {
-  const int blob = w->block * w->bits / 8;
-  const uint8_t *c = w->codes + (n * w->blocks + b) * blob;
+  const uint8_t *blob = kvc__qmm_blob(w, n, b);
   int32_t d = 0;
-  if (w->bits == 8)
-    for (int i = 0; i < w->block; i++)
-      d += q[i] * c[i];
-  else
-    for (int i = 0; i < blob; i++)
-      d += q[2 * i] * (c[i] & 15) + q[2 * i + 1] * (c[i] >> 4);
+  for (int i = 0; i < w->block; i++)
+    d += q[i] * kvc__qmm_code(blob, w->bits, i);
   return d;
 }
 

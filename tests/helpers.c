@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "hooks.h"
 #include "naming.h"
+#include "ops.h"
 #include "rng.h"
 
 #define CHECK(call) assert_int_equal(kvc__ort_check((call), #call), KVC_OK)
@@ -204,4 +205,24 @@ int32_t th_argmax(const float *logits, int n) {
   for (int i = 1; i < n; i++)
     best = logits[i] > logits[best] ? i : best;
   return best;
+}
+
+OrtSession *th_ops_session(OrtEnv *env, kvc__onnx *m, OrtStatus **failure) {
+  const OrtApi *ort = kvc__ort();
+  uint8_t *bytes = NULL;
+  size_t size = 0;
+  assert_int_equal(kvc__onnx_pack(m, &bytes, &size), KVC_OK);
+  kvc__onnx_free(m);
+  OrtSessionOptions *o = NULL;
+  OrtStatus *st = NULL;
+  assert_int_equal(kvc__ort_check(ort->CreateSessionOptions(&o), "CreateSessionOptions"), KVC_OK);
+  assert_int_equal(kvc__ort_check(ort->SetIntraOpNumThreads(o, 2), "SetIntraOpNumThreads"), KVC_OK);
+  OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
+  assert_int_equal(kvc__ort_check(st, "kvc__ops_domain"), KVC_OK);
+  assert_int_equal(kvc__ort_check(ort->AddCustomOpDomain(o, domain), "AddCustomOpDomain"), KVC_OK);
+  OrtSession *session = NULL;
+  *failure = ort->CreateSessionFromArray(env, bytes, size, o, &session);
+  ort->ReleaseSessionOptions(o);
+  free(bytes);
+  return session;
 }

@@ -7,6 +7,7 @@
 
 #include "kvcache.h"
 #include "onnx/onnx.pb-c.h"
+#include "modelgen/onnx.h"
 #include "ort.h"
 
 typedef struct th_session {
@@ -60,5 +61,9 @@ double th_max_diff(const float *a, const float *b, int n);
 
 /* Index of the largest of n logits (the lowest on ties). */
 int32_t th_argmax(const float *logits, int n);
+
+/* A session over graph m (packed, then freed here) with kvcache's operators registered and
+ * 2 intra-op threads; NULL with *failure set when ONNX Runtime refuses the graph. */
+OrtSession *th_ops_session(OrtEnv *env, kvc__onnx *m, OrtStatus **failure);
 
 #endif

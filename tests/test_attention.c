@@ -473,7 +473,7 @@ static void bad_inputs_name_the_input(void **state) {
 
 /* One ai.kvcache.Attention node as a graph of its own: H 4, KV 2, head size 16, packed q|k|v
  * in "query" or separate "query", "key", "value". */
-static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, int packed) {
+static OrtSession *single_node(OrtEnv *env, int packed) {
   enum { T_FLOAT = 1, T_INT32 = 6 };
   kvc__onnx *m = kvc__onnx_new("attention");
   kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
@@ -499,21 +499,9 @@ static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, int packed) {
   const char *outs[] = {"out", "present_key", "present_value"};
   const kvc__attr attrs[] = {KVC_ATTR_I("num_heads", 4), KVC_ATTR_I("kv_num_heads", 2)};
   kvc__onnx_node(m, KVC_OP_ATTENTION, KVC_OP_DOMAIN, ins, 7, outs, 3, attrs, 2);
-  uint8_t *bytes = NULL;
-  size_t size = 0;
-  assert_int_equal(kvc__onnx_pack(m, &bytes, &size), KVC_OK);
-  kvc__onnx_free(m);
-  OrtSessionOptions *o = NULL;
   OrtStatus *st = NULL;
-  CHECK(ort->CreateSessionOptions(&o));
-  CHECK(ort->SetIntraOpNumThreads(o, 2));
-  OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
+  OrtSession *session = th_ops_session(env, m, &st);
   CHECK(st);
-  CHECK(ort->AddCustomOpDomain(o, domain));
-  OrtSession *session = NULL;
-  CHECK(ort->CreateSessionFromArray(env, bytes, size, o, &session));
-  ort->ReleaseSessionOptions(o);
-  free(bytes);
   return session;
 }
 
@@ -550,7 +538,7 @@ static void separate_inputs_equal_packed(void **state) {
   }
   float results[2][B * S * H * D], present[2][B * KV * P * D];
   for (int packed = 0; packed < 2; packed++) {
-    OrtSession *session = single_node(ort, env, packed);
+    OrtSession *session = single_node(env, packed);
     const int64_t q_shape[3] = {B, S, packed ? (H + 2 * KV) * D : H * D};
     const int64_t kv_shape[3] = {B, S, KV * D}, cache_shape[4] = {B, KV, P, D}, rows[1] = {B};
     OrtValue *in[7] = {NULL}, *out[3] = {NULL};

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "matmul_kernel.h"
 #include "modelgen/onnx.h"
 #include "ops.h"
@@ -81,7 +82,7 @@ static void product(const case_ *c, kvc__qmm_impl impl, int64_t r0, int64_t nrow
     rows[i] = (kvc__qrow){q + i * codes, scale + i * c->w.blocks, sum + i * c->w.blocks};
   }
   kvc__qpanels panels = {0};
-  if (impl.panels)
+  if (impl.path != KVC_QMM_PORTABLE)
     assert_int_equal(kvc__qmm_pack(&c->w, &panels), 0);
   impl.product(&c->w, &panels, rows, nrows, n0, n1, y + r0 * c->w.n, c->w.n);
   kvc__qmm_unpack(&panels);
@@ -176,7 +177,7 @@ static void products_stay_within_the_int8_bound(void **state) {
 }
 
 /* One ai.kvcache.MatMulNBits node over graph inputs A, B, scales (and zero points). */
-static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, const case_ *c, int64_t bits_attr,
+static OrtSession *single_node(OrtEnv *env, const case_ *c, int64_t bits_attr,
                                OrtStatus **failure) {
   enum { T_FLOAT = 1, T_UINT8 = 2 };
   kvc__onnx *m = kvc__onnx_new("matmul");
@@ -196,22 +197,7 @@ static OrtSession *single_node(const OrtApi *ort, OrtEnv *env, const case_ *c, i
                              KVC_ATTR_I("bits", bits_attr), KVC_ATTR_I("block_size", c->w.block),
                              KVC_ATTR_I("accuracy_level", 4)};
   kvc__onnx_node(m, KVC_OP_MATMUL, KVC_OP_DOMAIN, ins, c->zero_points ? 4 : 3, outs, 1, attrs, 5);
-  uint8_t *bytes = NULL;
-  size_t size = 0;
-  assert_int_equal(kvc__onnx_pack(m, &bytes, &size), KVC_OK);
-  kvc__onnx_free(m);
-  OrtSessionOptions *o = NULL;
-  OrtStatus *st = NULL;
-  CHECK(ort->CreateSessionOptions(&o));
-  CHECK(ort->SetIntraOpNumThreads(o, 2));
-  OrtCustomOpDomain *domain = kvc__ops_domain(ort, &st);
-  CHECK(st);
-  CHECK(ort->AddCustomOpDomain(o, domain));
-  OrtSession *session = NULL;
-  *failure = ort->CreateSessionFromArray(env, bytes, size, o, &session);
-  ort->ReleaseSessionOptions(o);
-  free(bytes);
-  return session;
+  return th_ops_session(env, m, failure);
 }
 
 /* Runs the node over rows [r0, r0 + rows) of x into y; the status of the run. */
@@ -268,7 +254,7 @@ static void the_operator_gives_the_kernels_bits(void **state) {
         continue;
       setenv("KVCACHE_MATMUL", path_names[p], 1);
       OrtStatus *st = NULL;
-      OrtSession *session = single_node(ort, env, &c, bits, &st);
+      OrtSession *session = single_node(env, &c, bits, &st);
       CHECK(st);
       CHECK(run_node(ort, session, &c, 0, rows, c.w.n * c.w.blocks, got));
       assert_memory_equal(want, got, (size_t)(rows * c.w.n) * sizeof *got);
@@ -297,13 +283,13 @@ static void bad_attributes_are_refused(void **state) {
   CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "matmul", &env));
   case_ c = make_case(4, 32, 1, 64, 8, 1, 3);
   OrtStatus *st = NULL;
-  OrtSession *session = single_node(ort, env, &c, 3, &st);
+  OrtSession *session = single_node(env, &c, 3, &st);
   assert_null(session);
   assert_non_null(st);
   assert_non_null(strstr(ort->GetErrorMessage(st), "bits = 3: expected 4 or 8"));
   ort->ReleaseStatus(st);
   setenv("KVCACHE_MATMUL", "sse9", 1);
-  session = single_node(ort, env, &c, 4, &st);
+  session = single_node(env, &c, 4, &st);
   assert_null(session);
   assert_non_null(st);
   assert_non_null(strstr(ort->GetErrorMessage(st), "KVCACHE_MATMUL=sse9"));
