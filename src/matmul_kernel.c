@@ -15,19 +15,23 @@ const char *kvc__qmm_path_name(kvc__qmm_path path) {
 
 void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
                            float *scale, int32_t *sum) {
+  const float round = 0x1.8p23f; /* v + 1.5 x 2^23 - 1.5 x 2^23: v rounded half to even */
   for (int64_t b = 0; b < blocks; b++) {
     const int64_t k0 = b * block, len = k - k0 < block ? k - k0 : block;
     float amax = 0.0f;
-    for (int64_t i = 0; i < len; i++)
-      amax = fmaxf(amax, fabsf(x[k0 + i]));
+    for (int64_t i = 0; i < len; i++) {
+      const float a = fabsf(x[k0 + i]);
+      amax = a > amax || a != a ? a : amax; /* a NaN stays: the products become NaN */
+    }
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t s = 0;
     for (int64_t i = 0; i < len; i++) {
-      float r = nearbyintf(x[k0 + i] * inv); /* |r| <= 127 for finite x */
-      r = r == r ? fminf(fmaxf(r, -127.0f), 127.0f) : 0.0f;
-      const int8_t v = (int8_t)r;
-      q[k0 + i] = v;
-      s += v;
+      float v = x[k0 + i] * inv; /* |v| <= 127 for finite x */
+      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+      v = (v + round) - round;
+      const int8_t c = v == v ? (int8_t)v : 0;
+      q[k0 + i] = c;
+      s += c;
     }
     memset(q + k0 + len, 0, (size_t)(block - len));
     scale[b] = amax / 127.0f;

@@ -8,7 +8,8 @@
  * with int8 activations: a decode step (one row) and the uncached recompute of the same
  * prefix (many rows) compute each product identically. The steps, in this order:
  *   1. each row of x, per block of K: amax = max |x|, sa = amax / 127,
- *      q = round-half-even(x * (127 / amax)) as int8 (all 0 when amax is 0);
+ *      q = round-half-even(x * (127 / amax)) as int8 (all 0 when amax is 0; a block holding
+ *      a NaN or an infinity gets a scale that is not finite, so its products are not either);
  *   2. per column n and block b, an exact integer: d = sum q * code - zero_point * sum q;
  *   3. per column, blocks in order from y = 0: y = y + (float)d * (sa * sw), each
  *      multiplication and addition rounded to float on its own (no fused multiply-add).

@@ -176,6 +176,25 @@ static void products_stay_within_the_int8_bound(void **state) {
     }
 }
 
+/* A NaN in a row reaches every product of that row, on every path, as it would in float;
+ * the other rows are untouched. */
+static void a_nan_reaches_its_rows_products(void **state) {
+  (void)state;
+  case_ c = make_case(4, 32, 0, 100, 13, 3, 9);
+  c.x[2 * 100 + 40] = NAN;
+  float y[3 * 13];
+  for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
+    if (!kvc__qmm_runs((kvc__qmm_path)p))
+      continue;
+    product(&c, kvc__qmm_for((kvc__qmm_path)p), 0, 3, 0, 13, y);
+    for (int n = 0; n < 13; n++) {
+      assert_true(isnan(y[2 * 13 + n]));
+      assert_false(isnan(y[n]));
+    }
+  }
+  free_case(&c);
+}
+
 /* One ai.kvcache.MatMulNBits node over graph inputs A, B, scales (and zero points). */
 static OrtSession *single_node(OrtEnv *env, const case_ *c, int64_t bits_attr,
                                OrtStatus **failure) {
@@ -303,6 +322,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paths_rows_and_splits_give_the_same_bits),
       cmocka_unit_test(products_stay_within_the_int8_bound),
+      cmocka_unit_test(a_nan_reaches_its_rows_products),
       cmocka_unit_test(the_operator_gives_the_kernels_bits),
       cmocka_unit_test(bad_attributes_are_refused),
   };
