@@ -38,6 +38,8 @@ static const char usage[] =
     "positions 16, 128, 256, 511 and the last), decode time over the machine's floor (the\n"
     "time to stream the weights and the cache once), logit agreement with uncached, cache\n"
     "bytes, resident-set growth, cache addresses and kvcache's heap allocations per step.\n"
+    "Exits 1, after writing its outputs, when a cached strategy's logits differ from the\n"
+    "uncached recompute by more than 1e-4 (the limit `kvcache verify` applies).\n"
     "\n"
     "options:\n"
     "  --prompt-len N       prompt tokens (128)\n"
@@ -474,6 +476,7 @@ int kvc_cmd_bench(int argc, char **argv) {
   int32_t *prompt = all, *tokens = all ? all + r->prompt_len : NULL;
   float *oracle = malloc((size_t)(r->gen + 1) * r->model.vocab_size * sizeof *oracle);
   const int K = r->n_strategies;
+  int disagree = 0; /* a cached strategy beyond KVC_AGREEMENT_LIMIT from the recompute */
   double *steps[BENCH_MAX_STRATEGIES] = {0};
   double *cold = calloc((size_t)K * r->repeats, sizeof *cold);
   double *prefill = calloc((size_t)K * r->repeats, sizeof *prefill);
@@ -542,6 +545,14 @@ int kvc_cmd_bench(int argc, char **argv) {
     }
     if (!quiet)
       bench_print_table(r, stdout);
+    for (int k = 0; k < K; k++)
+      if (r->s[k].max_abs_logit_diff > KVC_AGREEMENT_LIMIT) {
+        fprintf(stderr,
+                "kvcache bench: FAIL: %s's logits differ from the uncached recompute by %.3g "
+                "(limit %g; `kvcache verify -m %s` names the position)\n",
+                r->s[k].name, r->s[k].max_abs_logit_diff, KVC_AGREEMENT_LIMIT, dir);
+        disagree = 1;
+      }
     if (out[0])
       rc |= bench_write_json(r, out[0]);
     if (out[1])
@@ -559,5 +570,5 @@ int kvc_cmd_bench(int argc, char **argv) {
     free(r->s[k].by_position);
   }
   free(cold), free(prefill), free(all), free(oracle), free(r);
-  return rc;
+  return rc ? rc : disagree;
 }

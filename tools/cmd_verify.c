@@ -23,7 +23,7 @@ static const char usage[] =
     "  --seed S             seed of the random prompt (1)\n";
 
 static const kvc_kv_mode cached[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED};
-enum { N_CACHED = sizeof cached / sizeof cached[0], TOLERANCE_E6 = 100 };
+enum { N_CACHED = sizeof cached / sizeof cached[0] };
 
 int kvc_cmd_verify(int argc, char **argv) {
   const char *cmd = "verify", *dir = NULL, *v;
@@ -110,7 +110,7 @@ int kvc_cmd_verify(int argc, char **argv) {
     printf("prompt %lld tokens + %lld greedy steps, max |logit - uncached logit| (limit 1e-4):\n",
            (long long)prompt_len, (long long)steps);
     for (int m = 0; m < n_modes; m++) {
-      int bad = worst[m] > TOLERANCE_E6 * 1e-6;
+      int bad = worst[m] > KVC_AGREEMENT_LIMIT;
       printf("  %-8s %.3g at position %d  %s\n", kvc_kv_mode_name(cached[m]), worst[m],
              worst_pos[m], bad ? "FAIL" : "ok");
       rc |= bad;

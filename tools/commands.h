@@ -13,4 +13,8 @@ int kvc_cmd_quantize(int argc, char **argv);
 int kvc_cmd_eval(int argc, char **argv);
 int kvc_cmd_soak(int argc, char **argv);
 
+/* The most a cached mode's logits may differ from the uncached recompute's before verify
+ * and bench call it a failure. */
+#define KVC_AGREEMENT_LIMIT 1e-4
+
 #endif
