@@ -128,6 +128,19 @@ expect_error 1 "$tmp/no/such/s.kvc: No such file" generate -m "$tmp/gqa" --promp
   --save-state "$tmp/no/such/s.kvc"
 err=$("$kvcache" generate -m "$tmp/gqa" --prompt-ids "5 6" -n 2 --save-state "$tmp/no/s" 2>&1 || true)
 if grep -q '\.tmp\.' <<<"$err"; then fail "--save-state names its temporary file: $err"; fi
+# sampling options that contradict or would do nothing are refused, naming both; --top-k or
+# --top-p alone sample (at temperature 1) rather than silently staying greedy
+expect_error 2 "--greedy and --temperature 0.8" generate -m "$tmp/m" --prompt-ids 1 --greedy --temperature 0.8
+expect_error 2 "--temperature 0 picks the most likely token, so --top-k" generate -m "$tmp/m" \
+  --prompt-ids 1 --temperature 0 --top-k 5
+expect_error 2 "--greedy picks the most likely token, so --top-p" generate -m "$tmp/m" \
+  --prompt-ids 1 --top-p 0.9 --greedy
+greedy=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 24 --greedy 2>/dev/null)
+topk=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 24 --top-k 1000 --seed 3 2>/dev/null)
+[ "$greedy" != "$topk" ] || fail "--top-k without --temperature stayed greedy: $topk"
+top1=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 24 --top-k 1 --seed 3 2>/dev/null)
+[ "$greedy" = "$top1" ] || fail "--top-k 1 is not greedy: $top1 vs $greedy"
+passed=$((passed + 1))
 # a missing --prompts file says why
 expect_error 2 "$tmp/none.txt: No such file" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
 echo "$passed passed, 0 failed"

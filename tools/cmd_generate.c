@@ -41,6 +41,9 @@ static const char usage[] =
     "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
     "  --top-k K            sample among the K most likely tokens (0 = all)\n"
     "  --top-p P            sample within probability mass P, 0 < P <= 1 (1 = all)\n"
+    "                       --top-k or --top-p without --temperature samples at temperature 1;\n"
+    "                       with --greedy or --temperature 0 they are an error (greedy ignores\n"
+    "                       them)\n"
     "  --repetition-penalty R\n"
     "                       divide a positive logit of a token already in the sequence by R,\n"
     "                       multiply a negative one (R > 1 discourages repeats; greedy or\n"
@@ -162,7 +165,8 @@ int kvc_cmd_generate(int argc, char **argv) {
   kvc_sampler_params sp = kvc_sampler_default_params();
   int64_t n_new = 32;
   int chose_sampling = 0;
-  double penalty = -1; /* not given: the model's */
+  const char *greedy_by = NULL, *temperature = NULL, *filter = NULL; /* as given, for errors */
+  double penalty = -1;                                               /* not given: the model's */
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v;
     double d;
@@ -197,22 +201,25 @@ int kvc_cmd_generate(int argc, char **argv) {
           !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &n_new))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--greedy")) {
-      sp.temperature = 0;
+      greedy_by = "--greedy";
       chose_sampling = 1;
     } else if (!strcmp(opt, "--temperature")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 0, 1e6, &d))
         return KVC_EXIT_USAGE;
       sp.temperature = (float)d;
+      temperature = v;
       chose_sampling = 1;
     } else if (!strcmp(opt, "--top-k")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, INT32_MAX, &k))
         return KVC_EXIT_USAGE;
       sp.top_k = (int32_t)k;
+      filter = opt;
       chose_sampling = 1;
     } else if (!strcmp(opt, "--top-p")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 1e-9, 1.0, &d))
         return KVC_EXIT_USAGE;
       sp.top_p = (float)d;
+      filter = opt;
       chose_sampling = 1;
     } else if (!strcmp(opt, "--repetition-penalty")) {
       if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
@@ -227,6 +234,23 @@ int kvc_cmd_generate(int argc, char **argv) {
       return kvc_arg_unknown(cmd, opt, usage, 1);
     }
   }
+  if (greedy_by && temperature && sp.temperature > 0) {
+    fprintf(stderr, "kvcache %s: --greedy and --temperature %s contradict each other: give one\n",
+            cmd, temperature);
+    return KVC_EXIT_USAGE;
+  }
+  if (!greedy_by && temperature && sp.temperature == 0)
+    greedy_by = "--temperature 0";
+  if (greedy_by && filter) {
+    fprintf(stderr,
+            "kvcache %s: %s picks the most likely token, so %s would do nothing: drop one\n", cmd,
+            greedy_by, filter);
+    return KVC_EXIT_USAGE;
+  }
+  if (greedy_by)
+    sp.temperature = 0;
+  else if (filter && !temperature)
+    sp.temperature = 1; /* --top-k / --top-p sample, at temperature 1 unless told */
   if (!!prompts_file + !!prompt_text + !!prompt_words > 1) {
     fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids and --prompts\n", cmd);
     return KVC_EXIT_USAGE;
