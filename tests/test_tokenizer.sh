@@ -42,13 +42,18 @@ echo "tokenizer CLI: ok"
   for i in $(seq 27 299); do printf ', "w%d": %d' "$i" "$i"; done
   printf '}}}\n'
 } >"$tmp/m/tokenizer.json"
-text=$("$kvcache" generate -m "$tmp/m" --prompt "hello world" -n 20 --greedy 2>/dev/null) ||
+text=$("$kvcache" generate -m "$tmp/m" --prompt "hello world" -n 20 --greedy 2>"$tmp/timing") ||
   fail "generate --prompt failed"
 prompt_ids=$(echo "hello world" | "$kvcache" tokenize --tokenizer "$tmp/m" --special)
 [ "$prompt_ids" = "7 4 11 11 14 26 22 14 17 11 3" ] || fail "prompt ids: $prompt_ids"
 ids=$("$kvcache" generate -m "$tmp/m" --prompt-ids "$prompt_ids" -n 20 --greedy 2>/dev/null)
 expected=$(echo "$ids" | "$kvcache" detokenize --tokenizer "$tmp/m" --skip-special)
 [ -n "$text" ] && [ "$text" = "$expected" ] || fail "streamed '$text', expected '$expected' (ids $ids)"
+# text mode reports its timing and why it stopped, as --prompt-ids does
+n_ids=$(wc -w <<<"$ids")
+if [ "$n_ids" -lt 20 ]; then why="end-of-sequence token ${ids##* }"; else why="-n 20 tokens"; fi
+grep -qE "^kv [a-z]+: prefill 11 tokens [0-9.]+ ms; [0-9]+ decode steps, .*; stopped at $why\$" \
+  "$tmp/timing" || fail "text mode's report lacks timing or '$why': $(cat "$tmp/timing")"
 rc=0
 "$kvcache" generate -m "$tmp/m" --prompt "hello" --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] || fail "a tokenizer larger than the vocabulary exited $rc, expected 2"

@@ -71,6 +71,33 @@ static void model_sampling(const kvc_model *model, kvc_sampler_params *sp, int c
     sp->repetition_penalty = (float)penalty;
 }
 
+/* To stderr: the KV mode, prefill and decode times, and why generation stopped (the model's
+ * end-of-sequence token, or -n). */
+static void report(const kvc_model *model, kvc_seq *seq, const int32_t *out, int32_t n_out,
+                   int32_t n_new) {
+  kvc_seq_metrics m;
+  kvc_seq_get_metrics(seq, &m);
+  double decode = 0;
+  for (int32_t i = 0; i < m.decode_steps; i++)
+    decode += m.decode_ms[i];
+  kvc_model_info info;
+  kvc_model_get_info(model, &info);
+  int eos = 0;
+  for (int32_t i = 0; n_out && i < info.n_eos; i++)
+    eos |= out[n_out - 1] == info.eos_token_ids[i];
+  char why[64];
+  if (eos)
+    snprintf(why, sizeof why, "end-of-sequence token %d", out[n_out - 1]);
+  else
+    snprintf(why, sizeof why, "-n %d tokens", n_new);
+  fprintf(stderr,
+          "kv %s: prefill %d tokens %.2f ms; %d decode steps, %.3f ms/token (%.1f tokens/s); "
+          "stopped at %s\n",
+          kvc_kv_mode_name(kvc_seq_kv_mode(seq)), m.prefill_tokens, m.prefill_ms, m.decode_steps,
+          m.decode_steps ? decode / m.decode_steps : 0.0,
+          decode > 0 ? m.decode_steps * 1e3 / decode : 0.0, why);
+}
+
 /* Streaming: each generated token's completed text goes to stdout at once. */
 typedef struct stream {
   kvc_detokenizer *d;
@@ -145,6 +172,8 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
       fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
       rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL || s == KVC_ERR_IO ? KVC_EXIT_USAGE
                                                                                   : 1;
+    } else if (!rc) {
+      report(model, seq, out, n_out, n_new);
     }
   }
   kvc_detokenizer_free(st.d);
@@ -316,16 +345,7 @@ int kvc_cmd_generate(int argc, char **argv) {
       fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
       rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL ? KVC_EXIT_USAGE : 1;
     } else {
-      kvc_seq_metrics m;
-      kvc_seq_get_metrics(seq, &m);
-      double decode = 0;
-      for (int32_t i = 0; i < m.decode_steps; i++)
-        decode += m.decode_ms[i];
-      fprintf(stderr,
-              "kv %s: prefill %d tokens %.2f ms; %d decode steps, %.3f ms/token (%.1f tokens/s)\n",
-              kvc_kv_mode_name(kvc_seq_kv_mode(seq)), m.prefill_tokens, m.prefill_ms,
-              m.decode_steps, m.decode_steps ? decode / m.decode_steps : 0.0,
-              decode > 0 ? m.decode_steps * 1e3 / decode : 0.0);
+      report(model, seq, out, n_out, (int32_t)n_new);
     }
   }
   kvc_sampler_free(sampler);
