@@ -107,7 +107,7 @@ expect_error 2 "--kv" generate -m "$tmp/m" --prompt-ids "1" --kv fast
 expect_error 2 "-m DIR is required" info
 expect_error 1 "no .onnx file" info -m "$tmp"
 expect_error 2 "exceeds max length" verify -m "$tmp/m" --prompt-len 500 --steps 100
-expect_error 2 "max_seq_len 512" generate -m "$tmp/m" --prompt-ids "1" -n 600
+expect_error 2 "of the context's 512 positions" generate -m "$tmp/m" --prompt-ids "1" -n 600
 expect_error 2 "kv_mode shared" generate -m "$tmp/m" --prompt-ids "1" --kv shared
 if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
   expect_error 1 "KVCACHE_FORCE_CPU" info -m "$tmp/m" --provider cuda
@@ -141,6 +141,13 @@ topk=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 24 --top-k 1000 -
 top1=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 24 --top-k 1 --seed 3 2>/dev/null)
 [ "$greedy" = "$top1" ] || fail "--top-k 1 is not greedy: $top1 vs $greedy"
 passed=$((passed + 1))
+# what cannot fit the context is refused before any token is printed, naming the option
+out=$("$kvcache" generate -m "$tmp/m" --prompt-ids "1 2 3" -n 600 2>"$tmp/err") && fail "-n 600 succeeded"
+[ -z "$out" ] || fail "-n 600 printed tokens before failing: $out"
+grep -q -- "-n 600 does not fit: 509 of the context's 512 positions are left after the prompt, so -n can be at most 510" "$tmp/err" ||
+  fail "-n 600: $(cat "$tmp/err")"
+expect_error 2 "the prompt (--prompt-ids) is 40 tokens: more than the context's 32 positions" \
+  generate -m "$tmp/m" --max-seq 32 --prompt-ids "$(seq -s ' ' 1 40)"
 # a missing --prompts file says why
 expect_error 2 "$tmp/none.txt: No such file" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
 echo "$passed passed, 0 failed"

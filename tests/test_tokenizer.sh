@@ -55,6 +55,11 @@ if [ "$n_ids" -lt 20 ]; then why="end-of-sequence token ${ids##* }"; else why="-
 grep -qE "^kv [a-z]+: prefill 11 tokens [0-9.]+ ms; [0-9]+ decode steps, .*; stopped at $why\$" \
   "$tmp/timing" || fail "text mode's report lacks timing or '$why': $(cat "$tmp/timing")"
 rc=0
+"$kvcache" generate -m "$tmp/m" --prompt "$(printf 'hello %.0s' $(seq 20))" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] || fail "a 120-token prompt against 64 positions exited $rc, expected 2"
+grep -q "the prompt (--prompt) is 120 tokens: more than the context's 64 positions" "$tmp/err" ||
+  fail "over-long --prompt: $(cat "$tmp/err")"
+rc=0
 "$kvcache" generate -m "$tmp/m" --prompt "hello" --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] || fail "a tokenizer larger than the vocabulary exited $rc, expected 2"
 grep -q "not its tokenizer" "$tmp/err" || fail "tokenizer mismatch: $(cat "$tmp/err")"

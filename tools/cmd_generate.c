@@ -98,6 +98,34 @@ static void report(const kvc_model *model, kvc_seq *seq, const int32_t *out, int
           decode > 0 ? m.decode_steps * 1e3 / decode : 0.0, why);
 }
 
+/* Whether a prompt of n_prompt tokens (`what`), after `have` already in the sequence, and n_new
+ * generated tokens fit the context: generation appends all but the last, which --save-state
+ * appends too (keeps_last). Prints which option to change and returns KVC_EXIT_USAGE when
+ * not, before anything is generated. */
+static int fits(const char *cmd, const kvc_model *model, const char *what, int32_t have,
+                int32_t n_prompt, int32_t n_new, int keeps_last) {
+  kvc_model_info info;
+  kvc_model_get_info(model, &info);
+  const int64_t cap = info.max_seq_len, room = cap - have - n_prompt;
+  if (room < 0) {
+    fprintf(stderr,
+            "kvcache %s: the prompt (%s) is %d tokens%s: more than the context's %lld positions "
+            "(max_seq_len; --max-seq lowers it, the model allows %d)\n",
+            cmd, what, n_prompt, have ? " after those of --load-state" : "", (long long)cap,
+            info.model_max_seq_len);
+    return KVC_EXIT_USAGE;
+  }
+  if ((int64_t)n_new - 1 + keeps_last > room) {
+    fprintf(stderr,
+            "kvcache %s: -n %d does not fit: %lld of the context's %lld positions are left after "
+            "the prompt, so -n can be at most %lld%s\n",
+            cmd, n_new, (long long)room, (long long)cap, (long long)room + 1 - keeps_last,
+            keeps_last ? " (--save-state keeps the last token too)" : "");
+    return KVC_EXIT_USAGE;
+  }
+  return 0;
+}
+
 /* Streaming: each generated token's completed text goes to stdout at once. */
 typedef struct stream {
   kvc_detokenizer *d;
@@ -154,6 +182,8 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
               tokenizer_path, kvc_tokenizer_vocab_size(tok), info.vocab_size);
       rc = KVC_EXIT_USAGE;
     }
+    if (!s && !rc)
+      rc = fits(cmd, model, "--prompt", 0, n_prompt, n_new, 0);
     if (!s)
       model_sampling(model, sp, chose_sampling, penalty);
     if (!s && !rc && !(s = kvc_seq_new(model, NULL, &seq)) &&
@@ -331,11 +361,14 @@ int kvc_cmd_generate(int argc, char **argv) {
     if (!s && load_state) /* go on from a saved sequence (its logits, if no prompt follows) */
       s = kvc_seq_load(seq, load_state);
     if (!s)
+      rc = fits(cmd, model, "--prompt-ids", kvc_seq_len(seq), n_prompt, (int32_t)n_new,
+                save_state != NULL);
+    if (!s && !rc)
       s = kvc_generate(seq, prompt, n_prompt, (int32_t)n_new, sampler, out, &n_out, NULL, NULL);
     /* saved with the last generated token appended, so that --load-state goes on after it */
-    if (!s && save_state && n_out > 0)
+    if (!s && !rc && save_state && n_out > 0)
       s = kvc_seq_append(seq, &out[n_out - 1], 1);
-    if (!s && save_state)
+    if (!s && !rc && save_state)
       s = kvc_seq_save(seq, save_state);
     for (int32_t i = 0; i < n_out; i++)
       printf("%s%d", i ? " " : "", out[i]);
@@ -344,7 +377,7 @@ int kvc_cmd_generate(int argc, char **argv) {
     if (s) {
       fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
       rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL ? KVC_EXIT_USAGE : 1;
-    } else {
+    } else if (!rc) {
       report(model, seq, out, n_out, (int32_t)n_new);
     }
   }
