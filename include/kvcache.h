@@ -291,14 +291,18 @@ typedef struct kvc_model_info {
   char attention_note[256];      /* why the graph can or cannot write its cache in place */
   char attention_kernel[16];     /* KVCACHE attention: the kernel its sessions run ("avx512",
                                   * "avx2", "portable": the CPU's best, or KVCACHE_ATTENTION's
-                                  * choice); "" for other graphs */
+                                  * choice, narrowed by the head size); "" for other graphs */
   /* From genai_config.json (onnxruntime-genai's), when the model's directory has one: */
   char genai_config[4096]; /* its path; "" when there is none */
   int32_t bos_token_id;    /* -1 when not stated */
   int32_t pad_token_id;    /* -1 when not stated */
   int32_t n_eos;           /* kvc_generate stops after any of eos_token_ids[0..n_eos) */
   int32_t eos_token_ids[KVC_MAX_EOS];
-  kvc_search search; /* generation defaults (the "search" section) */
+  kvc_search search;      /* generation defaults (the "search" section) */
+  char matmul_kernel[16]; /* kvcache's int8-activation products (quantize's accuracy_level 4):
+                           * the kernel its sessions run ("avx512" (VNNI), "avx2", "portable":
+                           * the CPU's best, or KVCACHE_MATMUL's choice); "" when the graph
+                           * has none */
 } kvc_model_info;
 
 /* Describe an open model. */

@@ -35,14 +35,27 @@ int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap) {
   return rc;
 }
 
-kvc__attend_fn *kvc__attend_for(kvc__attend_path path, int head_dim) {
+kvc__attend_path kvc__attend_effective(kvc__attend_path path, int head_dim) {
 #if defined(KVC_X86_KERNELS)
   if (path == KVC_ATTEND_AVX512 && head_dim % 16 == 0)
-    return kvc__attend_avx512;
+    return KVC_ATTEND_AVX512;
   if (path >= KVC_ATTEND_AVX2 && head_dim % 8 == 0)
-    return kvc__attend_avx2;
+    return KVC_ATTEND_AVX2;
 #else
   (void)path, (void)head_dim;
 #endif
-  return kvc__attend_portable;
+  return KVC_ATTEND_PORTABLE;
+}
+
+kvc__attend_fn *kvc__attend_for(kvc__attend_path path, int head_dim) {
+  switch (kvc__attend_effective(path, head_dim)) {
+#if defined(KVC_X86_KERNELS)
+  case KVC_ATTEND_AVX512:
+    return kvc__attend_avx512;
+  case KVC_ATTEND_AVX2:
+    return kvc__attend_avx2;
+#endif
+  default:
+    return kvc__attend_portable;
+  }
 }

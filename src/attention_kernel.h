@@ -40,8 +40,11 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
  * `why`, when the variable names an unknown path or one this CPU (or build) lacks. */
 int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap);
 
-/* The implementation of `path` for head_dim: the portable one where head_dim is not a
- * multiple of the path's vector width. */
+/* The path that runs for head_dim when `path` is chosen: AVX-512 needs a multiple of 16 (a
+ * multiple of 8 runs AVX2), AVX2 a multiple of 8; anything else runs portable. */
+kvc__attend_path kvc__attend_effective(kvc__attend_path path, int head_dim);
+
+/* The implementation of kvc__attend_effective(path, head_dim). */
 kvc__attend_fn *kvc__attend_for(kvc__attend_path path, int head_dim);
 
 /* "portable", "avx2", "avx512". */

@@ -169,8 +169,9 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
   out->weight_accuracy_level = -1;
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *n = g->node[i];
-    const int quantized =
-        is(n->op_type, "MatMulNBits") && (is_microsoft(n) || is(n->domain, KVC_OP_DOMAIN));
+    const int own = is(n->op_type, KVC_OP_MATMUL) && is(n->domain, KVC_OP_DOMAIN);
+    const int quantized = own || (is(n->op_type, "MatMulNBits") && is_microsoft(n));
+    out->own_matmuls += own;
     out->matmuls += quantized || is(n->op_type, "MatMul");
     out->quantized_matmuls += quantized;
     const int bits = quantized ? (int)int_attribute(n, "bits") : 32;

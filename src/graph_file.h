@@ -23,6 +23,7 @@ typedef struct kvc__graph_file {
   int own_attention_nodes; /* ai.kvcache.Attention (kvcache's operator) among gqa_nodes */
   int attention_heads;     /* num_heads of the first of them; 0 when there is none */
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
+  int own_matmuls;                             /* of the MatMulNBits, kvcache's (ai.kvcache) */
   int weight_accuracy_level; /* MatMulNBits' accuracy_level (the largest); -1 if none */
 } kvc__graph_file;
 

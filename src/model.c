@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "attention_kernel.h"
+#include "matmul_kernel.h"
 #include "attention_op.h"
 #include "error.h"
 #include "model.h"
@@ -410,11 +411,15 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->weight_accuracy_level = file.weight_accuracy_level;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);
+  /* the kernels kvcache's operators run (a bad KVCACHE_* variable failed the session) */
   kvc__attend_path kernel;
-  char why[8];
+  char why[160];
   if (file.own_attention_nodes > 0 && kvc__attend_pick(&kernel, why, sizeof why) == 0)
     snprintf(info->attention_kernel, sizeof info->attention_kernel, "%s",
-             kvc__attend_path_name(kernel)); /* a bad KVCACHE_ATTENTION failed the session */
+             kvc__attend_path_name(kvc__attend_effective(kernel, info->head_dim)));
+  kvc__qmm_path products;
+  if (file.own_matmuls > 0 && kvc__qmm_pick(&products, why, sizeof why) == 0)
+    snprintf(info->matmul_kernel, sizeof info->matmul_kernel, "%s", kvc__qmm_path_name(products));
   info->attention = file.own_attention_nodes > 0 ? KVC_ATTENTION_KVCACHE
                     : sig->in_place              ? KVC_ATTENTION_GQA
                                                  : KVC_ATTENTION_CONCAT;

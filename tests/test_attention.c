@@ -231,6 +231,41 @@ static void graphs_agree_on_every_path(void **state) {
 
 /* Llama (rotary inside the attention node, no biases, 2 K/V heads for 4 query heads): the
  * kvcache-attention graph equals the GQA graph and the reference, on every path. */
+/* info names the kernel that runs, not the one chosen: a head size of 24 runs AVX2 where
+ * AVX-512 is chosen, 12 runs portable where either vector path is. */
+static void info_names_the_kernel_that_runs(void **state) {
+  (void)state;
+  static const struct {
+    int head_dim, chosen;
+    const char *runs;
+  } cases[] = {{16, KVC_ATTEND_AVX512, "avx512"}, {24, KVC_ATTEND_AVX512, "avx2"},
+               {24, KVC_ATTEND_AVX2, "avx2"},     {12, KVC_ATTEND_AVX512, "portable"},
+               {12, KVC_ATTEND_AVX2, "portable"}, {16, KVC_ATTEND_PORTABLE, "portable"}};
+  int checked = 0;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    if (!use_path(cases[c].chosen))
+      continue;
+    char dir[256];
+    kvc_build_params p = kvc_build_default_params();
+    p.layers = 1, p.heads = 2, p.head_dim = cases[c].head_dim, p.vocab_size = 50;
+    p.max_seq_len = 32, p.attention = KVC_ATTENTION_KVCACHE;
+    th_tmpdir(dir, sizeof dir, "attn_kernel");
+    assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+    kvc_model *m = th_open_model(dir);
+    kvc_model_info info;
+    kvc_model_get_info(m, &info);
+    if (strcmp(info.attention_kernel, cases[c].runs))
+      fail_msg("head size %d, %s chosen: info says %s, %s runs", cases[c].head_dim,
+               paths[cases[c].chosen], info.attention_kernel, cases[c].runs);
+    assert_string_equal(info.matmul_kernel, ""); /* float weights */
+    kvc_model_free(m);
+    th_rmdir(dir);
+    checked++;
+  }
+  unsetenv("KVCACHE_ATTENTION");
+  assert_true(checked >= 1);
+}
+
 static void llama_rotary_agrees(void **state) {
   (void)state;
   char own_dir[256], gqa_dir[256];
@@ -647,6 +682,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
       cmocka_unit_test(graphs_agree_on_every_path),
+      cmocka_unit_test(info_names_the_kernel_that_runs),
       cmocka_unit_test(llama_rotary_agrees),
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),

@@ -253,6 +253,7 @@ static void quantised_models_decode_exactly(void **state) {
         kvc_model_info info;
         kvc_model_get_info(m, &info);
         assert_int_equal(info.weight_accuracy_level, r.accuracy_level);
+        assert_string_equal(info.matmul_kernel, own ? kvc__qmm_path_name((kvc__qmm_path)kp) : "");
         int32_t tokens[7 + 40] = {3, 1, 4, 1, 5, 9, 2};
         for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
           if (modes[k] == KVC_KV_SHARED && info.attention == KVC_ATTENTION_CONCAT)

@@ -50,6 +50,8 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddStringToObject(o, "attention_note", i->attention_note);
   if (i->attention_kernel[0])
     cJSON_AddStringToObject(o, "attention_kernel", i->attention_kernel);
+  if (i->matmul_kernel[0])
+    cJSON_AddStringToObject(o, "matmul_kernel", i->matmul_kernel);
   cJSON_AddBoolToObject(o, "seqlens_inputs", i->has_seqlens);
   if (*i->genai_config) {
     cJSON *g = cJSON_AddObjectToObject(o, "genai_config");
@@ -120,6 +122,10 @@ int kvc_cmd_info(int argc, char **argv) {
     if (i.attention_kernel[0])
       printf("attention kernel %s (KVCACHE_ATTENTION=portable|avx2|avx512 chooses)\n",
              i.attention_kernel);
+    if (i.matmul_kernel[0])
+      printf("products kernel  %s (int8 activations; KVCACHE_MATMUL=portable|avx2|avx512 "
+             "chooses)\n",
+             i.matmul_kernel);
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);
