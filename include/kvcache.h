@@ -61,10 +61,15 @@ KVC_API const char *kvc_version(void);
  * ONNX Runtime, as loaded
  * ------------------------------------------------------------------------------------- */
 typedef struct kvc_runtime_info {
-  int api_version;         /* ORT_API_VERSION of the header kvcache was compiled against */
-  const char *ort_version; /* version string of the loaded runtime; static storage */
-  char library_path[4096]; /* file the runtime was loaded from ("" if unknown) */
-  char providers[512];     /* available execution providers, comma-separated */
+  int api_version;           /* ORT_API_VERSION of the header kvcache was compiled against */
+  const char *ort_version;   /* version string of the loaded runtime; static storage */
+  char library_path[4096];   /* file the runtime was loaded from ("" if unknown) */
+  char providers[512];       /* execution providers built into the runtime, comma-separated:
+                              * not all can be created (a CUDA provider needs its library and
+                              * a GPU); see usable_providers */
+  char usable_providers[64]; /* kvcache's providers that can be created here: "cpu" or
+                              * "cpu,cuda" (kvc_model_params.provider) */
+  char cuda_note[512];       /* why "cuda" cannot be created, "" when it can */
 } kvc_runtime_info;
 
 /* Telemetry: ONNX Runtime 1.30's Linux builds send Microsoft usage telemetry by default (a

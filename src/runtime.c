@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "model.h"
 #include "ort.h"
 
 kvc_status kvc_runtime_info_get(kvc_runtime_info *info) {
@@ -35,5 +36,22 @@ kvc_status kvc_runtime_info_get(kvc_runtime_info *info) {
       break;
     used += (size_t)n;
   }
-  return kvc__ort_check(ort->ReleaseAvailableProviders(names, count), "ReleaseAvailableProviders");
+  s = kvc__ort_check(ort->ReleaseAvailableProviders(names, count), "ReleaseAvailableProviders");
+  if (s)
+    return s;
+  /* usable: what kvc_model_open can create, tried the way it creates it (in kvcache's
+   * environment, which providers log through) */
+  kvc_model_params p = kvc_model_default_params();
+  OrtSessionOptions *o = NULL;
+  OrtEnv *env = NULL;
+  if ((s = kvc__ort_env(&env)))
+    return s;
+  if (kvc__session_options(&p, 1, &o) == KVC_OK) {
+    ort->ReleaseSessionOptions(o);
+    snprintf(info->usable_providers, sizeof info->usable_providers, "cpu,cuda");
+  } else {
+    snprintf(info->usable_providers, sizeof info->usable_providers, "cpu");
+    snprintf(info->cuda_note, sizeof info->cuda_note, "%s", kvc_last_error());
+  }
+  return KVC_OK;
 }

@@ -79,6 +79,8 @@ static void runtime_info(void **state) {
   assert_true(strncmp(info.ort_version, "1.", 2) == 0);
   assert_non_null(strstr(info.library_path, "libonnxruntime"));
   assert_non_null(strstr(info.providers, "CPUExecutionProvider"));
+  assert_true(!strcmp(info.usable_providers, "cpu") || !strcmp(info.usable_providers, "cpu,cuda"));
+  assert_int_equal(!info.cuda_note[0], !strcmp(info.usable_providers, "cpu,cuda"));
   assert_int_equal(kvc_runtime_info_get(NULL), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "info is NULL"));
 }

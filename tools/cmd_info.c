@@ -79,6 +79,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
                           (double)i->cache_bytes_per_token * i->max_seq_len);
   cJSON_AddStringToObject(o, "provider", i->provider);
   cJSON_AddStringToObject(o, "providers_available", rt->providers);
+  cJSON_AddStringToObject(o, "providers_usable", rt->usable_providers);
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   if (!text)
@@ -158,7 +159,8 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("cache at max     %lld bytes (%.1f MB)\n",
            (long long)i.cache_bytes_per_token * i.max_seq_len,
            (double)i.cache_bytes_per_token * i.max_seq_len / 1e6);
-    printf("provider         %s (available: %s)\n", i.provider, rt.providers);
+    printf("provider         %s (usable here: %s; built into the runtime: %s)\n", i.provider,
+           rt.usable_providers, rt.providers);
     if (*i.genai_config)
       print_genai(&i);
   }

@@ -38,7 +38,10 @@ static int print_version(void) {
     fprintf(stderr, "kvcache: %s\n", kvc_last_error());
     return 1;
   }
-  printf("execution providers %s\n", info.providers);
+  printf("execution providers %s (built into the runtime: %s)\n", info.usable_providers,
+         info.providers);
+  if (info.cuda_note[0])
+    printf("cuda                not usable: %s\n", info.cuda_note);
   return 0;
 }
 
