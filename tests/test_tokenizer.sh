@@ -63,4 +63,17 @@ rc=0
 "$kvcache" generate -m "$tmp/m" --prompt "hello" --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] || fail "a tokenizer larger than the vocabulary exited $rc, expected 2"
 grep -q "not its tokenizer" "$tmp/err" || fail "tokenizer mismatch: $(cat "$tmp/err")"
+# a model with more ids than its tokenizer (400 against 300): said once, those ids print
+# nothing, and the text is that of the others; sampling makes such ids come up
+"$kvcache" build-model -o "$tmp/m400" --arch llama --layout genai --layers 1 --heads 2 \
+  --head-dim 16 --vocab 400 --max-seq 64 >/dev/null
+cp "$tmp/m/tokenizer.json" "$tmp/m400/"
+text=$("$kvcache" generate -m "$tmp/m400" --prompt "hello world" -n 40 --temperature 1 --seed 5 \
+  2>"$tmp/err") || fail "a model with more ids than its tokenizer: $(cat "$tmp/err")"
+grep -q "the model's ids 300..399 have no text" "$tmp/err" || fail "no note of the extra ids: $(cat "$tmp/err")"
+ids=$("$kvcache" generate -m "$tmp/m400" --prompt-ids "$prompt_ids" -n 40 --temperature 1 --seed 5 2>/dev/null)
+extra=$(tr ' ' '\n' <<<"$ids" | awk '$1 >= 300' | wc -l)
+[ "$extra" -gt 0 ] || fail "no id past the tokenizer came up: $ids"
+expected=$(tr ' ' '\n' <<<"$ids" | awk '$1 < 300' | tr '\n' ' ' | "$kvcache" detokenize --tokenizer "$tmp/m400" --skip-special)
+[ "$text" = "$expected" ] || fail "streamed '$text', expected '$expected' (ids $ids)"
 echo "generate --prompt: ok"

@@ -26,7 +26,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --prompt TEXT        prompt text (UTF-8)\n"
-    "  --tokenizer FILE     tokenizer.json for --prompt (default: the model directory's)\n"
+    "  --tokenizer FILE     tokenizer.json for --prompt (default: the model directory's); a\n"
+    "                       model with more ids than it prints nothing for those (said once)\n"
     "  --save-state FILE    save the sequence when done, the last generated token appended\n"
     "                       (docs/STATE.md); written whole or not at all\n"
     "  --load-state FILE    start from a saved sequence; --prompt-ids then adds to it, or\n"
@@ -129,6 +130,7 @@ static int fits(const char *cmd, const kvc_model *model, const char *what, int32
 /* Streaming: each generated token's completed text goes to stdout at once. */
 typedef struct stream {
   kvc_detokenizer *d;
+  int32_t text_ids; /* the tokenizer's ids; the model's past them have no text */
   kvc_status status;
 } stream;
 
@@ -137,6 +139,8 @@ static int print_token(void *user, int32_t token, int32_t index) {
   stream *s = user;
   const char *text;
   size_t len;
+  if (token >= s->text_ids)
+    return 0;
   if ((s->status = kvc_detokenizer_push(s->d, token, &text, &len)))
     return 1;
   fwrite(text, 1, len, stdout);
@@ -182,6 +186,14 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
               tokenizer_path, kvc_tokenizer_vocab_size(tok), info.vocab_size);
       rc = KVC_EXIT_USAGE;
     }
+    /* a model may have more ids than its tokenizer (embedding rows padded to a round number):
+     * those have no text, and print nothing */
+    st.text_ids = tok ? kvc_tokenizer_vocab_size(tok) : 0;
+    if (!s && !rc && st.text_ids < info.vocab_size)
+      fprintf(stderr,
+              "kvcache %s: the model's ids %d..%d have no text in %s (%d tokens): they print "
+              "nothing\n",
+              cmd, st.text_ids, info.vocab_size - 1, tokenizer_path, st.text_ids);
     if (!s && !rc)
       rc = fits(cmd, model, "--prompt", 0, n_prompt, n_new, 0);
     if (!s)
