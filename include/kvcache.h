@@ -153,7 +153,18 @@ typedef struct kvc_build_params {
   kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
   int32_t weight_bits;     /* 32 (default): float MatMul weights; 8 or 4: the same weights
                             * quantised as by kvc_quantize with its defaults (MatMulNBits) */
+  const char *tokenizer;   /* NULL (default), or a tokenizer.json (or a directory holding
+                            * one): copied into the model's directory, with the
+                            * tokenizer_config.json beside it; vocab_size must cover its ids */
+  int32_t bos_token_id;    /* the ids genai_config.json states (layout GENAI): */
+  int32_t eos_token_id;    /*   KVC_BUILD_TOKEN_AUTO (default): the tokens tokenizer_config.json */
+  int32_t pad_token_id;    /*   names (none where it names none), or without a tokenizer 1, 2, 2
+                            *   (the random models have no vocabulary: these are placeholders);
+                            *   -1: none (generation stops only at its length); else the id */
 } kvc_build_params;
+
+/* kvc_build_params' token ids: taken from the tokenizer, or the builder's placeholders. */
+#define KVC_BUILD_TOKEN_AUTO (-2)
 
 /* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
 KVC_API kvc_build_params kvc_build_default_params(void);
@@ -661,6 +672,10 @@ KVC_API void kvc_tokenizer_free(kvc_tokenizer *tokenizer);
 
 /* Largest token id + 1. */
 KVC_API int32_t kvc_tokenizer_vocab_size(const kvc_tokenizer *tokenizer);
+
+/* The id of the token (of the vocabulary or an added one) whose text is exactly `text`
+ * (NUL-terminated), e.g. "<|end_of_text|>"; -1 when there is none (or an argument is NULL). */
+KVC_API int32_t kvc_tokenizer_token_id(const kvc_tokenizer *tokenizer, const char *text);
 
 /* Encode `len` bytes of UTF-8 `text` (no NUL needed). add_special: also the post-processor's
  * special tokens (e.g. BOS); 0: none are added (added tokens written in the text are still

@@ -95,3 +95,18 @@ kvc_status kvc__make_dirs(const char *dir) {
   }
   return KVC_OK;
 }
+
+kvc_status kvc__file_copy(const char *from, const char *to) {
+  char *text = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__file_read(from, (size_t)1 << 31, &text, &size);
+  if (s)
+    return s;
+  FILE *f = fopen(to, "wb");
+  if (!f || fwrite(text, 1, size, f) != size)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", to, strerror(errno));
+  if (f && fclose(f) != 0 && !s)
+    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", to, strerror(errno));
+  kvc__free(text);
+  return s;
+}

@@ -24,6 +24,10 @@ kvc_status kvc__regular_file(const char *path);
  * max_bytes, a read error. */
 kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_t *size);
 
+/* Copy the regular file `from` (up to 2 GiB) to `to`, replacing it. KVC_ERR_IO naming the
+ * path that could not be read or written. */
+kvc_status kvc__file_copy(const char *from, const char *to);
+
 /* mkdir -p: `dir` and any missing parents (mode 0777 less the umask). KVC_OK when it exists
  * as a directory afterwards; KVC_ERR_IO naming the part that could not be made and why. */
 kvc_status kvc__make_dirs(const char *dir);

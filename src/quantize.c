@@ -588,21 +588,6 @@ static kvc_status write_model(job *j, const char *dir) {
   return s;
 }
 
-static kvc_status copy_file(const char *from, const char *to) {
-  char *text = NULL;
-  size_t size = 0;
-  kvc_status s = kvc__file_read(from, (size_t)1 << 31, &text, &size);
-  if (s)
-    return s;
-  FILE *f = fopen(to, "wb");
-  if (!f || fwrite(text, 1, size, f) != size)
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", to, strerror(errno));
-  if (f && fclose(f) != 0 && !s)
-    s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", to, strerror(errno));
-  kvc__free(text);
-  return s;
-}
-
 /* The directory's other files (configs, tokenizer): everything but .onnx files and the
  * external data they name. */
 static kvc_status copy_others(const job *j, const char *in, const char *out) {
@@ -621,7 +606,7 @@ static kvc_status copy_others(const job *j, const char *in, const char *out) {
         kvc__path_join(to, sizeof to, out, e->d_name) || stat(from, &st) != 0 ||
         !S_ISREG(st.st_mode))
       continue;
-    s = copy_file(from, to);
+    s = kvc__file_copy(from, to);
   }
   closedir(d);
   return s;

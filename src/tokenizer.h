@@ -168,4 +168,7 @@ kvc_status kvc__decode(const kvc_tokenizer *t, const int32_t *ids, int32_t n, in
 /* The first byte offset at which the n bytes are not valid UTF-8, or n. */
 size_t kvc__utf8_valid_prefix(const char *s, size_t n);
 
+/* The id of the token whose text is s (n bytes): vocabulary or added token; -1 when none. */
+int32_t kvc__tok_lookup(const kvc_tokenizer *t, const char *s, size_t n);
+
 #endif

@@ -87,11 +87,6 @@ size_t kvc__utf8_valid_prefix(const char *s, size_t n) {
   return n;
 }
 
-static int32_t lookup(const kvc_tokenizer *t, const char *s, size_t n) {
-  kvc__tok_entry *e = NULL;
-  HASH_FIND(hh, t->vocab, s, (unsigned)n, e);
-  return e ? e->id : -1;
-}
 
 /* ---- the encoder's working state -------------------------------------------------------- */
 
@@ -474,7 +469,7 @@ static kvc_status merge_word(encoder *e, const char *w, size_t n);
 static kvc_status bpe(encoder *e, const char *w, size_t n) {
   const kvc_tokenizer *t = e->t;
   if (t->ignore_merges) {
-    const int32_t id = lookup(t, w, n);
+    const int32_t id = kvc__tok_lookup(t, w, n);
     if (id >= 0)
       return push_id(e, id);
   }
@@ -503,7 +498,7 @@ static kvc_status merge_word(encoder *e, const char *w, size_t n) {
     uint32_t cp;
     const int len = kvc__utf8_next(w + i, &cp);
     syms[count] = (symbol){
-        lookup(t, w + i, (size_t)len), (int32_t)i, len, count - 1, count + 1, INT32_MAX, -1};
+        kvc__tok_lookup(t, w + i, (size_t)len), (int32_t)i, len, count - 1, count + 1, INT32_MAX, -1};
     count++;
     i += (size_t)len;
   }

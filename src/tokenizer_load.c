@@ -71,10 +71,14 @@ int32_t kvc_tokenizer_vocab_size(const kvc_tokenizer *t) {
   return t ? t->n_ids : 0;
 }
 
-static int32_t lookup(const kvc_tokenizer *t, const char *s, size_t n) {
+int32_t kvc__tok_lookup(const kvc_tokenizer *t, const char *s, size_t n) {
   kvc__tok_entry *e = NULL;
   HASH_FIND(hh, t->vocab, s, (unsigned)n, e);
   return e ? e->id : -1;
+}
+
+int32_t kvc_tokenizer_token_id(const kvc_tokenizer *t, const char *text) {
+  return t && text ? kvc__tok_lookup(t, text, strlen(text)) : -1;
 }
 
 /* The loader's state: the file's path for messages. */
@@ -378,7 +382,7 @@ static kvc_status vocabulary(loader *l, const cJSON *vocab, const cJSON *added) 
         t->added_flags[id] = (uint8_t)((flag(e, "lstrip", 0) ? KVC_ADDED_LSTRIP : 0) |
                                        (flag(e, "rstrip", 0) ? KVC_ADDED_RSTRIP : 0) |
                                        (flag(e, "single_word", 0) ? KVC_ADDED_SINGLE_WORD : 0));
-      if (lookup(t, s, len) >= 0) /* an added token already in the vocabulary */
+      if (kvc__tok_lookup(t, s, len) >= 0) /* an added token already in the vocabulary */
         continue;
       kvc__tok_entry *item = &t->entries[n++];
       if (!(item->text = keep(t, s, len)))
@@ -423,8 +427,8 @@ static kvc_status merges(loader *l, const cJSON *list) {
     joined.n = 0;
     if ((s = kvc__str_add(&joined, a, a_len)) || (s = kvc__str_add(&joined, b, b_len)))
       break;
-    const int32_t left = lookup(t, a, a_len), right = lookup(t, b, b_len);
-    const int32_t merged = lookup(t, joined.p, joined.n);
+    const int32_t left = kvc__tok_lookup(t, a, a_len), right = kvc__tok_lookup(t, b, b_len);
+    const int32_t merged = kvc__tok_lookup(t, joined.p, joined.n);
     const int32_t r = rank++;
     if (left < 0 || right < 0 || merged < 0)
       continue;
@@ -464,13 +468,13 @@ static kvc_status model(loader *l, const cJSON *m) {
   t->byte_fallback = flag(m, "byte_fallback", 0);
   t->fuse_unk = flag(m, "fuse_unk", 0);
   const char *unk = string_of(m, "unk_token");
-  t->unk_id = unk ? lookup(t, unk, strlen(unk)) : -1;
+  t->unk_id = unk ? kvc__tok_lookup(t, unk, strlen(unk)) : -1;
   if (unk && t->unk_id < 0)
     return bad(l, "model.unk_token is not in the vocabulary");
   for (int b = 0; b < 256; b++) {
     char name[8];
     snprintf(name, sizeof name, "<0x%02X>", b);
-    t->byte_ids[b] = t->byte_fallback ? lookup(t, name, 6) : -1;
+    t->byte_ids[b] = t->byte_fallback ? kvc__tok_lookup(t, name, 6) : -1;
   }
   return merges(l, cJSON_GetObjectItemCaseSensitive(m, "merges"));
 }

@@ -77,3 +77,28 @@ extra=$(tr ' ' '\n' <<<"$ids" | awk '$1 >= 300' | wc -l)
 expected=$(tr ' ' '\n' <<<"$ids" | awk '$1 < 300' | tr '\n' ' ' | "$kvcache" detokenize --tokenizer "$tmp/m400" --skip-special)
 [ "$text" = "$expected" ] || fail "streamed '$text', expected '$expected' (ids $ids)"
 echo "generate --prompt: ok"
+
+# build-model --tokenizer: the files copied, the vocabulary its size, BOS/EOS/pad the tokens
+# its tokenizer_config.json names (Qwen 3 names no BOS); --eos-id overrides; a vocabulary
+# smaller than the tokenizer's is refused
+for case in "llama3|bos 128000, pad -1, eos 128001|128256" "qwen3|bos -1, pad 151643, eos 151645|151669"; do
+  IFS='|' read -r name tokens vocab <<<"$case"
+  "$kvcache" build-model -o "$tmp/b-$name" --arch llama --layout genai --layers 1 --heads 2 \
+    --head-dim 16 --max-seq 32 --tokenizer "$dir/$name" >/dev/null || fail "build-model --tokenizer $name"
+  cmp -s "$dir/$name/tokenizer.json" "$tmp/b-$name/tokenizer.json" || fail "$name: tokenizer.json not copied"
+  [ -s "$tmp/b-$name/tokenizer_config.json" ] || fail "$name: tokenizer_config.json not copied"
+  info=$("$kvcache" info -m "$tmp/b-$name")
+  grep -q "tokens         $tokens" <<<"$info" || fail "$name: expected '$tokens': $info"
+  grep -qE "^vocabulary +$vocab$" <<<"$info" || fail "$name: vocabulary not $vocab: $info"
+done
+"$kvcache" generate -m "$tmp/b-llama3" --prompt "hi" -n 3 >/dev/null 2>&1 || fail "the copied tokenizer is not used"
+"$kvcache" build-model -o "$tmp/b-eos" --arch llama --layout genai --layers 1 --heads 2 --head-dim 16 \
+  --max-seq 32 --tokenizer "$dir/llama3" --eos-id 7 --bos-id -1 >/dev/null
+grep -q "tokens         bos -1, pad -1, eos 7" <<<"$("$kvcache" info -m "$tmp/b-eos")" || fail "--eos-id 7 --bos-id -1 ignored"
+rc=0
+err=$("$kvcache" build-model -o "$tmp/b-small" --layers 1 --heads 2 --head-dim 16 --vocab 100 \
+  --tokenizer "$dir/llama3" 2>&1) || rc=$?
+[ "$rc" -eq 2 ] && grep -q "vocab_size = 100: the tokenizer .* expected at least 128256" <<<"$err" ||
+  fail "a vocabulary below the tokenizer's: rc $rc: $err"
+[ ! -e "$tmp/b-small" ] || fail "a refused build left $tmp/b-small"
+echo "build-model --tokenizer: ok"

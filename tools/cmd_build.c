@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "args.h"
 #include "commands.h"
@@ -46,7 +47,14 @@ static const char usage[] =
     "                     (kvcache)\n"
     "  --weights f32|q8|q4\n"
     "                     the MatMul weights as float32, or quantised to 8- or 4-bit blocks\n"
-    "                     (com.microsoft.MatMulNBits, as `kvcache quantize` writes them) (f32)\n";
+    "                     (MatMulNBits, as `kvcache quantize` writes them) (f32)\n"
+    "  --tokenizer PATH   a tokenizer.json (or a directory holding one) to copy into DIR with\n"
+    "                     the tokenizer_config.json beside it; --vocab defaults to its size\n"
+    "                     and BOS/EOS/pad to the tokens tokenizer_config.json names\n"
+    "  --bos-id N, --eos-id N, --pad-id N\n"
+    "                     the ids genai_config.json states (--layout genai); -1: none (then\n"
+    "                     generation stops only at -n). Default: from --tokenizer, else 1, 2\n"
+    "                     and 2, placeholders: these random models have no vocabulary\n";
 
 /* The options that pick one of a few named values (the first is the default). */
 enum { C_NAMING, C_ATTENTION, C_ARCH, C_LAYOUT, N_CHOICES };
@@ -74,7 +82,7 @@ int kvc_cmd_build_model(int argc, char **argv) {
        3},
       {"--arch", {kvc_arch_name(KVC_ARCH_GPT), kvc_arch_name(KVC_ARCH_LLAMA)}, 2},
       {"--layout", {kvc_layout_name(KVC_LAYOUT_KVCACHE), kvc_layout_name(KVC_LAYOUT_GENAI)}, 2}};
-  int picked[N_CHOICES] = {0}, chose[N_CHOICES] = {0};
+  int picked[N_CHOICES] = {0}, chose[N_CHOICES] = {0}, chose_vocab = 0;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     int c;
@@ -92,6 +100,7 @@ int kvc_cmd_build_model(int argc, char **argv) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
       if (strcmp(opt, sizes[s].name))
         continue;
+      chose_vocab |= sizes[s].field == &p.vocab_size;
       const char *v = kvc_arg_value(cmd, argc, argv, &i);
       int64_t n;
       if (!v || !kvc_arg_int(cmd, opt, v, 1, INT32_MAX, &n))
@@ -101,8 +110,29 @@ int kvc_cmd_build_model(int argc, char **argv) {
     }
     if (matched)
       continue;
+    struct {
+      const char *name;
+      int32_t *field;
+    } ids[] = {{"--bos-id", &p.bos_token_id},
+               {"--eos-id", &p.eos_token_id},
+               {"--pad-id", &p.pad_token_id}};
+    for (size_t t = 0; t < sizeof ids / sizeof ids[0]; t++) {
+      if (strcmp(opt, ids[t].name))
+        continue;
+      const char *v = kvc_arg_value(cmd, argc, argv, &i);
+      int64_t n;
+      if (!v || !kvc_arg_int(cmd, opt, v, -1, INT32_MAX, &n))
+        return KVC_EXIT_USAGE;
+      *ids[t].field = (int32_t)n;
+      matched = 1;
+    }
+    if (matched)
+      continue;
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) {
       if (!(dir = kvc_arg_value(cmd, argc, argv, &i)))
+        return KVC_EXIT_USAGE;
+    } else if (!strcmp(opt, "--tokenizer")) {
+      if (!(p.tokenizer = kvc_arg_value(cmd, argc, argv, &i)))
         return KVC_EXIT_USAGE;
     } else if (!strcmp(opt, "--weights")) {
       const char *const kinds[] = {"f32", "q8", "q4"};
@@ -139,7 +169,19 @@ int kvc_cmd_build_model(int argc, char **argv) {
     p.attention = KVC_ATTENTION_GQA;
   if (!chose[C_NAMING] && p.layout == KVC_LAYOUT_GENAI)
     p.naming = KVC_NAMING_HF;
-  kvc_status s = kvc_build_model(dir, &p);
+  kvc_status s = KVC_OK;
+  if (p.tokenizer && !chose_vocab) { /* the tokenizer's size (the builder checks the rest) */
+    kvc_tokenizer *tok = NULL;
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s", p.tokenizer,
+             stat(p.tokenizer, &st) == 0 && S_ISDIR(st.st_mode) ? "/tokenizer.json" : "");
+    if (!(s = kvc_tokenizer_open(path, &tok)))
+      p.vocab_size = kvc_tokenizer_vocab_size(tok);
+    kvc_tokenizer_free(tok);
+  }
+  if (!s)
+    s = kvc_build_model(dir, &p);
   if (s) {
     fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());
     return s == KVC_ERR_INVALID_ARG || s == KVC_ERR_IO ? KVC_EXIT_USAGE : 1;

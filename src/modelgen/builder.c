@@ -27,6 +27,7 @@
 #include "onnx.h"
 #include "path.h"
 #include "rng.h"
+#include "special_tokens.h"
 
 #define DATA_FILE "model.onnx.data"
 
@@ -39,6 +40,9 @@ kvc_build_params kvc_build_default_params(void) {
                             .seed = 1,
                             .naming = KVC_NAMING_SEED,
                             .attention = KVC_ATTENTION_CONCAT,
+                            .bos_token_id = KVC_BUILD_TOKEN_AUTO,
+                            .eos_token_id = KVC_BUILD_TOKEN_AUTO,
+                            .pad_token_id = KVC_BUILD_TOKEN_AUTO,
                             .kv_heads = 0,
                             .weight_bits = 32};
 }
@@ -314,8 +318,9 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
 }
 
 /* genai_config.json as onnxruntime-genai's model builder writes it (the keys it reads for a
- * decoder). The built model has no real tokenizer: ids 1 and 2 play BOS and EOS. */
-static kvc_status write_genai_config(const char *path, const kvc_build_params *p) {
+ * decoder); the BOS, EOS and pad ids where the model states them (special_tokens.h). */
+static kvc_status write_genai_config(const char *path, const kvc_build_params *p,
+                                     const kvc__special *ids) {
   const int kv = p->kv_heads ? p->kv_heads : p->heads;
   cJSON *c = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(c, "model");
   cJSON *dec = cJSON_AddObjectToObject(model, "decoder");
@@ -324,7 +329,7 @@ static kvc_status write_genai_config(const char *path, const kvc_build_params *p
   cJSON *search = cJSON_AddObjectToObject(c, "search");
   int ok =
       c && model && dec && in && out && search &&
-      cJSON_AddNumberToObject(model, "bos_token_id", 1) &&
+      (ids->bos < 0 || cJSON_AddNumberToObject(model, "bos_token_id", ids->bos)) &&
       cJSON_AddNumberToObject(model, "context_length", p->max_seq_len) &&
       cJSON_AddStringToObject(dec, "filename", "model.onnx") &&
       cJSON_AddNumberToObject(dec, "head_size", p->head_dim) &&
@@ -340,8 +345,8 @@ static kvc_status write_genai_config(const char *path, const kvc_build_params *p
       cJSON_AddNumberToObject(dec, "num_attention_heads", p->heads) &&
       cJSON_AddNumberToObject(dec, "num_hidden_layers", p->layers) &&
       cJSON_AddNumberToObject(dec, "num_key_value_heads", kv) &&
-      cJSON_AddNumberToObject(model, "eos_token_id", 2) &&
-      cJSON_AddNumberToObject(model, "pad_token_id", 2) &&
+      (ids->eos < 0 || cJSON_AddNumberToObject(model, "eos_token_id", ids->eos)) &&
+      (ids->pad < 0 || cJSON_AddNumberToObject(model, "pad_token_id", ids->pad)) &&
       cJSON_AddStringToObject(model, "type", kvc_arch_name(p->arch)) &&
       cJSON_AddNumberToObject(model, "vocab_size", p->vocab_size) &&
       cJSON_AddBoolToObject(search, "do_sample", 0) &&
@@ -366,10 +371,12 @@ static kvc_status write_graph(const char *path, const kvc__arch *a, const kvc_bu
 }
 
 /* Written under temporary names, renamed in this order: the graph last, so that a directory
- * with model.onnx is complete. genai_config.json only for the genai layout. */
-enum { F_DATA, F_CONFIG, F_GENAI, F_GRAPH, N_FILES };
-static const char *const final_names[N_FILES] = {DATA_FILE, "config.json", "genai_config.json",
-                                                 "model.onnx"};
+ * with model.onnx is complete. genai_config.json only for the genai layout, the tokenizer's
+ * files only when one is given. */
+enum { F_DATA, F_CONFIG, F_GENAI, F_TOKENIZER, F_TOKENIZER_CONFIG, F_GRAPH, N_FILES };
+static const char *const final_names[N_FILES] = {
+    DATA_FILE,        "config.json",           "genai_config.json",
+    "tokenizer.json", "tokenizer_config.json", "model.onnx"};
 
 /* weight_bits 8 or 4: the float model in a temporary directory, quantised into another,
  * whose files then move into dir (the graph last). */
@@ -384,21 +391,21 @@ static kvc_status build_quantized(const char *dir, const kvc_build_params *param
   kvc_status s = kvc_build_model(f32, &p);
   if (!s)
     s = kvc_quantize(f32, q, &qp, NULL);
-  static const char *const files[] = {DATA_FILE, "config.json", "genai_config.json", "model.onnx"};
+  static const char *const *files = final_names;
   int made_dir = 0;
   struct stat st;
   if (!s && stat(dir, &st) != 0) {
     s = kvc__make_dirs(dir);
     made_dir = !s;
   }
-  for (size_t i = 0; !s && i < sizeof files / sizeof files[0]; i++) {
+  for (size_t i = 0; !s && i < N_FILES; i++) {
     char from[4400], to[4400];
     snprintf(from, sizeof from, "%s/%s", q, files[i]);
     snprintf(to, sizeof to, "%s/%s", dir, files[i]);
     if (stat(from, &st) == 0 && rename(from, to) != 0)
       s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", from, to, strerror(errno));
   }
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+  for (size_t i = 0; i < N_FILES; i++) {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", f32, files[i]);
     remove(path);
@@ -418,6 +425,9 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   if (!params)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_build_model: params is NULL");
   kvc_status s = validate(params);
+  kvc__special ids;
+  if (!s)
+    s = kvc__special_resolve(params, &ids);
   if (s)
     return s;
   if (params->weight_bits != 32)
@@ -446,16 +456,25 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
     kvc__layout(&a, specs);
     s = write_weights(tmp[F_DATA], &a, specs, params->seed);
   }
-  const int genai = params->layout == KVC_LAYOUT_GENAI;
+  const int wanted[N_FILES] = {[F_DATA] = 1,
+                               [F_CONFIG] = 1,
+                               [F_GENAI] = params->layout == KVC_LAYOUT_GENAI,
+                               [F_TOKENIZER] = *ids.tokenizer != '\0',
+                               [F_TOKENIZER_CONFIG] = *ids.tokenizer_config != '\0',
+                               [F_GRAPH] = 1};
   if (!s)
     s = write_config(tmp[F_CONFIG], params, count_params(&a));
-  if (!s && genai)
-    s = write_genai_config(tmp[F_GENAI], params);
+  if (!s && wanted[F_GENAI])
+    s = write_genai_config(tmp[F_GENAI], params, &ids);
+  if (!s && wanted[F_TOKENIZER])
+    s = kvc__file_copy(ids.tokenizer, tmp[F_TOKENIZER]);
+  if (!s && wanted[F_TOKENIZER_CONFIG])
+    s = kvc__file_copy(ids.tokenizer_config, tmp[F_TOKENIZER_CONFIG]);
   if (!s)
     s = write_graph(tmp[F_GRAPH], &a, params, specs);
   int renamed = 0;
   while (!s && renamed < N_FILES) {
-    if ((renamed != F_GENAI || genai) && rename(tmp[renamed], final[renamed]) != 0)
+    if (wanted[renamed] && rename(tmp[renamed], final[renamed]) != 0)
       s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp[renamed], final[renamed],
                     strerror(errno));
     else
@@ -463,7 +482,7 @@ kvc_status kvc_build_model(const char *dir, const kvc_build_params *params) {
   }
   if (s) {
     for (int i = 0; i < N_FILES; i++)
-      if (i != F_GENAI || genai)
+      if (wanted[i])
         remove(i < renamed ? final[i] : tmp[i]);
     if (made_dir)
       rmdir(dir);
