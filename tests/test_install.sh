@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# `cmake --install` (what `make install` runs) into a fresh prefix gives a library, header, CLI,
-# pkg-config file and CMake package that a separate program can build and run against.
+# `cmake --install` (what `make install` runs), staged with DESTDIR under PREFIX=/usr/local and
+# then moved elsewhere, gives a library, header, CLI, pkg-config file and CMake package that a
+# separate program can build and run against; where the build's ONNX Runtime is a private copy
+# (BUNDLED=1: the pinned fetch, ONNXRUNTIME_ROOT) it is installed beside the library and found
+# through $ORIGIN, so the installed tree runs with the build tree and the runtime's own
+# directory out of reach (hidden by a private mount where this machine allows one).
+# usage: test_install.sh BUILD_DIR KVCACHE ORT_LIB_DIR BUNDLED
 set -euo pipefail
-build="$1" kvcache="$2"
+build="$1" kvcache="$2" ort_lib="$3" bundled="$4"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+DESTDIR="$tmp/stage" cmake --install "$build" --prefix /usr/local >/dev/null
+[ -x "$tmp/stage/usr/local/bin/kvcache" ] || fail "DESTDIR: nothing under $tmp/stage/usr/local"
+mv "$tmp/stage/usr/local" "$tmp/prefix" # relocated: nothing may point back to the staging path
 for f in bin/kvcache include/kvcache.h lib/pkgconfig/kvcache.pc lib/cmake/kvcache/kvcacheConfig.cmake \
          lib/libkvcache_ops.so; do
   [ -e "$tmp/prefix/$f" ] || fail "$f not installed"
 done
+if [ "$bundled" = 1 ]; then
+  [ -f "$tmp/prefix/lib/libonnxruntime.so.1" ] || fail "ONNX Runtime not installed beside the library"
+  for f in lib/libkvcache.so bin/kvcache; do
+    runpath=$(readelf -d "$tmp/prefix/$f" | sed -n 's/.*RUNPATH.*\[\(.*\)\]/\1/p')
+    case "$runpath" in \$ORIGIN | '$ORIGIN/../lib') ;; *) fail "$f RUNPATH '$runpath' is not \$ORIGIN-relative" ;; esac
+  done
+  loaded=$("$tmp/prefix/bin/kvcache" --version | sed -n 's/^onnxruntime library //p')
+  [ "$(readlink -f "$loaded")" = "$(readlink -f "$tmp/prefix/lib/libonnxruntime.so.1")" ] ||
+    fail "the installed CLI loaded ONNX Runtime from $loaded"
+fi
 # kvcache's operators for other ONNX Runtime programs: RegisterCustomOps and nothing else
 exported=$(nm -D --defined-only "$tmp/prefix/lib/libkvcache_ops.so" | awk '{print $3}')
 [ "$exported" = RegisterCustomOps ] || fail "libkvcache_ops exports '$exported'"
@@ -49,4 +66,16 @@ cc "$tmp/app/main.c" $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --
   -o "$tmp/app/pc"
 [ "$("$tmp/app/pc" "$tmp/m")" = "$out" ] || fail "pkg-config consumer differs"
 "$tmp/prefix/bin/kvcache" info -m "$tmp/m" >/dev/null || fail "installed CLI cannot run"
+# the same with the build tree and the runtime's directory hidden (an empty tmpfs over each)
+hidden=0
+if [ "$bundled" = 1 ] && unshare -m true 2>/dev/null; then
+  unshare -m bash -c 'set -e
+    mount -t tmpfs none "$1"; mount -t tmpfs none "$2"
+    "$3/prefix/bin/kvcache" info -m "$3/m" >/dev/null
+    "$3/app/build/app" "$3/m" >/dev/null
+    "$3/app/pc" "$3/m" >/dev/null' _ "$build" "$ort_lib" "$tmp" ||
+    fail "with $build and $ort_lib hidden, the installed programs do not run"
+  hidden=1
+fi
+echo "install: relocated tree ok (build tree and runtime directory hidden: $hidden)"
 echo "3 passed, 0 failed"
