@@ -152,7 +152,9 @@ for c in "${cases[@]}"; do
     failed=$((failed + 1))
     echo "FAIL: $surface: $input: $verdict ($msg)"
   fi
-  rows+="| $((passed + failed)) | $surface | $input | \`kvcache ${argline//|/\\|}\` | $got | $msg | $verdict |"$'\n'
+  shown="${argline% @*}"      # a command that can be pasted: @FILE is stdin from FILE
+  [ "$shown" = "$argline" ] || shown+=" < ${argline##* @}"
+  rows+="| $((passed + failed)) | $surface | $input | \`kvcache ${shown//|/\\|}\` | $got | $msg | $verdict |"$'\n'
 done
 
 if [ -n "$report" ]; then
