@@ -12,7 +12,7 @@ const char *kvc__attend_path_name(kvc__attend_path path) {
 }
 
 /* Whether this CPU (and build) runs `path`. */
-static int runs(kvc__attend_path path) {
+static int runs(int path) {
 #if defined(KVC_X86_KERNELS)
   __builtin_cpu_init();
   if (path == KVC_ATTEND_AVX512)
@@ -24,13 +24,9 @@ static int runs(kvc__attend_path path) {
   return path == KVC_ATTEND_PORTABLE;
 }
 
-static int runs_path(int path) {
-  return runs((kvc__attend_path)path);
-}
-
 int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap) {
   int p = 0;
-  const int rc = kvc__op_pick_path("KVCACHE_ATTENTION", runs_path, &p, why, cap);
+  const int rc = kvc__op_pick_path("KVCACHE_ATTENTION", runs, &p, why, cap);
   *path = (kvc__attend_path)p;
   return rc;
 }

@@ -39,7 +39,7 @@ void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks,
   }
 }
 
-int kvc__qmm_runs(kvc__qmm_path path) {
+int kvc__qmm_runs(int path) {
 #if defined(KVC_X86_KERNELS)
   __builtin_cpu_init();
   if (path == KVC_QMM_AVX512)
@@ -51,13 +51,9 @@ int kvc__qmm_runs(kvc__qmm_path path) {
   return path == KVC_QMM_PORTABLE;
 }
 
-static int runs(int path) {
-  return kvc__qmm_runs((kvc__qmm_path)path);
-}
-
 int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap) {
   int p = 0;
-  const int rc = kvc__op_pick_path("KVCACHE_MATMUL", runs, &p, why, cap);
+  const int rc = kvc__op_pick_path("KVCACHE_MATMUL", kvc__qmm_runs, &p, why, cap);
   *path = (kvc__qmm_path)p;
   return rc;
 }

@@ -113,8 +113,8 @@ kvc__qmm_fn kvc__qmm_avx512; /* x86-64 builds only */
  * when the variable names an unknown path or one this CPU (or build) lacks. */
 int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap);
 
-/* Whether this CPU (and build) runs `path`. */
-int kvc__qmm_runs(kvc__qmm_path path);
+/* Whether this CPU (and build) runs `path` (a kvc__qmm_path). */
+int kvc__qmm_runs(int path);
 
 /* The implementation of `path`. */
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path);

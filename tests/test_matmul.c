@@ -107,7 +107,7 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
           float *got = calloc((size_t)(rows * n), sizeof *got);
           product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, n, want);
           for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
-            if (!kvc__qmm_runs((kvc__qmm_path)p))
+            if (!kvc__qmm_runs(p))
               continue;
             const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
             for (int way = 0; way < 3; way++) {
@@ -184,7 +184,7 @@ static void a_nan_reaches_its_rows_products(void **state) {
   c.x[2 * 100 + 40] = NAN;
   float y[3 * 13];
   for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
-    if (!kvc__qmm_runs((kvc__qmm_path)p))
+    if (!kvc__qmm_runs(p))
       continue;
     product(&c, kvc__qmm_for((kvc__qmm_path)p), 0, 3, 0, 13, y);
     for (int n = 0; n < 13; n++) {
@@ -269,7 +269,7 @@ static void the_operator_gives_the_kernels_bits(void **state) {
     float *got = calloc((size_t)(rows * c.w.n), sizeof *got);
     product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, c.w.n, want);
     for (int p = 0; p < 3; p++) {
-      if (!kvc__qmm_runs((kvc__qmm_path)p))
+      if (!kvc__qmm_runs(p))
         continue;
       setenv("KVCACHE_MATMUL", path_names[p], 1);
       OrtStatus *st = NULL;

@@ -245,7 +245,7 @@ static void quantised_models_decode_exactly(void **state) {
       assert_int_equal(stat(path, &st), 0);
       /* kvcache's products are exact on every path: each one this CPU has, forced in turn */
       for (int kp = KVC_QMM_PORTABLE; kp <= (own ? KVC_QMM_AVX512 : KVC_QMM_PORTABLE); kp++) {
-        if (own && !kvc__qmm_runs((kvc__qmm_path)kp))
+        if (own && !kvc__qmm_runs(kp))
           continue;
         if (own)
           setenv("KVCACHE_MATMUL", kvc__qmm_path_name((kvc__qmm_path)kp), 1);
