@@ -230,28 +230,36 @@ static kvc_status weight_of(job *j, const char *b, float **w, int64_t *k, int64_
   }
   if (n_parts == 0)
     return KVC_OK;
+  /* sizes first, then the bytes each part holds, then the one allocation: a shape that
+   * overflows or names bytes the file does not have is refused before anything is made */
+  const uint8_t *bytes[16];
   *k = parts[0]->dims[0];
   *n = 0;
-  for (int i = 0; i < n_parts; i++)
-    *n += parts[i]->dims[1];
+  for (int i = 0; i < n_parts; i++) {
+    const int64_t cols = parts[i]->dims[1];
+    if (*k > INT32_MAX || cols > INT32_MAX || (*n += cols) > INT32_MAX)
+      return kvc__fail(KVC_ERR_MODEL,
+                       "initializer '%s' of shape (%lld, %lld): a MatMul weight of at most "
+                       "2^31 - 1 rows and columns (all parts together) was expected",
+                       parts[i]->name, (long long)*k, (long long)cols);
+    size_t size;
+    kvc_status s = data_of(j, parts[i], &bytes[i], &size);
+    if (!s && size != (size_t)(*k * cols) * sizeof(float))
+      s = kvc__fail(KVC_ERR_MODEL,
+                    "initializer '%s' has %zu bytes; its shape (%lld, %lld) needs %llu",
+                    parts[i]->name, size, (long long)*k, (long long)cols,
+                    (unsigned long long)(*k * cols) * sizeof(float));
+    if (s)
+      return s;
+  }
   float *out = kvc__malloc((size_t)(*k * *n) * sizeof *out);
   if (!out)
     return oom();
   int64_t col = 0;
   for (int i = 0; i < n_parts; i++) {
-    const uint8_t *bytes;
-    size_t size;
-    kvc_status s = data_of(j, parts[i], &bytes, &size);
     const int64_t cols = parts[i]->dims[1];
-    if (!s && size != (size_t)(*k * cols) * sizeof(float))
-      s = kvc__fail(KVC_ERR_MODEL, "initializer '%s' has %zu bytes; its shape needs %lld",
-                    parts[i]->name, size, (long long)(*k * cols * 4));
-    if (s) {
-      kvc__free(out);
-      return s;
-    }
     for (int64_t r = 0; r < *k; r++)
-      memcpy(out + r * *n + col, bytes + (size_t)(r * cols) * sizeof(float),
+      memcpy(out + r * *n + col, bytes[i] + (size_t)(r * cols) * sizeof(float),
              (size_t)cols * sizeof(float));
     col += cols;
   }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "modelgen/onnx.h"
 #include "matmul_kernel.h"
 #include "quant.h"
 #include "rng.h"
@@ -295,6 +296,54 @@ static void expect_refused(const char *in, const char *out, const kvc_quantize_p
     assert_int_equal(stat(out, &st), -1); /* nothing written */
 }
 
+/* DIR/model.onnx: y = x W, W an external initializer of shape (k, n) whose data file holds
+ * `bytes` zero bytes. */
+static void weight_model(const char *dir, int64_t k, int64_t n, size_t bytes) {
+  enum { T_FLOAT = 1 };
+  char path[400];
+  assert_int_equal(mkdir(dir, 0777), 0);
+  snprintf(path, sizeof path, "%s/model.onnx.data", dir);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  for (size_t i = 0; i < bytes; i++)
+    fputc(0, f);
+  fclose(f);
+  kvc__onnx *m = kvc__onnx_new("weights");
+  const kvc__dim x[] = {{NULL, 1}, {NULL, 4}}, y[] = {{NULL, 1}, {NULL, 4}};
+  const int64_t dims[2] = {k, n};
+  kvc__onnx_input(m, "x", T_FLOAT, x, 2);
+  kvc__onnx_output(m, "y", T_FLOAT, y, 2);
+  kvc__onnx_external(m, "w", dims, 2, "model.onnx.data", 0, bytes);
+  const char *ins[] = {"x", "w"}, *outs[] = {"y"};
+  kvc__onnx_node(m, "MatMul", NULL, ins, 2, outs, 1, NULL, 0);
+  snprintf(path, sizeof path, "%s/model.onnx", dir);
+  assert_int_equal(kvc__onnx_write(m, path), KVC_OK);
+  kvc__onnx_free(m);
+}
+
+/* Weight shapes that overflow, or that name bytes the file lacks, are refused by name before
+ * anything is allocated (they crashed in memcpy: k * n wrapped to 0). */
+static void impossible_weight_shapes_are_refused(void **state) {
+  fixture *f = *state;
+  const struct {
+    int64_t k, n;
+    size_t bytes;
+    const char *needle;
+  } cases[] = {{(int64_t)1 << 32, (int64_t)1 << 32, 0, "of shape (4294967296, 4294967296)"},
+               {(int64_t)1 << 62, 4, 0, "at most 2^31 - 1 rows and columns"},
+               {(int64_t)1 << 20, (int64_t)1 << 20, 0,
+                "has 0 bytes; its shape (1048576, 1048576) needs 4398046511104"},
+               {4, 4, 60, "has 60 bytes; its shape (4, 4) needs 64"}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char in[300], out[300];
+    snprintf(in, sizeof in, "%s-w%zu", f->dir[0], c);
+    snprintf(out, sizeof out, "%s-w%zu-q", f->dir[0], c);
+    weight_model(in, cases[c].k, cases[c].n, cases[c].bytes);
+    expect_refused(in, out, NULL, KVC_ERR_MODEL, cases[c].needle);
+    remove_tree(in);
+  }
+}
+
 /* What cannot be quantised is refused with the reason, and no directory appears. */
 static void bad_quantisations_are_refused(void **state) {
   fixture *f = *state;
@@ -332,6 +381,7 @@ int main(void) {
       cmocka_unit_test(codes_give_back_each_weight_within_its_step),
       cmocka_unit_test(quantised_models_decode_exactly),
       cmocka_unit_test(bad_quantisations_are_refused),
+      cmocka_unit_test(impossible_weight_shapes_are_refused),
   };
   return cmocka_run_group_tests_name("quantisation", tests, setup, teardown);
 }
