@@ -2,6 +2,7 @@
  *  NAIVE:    each present becomes the slot's next past (the baseline).
  *  UNCACHED: no cache; every run recomputes the slot's whole sequence (the oracle).
  * One row per run. */
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -32,8 +33,51 @@ static kvc_status input_views(kvc_ctx *c, int32_t n, int32_t total) {
   return s;
 }
 
-/* Run one row with the slot's pasts; with `presents`, the run's presents replace them. On
- * success *logits points at the logits of the row's n tokens. */
+/* KVC_OK when output `name`, as ONNX Runtime returned it, is a float tensor of exactly `want`
+ * (rank 3 or 4): a graph may declare one shape and return another (a Slice whose end is
+ * computed at run time), and nothing is read from a tensor that is smaller than it must be. */
+static kvc_status check_output(const OrtValue *v, const char *name, const int64_t *want,
+                               size_t rank) {
+  const OrtApi *ort = kvc__ort();
+  OrtTensorTypeAndShapeInfo *info = NULL;
+  ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  size_t got_rank = 0;
+  int64_t got[8] = {0};
+  kvc_status s = kvc__ort_check(ort->GetTensorTypeAndShape(v, &info), name);
+  if (!s)
+    s = kvc__ort_check(ort->GetTensorElementType(info, &type), name);
+  if (!s)
+    s = kvc__ort_check(ort->GetDimensionsCount(info, &got_rank), name);
+  if (!s && got_rank <= 8)
+    s = kvc__ort_check(ort->GetDimensions(info, got, got_rank), name);
+  if (info)
+    ort->ReleaseTensorTypeAndShapeInfo(info);
+  int ok = !s && type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && got_rank == rank;
+  for (size_t i = 0; ok && i < rank; i++)
+    ok = got[i] == want[i];
+  if (s || ok)
+    return s;
+  char text[2][128];
+  for (int t = 0; t < 2; t++) {
+    const int64_t *d = t ? want : got;
+    const size_t r = t ? rank : (got_rank <= 8 ? got_rank : 0);
+    size_t n = (size_t)snprintf(text[t], sizeof text[t], "(");
+    for (size_t i = 0; i < r && n < sizeof text[t]; i++)
+      n += (size_t)snprintf(text[t] + n, sizeof text[t] - n, "%s%lld", i ? ", " : "",
+                            (long long)d[i]);
+    if (n < sizeof text[t])
+      snprintf(text[t] + n, sizeof text[t] - n, ")");
+  }
+  return kvc__fail(KVC_ERR_MODEL,
+                   "the graph's output '%s' came back from the run as %s%s: expected a float "
+                   "tensor %s",
+                   name, type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "" : "a non-float ", text[0],
+                   text[1]);
+}
+
+/* Run one row with the slot's pasts; with `presents`, the run's presents replace them (each
+ * checked to be (1, kv_heads, past + n, head_dim)). On success *logits points at the logits
+ * of the row's n tokens (checked to be (1, n, vocab)). */
 static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const float **logits) {
   const OrtApi *ort = kvc__ort();
   OrtValue **past = c->past + (size_t)r->first_slot * (c->n_in - c->first_past);
@@ -52,6 +96,13 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
                           KVC_ERR_RUNTIME, "Run");
   for (int i = 0; i < c->first_past; i++)
     kvc__release_value(&c->in_values[i]);
+  const kvc__signature *sig = &c->model->sig;
+  const int64_t logits_shape[3] = {1, r->n, c->vocab},
+                cache_shape[4] = {1, sig->kv_heads, total, sig->head_dim};
+  if (!s)
+    s = check_output(c->out_values[0], "logits", logits_shape, 3);
+  for (int i = 1; !s && i < n_out; i++)
+    s = check_output(c->out_values[i], c->out_names[i], cache_shape, 4);
   float *data = NULL;
   if (!s)
     s = kvc__ort_check(ort->GetTensorMutableData(c->out_values[0], (void **)&data), "logits");

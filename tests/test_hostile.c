@@ -20,6 +20,7 @@
 
 #include "helpers.h"
 #include "hooks.h"
+#include "modelgen/onnx.h"
 
 enum { VOCAB = 64, MAX_LEN = 32 };
 
@@ -415,9 +416,101 @@ static void a_failed_cache_allocation_is_no_memory(void **state) {
 }
 #endif
 
+/* DIR: a one-layer decoder (seed naming, 1 K/V head of 2, logits declared (b, s, 100)) whose
+ * outputs come back at run time smaller than declared: logits of `logits_cols` columns and
+ * presents of head size `head` (zeros of those shapes, made by ConstantOfShape from the
+ * inputs' shapes). */
+static void lying_graph(const char *dir, int64_t logits_cols, int64_t head) {
+  enum { T_FLOAT = 1, T_INT64 = 7 };
+  assert_int_equal(mkdir(dir, 0777), 0);
+  kvc__onnx *m = kvc__onnx_new("lying");
+  const kvc__dim ids[] = {{"b", 0}, {"s", 0}}, logits[] = {{"b", 0}, {"s", 0}, {NULL, 100}};
+  const kvc__dim past[] = {{"b", 0}, {NULL, 1}, {"p", 0}, {NULL, 2}};
+  const kvc__dim present[] = {{"b", 0}, {NULL, 1}, {"t", 0}, {NULL, 2}};
+  kvc__onnx_input(m, "input_ids", T_INT64, ids, 2);
+  kvc__onnx_input(m, "past_key_0", T_FLOAT, past, 4);
+  kvc__onnx_input(m, "past_value_0", T_FLOAT, past, 4);
+  kvc__onnx_output(m, "logits", T_FLOAT, logits, 3);
+  kvc__onnx_output(m, "present_key_0", T_FLOAT, present, 4);
+  kvc__onnx_output(m, "present_value_0", T_FLOAT, present, 4);
+  const int64_t cols[1] = {logits_cols}, one[1] = {1}, lead[2] = {0, 0}, dim1[1] = {1};
+  const int64_t tail[1] = {head - 2};
+  kvc__onnx_const_i64(m, "cols", cols, 1, dim1, 1);
+  kvc__onnx_const_i64(m, "second", one, 1, dim1, 1);
+  kvc__onnx_const_i64(m, "lead", lead, 2, (const int64_t[]){2}, 1);
+  kvc__onnx_const_i64(m, "tail", tail, 1, dim1, 1);
+  const kvc__attr axis0[] = {KVC_ATTR_I("axis", 0)};
+  kvc__onnx_node(m, "Shape", NULL, (const char *[]){"input_ids"}, 1, (const char *[]){"bs"}, 1,
+                 NULL, 0);
+  kvc__onnx_node(m, "Concat", NULL, (const char *[]){"bs", "cols"}, 2,
+                 (const char *[]){"logits_shape"}, 1, axis0, 1);
+  kvc__onnx_node(m, "ConstantOfShape", NULL, (const char *[]){"logits_shape"}, 1,
+                 (const char *[]){"logits"}, 1, NULL, 0);
+  /* presents: past's shape + (0, 0, s, head - 2) */
+  kvc__onnx_node(m, "Gather", NULL, (const char *[]){"bs", "second"}, 2, (const char *[]){"s"}, 1,
+                 axis0, 1);
+  kvc__onnx_node(m, "Concat", NULL, (const char *[]){"lead", "s", "tail"}, 3,
+                 (const char *[]){"grow"}, 1, axis0, 1);
+  for (int kv = 0; kv < 2; kv++) {
+    char in[32], shape[48], sum[48], out[32];
+    snprintf(in, sizeof in, "past_%s_0", kv ? "value" : "key");
+    snprintf(shape, sizeof shape, "%s_shape", in);
+    snprintf(sum, sizeof sum, "%s_grown", in);
+    snprintf(out, sizeof out, "present_%s_0", kv ? "value" : "key");
+    kvc__onnx_node(m, "Shape", NULL, (const char *[]){in}, 1, (const char *[]){shape}, 1, NULL, 0);
+    kvc__onnx_node(m, "Add", NULL, (const char *[]){shape, "grow"}, 2, (const char *[]){sum}, 1,
+                   NULL, 0);
+    kvc__onnx_node(m, "ConstantOfShape", NULL, (const char *[]){sum}, 1, (const char *[]){out}, 1,
+                   NULL, 0);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/model.onnx", dir);
+  assert_int_equal(kvc__onnx_write(m, path), KVC_OK);
+  kvc__onnx_free(m);
+  write_text(dir, "config.json", "{\"max_seq_len\": 16}");
+}
+
+/* Outputs smaller at run time than the graph declares are refused, naming the output and
+ * both shapes, before NAIVE or UNCACHED read a byte past them (a logits tensor of 50 columns
+ * where 100 are declared was read as 100: past the end, or into tokens chosen from other
+ * memory; a present of head size 1 was copied into the cache as if it held 2). BOUND binds
+ * the declared shapes, which ONNX Runtime itself refuses. */
+static void outputs_smaller_than_declared_are_refused(void **state) {
+  fixture *f = *state;
+  const struct {
+    int64_t cols, head;
+    kvc_kv_mode mode;
+    const char *needle;
+  } cases[] = {
+      {50, 2, KVC_KV_NAIVE,
+       "'logits' came back from the run as (1, 3, 50): expected a float tensor (1, 3, 100)"},
+      {50, 2, KVC_KV_UNCACHED, "'logits' came back from the run as (1, 3, 50)"},
+      {100, 1, KVC_KV_NAIVE,
+       "'present_key_0' came back from the run as (1, 1, 3, 1): expected a float tensor (1, 1, 3, "
+       "2)"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s-lying%zu", f->dir, c);
+    lying_graph(dir, cases[c].cols, cases[c].head);
+    kvc_model *m = th_open_model(dir);
+    kvc_seq *q = th_new_seq(m, cases[c].mode);
+    const int32_t prompt[3] = {1, 2, 3};
+    kvc_status s = kvc_seq_append(q, prompt, 3);
+    if (s != KVC_ERR_MODEL || !strstr(kvc_last_error(), cases[c].needle))
+      fail_msg("case %zu: %s \"%s\", expected KVC_ERR_MODEL naming \"%s\"", c, kvc_status_name(s),
+               kvc_last_error(), cases[c].needle);
+    assert_int_equal(kvc_seq_len(q), 0); /* nothing appended */
+    kvc_seq_free(q);
+    kvc_model_free(m);
+    remove_tree(dir);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(non_regular_files_are_refused),
+      cmocka_unit_test(outputs_smaller_than_declared_are_refused),
       cmocka_unit_test(config_lengths_must_fit_the_graph),
       cmocka_unit_test(runtime_failures_are_runtime_errors),
       cmocka_unit_test(thread_counts_are_bounded),
