@@ -1,6 +1,7 @@
 /* tokenizer_load.c: kvc_tokenizer_open(): tokenizer.json (the Hugging Face tokenizers format)
  * read with cJSON into the tables and pipeline of tokenizer.h. Every component kvcache does
  * not implement is refused here, naming it, rather than encoding differently. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,15 @@ int32_t kvc__tok_lookup(const kvc_tokenizer *t, const char *s, size_t n) {
 
 int32_t kvc_tokenizer_token_id(const kvc_tokenizer *t, const char *text) {
   return t && text ? kvc__tok_lookup(t, text, strlen(text)) : -1;
+}
+
+/* The most characters a Strip decoder takes from either end (Hugging Face's files use 1). */
+enum { MAX_STRIP = 1024 };
+
+/* Whether v is a JSON number holding a whole number in [0, max] (1.5 is not an id). */
+static int whole(const cJSON *v, double max) {
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= max &&
+         v->valuedouble == floor(v->valuedouble);
 }
 
 /* The loader's state: the file's path for messages. */
@@ -233,6 +243,8 @@ static kvc_status pre_tokenizer(loader *l, const cJSON *p) {
     }
   } else if (is_type(p, "Metaspace")) {
     const char *r = string_of(p, "replacement");
+    if (r && !*r) /* replacing "" would match everywhere, forever */
+      return bad(l, "pre-tokenizer Metaspace needs a non-empty replacement");
     step->kind = PRE_METASPACE;
     step->replacement = keep(t, r ? r : "\xe2\x96\x81", strlen(r ? r : "\xe2\x96\x81"));
     step->prepend = prepend_scheme(p);
@@ -282,14 +294,16 @@ static kvc_status decoder(loader *l, const cJSON *d) {
     const char *content = string_of(d, "content");
     const cJSON *start = cJSON_GetObjectItemCaseSensitive(d, "start");
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(d, "stop");
-    if (!content || !cJSON_IsNumber(start) || !cJSON_IsNumber(stop))
-      return bad(l, "decoder Strip needs content, start and stop");
+    if (!content || !*content || !whole(start, MAX_STRIP) || !whole(stop, MAX_STRIP))
+      return bad(l, "decoder Strip needs a non-empty content and start and stop from 0 to 1024");
     *step = (kvc__dec){.kind = DEC_STRIP,
                        .from = keep(t, content, strlen(content)),
                        .start = start->valueint,
                        .stop = stop->valueint};
   } else if (is_type(d, "Metaspace")) {
     const char *r = string_of(d, "replacement");
+    if (r && !*r)
+      return bad(l, "decoder Metaspace needs a non-empty replacement");
     r = r ? r : "\xe2\x96\x81";
     *step = (kvc__dec){
         .kind = DEC_METASPACE, .from = keep(t, r, strlen(r)), .prepend = prepend_scheme(d)};
@@ -334,7 +348,7 @@ static kvc_status post_processor(loader *l, const cJSON *p) {
     cJSON_ArrayForEach(id, ids) {
       int32_t *list = seen_a ? t->suffix : t->prefix;
       int *n = seen_a ? &t->n_suffix : &t->n_prefix;
-      if (*n == 8 || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= t->n_ids)
+      if (*n == 8 || !whole(id, t->n_ids - 1))
         return bad(l, "post_processor TemplateProcessing: a special token id is out of range");
       list[(*n)++] = (int32_t)id->valuedouble;
     }
@@ -351,14 +365,13 @@ static kvc_status vocabulary(loader *l, const cJSON *vocab, const cJSON *added) 
   const cJSON *e;
   int32_t most = -1;
   cJSON_ArrayForEach(e, vocab) {
-    if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= INT32_MAX)
-      return bad(l, "model.vocab has an id that is not a non-negative integer");
+    if (!whole(e, INT32_MAX - 1))
+      return bad(l, "model.vocab has an id that is not a whole number from 0 to 2^31 - 2");
     most = (int32_t)e->valuedouble > most ? (int32_t)e->valuedouble : most;
   }
   cJSON_ArrayForEach(e, added) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-    if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= INT32_MAX ||
-        !string_of(e, "content"))
+    if (!whole(id, INT32_MAX - 1) || !string_of(e, "content"))
       return bad(l, "added_tokens has an entry without a valid id and content");
     most = (int32_t)id->valuedouble > most ? (int32_t)id->valuedouble : most;
   }

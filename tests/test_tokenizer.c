@@ -415,6 +415,27 @@ static void bad_input_is_refused(void **state) {
                    " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+\"},"
                    " \"behavior\": \"Isolated\"}}");
   expect_open(path, KVC_ERR_MODEL, "the string under \"content\" is not valid UTF-8");
+  /* ids that are not whole numbers; decoders that would loop forever (Strip from 1e300, or
+   * without content; Metaspace replacing "") */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1.5}, \"merges\": []}}");
+  expect_open(path, KVC_ERR_MODEL, "model.vocab has an id that is not a whole number");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"added_tokens\": [{\"id\": 0.5, \"content\": \"x\"}]}");
+  expect_open(path, KVC_ERR_MODEL, "added_tokens has an entry without a valid id");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"decoder\": {\"type\": \"Strip\", \"content\": \" \", \"start\": 1e300,"
+                   " \"stop\": 0}}");
+  expect_open(path, KVC_ERR_MODEL, "decoder Strip needs a non-empty content and start and stop");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"decoder\": {\"type\": \"Strip\", \"content\": \"\", \"start\": 1,"
+                   " \"stop\": 0}}");
+  expect_open(path, KVC_ERR_MODEL, "decoder Strip needs a non-empty content");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\"}}");
+  expect_open(path, KVC_ERR_MODEL, "decoder Metaspace needs a non-empty replacement");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\"}}");
+  expect_open(path, KVC_ERR_MODEL, "pre-tokenizer Metaspace needs a non-empty replacement");
   /* a minimal valid one: "ab" merges, no unk: a character outside the vocabulary is refused */
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
                    " \"merges\": [\"a b\"]}}");
