@@ -186,8 +186,8 @@ static OrtStatus *check(const OrtApi *ort, const kernel *kn, const tensor *in, r
       (total->rank > 1 || (total->rank == 1 && total->dims[0] != 1)))
     return fail(ort, "total_sequence_length must be one int32");
   const int32_t total_len = *(const int32_t *)total->data;
-  if (total_len > r->past + r->seq) /* present grows by at most this run's tokens */
-    return fail(ort, "total_sequence_length = %d: expected at most past (%lld) + seq (%lld)",
+  if (total_len < 0 || total_len > r->past + r->seq) /* present grows by at most this run */
+    return fail(ort, "total_sequence_length = %d: expected 0 to past (%lld) + seq (%lld)",
                 total_len, (long long)r->past, (long long)r->seq);
   r->present = total_len > r->past ? total_len : r->past;
   r->seqlens = lens->data;

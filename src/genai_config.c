@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "json.h"
 #include "path.h"
 
 /* A whole number in [lo, hi] at `key` of `o` into *out; absent leaves *out. */
@@ -113,10 +114,8 @@ kvc_status kvc__genai_read(const char *dir, kvc__genai *g) {
 kvc_status kvc__genai_parse(const char *text, size_t size, kvc__genai *g) {
   kvc_status s = KVC_OK;
   defaults(g);
-  cJSON *c = cJSON_ParseWithLength(text, size);
-  if (!c)
-    s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", g->path,
-                  cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
+  cJSON *c = NULL;
+  s = kvc__json_parse(g->path, text, size, &c);
   g->found = 1;
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(c, "model");
   const cJSON *dec = cJSON_GetObjectItemCaseSensitive(model, "decoder");

@@ -22,6 +22,7 @@
 #include "model.h"
 #include "path.h"
 #include "genai_config.h"
+#include "json.h"
 #include "graph_file.h"
 
 kvc_model_params kvc_model_default_params(void) {
@@ -114,10 +115,8 @@ kvc_status kvc__config_parse(const char *path, const char *text, size_t size, in
   static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
   kvc_status s = KVC_OK;
   *out = 0;
-  cJSON *c = cJSON_ParseWithLength(text, size);
-  if (!c)
-    s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", path,
-                  cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
+  cJSON *c = NULL;
+  s = kvc__json_parse(path, text, size, &c);
   for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out && !s; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
     if (v && !length_value(v))

@@ -18,7 +18,7 @@ cd "$tmp" || exit 1
   --vocab 100 --max-seq 64 >/dev/null || { echo "FAIL: building the llama model"; exit 1; }
 "$kvcache" generate -m m --prompt-ids "1 2 3" -n 4 --save-state state >/dev/null 2>&1
 mkdir -p fifo-config fifo-graph dir-config truncated garbage no-onnx two-onnx bad-json \
-  frac-len big-len genai-eos genai-head genai-names huge-config
+  frac-len big-len genai-eos genai-head genai-names huge-config nul-key
 cp m/* fifo-config/ && rm fifo-config/config.json && mkfifo fifo-config/config.json
 cp m/* fifo-graph/ && rm fifo-graph/model.onnx && mkfifo fifo-graph/model.onnx
 cp m/* dir-config/ && rm dir-config/config.json && mkdir dir-config/config.json
@@ -29,6 +29,7 @@ cp m/* two-onnx/ && mv two-onnx/model.onnx two-onnx/a.onnx && cp two-onnx/a.onnx
 cp m/* bad-json/ && echo '{"max_seq_len": ' >bad-json/config.json
 cp m/* frac-len/ && echo '{"max_seq_len": 1.5}' >frac-len/config.json
 cp m/* big-len/ && echo '{"max_seq_len": 128}' >big-len/config.json
+cp m/* nul-key/ && echo '{"max_seq_len\u0000x": 16, "max_seq_len": 64}' >nul-key/config.json
 cp m/* huge-config/ && truncate -s 70000000 huge-config/config.json
 cp l/* genai-eos/ && sed -i 's/"eos_token_id":[[:space:]]*2/"eos_token_id": "two"/' genai-eos/genai_config.json
 cp l/* genai-head/ && sed -i 's/"head_size":[[:space:]]*16/"head_size": 16.5/' genai-head/genai_config.json
@@ -61,6 +62,7 @@ cases=(
   "config.json|max_seq_len 1.5|1|whole number|info -m frac-len"
   "config.json|max_seq_len above the position table|1|addresses only 64 positions|info -m big-len"
   "config.json|70 MB|1|more than the 67108864 accepted|info -m huge-config"
+  "config.json|a key with an escaped NUL|1|holds \\u0000|info -m nul-key"
   "genai_config.json|eos_token_id a string|1|model.eos_token_id|info -m genai-eos"
   "genai_config.json|head_size 16.5|1|model.decoder.head_size|info -m genai-head"
   "genai_config.json|a name template kvcache does not bind|1|past_key_names|info -m genai-names"

@@ -613,6 +613,15 @@ static void separate_inputs_equal_packed(void **state) {
     memcpy(present[packed], data, sizeof present[packed]);
     for (int i = 0; i < 3; i++)
       ort->ReleaseValue(out[i]);
+    total = -1; /* a negative total length: refused, naming it */
+    memset(out, 0, sizeof out);
+    OrtStatus *negative = ort->Run(session, NULL, use_names, (const OrtValue *const *)use,
+                                   (size_t)n, out_names, 3, out);
+    assert_non_null(negative);
+    if (!strstr(ort->GetErrorMessage(negative), "total_sequence_length = -1"))
+      fail_msg("\"%s\" does not name total_sequence_length", ort->GetErrorMessage(negative));
+    ort->ReleaseStatus(negative);
+    total = P;
     if (packed) { /* a past_value one position shorter than past_key */
       const int64_t short_shape[4] = {B, KV, P - 1, D};
       ort->ReleaseValue(in[4]);

@@ -35,6 +35,11 @@ grep -q '^## Many sequences at once' "$tmp/batch.md" || fail "report lacks the b
 rc=0
 "$kvcache" bench -m "$tmp/m" --batch 0,2 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--batch 0,2 exited $rc, expected 2"
+for list in 2,,3 ,2 "2 3" 2,; do
+  rc=0
+  "$kvcache" bench -m "$tmp/m" --batch "$list" >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || fail "--batch '$list' exited $rc, expected 2"
+done
 rc=0
 "$kvcache" bench -m "$tmp/m" --prompt-len 60 --gen 10 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "prompt + gen beyond max length exited $rc, expected 2"

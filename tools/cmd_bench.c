@@ -371,6 +371,8 @@ static int parse_batches(const char *text, bench_result *r) {
   int32_t *ids = NULL;
   const int n = kvc_arg_parse_ids(text, &ids);
   int bad = n < 1 || n > BENCH_MAX_BATCHES;
+  for (const char *c = text; *c && !bad; c++) /* sizes and single commas between them only */
+    bad = *c == ',' ? c == text || c[1] == ',' || c[1] == '\0' : *c < '0' || *c > '9';
   for (int i = 0; i < n && !bad; i++) {
     bad = ids[i] < 1 || ids[i] > 256;
     r->batch[i].size = ids[i];
