@@ -74,25 +74,37 @@ static int position_table_input(const Onnx__NodeProto *n) {
 }
 
 /* Every external weights file named by an initializer must be a regular file. */
-static kvc_status check_external(const Onnx__GraphProto *g, const char *dir) {
-  const char *checked = NULL;
+/* The external data files the initializers name, each checked (see graph_file.h). */
+static kvc_status check_external(const Onnx__GraphProto *g, const char *dir, kvc__graph_file *out) {
   for (size_t i = 0; i < g->n_initializer; i++) {
     const Onnx__TensorProto *t = g->initializer[i];
     if (t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
       continue;
     for (size_t e = 0; e < t->n_external_data; e++) {
       const char *location = t->external_data[e]->value;
-      if (!is(t->external_data[e]->key, "location") || !location || is(checked, location))
+      if (!is(t->external_data[e]->key, "location") || !location)
         continue;
+      int seen = 0;
+      for (int f = 0; f < out->n_weight_files && !seen; f++)
+        seen = is(out->weight_files[f], location);
+      if (seen)
+        continue;
+      if (out->n_weight_files == KVC_MAX_WEIGHT_FILES || strlen(location) >= 256)
+        return kvc__fail(KVC_ERR_UNSUPPORTED,
+                         "the graph names more than %d external data files, or one of 256 "
+                         "bytes or more (%.64s)",
+                         KVC_MAX_WEIGHT_FILES, location);
       char path[4096];
       struct stat st;
-      kvc_status s = kvc__path_join(path, sizeof path, dir, location);
+      kvc_status s = kvc__path_inside(dir, location, "external data file");
+      if (!s)
+        s = kvc__path_join(path, sizeof path, dir, location);
       /* a missing file is left to ONNX Runtime, whose message is KVC_ERR_MODEL's */
       if (!s && stat(path, &st) == 0)
         s = kvc__regular_file(path);
       if (s)
         return s;
-      checked = location;
+      snprintf(out->weight_files[out->n_weight_files++], 256, "%s", location);
     }
   }
   return KVC_OK;
@@ -208,7 +220,7 @@ kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
   kvc_status s = KVC_OK;
   if (m && m->graph) {
-    s = check_external(m->graph, dir);
+    s = check_external(m->graph, dir, out);
     find_positions(m->graph, out);
     find_matmuls(m->graph, out);
     if (!s)

@@ -8,6 +8,8 @@
 
 #include "kvcache.h"
 
+enum { KVC_MAX_WEIGHT_FILES = 16 };
+
 typedef struct kvc__graph_file {
   /* the fewest rows among what the graph indexes by position: a learned position table
    * (an initializer or Constant gathered by the input position_ids) and the cos/sin caches
@@ -25,12 +27,19 @@ typedef struct kvc__graph_file {
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
   int own_matmuls;                             /* of the MatMulNBits, kvcache's (ai.kvcache) */
   int weight_accuracy_level; /* MatMulNBits' accuracy_level (the largest); -1 if none */
+  /* the external data files its initializers name (locations relative to the graph's
+   * directory, each inside it), once each, in the order first named: the weights ONNX
+   * Runtime loads beside the graph file */
+  char weight_files[KVC_MAX_WEIGHT_FILES][256];
+  int n_weight_files;
 } kvc__graph_file;
 
 /* Read `onnx_path` (whose external weights live in `dir`). Every external weights file it
- * names must be a regular file: KVC_ERR_IO naming it otherwise (ONNX Runtime would wait
- * forever on a FIFO). A file that does not parse gives KVC_OK with nothing found: ONNX
- * Runtime, which loads it next, is the judge of that. KVC_ERR_IO reading it. */
+ * names must stay inside dir (kvc__path_inside: checked before anything looks at the file)
+ * and be a regular file: KVC_ERR_IO naming it otherwise (ONNX Runtime would wait forever on
+ * a FIFO); at most KVC_MAX_WEIGHT_FILES of them (KVC_ERR_UNSUPPORTED). A file that does not parse
+ * gives KVC_OK with nothing found: ONNX Runtime, which loads it next, is the judge of that.
+ * KVC_ERR_IO reading it. */
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out);
 
 /* The same from the file's bytes. */

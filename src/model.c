@@ -148,22 +148,16 @@ static kvc_status config_max_len(const char *dir, int32_t *out, char *source, si
 }
 
 /* Bytes of the graph file and of the external data files named after it. */
-static int64_t model_bytes(const char *onnx, const char *dir) {
+/* Bytes of the graph file and of the external data files it names (the weights it loads). */
+static int64_t model_bytes(const kvc_model *m) {
   struct stat st;
-  int64_t total = stat(onnx, &st) == 0 ? (int64_t)st.st_size : 0;
-  const char *base = strrchr(onnx, '/') ? strrchr(onnx, '/') + 1 : onnx;
-  size_t len = strlen(base);
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));) {
-    char path[4096];
-    if (strncmp(e->d_name, base, len) || !e->d_name[len])
-      continue;
-    if (kvc__path_join(path, sizeof path, dir, e->d_name) == KVC_OK && stat(path, &st) == 0 &&
-        S_ISREG(st.st_mode))
+  int64_t total = stat(m->info.onnx_path, &st) == 0 ? (int64_t)st.st_size : 0;
+  for (int f = 0; f < m->n_weight_files; f++) {
+    char path[4400];
+    if (kvc__path_join(path, sizeof path, m->dir, m->weight_files[f]) == KVC_OK &&
+        stat(path, &st) == 0 && S_ISREG(st.st_mode))
       total += (int64_t)st.st_size;
   }
-  if (d)
-    closedir(d);
   return total;
 }
 
@@ -345,6 +339,11 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   }
   if (!s)
     s = kvc__graph_file_read(info->onnx_path, dir, &file);
+  if (!s) { /* what it loads beside the graph: the fingerprint and the bytes count these */
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    memcpy(m->weight_files, file.weight_files, sizeof m->weight_files);
+    m->n_weight_files = file.n_weight_files;
+  }
 
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *opts = NULL;
@@ -440,7 +439,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   memcpy(info->eos_token_ids, genai.eos, sizeof genai.eos);
   info->search = genai.search;
   info->batches = info->kv_mode == KVC_KV_SHARED;
-  info->param_bytes = model_bytes(info->onnx_path, dir);
+  info->param_bytes = model_bytes(m);
   info->cache_bytes_per_token =
       (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);
   snprintf(info->provider, sizeof info->provider, "%s", cuda ? "cuda" : "cpu");
@@ -501,33 +500,17 @@ kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {
       s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
     else
       XXH3_64bits_reset(h), XXH3_64bits_update(h, layout, sizeof layout);
-    /* the weights: external data files beside the graph (DIR/model.onnx.data...), sorted by
-     * name, or else the graph file itself */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", i->onnx_path);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : i->onnx_path;
-    if (slash)
-      *slash = '\0';
-    else
-      snprintf(dir, sizeof dir, ".");
-    struct dirent **names = NULL;
-    int n = s ? 0 : scandir(dir, &names, NULL, alphasort), hashed = 0;
-    const size_t len = strlen(base);
-    for (int k = 0; k < n; k++) {
-      char path[4200];
-      struct stat st;
-      if (!s && !strncmp(names[k]->d_name, base, len) && names[k]->d_name[len] &&
-          !kvc__path_join(path, sizeof path, dir, names[k]->d_name) && stat(path, &st) == 0 &&
-          S_ISREG(st.st_mode)) {
-        s = hash_file(h, path);
-        hashed++;
-      }
-      free(names[k]);
-    }
-    free(names);
-    if (!s && !hashed)
+    /* the weights: the external data files the graph names, in its order; or, when it names
+     * none, the graph file that holds them (so that graphs of the same external weights, GQA
+     * and Concat, share states) */
+    if (!s && !m->n_weight_files)
       s = hash_file(h, i->onnx_path);
+    for (int f = 0; f < m->n_weight_files && !s; f++) {
+      char path[4400];
+      s = kvc__path_join(path, sizeof path, m->dir, m->weight_files[f]);
+      if (!s)
+        s = hash_file(h, path);
+    }
     if (!s) {
       m->fingerprint = XXH3_64bits_digest(h);
       m->has_fingerprint = 1;

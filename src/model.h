@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "graph_file.h"
 #include "kvcache.h"
 #include "ort.h"
 
@@ -51,6 +52,10 @@ struct kvc_model {
   OrtAllocator *cache_alloc; /* for cache_mem: ONNX Runtime's default (CPU) or the session's */
   int owns_cache_alloc;      /* 1: the session's, released with the model */
   int attention_heads;       /* query heads (num_heads of its attention nodes; else kv_heads) */
+  /* the graph's directory and the external data files its initializers name (inside it) */
+  char dir[4096];
+  char weight_files[KVC_MAX_WEIGHT_FILES][256];
+  int n_weight_files;
   /* the fingerprint of the cache layout and the weights (state files), made on first use */
   pthread_mutex_t fingerprint_lock;
   int has_fingerprint;
@@ -58,8 +63,10 @@ struct kvc_model {
 };
 
 /* *out = the model's fingerprint: a hash of its cache layout (layers, kv heads, head size,
- * vocabulary, float32) and of its weights (the external data files named after the graph,
- * or the graph file when it holds them), computed once. KVC_ERR_IO reading them. */
+ * vocabulary, float32) and of its weights: the external data files its initializers name,
+ * whatever their names (not other files that merely look like them), or the graph file when
+ * it names none; computed once. (Small initializers kept inside a graph that also has
+ * external data are not covered.) KVC_ERR_IO reading them. */
 kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out);
 
 /* Session options for `params` (threads, optimisation level, the provider when cuda). */

@@ -1,7 +1,10 @@
 /* path.c: see path.h. */
+#define _XOPEN_SOURCE 700 /* realpath: the target of a link, to tell inside from outside */
 #include "path.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,4 +112,22 @@ kvc_status kvc__file_copy(const char *from, const char *to) {
     s = kvc__fail(KVC_ERR_IO, "cannot write %s: %s", to, strerror(errno));
   kvc__free(text);
   return s;
+}
+
+kvc_status kvc__path_inside(const char *dir, const char *name, const char *what) {
+  int escapes = name[0] == '/';
+  for (const char *part = name; !escapes && *part;) { /* ".." as a whole component */
+    const size_t len = strcspn(part, "/");
+    escapes = len == 2 && part[0] == '.' && part[1] == '.';
+    part += len + (part[len] == '/');
+  }
+  char path[4096], real_dir[PATH_MAX], real[PATH_MAX];
+  if (!escapes && kvc__path_join(path, sizeof path, dir, name) == KVC_OK && realpath(path, real) &&
+      realpath(dir, real_dir)) {
+    const size_t n = strlen(real_dir);
+    escapes = strncmp(real, real_dir, n) != 0 || (real[n] != '/' && !(n == 1 && real[0] == '/'));
+  }
+  return escapes ? kvc__fail(KVC_ERR_IO, "%s %s leads outside the model directory %s: refused",
+                             what, name, dir)
+                 : KVC_OK;
 }

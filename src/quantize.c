@@ -130,7 +130,9 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
       if (f == 8)
         return kvc__fail(KVC_ERR_UNSUPPORTED, "more than 8 external data files");
       char path[4096];
-      kvc_status s = kvc__path_join(path, sizeof path, j->in_dir, location);
+      kvc_status s = kvc__path_inside(j->in_dir, location, "external data file");
+      if (!s)
+        s = kvc__path_join(path, sizeof path, j->in_dir, location);
       if (!s)
         s = kvc__regular_file(path);
       if (s)
@@ -597,7 +599,7 @@ static kvc_status write_model(job *j, const char *dir) {
 }
 
 /* The directory's other files (configs, tokenizer): everything but .onnx files and the
- * external data they name. */
+ * external data they name; a link that leads out of the directory is refused, not followed. */
 static kvc_status copy_others(const job *j, const char *in, const char *out) {
   DIR *d = opendir(in);
   if (!d)
@@ -614,7 +616,9 @@ static kvc_status copy_others(const job *j, const char *in, const char *out) {
         kvc__path_join(to, sizeof to, out, e->d_name) || stat(from, &st) != 0 ||
         !S_ISREG(st.st_mode))
       continue;
-    s = kvc__file_copy(from, to);
+    s = kvc__path_inside(in, e->d_name, "the file"); /* a link out of the directory: not copied */
+    if (!s)
+      s = kvc__file_copy(from, to);
   }
   closedir(d);
   return s;

@@ -87,7 +87,6 @@ size_t kvc__utf8_valid_prefix(const char *s, size_t n) {
   return n;
 }
 
-
 /* ---- the encoder's working state -------------------------------------------------------- */
 
 typedef struct pieces {
@@ -497,8 +496,13 @@ static kvc_status merge_word(encoder *e, const char *w, size_t n) {
   for (size_t i = 0; i < n;) {
     uint32_t cp;
     const int len = kvc__utf8_next(w + i, &cp);
-    syms[count] = (symbol){
-        kvc__tok_lookup(t, w + i, (size_t)len), (int32_t)i, len, count - 1, count + 1, INT32_MAX, -1};
+    syms[count] = (symbol){kvc__tok_lookup(t, w + i, (size_t)len),
+                           (int32_t)i,
+                           len,
+                           count - 1,
+                           count + 1,
+                           INT32_MAX,
+                           -1};
     count++;
     i += (size_t)len;
   }

@@ -226,3 +226,18 @@ OrtSession *th_ops_session(OrtEnv *env, kvc__onnx *m, OrtStatus **failure) {
   free(bytes);
   return session;
 }
+
+uint8_t *th_slurp(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    fail_msg("cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  const long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *bytes = malloc((size_t)n + 1);
+  assert_non_null(bytes);
+  assert_int_equal(fread(bytes, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *size = (size_t)n;
+  return bytes;
+}

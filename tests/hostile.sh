@@ -18,7 +18,8 @@ cd "$tmp" || exit 1
   --vocab 100 --max-seq 64 >/dev/null || { echo "FAIL: building the llama model"; exit 1; }
 "$kvcache" generate -m m --prompt-ids "1 2 3" -n 4 --save-state state >/dev/null 2>&1
 mkdir -p fifo-config fifo-graph dir-config truncated garbage no-onnx two-onnx bad-json \
-  frac-len big-len genai-eos genai-head genai-names huge-config nul-key
+  frac-len big-len genai-eos genai-head genai-names huge-config nul-key qlink wout escape-abs \
+  escape-up
 cp m/* fifo-config/ && rm fifo-config/config.json && mkfifo fifo-config/config.json
 cp m/* fifo-graph/ && rm fifo-graph/model.onnx && mkfifo fifo-graph/model.onnx
 cp m/* dir-config/ && rm dir-config/config.json && mkdir dir-config/config.json
@@ -29,6 +30,11 @@ cp m/* two-onnx/ && mv two-onnx/model.onnx two-onnx/a.onnx && cp two-onnx/a.onnx
 cp m/* bad-json/ && echo '{"max_seq_len": ' >bad-json/config.json
 cp m/* frac-len/ && echo '{"max_seq_len": 1.5}' >frac-len/config.json
 cp m/* big-len/ && echo '{"max_seq_len": 128}' >big-len/config.json
+cp m/* qlink/ && ln -s /etc/passwd qlink/notes.txt
+cp m/config.json m/model.onnx wout/ && ln -s "$PWD/m/model.onnx.data" wout/model.onnx.data
+# external data locations of the same length as model.onnx.data, leading out of the directory
+cp m/* escape-abs/ && LC_ALL=C sed -i 's|model\.onnx\.data|/dev/./././zero|g' escape-abs/model.onnx
+cp m/* escape-up/ && LC_ALL=C sed -i 's|model\.onnx\.data|../m/model.onnx|g' escape-up/model.onnx
 cp m/* nul-key/ && echo '{"max_seq_len\u0000x": 16, "max_seq_len": 64}' >nul-key/config.json
 cp m/* huge-config/ && truncate -s 70000000 huge-config/config.json
 cp l/* genai-eos/ && sed -i 's/"eos_token_id":[[:space:]]*2/"eos_token_id": "two"/' genai-eos/genai_config.json
@@ -63,6 +69,11 @@ cases=(
   "config.json|max_seq_len above the position table|1|addresses only 64 positions|info -m big-len"
   "config.json|70 MB|1|more than the 67108864 accepted|info -m huge-config"
   "config.json|a key with an escaped NUL|1|holds \\u0000|info -m nul-key"
+  "paths|external data linked from outside the directory|1|model.onnx.data leads outside the model directory|info -m wout"
+  "paths|an external data location that is absolute|1|/dev/./././zero leads outside the model directory|info -m escape-abs"
+  "paths|an external data location with ..|1|../m/model.onnx leads outside the model directory|info -m escape-up"
+  "quantize|a file that links outside the directory|2|notes.txt leads outside the model directory|quantize qlink never"
+  "quantize|external data linked from outside the directory|2|model.onnx.data leads outside|quantize wout never"
   "genai_config.json|eos_token_id a string|1|model.eos_token_id|info -m genai-eos"
   "genai_config.json|head_size 16.5|1|model.decoder.head_size|info -m genai-head"
   "genai_config.json|a name template kvcache does not bind|1|past_key_names|info -m genai-names"

@@ -382,6 +382,131 @@ static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* rm -rf dir (the copies below hold more files than th_rmdir knows). */
+static void remove_tree(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A copy of model directory `from` in `to` whose weights ONNX Runtime finds elsewhere:
+ * `location` names the external data file (renamed), or NULL keeps them inside model.onnx. */
+static void weights_moved(const char *from, const char *to, const char *location) {
+  char path[600], data[600];
+  snprintf(path, sizeof path, "cp -r '%s' '%s'", from, to);
+  assert_int_equal(system(path), 0);
+  snprintf(path, sizeof path, "%s/model.onnx", to);
+  snprintf(data, sizeof data, "%s/model.onnx.data", to);
+  size_t size = 0, data_size = 0;
+  uint8_t *bytes = th_slurp(path, &size), *weights = th_slurp(data, &data_size);
+  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
+  assert_non_null(m);
+  for (size_t i = 0; i < m->graph->n_initializer; i++) {
+    Onnx__TensorProto *t = m->graph->initializer[i];
+    size_t offset = 0, length = 0;
+    for (size_t e = 0; e < t->n_external_data; e++) {
+      Onnx__StringStringEntryProto *kv = t->external_data[e];
+      if (!strcmp(kv->key, "offset"))
+        offset = strtoull(kv->value, NULL, 10);
+      else if (!strcmp(kv->key, "length"))
+        length = strtoull(kv->value, NULL, 10);
+      else if (!strcmp(kv->key, "location") && location) {
+        free(kv->value);
+        kv->value = strdup(location);
+      }
+    }
+    if (!location && t->n_external_data) { /* into the graph */
+      assert_true(offset + length <= data_size);
+      t->raw_data.data = malloc(length);
+      memcpy(t->raw_data.data, weights + offset, length);
+      t->raw_data.len = length;
+      t->has_raw_data = 1;
+      for (size_t e = 0; e < t->n_external_data; e++)
+        onnx__string_string_entry_proto__free_unpacked(t->external_data[e], NULL);
+      free(t->external_data);
+      t->external_data = NULL;
+      t->n_external_data = 0;
+      t->has_data_location = 0;
+      t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
+    }
+  }
+  const size_t packed = onnx__model_proto__get_packed_size(m);
+  uint8_t *out = malloc(packed);
+  onnx__model_proto__pack(m, out);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(out, 1, packed, f), packed);
+  fclose(f);
+  if (location) {
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s/%s", to, location);
+    assert_int_equal(rename(data, moved), 0);
+  } else {
+    assert_int_equal(remove(data), 0);
+  }
+  free(out), free(bytes), free(weights);
+  onnx__model_proto__free_unpacked(m, NULL);
+}
+
+/* The fingerprint covers the weights ONNX Runtime loads, wherever they are: a state of other
+ * weights is refused when the weights file has another name (weights.bin) and when the
+ * weights are inside model.onnx with an unrelated model.onnx.txt beside it; and files that
+ * only look like weights (a 64 GB sparse model.onnx.bak, a link model.onnx.x to a file
+ * outside) change neither the fingerprint nor the bytes info counts. */
+static void the_fingerprint_covers_the_weights_loaded(void **state) {
+  fixture *f = *state;
+  const char *where[2] = {"weights.bin", NULL};
+  for (int w = 0; w < 2; w++) {
+    char a[400], b[400];
+    snprintf(a, sizeof a, "%s-moved%d", f->gqa, w);
+    snprintf(b, sizeof b, "%s-moved%d", f->other, w);
+    weights_moved(f->gqa, a, where[w]);
+    weights_moved(f->other, b, where[w]);
+    if (!where[w]) { /* the same unrelated file beside both */
+      char cmd[1400];
+      snprintf(cmd, sizeof cmd, "echo notes > '%s/model.onnx.txt' && cp '%s/model.onnx.txt' '%s/'",
+               a, a, b);
+      assert_int_equal(system(cmd), 0);
+    }
+    kvc_model *ma = th_open_model(a), *mb = th_open_model(b);
+    kvc_seq *qa = decoded(ma, KVC_KV_SHARED, 5), *qb = th_new_seq(mb, KVC_KV_SHARED);
+    size_t size;
+    void *buf = saved(qa, &size);
+    if (kvc_seq_load_buffer(qb, buf, size) != KVC_ERR_INVALID_ARG)
+      fail_msg("weights %s: a state of other weights loaded", where[w] ? where[w] : "inside");
+    assert_non_null(strstr(kvc_last_error(), "another model"));
+    kvc_seq *qa2 = th_new_seq(ma, KVC_KV_BOUND); /* the same weights: loads */
+    assert_int_equal(kvc_seq_load_buffer(qa2, buf, size), KVC_OK);
+    free(buf);
+    kvc_seq_free(qa), kvc_seq_free(qb), kvc_seq_free(qa2);
+    kvc_model_free(ma), kvc_model_free(mb);
+    remove_tree(a), remove_tree(b);
+  }
+  /* look-alikes beside the model: the same fingerprint (a state loads) and byte count */
+  kvc_model_info before;
+  kvc_model_get_info(f->g, &before);
+  kvc_seq *q = decoded(f->g, KVC_KV_SHARED, 5);
+  size_t size;
+  void *buf = saved(q, &size);
+  char copy[400], cmd[2000];
+  snprintf(copy, sizeof copy, "%s-lookalikes", f->gqa);
+  snprintf(cmd, sizeof cmd,
+           "cp -r '%s' '%s' && truncate -s 64G '%s/model.onnx.bak' && ln -s /etc/hostname "
+           "'%s/model.onnx.x'",
+           f->gqa, copy, copy, copy);
+  assert_int_equal(system(cmd), 0);
+  kvc_model *m = th_open_model(copy);
+  kvc_model_info after;
+  kvc_model_get_info(m, &after);
+  assert_int_equal(after.param_bytes, before.param_bytes);
+  kvc_seq *q2 = th_new_seq(m, KVC_KV_SHARED);
+  assert_int_equal(kvc_seq_load_buffer(q2, buf, size), KVC_OK); /* hashed no .bak, no link */
+  free(buf);
+  kvc_seq_free(q), kvc_seq_free(q2);
+  kvc_model_free(m);
+  remove_tree(copy);
+}
+
 int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "--save"))
     return save_in_this_process(argv[2], argv[3], atoi(argv[4]));
@@ -393,6 +518,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(bad_states_change_nothing),
       cmocka_unit_test(every_damage_is_refused),
       cmocka_unit_test(a_killed_writer_never_leaves_a_corrupt_file),
+      cmocka_unit_test(the_fingerprint_covers_the_weights_loaded),
   };
   return cmocka_run_group_tests_name("state files", tests, setup, teardown);
 }
