@@ -676,8 +676,11 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
     s = quantize_graph(&j);
   }
   int made = 0;
-  if (!s) {
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out_dir, (long)getpid());
+  if (!s) { /* beside out_dir, named without its trailing slashes ("out/q/" is out/q) */
+    size_t len = strlen(out_dir);
+    while (len > 1 && out_dir[len - 1] == '/')
+      len--;
+    int n = snprintf(tmp, sizeof tmp, "%.*s.tmp.%ld", (int)len, out_dir, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof tmp)
       s = kvc__fail(KVC_ERR_INVALID_ARG, "output path %s is too long", out_dir);
     else if (mkdir(tmp, 0777) != 0)

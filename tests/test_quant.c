@@ -374,6 +374,16 @@ static void bad_quantisations_are_refused(void **state) {
   expect_refused(q, out, NULL, KVC_ERR_MODEL, "no MatMul");
   remove_tree(q);
   remove_tree(bad);
+  /* an output path with a trailing slash names the same directory (it failed) */
+  char slash[320];
+  snprintf(slash, sizeof slash, "%s-slash//", f->dir[0]);
+  if (kvc_quantize(f->dir[0], slash, NULL, NULL) != KVC_OK)
+    fail_msg("quantize into %s: %s", slash, kvc_last_error());
+  slash[strlen(slash) - 2] = '\0';
+  struct stat st;
+  assert_int_equal(stat(slash, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  remove_tree(slash);
 }
 
 int main(void) {
