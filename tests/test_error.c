@@ -35,6 +35,27 @@ static void long_message_is_truncated_not_overflowed(void **state) {
   assert_true(strlen(kvc_last_error()) == n);
 }
 
+/* A message too long for the buffer keeps its start and its end: a long path first must not
+ * push out the reason after it. */
+static void long_message_keeps_both_ends(void **state) {
+  (void)state;
+  char path[4201];
+  memset(path, 'p', sizeof path - 1);
+  path[0] = '/';
+  path[sizeof path - 1] = '\0';
+  kvc__fail(KVC_ERR_INVALID_ARG, "state path %s is too long", path);
+  const char *m = kvc_last_error();
+  const size_t n = strlen(m);
+  assert_true(n < 1024);
+  assert_memory_equal(m, "state path /ppp", 15);
+  assert_string_equal(m + n - 12, " is too long");
+  assert_non_null(strstr(m, " ... "));
+  kvc__fail(KVC_ERR_IO, "short reason");
+  kvc__wrap(KVC_ERR_IO, "opening %s", path);
+  m = kvc_last_error();
+  assert_string_equal(m + strlen(m) - 14, ": short reason");
+}
+
 static int other_thread(void *arg) {
   (void)arg;
   kvc__fail(KVC_ERR_RUNTIME, "from the other thread");
@@ -65,6 +86,7 @@ int main(void) {
       cmocka_unit_test(fail_records_message_and_returns_status),
       cmocka_unit_test(wrap_prefixes_context),
       cmocka_unit_test(long_message_is_truncated_not_overflowed),
+      cmocka_unit_test(long_message_keeps_both_ends),
       cmocka_unit_test(messages_are_per_thread),
       cmocka_unit_test(status_names),
   };
