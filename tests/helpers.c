@@ -238,6 +238,7 @@ uint8_t *th_slurp(const char *path, size_t *size) {
   assert_non_null(bytes);
   assert_int_equal(fread(bytes, 1, (size_t)n, f), (size_t)n);
   fclose(f);
+  bytes[n] = 0;
   *size = (size_t)n;
   return bytes;
 }

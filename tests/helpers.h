@@ -39,8 +39,8 @@ void th_tmpdir(char *buf, size_t cap, const char *tag);
 /* rm -rf for a model directory we made (three known files + the directory). */
 void th_rmdir(const char *dir);
 
-/* The whole file at `path` (malloc'd, the caller frees it; *size its bytes); fails the test
- * when it cannot be read. */
+/* The whole file at `path` (malloc'd with a NUL after it, the caller frees it; *size its
+ * bytes); fails the test when it cannot be read. */
 uint8_t *th_slurp(const char *path, size_t *size);
 
 /* kvc_model_open with one intra-op thread (tests run side by side); the test fails with

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <utf8proc.h>
 
+#include "helpers.h"
 #include "kvcache.h"
 
 static const char *tokenizers_dir, *data_dir;
@@ -36,18 +37,9 @@ typedef struct lines {
 } lines;
 
 static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
+  if (access(path, R_OK) != 0)
     fail_msg("cannot read %s (the fixtures: scripts/make-tokenizer-fixtures.sh)", path);
-  fseek(f, 0, SEEK_END);
-  const long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-  fclose(f);
-  text[size] = 0;
-  *n = (size_t)size;
-  return text;
+  return (char *)th_slurp(path, n);
 }
 
 static void read_lines(const char *path, lines *out) {
