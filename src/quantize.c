@@ -540,7 +540,8 @@ static kvc_status write_model(job *j, const char *dir) {
           s = oom();
           break;
         }
-        memcpy(copy, bytes, size);
+        if (size) /* an empty tensor has no bytes to point at */
+          memcpy(copy, bytes, size);
         set_location(t, NULL, 0);
         t->has_raw_data = 1;
         t->raw_data.data = copy; /* the job frees it; unhooked before the message is freed */
