@@ -53,7 +53,7 @@ void kvc__quantize(const kvc__qshape *s, const float *w, uint8_t *b, float *scal
         }
         scale = hi > lo ? (hi - lo) / (float)top : 1.0f;
         const float z = roundf(-lo / scale);
-        zp = z < 0 ? 0 : z > (float)top ? top : (unsigned)z;
+        zp = z >= 0 && z <= (float)top ? (unsigned)z : z > (float)top ? top : 0;
         put(zero_points, s->bits, n * zp_row + blk, zp);
       }
       scales[n * blocks + blk] = scale;
@@ -62,7 +62,7 @@ void kvc__quantize(const kvc__qshape *s, const float *w, uint8_t *b, float *scal
         unsigned code = zp;
         if (k0 + j < k1) {
           const float q = roundf(w[(k0 + j) * s->n + n] / scale) + (float)zp;
-          code = q < 0 ? 0 : q > (float)top ? top : (unsigned)q;
+          code = q >= 0 && q <= (float)top ? (unsigned)q : q > (float)top ? top : 0; /* NaN: 0 */
         }
         put(blob, s->bits, j, code);
       }

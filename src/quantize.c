@@ -10,6 +10,7 @@
  * output "logits" unless asked. Embeddings (Gather), norms and biases stay float. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,15 @@ static kvc_status weight_of(job *j, const char *b, float **w, int64_t *k, int64_
              (size_t)cols * sizeof(float));
     col += cols;
   }
+  for (int64_t i = 0; i < *k * *n; i++) /* a block's scale cannot hold these */
+    if (!isfinite(out[i])) {
+      const char *what = isnan(out[i]) ? "NaN" : "an infinity";
+      kvc__free(out);
+      return kvc__fail(KVC_ERR_MODEL,
+                       "MatMul weight '%s' holds %s at row %lld, column %lld: it cannot be "
+                       "quantised",
+                       b, what, (long long)(i / *n), (long long)(i % *n));
+    }
   *w = out;
   return KVC_OK;
 }

@@ -297,16 +297,18 @@ static void expect_refused(const char *in, const char *out, const kvc_quantize_p
 }
 
 /* DIR/model.onnx: y = x W, W an external initializer of shape (k, n) whose data file holds
- * `bytes` zero bytes. */
-static void weight_model(const char *dir, int64_t k, int64_t n, size_t bytes) {
+ * `bytes` zero bytes, but for a NaN as the float at index nan_at (-1: none). */
+static void weight_model(const char *dir, int64_t k, int64_t n, size_t bytes, long nan_at) {
   enum { T_FLOAT = 1 };
   char path[400];
   assert_int_equal(mkdir(dir, 0777), 0);
   snprintf(path, sizeof path, "%s/model.onnx.data", dir);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
-  for (size_t i = 0; i < bytes; i++)
-    fputc(0, f);
+  for (size_t i = 0; i < bytes; i += sizeof(float)) {
+    const float v = (long)(i / sizeof(float)) == nan_at ? NAN : 0.0f;
+    fwrite(&v, 1, bytes - i < sizeof v ? bytes - i : sizeof v, f);
+  }
   fclose(f);
   kvc__onnx *m = kvc__onnx_new("weights");
   const kvc__dim x[] = {{NULL, 1}, {NULL, 4}}, y[] = {{NULL, 1}, {NULL, 4}};
@@ -328,17 +330,20 @@ static void impossible_weight_shapes_are_refused(void **state) {
   const struct {
     int64_t k, n;
     size_t bytes;
+    long nan_at;
     const char *needle;
-  } cases[] = {{(int64_t)1 << 32, (int64_t)1 << 32, 0, "of shape (4294967296, 4294967296)"},
-               {(int64_t)1 << 62, 4, 0, "at most 2^31 - 1 rows and columns"},
-               {(int64_t)1 << 20, (int64_t)1 << 20, 0,
+  } cases[] = {{(int64_t)1 << 32, (int64_t)1 << 32, 0, -1, "of shape (4294967296, 4294967296)"},
+               {(int64_t)1 << 62, 4, 0, -1, "at most 2^31 - 1 rows and columns"},
+               {(int64_t)1 << 20, (int64_t)1 << 20, 0, -1,
                 "has 0 bytes; its shape (1048576, 1048576) needs 4398046511104"},
-               {4, 4, 60, "has 60 bytes; its shape (4, 4) needs 64"}};
+               {4, 4, 60, -1, "has 60 bytes; its shape (4, 4) needs 64"},
+               /* found by fuzz_quantize: a NaN weight was cast to a code (undefined) */
+               {4, 4, 64, 6, "holds NaN at row 1, column 2: it cannot be quantised"}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     char in[300], out[300];
     snprintf(in, sizeof in, "%s-w%zu", f->dir[0], c);
     snprintf(out, sizeof out, "%s-w%zu-q", f->dir[0], c);
-    weight_model(in, cases[c].k, cases[c].n, cases[c].bytes);
+    weight_model(in, cases[c].k, cases[c].n, cases[c].bytes, cases[c].nan_at);
     expect_refused(in, out, NULL, KVC_ERR_MODEL, cases[c].needle);
     remove_tree(in);
   }
