@@ -680,11 +680,24 @@ KVC_API int32_t kvc_tokenizer_token_id(const kvc_tokenizer *tokenizer, const cha
 /* Encode `len` bytes of UTF-8 `text` (no NUL needed). add_special: also the post-processor's
  * special tokens (e.g. BOS); 0: none are added (added tokens written in the text are still
  * recognised). *n_ids receives the number of ids of the text; the first min(*n_ids, cap) are
- * written to ids (call with cap 0 to size the array). Errors: KVC_ERR_INVALID_ARG (NULL,
- * invalid UTF-8: the message gives the byte offset), KVC_ERR_UNSUPPORTED (add_special with a
- * post-processor kvcache cannot apply), KVC_ERR_NO_MEMORY. */
+ * written to ids (call with cap 0 to size the array). Time is linear in the text, except
+ * that a pre-tokenizer pattern that backtracks (a*a*b, (a+)+) may do at most about 64 steps
+ * per byte: past that the text is refused. Errors: KVC_ERR_INVALID_ARG (NULL, invalid UTF-8:
+ * the message gives the byte offset; a text on which the pattern needs too much work),
+ * KVC_ERR_UNSUPPORTED (add_special with a post-processor kvcache cannot apply),
+ * KVC_ERR_NO_MEMORY. */
 KVC_API kvc_status kvc_tokenize(const kvc_tokenizer *tokenizer, const char *text, size_t len,
                                 int add_special, int32_t *ids, int32_t cap, int32_t *n_ids);
+
+/* kvc_tokenize for a context that holds `cap` tokens: encoding stops at the first word that
+ * takes the text past cap ids, so a text far longer than the context costs little more than
+ * what fits (the text is still checked as UTF-8 and split into words whole). *n_ids receives
+ * min(ids of the text, cap), all written to ids; *more 1 when the text has more than cap ids
+ * (then the ids are its first cap, without the post-processor's closing special tokens),
+ * else 0. Errors as kvc_tokenize, and KVC_ERR_INVALID_ARG for a NULL `more`. */
+KVC_API kvc_status kvc_tokenize_at_most(const kvc_tokenizer *tokenizer, const char *text,
+                                        size_t len, int add_special, int32_t *ids, int32_t cap,
+                                        int32_t *n_ids, int *more);
 
 /* Decode n ids to UTF-8 text (a byte sequence that is not valid UTF-8 becomes U+FFFD).
  * skip_special: leave out special tokens. *len receives the text's length in bytes; the

@@ -109,12 +109,20 @@ struct kvc_tokenizer {
   int ignore_merges, byte_fallback, fuse_unk;
   int32_t unk_id;        /* -1: none */
   int32_t byte_ids[256]; /* <0xXX> tokens for byte fallback, -1 where absent */
-  /* added tokens, as a trie over their bytes (edges (node << 8 | byte) -> child node), so
-   * that the text is cut at the leftmost-longest one */
+  /* added tokens, as an Aho-Corasick automaton over their bytes reversed: read once from
+   * a text's end to its start, it names the longest added token starting at each position,
+   * so that the text is cut at the leftmost-longest ones in time linear in the text (a trie
+   * walk from every position costs the text's length times the longest token's). Node 0 is
+   * the root; edges (node << 8 | byte) -> child node; a node stands for the bytes on its
+   * path, which are the end of some token read backwards. */
   kvc__edge *edges, *edge_pool;
-  int32_t *node_token; /* (n_nodes) the added token ending at each node, -1 for none */
+  int32_t *node_token;   /* (n_nodes) the added token whose bytes the node spells, or -1 */
+  int32_t *node_depth;   /* (n_nodes) bytes on the node's path */
+  int32_t *node_fail;    /* (n_nodes) the node spelling the longest proper suffix of its path */
+  int32_t *node_longest; /* (n_nodes) the deepest node on its fail chain (itself included)
+                            that spells a whole token, or -1 */
   int32_t n_nodes;
-  uint8_t starts[256]; /* 1 for a byte that begins some added token */
+  uint8_t last_bytes[256]; /* 1 for a byte that ends some added token (a root edge) */
   /* the pipeline */
   kvc__norm norm[KVC_TOK_MAX_STEPS];
   int n_norm;

@@ -112,6 +112,12 @@ typedef struct candidate {
   uint32_t stamp;
 } candidate;
 
+/* The longest added token starting at byte `at` of the text: the automaton's node. */
+typedef struct added_match {
+  size_t at;
+  int32_t node;
+} added_match;
+
 typedef struct encoder {
   const kvc_tokenizer *t;
   int32_t *ids;
@@ -123,6 +129,12 @@ typedef struct encoder {
   candidate *heap; /* a binary min-heap of the word's pairs */
   size_t n_heap, cap_heap;
   pcre2_match_data *md;
+  pcre2_match_context *mc;
+  uint64_t work, work_left;  /* the patterns' budget (see charge()), and its whole */
+  size_t position, text_len; /* where the last callout saw a match; the text's bytes */
+  added_match *found;        /* the added tokens in the text, from its end to its start */
+  size_t n_found, cap_found;
+  size_t limit; /* encoding stops at the first word that takes the ids past this */
 } encoder;
 
 static kvc_status push_id(encoder *e, int32_t id) {
@@ -232,13 +244,43 @@ static kvc_status normalize(encoder *e, const char *s, size_t n) {
 
 /* ---- pre-tokenisation --------------------------------------------------------------------- */
 
+/* How much work the pre-tokenizer's patterns may do. A pattern such as a*a*b|a takes time
+ * quadratic in the text every time it is tried, and a split tries it from every match's end:
+ * a few kilobytes of "a" then run for minutes, one megabyte for days, and PCRE2's match limit
+ * does not see it (a greedy scan counts once however far it goes). So patterns are compiled
+ * with a callout before each item (PCRE2_AUTO_CALLOUT), and each callout charges one step
+ * plus the distance the match position moved since the last one (what the scans in between
+ * read) to one budget per kvc_tokenize call: WORK_PER_BYTE for each byte through each
+ * pre-tokenizer, plus WORK_BASE. Real tokenizers' patterns spend 3-7 per byte (Llama 3's on
+ * its test corpus: 3.4 callouts per byte); with the budget spent, the text is refused. */
+enum { WORK_PER_BYTE = 64, WORK_BASE = 1 << 22 };
+
+static int charge(pcre2_callout_block *b, void *data) {
+  encoder *e = data;
+  const size_t at = b->current_position;
+  const uint64_t work = 1 + (at > e->position ? at - e->position : e->position - at);
+  e->position = at;
+  if (work > e->work_left)
+    return PCRE2_ERROR_CALLOUT; /* abandons the match */
+  e->work_left -= work;
+  return 0;
+}
+
 /* Split s at the matches of re, keeping them as `behavior` says, into out. */
 static kvc_status split(encoder *e, const pcre2_code *re, kvc__split_behavior behavior,
                         const char *s, size_t n, pieces *out) {
   size_t carry = 0, at = 0;
   kvc_status st = KVC_OK;
   while (!st && at <= n) {
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, e->md, NULL);
+    e->position = at;
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, e->md, e->mc);
+    if (rc == PCRE2_ERROR_CALLOUT)
+      return kvc__fail(KVC_ERR_INVALID_ARG,
+                       "%s: the pre-tokenizer's pattern needs too much work on this text "
+                       "(refused at byte %zu of a %zu-byte piece, past %llu steps for %zu bytes of "
+                       "input): it backtracks, likely through nested or chained unbounded "
+                       "repeats (as in (a+)+ or a*a*b)",
+                       e->t->path, at, n, (unsigned long long)e->work, e->text_len);
     if (rc == PCRE2_ERROR_NOMATCH)
       break;
     if (rc < 0)
@@ -329,17 +371,9 @@ static kvc_status pre_step(encoder *e, const kvc__pre *step, int section, pieces
         st = kvc__str_add(&m, step->replacement, rl);
       if (!st)
         st = replace_all(&m, s, n, " ", step->replacement);
-      if (!st && step->split) {
-        pcre2_code *re = NULL;
-        int err;
-        PCRE2_SIZE off;
-        re = pcre2_compile((PCRE2_SPTR)step->replacement, rl, PCRE2_LITERAL | PCRE2_UTF, &err, &off,
-                           NULL);
-        st = re ? split(e, re, SPLIT_MERGED_NEXT, m.p, m.n, out)
-                : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory compiling a pattern");
-        if (re)
-          pcre2_code_free(re);
-      } else if (!st) {
+      if (!st && step->split)
+        st = split(e, step->re, SPLIT_MERGED_NEXT, m.p, m.n, out);
+      else if (!st) {
         st = piece_add(out, m.p, m.n);
       }
       kvc__str_free(&m);
@@ -604,7 +638,7 @@ static kvc_status section(encoder *e, const char *s, size_t n, int index) {
     e->a = e->b;
     e->b = swap;
   }
-  for (int i = 0; i < e->a.n && !st; i++) {
+  for (int i = 0; i < e->a.n && !st && e->n_ids <= e->limit; i++) {
     size_t wn;
     const char *w = piece(&e->a, i, &wn);
     st = bpe(e, w, wn);
@@ -674,56 +708,78 @@ static int added_span(const char *text, size_t len, size_t from, uint8_t flags, 
   return 0;
 }
 
+/* e->found: at each byte where an added token starts, the longest one, listed from the text's
+ * end to its start (the automaton reads the text backwards: see tokenizer.h). */
+static kvc_status find_added(encoder *e, const char *text, size_t len) {
+  const kvc_tokenizer *t = e->t;
+  int32_t node = 0;
+  for (size_t at = len; at-- > 0;) {
+    const unsigned char c = (unsigned char)text[at];
+    if (!node && !t->last_bytes[c])
+      continue;
+    for (;;) {
+      const uint64_t key = (uint64_t)node << 8 | c;
+      kvc__edge *edge = NULL;
+      HASH_FIND(hh, t->edges, &key, sizeof key, edge);
+      if (edge || !node) {
+        node = edge ? edge->child : 0;
+        break;
+      }
+      node = t->node_fail[node];
+    }
+    if (t->node_longest[node] < 0)
+      continue;
+    if (e->n_found == e->cap_found) {
+      const size_t cap = e->cap_found ? 2 * e->cap_found : 64;
+      added_match *grown = kvc__realloc(e->found, cap * sizeof *grown);
+      if (!grown)
+        return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory tokenizing");
+      e->found = grown, e->cap_found = cap;
+    }
+    e->found[e->n_found++] = (added_match){at, t->node_longest[node]};
+  }
+  return KVC_OK;
+}
+
 static kvc_status encode(encoder *e, const char *text, size_t len, int add_special) {
   const kvc_tokenizer *t = e->t;
   kvc_status st = KVC_OK;
   for (int i = 0; add_special && i < t->n_prefix && !st; i++)
     st = push_id(e, t->prefix[i]);
-  size_t carry = 0;
+  if (!st && t->n_nodes > 1)
+    st = find_added(e, text, len);
+  size_t carry = 0, next = 0; /* the next section starts at carry; the next token at >= next */
   int index = 0;
-  for (size_t at = 0; at < len && !st; at++) { /* the leftmost-longest added token */
-    if (!t->starts[(unsigned char)text[at]])
+  for (size_t k = e->n_found; k-- > 0 && !st && e->n_ids <= e->limit;) { /* leftmost first */
+    size_t start = e->found[k].at, end = start + (size_t)t->node_depth[e->found[k].node];
+    const int32_t token = t->node_token[e->found[k].node];
+    if (start < next)
       continue;
-    int32_t node = 0, token = -1;
-    size_t end = at;
-    for (size_t k = at; k < len; k++) {
-      const uint64_t key = (uint64_t)node << 8 | (unsigned char)text[k];
-      kvc__edge *edge = NULL;
-      HASH_FIND(hh, t->edges, &key, sizeof key, edge);
-      if (!edge)
-        break;
-      node = edge->child;
-      if (t->node_token[node] >= 0)
-        token = t->node_token[node], end = k + 1;
-    }
-    if (token < 0)
-      continue;
-    size_t start = at;
     if (t->added_flags[token] &&
         added_span(text, len, carry, t->added_flags[token], &start, &end)) {
-      at = end - 1; /* not a single word: its text stays in the section, searched past it */
+      next = end; /* not a single word: its text stays in the section, searched past it */
       continue;
     }
     if (start > carry)
       st = section(e, text + carry, start - carry, index++);
     if (!st)
       st = push_id(e, token);
-    carry = end;
-    at = end - 1;
+    carry = next = end;
   }
-  if (!st && carry < len)
+  if (!st && carry < len && e->n_ids <= e->limit)
     st = section(e, text + carry, len - carry, index);
-  for (int i = 0; add_special && i < t->n_suffix && !st; i++)
+  for (int i = 0; add_special && i < t->n_suffix && !st && e->n_ids <= e->limit; i++)
     st = push_id(e, t->suffix[i]);
   return st;
 }
 
-kvc_status kvc_tokenize(const kvc_tokenizer *t, const char *text, size_t len, int add_special,
-                        int32_t *ids, int32_t cap, int32_t *n_ids) {
-  if (n_ids)
-    *n_ids = 0;
+/* kvc_tokenize and kvc_tokenize_at_most: encode until more than `limit` ids are known (SIZE_MAX:
+ * the whole text); the first min(ids, cap) are written, *n_ids = min(ids, n_cap). */
+static kvc_status tokenize(const char *fn, const kvc_tokenizer *t, const char *text, size_t len,
+                           int add_special, size_t limit, int32_t *ids, int32_t cap,
+                           size_t *n_ids) {
   if (!t || (!text && len) || !n_ids || (!ids && cap > 0) || cap < 0)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenize: %s",
+    return kvc__fail(KVC_ERR_INVALID_ARG, "%s: %s", fn,
                      !t        ? "tokenizer is NULL"
                      : !n_ids  ? "n_ids is NULL"
                      : cap < 0 ? "cap < 0"
@@ -732,34 +788,71 @@ kvc_status kvc_tokenize(const kvc_tokenizer *t, const char *text, size_t len, in
   const size_t valid = kvc__utf8_valid_prefix(text, len);
   if (valid < len)
     return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kvc_tokenize: text is not valid UTF-8 at byte %zu (0x%02x); expected UTF-8",
-                     valid, (unsigned char)text[valid]);
+                     "%s: text is not valid UTF-8 at byte %zu (0x%02x); expected UTF-8", fn, valid,
+                     (unsigned char)text[valid]);
   if (add_special && t->post_unsupported[0])
     return kvc__fail(KVC_ERR_UNSUPPORTED,
                      "%s: post_processor \"%s\" is not implemented by kvcache: encode without "
                      "special tokens",
                      t->path, t->post_unsupported);
-  encoder e = {.t = t};
+  encoder e = {.t = t, .limit = limit};
+  e.work = e.work_left = (uint64_t)WORK_PER_BYTE * len * (uint64_t)(t->n_pre + 1) + WORK_BASE;
+  e.text_len = len;
   e.md = pcre2_match_data_create(16, NULL);
-  kvc_status st =
-      e.md ? encode(&e, text, len, add_special) : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  if ((e.mc = pcre2_match_context_create(NULL)))
+    pcre2_set_callout(e.mc, charge, &e);
+  kvc_status st = e.md && e.mc ? encode(&e, text, len, add_special)
+                               : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   if (!st) {
-    if (e.n_ids > INT32_MAX)
-      st = kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenize: the text is more than 2^31 tokens");
+    if (e.n_ids > INT32_MAX && limit > INT32_MAX)
+      st = kvc__fail(KVC_ERR_INVALID_ARG, "%s: the text is more than 2^31 tokens", fn);
     else {
       if (cap > 0 && e.n_ids > 0)
         memcpy(ids, e.ids, (e.n_ids < (size_t)cap ? e.n_ids : (size_t)cap) * sizeof *ids);
-      *n_ids = (int32_t)e.n_ids;
+      *n_ids = e.n_ids;
     }
   }
   pcre2_match_data_free(e.md);
   kvc__free(e.ids);
   kvc__free(e.syms);
   kvc__free(e.heap);
+  kvc__free(e.found);
+  pcre2_match_context_free(e.mc);
   kvc__str_free(&e.norm);
   kvc__str_free(&e.a.text);
   kvc__str_free(&e.b.text);
   kvc__free(e.a.end);
   kvc__free(e.b.end);
+  return st;
+}
+
+kvc_status kvc_tokenize(const kvc_tokenizer *t, const char *text, size_t len, int add_special,
+                        int32_t *ids, int32_t cap, int32_t *n_ids) {
+  if (n_ids)
+    *n_ids = 0;
+  size_t n = 0;
+  const kvc_status st =
+      tokenize("kvc_tokenize", t, text, len, add_special, SIZE_MAX, ids, cap, n_ids ? &n : NULL);
+  if (!st)
+    *n_ids = (int32_t)n;
+  return st;
+}
+
+kvc_status kvc_tokenize_at_most(const kvc_tokenizer *t, const char *text, size_t len,
+                                int add_special, int32_t *ids, int32_t cap, int32_t *n_ids,
+                                int *more) {
+  if (n_ids)
+    *n_ids = 0;
+  if (more)
+    *more = 0;
+  if (!more)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_tokenize_at_most: more is NULL");
+  size_t n = 0;
+  const kvc_status st = tokenize("kvc_tokenize_at_most", t, text, len, add_special,
+                                 cap >= 0 ? (size_t)cap : 0, ids, cap, n_ids ? &n : NULL);
+  if (!st) {
+    *more = n > (size_t)cap;
+    *n_ids = *more ? cap : (int32_t)n;
+  }
   return st;
 }

@@ -57,6 +57,9 @@ void kvc_tokenizer_free(kvc_tokenizer *t) {
   HASH_CLEAR(hh, t->edges);
   kvc__free(t->edge_pool);
   kvc__free(t->node_token);
+  kvc__free(t->node_depth);
+  kvc__free(t->node_fail);
+  kvc__free(t->node_longest);
   for (int i = 0; i < t->n_pre; i++)
     if (t->pre[i].re)
       pcre2_code_free(t->pre[i].re);
@@ -123,7 +126,8 @@ static kvc_status compile(const loader *l, const cJSON *pattern, pcre2_code **ou
     return bad(l, "a pattern is neither {\"String\": ...} nor {\"Regex\": ...}");
   int err;
   PCRE2_SIZE at;
-  uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+  /* a regex's work is charged through callouts (tokenizer_encode.c: charge()) */
+  uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_AUTO_CALLOUT);
   const char *text = literal ? literal : regex;
   *out = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED, options, &err, &at, NULL);
   if (!*out) {
@@ -249,6 +253,12 @@ static kvc_status pre_tokenizer(loader *l, const cJSON *p) {
     step->replacement = keep(t, r ? r : "\xe2\x96\x81", strlen(r ? r : "\xe2\x96\x81"));
     step->prepend = prepend_scheme(p);
     step->split = flag(p, "split", 1);
+    if (step->split) { /* words begin at each replacement */
+      cJSON *pattern = cJSON_CreateObject();
+      cJSON_AddStringToObject(pattern, "String", step->replacement);
+      s = compile(l, pattern, &step->re);
+      cJSON_Delete(pattern);
+    }
   } else {
     return unsupported(l, "pre-tokenizer", cJSON_GetObjectItemCaseSensitive(p, "type"));
   }
@@ -492,42 +502,91 @@ static kvc_status model(loader *l, const cJSON *m) {
   return merges(l, cJSON_GetObjectItemCaseSensitive(m, "merges"));
 }
 
-/* The added tokens' trie (see tokenizer.h). */
-static kvc_status added_trie(loader *l, const cJSON *added) {
+/* The added tokens' automaton (see tokenizer.h): a trie of their bytes reversed, then the
+ * fail links breadth first (a node's fail is found from its parent's, and is shallower). */
+static kvc_status added_automaton(loader *l, const cJSON *added) {
   kvc_tokenizer *t = l->t;
   size_t bytes = 0;
   const cJSON *e;
   cJSON_ArrayForEach(e, added) bytes += strlen(string_of(e, "content"));
-  t->node_token = kvc__calloc(bytes + 1, sizeof *t->node_token);
-  t->edge_pool = kvc__calloc(bytes + 1, sizeof *t->edge_pool);
-  if (!t->node_token || !t->edge_pool)
-    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
-  t->node_token[0] = -1;
+  if (bytes >= INT32_MAX)
+    return bad(l, "added_tokens hold more than 2^31 bytes");
+  const size_t nodes = bytes + 1;
+  t->node_token = kvc__calloc(nodes, sizeof *t->node_token);
+  t->node_depth = kvc__calloc(nodes, sizeof *t->node_depth);
+  t->node_fail = kvc__calloc(nodes, sizeof *t->node_fail);
+  t->node_longest = kvc__calloc(nodes, sizeof *t->node_longest);
+  t->edge_pool = kvc__calloc(nodes, sizeof *t->edge_pool);
+  int32_t *order = kvc__calloc(nodes, sizeof *order), *at_depth = NULL;
+  kvc_status st = KVC_OK;
+  if (!t->node_token || !t->node_depth || !t->node_fail || !t->node_longest || !t->edge_pool ||
+      !order)
+    st = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
   t->n_nodes = 1;
+  if (!st)
+    t->node_token[0] = -1;
   cJSON_ArrayForEach(e, added) {
+    if (st)
+      break;
     const char *c = string_of(e, "content");
     int32_t node = 0;
-    for (; *c; c++) {
-      const uint64_t key = (uint64_t)node << 8 | (unsigned char)*c;
+    for (size_t k = strlen(c); k-- > 0;) { /* an edge's child is made after its parent */
+      const uint64_t key = (uint64_t)node << 8 | (unsigned char)c[k];
       kvc__edge *edge = NULL;
       HASH_FIND(hh, t->edges, &key, sizeof key, edge);
       if (!edge) {
         edge = &t->edge_pool[t->n_nodes - 1];
         edge->key = key;
         edge->child = t->n_nodes;
-        t->node_token[t->n_nodes++] = -1;
+        t->node_token[t->n_nodes] = -1;
+        t->node_depth[t->n_nodes++] = t->node_depth[node] + 1;
         HASH_ADD(hh, t->edges, key, sizeof edge->key, edge);
-        if (kvc__hash_oom)
-          return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
+        if (kvc__hash_oom) {
+          st = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
+          break;
+        }
       }
       node = edge->child;
     }
-    if (node) {
+    if (node && !st) {
       t->node_token[node] = (int32_t)cJSON_GetObjectItemCaseSensitive(e, "id")->valuedouble;
-      t->starts[(unsigned char)*string_of(e, "content")] = 1;
+      t->last_bytes[(unsigned char)c[strlen(c) - 1]] = 1;
     }
   }
-  return KVC_OK;
+  /* nodes by depth (a counting sort), then each node's fail link and longest token */
+  int32_t max_depth = 0;
+  for (int32_t v = 0; !st && v < t->n_nodes; v++)
+    max_depth = t->node_depth[v] > max_depth ? t->node_depth[v] : max_depth;
+  if (!st && !(at_depth = kvc__calloc((size_t)max_depth + 2, sizeof *at_depth)))
+    st = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
+  for (int32_t v = 0; !st && v < t->n_nodes; v++)
+    at_depth[t->node_depth[v] + 1]++;
+  for (int32_t d = 0; !st && d <= max_depth; d++)
+    at_depth[d + 1] += at_depth[d];
+  for (int32_t v = 0; !st && v < t->n_nodes; v++)
+    order[at_depth[t->node_depth[v]]++] = v;
+  for (int32_t i = 0; !st && i < t->n_nodes; i++) {
+    const int32_t v = order[i];
+    int32_t fail = 0;
+    if (t->node_depth[v] > 1) {
+      const uint64_t key = t->edge_pool[v - 1].key;
+      const int32_t parent = (int32_t)(key >> 8);
+      for (int32_t f = t->node_fail[parent];; f = t->node_fail[f]) {
+        const uint64_t k = (uint64_t)f << 8 | (key & 0xff);
+        kvc__edge *edge = NULL;
+        HASH_FIND(hh, t->edges, &k, sizeof k, edge);
+        if (edge || !f) {
+          fail = edge ? edge->child : 0;
+          break;
+        }
+      }
+    }
+    t->node_fail[v] = fail;
+    t->node_longest[v] = t->node_token[v] >= 0 ? v : v ? t->node_longest[fail] : -1;
+  }
+  kvc__free(order);
+  kvc__free(at_depth);
+  return st;
 }
 
 static int is_utf8(const char *s) {
@@ -588,7 +647,7 @@ kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
   if (!s && (s = vocabulary(&l, cJSON_GetObjectItemCaseSensitive(m, "vocab"), added)) == KVC_OK)
     s = model(&l, m);
   if (!s)
-    s = added_trie(&l, added);
+    s = added_automaton(&l, added);
   if (!s)
     s = normalizer(&l, cJSON_GetObjectItemCaseSensitive(json, "normalizer"));
   if (!s)

@@ -48,6 +48,8 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [' >tok-bad.json
 printf '{"model": {"type": "Unigram", "vocab": []}}' >tok-unigram.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\xe4\xb8"}}' >tok-utf8.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}}' >tok.json
+printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a*a*b|a"}, "behavior": "Isolated"}}' >tok-split.json
+head -c 1048576 /dev/zero | tr '\0' a >a-1mb.txt
 printf 'ab\n\xc3\x28\n' >bad-utf8.txt
 echo "1 two 3" >bad-ids.txt
 printf '5 6\n\n7 x 8\n' >bad-prompts.txt
@@ -119,6 +121,7 @@ cases=(
   "tokenizer|text that is not UTF-8|2|not valid UTF-8 at byte 0|tokenize --tokenizer tok.json @bad-utf8.txt"
   "tokenizer|ids that are not ids|2|expected token ids|detokenize --tokenizer tok.json @bad-ids.txt"
   "tokenizer|an id outside the vocabulary|2|token 7 (at index 0)|detokenize --tokenizer tok.json @seven"
+  "tokenizer|1 MB of a through the pattern a*a*b or a (it backtracks)|2|needs too much work|tokenize --tokenizer tok-split.json @a-1mb.txt"
   "bench|an output in a missing directory|2|no/dir/b.json|bench -m m --json no/dir/b.json"
   "CLI|an unknown command|2|unknown command|frobnicate"
   "CLI|an unknown option|2|--frobnicate|info -m m --frobnicate"

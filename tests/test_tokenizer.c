@@ -131,6 +131,40 @@ static void ids_equal_the_independent_implementation(void **state) {
   }
 }
 
+/* kvc_tokenize_at_most gives the first cap ids of what kvc_tokenize gives, and says whether
+ * there were more: every corpus line of every tokenizer, with and without special tokens,
+ * for caps around the line's length and below it. */
+static void at_most_is_a_prefix(void **state) {
+  fixture *f = *state;
+  for (int k = 0; k < N_TOKENIZERS; k++) {
+    for (int special = 0; special < 2; special++) {
+      for (int i = 0; i < f->corpus.n; i += 7) {
+        int32_t n = 0, got[4096], n_got = -1;
+        if (kvc_tokenize(f->tok[k], f->corpus.line[i], f->corpus.len[i], special, NULL, 0, &n))
+          continue; /* a post-processor kvcache does not apply: refused alike below */
+        int32_t *ids = encode(f->tok[k], f->corpus.line[i], f->corpus.len[i], special, &n);
+        const int32_t caps[] = {0, 1, n / 2, n - 1, n, n + 1};
+        for (int c = 0; c < 6; c++) {
+          const int32_t cap = caps[c] < 0 ? 0 : caps[c] < 4096 ? caps[c] : 4096;
+          int more = -1;
+          assert_int_equal(kvc_tokenize_at_most(f->tok[k], f->corpus.line[i], f->corpus.len[i],
+                                                special, got, cap, &n_got, &more),
+                           KVC_OK);
+          if (more != (n > cap) || n_got != (n > cap ? cap : n) ||
+              memcmp(got, ids, (size_t)n_got * sizeof *got))
+            fail_msg("%s line %d, cap %d: %d ids, more %d; the whole text has %d", names[k], i + 1,
+                     cap, n_got, more, n);
+        }
+        free(ids);
+      }
+    }
+  }
+  int32_t n = 0;
+  assert_int_equal(kvc_tokenize_at_most(f->tok[0], "a", 1, 0, NULL, 0, &n, NULL),
+                   KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "more is NULL"));
+}
+
 /* decode(encode(text)) is the text for all but Qwen 3 (byte-level, or ▁ with byte fallback);
  * for Qwen 3 it is the text in NFC, the form its normalizer gives. */
 static void decode_inverts_encode(void **state) {
@@ -485,6 +519,137 @@ static void metaspace_and_byte_fallback(void **state) {
   remove(path);
 }
 
+static uint64_t next_random(uint64_t *state) { /* splitmix64 */
+  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* A tokenizer.json written from parts: vocab {"a": 0, "b": 1, "c": 2}, no merges, `rest` (JSON
+ * members, may be empty) after the model. Returns it opened; *path is removed by the caller. */
+static kvc_tokenizer *abc_tokenizer(char *path, const char *rest) {
+  const int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2}, \"merges\": "
+          "[]}%s%s}",
+          *rest ? ", " : "", rest);
+  fclose(f);
+  kvc_tokenizer *t = NULL;
+  if (kvc_tokenizer_open(path, &t) != KVC_OK)
+    fail_msg("%s", kvc_last_error());
+  return t;
+}
+
+/* Added tokens are cut leftmost first, each the longest that starts there: on random texts over
+ * {a, b, c} and random sets of overlapping added tokens (suffixes and prefixes of each other,
+ * which is what the automaton's fail links are for), the ids equal a direct search from every
+ * position. Then one added token of 100,000 "a" and a "b" against 350,001 bytes of text: linear
+ * now, about 10^10 trie steps when each position walked the token (an hour). */
+static void added_tokens_are_cut_leftmost_longest(void **state) {
+  (void)state;
+  uint64_t rng = 7;
+  for (int round = 0; round < 200; round++) {
+    char tokens[6][8], json[1024] = "\"added_tokens\": [";
+    int n_tokens = 1 + (int)(next_random(&rng) % 6);
+    for (int k = 0; k < n_tokens; k++) {
+      const int len = 1 + (int)(next_random(&rng) % 5);
+      for (int c = 0; c < len; c++)
+        tokens[k][c] = (char)('a' + next_random(&rng) % 3);
+      tokens[k][len] = '\0';
+      for (int j = 0; j < k; j++) /* contents are distinct */
+        if (!strcmp(tokens[j], tokens[k]))
+          tokens[k][0] = '\0';
+      if (!tokens[k][0]) {
+        k--, n_tokens--;
+        continue;
+      }
+      char entry[64];
+      snprintf(entry, sizeof entry, "%s{\"id\": %d, \"content\": \"%s\"}", k ? ", " : "", 10 + k,
+               tokens[k]);
+      strcat(json, entry);
+    }
+    strcat(json, "]");
+    char path[] = "/tmp/kvc-test-added-XXXXXX";
+    kvc_tokenizer *t = abc_tokenizer(path, json);
+    char text[64];
+    const int len = (int)(next_random(&rng) % sizeof text);
+    for (int i = 0; i < len; i++)
+      text[i] = (char)('a' + next_random(&rng) % 3);
+    int32_t want[64], n_want = 0;
+    for (int at = 0; at < len;) { /* the longest token starting at `at`, else one letter */
+      int best = -1, best_len = 0;
+      for (int k = 0; k < n_tokens; k++) {
+        const int tl = (int)strlen(tokens[k]);
+        if (tl > best_len && at + tl <= len && !memcmp(text + at, tokens[k], (size_t)tl))
+          best = k, best_len = tl;
+      }
+      want[n_want++] = best >= 0 ? 10 + best : text[at] - 'a';
+      at += best >= 0 ? best_len : 1;
+    }
+    int32_t n = 0;
+    int32_t *ids = encode(t, text, (size_t)len, 0, &n);
+    if (n != n_want || memcmp(ids, want, (size_t)n * sizeof *ids))
+      fail_msg("round %d: \"%.*s\" with %s: %d ids, expected %d", round, len, text, json, n,
+               n_want);
+    free(ids);
+    kvc_tokenizer_free(t);
+    remove(path);
+  }
+  const size_t long_len = 100000, text_len = 150000 + 1 + 200000;
+  char *rest = malloc(long_len + 64), *text = malloc(text_len);
+  strcpy(rest, "\"added_tokens\": [{\"id\": 3, \"content\": \"");
+  char *end = rest + strlen(rest);
+  memset(end, 'a', long_len);
+  strcpy(end + long_len, "b\"}]");
+  char path[] = "/tmp/kvc-test-added-XXXXXX";
+  kvc_tokenizer *t = abc_tokenizer(path, rest);
+  memset(text, 'a', text_len);
+  text[150000] = 'b'; /* the token: 100,000 "a" and this "b", from byte 50,000 */
+  int32_t n = 0;
+  int32_t *ids = encode(t, text, text_len, 0, &n);
+  assert_int_equal(n, 50000 + 1 + 200000);
+  for (int32_t i = 0; i < n; i++)
+    if (ids[i] != (i == 50000 ? 3 : 0))
+      fail_msg("id %d is %d", i, ids[i]);
+  free(ids);
+  free(text);
+  free(rest);
+  kvc_tokenizer_free(t);
+  remove(path);
+}
+
+/* A Split pattern that backtracks (a*a*b|a takes time quadratic in the rest of the text each
+ * time it is tried, and a split tries it at every byte): a few bytes are tokenized, 1 MB is
+ * refused with a message saying why (it ran for days before: PCRE2's match limit does not see
+ * a greedy scan's length). */
+static void a_backtracking_pattern_is_refused(void **state) {
+  (void)state;
+  char path[] = "/tmp/kvc-test-split-XXXXXX";
+  kvc_tokenizer *t = abc_tokenizer(
+      path, "\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"a*a*b|a\"},"
+            " \"behavior\": \"Isolated\"}");
+  int32_t n = 0;
+  int32_t *ids = encode(t, "aaaab", 5, 0, &n); /* one piece "aaaab", no merges: its letters */
+  const int32_t want[] = {0, 0, 0, 0, 1};
+  assert_int_equal(n, 5);
+  assert_memory_equal(ids, want, sizeof want);
+  free(ids);
+  const size_t len = (size_t)1 << 20;
+  char *text = malloc(len);
+  memset(text, 'a', len);
+  assert_int_equal(kvc_tokenize(t, text, len, 0, NULL, 0, &n), KVC_ERR_INVALID_ARG);
+  if (!strstr(kvc_last_error(), "pattern needs too much work on this text") ||
+      !strstr(kvc_last_error(), path))
+    fail_msg("message: %s", kvc_last_error());
+  free(text);
+  kvc_tokenizer_free(t);
+  remove(path);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s TOKENIZERS_DIR DATA_DIR\n", argv[0]);
@@ -494,6 +659,7 @@ int main(int argc, char **argv) {
   data_dir = argv[2];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ids_equal_the_independent_implementation),
+      cmocka_unit_test(at_most_is_a_prefix),
       cmocka_unit_test(decode_inverts_encode),
       cmocka_unit_test(incremental_decoding_adds_up),
       cmocka_unit_test(special_tokens),
@@ -501,6 +667,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(single_word_matches_whole_words_only),
       cmocka_unit_test(bad_input_is_refused),
       cmocka_unit_test(metaspace_and_byte_fallback),
+      cmocka_unit_test(added_tokens_are_cut_leftmost_longest),
+      cmocka_unit_test(a_backtracking_pattern_is_refused),
   };
   return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);
 }

@@ -57,8 +57,14 @@ grep -qE "^kv [a-z]+: prefill 11 tokens [0-9.]+ ms; [0-9]+ decode steps, .*; sto
 rc=0
 "$kvcache" generate -m "$tmp/m" --prompt "$(printf 'hello %.0s' $(seq 20))" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] || fail "a 120-token prompt against 64 positions exited $rc, expected 2"
-grep -q "the prompt (--prompt) is 120 tokens: more than the context's 64 positions" "$tmp/err" ||
+grep -q "the prompt (--prompt) is more than 64 tokens (encoding stopped there): more than the context's 64 positions" "$tmp/err" ||
   fail "over-long --prompt: $(cat "$tmp/err")"
+# 20,000 words against 64 positions: refused alike (encoding stops past 64 ids)
+rc=0
+"$kvcache" generate -m "$tmp/m" --prompt "$(yes hello | head -n 20000 | tr '\n' ' ')" \
+  >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "is more than 64 tokens" "$tmp/err" ||
+  fail "20,000 words against 64 positions exited $rc: $(cat "$tmp/err")"
 rc=0
 "$kvcache" generate -m "$tmp/m" --prompt "hello" --tokenizer "$dir/llama3" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] || fail "a tokenizer larger than the vocabulary exited $rc, expected 2"

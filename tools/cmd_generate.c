@@ -175,12 +175,22 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
       fprintf(stderr, "kvcache %s: --prompt needs a tokenizer: %s\n", cmd, kvc_last_error());
       rc = s == KVC_ERR_IO || s == KVC_ERR_INVALID_ARG ? KVC_EXIT_USAGE : 1;
     }
-    if (!s && !(s = kvc_tokenize(tok, text, strlen(text), 1, NULL, 0, &n_prompt)) &&
-        !(prompt = malloc(((size_t)n_prompt + 1) * sizeof *prompt)))
+    /* no more of the text is encoded than the context can hold */
+    int more = 0;
+    if (!s && !(prompt = malloc(((size_t)info.max_seq_len + 1) * sizeof *prompt)))
       s = KVC_ERR_NO_MEMORY;
     if (!s)
-      s = kvc_tokenize(tok, text, strlen(text), 1, prompt, n_prompt, &n_prompt);
-    if (!s && kvc_tokenizer_vocab_size(tok) > info.vocab_size) {
+      s = kvc_tokenize_at_most(tok, text, strlen(text), 1, prompt, info.max_seq_len, &n_prompt,
+                               &more);
+    if (!s && more) {
+      fprintf(stderr,
+              "kvcache %s: the prompt (--prompt) is more than %d tokens (encoding stopped "
+              "there): more than the context's %d positions (max_seq_len; --max-seq lowers it, "
+              "the model allows %d)\n",
+              cmd, info.max_seq_len, info.max_seq_len, info.model_max_seq_len);
+      rc = KVC_EXIT_USAGE;
+    }
+    if (!s && !rc && kvc_tokenizer_vocab_size(tok) > info.vocab_size) {
       fprintf(stderr,
               "kvcache %s: %s has %d tokens, the model's vocabulary %d: not its tokenizer\n", cmd,
               tokenizer_path, kvc_tokenizer_vocab_size(tok), info.vocab_size);
