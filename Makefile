@@ -79,13 +79,14 @@ docs-reliability: build
 	  >>docs/RELIABILITY.md
 
 # libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists, the attention
-# operator, tokenizer.json text, text through a tokenizer, quantize over ONNX bytes. fuzz-short
+# operator, tokenizer.json text, text through a tokenizer, quantize over ONNX bytes, the
+# decoders of a tokenizer.json. fuzz-short
 # (part of make test) replays the seed corpus (fuzz/corpus, regressions included) and runs a
 # few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 1000000
 FUZZ_ATTENTION_RUNS ?= 100000
-FUZZ_HARNESSES = config graph state ids attention tokenizer tokenize quantize
+FUZZ_HARNESSES = config graph state ids attention tokenizer tokenize quantize decoder
 FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   ORT_DISABLE_TELEMETRY=1 ORT_TELEMETRY_DISABLED=1
 fuzz-build: deps
@@ -98,6 +99,7 @@ fuzz-build: deps
 fuzz-short: fuzz-build
 	@for h in $(FUZZ_HARNESSES); do mkdir -p $(FUZZ_BUILD)/new/$$h; \
 	  runs=20000; [ $$h = attention ] && runs=500; [ $$h = quantize ] && runs=2000; \
+	  [ $$h = decoder ] && runs=5000; \
 	  $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$h -runs=$$runs -seed=1 $(FUZZ_BUILD)/new/$$h fuzz/corpus/$$h \
 	    2>$(FUZZ_BUILD)/fuzz_$$h.short.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$h.short.log; exit 1; }; \
 	  echo "fuzz_$$h: $$(grep -o 'Done [0-9]* runs.*' $(FUZZ_BUILD)/fuzz_$$h.short.log)"; done

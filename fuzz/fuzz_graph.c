@@ -8,6 +8,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kvc__graph_file g;
-  kvc__graph_file_parse(data, size, "/nonexistent-kvcache-fuzz", &g);
+  kvc__graph_file_parse(data, size, "/nonexistent-kvcache-fuzz", NULL, &g);
   return 0;
 }

@@ -324,6 +324,14 @@ typedef struct kvc_model_info {
 /* Describe an open model. */
 KVC_API kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *info);
 
+/* The path of file `name` (e.g. "tokenizer.json") of the model's directory, written to path
+ * (cap bytes, NUL included), for reading files that come with the model as kvcache reads its
+ * own: the name must stay inside the model (no "..", not absolute, and with links followed,
+ * inside the directory or the one that holds the real .onnx file, as a Hugging Face cache's
+ * links lead). Errors: KVC_ERR_INVALID_ARG (NULL, cap too small), KVC_ERR_IO (no such file,
+ * or it leads outside the model: the message says which). */
+KVC_API kvc_status kvc_model_file(const kvc_model *model, const char *name, char *path, size_t cap);
+
 /* The memory floor of a decode step: for each of n byte counts, the median time in ms (into
  * ms[i]) that one ONNX Runtime Run on this model's provider and threads takes to read that
  * many bytes once (a MatMul of a 1 x 64 row by a 64-row matrix of that size: the

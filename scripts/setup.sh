@@ -17,6 +17,7 @@ packages=(
   clang                              # libFuzzer harnesses (make fuzz, and a short run in make test)
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime
+  strace                             # tests/test_model_files.sh: which files kvcache opens
   npm                                # fetches ONNX Runtime's library (npm pack)
   ca-certificates
 )

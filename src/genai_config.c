@@ -95,10 +95,12 @@ static void defaults(kvc__genai *g) {
       (kvc_search){.temperature = 1.0f, .top_k = 50, .top_p = 1.0f, .repetition_penalty = 1.0f};
 }
 
-kvc_status kvc__genai_read(const char *dir, kvc__genai *g) {
+kvc_status kvc__genai_read(const char *dir, const char *graph, kvc__genai *g) {
   memset(g, 0, sizeof *g);
   defaults(g);
-  kvc_status s = kvc__path_join(g->path, sizeof g->path, dir, "genai_config.json");
+  kvc_status s = kvc__path_inside(dir, graph, "genai_config.json", "config");
+  if (!s)
+    s = kvc__path_join(g->path, sizeof g->path, dir, "genai_config.json");
   struct stat st;
   if (s || stat(g->path, &st) != 0)
     return s;

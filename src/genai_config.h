@@ -18,11 +18,13 @@ typedef struct kvc__genai {
   kvc_search search;                          /* the search section, defaults where absent */
 } kvc__genai;
 
-/* Read DIR/genai_config.json into *out (out->found = 0 when there is none). KVC_ERR_MODEL
+/* Read DIR/genai_config.json into *out (out->found = 0 when there is none); like every file
+ * of the model it must stay inside it (kvc__path_inside, with `graph` the model's .onnx file:
+ * KVC_ERR_IO otherwise). KVC_ERR_MODEL
  * naming the file and key for a value of the wrong type or range; the decoder's input and
  * output name templates must be those of the hf naming (past_key_values.%d.key ...), the
  * only ones kvcache binds. KVC_ERR_IO as kvc__file_read. */
-kvc_status kvc__genai_read(const char *dir, kvc__genai *out);
+kvc_status kvc__genai_read(const char *dir, const char *graph, kvc__genai *out);
 
 /* The same from the file's text (size bytes, no NUL needed) into *out; out->path names the
  * file in messages. */

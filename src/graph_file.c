@@ -75,7 +75,8 @@ static int position_table_input(const Onnx__NodeProto *n) {
 
 /* Every external weights file named by an initializer must be a regular file. */
 /* The external data files the initializers name, each checked (see graph_file.h). */
-static kvc_status check_external(const Onnx__GraphProto *g, const char *dir, kvc__graph_file *out) {
+static kvc_status check_external(const Onnx__GraphProto *g, const char *dir, const char *graph,
+                                 kvc__graph_file *out) {
   for (size_t i = 0; i < g->n_initializer; i++) {
     const Onnx__TensorProto *t = g->initializer[i];
     if (t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
@@ -96,12 +97,19 @@ static kvc_status check_external(const Onnx__GraphProto *g, const char *dir, kvc
                          KVC_MAX_WEIGHT_FILES, location);
       char path[4096];
       struct stat st;
-      kvc_status s = kvc__path_inside(dir, location, "external data file");
+      kvc_status s = kvc__path_inside(dir, graph, location, "external data file");
       if (!s)
         s = kvc__path_join(path, sizeof path, dir, location);
-      /* a missing file is left to ONNX Runtime, whose message is KVC_ERR_MODEL's */
-      if (!s && stat(path, &st) == 0)
+      /* a missing file is left to ONNX Runtime, whose message is KVC_ERR_MODEL's; one it
+       * cannot read it reports as "SystemError : 13", naming no file */
+      const int exists = !s && stat(path, &st) == 0;
+      if (exists)
         s = kvc__regular_file(path);
+      FILE *f = NULL;
+      if (!s && exists && !(f = fopen(path, "rb")))
+        s = kvc__fail(KVC_ERR_IO, "cannot read external data file %s: %s", path, strerror(errno));
+      if (f)
+        fclose(f);
       if (s)
         return s;
       snprintf(out->weight_files[out->n_weight_files++], 256, "%s", location);
@@ -137,6 +145,64 @@ static int in_list(char *const *list, size_t n, const char *name) {
 /* Count the GroupQueryAttention nodes, and those whose lengths (inputs 5 and 6) are computed
  * from attention_mask: the tensors derived from it, followed through every node but the
  * attention itself (nodes are stored in topological order). */
+/* The columns of a constant matrix: a rank-2 initializer, or a Concat of them along axis 1
+ * (how kvcache's builder packs Wq | Wk | Wv). 0 when unknown. */
+static int64_t columns_of(const Onnx__GraphProto *g, const char *name, int depth) {
+  for (size_t k = 0; k < g->n_initializer; k++)
+    if (is(g->initializer[k]->name, name))
+      return g->initializer[k]->n_dims == 2 ? g->initializer[k]->dims[1] : 0;
+  for (size_t i = 0; depth < 2 && i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    if (n->n_output < 1 || !is(n->output[0], name))
+      continue;
+    const int64_t axis = int_attribute(n, "axis");
+    int64_t sum = 0;
+    for (size_t k = 0; is(n->op_type, "Concat") && (axis == 1 || axis == -1) && k < n->n_input;
+         k++) {
+      const int64_t c = columns_of(g, n->input[k], depth + 1);
+      if (c <= 0 || c > INT32_MAX)
+        return 0;
+      sum += c;
+    }
+    return sum;
+  }
+  return 0;
+}
+
+/* The output features of the projection that makes `name`: a MatMul by a constant weight
+ * (its columns) or a MatMulNBits (its N), through an Add of a bias. 0 when unknown. */
+static int64_t features_of(const Onnx__GraphProto *g, const char *name, int depth) {
+  for (size_t i = 0; name && *name && depth < 3 && i < g->n_node; i++) {
+    const Onnx__NodeProto *n = g->node[i];
+    if (n->n_output < 1 || !is(n->output[0], name))
+      continue;
+    if (is(n->op_type, "MatMulNBits"))
+      return int_attribute(n, "N");
+    if (is(n->op_type, "MatMul") && n->n_input == 2)
+      return columns_of(g, n->input[1], 0);
+    if (is(n->op_type, "Add") && n->n_input == 2) {
+      const int64_t a = features_of(g, n->input[0], depth + 1);
+      return a > 0 ? a : features_of(g, n->input[1], depth + 1);
+    }
+    return 0;
+  }
+  return 0;
+}
+
+/* The head size an attention node implies: its key projection's features over kv_num_heads,
+ * or the packed query-key-value projection's over num_heads + 2 kv_num_heads. 0 if unknown. */
+static int head_size_of(const Onnx__GraphProto *g, const Onnx__NodeProto *node) {
+  const int64_t heads = int_attribute(node, "num_heads"), kv = int_attribute(node, "kv_num_heads");
+  if (heads <= 0 || kv <= 0 || heads > 4096 || kv > 4096 || node->n_input < 2)
+    return 0;
+  const int packed = !node->input[1] || !*node->input[1];
+  const int64_t features = features_of(g, node->input[packed ? 0 : 1], 0),
+                parts = packed ? heads + 2 * kv : kv;
+  return features > 0 && features % parts == 0 && features / parts <= 65536
+             ? (int)(features / parts)
+             : 0;
+}
+
 static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
   size_t n = 1, cap = 64;
   char **derived = malloc(cap * sizeof *derived);
@@ -151,6 +217,9 @@ static kvc_status find_gqa(const Onnx__GraphProto *g, kvc__graph_file *out) {
       if (!out->attention_heads) {
         const int64_t heads = int_attribute(node, "num_heads");
         out->attention_heads = heads > 0 && heads <= 4096 ? (int)heads : 0;
+        out->head_size = head_size_of(g, node);
+        snprintf(out->head_size_from, sizeof out->head_size_from, "%s node '%.100s'", node->op_type,
+                 node->name ? node->name : "");
       }
       out->gqa_lengths_from_mask += node->n_input > 6 && in_list(derived, n, node->input[5]) &&
                                     in_list(derived, n, node->input[6]);
@@ -209,18 +278,18 @@ kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__gra
     return KVC_OK;
   if (bytes == MAP_FAILED)
     return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", onnx_path, strerror(err));
-  kvc_status s = kvc__graph_file_parse(bytes, (size_t)st.st_size, dir, out);
+  kvc_status s = kvc__graph_file_parse(bytes, (size_t)st.st_size, dir, onnx_path, out);
   munmap(bytes, (size_t)st.st_size);
   return s;
 }
 
 kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir,
-                                 kvc__graph_file *out) {
+                                 const char *onnx_path, kvc__graph_file *out) {
   memset(out, 0, sizeof *out);
   Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
   kvc_status s = KVC_OK;
   if (m && m->graph) {
-    s = check_external(m->graph, dir, out);
+    s = check_external(m->graph, dir, onnx_path, out);
     find_positions(m->graph, out);
     find_matmuls(m->graph, out);
     if (!s)

@@ -22,8 +22,10 @@ typedef struct kvc__graph_file {
    * builder's layout: such a graph can write its cache in place, as one that takes them as
    * inputs can) */
   int gqa_nodes, gqa_lengths_from_mask;
-  int own_attention_nodes; /* ai.kvcache.Attention (kvcache's operator) among gqa_nodes */
-  int attention_heads;     /* num_heads of the first of them; 0 when there is none */
+  int own_attention_nodes;  /* ai.kvcache.Attention (kvcache's operator) among gqa_nodes */
+  int attention_heads;      /* num_heads of the first of them; 0 when there is none */
+  int head_size;            /* the head size its projections imply; 0 when unknown */
+  char head_size_from[160]; /* that node, for messages */
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
   int own_matmuls;                             /* of the MatMulNBits, kvcache's (ai.kvcache) */
   int weight_accuracy_level; /* MatMulNBits' accuracy_level (the largest); -1 if none */
@@ -35,15 +37,16 @@ typedef struct kvc__graph_file {
 } kvc__graph_file;
 
 /* Read `onnx_path` (whose external weights live in `dir`). Every external weights file it
- * names must stay inside dir (kvc__path_inside: checked before anything looks at the file)
+ * names must stay inside the model (kvc__path_inside: dir, or the real graph's directory;
+ * checked before anything looks at the file)
  * and be a regular file: KVC_ERR_IO naming it otherwise (ONNX Runtime would wait forever on
  * a FIFO); at most KVC_MAX_WEIGHT_FILES of them (KVC_ERR_UNSUPPORTED). A file that does not parse
  * gives KVC_OK with nothing found: ONNX Runtime, which loads it next, is the judge of that.
  * KVC_ERR_IO reading it. */
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out);
 
-/* The same from the file's bytes. */
+/* The same from the file's bytes (onnx_path: NULL when there is no file). */
 kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir,
-                                 kvc__graph_file *out);
+                                 const char *onnx_path, kvc__graph_file *out);
 
 #endif

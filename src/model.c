@@ -133,12 +133,15 @@ kvc_status kvc__config_parse(const char *path, const char *text, size_t size, in
 
 /* The model's maximum length from DIR/config.json (0 if there is none or it does not say),
  * and where it was read ("config.json \"max_seq_len\""). */
-static kvc_status config_max_len(const char *dir, int32_t *out, char *source, size_t cap) {
+static kvc_status config_max_len(const char *dir, const char *graph, int32_t *out, char *source,
+                                 size_t cap) {
   char path[4096], *text = NULL;
   size_t size = 0;
   struct stat st;
   *out = 0;
-  kvc_status s = kvc__path_join(path, sizeof path, dir, "config.json");
+  kvc_status s = kvc__path_inside(dir, graph, "config.json", "config");
+  if (!s)
+    s = kvc__path_join(path, sizeof path, dir, "config.json");
   if (s || stat(path, &st) != 0)
     return s;
   if (!(s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size)))
@@ -330,15 +333,21 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   kvc__genai genai;
   s = find_onnx(path, info->onnx_path, dir, sizeof dir);
   if (!s)
-    s = config_max_len(dir, &info->model_max_seq_len, source, sizeof source);
+    s = config_max_len(dir, info->onnx_path, &info->model_max_seq_len, source, sizeof source);
   if (!s)
-    s = kvc__genai_read(dir, &genai);
+    s = kvc__genai_read(dir, info->onnx_path, &genai);
   if (!s && !info->model_max_seq_len && genai.context_length) {
     info->model_max_seq_len = genai.context_length;
     snprintf(source, sizeof source, "%s \"model.context_length\"", genai.path);
   }
   if (!s)
     s = kvc__graph_file_read(info->onnx_path, dir, &file);
+  if (!s && genai.head_size && file.head_size && genai.head_size != file.head_size)
+    s = kvc__fail(KVC_ERR_MODEL,
+                  "%s: model.decoder.head_size is %d, but the graph's %s has heads of %d (its "
+                  "projections' size over its heads): the file does not describe %s",
+                  genai.path, genai.head_size, file.head_size_from, file.head_size,
+                  info->onnx_path);
   if (!s) { /* what it loads beside the graph: the fingerprint and the bytes count these */
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     memcpy(m->weight_files, file.weight_files, sizeof m->weight_files);
@@ -360,7 +369,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   if (opts)
     ort->ReleaseSessionOptions(opts);
   if (!s) {
-    const kvc__signature_hints hints = {genai.kv_heads, genai.head_size};
+    const kvc__signature_hints hints = {genai.kv_heads, genai.head_size, genai.path};
     s = kvc__signature_read(m->session, &hints, &m->sig);
     if (s)
       s = kvc__wrap(s, "%s", info->onnx_path);
@@ -519,6 +528,27 @@ kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {
   }
   *out = m->fingerprint;
   pthread_mutex_unlock(&m->fingerprint_lock);
+  return s;
+}
+
+kvc_status kvc_model_file(const kvc_model *m, const char *name, char *path, size_t cap) {
+  if (path && cap)
+    path[0] = '\0';
+  if (!m || !name || !path || !cap)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_file: %s",
+                     !m      ? "model is NULL"
+                     : !name ? "name is NULL"
+                             : "path is NULL or cap is 0");
+  char joined[4200];
+  struct stat st;
+  kvc_status s = kvc__path_inside(m->dir, m->info.onnx_path, name, name);
+  if (!s && snprintf(joined, sizeof joined, "%s/%s", m->dir, name) >= (int)cap)
+    s = kvc__fail(KVC_ERR_INVALID_ARG, "kvc_model_file: %s/%s is longer than cap (%zu bytes)",
+                  m->dir, name, cap);
+  if (!s && stat(joined, &st) != 0)
+    s = kvc__fail(KVC_ERR_IO, "no %s in the model directory %s: %s", name, m->dir, strerror(errno));
+  if (!s)
+    memcpy(path, joined, strlen(joined) + 1);
   return s;
 }
 

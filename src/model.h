@@ -30,9 +30,11 @@ typedef struct kvc__signature {
   kvc__layer_names *names;            /* layers entries, owned */
 } kvc__signature;
 
-/* Sizes the graph may leave symbolic, from genai_config.json; 0 = not given. */
+/* Sizes the graph may leave symbolic, from genai_config.json (`source`, named in messages);
+ * 0 = not given. One given must equal the graph's where the graph fixes it. */
 typedef struct kvc__signature_hints {
   int32_t kv_heads, head_dim;
+  const char *source;
 } kvc__signature_hints;
 
 /* Read and check the signature of `session`; on failure the message names the tensor. */

@@ -114,18 +114,27 @@ kvc_status kvc__file_copy(const char *from, const char *to) {
   return s;
 }
 
-kvc_status kvc__path_inside(const char *dir, const char *name, const char *what) {
+/* Whether the real path `real` lies in the real directory `root`. */
+static int under(const char *real, const char *root) {
+  const size_t n = strlen(root);
+  return !strncmp(real, root, n) && (real[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
+kvc_status kvc__path_inside(const char *dir, const char *graph, const char *name,
+                            const char *what) {
   int escapes = name[0] == '/';
   for (const char *part = name; !escapes && *part;) { /* ".." as a whole component */
     const size_t len = strcspn(part, "/");
     escapes = len == 2 && part[0] == '.' && part[1] == '.';
     part += len + (part[len] == '/');
   }
-  char path[4096], real_dir[PATH_MAX], real[PATH_MAX];
-  if (!escapes && kvc__path_join(path, sizeof path, dir, name) == KVC_OK && realpath(path, real) &&
-      realpath(dir, real_dir)) {
-    const size_t n = strlen(real_dir);
-    escapes = strncmp(real, real_dir, n) != 0 || (real[n] != '/' && !(n == 1 && real[0] == '/'));
+  char path[4096], root[PATH_MAX], real[PATH_MAX];
+  if (!escapes && kvc__path_join(path, sizeof path, dir, name) == KVC_OK && realpath(path, real)) {
+    escapes = !realpath(dir, root) || !under(real, root);
+    if (escapes && graph && realpath(graph, root)) { /* the real graph's directory */
+      *strrchr(root, '/') = '\0';
+      escapes = !under(real, root[0] ? root : "/");
+    }
   }
   return escapes ? kvc__fail(KVC_ERR_IO, "%s %s leads outside the model directory %s: refused",
                              what, name, dir)

@@ -24,11 +24,14 @@ kvc_status kvc__regular_file(const char *path);
  * max_bytes, a read error. */
 kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_t *size);
 
-/* KVC_OK when `name`, a file name relative to directory `dir`, stays inside it: not absolute,
- * no ".." part, and, where it exists, its target (links followed) inside dir's. Otherwise
- * KVC_ERR_IO naming `what` and the name, and nothing about what lies outside (whether it
- * exists, what kind of file it is). */
-kvc_status kvc__path_inside(const char *dir, const char *name, const char *what);
+/* KVC_OK when `name`, a file name relative to the model directory `dir`, stays inside the
+ * model: not absolute, no ".." part, and, where it exists, its target (links followed)
+ * inside dir or inside the directory that holds the real file of `graph` (the model's .onnx
+ * file; NULL: dir alone). The second is ONNX Runtime's rule for external data, and what
+ * makes a Hugging Face cache work: a snapshot's files are links into its blobs directory,
+ * beside the real graph. Otherwise KVC_ERR_IO naming `what` and the name, and nothing about
+ * what lies outside (whether it exists, what kind of file it is). */
+kvc_status kvc__path_inside(const char *dir, const char *graph, const char *name, const char *what);
 
 /* Copy the regular file `from` (up to 2 GiB) to `to`, replacing it. KVC_ERR_IO naming the
  * path that could not be read or written. */

@@ -39,6 +39,7 @@ typedef struct mapped {
 
 typedef struct job {
   const char *in_dir;
+  const char *graph; /* in_dir/model.onnx */
   kvc_quantize_params p;
   Onnx__ModelProto *model;
   Onnx__GraphProto *g;
@@ -122,8 +123,11 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
     const char *location = entry(t, "location"), *off = entry(t, "offset"),
                *len = entry(t, "length");
     if (!location || strchr(location, '/'))
-      return kvc__fail(KVC_ERR_MODEL, "initializer '%s': external data without a plain location",
-                       t->name ? t->name : "(unnamed)");
+      return kvc__fail(KVC_ERR_MODEL,
+                       "initializer '%s': external data location %s%s%s: expected a file name "
+                       "in the model directory",
+                       t->name ? t->name : "(unnamed)", location ? "\"" : "",
+                       location ? location : "missing", location ? "\"" : "");
     int f = 0;
     while (f < j->n_files && strcmp(j->files[f].name, location))
       f++;
@@ -131,7 +135,7 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
       if (f == 8)
         return kvc__fail(KVC_ERR_UNSUPPORTED, "more than 8 external data files");
       char path[4096];
-      kvc_status s = kvc__path_inside(j->in_dir, location, "external data file");
+      kvc_status s = kvc__path_inside(j->in_dir, j->graph, location, "external data file");
       if (!s)
         s = kvc__path_join(path, sizeof path, j->in_dir, location);
       if (!s)
@@ -627,7 +631,8 @@ static kvc_status copy_others(const job *j, const char *in, const char *out) {
         kvc__path_join(to, sizeof to, out, e->d_name) || stat(from, &st) != 0 ||
         !S_ISREG(st.st_mode))
       continue;
-    s = kvc__path_inside(in, e->d_name, "the file"); /* a link out of the directory: not copied */
+    /* a link out of the model: not copied */
+    s = kvc__path_inside(in, j->graph, e->d_name, "the file");
     if (!s)
       s = kvc__file_copy(from, to);
   }
@@ -668,6 +673,7 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
     return kvc__fail(KVC_ERR_IO, "%s exists: kvcache quantize writes a new directory", out_dir);
   char graph[4096], tmp[4096];
   kvc_status s = kvc__path_join(graph, sizeof graph, in_dir, "model.onnx");
+  j.graph = graph;
   char *bytes = NULL;
   size_t size = 0;
   if (!s)

@@ -139,7 +139,18 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
                      "head_dim)",
                      t->name, t->d.rank);
   /* a symbolic kv_heads or head_dim (onnxruntime-genai's builder names the head size
-   * kv_cache_dim) takes genai_config.json's number */
+   * kv_cache_dim) takes genai_config.json's number; a fixed one must agree with it (else the
+   * first run fails inside ONNX Runtime, naming neither the file nor the key) */
+  for (int k = 0; k < 2; k++) {
+    const int64_t graph = t->d.dims[k ? 3 : 1], hint = k ? hints->head_dim : hints->kv_heads;
+    if (graph > 0 && hint > 0 && graph != hint)
+      return kvc__fail(KVC_ERR_MODEL,
+                       "%s: model.decoder.%s is %lld, but the graph's cache tensor '%s' has %lld "
+                       "(dim %d): the file does not describe this graph",
+                       hints->source ? hints->source : "genai_config.json",
+                       k ? "head_size" : "num_key_value_heads", (long long)hint, t->name,
+                       (long long)graph, k ? 3 : 1);
+  }
   const int64_t kv_heads = t->d.dims[1] > 0 ? t->d.dims[1] : hints->kv_heads;
   const int64_t head_dim = t->d.dims[3] > 0 ? t->d.dims[3] : hints->head_dim;
   if (kv_heads <= 0 || head_dim <= 0)

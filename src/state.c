@@ -2,6 +2,7 @@
  * checks everything (size, magic, version, checksum, model fingerprint, sizes, tokens) before
  * it touches the sequence; saving to a file writes a temporary file, flushes it to disk and
  * renames it over the old one. */
+#define _GNU_SOURCE /* O_TMPFILE: a state being written has no name (write_replacing) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -103,6 +104,56 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+/* Write size bytes to a new file that then replaces `path` (rename: a reader sees the old
+ * file or the new one, whole; fsync first, so that a crash cannot leave the new name on
+ * unwritten blocks). On Linux the file is made without a name (O_TMPFILE) and linked as
+ * `tmp` only once written, just before the rename, so a save killed while writing leaves
+ * nothing behind; where the filesystem cannot, it is written as `tmp` from the start, which
+ * a kill then leaves. Errors name the user's path; tmp is an implementation detail. */
+static kvc_status write_replacing(const char *path, const char *tmp, const char *buf, size_t size) {
+  kvc_status s = KVC_OK;
+  int named = 1, fd = -1;
+#ifdef O_TMPFILE
+  char dir[4200];
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+           slash ? path : ".");
+  fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  named = fd < 0;
+#endif
+  if (named)
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
+  if (write_all(fd, buf, size) || fsync(fd))
+    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+  if (!s && !named) {
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    unlink(tmp); /* a leftover of a process that had this pid */
+    if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+      named = 1;
+    else if (errno != ENOENT) /* ENOENT: no /proc; written again below, with a name */
+      s = kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
+  }
+  if (close(fd) && !s)
+    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+  if (!s && !named) {
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+      return kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
+    named = 1;
+    if (write_all(fd, buf, size) || fsync(fd))
+      s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+    if (close(fd) && !s)
+      s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+  }
+  if (!s && rename(tmp, path))
+    s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (s && named)
+    unlink(tmp);
+  return s;
+}
+
 kvc_status kvc_seq_save(kvc_seq *q, const char *path) {
   if (!q || !path)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_save: %s is NULL", q ? "path" : "seq");
@@ -116,22 +167,8 @@ kvc_status kvc_seq_save(kvc_seq *q, const char *path) {
   char tmp[4200];
   if (!s && snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
     s = kvc__fail(KVC_ERR_INVALID_ARG, "state path %s is too long", path);
-  if (s) {
-    kvc__free(buf);
-    return s;
-  }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  /* errors name the user's path; the temporary file beside it is an implementation detail */
-  if (fd < 0)
-    s = kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
-  else if (write_all(fd, buf, size) || fsync(fd)) /* on disk before it replaces the old file */
-    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
-  if (fd >= 0 && close(fd) && !s)
-    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
-  if (!s && rename(tmp, path))
-    s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-  if (s && fd >= 0)
-    unlink(tmp);
+  if (!s)
+    s = write_replacing(path, tmp, buf, size);
   kvc__free(buf);
   return s;
 }

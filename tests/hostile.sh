@@ -19,7 +19,7 @@ cd "$tmp" || exit 1
 "$kvcache" generate -m m --prompt-ids "1 2 3" -n 4 --save-state state >/dev/null 2>&1
 mkdir -p fifo-config fifo-graph dir-config truncated garbage no-onnx two-onnx bad-json \
   frac-len big-len genai-eos genai-head genai-names huge-config nul-key qlink wout escape-abs \
-  escape-up
+  escape-up unreadable genai-head8
 cp m/* fifo-config/ && rm fifo-config/config.json && mkfifo fifo-config/config.json
 cp m/* fifo-graph/ && rm fifo-graph/model.onnx && mkfifo fifo-graph/model.onnx
 cp m/* dir-config/ && rm dir-config/config.json && mkdir dir-config/config.json
@@ -37,6 +37,8 @@ cp m/* escape-abs/ && LC_ALL=C sed -i 's|model\.onnx\.data|/dev/./././zero|g' es
 cp m/* escape-up/ && LC_ALL=C sed -i 's|model\.onnx\.data|../m/model.onnx|g' escape-up/model.onnx
 cp m/* nul-key/ && echo '{"max_seq_len\u0000x": 16, "max_seq_len": 64}' >nul-key/config.json
 cp m/* huge-config/ && truncate -s 70000000 huge-config/config.json
+cp m/* unreadable/ && chmod 000 unreadable/model.onnx.data
+cp l/* genai-head8/ && sed -i 's/"head_size":[[:space:]]*16/"head_size": 8/' genai-head8/genai_config.json
 cp l/* genai-eos/ && sed -i 's/"eos_token_id":[[:space:]]*2/"eos_token_id": "two"/' genai-eos/genai_config.json
 cp l/* genai-head/ && sed -i 's/"head_size":[[:space:]]*16/"head_size": 16.5/' genai-head/genai_config.json
 cp l/* genai-names/ &&
@@ -78,6 +80,8 @@ cases=(
   "quantize|external data linked from outside the directory|2|model.onnx.data leads outside|quantize wout never"
   "genai_config.json|eos_token_id a string|1|model.eos_token_id|info -m genai-eos"
   "genai_config.json|head_size 16.5|1|model.decoder.head_size|info -m genai-head"
+  "genai_config.json|head_size 8 for a graph of 16|1|model.decoder.head_size is 8, but the graph's|info -m genai-head8"
+  "paths|model.onnx.data unreadable (mode 000)|1|cannot read external data file unreadable/model.onnx.data: Permission denied|nodac info -m unreadable"
   "genai_config.json|a name template kvcache does not bind|1|past_key_names|info -m genai-names"
   "tokens|a token id at the vocabulary size|2|token 100|generate -m m --prompt-ids 1,100"
   "tokens|a negative token id|2|token -1|generate -m m --prompt-ids 1,-1"
@@ -128,13 +132,18 @@ cases=(
 )
 echo 7 >seven
 
-run_case() { # ARGS...: runs the CLI with stdin from @FILE in the last argument, if any
-  local args=("$@") input=/dev/null
+run_case() { # ARGS...: runs the CLI with stdin from @FILE in the last argument, if any; a
+  # first argument "nodac" runs it without root's power to read any file (as any other user)
+  local args=("$@") input=/dev/null prefix=()
   if [[ "${args[-1]}" == @* ]]; then
     input="${args[-1]#@}"
     unset 'args[-1]'
   fi
-  timeout 30 "$kvcache" "${args[@]}" <"$input" >/dev/null 2>"$tmp/err.out"
+  if [ "${args[0]}" = nodac ]; then
+    args=("${args[@]:1}")
+    [ "$(id -u)" -ne 0 ] || prefix=(setpriv --bounding-set -dac_override,-dac_read_search --)
+  fi
+  timeout 30 "${prefix[@]}" "$kvcache" "${args[@]}" <"$input" >/dev/null 2>"$tmp/err.out"
 }
 
 passed=0 failed=0

@@ -2,6 +2,9 @@
  * and loaded in any other goes on exactly as if it had never stopped; a state moves between the GQA
  * and Concat graphs of the same weights; every damaged, foreign or oversized state is refused with
  * the sequence unchanged; a failed save leaves the old file. */
+#define _GNU_SOURCE /* dlsym(RTLD_NEXT): the fsync below wraps the C library's */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -382,6 +385,55 @@ static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* kvc_seq_save syncs a state once it is written, before it replaces the old file: a process
+ * that sets this dies there, mid-save, as deterministically as a kill can be timed. */
+static volatile sig_atomic_t die_in_fsync;
+int fsync(int fd) {
+  if (die_in_fsync)
+    raise(SIGKILL);
+  int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  return real(fd);
+}
+
+/* A save killed while it writes leaves the old file as it was and nothing beside it: the
+ * state is written nameless (O_TMPFILE) until whole (it left PATH.tmp.PID behind). */
+static void a_save_killed_while_writing_leaves_nothing(void **state) {
+  fixture *f = *state;
+  char dir[256], path[300];
+  th_tmpdir(dir, sizeof dir, "state-die");
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  kvc_seq *old = decoded(f->g, KVC_KV_SHARED, 4), *new = decoded(f->g, KVC_KV_SHARED, 9);
+  assert_int_equal(kvc_seq_save(old, path), KVC_OK);
+  size_t size = 0, now_size = 0;
+  uint8_t *before = th_slurp(path, &size);
+  fflush(NULL);
+  const pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    die_in_fsync = 1;
+    kvc_seq_save(new, path);
+    _exit(0); /* not reached */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  uint8_t *after = th_slurp(path, &now_size);
+  assert_int_equal(now_size, size);
+  assert_memory_equal(after, before, size);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "s.kvcstate"))
+      fail_msg("a killed save left %s/%s", dir, e->d_name);
+  closedir(d);
+  free(before), free(after);
+  kvc_seq_free(old), kvc_seq_free(new);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* rm -rf dir (the copies below hold more files than th_rmdir knows). */
 static void remove_tree(const char *dir) {
   char cmd[600];
@@ -518,6 +570,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(bad_states_change_nothing),
       cmocka_unit_test(every_damage_is_refused),
       cmocka_unit_test(a_killed_writer_never_leaves_a_corrupt_file),
+      cmocka_unit_test(a_save_killed_while_writing_leaves_nothing),
       cmocka_unit_test(the_fingerprint_covers_the_weights_loaded),
   };
   return cmocka_run_group_tests_name("state files", tests, setup, teardown);

@@ -164,14 +164,13 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
   if (!rc) {
     kvc_model_get_info(model, &info);
     char path[4200];
-    if (!tokenizer_path) { /* the directory of the .onnx file */
-      snprintf(path, sizeof path, "%s", info.onnx_path);
-      char *slash = strrchr(path, '/');
-      snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
-               "tokenizer.json");
-      tokenizer_path = path;
+    if (!tokenizer_path && (s = kvc_model_file(model, "tokenizer.json", path, sizeof path))) {
+      fprintf(stderr, "kvcache %s: --prompt needs a tokenizer: %s\n", cmd, kvc_last_error());
+      rc = KVC_EXIT_USAGE;
     }
-    if ((s = kvc_tokenizer_open(tokenizer_path, &tok))) {
+    if (!tokenizer_path)
+      tokenizer_path = path;
+    if (!s && (s = kvc_tokenizer_open(tokenizer_path, &tok))) {
       fprintf(stderr, "kvcache %s: --prompt needs a tokenizer: %s\n", cmd, kvc_last_error());
       rc = s == KVC_ERR_IO || s == KVC_ERR_INVALID_ARG ? KVC_EXIT_USAGE : 1;
     }
