@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
+.PHONY: all deps build run bench-tokenizer docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
 
 all: build
 
@@ -63,6 +63,11 @@ run: build
 	  --plot $(BUILD)/bench-llama.png --report $(BUILD)/BENCHMARK-llama.md
 
 # Regenerate the committed report from a real run on this machine.
+# 1 MB of one character through each pinned tokenizer, and a backtracking pattern: each within
+# 2 s (a benchmark: its times are not asserted by make test)
+bench-tokenizer: build
+	bash scripts/bench-tokenizer.sh $(BUILD)/kvcache
+
 docs-benchmark: build
 	@$(MAKE) --no-print-directory $(MODEL)/model.onnx $(OWN)/model.onnx $(OWN_Q4)/model.onnx
 	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \

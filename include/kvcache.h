@@ -717,8 +717,11 @@ KVC_API kvc_status kvc_detokenize(const kvc_tokenizer *tokenizer, const int32_t 
 
 /* Incremental decoding for streaming: push one id at a time; each push gives the text that
  * became complete (never half a UTF-8 character; possibly empty). The concatenation of all
- * pushes' text equals kvc_detokenize of all ids, except for a character still incomplete at
- * the end (kvc_detokenizer_flush gives it). The tokenizer must outlive it. */
+ * pushes' text and kvc_detokenizer_flush's equals kvc_detokenize of all ids (fuzz_decoder
+ * checks it): text that a later id could still change is held back until it cannot (a
+ * character still incomplete, a run of <0xXX> byte tokens, which decodes to U+FFFD per byte
+ * unless the whole run is UTF-8, what a Strip decoder would strip at the text's end), and
+ * flush gives what is held at the end. The tokenizer must outlive it. */
 typedef struct kvc_detokenizer kvc_detokenizer;
 KVC_API kvc_status kvc_detokenizer_new(const kvc_tokenizer *tokenizer, int skip_special,
                                        kvc_detokenizer **out);

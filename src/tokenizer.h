@@ -169,9 +169,11 @@ kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
                                 kvc_tokenizer **out);
 
 /* Decode ids into *out (replaced), through the tokenizer's decoders; invalid UTF-8 becomes
- * U+FFFD. KVC_ERR_INVALID_ARG naming an id outside the vocabulary. */
+ * U+FFFD. first: the ids begin the text (a Metaspace decoder then drops the space it
+ * prepended); 0 for a window further in. KVC_ERR_INVALID_ARG naming an id outside the
+ * vocabulary. */
 kvc_status kvc__decode(const kvc_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
-                       kvc__str *out);
+                       int first, kvc__str *out);
 
 /* The first byte offset at which the n bytes are not valid UTF-8, or n. */
 size_t kvc__utf8_valid_prefix(const char *s, size_t n);

@@ -123,9 +123,10 @@ static kvc_status byte_fallback(parts *p) {
     }
     if (run.n) {
       kvc__str *dst = &out.s[out.n++];
-      if (kvc__utf8_valid_prefix(run.p, run.n) == run.n)
+      const int valid = kvc__utf8_valid_prefix(run.p, run.n) == run.n;
+      if (valid)
         st = kvc__str_add(dst, run.p, run.n);
-      for (size_t k = 0; !st && dst->n == 0 && k < run.n; k++)
+      for (size_t k = 0; !st && !valid && k < run.n; k++) /* one per byte, as Hugging Face */
         st = kvc__str_add(dst, "\xef\xbf\xbd", 3);
       run.n = 0;
     }
@@ -153,7 +154,7 @@ static kvc_status strip(kvc__str *s, const char *content, int start, int stop) {
 }
 
 kvc_status kvc__decode(const kvc_tokenizer *t, const int32_t *ids, int32_t n, int skip_special,
-                       kvc__str *out) {
+                       int first, kvc__str *out) {
   parts p = {kvc__calloc((size_t)n + 1, sizeof *p.s), 0};
   if (!p.s)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory decoding %d tokens", n);
@@ -165,30 +166,36 @@ kvc_status kvc__decode(const kvc_tokenizer *t, const int32_t *ids, int32_t n, in
     else if (!(skip_special && t->special[ids[i]]))
       st = kvc__str_add(&p.s[p.n++], t->text[ids[i]], (size_t)t->text_len[ids[i]]);
   }
+  int fused = 0; /* one part: the whole window's text, no longer its tokens */
   for (int k = 0; k < t->n_dec && !st; k++) {
     const kvc__dec *d = &t->dec[k];
     switch (d->kind) {
     case DEC_BYTE_LEVEL:
       st = byte_level(&p);
+      fused = 1;
       break;
     case DEC_BYTE_FALLBACK:
       st = byte_fallback(&p);
       break;
     case DEC_FUSE:
       st = p.n ? fuse(&p) : KVC_OK;
+      fused = 1;
       break;
     case DEC_REPLACE:
       for (int i = 0; i < p.n && !st; i++)
         st = replace_in(&p.s[i], d->from, d->to);
       break;
     case DEC_STRIP:
+      /* each token's ends; once fused, the text's: its start only if the ids begin it (its
+       * end is stripped always: a window decodes as if it ended the text, so that the
+       * incremental decoder holds back what the end would strip until more comes) */
       for (int i = 0; i < p.n && !st; i++)
-        st = strip(&p.s[i], d->from, d->start, d->stop);
+        st = strip(&p.s[i], d->from, fused && !first ? 0 : d->start, d->stop);
       break;
     case DEC_METASPACE:
       for (int i = 0; i < p.n && !st; i++) {
         st = replace_in(&p.s[i], d->from, " ");
-        if (!st && i == 0 && d->prepend && p.s[0].n && p.s[0].p[0] == ' ')
+        if (!st && i == 0 && first && d->prepend && p.s[0].n && p.s[0].p[0] == ' ')
           st = strip(&p.s[0], " ", 1, 0);
       }
       break;
@@ -217,7 +224,7 @@ kvc_status kvc_detokenize(const kvc_tokenizer *t, const int32_t *ids, int32_t n,
                      : !ids  ? "ids is NULL"
                              : "text is NULL");
   kvc__str out = {0};
-  kvc_status st = kvc__decode(t, ids, n, skip_special, &out);
+  kvc_status st = kvc__decode(t, ids, n, skip_special, 1, &out);
   if (!st) {
     *len = out.n;
     if (cap > 0) {
@@ -234,11 +241,26 @@ kvc_status kvc_detokenize(const kvc_tokenizer *t, const int32_t *ids, int32_t n,
  * Text is emitted once it is complete: the tokens from prefix_offset decode to more than those
  * up to read_offset did, and the result does not end in U+FFFD (a character still cut). */
 
+/* Whether the ByteFallback decoder takes token `id` as a byte (<0xXX>). A run of them decodes
+ * as a whole, each byte a U+FFFD unless the run is valid UTF-8 (Hugging Face's rule): the
+ * incremental decoder holds its text until the run ends, or a later byte could turn what it
+ * gave out into U+FFFD. */
+static int in_byte_run(const kvc_tokenizer *t, int32_t id) {
+  int fallback = 0;
+  for (int k = 0; k < t->n_dec; k++)
+    fallback |= t->dec[k].kind == DEC_BYTE_FALLBACK;
+  const char *s = t->text[id];
+  return fallback && t->text_len[id] == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' &&
+         hex(s[3]) >= 0 && hex(s[4]) >= 0;
+}
+
 struct kvc_detokenizer {
   const kvc_tokenizer *t;
   int skip_special;
   int32_t *ids;
   size_t n, cap, prefix_offset, read_offset;
+  size_t before; /* tokens before the window that decoding keeps (not skipped): 0 while the
+                  * window starts the text, where Metaspace drops the space it prepended */
   kvc__str prefix_text, new_text, out;
 };
 
@@ -292,9 +314,9 @@ kvc_status kvc_detokenizer_push(kvc_detokenizer *d, int32_t id, const char **tex
   d->ids[d->n++] = id;
   const int32_t *window = d->ids + d->prefix_offset;
   kvc_status st = kvc__decode(d->t, window, (int32_t)(d->read_offset - d->prefix_offset),
-                              d->skip_special, &d->prefix_text);
+                              d->skip_special, !d->before, &d->prefix_text);
   if (!st)
-    st = kvc__decode(d->t, window, (int32_t)(d->n - d->prefix_offset), d->skip_special,
+    st = kvc__decode(d->t, window, (int32_t)(d->n - d->prefix_offset), d->skip_special, !d->before,
                      &d->new_text);
   if (st) {
     d->n--; /* as if it had not been pushed */
@@ -302,10 +324,12 @@ kvc_status kvc_detokenizer_push(kvc_detokenizer *d, int32_t id, const char **tex
   }
   const kvc__str *nt = &d->new_text;
   const int cut = nt->n >= 3 && !memcmp(nt->p + nt->n - 3, "\xef\xbf\xbd", 3);
-  if (nt->n > d->prefix_text.n && !cut) {
+  if (nt->n > d->prefix_text.n && !cut && !in_byte_run(d->t, id)) {
     d->out.n = 0;
     if ((st = kvc__str_add(&d->out, nt->p + d->prefix_text.n, nt->n - d->prefix_text.n)))
       return st;
+    for (size_t i = d->prefix_offset; i < d->read_offset; i++)
+      d->before += !(d->skip_special && d->t->special[d->ids[i]]);
     d->prefix_offset = d->read_offset;
     d->read_offset = d->n;
     *text = d->out.p;
@@ -322,11 +346,11 @@ kvc_status kvc_detokenizer_flush(kvc_detokenizer *d, const char **text, size_t *
                              : "len");
   *text = "";
   *len = 0;
-  const int32_t *window = d->ids + d->prefix_offset;
+  const int32_t *window = d->ids ? d->ids + d->prefix_offset : d->ids;
   kvc_status st = kvc__decode(d->t, window, (int32_t)(d->read_offset - d->prefix_offset),
-                              d->skip_special, &d->prefix_text);
+                              d->skip_special, !d->before, &d->prefix_text);
   if (!st)
-    st = kvc__decode(d->t, window, (int32_t)(d->n - d->prefix_offset), d->skip_special,
+    st = kvc__decode(d->t, window, (int32_t)(d->n - d->prefix_offset), d->skip_special, !d->before,
                      &d->new_text);
   if (st)
     return st;

@@ -98,6 +98,7 @@ static int whole(const cJSON *v, double max) {
 typedef struct loader {
   kvc_tokenizer *t;
   const char *path;
+  int fused; /* a decoder read so far joins the tokens into one text */
 } loader;
 
 static kvc_status bad(const loader *l, const char *what) {
@@ -285,6 +286,20 @@ static kvc_status decoder(loader *l, const cJSON *d) {
     return bad(l, "too many decoders");
   kvc__dec *step = &t->dec[t->n_dec];
   memset(step, 0, sizeof *step);
+  /* after Fuse (or ByteLevel, which fuses) the one part is the text, not a token: what acts on
+   * a token as a whole, or matches across tokens, would decode the incremental decoder's
+   * windows otherwise than the text (tokenizer_decode.c); no tokenizer puts them there */
+  const cJSON *replace = cJSON_GetObjectItemCaseSensitive(d, "pattern");
+  const char *from = string_of(replace, "String");
+  uint32_t cp;
+  if (l->fused && (is_type(d, "ByteLevel") || is_type(d, "ByteFallback") ||
+                   (is_type(d, "Replace") && from && *from &&
+                    (size_t)kvc__utf8_next(from, &cp) < strlen(from))))
+    return kvc__fail(KVC_ERR_UNSUPPORTED,
+                     "%s: decoder %s after Fuse or ByteLevel is not implemented by kvcache%s",
+                     l->path, string_of(d, "type"),
+                     is_type(d, "Replace") ? " (a pattern of more than one character)" : "");
+  l->fused |= is_type(d, "Fuse") || is_type(d, "ByteLevel");
   if (is_type(d, "ByteLevel")) {
     step->kind = DEC_BYTE_LEVEL;
   } else if (is_type(d, "ByteFallback")) {
@@ -626,7 +641,7 @@ kvc_status kvc__tokenizer_parse(const char *path, const char *text, size_t size,
   if (!json)
     s = kvc__fail(KVC_ERR_MODEL, "%s is not valid JSON (near byte %td)", t->path,
                   cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - text : (ptrdiff_t)0);
-  loader l = {t, t->path};
+  loader l = {.t = t, .path = t->path};
   kvc__hash_oom = 0;
   const cJSON *bad_text = s ? NULL : not_utf8(json);
   if (bad_text) {

@@ -456,6 +456,17 @@ static void bad_input_is_refused(void **state) {
                    " \"decoder\": {\"type\": \"Strip\", \"content\": \"\", \"start\": 1,"
                    " \"stop\": 0}}");
   expect_open(path, KVC_ERR_MODEL, "decoder Strip needs a non-empty content");
+  /* after Fuse the tokens are one text: what works on whole tokens there is refused (found by
+   * fuzz_decoder: the incremental decoder could not give what decoding the whole gives) */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Fuse\"},"
+                   " {\"type\": \"ByteLevel\"}]}}");
+  expect_open(path, KVC_ERR_UNSUPPORTED, "decoder ByteLevel after Fuse or ByteLevel");
+  write_file(path,
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+             " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Fuse\"},"
+             " {\"type\": \"Replace\", \"pattern\": {\"String\": \"ab\"}, \"content\": \"c\"}]}}");
+  expect_open(path, KVC_ERR_UNSUPPORTED, "a pattern of more than one character");
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
                    " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\"}}");
   expect_open(path, KVC_ERR_MODEL, "decoder Metaspace needs a non-empty replacement");
@@ -524,6 +535,72 @@ static uint64_t next_random(uint64_t *state) { /* splitmix64 */
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
   return z ^ (z >> 31);
+}
+
+/* The whole decoding of ids through `decoder` (JSON), and the sum of the pushes. */
+static void stream_and_whole(const char *decoder, const int32_t *ids, int32_t n, char **whole,
+                             char *sum, size_t cap) {
+  char path[] = "/tmp/kvc-test-stream-XXXXXX", json[1024];
+  const int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  snprintf(json, sizeof json,
+           "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0,"
+           " \"<0x41>\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3, \"<0xE4>\": 4, \"\u2581\u2581\": 5,"
+           " \"b\": 6, \"\u2581\": 7}, \"merges\": []}, \"decoder\": %s}",
+           decoder);
+  write_file(path, json);
+  kvc_tokenizer *t = NULL;
+  if (kvc_tokenizer_open(path, &t) != KVC_OK)
+    fail_msg("%s", kvc_last_error());
+  size_t len = 0;
+  *whole = decode(t, ids, n, 0, &len);
+  kvc_detokenizer *d = NULL;
+  assert_int_equal(kvc_detokenizer_new(t, 0, &d), KVC_OK);
+  sum[0] = '\0';
+  for (int32_t j = 0; j <= n; j++) {
+    const char *piece = NULL;
+    size_t piece_len = 0;
+    assert_int_equal(j < n ? kvc_detokenizer_push(d, ids[j], &piece, &piece_len)
+                           : kvc_detokenizer_flush(d, &piece, &piece_len),
+                     KVC_OK);
+    assert_true(strlen(sum) + piece_len < cap);
+    strncat(sum, piece, piece_len);
+  }
+  kvc_detokenizer_free(d);
+  kvc_tokenizer_free(t);
+  remove(path);
+}
+
+/* The pushes add up to the whole where fuzz_decoder found they did not: a run of byte tokens
+ * that turns invalid (each of its bytes then decodes to U+FFFD, "A" included, which was pushed
+ * before the run ended); a Metaspace decoder whose window started past the text's start (it
+ * dropped a space the whole keeps); Strip after Fuse, which strips the text's ends only. */
+static void incremental_decoding_adds_up_at_run_and_window_edges(void **state) {
+  (void)state;
+  const int32_t ids[] = {7, 0, 1, 2, 3, 4, 0, 6, 5, 0, 7, 5, 6, 1, 2, 3, 0, 7};
+  const int32_t n = (int32_t)(sizeof ids / sizeof *ids);
+  char *whole, sum[256];
+  stream_and_whole("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"},"
+                   " {\"type\": \"Fuse\"}, {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
+                   " \"prepend_scheme\": \"first\"}]}",
+                   ids, n, &whole, sum, sizeof sum);
+  /* "▁" first: its space dropped; "A", "é" and an unfinished byte: four U+FFFD */
+  assert_string_equal(whole, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                             "ab  a   bA\xc3\xa9"
+                             "a ");
+  assert_string_equal(sum, whole);
+  free(whole);
+  stream_and_whole("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\":"
+                   " {\"String\": \"\u2581\"}, \"content\": \" \"}, {\"type\": \"ByteFallback\"},"
+                   " {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 2,"
+                   " \"stop\": 1}]}",
+                   ids, n, &whole, sum, sizeof sum);
+  assert_string_equal(whole, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                             "ab  a   bA\xc3\xa9"
+                             "a");
+  assert_string_equal(sum, whole);
+  free(whole);
 }
 
 /* A tokenizer.json written from parts: vocab {"a": 0, "b": 1, "c": 2}, no merges, `rest` (JSON
@@ -662,6 +739,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(at_most_is_a_prefix),
       cmocka_unit_test(decode_inverts_encode),
       cmocka_unit_test(incremental_decoding_adds_up),
+      cmocka_unit_test(incremental_decoding_adds_up_at_run_and_window_edges),
       cmocka_unit_test(special_tokens),
       cmocka_unit_test(added_token_flags_equal_the_independent_implementation),
       cmocka_unit_test(single_word_matches_whole_words_only),
