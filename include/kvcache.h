@@ -391,8 +391,10 @@ KVC_API kvc_ctx_params kvc_ctx_default_params(void);
  * larger than the machine's memory, refused before allocating), KVC_ERR_RUNTIME. */
 KVC_API kvc_status kvc_ctx_new(kvc_model *model, const kvc_ctx_params *params, kvc_ctx **out);
 
-/* Release a context and its cache. Sequences still in it are freed with it (their handles
- * become invalid). NULL is a no-op. */
+/* Release a context and its cache. Sequences still in it are not freed: they are detached
+ * (their cache is gone; every call on them fails with KVC_ERR_INVALID_ARG saying so, and
+ * kvc_seq_len gives 0), and each must still be freed with kvc_seq_free, before or after.
+ * NULL is a no-op. */
 KVC_API void kvc_ctx_free(kvc_ctx *ctx);
 
 typedef struct kvc_ctx_info {

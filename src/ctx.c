@@ -125,12 +125,11 @@ kvc_status kvc_ctx_new(kvc_model *model, const kvc_ctx_params *params, kvc_ctx *
 void kvc_ctx_free(kvc_ctx *c) {
   if (!c)
     return;
-  for (int32_t slot = 0; slot < c->slots; slot++) {
-    if (c->state[slot] == KVC_SLOT_SEQ) {
-      c->owner[slot]->ctx = NULL; /* kvc_seq_free then frees only the handle */
-      kvc_seq_free(c->owner[slot]);
-    }
-  }
+  /* the caller's handles are the caller's: detached, not freed (freeing them here would
+   * make the caller's own kvc_seq_free a double free) */
+  for (int32_t slot = 0; slot < c->slots; slot++)
+    if (c->state[slot] == KVC_SLOT_SEQ)
+      c->owner[slot]->ctx = NULL; /* every call but kvc_seq_free now fails on it */
   release(c);
 }
 

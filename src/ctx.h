@@ -147,6 +147,10 @@ int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state);
 /* Give a slot back: empty, no logits. */
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot);
 
+/* KVC_OK for a sequence whose context lives; KVC_ERR_INVALID_ARG naming `fn` for NULL, or
+ * for a sequence detached by kvc_ctx_free (only kvc_seq_free applies to it). */
+kvc_status kvc__seq_check(const kvc_seq *q, const char *fn);
+
 /* The slot's logits in the bank a call writes (the one not in use). */
 static inline float *kvc__ctx_pending_logits(kvc_ctx *c, int32_t slot) {
   return c->logits + ((size_t)(1 - c->bank[slot]) * c->slots + slot) * c->vocab;

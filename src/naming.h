@@ -1,5 +1,5 @@
-/* naming.h: the two I/O naming conventions of a decoder graph (see DESIGN.md,
- * "Model directory contract"). */
+/* naming.h: the two I/O naming conventions of a decoder graph (README, "Model
+ * directories"). */
 #ifndef KVC_NAMING_H
 #define KVC_NAMING_H
 

@@ -181,6 +181,9 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
 
 /* KVC_OK when the sampler was made for the sequence's model's vocabulary. */
 static kvc_status fits(const kvc_sampler *sampler, const kvc_seq *seq, const char *who) {
+  kvc_status s = kvc__seq_check(seq, who);
+  if (s)
+    return s;
   if (sampler->vocab == seq->ctx->vocab)
     return KVC_OK;
   return kvc__fail(KVC_ERR_INVALID_ARG,

@@ -71,6 +71,17 @@ void kvc_seq_free(kvc_seq *q) {
   kvc__free(q);
 }
 
+kvc_status kvc__seq_check(const kvc_seq *q, const char *fn) {
+  if (!q)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "%s: seq is NULL", fn);
+  if (!q->ctx)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "%s: the sequence's context was freed (kvc_ctx_free): only kvc_seq_free "
+                     "applies to it",
+                     fn);
+  return KVC_OK;
+}
+
 kvc_ctx *kvc_seq_ctx(const kvc_seq *q) {
   return q ? q->ctx : NULL;
 }
@@ -93,9 +104,13 @@ static kvc_status check_items(const kvc_batch_item *items, int32_t count) {
   if (count < 1)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_append_batch: n = %d: expected at least 1 item",
                      count);
-  for (int32_t i = 0; i < count; i++)
-    if (!items[i].seq || !items[i].seq->ctx)
-      return kvc__fail(KVC_ERR_INVALID_ARG, "item %d: the sequence is NULL", i);
+  for (int32_t i = 0; i < count; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "kvc_append_batch: item %d", i);
+    kvc_status s = kvc__seq_check(items[i].seq, what);
+    if (s)
+      return s;
+  }
   kvc_ctx *c = items[0].seq->ctx;
   if (count > c->slots)
     return kvc__fail(KVC_ERR_INVALID_ARG,
@@ -178,8 +193,9 @@ kvc_status kvc_append_batch(const kvc_batch_item *items, int32_t count) {
 }
 
 kvc_status kvc_seq_append_all(kvc_seq *q, const int32_t *tokens, int32_t n, float *all_logits) {
-  if (!q)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_append: seq is NULL");
+  kvc_status s = kvc__seq_check(q, "kvc_seq_append");
+  if (s)
+    return s;
   const kvc_batch_item item = {q, tokens, n, all_logits};
   return kvc_append_batch(&item, 1);
 }
@@ -210,16 +226,18 @@ static void reset_metrics(kvc_seq *q) {
 }
 
 kvc_status kvc_seq_reset(kvc_seq *q) {
-  if (!q || !q->ctx)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_reset: seq is NULL");
+  kvc_status s = kvc__seq_check(q, "kvc_seq_reset");
+  if (s)
+    return s;
   kvc__ctx_truncate(q->ctx, q->slot, 0); /* to 0 cannot fail */
   reset_metrics(q);
   return KVC_OK;
 }
 
 kvc_status kvc_seq_rewind(kvc_seq *q, int32_t len) {
-  if (!q || !q->ctx)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_rewind: seq is NULL");
+  kvc_status s = kvc__seq_check(q, "kvc_seq_rewind");
+  if (s)
+    return s;
   const int32_t now = q->ctx->lens[q->slot];
   if (len < 0 || len > now)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_rewind: len = %d: expected 0..%d (the length)",
@@ -252,8 +270,9 @@ kvc_status kvc_seq_fork(const kvc_seq *parent, int32_t len, kvc_seq **out) {
   if (!out)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_fork: out is NULL");
   *out = NULL;
-  if (!parent || !parent->ctx)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_fork: parent is NULL");
+  kvc_status s = kvc__seq_check(parent, "kvc_seq_fork: parent");
+  if (s)
+    return s;
   kvc_ctx *pc = parent->ctx;
   if (len < 0 || len > pc->lens[parent->slot])
     return kvc__fail(KVC_ERR_INVALID_ARG,
@@ -261,7 +280,6 @@ kvc_status kvc_seq_fork(const kvc_seq *parent, int32_t len, kvc_seq **out) {
                      "length)",
                      len, pc->lens[parent->slot]);
   kvc_seq *child = NULL;
-  kvc_status s;
   if (parent->owns_ctx) {
     const kvc_seq_params p = {.kv_mode = pc->ops->mode};
     s = kvc_seq_new(pc->model, &p, &child);
@@ -312,11 +330,12 @@ static kvc_status candidates_together(kvc_seq *q, const int32_t *tokens, int32_t
 
 kvc_status kvc_seq_eval_candidates(kvc_seq *q, const int32_t *tokens, int32_t k, int32_t len,
                                    float *logits) {
-  if (!q || !q->ctx || !tokens || !logits)
+  kvc_status s = kvc__seq_check(q, "kvc_seq_eval_candidates");
+  if (s)
+    return s;
+  if (!tokens || !logits)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_eval_candidates: %s is NULL",
-                     !q || !q->ctx ? "seq"
-                     : !tokens     ? "tokens"
-                                   : "logits");
+                     !tokens ? "tokens" : "logits");
   kvc_ctx *c = q->ctx;
   const int32_t start = c->lens[q->slot];
   if (k < 1 || len < 1)
@@ -335,7 +354,6 @@ kvc_status kvc_seq_eval_candidates(kvc_seq *q, const int32_t *tokens, int32_t k,
   for (int32_t slot = 0; slot < c->slots; slot++)
     free_slots += c->state[slot] == KVC_SLOT_FREE;
   const int had_logits = c->has_logits[q->slot];
-  kvc_status s = KVC_OK;
   if (c->ops->batches && k > 1 && free_slots >= k - 1) {
     s = candidates_together(q, tokens, k, len, logits);
   } else {
@@ -362,9 +380,11 @@ kvc_status kvc_seq_eval_candidates(kvc_seq *q, const int32_t *tokens, int32_t k,
 /* ---- metrics --------------------------------------------------------------------------- */
 
 kvc_status kvc_seq_get_metrics(const kvc_seq *q, kvc_seq_metrics *out) {
-  if (!q || !out || !q->ctx)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_get_metrics: %s is NULL",
-                     q && q->ctx ? "metrics" : "seq");
+  kvc_status s = kvc__seq_check(q, "kvc_seq_get_metrics");
+  if (s)
+    return s;
+  if (!out)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_get_metrics: metrics is NULL");
   const kvc_ctx *c = q->ctx;
   *out = (kvc_seq_metrics){
       .prefill_ms = q->m.prefill_ms,

@@ -1,6 +1,6 @@
 /* signature.c: discover a decoder graph's cache layout from its inputs and outputs.
  *
- * Recognised (DESIGN.md, "Model directory contract"):
+ * Recognised (README, "Model directories"):
  *   inputs   input_ids; optional attention_mask, position_ids, and seqlens_k with
  *            total_sequence_length (GroupQueryAttention graphs);
  *            past_key_{i} / past_value_{i}  or  past_key_values.{i}.key / .value

@@ -64,7 +64,9 @@ kvc_status kvc_seq_save_buffer(kvc_seq *q, void *buf, size_t cap, size_t *size) 
                      : !size ? "size"
                              : "buf");
   header h;
-  kvc_status s = header_of(q, &h);
+  kvc_status s = kvc__seq_check(q, "kvc_seq_save_buffer");
+  if (!s)
+    s = header_of(q, &h);
   if (s)
     return s;
   *size = total_bytes(&h);
@@ -158,7 +160,7 @@ kvc_status kvc_seq_save(kvc_seq *q, const char *path) {
   if (!q || !path)
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_save: %s is NULL", q ? "path" : "seq");
   size_t size = 0;
-  kvc_status s = kvc_seq_save_buffer(q, NULL, 0, &size);
+  kvc_status s = kvc_seq_save_buffer(q, NULL, 0, &size); /* checks q is usable */
   char *buf = s ? NULL : kvc__malloc(size);
   if (!s && !buf)
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a %zu-byte state", size);
@@ -178,7 +180,9 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_load_buffer: %s is NULL", q ? "buf" : "seq");
   kvc_ctx *c = q->ctx;
   header h, want;
-  kvc_status s = header_of(q, &want);
+  kvc_status s = kvc__seq_check(q, "kvc_seq_load_buffer");
+  if (!s)
+    s = header_of(q, &want);
   if (s)
     return s;
   if (size < HEADER + CHECKSUM)
@@ -241,7 +245,9 @@ kvc_status kvc_seq_load(kvc_seq *q, const char *path) {
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_load: %s is NULL", q ? "path" : "seq");
   char *buf = NULL;
   size_t size = 0;
-  kvc_status s = kvc__file_read(path, (size_t)1 << 40, &buf, &size);
+  kvc_status s = kvc__seq_check(q, "kvc_seq_load");
+  if (!s)
+    s = kvc__file_read(path, (size_t)1 << 40, &buf, &size);
   if (!s) {
     s = kvc_seq_load_buffer(q, buf, size);
     if (s)

@@ -180,7 +180,7 @@ static kvc_status normalizer(loader *l, const cJSON *n) {
   } else {
     return unsupported(l, "normalizer", cJSON_GetObjectItemCaseSensitive(n, "type"));
   }
-  if (!step->to)
+  if (!step->to || (step->kind == NORM_REPLACE && !step->from))
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
   t->n_norm++;
   return KVC_OK;
@@ -252,6 +252,8 @@ static kvc_status pre_tokenizer(loader *l, const cJSON *p) {
       return bad(l, "pre-tokenizer Metaspace needs a non-empty replacement");
     step->kind = PRE_METASPACE;
     step->replacement = keep(t, r ? r : "\xe2\x96\x81", strlen(r ? r : "\xe2\x96\x81"));
+    if (!step->replacement)
+      return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
     step->prepend = prepend_scheme(p);
     step->split = flag(p, "split", 1);
     if (step->split) { /* words begin at each replacement */
@@ -335,6 +337,9 @@ static kvc_status decoder(loader *l, const cJSON *d) {
   } else {
     return unsupported(l, "decoder", cJSON_GetObjectItemCaseSensitive(d, "type"));
   }
+  if ((step->kind == DEC_REPLACE && (!step->from || !step->to)) ||
+      ((step->kind == DEC_STRIP || step->kind == DEC_METASPACE) && !step->from))
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory loading %s", l->path);
   t->n_dec++;
   return KVC_OK;
 }

@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   if (m)
     get(m, "cores", NUM, "machine"), get(m, "threads", NUM, "machine");
   const cJSON *model = get(root, "model", OBJ, "root");
-  const char *model_num[] = {"layers", "heads", "head_dim", "vocab", "param_bytes"};
+  const char *model_num[] = {"layers", "kv_heads", "head_dim", "vocab", "param_bytes"};
   for (int i = 0; model && i < 5; i++)
     get(model, model_num[i], NUM, "model");
   if (model)

@@ -441,7 +441,23 @@ static void bad_batches_change_nothing(void **state) {
   kvc_seq_free(x);
   kvc_ctx_free(other);
   kvc_seq_free(b);
-  kvc_ctx_free(c); /* frees `a` with it */
+  /* a context freed under a sequence leaves the handle to its owner, detached: every call
+   * fails saying so (it used to free the handle, so that the owner's kvc_seq_free was a
+   * double free), kvc_seq_free still frees it */
+  kvc_ctx_free(c);
+  const int32_t one = 1;
+  assert_int_equal(kvc_seq_append(a, &one, 1), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "kvc_seq_append: the sequence's context was freed"));
+  kvc_seq *child = (kvc_seq *)&child;
+  assert_int_equal(kvc_seq_fork(a, 0, &child), KVC_ERR_INVALID_ARG);
+  assert_null(child);
+  size_t size = 1;
+  assert_int_equal(kvc_seq_save_buffer(a, NULL, 0, &size), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_rewind(a, 0), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_len(a), 0);
+  assert_null(kvc_seq_logits(a));
+  assert_null(kvc_seq_ctx(a));
+  kvc_seq_free(a);
 }
 
 /* A failure in a later run of a call puts every sequence back: length, cache and logits. */
@@ -488,6 +504,8 @@ static void failed_runs_roll_back(void **state) {
   th_append(ref, prompt, 5);
   expect_close(kvc_seq_logits(a), kvc_seq_logits(ref), "batched after a failure", 0);
   kvc_seq_free(ref);
+  kvc_seq_free(a);
+  kvc_seq_free(b);
   kvc_ctx_free(c);
 }
 

@@ -256,8 +256,8 @@ static void genai_layout_batches(void **state) {
     }
   }
   for (int k = 0; k < 3; k++)
-    kvc_seq_free(lone[k]);
-  kvc_ctx_free(c); /* frees s[] with it */
+    kvc_seq_free(lone[k]), kvc_seq_free(s[k]);
+  kvc_ctx_free(c);
 }
 
 static void write_genai_config(const char *dir, const char *text) {

@@ -31,6 +31,15 @@ fi
 # kvcache's operators for other ONNX Runtime programs: RegisterCustomOps and nothing else
 exported=$(nm -D --defined-only "$tmp/prefix/lib/libkvcache_ops.so" | awk '{print $3}')
 [ "$exported" = RegisterCustomOps ] || fail "libkvcache_ops exports '$exported'"
+# libkvcache: exactly the functions the header declares with KVC_API, nothing else
+declared=$(grep -v '^#' "$tmp/prefix/include/kvcache.h" | tr '\n' ' ' | grep -oE 'KVC_API [^;(]*\(' |
+  grep -oE '[a-z_0-9]+ *\($' | tr -d ' (' | sort)
+exported=$(nm -D --defined-only "$tmp/prefix/lib/libkvcache.so" | awk '{print $3}' | sort)
+[ "$(wc -l <<<"$declared")" -ge 50 ] || fail "found only $(wc -l <<<"$declared") KVC_API functions"
+extra=$(comm -13 <(echo "$declared") <(echo "$exported"))
+missing=$(comm -23 <(echo "$declared") <(echo "$exported"))
+[ -z "$extra" ] || fail "libkvcache exports what the header does not declare: $(echo $extra | head -c 300)"
+[ -z "$missing" ] || fail "libkvcache lacks what the header declares: $missing"
 "$kvcache" build-model -o "$tmp/m" --layers 1 --vocab 64 --max-seq 32 >/dev/null
 mkdir -p "$tmp/app"
 cat >"$tmp/app/main.c" <<'C'

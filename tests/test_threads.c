@@ -82,6 +82,8 @@ static void *run(void *arg) {
   }
   for (int k = 0; k < SLOTS && !w->status; k++)
     memcpy(w->last[k], kvc_seq_logits(seqs[k]), sizeof w->last[k]);
+  for (int k = 0; k < SLOTS; k++)
+    kvc_seq_free(seqs[k]);
   kvc_ctx_free(c);
   return NULL;
 }

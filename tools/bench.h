@@ -1,4 +1,5 @@
-/* bench.h: the benchmark's results, as measured by bench.c and written by bench_out.c. */
+/* bench.h: the benchmark's results, as measured by cmd_bench.c and bench_batch.c and
+ * written by bench_out.c. */
 #ifndef KVC_TOOLS_BENCH_H
 #define KVC_TOOLS_BENCH_H
 

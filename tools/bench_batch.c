@@ -19,13 +19,6 @@ static int fail(const char *what) {
   return 1;
 }
 
-static int32_t argmax(const float *l, int32_t n) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n; i++)
-    best = l[i] > l[best] ? i : best;
-  return best;
-}
-
 /* One size, one repeat: prefill B prompts, WARMUP untimed steps, rewind, then the timed
  * steps (their ms into step_ms). Greedy tokens, so each row decodes a real continuation. */
 static int run_size(kvc_model *model, const bench_result *r, int32_t B, const int32_t *prompts,
@@ -47,7 +40,7 @@ static int run_size(kvc_model *model, const bench_result *r, int32_t B, const in
     const int32_t steps = pass ? r->batch_steps : WARMUP;
     for (int32_t i = 0; i < steps && !rc; i++) {
       for (int32_t b = 0; b < B; b++) {
-        tok[b] = argmax(kvc_seq_logits(seq[b]), V);
+        tok[b] = kvc_stat_argmax(kvc_seq_logits(seq[b]), V);
         items[b] = (kvc_batch_item){seq[b], &tok[b], 1, NULL};
       }
       const double t = kvc_stat_now_ms();

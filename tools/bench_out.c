@@ -182,7 +182,7 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddStringToObject(model, "path", r->model.onnx_path);
   cJSON_AddStringToObject(model, "naming", kvc_naming_name(r->model.naming));
   cJSON_AddNumberToObject(model, "layers", r->model.layers);
-  cJSON_AddNumberToObject(model, "heads", r->model.kv_heads);
+  cJSON_AddNumberToObject(model, "kv_heads", r->model.kv_heads);
   cJSON_AddNumberToObject(model, "head_dim", r->model.head_dim);
   cJSON_AddNumberToObject(model, "vocab", r->model.vocab_size);
   cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);

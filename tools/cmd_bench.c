@@ -73,13 +73,6 @@ static int64_t rss_bytes(void) {
   return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
-static int32_t argmax(const float *l, int32_t n) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n; i++)
-    best = l[i] > l[best] ? i : best;
-  return best;
-}
-
 int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens) {
   enum { TIMES = 5 };
   char path[64];
@@ -495,7 +488,7 @@ int kvc_cmd_bench(int argc, char **argv) {
   if (!rc && (kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, prompt, r->prompt_len)))
     rc = fail("choosing the greedy tokens");
   for (int32_t i = 0; !rc && i < r->gen; i++) {
-    tokens[i] = argmax(kvc_seq_logits(seq), r->model.vocab_size);
+    tokens[i] = kvc_stat_argmax(kvc_seq_logits(seq), r->model.vocab_size);
     if (kvc_seq_append(seq, &tokens[i], 1))
       rc = fail("choosing the greedy tokens");
   }

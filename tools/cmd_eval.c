@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "stats.h"
 #include "kvcache.h"
 
 static const char usage[] =
@@ -35,13 +36,6 @@ typedef struct tally {
   double max_dl;
 } tally;
 
-static int32_t argmax(const float *l, int32_t n) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n; i++)
-    best = l[i] > l[best] ? i : best;
-  return best;
-}
-
 /* KL(P || Q) of the softmaxes of a and b, in nats. */
 static double kl_of(const float *a, const float *b, int32_t n) {
   double ma = a[0], mb = b[0], za = 0, zb = 0, kl = 0;
@@ -59,7 +53,7 @@ static double kl_of(const float *a, const float *b, int32_t n) {
 
 static void add(tally *t, const float *a, const float *b, int32_t n) {
   t->kl += kl_of(a, b, n);
-  t->top1 += argmax(a, n) == argmax(b, n);
+  t->top1 += kvc_stat_argmax(a, n) == kvc_stat_argmax(b, n);
   t->n++;
   for (int32_t i = 0; i < n; i++)
     t->max_dl = fmax(t->max_dl, fabs((double)a[i] - b[i]));
@@ -157,7 +151,7 @@ int kvc_cmd_eval(int argc, char **argv) {
       memcpy(copy, kvc_seq_logits(a), (size_t)bi.vocab_size * sizeof *copy);
       add(&buckets[position / BUCKET], copy, kvc_seq_logits(b), bi.vocab_size);
       add(&all, copy, kvc_seq_logits(b), bi.vocab_size);
-      int32_t next = argmax(copy, bi.vocab_size);
+      int32_t next = kvc_stat_argmax(copy, bi.vocab_size);
       if (step + 1 < steps && !(s = kvc_seq_append(a, &next, 1)))
         s = kvc_seq_append(b, &next, 1);
     }

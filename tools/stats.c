@@ -10,6 +10,13 @@ double kvc_stat_now_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+int32_t kvc_stat_argmax(const float *logits, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; i++)
+    best = logits[i] > logits[best] ? i : best;
+  return best;
+}
+
 double kvc_stat_mean(const double *x, size_t n) {
   double sum = 0;
   for (size_t i = 0; i < n; i++)

@@ -1,15 +1,18 @@
-/* stats.h: the few statistics the benchmark reports. */
+/* stats.h: the few statistics the benchmark and eval report. */
 #ifndef KVC_TOOLS_STATS_H
 #define KVC_TOOLS_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Arithmetic mean; 0 for n == 0. */
 /* The monotonic clock, in milliseconds. */
 double kvc_stat_now_ms(void);
 
+/* Arithmetic mean; 0 for n == 0. */
 double kvc_stat_mean(const double *x, size_t n);
+
+/* The index of the largest of n logits, the first among equals (greedy decoding's token). */
+int32_t kvc_stat_argmax(const float *logits, int32_t n);
 
 /* The p-th percentile (0 <= p <= 100) by linear interpolation between closest ranks
  * (rank = p/100 * (n - 1)), the definition numpy uses by default. Sorts x in place.

@@ -25,7 +25,6 @@ typedef struct ptrs {
 struct kvc__onnx {
   block *blocks;
   int out_of_memory;
-  unsigned next_name;
   Onnx__ModelProto model;
   Onnx__GraphProto graph;
   ptrs nodes, inits, inputs, outputs, opsets;
@@ -297,12 +296,6 @@ void kvc__onnx_const_f32(kvc__onnx *m, const char *name, float value) {
   t->float_data[0] = value;
   t->n_float_data = 1;
   push(m, &m->inits, t);
-}
-
-const char *kvc__onnx_name(kvc__onnx *m, const char *prefix) {
-  char buf[96];
-  snprintf(buf, sizeof buf, "%s_%u", prefix, m->next_name++);
-  return dup(m, buf);
 }
 
 kvc_status kvc__onnx_pack(kvc__onnx *m, uint8_t **out, size_t *out_size) {

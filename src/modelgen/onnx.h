@@ -63,9 +63,6 @@ void kvc__onnx_const_i64(kvc__onnx *m, const char *name, const int64_t *values, 
                          const int64_t *dims, int ndims);
 void kvc__onnx_const_f32(kvc__onnx *m, const char *name, float value);
 
-/* A name unique within the model, "<prefix>_<n>" (arena storage). */
-const char *kvc__onnx_name(kvc__onnx *m, const char *prefix);
-
 /* Serialise into a malloc'd buffer (*out, *size; the caller frees it). */
 kvc_status kvc__onnx_pack(kvc__onnx *m, uint8_t **out, size_t *size);
 

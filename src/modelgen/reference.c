@@ -20,10 +20,6 @@ struct kvc__ref {
   float *weights; /* the whole of model.onnx.data */
 };
 
-const kvc__arch *kvc__ref_arch(const kvc__ref *r) {
-  return &r->arch;
-}
-
 void kvc__ref_free(kvc__ref *r) {
   if (!r)
     return;

@@ -14,7 +14,6 @@ typedef struct kvc__ref kvc__ref;
 /* Load DIR/config.json and DIR/model.onnx.data. */
 kvc_status kvc__ref_open(const char *dir, kvc__ref **out);
 void kvc__ref_free(kvc__ref *r);
-const kvc__arch *kvc__ref_arch(const kvc__ref *r);
 
 /* Logits of every position of one sequence of n tokens, computed from scratch.
  * positions: n position ids (NULL: 0..n-1). keep: n flags, 0 = padding that no position
