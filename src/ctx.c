@@ -133,6 +133,16 @@ void kvc_ctx_free(kvc_ctx *c) {
   release(c);
 }
 
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len) {
+  kvc_status s =
+      c->lens[slot] == new_len ? KVC_OK : c->ops->truncate(c, slot, c->lens[slot], new_len);
+  if (!s) {
+    c->lens[slot] = new_len;
+    c->has_logits[slot] = 0;
+  }
+  return s;
+}
+
 int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
   for (int32_t slot = 0; slot < c->slots; slot++) {
     if (c->state[slot] == KVC_SLOT_FREE) {

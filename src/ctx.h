@@ -147,6 +147,9 @@ int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state);
 /* Give a slot back: empty, no logits. */
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot);
 
+/* Put a slot back at new_len (<= its length) through its mode; no logits after. */
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len);
+
 /* KVC_OK for a sequence whose context lives; KVC_ERR_INVALID_ARG naming `fn` for NULL, or
  * for a sequence detached by kvc_ctx_free (only kvc_seq_free applies to it). */
 kvc_status kvc__seq_check(const kvc_seq *q, const char *fn);
@@ -159,11 +162,34 @@ static inline const float *kvc__ctx_logits(const kvc_ctx *c, int32_t slot) {
   return c->logits + ((size_t)c->bank[slot] * c->slots + slot) * c->vocab;
 }
 
-/* ---- decode.c: the path of one append ---------------------------------------------------- */
+/* ---- inputs.c: the graph's run inputs other than the cache ----------------------------- */
 
 /* Write the host inputs of `r`: ids, positions, attention mask, seqlens_k and
  * total_sequence_length. */
 void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r);
+
+/* One run input: a view of its host buffer as the tensor the graph takes. */
+enum { KVC_RUN_INPUTS = 5 };
+typedef struct kvc__run_input {
+  const char *name;
+  void *data;
+  size_t bytes;
+  int64_t shape[2];
+  size_t rank;
+  ONNXTensorElementDataType type;
+} kvc__run_input;
+
+/* The inputs the graph takes for a run of `rows` rows of n tokens, the longest row `total`
+ * long, in its input order (input_ids, attention_mask, position_ids, seqlens_k,
+ * total_sequence_length, those it has); returns how many (at most KVC_RUN_INPUTS). */
+int kvc__run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, kvc__run_input *out);
+
+/* Bind them to c->binding: all, all but the attention mask, or the mask alone (whose shape
+ * changes with every run's length). */
+enum { KVC_INPUTS_ALL, KVC_INPUTS_BUT_MASK, KVC_INPUTS_MASK };
+kvc_status kvc__bind_run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, int which);
+
+/* ---- decode.c: the path of one append ---------------------------------------------------- */
 
 /* Append tokens[i] (n[i] of them, already in range and within capacity) to slots[i], the
  * slots distinct. Each slot's logits after its last token go to its pending bank, and every
@@ -172,8 +198,5 @@ void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r);
  * On failure every slot is back at its length before the call. */
 kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *const *tokens,
                              const int32_t *n, float *const *all_logits, int32_t count, int commit);
-
-/* Put a slot back at new_len (<= its length) through its mode; no logits after. */
-kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len);
 
 #endif

@@ -12,34 +12,6 @@
 #include "ctx.h"
 #include "error.h"
 
-static void put_id(const kvc_ctx *c, void *buf, size_t i, int64_t v) {
-  if (c->id_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32)
-    ((int32_t *)buf)[i] = (int32_t)v;
-  else
-    ((int64_t *)buf)[i] = v;
-}
-
-void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r) {
-  int32_t total = 0;
-  for (int32_t row = 0; row < r->count; row++)
-    total = r->past[row] + r->n > total ? r->past[row] + r->n : total;
-  for (int32_t row = 0; row < r->count; row++) {
-    const int32_t slot = r->first_slot + row, past = r->past[row];
-    const int32_t *tokens = c->tokens + (size_t)slot * c->capacity + past;
-    for (int32_t i = 0; i < r->n; i++) {
-      const size_t at = (size_t)row * r->n + i;
-      /* an idle row: token 0 at position 0 (a position every model has); its keys and
-       * values land at positions >= its length */
-      put_id(c, c->ids, at, r->live[row] ? tokens[i] : 0);
-      put_id(c, c->positions, at, r->live[row] ? past + i : 0);
-    }
-    c->seqlens_k[row] = past + r->n - 1;
-    for (int32_t j = 0; c->model->sig.has_attention_mask && j < total; j++)
-      put_id(c, c->mask, (size_t)row * total + j, j < past + r->n);
-  }
-  c->total_len[0] = total;
-}
-
 static kvc_status run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
   if (c->fail_at_run > 0 && --c->fail_at_run == 0)
     return kvc__fail(KVC_ERR_RUNTIME, "a failure injected by a test");
@@ -91,16 +63,6 @@ static kvc_status run_together(kvc_ctx *c, const int32_t *slots, const int32_t *
     if (all_logits && all_logits[i])
       memcpy(all_logits[i] + (size_t)(n[i] - 1) * c->vocab, row, bytes);
     c->lens[slots[i]] += 1;
-  }
-  return s;
-}
-
-kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len) {
-  kvc_status s =
-      c->lens[slot] == new_len ? KVC_OK : c->ops->truncate(c, slot, c->lens[slot], new_len);
-  if (!s) {
-    c->lens[slot] = new_len;
-    c->has_logits[slot] = 0;
   }
   return s;
 }

@@ -11,23 +11,7 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   const kvc_model *m = c->model;
   const int32_t slot = r->first_slot, past = r->past[0], total = past + r->n;
   kvc__fill_rows(c, r);
-  const int64_t seq_shape[2] = {1, r->n}, mask_shape[2] = {1, total}, one[1] = {1};
-  const size_t ids_bytes = (size_t)r->n * c->id_size;
-  kvc_status s = kvc__bind(c->binding, 0, "input_ids", m->host_mem, c->ids, ids_bytes, seq_shape, 2,
-                           c->id_type);
-  if (!s && m->sig.has_attention_mask)
-    s = kvc__bind(c->binding, 0, "attention_mask", m->host_mem, c->mask, (size_t)total * c->id_size,
-                  mask_shape, 2, c->id_type);
-  if (!s && m->sig.has_position_ids)
-    s = kvc__bind(c->binding, 0, "position_ids", m->host_mem, c->positions, ids_bytes, seq_shape, 2,
-                  c->id_type);
-  if (!s && m->sig.has_seqlens)
-    s = kvc__bind(c->binding, 0, "seqlens_k", m->host_mem, c->seqlens_k, sizeof *c->seqlens_k, one,
-                  1, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
-  if (!s && m->sig.has_seqlens)
-    s = kvc__bind(c->binding, 0, "total_sequence_length", m->host_mem, c->total_len,
-                  sizeof c->total_len, one, (size_t)m->sig.total_rank,
-                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+  kvc_status s = kvc__bind_run_inputs(c, 1, r->n, total, KVC_INPUTS_ALL);
 
   /* past: the first `past` positions of one buffer; present: the other, n longer */
   const kvc__cache *cache = &c->cache;

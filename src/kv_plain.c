@@ -9,27 +9,15 @@
 #include "ctx.h"
 #include "error.h"
 
-/* input_ids, [attention_mask], [position_ids], [seqlens_k, total_sequence_length] as views of
- * the host inputs of a one-row run of n tokens after `past`, into c->in_values. */
+/* The run inputs of one row of n tokens (inputs.c) as tensors over the host buffers, into
+ * c->in_values. */
 static kvc_status input_views(kvc_ctx *c, int32_t n, int32_t total) {
-  const kvc_model *m = c->model;
-  const int64_t seq_shape[2] = {1, n}, mask_shape[2] = {1, total}, one[1] = {1};
-  int k = 0;
-  kvc_status s = kvc__view(m->host_mem, c->ids, (size_t)n * c->id_size, seq_shape, 2, c->id_type,
-                           &c->in_values[k++]);
-  if (!s && m->sig.has_attention_mask)
-    s = kvc__view(m->host_mem, c->mask, (size_t)total * c->id_size, mask_shape, 2, c->id_type,
-                  &c->in_values[k++]);
-  if (!s && m->sig.has_position_ids)
-    s = kvc__view(m->host_mem, c->positions, (size_t)n * c->id_size, seq_shape, 2, c->id_type,
-                  &c->in_values[k++]);
-  if (!s && m->sig.has_seqlens) {
-    s = kvc__view(m->host_mem, c->seqlens_k, sizeof *c->seqlens_k, one, 1,
-                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &c->in_values[k++]);
-    if (!s)
-      s = kvc__view(m->host_mem, c->total_len, sizeof c->total_len, one, (size_t)m->sig.total_rank,
-                    ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &c->in_values[k++]);
-  }
+  kvc__run_input in[KVC_RUN_INPUTS];
+  const int count = kvc__run_inputs(c, 1, n, total, in);
+  kvc_status s = KVC_OK;
+  for (int i = 0; i < count && !s; i++)
+    s = kvc__view(c->model->host_mem, in[i].data, in[i].bytes, in[i].shape, in[i].rank, in[i].type,
+                  &c->in_values[i]);
   return s;
 }
 
@@ -150,9 +138,9 @@ static void drop_pasts(kvc_ctx *c, int32_t slot) {
 static kvc_status plain_init(kvc_ctx *c) {
   const kvc_model *m = c->model;
   const int L = m->sig.layers;
-  c->n_in =
-      1 + m->sig.has_attention_mask + m->sig.has_position_ids + 2 * m->sig.has_seqlens + 2 * L;
-  c->first_past = c->n_in - 2 * L;
+  kvc__run_input in[KVC_RUN_INPUTS];
+  c->first_past = kvc__run_inputs(c, 1, 1, 1, in);
+  c->n_in = c->first_past + 2 * L;
   c->n_out = 1 + 2 * L;
   c->in_names = kvc__calloc((size_t)c->n_in, sizeof *c->in_names);
   c->out_names = kvc__calloc((size_t)c->n_out, sizeof *c->out_names);
@@ -163,15 +151,8 @@ static kvc_status plain_init(kvc_ctx *c) {
   if (!c->in_names || !c->out_names || !c->in_values || !c->out_values || !c->past || !c->fresh)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a context of %d slots", c->slots);
   int k = 0;
-  c->in_names[k++] = "input_ids";
-  if (m->sig.has_attention_mask)
-    c->in_names[k++] = "attention_mask";
-  if (m->sig.has_position_ids)
-    c->in_names[k++] = "position_ids";
-  if (m->sig.has_seqlens) {
-    c->in_names[k++] = "seqlens_k";
-    c->in_names[k++] = "total_sequence_length";
-  }
+  for (; k < c->first_past; k++)
+    c->in_names[k] = in[k].name;
   c->out_names[0] = "logits";
   for (int l = 0; l < L; l++) {
     for (int kv = 0; kv < 2; kv++) {

@@ -7,9 +7,8 @@
 #include "ctx.h"
 #include "error.h"
 
-/* Bind the cache views of rows [first, first + count), input_ids and position_ids of
- * (count, n), logits of (count, n, V), and seqlens_k (count), total_sequence_length where
- * the graph takes them. These stay bound until the rows or n change. */
+/* Bind the cache views of rows [first, first + count), the run inputs but the mask
+ * (inputs.c) and logits of (count, n, V). These stay bound until the rows or n change. */
 static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n) {
   const kvc_model *m = c->model;
   const kvc__cache *cache = &c->cache;
@@ -28,23 +27,9 @@ static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n)
                       ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
     }
   }
-  const int64_t seq_shape[2] = {count, n}, logits_shape[3] = {count, n, c->vocab};
-  const int64_t rows_shape[1] = {count}, one[1] = {1};
-  const size_t ids_bytes = (size_t)count * n * c->id_size;
-  if (!s)
-    s = kvc__bind(c->binding, 0, "input_ids", m->host_mem, c->ids, ids_bytes, seq_shape, 2,
-                  c->id_type);
-  if (!s && m->sig.has_position_ids)
-    s = kvc__bind(c->binding, 0, "position_ids", m->host_mem, c->positions, ids_bytes, seq_shape, 2,
-                  c->id_type);
-  if (!s && m->sig.has_seqlens) /* else the graph computes them from attention_mask */
-    s = kvc__bind(c->binding, 0, "seqlens_k", m->host_mem, c->seqlens_k,
-                  (size_t)count * sizeof *c->seqlens_k, rows_shape, 1,
-                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
-  if (!s && m->sig.has_seqlens)
-    s = kvc__bind(c->binding, 0, "total_sequence_length", m->host_mem, c->total_len,
-                  sizeof c->total_len, one, (size_t)m->sig.total_rank,
-                  ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32);
+  const int64_t logits_shape[3] = {count, n, c->vocab};
+  if (!s) /* the mask's shape changes with every run's length: shared_run binds it */
+    s = kvc__bind_run_inputs(c, count, n, 0, KVC_INPUTS_BUT_MASK);
   if (!s)
     s = kvc__bind(c->binding, 1, "logits", m->host_mem, c->run_logits,
                   (size_t)count * n * c->vocab * sizeof(float), logits_shape, 3,
@@ -65,11 +50,8 @@ static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logit
   if (!c->cache.on_host || r->first_slot != c->bound_first || r->count != c->bound_count ||
       r->n != c->bound_n)
     s = bind_rows(c, r->first_slot, r->count, r->n);
-  if (!s && m->sig.has_attention_mask) {
-    const int64_t mask_shape[2] = {r->count, c->total_len[0]};
-    s = kvc__bind(c->binding, 0, "attention_mask", m->host_mem, c->mask,
-                  (size_t)r->count * c->total_len[0] * c->id_size, mask_shape, 2, c->id_type);
-  }
+  if (!s)
+    s = kvc__bind_run_inputs(c, r->count, r->n, c->total_len[0], KVC_INPUTS_MASK);
   if (!s)
     s = kvc__ort_check_as(kvc__ort()->RunWithBinding(m->session, NULL, c->binding), KVC_ERR_RUNTIME,
                           "RunWithBinding");
