@@ -1,6 +1,5 @@
-/* cache.h: every KV cache shape, view and binding: the slotted buffers of a BOUND or SHARED
- * context, allocated once through the provider's allocator, and the OrtValue views and
- * IOBinding entries made over them (and over the run's host inputs).
+/* cache.h: the slotted KV buffers of a BOUND or SHARED context, allocated once through the
+ * provider's allocator (the views and bindings made over them: ort.h).
  *
  * One buffer per cache tensor and copy holds every slot: (slots, kv_heads, stride, head_dim).
  *
@@ -65,16 +64,5 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
  * (layers, 2 [key, value], kv_heads, len, head_dim), each side in its own layout. A cache in
  * device memory: KVC_ERR_UNSUPPORTED. */
 kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, float *dense, int to_dense);
-
-/* An OrtValue viewing `data` (no copy). */
-kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
-                     size_t rank, ONNXTensorElementDataType type, OrtValue **out);
-
-/* Bind a view of `data` as input (output = 0) or output `name` of `binding`. */
-kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const OrtMemoryInfo *mem,
-                     void *data, size_t bytes, const int64_t *shape, size_t rank,
-                     ONNXTensorElementDataType type);
-
-void kvc__release_value(OrtValue **v);
 
 #endif

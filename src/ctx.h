@@ -62,14 +62,13 @@ typedef struct kvc__kv_ops {
 
 extern const kvc__kv_ops kvc__kv_naive, kvc__kv_uncached, kvc__kv_bound, kvc__kv_shared;
 
-/* What BOUND and SHARED have in common (kv_bound.c): the slotted cache of `copies` buffers
+/* What BOUND and SHARED have in common (kv_slotted.c): the slotted cache of `copies` buffers
  * of `stride` positions per tensor, the run's logits buffer and the binding; freeing them;
- * copying a slot's prefix; where a slot's past lives. */
+ * copying a slot's prefix; reading it dense (where its past lives: kvc__slotted_address). */
 kvc_status kvc__slotted_init(kvc_ctx *c, int stride, int copies);
 void kvc__slotted_release(kvc_ctx *c);
 kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
                              int32_t len);
-const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot);
 kvc_status kvc__slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
 
 typedef struct kvc__metrics {
@@ -153,6 +152,12 @@ kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len);
 /* KVC_OK for a sequence whose context lives; KVC_ERR_INVALID_ARG naming `fn` for NULL, or
  * for a sequence detached by kvc_ctx_free (only kvc_seq_free applies to it). */
 kvc_status kvc__seq_check(const kvc_seq *q, const char *fn);
+
+/* The buffer holding a BOUND or SHARED slot's past (BOUND: one of two, in turn; SHARED: the
+ * only one): an inline view of the cache, so that a step's metrics read it where they are. */
+static inline const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot) {
+  return kvc__cache_past(&c->cache, 0, 0, slot);
+}
 
 /* The slot's logits in the bank a call writes (the one not in use). */
 static inline float *kvc__ctx_pending_logits(kvc_ctx *c, int32_t slot) {

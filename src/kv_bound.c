@@ -44,43 +44,8 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   return KVC_OK;
 }
 
-/* ---- shared with kv_shared.c: a cache in slotted buffers, runs through one binding ---- */
-
-kvc_status kvc__slotted_init(kvc_ctx *c, int stride, int copies) {
-  kvc_status s = kvc__cache_init(&c->cache, c->model, c->slots, stride, copies);
-  if (!s && !(c->run_logits = kvc__calloc((size_t)c->rows * c->vocab, sizeof *c->run_logits)))
-    s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for logits (%d x %d)", c->rows, c->vocab);
-  if (!s)
-    s = kvc__ort_check(kvc__ort()->CreateIoBinding(c->model->session, &c->binding),
-                       "CreateIoBinding");
-  return s;
-}
-
-void kvc__slotted_release(kvc_ctx *c) {
-  if (c->binding)
-    kvc__ort()->ReleaseIoBinding(c->binding);
-  c->binding = NULL;
-  kvc__cache_release(&c->cache);
-  kvc__free(c->run_logits);
-  c->run_logits = NULL;
-}
-
 static kvc_status bound_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t new_len) {
   return kvc__cache_repack(&c->cache, slot, len, new_len);
-}
-
-kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
-                             int32_t len) {
-  return kvc__cache_copy(&dst->cache, dst_slot, &src->cache, src_slot, src->lens[src_slot], len);
-}
-
-kvc_status kvc__slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
-  return kvc__cache_dense(&c->cache, slot, len, dense, to_dense);
-}
-
-/* The buffer holding the slot's past (BOUND: one of two, in turn; SHARED: the only one). */
-const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot) {
-  return kvc__cache_past(&c->cache, 0, 0, slot);
 }
 
 static kvc_status bound_init(kvc_ctx *c) {

@@ -112,3 +112,30 @@ void kvc__ort_ignore(OrtStatus *st) {
   if (st)
     kvc__ort()->ReleaseStatus(st);
 }
+
+kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
+                     size_t rank, ONNXTensorElementDataType type, OrtValue **out) {
+  return kvc__ort_check_as(
+      kvc__ort()->CreateTensorWithDataAsOrtValue(mem, data, bytes, shape, rank, type, out),
+      KVC_ERR_RUNTIME, "creating a tensor view");
+}
+
+void kvc__release_value(OrtValue **v) {
+  if (*v)
+    kvc__ort()->ReleaseValue(*v);
+  *v = NULL;
+}
+
+kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const OrtMemoryInfo *mem,
+                     void *data, size_t bytes, const int64_t *shape, size_t rank,
+                     ONNXTensorElementDataType type) {
+  const OrtApi *ort = kvc__ort();
+  OrtValue *v = NULL;
+  kvc_status s = kvc__view(mem, data, bytes, shape, rank, type, &v);
+  if (!s)
+    s = kvc__ort_check_as(output ? ort->BindOutput(binding, name, v)
+                                 : ort->BindInput(binding, name, v),
+                          KVC_ERR_RUNTIME, name);
+  kvc__release_value(&v); /* the binding keeps its own reference */
+  return s;
+}

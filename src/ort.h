@@ -1,5 +1,5 @@
-/* ort.h: the one place where ONNX Runtime's C API meets kvcache: the API table, and
- * OrtStatus turned into kvc_status + message. */
+/* ort.h: the one place where ONNX Runtime's C API meets kvcache: the API table, OrtStatus
+ * turned into kvc_status + message, and tensors that view kvcache's buffers. */
 #ifndef KVC_ORT_H
 #define KVC_ORT_H
 
@@ -32,5 +32,17 @@ void kvc__ort_ignore(OrtStatus *st);
  * kept for the life of the process. Its log messages are discarded: the library never
  * prints. */
 kvc_status kvc__ort_env(OrtEnv **env);
+
+/* An OrtValue viewing `data` (no copy). */
+kvc_status kvc__view(const OrtMemoryInfo *mem, void *data, size_t bytes, const int64_t *shape,
+                     size_t rank, ONNXTensorElementDataType type, OrtValue **out);
+
+/* Bind a view of `data` as input (output = 0) or output `name` of `binding`. */
+kvc_status kvc__bind(OrtIoBinding *binding, int output, const char *name, const OrtMemoryInfo *mem,
+                     void *data, size_t bytes, const int64_t *shape, size_t rank,
+                     ONNXTensorElementDataType type);
+
+/* Release *v if set, and clear it. */
+void kvc__release_value(OrtValue **v);
 
 #endif
