@@ -69,6 +69,13 @@ static kvc_seq *decoded(kvc_model *m, kvc_kv_mode mode, int extra) {
   return q;
 }
 
+/* A new directory (dir, 256 bytes) and the state file path in it (path, 300 bytes). */
+static void state_file_in_new_dir(char *dir, char *path, const char *tag) {
+  th_tmpdir(dir, 256, tag);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  snprintf(path, 300, "%s/s.kvcstate", dir);
+}
+
 static void *saved(kvc_seq *q, size_t *size) {
   assert_int_equal(kvc_seq_save_buffer(q, NULL, 0, size), KVC_OK);
   void *buf = malloc(*size);
@@ -174,9 +181,7 @@ static int save_in_this_process(const char *dir, const char *path, int extra) {
 static void a_state_from_another_process(void **state) {
   fixture *f = *state;
   char dir[256], path[300], extra[16];
-  th_tmpdir(dir, sizeof dir, "state-process");
-  assert_int_equal(mkdir(dir, 0755), 0);
-  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  state_file_in_new_dir(dir, path, "state-process");
   snprintf(extra, sizeof extra, "%d", 23);
   fflush(NULL);
   const pid_t pid = fork();
@@ -208,9 +213,7 @@ static void a_state_from_another_process(void **state) {
 static void files_are_replaced_whole(void **state) {
   fixture *f = *state;
   char path[300], tmpdir[256];
-  th_tmpdir(tmpdir, sizeof tmpdir, "state-file");
-  assert_int_equal(mkdir(tmpdir, 0755), 0);
-  snprintf(path, sizeof path, "%s/s.kvcstate", tmpdir);
+  state_file_in_new_dir(tmpdir, path, "state-file");
   kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10), *b = th_new_seq(f->g, KVC_KV_BOUND);
   assert_int_equal(kvc_seq_save(a, path), KVC_OK);
   assert_int_equal(kvc_seq_load(b, path), KVC_OK);
@@ -342,9 +345,7 @@ static void every_damage_is_refused(void **state) {
 static void a_killed_writer_never_leaves_a_corrupt_file(void **state) {
   fixture *f = *state;
   char dir[256], path[300];
-  th_tmpdir(dir, sizeof dir, "state-kill");
-  assert_int_equal(mkdir(dir, 0755), 0);
-  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  state_file_in_new_dir(dir, path, "state-kill");
   kvc_seq *a = decoded(f->g, KVC_KV_SHARED, 10), *q = th_new_seq(f->g, KVC_KV_SHARED);
   size_t size;
   free(saved(a, &size)); /* the fingerprint is made before any fork */
@@ -400,9 +401,7 @@ int fsync(int fd) {
 static void a_save_killed_while_writing_leaves_nothing(void **state) {
   fixture *f = *state;
   char dir[256], path[300];
-  th_tmpdir(dir, sizeof dir, "state-die");
-  assert_int_equal(mkdir(dir, 0755), 0);
-  snprintf(path, sizeof path, "%s/s.kvcstate", dir);
+  state_file_in_new_dir(dir, path, "state-die");
   kvc_seq *old = decoded(f->g, KVC_KV_SHARED, 4), *new = decoded(f->g, KVC_KV_SHARED, 9);
   assert_int_equal(kvc_seq_save(old, path), KVC_OK);
   size_t size = 0, now_size = 0;
