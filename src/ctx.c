@@ -6,21 +6,34 @@
 #include "ctx.h"
 #include "error.h"
 
-/* The only place a mode is turned into behaviour. */
-const kvc__kv_ops *kvc__kv_ops_for(kvc_kv_mode mode) {
+/* The only place a mode is turned into behaviour: AUTO resolved, SHARED checked against the
+ * graph, and with the table, whether the mode batches. */
+kvc_status kvc__kv_ops_resolve(const kvc_model *m, kvc_kv_mode mode, const kvc__kv_ops **out) {
+  *out = NULL;
+  if (mode == KVC_KV_AUTO)
+    mode = m->sig.in_place ? KVC_KV_SHARED : KVC_KV_BOUND;
+  if (mode == KVC_KV_SHARED && !m->sig.in_place)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "kv_mode shared needs a graph that can write its cache in place; %s: %s: "
+                     "use bound",
+                     m->info.onnx_path, m->info.attention_note);
   switch (mode) {
   case KVC_KV_NAIVE:
-    return &kvc__kv_naive;
+    *out = &kvc__kv_naive;
+    break;
   case KVC_KV_BOUND:
-    return &kvc__kv_bound;
+    *out = &kvc__kv_bound;
+    break;
   case KVC_KV_UNCACHED:
-    return &kvc__kv_uncached;
+    *out = &kvc__kv_uncached;
+    break;
   case KVC_KV_SHARED:
-    return &kvc__kv_shared;
+    *out = &kvc__kv_shared;
+    break;
   case KVC_KV_AUTO:
     break;
   }
-  return NULL;
+  return *out ? KVC_OK : kvc__fail(KVC_ERR_INVALID_ARG, "kv_mode %d is not a mode", (int)mode);
 }
 
 kvc_ctx_params kvc_ctx_default_params(void) {
@@ -102,8 +115,9 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
                      "out of memory for a context of %d slots of %d tokens (vocabulary %d)", slots,
                      c->capacity, c->vocab);
   }
-  c->ops = kvc__kv_ops_for(mode == KVC_KV_AUTO ? m->info.kv_mode : mode);
-  kvc_status s = c->ops->init(c);
+  kvc_status s = kvc__kv_ops_resolve(m, mode == KVC_KV_AUTO ? m->info.kv_mode : mode, &c->ops);
+  if (!s)
+    s = c->ops->init(c);
   if (s) {
     release(c);
     return s;

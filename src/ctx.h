@@ -37,7 +37,7 @@ typedef struct kvc__rows {
 typedef struct kvc_ctx kvc_ctx;
 
 /* What each KV mode does; one table per mode, one file per table (kv_plain.c, kv_bound.c,
- * kv_shared.c), chosen in one place (kvc__kv_ops_for in ctx.c). */
+ * kv_shared.c), chosen in one place (kvc__kv_ops_resolve in ctx.c). */
 typedef struct kvc__kv_ops {
   kvc_kv_mode mode;
   int batches;                    /* one run may hold many rows of different lengths */
@@ -135,8 +135,11 @@ struct kvc_ctx {
   int32_t fail_at_run; /* tests: the n-th run from now fails (0 = never) */
 };
 
-/* The ops of a mode (not AUTO). */
-const kvc__kv_ops *kvc__kv_ops_for(kvc_kv_mode mode);
+/* The ops of the mode a context of m runs when asked for `mode` (AUTO: SHARED where the
+ * graph writes its cache in place, else BOUND); KVC_ERR_INVALID_ARG naming the graph for
+ * SHARED on one that cannot, or a value that is no mode. The one place modes are decided:
+ * kvc_model_open reports what AUTO gives and whether it batches from these ops. */
+kvc_status kvc__kv_ops_resolve(const kvc_model *m, kvc_kv_mode mode, const kvc__kv_ops **out);
 
 /* Make a context of `slots` slots in `mode` (AUTO: the model's). */
 kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx **out);

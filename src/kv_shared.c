@@ -59,13 +59,7 @@ static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logit
   return s;
 }
 
-static kvc_status shared_init(kvc_ctx *c) {
-  const kvc_model *m = c->model;
-  if (!m->sig.in_place)
-    return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kv_mode shared needs a graph that writes its cache in place; %s: %s: use "
-                     "bound",
-                     m->info.onnx_path, m->info.attention_note);
+static kvc_status shared_init(kvc_ctx *c) { /* the graph writes in place: kvc__kv_ops_resolve */
   kvc_status s = kvc__slotted_init(c, c->capacity + 1, 1);
   if (!s) /* bind the common case now: one row, one token */
     s = bind_rows(c, 0, 1, 1);

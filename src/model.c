@@ -21,6 +21,7 @@
 #include "error.h"
 #include "model.h"
 #include "path.h"
+#include "ctx.h"
 #include "genai_config.h"
 #include "json.h"
 #include "graph_file.h"
@@ -430,24 +431,19 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->attention = file.own_attention_nodes > 0 ? KVC_ATTENTION_KVCACHE
                     : sig->in_place              ? KVC_ATTENTION_GQA
                                                  : KVC_ATTENTION_CONCAT;
-  info->kv_mode = p.kv_mode != KVC_KV_AUTO ? p.kv_mode
-                  : sig->in_place          ? KVC_KV_SHARED
-                                           : KVC_KV_BOUND;
-  if (info->kv_mode == KVC_KV_SHARED && !sig->in_place) {
-    kvc__fail(KVC_ERR_INVALID_ARG,
-              "kv_mode shared needs a graph that can write its cache in place; %s: %s: use "
-              "bound",
-              info->onnx_path, info->attention_note);
+  const kvc__kv_ops *ops = NULL;
+  if ((s = kvc__kv_ops_resolve(m, p.kv_mode, &ops))) {
     kvc_model_free(m);
-    return KVC_ERR_INVALID_ARG;
+    return s;
   }
+  info->kv_mode = ops->mode;
+  info->batches = ops->batches;
   snprintf(info->genai_config, sizeof info->genai_config, "%s", genai.found ? genai.path : "");
   info->bos_token_id = genai.bos;
   info->pad_token_id = genai.pad;
   info->n_eos = genai.n_eos;
   memcpy(info->eos_token_ids, genai.eos, sizeof genai.eos);
   info->search = genai.search;
-  info->batches = info->kv_mode == KVC_KV_SHARED;
   info->param_bytes = model_bytes(m);
   info->cache_bytes_per_token =
       (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);
