@@ -649,7 +649,7 @@ KVC_API kvc_quantize_params kvc_quantize_default_params(void);
 /* Rewrite the model in directory in_dir into the new directory out_dir: every MatMul whose B
  * is a constant float (K, N) matrix (an initializer, or a Concat of them along axis 1)
  * becomes MatMulNBits with round-to-nearest block quantisation (the scheme is in
- * src/quant.h and docs/QUANTIZATION.md); embeddings, norms, biases and, by default, the LM
+ * src/onnx/quant.h and docs/QUANTIZATION.md); embeddings, norms, biases and, by default, the LM
  * head stay float. The directory's other files (config.json, genai_config.json, tokenizer)
  * are copied. out_dir is written under a temporary name and renamed: on failure nothing is
  * left. report (may be NULL) receives the counts. Errors: KVC_ERR_INVALID_ARG (params),

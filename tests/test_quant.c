@@ -1,4 +1,4 @@
-/* Tests for quantisation (src/quant.c, src/quantize.c): the block codes give back every
+/* Tests for quantisation (src/onnx/quant.c, src/onnx/quantize.c): the block codes give back every
  * weight within its block's step, in memory and as written to the model's files; quantised
  * models decode with the cache exactly as without it (the cache is exact even when the weights
  * are not), in every KV mode, in place; what cannot be quantised is refused and nothing is

@@ -14,7 +14,7 @@
  * layer (same weights, same math, kv_heads <= heads), fed seqlens_k and
  * total_sequence_length by the engine so that past and present can share one buffer.
  * With --attention kvcache that node is kvcache's own ai.kvcache.Attention (same inputs,
- * src/attention_op.h), which also takes the q/k/v bias. */
+ * src/ops/attention_op.h), which also takes the q/k/v bias. */
 #include "graph.h"
 
 #include <math.h>
