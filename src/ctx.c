@@ -6,6 +6,22 @@
 #include "ctx.h"
 #include "error.h"
 
+const char *kvc_kv_mode_name(kvc_kv_mode mode) {
+  switch (mode) {
+  case KVC_KV_AUTO:
+    return "auto";
+  case KVC_KV_NAIVE:
+    return "naive";
+  case KVC_KV_BOUND:
+    return "bound";
+  case KVC_KV_UNCACHED:
+    return "uncached";
+  case KVC_KV_SHARED:
+    return "shared";
+  }
+  return NULL;
+}
+
 /* The only place a mode is turned into behaviour: AUTO resolved, SHARED checked against the
  * graph, and with the table, whether the mode batches. */
 kvc_status kvc__kv_ops_resolve(const kvc_model *m, kvc_kv_mode mode, const kvc__kv_ops **out) {

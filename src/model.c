@@ -30,22 +30,6 @@ kvc_model_params kvc_model_default_params(void) {
   return (kvc_model_params){.provider = "cpu", .kv_mode = KVC_KV_AUTO};
 }
 
-const char *kvc_kv_mode_name(kvc_kv_mode mode) {
-  switch (mode) {
-  case KVC_KV_AUTO:
-    return "auto";
-  case KVC_KV_NAIVE:
-    return "naive";
-  case KVC_KV_BOUND:
-    return "bound";
-  case KVC_KV_UNCACHED:
-    return "uncached";
-  case KVC_KV_SHARED:
-    return "shared";
-  }
-  return NULL;
-}
-
 void kvc__log(const kvc_model *m, int level, const char *fmt, ...) {
   if (!m->log)
     return;

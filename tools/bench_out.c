@@ -12,6 +12,13 @@
 #include "bench.h"
 #include "stats.h"
 
+int bench_find(const bench_result *r, const char *name) {
+  for (int k = 0; k < r->n_strategies; k++)
+    if (!strcmp(r->s[k].name, name))
+      return k;
+  return -1;
+}
+
 static void machine_line(const bench_result *r, FILE *out) {
   char threads[16];
   snprintf(threads, sizeof threads, "%d", r->machine.threads);

@@ -339,14 +339,6 @@ static void summarise(bench_result *r, int k, double *steps, double *cold, doubl
   free(tmp);
 }
 
-int bench_find(const bench_result *r, const char *name) {
-  for (int k = 0; k < r->n_strategies; k++)
-    if (!strcmp(r->s[k].name, name))
-      return k;
-  return -1;
-}
-
-/* "1,2,4" into r->batch sizes; 0, or 1 after printing why. */
 /* Both attention operators alone on this model's sizes, side by side (see bench.h). */
 static int bench_attention(kvc_model *model, bench_result *r) {
   if (r->model.attention == KVC_ATTENTION_CONCAT || strcmp(r->model.provider, "cpu") != 0)

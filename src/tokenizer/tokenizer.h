@@ -134,12 +134,19 @@ struct kvc_tokenizer {
   int32_t prefix[8], suffix[8];
   int n_prefix, n_suffix;
   char post_unsupported[64];     /* a post-processor kvcache cannot apply: add_special fails */
-  struct kvc__word_cache *cache; /* words already encoded (tokenizer_encode.c) */
+  struct kvc__word_cache *cache; /* words already encoded (tokenizer_text.c) */
 };
 
-/* The word cache: made with the tokenizer, emptied when it holds too many words. */
+/* The word cache (tokenizer_text.c): the ids of words already encoded, made with the
+ * tokenizer, shared by the threads that encode with it, emptied when it holds too many. Words
+ * of more than KVC_WORD_CACHE_BYTES bytes are not cached (a word gives at most one id per
+ * byte). get copies the ids of w to ids and returns their count, or -1 when w is not there. */
+enum { KVC_WORD_CACHE_BYTES = 256 };
 struct kvc__word_cache *kvc__word_cache_new(void);
 void kvc__word_cache_free(struct kvc__word_cache *c);
+int kvc__word_cache_get(struct kvc__word_cache *c, const char *w, size_t n, int32_t *ids);
+void kvc__word_cache_put(struct kvc__word_cache *c, const char *w, size_t n, const int32_t *ids,
+                         size_t n_ids);
 
 /* A growable byte string. */
 typedef struct kvc__str {

@@ -14,8 +14,6 @@
 #include "path.h"
 #include "tokenizer.h"
 
-_Thread_local int kvc__hash_oom;
-
 /* tokenizer.json files reach a few hundred MB for the largest vocabularies. */
 #define TOKENIZER_MAX_BYTES ((size_t)1 << 30)
 
