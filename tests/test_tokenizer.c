@@ -538,8 +538,8 @@ static uint64_t next_random(uint64_t *state) { /* splitmix64 */
 }
 
 /* The whole decoding of ids through `decoder` (JSON), and the sum of the pushes. */
-static void stream_and_whole(const char *decoder, const int32_t *ids, int32_t n, char **whole,
-                             char *sum, size_t cap) {
+static void stream_and_whole(const char *decoder, const int32_t *ids, int32_t n, int skip,
+                             char **whole, char *sum, size_t cap) {
   char path[] = "/tmp/kvc-test-stream-XXXXXX", json[1024];
   const int fd = mkstemp(path);
   assert_true(fd >= 0);
@@ -547,16 +547,17 @@ static void stream_and_whole(const char *decoder, const int32_t *ids, int32_t n,
   snprintf(json, sizeof json,
            "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0,"
            " \"<0x41>\": 1, \"<0xC3>\": 2, \"<0xA9>\": 3, \"<0xE4>\": 4, \"\u2581\u2581\": 5,"
-           " \"b\": 6, \"\u2581\": 7}, \"merges\": []}, \"decoder\": %s}",
+           " \"b\": 6, \"\u2581\": 7}, \"merges\": []}, \"decoder\": %s,"
+           " \"added_tokens\": [{\"id\": 8, \"content\": \"<s>\", \"special\": true}]}",
            decoder);
   write_file(path, json);
   kvc_tokenizer *t = NULL;
   if (kvc_tokenizer_open(path, &t) != KVC_OK)
     fail_msg("%s", kvc_last_error());
   size_t len = 0;
-  *whole = decode(t, ids, n, 0, &len);
+  *whole = decode(t, ids, n, skip, &len);
   kvc_detokenizer *d = NULL;
-  assert_int_equal(kvc_detokenizer_new(t, 0, &d), KVC_OK);
+  assert_int_equal(kvc_detokenizer_new(t, skip, &d), KVC_OK);
   sum[0] = '\0';
   for (int32_t j = 0; j <= n; j++) {
     const char *piece = NULL;
@@ -575,7 +576,8 @@ static void stream_and_whole(const char *decoder, const int32_t *ids, int32_t n,
 /* The pushes add up to the whole where fuzz_decoder found they did not: a run of byte tokens
  * that turns invalid (each of its bytes then decodes to U+FFFD, "A" included, which was pushed
  * before the run ended); a Metaspace decoder whose window started past the text's start (it
- * dropped a space the whole keeps); Strip after Fuse, which strips the text's ends only. */
+ * dropped a space the whole keeps); Strip after Fuse, which strips the text's ends only; a
+ * skipped special token inside a byte run. */
 static void incremental_decoding_adds_up_at_run_and_window_edges(void **state) {
   (void)state;
   const int32_t ids[] = {7, 0, 1, 2, 3, 4, 0, 6, 5, 0, 7, 5, 6, 1, 2, 3, 0, 7};
@@ -584,7 +586,7 @@ static void incremental_decoding_adds_up_at_run_and_window_edges(void **state) {
   stream_and_whole("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"},"
                    " {\"type\": \"Fuse\"}, {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
                    " \"prepend_scheme\": \"first\"}]}",
-                   ids, n, &whole, sum, sizeof sum);
+                   ids, n, 0, &whole, sum, sizeof sum);
   /* "▁" first: its space dropped; "A", "é" and an unfinished byte: four U+FFFD */
   assert_string_equal(whole, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                              "ab  a   bA\xc3\xa9"
@@ -595,10 +597,19 @@ static void incremental_decoding_adds_up_at_run_and_window_edges(void **state) {
                    " {\"String\": \"\u2581\"}, \"content\": \" \"}, {\"type\": \"ByteFallback\"},"
                    " {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 2,"
                    " \"stop\": 1}]}",
-                   ids, n, &whole, sum, sizeof sum);
+                   ids, n, 0, &whole, sum, sizeof sum);
   assert_string_equal(whole, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                              "ab  a   bA\xc3\xa9"
                              "a");
+  assert_string_equal(sum, whole);
+  free(whole);
+  /* a skipped special token inside a byte run: the run goes on past it (fuzz_decoder) */
+  const int32_t with_special[] = {0, 1, 8, 2, 6};
+  stream_and_whole("{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"},"
+                   " {\"type\": \"Fuse\"}]}",
+                   with_special, 5, 1, &whole, sum, sizeof sum);
+  assert_string_equal(whole, "a\xef\xbf\xbd\xef\xbf\xbd"
+                             "b"); /* 0x41 0xC3: not UTF-8 */
   assert_string_equal(sum, whole);
   free(whole);
 }

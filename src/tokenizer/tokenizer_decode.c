@@ -261,6 +261,7 @@ struct kvc_detokenizer {
   size_t n, cap, prefix_offset, read_offset;
   size_t before; /* tokens before the window that decoding keeps (not skipped): 0 while the
                   * window starts the text, where Metaspace drops the space it prepended */
+  int in_run;    /* the last token kept is a byte token: its run may go on */
   kvc__str prefix_text, new_text, out;
 };
 
@@ -324,7 +325,9 @@ kvc_status kvc_detokenizer_push(kvc_detokenizer *d, int32_t id, const char **tex
   }
   const kvc__str *nt = &d->new_text;
   const int cut = nt->n >= 3 && !memcmp(nt->p + nt->n - 3, "\xef\xbf\xbd", 3);
-  if (nt->n > d->prefix_text.n && !cut && !in_byte_run(d->t, id)) {
+  if (!(d->skip_special && d->t->special[id])) /* a skipped token ends no run */
+    d->in_run = in_byte_run(d->t, id);
+  if (nt->n > d->prefix_text.n && !cut && !d->in_run) {
     d->out.n = 0;
     if ((st = kvc__str_add(&d->out, nt->p + d->prefix_text.n, nt->n - d->prefix_text.n)))
       return st;
