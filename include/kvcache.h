@@ -482,7 +482,8 @@ KVC_API const float *kvc_seq_logits(const kvc_seq *seq);
 /* Number of tokens in the sequence (and positions in its cache); 0 for NULL. */
 KVC_API int32_t kvc_seq_len(const kvc_seq *seq);
 
-/* The mode the sequence runs in (never AUTO). */
+/* The mode the sequence runs in (never AUTO for a usable sequence; AUTO for NULL or a
+ * sequence whose context was freed). */
 KVC_API kvc_kv_mode kvc_seq_kv_mode(const kvc_seq *seq);
 
 /* Empty the sequence; keeps its buffers. */

@@ -11,7 +11,6 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "alloc.h"
@@ -460,22 +459,13 @@ void kvc_model_free(kvc_model *m) {
 
 /* Add the bytes of file `path` to the hash. */
 static kvc_status hash_file(XXH3_state_t *h, const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return kvc__fail(KVC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-  }
-  void *bytes = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-  close(fd);
-  if (bytes == MAP_FAILED)
-    return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", path, strerror(errno));
-  if (bytes) {
-    XXH3_64bits_update(h, bytes, (size_t)st.st_size);
-    munmap(bytes, (size_t)st.st_size);
-  }
-  return KVC_OK;
+  const uint8_t *bytes = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__file_map(path, &bytes, &size);
+  if (!s && bytes)
+    XXH3_64bits_update(h, bytes, size);
+  kvc__file_unmap(bytes, size);
+  return s;
 }
 
 kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,4 +140,30 @@ kvc_status kvc__path_inside(const char *dir, const char *graph, const char *name
   return escapes ? kvc__fail(KVC_ERR_IO, "%s %s leads outside the model directory %s: refused",
                              what, name, dir)
                  : KVC_OK;
+}
+
+kvc_status kvc__file_map(const char *path, const uint8_t **bytes, size_t *size) {
+  *bytes = NULL;
+  *size = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    const int err = errno;
+    if (fd >= 0)
+      close(fd);
+    return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", path, strerror(err));
+  }
+  void *m = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  const int err = errno;
+  close(fd);
+  if (m == MAP_FAILED)
+    return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", path, strerror(err));
+  *bytes = m;
+  *size = st.st_size > 0 ? (size_t)st.st_size : 0;
+  return KVC_OK;
+}
+
+void kvc__file_unmap(const uint8_t *bytes, size_t size) {
+  if (bytes)
+    munmap((void *)bytes, size);
 }

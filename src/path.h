@@ -24,6 +24,11 @@ kvc_status kvc__regular_file(const char *path);
  * max_bytes, a read error. */
 kvc_status kvc__file_read(const char *path, size_t max_bytes, char **data, size_t *size);
 
+/* The whole file at `path` mapped read-only: *bytes (NULL for an empty file) and *size, for
+ * kvc__file_unmap to release. KVC_ERR_IO naming the path and the reason. */
+kvc_status kvc__file_map(const char *path, const uint8_t **bytes, size_t *size);
+void kvc__file_unmap(const uint8_t *bytes, size_t size);
+
 /* KVC_OK when `name`, a file name relative to the model directory `dir`, stays inside the
  * model: not absolute, no ".." part, and, where it exists, its target (links followed)
  * inside dir or inside the directory that holds the real file of `graph` (the model's .onnx

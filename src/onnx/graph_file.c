@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -265,21 +264,12 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
 
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out) {
   memset(out, 0, sizeof *out);
-  int fd = open(onnx_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", onnx_path, strerror(errno));
-  struct stat st = {0};
-  void *bytes = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > 0)
-    bytes = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  close(fd);
-  if (st.st_size <= 0)
-    return KVC_OK;
-  if (bytes == MAP_FAILED)
-    return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", onnx_path, strerror(err));
-  kvc_status s = kvc__graph_file_parse(bytes, (size_t)st.st_size, dir, onnx_path, out);
-  munmap(bytes, (size_t)st.st_size);
+  const uint8_t *bytes = NULL;
+  size_t size = 0;
+  kvc_status s = kvc__file_map(onnx_path, &bytes, &size);
+  if (!s && bytes)
+    s = kvc__graph_file_parse(bytes, size, dir, onnx_path, out);
+  kvc__file_unmap(bytes, size);
   return s;
 }
 

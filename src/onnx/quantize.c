@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,20 +141,9 @@ static kvc_status data_of(job *j, const Onnx__TensorProto *t, const uint8_t **by
         s = kvc__regular_file(path);
       if (s)
         return s;
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      struct stat st;
-      if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-          close(fd);
-        return kvc__fail(KVC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-      }
-      void *m = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-      close(fd);
-      if (m == MAP_FAILED)
-        return kvc__fail(KVC_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+      if ((s = kvc__file_map(path, &j->files[f].bytes, &j->files[f].size)))
+        return s;
       snprintf(j->files[f].name, sizeof j->files[f].name, "%s", location);
-      j->files[f].bytes = m;
-      j->files[f].size = (size_t)st.st_size;
       j->n_files++;
     }
     const size_t offset = off ? strtoull(off, NULL, 10) : 0;
@@ -724,8 +712,7 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
     kvc__free(j.owned[k]);
   kvc__free(j.owned);
   for (int f = 0; f < j.n_files; f++)
-    if (j.files[f].bytes)
-      munmap((void *)j.files[f].bytes, j.files[f].size);
+    kvc__file_unmap(j.files[f].bytes, j.files[f].size);
   if (report && !s)
     *report = j.report;
   return s;
