@@ -105,11 +105,11 @@ static kvc_status check_items(const kvc_batch_item *items, int32_t count) {
     return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_append_batch: n = %d: expected at least 1 item",
                      count);
   for (int32_t i = 0; i < count; i++) {
-    char what[64];
+    if (items[i].seq && items[i].seq->ctx)
+      continue;
+    char what[64]; /* the message is made only for the item that fails */
     snprintf(what, sizeof what, "kvc_append_batch: item %d", i);
-    kvc_status s = kvc__seq_check(items[i].seq, what);
-    if (s)
-      return s;
+    return kvc__seq_check(items[i].seq, what);
   }
   kvc_ctx *c = items[0].seq->ctx;
   if (count > c->slots)

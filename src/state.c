@@ -106,53 +106,71 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-/* Write size bytes to a new file that then replaces `path` (rename: a reader sees the old
- * file or the new one, whole; fsync first, so that a crash cannot leave the new name on
- * unwritten blocks). On Linux the file is made without a name (O_TMPFILE) and linked as
- * `tmp` only once written, just before the rename, so a save killed while writing leaves
- * nothing behind; where the filesystem cannot, it is written as `tmp` from the start, which
- * a kill then leaves. Errors name the user's path; tmp is an implementation detail. */
-static kvc_status write_replacing(const char *path, const char *tmp, const char *buf, size_t size) {
-  kvc_status s = KVC_OK;
-  int named = 1, fd = -1;
+/* Write size bytes to fd and sync them; errors name `path` (the user's). */
+static kvc_status write_synced(int fd, const char *buf, size_t size, const char *path) {
+  return write_all(fd, buf, size) || fsync(fd)
+             ? kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno))
+             : KVC_OK;
+}
+
+/* Close fd; a failure becomes the status unless there already is one. */
+static kvc_status close_file(int fd, kvc_status s, const char *path) {
+  if (close(fd) && !s)
+    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+  return s;
+}
+
+/* On Linux: the bytes written, synced and only then linked as `tmp`, from a file made without
+ * a name (O_TMPFILE), so that a save killed while writing leaves nothing behind. -1 where
+ * that cannot be done (no O_TMPFILE here or on this filesystem, no /proc): nothing made. */
+static int write_nameless(const char *path, const char *tmp, const char *buf, size_t size,
+                          kvc_status *s) {
 #ifdef O_TMPFILE
-  char dir[4200];
+  char dir[4200], self[64];
   const char *slash = strrchr(path, '/');
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
            slash ? path : ".");
-  fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-  named = fd < 0;
-#endif
-  if (named)
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0)
-    return kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
-  if (write_all(fd, buf, size) || fsync(fd))
-    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
-  if (!s && !named) {
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    return -1;
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  *s = write_synced(fd, buf, size, path);
+  int linked = 0;
+  if (!*s) {
     unlink(tmp); /* a leftover of a process that had this pid */
-    if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
-      named = 1;
-    else if (errno != ENOENT) /* ENOENT: no /proc; written again below, with a name */
-      s = kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
+    linked = linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0;
+    if (!linked && errno == ENOENT) { /* no /proc: the caller writes tmp itself */
+      close(fd);
+      return -1;
+    }
+    if (!linked)
+      *s = kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
   }
-  if (close(fd) && !s)
-    s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
-  if (!s && !named) {
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+  *s = close_file(fd, *s, path);
+  return 0;
+#else
+  (void)path, (void)tmp, (void)buf, (void)size, (void)s;
+  return -1;
+#endif
+}
+
+/* Write size bytes to a new file that then replaces `path` (rename: a reader sees the old
+ * file or the new one, whole; synced first, so that a crash cannot leave the new name on
+ * unwritten blocks), through `tmp` beside it: written nameless where the system allows
+ * (write_nameless), else under that name from the start, which a kill then leaves. Errors
+ * name the user's path; tmp is an implementation detail. */
+static kvc_status write_replacing(const char *path, const char *tmp, const char *buf, size_t size) {
+  kvc_status s = KVC_OK;
+  if (write_nameless(path, tmp, buf, size, &s) != 0) {
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
       return kvc__fail(KVC_ERR_IO, "cannot create state file %s: %s", path, strerror(errno));
-    named = 1;
-    if (write_all(fd, buf, size) || fsync(fd))
-      s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
-    if (close(fd) && !s)
-      s = kvc__fail(KVC_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
+    s = close_file(fd, write_synced(fd, buf, size, path), path);
   }
   if (!s && rename(tmp, path))
     s = kvc__fail(KVC_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-  if (s && named)
-    unlink(tmp);
+  if (s)
+    unlink(tmp); /* whatever of it was made */
   return s;
 }
 

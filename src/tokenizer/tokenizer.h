@@ -130,6 +130,7 @@ struct kvc_tokenizer {
   int n_pre;
   kvc__dec dec[KVC_TOK_MAX_STEPS];
   int n_dec;
+  int byte_fallback_decoder; /* a ByteFallback among the decoders */
   /* the post-processor's special tokens around one sequence (TemplateProcessing "single") */
   int32_t prefix[8], suffix[8];
   int n_prefix, n_suffix;

@@ -102,6 +102,13 @@ static int hex(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* The byte a token's text "<0xXX>" stands for (ByteFallback's rule), or -1. */
+static int byte_token(const char *s, size_t n) {
+  return n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hex(s[3]) >= 0 && hex(s[4]) >= 0
+             ? hex(s[3]) * 16 + hex(s[4])
+             : -1;
+}
+
 /* ByteFallback: runs of <0xXX> tokens become their bytes, read as UTF-8 (a run that is not
  * valid UTF-8 becomes one U+FFFD per byte). */
 static kvc_status byte_fallback(parts *p) {
@@ -112,10 +119,7 @@ static kvc_status byte_fallback(parts *p) {
   kvc_status st = KVC_OK;
   for (int i = 0; i <= p->n && !st; i++) {
     const kvc__str *s = i < p->n ? &p->s[i] : NULL;
-    const int byte = s && s->n == 6 && !memcmp(s->p, "<0x", 3) && s->p[5] == '>' &&
-                             hex(s->p[3]) >= 0 && hex(s->p[4]) >= 0
-                         ? hex(s->p[3]) * 16 + hex(s->p[4])
-                         : -1;
+    const int byte = s ? byte_token(s->p, s->n) : -1;
     if (byte >= 0) {
       const char c = (char)byte;
       st = kvc__str_add(&run, &c, 1);
@@ -246,12 +250,7 @@ kvc_status kvc_detokenize(const kvc_tokenizer *t, const int32_t *ids, int32_t n,
  * incremental decoder holds its text until the run ends, or a later byte could turn what it
  * gave out into U+FFFD. */
 static int in_byte_run(const kvc_tokenizer *t, int32_t id) {
-  int fallback = 0;
-  for (int k = 0; k < t->n_dec; k++)
-    fallback |= t->dec[k].kind == DEC_BYTE_FALLBACK;
-  const char *s = t->text[id];
-  return fallback && t->text_len[id] == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' &&
-         hex(s[3]) >= 0 && hex(s[4]) >= 0;
+  return t->byte_fallback_decoder && byte_token(t->text[id], (size_t)t->text_len[id]) >= 0;
 }
 
 struct kvc_detokenizer {

@@ -304,6 +304,7 @@ static kvc_status decoder(loader *l, const cJSON *d) {
     step->kind = DEC_BYTE_LEVEL;
   } else if (is_type(d, "ByteFallback")) {
     step->kind = DEC_BYTE_FALLBACK;
+    t->byte_fallback_decoder = 1;
   } else if (is_type(d, "Fuse")) {
     step->kind = DEC_FUSE;
   } else if (is_type(d, "Replace")) {
