@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
   int32_t cand[MAX_K], n_nodes = 1, rc = 1, evaluated = 0;
   const int32_t prompt[] = {1, 17, 42, 99, 7, 3};
   if (!nodes || !logits || check(kvc_ctx_new(model, &cp, &ctx), "making a context") ||
-      check(kvc_ctx_seq_new(ctx, &root), "a root sequence") ||
+      check(kvc_seq_new_in(ctx, &root), "a root sequence") ||
       check(kvc_seq_append(root, prompt, 6), "prefilling the root"))
     goto done;
   uint8_t *open = calloc(MAX_NODES, 1);

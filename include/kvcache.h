@@ -26,11 +26,19 @@ extern "C" {
 #define KVC_API
 #endif
 
+/* Marks a name kept for one release after it was renamed: calls compile, with a warning that
+ * names the replacement. */
+#if defined(__GNUC__)
+#define KVC_DEPRECATED(replacement) __attribute__((deprecated("use " replacement)))
+#else
+#define KVC_DEPRECATED(replacement)
+#endif
+
 /* Compile-time version; kvc_version() gives the version of the library actually loaded. */
 #define KVCACHE_VERSION_MAJOR 0
-#define KVCACHE_VERSION_MINOR 1
+#define KVCACHE_VERSION_MINOR 2
 #define KVCACHE_VERSION_PATCH 0
-#define KVCACHE_VERSION       "0.1.0"
+#define KVCACHE_VERSION       "0.2.0"
 
 /* ---------------------------------------------------------------------------------------
  * Status codes
@@ -54,45 +62,22 @@ KVC_API const char *kvc_last_error(void);
 /* Short name of a status ("KVC_ERR_IO"); "unknown status" for values not listed above. */
 KVC_API const char *kvc_status_name(kvc_status status);
 
-/* Version of the loaded library, e.g. "0.1.0". Static storage. */
+/* Version of the loaded library, e.g. "0.2.0". Static storage. */
 KVC_API const char *kvc_version(void);
 
 /* ---------------------------------------------------------------------------------------
- * ONNX Runtime, as loaded
+ * Models
+ *
+ * A model is an ONNX decoder graph with explicit KV-cache inputs (past_*) and outputs
+ * (present_*) in one of the two naming conventions below. Layers, KV heads, head size,
+ * vocabulary and optional inputs are read from the graph; the maximum length comes from
+ * config.json (max_seq_len, n_positions or max_position_embeddings), genai_config.json
+ * (model.context_length), else from the rows of the graph's position table (gathered by
+ * position_ids) or rotary cos/sin cache; kvc_model_params.max_seq_len may lower it. A
+ * config length above what the graph can address is refused at open.
+ *
+ * A kvc_model is read-only once open and safe to share between threads.
  * ------------------------------------------------------------------------------------- */
-typedef struct kvc_runtime_info {
-  int api_version;           /* ORT_API_VERSION of the header kvcache was compiled against */
-  const char *ort_version;   /* version string of the loaded runtime; static storage */
-  char library_path[4096];   /* file the runtime was loaded from ("" if unknown) */
-  char providers[512];       /* execution providers built into the runtime, comma-separated:
-                              * not all can be created (a CUDA provider needs its library and
-                              * a GPU); see usable_providers */
-  char usable_providers[64]; /* kvcache's providers that can be created here: "cpu" or
-                              * "cpu,cuda" (kvc_model_params.provider) */
-  char cuda_note[512];       /* why "cuda" cannot be created, "" when it can */
-} kvc_runtime_info;
-
-/* Telemetry: ONNX Runtime 1.30's Linux builds send Microsoft usage telemetry by default (a
- * device id and an event database under $XDG_CACHE_HOME/Microsoft/DeveloperTools, threads
- * that upload them). The first kvc_model_open, which creates kvcache's ONNX Runtime
- * environment, sets ORT_DISABLE_TELEMETRY=1 (1.30's name) and ORT_TELEMETRY_DISABLED=1 (later
- * versions') in the process environment when neither is set, so none of that starts; a
- * program that wants it sets one of them to 0 before. Like any setenv, it races with other
- * threads reading the environment at that moment: such a program sets the variable itself
- * before starting them. An environment the program created through ONNX Runtime before
- * kvcache's is not changed. */
-
-/* Fill *info from the loaded ONNX Runtime. Fails with KVC_ERR_RUNTIME when the runtime is
- * older than the header's API version. */
-KVC_API kvc_status kvc_runtime_info_get(kvc_runtime_info *info);
-
-/* ---------------------------------------------------------------------------------------
- * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
- * KV-cache inputs and outputs), or a Llama-style one, as DIR/model.onnx +
- * DIR/model.onnx.data + DIR/config.json (+ DIR/genai_config.json in the genai layout).
- * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA or KVCACHE.
- * ------------------------------------------------------------------------------------- */
-
 /* I/O naming convention of a decoder graph.
  *  SEED: input_ids, position_ids, past_key_{i}, past_value_{i} -> logits, present_key_{i}, ...
  *  HF:   input_ids, attention_mask, position_ids, past_key_values.{i}.key/.value
@@ -138,62 +123,6 @@ KVC_API const char *kvc_attention_name(kvc_attention attention);
 KVC_API const char *kvc_arch_name(kvc_arch arch);
 KVC_API const char *kvc_layout_name(kvc_layout layout);
 
-typedef struct kvc_build_params {
-  int32_t layers;          /* decoder blocks; default 4 */
-  int32_t heads;           /* attention heads; default 4 */
-  int32_t head_dim;        /* size of one head; default 64 (hidden = heads * head_dim) */
-  int32_t vocab_size;      /* default 1000 */
-  int32_t max_seq_len;     /* positions the model knows (learned position embedding); default 512 */
-  uint64_t seed;           /* weights are a pure function of the sizes and this; default 1 */
-  kvc_naming naming;       /* default KVC_NAMING_SEED */
-  kvc_attention attention; /* default KVC_ATTENTION_CONCAT (the seed's graph) */
-  int32_t kv_heads;        /* heads of K and V; 0 (default) = heads. Below heads (grouped-query
-                            * attention) needs GQA or KVCACHE attention and must divide heads */
-  kvc_arch arch;           /* default KVC_ARCH_GPT */
-  kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
-  int32_t weight_bits;     /* 32 (default): float MatMul weights; 8 or 4: the same weights
-                            * quantised as by kvc_quantize with its defaults (MatMulNBits) */
-  const char *tokenizer;   /* NULL (default), or a tokenizer.json (or a directory holding
-                            * one): copied into the model's directory, with the
-                            * tokenizer_config.json beside it; vocab_size must cover its ids */
-  int32_t bos_token_id;    /* the ids genai_config.json states (layout GENAI): */
-  int32_t eos_token_id;    /*   KVC_BUILD_TOKEN_AUTO (default): the tokens tokenizer_config.json */
-  int32_t pad_token_id;    /*   names (none where it names none), or without a tokenizer 1, 2, 2
-                            *   (the random models have no vocabulary: these are placeholders);
-                            *   -1: none (generation stops only at its length); else the id */
-} kvc_build_params;
-
-/* kvc_build_params' token ids: taken from the tokenizer, or the builder's placeholders. */
-#define KVC_BUILD_TOKEN_AUTO (-2)
-
-/* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
-KVC_API kvc_build_params kvc_build_default_params(void);
-
-/* Number of parameters (floats) a model with these sizes has; 0 if a size is invalid. */
-KVC_API int64_t kvc_build_param_count(const kvc_build_params *params);
-
-/* Write the model into directory `dir` (created if missing; its parent must exist).
- * The three files are written under temporary names and renamed into place, so a failure
- * leaves no partial model behind. Same params -> byte-identical files.
- * Returns KVC_ERR_INVALID_ARG naming the field for a size <= 0 or beyond the limits
- * (layers, heads <= 256; head_dim <= 1024; vocab_size, max_seq_len <= 1048576;
- * at most 2^31 parameters; kv_heads dividing heads, below heads only with GQA),
- * KVC_ERR_IO naming the path it could not write. */
-KVC_API kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
-
-/* ---------------------------------------------------------------------------------------
- * Models
- *
- * A model is an ONNX decoder graph with explicit KV-cache inputs (past_*) and outputs
- * (present_*) in one of the two naming conventions above. Layers, KV heads, head size,
- * vocabulary and optional inputs are read from the graph; the maximum length comes from
- * config.json (max_seq_len, n_positions or max_position_embeddings), genai_config.json
- * (model.context_length), else from the rows of the graph's position table (gathered by
- * position_ids) or rotary cos/sin cache; kvc_model_params.max_seq_len may lower it. A
- * config length above what the graph can address is refused at open.
- *
- * A kvc_model is read-only once open and safe to share between threads.
- * ------------------------------------------------------------------------------------- */
 typedef struct kvc_model kvc_model;
 
 /* How a sequence keeps its KV cache between calls. */
@@ -210,6 +139,8 @@ typedef enum kvc_kv_mode {
                         * with seqlens_k and total_sequence_length, e.g. GroupQueryAttention);
                         * rewind is O(1) */
 } kvc_kv_mode;
+/* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
+KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
 
 /* Log levels passed to kvc_log_fn. */
 enum { KVC_LOG_DEBUG = 0, KVC_LOG_INFO = 1, KVC_LOG_WARNING = 2 };
@@ -332,42 +263,13 @@ KVC_API kvc_status kvc_model_get_info(const kvc_model *model, kvc_model_info *in
  * or it leads outside the model: the message says which). */
 KVC_API kvc_status kvc_model_file(const kvc_model *model, const char *name, char *path, size_t cap);
 
-/* The memory floor of a decode step: for each of n byte counts, the median time in ms (into
- * ms[i]) that one ONNX Runtime Run on this model's provider and threads takes to read that
- * many bytes once (a MatMul of a 1 x 64 row by a 64-row matrix of that size: the
- * matrix-vector kernel a decode step streams its weights through; after as many untimed
- * reads to bring the matrix into the caches). A step reading its weights and a cache of p
- * positions can be no faster than the floor of param_bytes + p * cache_bytes_per_token.
- * Makes a small session and a buffer of max(bytes) for the call; KVC_ERR_INVALID_ARG for
- * n < 1, reads < 1 or a byte count below 256. */
-KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
-                                   double *ms);
-
-/* The attention alone, as ONNX Runtime runs it on this model's provider and threads: for each
- * of n positions, the median time in ms (into ms[i]) of one run of a graph holding only the
- * model's attention, one node per layer (`attention`: KVC_ATTENTION_GQA for
- * com.microsoft.GroupQueryAttention, KVC_ATTENTION_KVCACHE for kvcache's operator), each
- * decoding one token at that position over its own layer's cache (the model's heads, K/V
- * heads and head size; in place), after as many untimed runs. Such a step reads
- * layers * cache_bytes_per_token / layers * (position + 1) bytes of cache: bytes / time is
- * the attention's cache read rate, comparable between the two operators in one process.
- * Makes a small session and a cache of max(positions) + 2 positions for the call.
- * KVC_ERR_INVALID_ARG for another attention, n < 1, reads < 1 or a position outside
- * 0 .. max_seq_len - 1; KVC_ERR_UNSUPPORTED for kvcache's operator on a non-CPU provider. */
-KVC_API kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
-                                          const int32_t *positions, int32_t n, int32_t reads,
-                                          double *ms);
-
-/* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
-KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
-
 /* ---------------------------------------------------------------------------------------
  * Contexts: many sequences over one cache
  *
  * A context owns the KV cache of `slots` sequences, allocated once when it is made, and the
  * buffers and binding of the runs over it. A sequence made in a context takes a free slot and
  * gives it back when freed; sequences join and leave between any two calls without touching
- * each other's caches and without allocating cache memory. kvc_append_batch() appends to
+ * each other's caches and without allocating cache memory. kvc_seq_append_batch() appends to
  * several sequences of one context in one ONNX Runtime run where the graph allows it (see
  * kvc_model_info.batches). A context and its sequences belong to one thread at a time;
  * different contexts of one model may run on different threads at once.
@@ -402,16 +304,11 @@ typedef struct kvc_ctx_info {
   int32_t slots_used;  /* slots holding a sequence now */
   int32_t max_seq_len; /* tokens per slot */
   kvc_kv_mode kv_mode; /* never AUTO */
-  int batches;         /* one run decodes many of its sequences (see kvc_append_batch) */
+  int batches;         /* one run decodes many of its sequences (see kvc_seq_append_batch) */
   int64_t cache_bytes; /* KV cache allocated for all slots (0 for NAIVE and UNCACHED) */
 } kvc_ctx_info;
 
 KVC_API kvc_status kvc_ctx_get_info(const kvc_ctx *ctx, kvc_ctx_info *info);
-
-/* A new empty sequence in a free slot of `ctx`; release with kvc_seq_free(), which gives the
- * slot back. Allocates only the sequence's handle and its metrics (not cache memory).
- * KVC_ERR_NO_SLOT when every slot holds a sequence; the context is unchanged. */
-KVC_API kvc_status kvc_ctx_seq_new(kvc_ctx *ctx, kvc_seq **out);
 
 /* ---------------------------------------------------------------------------------------
  * Sequences
@@ -434,6 +331,12 @@ KVC_API kvc_seq_params kvc_seq_default_params(void);
  * KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
 KVC_API kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
 
+/* New empty sequence in a free slot of `ctx` (its sequences batch together and share its
+ * cache); release with kvc_seq_free(), which gives the slot back. Allocates only the
+ * sequence's handle and its metrics (not cache memory). KVC_ERR_NO_SLOT when every slot
+ * holds a sequence; the context is unchanged. */
+KVC_API kvc_status kvc_seq_new_in(kvc_ctx *ctx, kvc_seq **out);
+
 /* Release a sequence: its slot goes back to its context (and a context of its own is freed).
  * NULL is a no-op. */
 KVC_API void kvc_seq_free(kvc_seq *seq);
@@ -455,7 +358,7 @@ KVC_API kvc_status kvc_seq_append(kvc_seq *seq, const int32_t *tokens, int32_t n
 KVC_API kvc_status kvc_seq_append_all(kvc_seq *seq, const int32_t *tokens, int32_t n,
                                       float *all_logits);
 
-/* One sequence's part of kvc_append_batch. */
+/* One sequence's part of kvc_seq_append_batch. */
 typedef struct kvc_batch_item {
   kvc_seq *seq;
   const int32_t *tokens; /* n_tokens >= 1 token ids */
@@ -473,7 +376,7 @@ typedef struct kvc_batch_item {
  * Errors: KVC_ERR_INVALID_ARG naming the item (NULL, n < 1, no tokens, a token outside
  * [0, vocab_size), the same sequence twice, sequences of different contexts),
  * KVC_ERR_CACHE_FULL naming the item whose tokens do not fit, KVC_ERR_RUNTIME. */
-KVC_API kvc_status kvc_append_batch(const kvc_batch_item *items, int32_t n);
+KVC_API kvc_status kvc_seq_append_batch(const kvc_batch_item *items, int32_t n);
 
 /* Logits (vocab_size floats) after the last appended token; NULL when the sequence is empty
  * or was rewound or reset since. Valid until the next call that changes the sequence. */
@@ -622,44 +525,6 @@ KVC_API kvc_status kvc_seq_load(kvc_seq *seq, const char *path);
 KVC_API kvc_status kvc_seq_load_buffer(kvc_seq *seq, const void *buf, size_t size);
 
 /* ---------------------------------------------------------------------------------------
- * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)
- * ------------------------------------------------------------------------------------- */
-typedef struct kvc_quantize_params {
-  int32_t bits;           /* 8 or 4; default 4 */
-  int32_t block_size;     /* weights per scale along K: a power of two in 16..256; default 32 */
-  int symmetric;          /* 1: no zero points (MatMulNBits' default 2^(bits-1)); default 0 */
-  int include_lm_head;    /* 1: also the MatMul that produces "logits"; default 0 */
-  int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations, faster), or
-                           * -1 (default): 4 where the graph's attention is kvcache's operator
-                           * (everything before each product is then bit-exact between a decode
-                           * step and a recompute, so the cache stays exact), else 0 (with
-                           * GroupQueryAttention, int8 activations turn its ~1e-6 differences
-                           * between prefill and decode into ~1e-2: docs/QUANTIZATION.md) */
-} kvc_quantize_params;
-
-typedef struct kvc_quantize_report {
-  int32_t quantized;      /* MatMuls rewritten */
-  int32_t skipped;        /* MatMuls left float (not constant weights, or the LM head) */
-  int64_t bytes_before;   /* initializer bytes of the input graph */
-  int64_t bytes_after;    /* model.onnx + model.onnx.data written */
-  int32_t accuracy_level; /* the accuracy_level written (-1 resolved) */
-} kvc_quantize_report;
-
-KVC_API kvc_quantize_params kvc_quantize_default_params(void);
-
-/* Rewrite the model in directory in_dir into the new directory out_dir: every MatMul whose B
- * is a constant float (K, N) matrix (an initializer, or a Concat of them along axis 1)
- * becomes MatMulNBits with round-to-nearest block quantisation (the scheme is in
- * src/onnx/quant.h and docs/QUANTIZATION.md); embeddings, norms, biases and, by default, the LM
- * head stay float. The directory's other files (config.json, genai_config.json, tokenizer)
- * are copied. out_dir is written under a temporary name and renamed: on failure nothing is
- * left. report (may be NULL) receives the counts. Errors: KVC_ERR_INVALID_ARG (params),
- * KVC_ERR_IO (out_dir exists, unreadable or unwritable files), KVC_ERR_MODEL (not an ONNX
- * model, or no MatMul with constant weights), KVC_ERR_NO_MEMORY. */
-KVC_API kvc_status kvc_quantize(const char *in_dir, const char *out_dir,
-                                const kvc_quantize_params *params, kvc_quantize_report *report);
-
-/* ---------------------------------------------------------------------------------------
  * Tokenizers: Hugging Face's tokenizer.json, BPE models (Llama 3, Qwen, Gemma, GPT-2 ...).
  * Normalizers NFC/NFD/NFKC/NFKD, Lowercase, Replace (string), Prepend; pre-tokenizers Split
  * (regex or string; Isolated, Removed, MergedWithPrevious, MergedWithNext), ByteLevel,
@@ -737,6 +602,162 @@ KVC_API kvc_status kvc_detokenizer_push(kvc_detokenizer *detokenizer, int32_t id
 KVC_API kvc_status kvc_detokenizer_flush(kvc_detokenizer *detokenizer, const char **text,
                                          size_t *len);
 KVC_API void kvc_detokenizer_free(kvc_detokenizer *detokenizer);
+
+/* ---------------------------------------------------------------------------------------
+ * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_quantize_params {
+  int32_t bits;           /* 8 or 4; default 4 */
+  int32_t block_size;     /* weights per scale along K: a power of two in 16..256; default 32 */
+  int symmetric;          /* 1: no zero points (MatMulNBits' default 2^(bits-1)); default 0 */
+  int include_lm_head;    /* 1: also the MatMul that produces "logits"; default 0 */
+  int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations, faster), or
+                           * -1 (default): 4 where the graph's attention is kvcache's operator
+                           * (everything before each product is then bit-exact between a decode
+                           * step and a recompute, so the cache stays exact), else 0 (with
+                           * GroupQueryAttention, int8 activations turn its ~1e-6 differences
+                           * between prefill and decode into ~1e-2: docs/QUANTIZATION.md) */
+} kvc_quantize_params;
+
+typedef struct kvc_quantize_report {
+  int32_t quantized;      /* MatMuls rewritten */
+  int32_t skipped;        /* MatMuls left float (not constant weights, or the LM head) */
+  int64_t bytes_before;   /* initializer bytes of the input graph */
+  int64_t bytes_after;    /* model.onnx + model.onnx.data written */
+  int32_t accuracy_level; /* the accuracy_level written (-1 resolved) */
+} kvc_quantize_report;
+
+KVC_API kvc_quantize_params kvc_quantize_default_params(void);
+
+/* Rewrite the model in directory in_dir into the new directory out_dir: every MatMul whose B
+ * is a constant float (K, N) matrix (an initializer, or a Concat of them along axis 1)
+ * becomes MatMulNBits with round-to-nearest block quantisation (the scheme is in
+ * src/onnx/quant.h and docs/QUANTIZATION.md); embeddings, norms, biases and, by default, the LM
+ * head stay float. The directory's other files (config.json, genai_config.json, tokenizer)
+ * are copied. out_dir is written under a temporary name and renamed: on failure nothing is
+ * left. report (may be NULL) receives the counts. Errors: KVC_ERR_INVALID_ARG (params),
+ * KVC_ERR_IO (out_dir exists, unreadable or unwritable files), KVC_ERR_MODEL (not an ONNX
+ * model, or no MatMul with constant weights), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_quantize(const char *in_dir, const char *out_dir,
+                                const kvc_quantize_params *params, kvc_quantize_report *report);
+
+/* ---------------------------------------------------------------------------------------
+ * Model builder: writes the seed's decoder (a small GPT-style transformer with explicit
+ * KV-cache inputs and outputs), or a Llama-style one, as DIR/model.onnx +
+ * DIR/model.onnx.data + DIR/config.json (+ DIR/genai_config.json in the genai layout).
+ * Opset 17, IR version 8; standard ONNX ops only, unless attention is GQA or KVCACHE.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct kvc_build_params {
+  int32_t layers;          /* decoder blocks; default 4 */
+  int32_t heads;           /* attention heads; default 4 */
+  int32_t head_dim;        /* size of one head; default 64 (hidden = heads * head_dim) */
+  int32_t vocab_size;      /* default 1000 */
+  int32_t max_seq_len;     /* positions the model knows (learned position embedding); default 512 */
+  uint64_t seed;           /* weights are a pure function of the sizes and this; default 1 */
+  kvc_naming naming;       /* default KVC_NAMING_SEED */
+  kvc_attention attention; /* default KVC_ATTENTION_CONCAT (the seed's graph) */
+  int32_t kv_heads;        /* heads of K and V; 0 (default) = heads. Below heads (grouped-query
+                            * attention) needs GQA or KVCACHE attention and must divide heads */
+  kvc_arch arch;           /* default KVC_ARCH_GPT */
+  kvc_layout layout;       /* default KVC_LAYOUT_KVCACHE */
+  int32_t weight_bits;     /* 32 (default): float MatMul weights; 8 or 4: the same weights
+                            * quantised as by kvc_quantize with its defaults (MatMulNBits) */
+  const char *tokenizer;   /* NULL (default), or a tokenizer.json (or a directory holding
+                            * one): copied into the model's directory, with the
+                            * tokenizer_config.json beside it; vocab_size must cover its ids */
+  int32_t bos_token_id;    /* the ids genai_config.json states (layout GENAI): */
+  int32_t eos_token_id;    /*   KVC_BUILD_TOKEN_AUTO (default): the tokens tokenizer_config.json */
+  int32_t pad_token_id;    /*   names (none where it names none), or without a tokenizer 1, 2, 2
+                            *   (the random models have no vocabulary: these are placeholders);
+                            *   -1: none (generation stops only at its length); else the id */
+} kvc_build_params;
+
+/* kvc_build_params' token ids: taken from the tokenizer, or the builder's placeholders. */
+#define KVC_BUILD_TOKEN_AUTO (-2)
+
+/* The seed's model: 4 layers, 4 heads of 64, vocabulary 1000, 512 positions, seed 1. */
+KVC_API kvc_build_params kvc_build_default_params(void);
+
+/* Number of parameters (floats) a model with these sizes has; 0 if a size is invalid. */
+KVC_API int64_t kvc_build_param_count(const kvc_build_params *params);
+
+/* Write the model into directory `dir` (created if missing; its parent must exist).
+ * The three files are written under temporary names and renamed into place, so a failure
+ * leaves no partial model behind. Same params -> byte-identical files.
+ * Returns KVC_ERR_INVALID_ARG naming the field for a size <= 0 or beyond the limits
+ * (layers, heads <= 256; head_dim <= 1024; vocab_size, max_seq_len <= 1048576;
+ * at most 2^31 parameters; kv_heads dividing heads, below heads only with GQA),
+ * KVC_ERR_IO naming the path it could not write. */
+KVC_API kvc_status kvc_build_model(const char *dir, const kvc_build_params *params);
+
+/* ---------------------------------------------------------------------------------------
+ * ONNX Runtime, as loaded
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_runtime_info {
+  int api_version;           /* ORT_API_VERSION of the header kvcache was compiled against */
+  const char *ort_version;   /* version string of the loaded runtime; static storage */
+  char library_path[4096];   /* file the runtime was loaded from ("" if unknown) */
+  char providers[512];       /* execution providers built into the runtime, comma-separated:
+                              * not all can be created (a CUDA provider needs its library and
+                              * a GPU); see usable_providers */
+  char usable_providers[64]; /* kvcache's providers that can be created here: "cpu" or
+                              * "cpu,cuda" (kvc_model_params.provider) */
+  char cuda_note[512];       /* why "cuda" cannot be created, "" when it can */
+} kvc_runtime_info;
+
+/* Telemetry: ONNX Runtime 1.30's Linux builds send Microsoft usage telemetry by default (a
+ * device id and an event database under $XDG_CACHE_HOME/Microsoft/DeveloperTools, threads
+ * that upload them). The first kvc_model_open, which creates kvcache's ONNX Runtime
+ * environment, sets ORT_DISABLE_TELEMETRY=1 (1.30's name) and ORT_TELEMETRY_DISABLED=1 (later
+ * versions') in the process environment when neither is set, so none of that starts; a
+ * program that wants it sets one of them to 0 before. Like any setenv, it races with other
+ * threads reading the environment at that moment: such a program sets the variable itself
+ * before starting them. An environment the program created through ONNX Runtime before
+ * kvcache's is not changed. */
+
+/* Fill *info from the loaded ONNX Runtime. Fails with KVC_ERR_RUNTIME when the runtime is
+ * older than the header's API version. */
+KVC_API kvc_status kvc_runtime_get_info(kvc_runtime_info *info);
+
+/* ---------------------------------------------------------------------------------------
+ * Probes: the timings behind `kvcache bench` (what a step can cost at best on this machine)
+ * ------------------------------------------------------------------------------------- */
+
+/* The memory floor of a decode step: for each of n byte counts, the median time in ms (into
+ * ms[i]) that one ONNX Runtime Run on this model's provider and threads takes to read that
+ * many bytes once (a MatMul of a 1 x 64 row by a 64-row matrix of that size: the
+ * matrix-vector kernel a decode step streams its weights through; after as many untimed
+ * reads to bring the matrix into the caches). A step reading its weights and a cache of p
+ * positions can be no faster than the floor of param_bytes + p * cache_bytes_per_token.
+ * Makes a small session and a buffer of max(bytes) for the call; KVC_ERR_INVALID_ARG for
+ * n < 1, reads < 1 or a byte count below 256. */
+KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,
+                                   double *ms);
+
+/* The attention alone, as ONNX Runtime runs it on this model's provider and threads: for each
+ * of n positions, the median time in ms (into ms[i]) of one run of a graph holding only the
+ * model's attention, one node per layer (`attention`: KVC_ATTENTION_GQA for
+ * com.microsoft.GroupQueryAttention, KVC_ATTENTION_KVCACHE for kvcache's operator), each
+ * decoding one token at that position over its own layer's cache (the model's heads, K/V
+ * heads and head size; in place), after as many untimed runs. Such a step reads
+ * layers * cache_bytes_per_token / layers * (position + 1) bytes of cache: bytes / time is
+ * the attention's cache read rate, comparable between the two operators in one process.
+ * Makes a small session and a cache of max(positions) + 2 positions for the call.
+ * KVC_ERR_INVALID_ARG for another attention, n < 1, reads < 1 or a position outside
+ * 0 .. max_seq_len - 1; KVC_ERR_UNSUPPORTED for kvcache's operator on a non-CPU provider. */
+KVC_API kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
+                                          const int32_t *positions, int32_t n, int32_t reads,
+                                          double *ms);
+
+/* ---------------------------------------------------------------------------------------
+ * Deprecated names: renamed in 0.2, kept until 0.3 (each calls its replacement)
+ * ------------------------------------------------------------------------------------- */
+KVC_API kvc_status kvc_runtime_info_get(kvc_runtime_info *info)
+    KVC_DEPRECATED("kvc_runtime_get_info");
+KVC_API kvc_status kvc_append_batch(const kvc_batch_item *items, int32_t n)
+    KVC_DEPRECATED("kvc_seq_append_batch");
+KVC_API kvc_status kvc_ctx_seq_new(kvc_ctx *ctx, kvc_seq **out) KVC_DEPRECATED("kvc_seq_new_in");
 
 #ifdef __cplusplus
 }

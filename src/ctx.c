@@ -66,10 +66,7 @@ static void release(kvc_ctx *c) {
   kvc__free(c->logits);
   kvc__free(c->bank);
   kvc__free(c->has_logits);
-  kvc__free(c->ids);
-  kvc__free(c->positions);
-  kvc__free(c->mask);
-  kvc__free(c->seqlens_k);
+  kvc__inputs_release(&c->in);
   kvc__free(c->plan_past);
   kvc__free(c->plan_before);
   kvc__free(c->plan_slot);
@@ -94,15 +91,12 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
   c->slots = slots;
   c->capacity = m->info.max_seq_len;
   c->vocab = m->sig.vocab;
-  c->id_type = m->sig.ids_type;
-  c->id_size = c->id_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 ? 4 : 8;
   /* a single-row run's logits: up to 64 MiB, at least one row; longer appends are split */
   const int64_t chunk = ((int64_t)16 << 20) / c->vocab;
   c->chunk = (int32_t)(chunk < 1 ? 1 : chunk > c->capacity ? c->capacity : chunk);
   c->rows = c->chunk > slots ? c->chunk : slots;
 
   const size_t S = (size_t)slots, T = (size_t)c->capacity, V = (size_t)c->vocab;
-  const size_t inputs = (T + 1 > S ? T + 1 : S); /* one row of up to T + 1, or S rows of 1 */
   c->state = kvc__calloc(S, sizeof *c->state);
   c->owner = kvc__calloc(S, sizeof *c->owner);
   c->tokens = kvc__calloc(S * T, sizeof *c->tokens);
@@ -110,10 +104,6 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
   c->logits = kvc__calloc(2 * S * V, sizeof *c->logits);
   c->bank = kvc__calloc(S, sizeof *c->bank);
   c->has_logits = kvc__calloc(S, sizeof *c->has_logits);
-  c->ids = kvc__calloc(inputs, c->id_size);
-  c->positions = kvc__calloc(inputs, c->id_size);
-  c->mask = kvc__calloc(S * (T + 1), c->id_size);
-  c->seqlens_k = kvc__calloc(S, sizeof *c->seqlens_k);
   c->plan_past = kvc__calloc(S, sizeof *c->plan_past);
   c->plan_before = kvc__calloc(S, sizeof *c->plan_before);
   c->plan_slot = kvc__calloc(S, sizeof *c->plan_slot);
@@ -123,15 +113,16 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
   c->plan_live = kvc__calloc(S, sizeof *c->plan_live);
   c->plan_mark = kvc__calloc(S, sizeof *c->plan_mark);
   if (!c->state || !c->owner || !c->tokens || !c->lens || !c->logits || !c->bank ||
-      !c->has_logits || !c->ids || !c->positions || !c->mask || !c->seqlens_k || !c->plan_past ||
-      !c->plan_before || !c->plan_slot || !c->plan_n || !c->plan_tokens || !c->plan_all ||
-      !c->plan_live || !c->plan_mark) {
+      !c->has_logits || !c->plan_past || !c->plan_before || !c->plan_slot || !c->plan_n ||
+      !c->plan_tokens || !c->plan_all || !c->plan_live || !c->plan_mark) {
     release(c);
     return kvc__fail(KVC_ERR_NO_MEMORY,
                      "out of memory for a context of %d slots of %d tokens (vocabulary %d)", slots,
                      c->capacity, c->vocab);
   }
-  kvc_status s = kvc__kv_ops_resolve(m, mode == KVC_KV_AUTO ? m->info.kv_mode : mode, &c->ops);
+  kvc_status s = kvc__inputs_init(&c->in, m, slots, c->capacity);
+  if (!s)
+    s = kvc__kv_ops_resolve(m, mode == KVC_KV_AUTO ? m->info.kv_mode : mode, &c->ops);
   if (!s)
     s = c->ops->init(c);
   if (s) {
@@ -163,14 +154,24 @@ void kvc_ctx_free(kvc_ctx *c) {
   release(c);
 }
 
-kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len) {
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len, int keep_logits) {
   kvc_status s =
       c->lens[slot] == new_len ? KVC_OK : c->ops->truncate(c, slot, c->lens[slot], new_len);
   if (!s) {
     c->lens[slot] = new_len;
-    c->has_logits[slot] = 0;
+    c->has_logits[slot] = (uint8_t)(keep_logits && c->has_logits[slot]);
   }
   return s;
+}
+
+void kvc__slot_set(kvc_ctx *c, int32_t slot, const int32_t *tokens, int32_t len,
+                   const float *logits) {
+  memcpy(c->tokens + (size_t)slot * c->capacity, tokens, (size_t)len * sizeof *tokens);
+  c->lens[slot] = len;
+  c->has_logits[slot] = logits != NULL;
+  if (logits)
+    memcpy(c->logits + ((size_t)c->bank[slot] * c->slots + slot) * c->vocab, logits,
+           (size_t)c->vocab * sizeof *logits);
 }
 
 int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
@@ -186,7 +187,7 @@ int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
 }
 
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot) {
-  kvc__ctx_truncate(c, slot, 0); /* to 0 frees what a NAIVE slot holds; cannot fail */
+  kvc__ctx_truncate(c, slot, 0, 0); /* to 0 frees what a NAIVE slot holds; cannot fail */
   c->owner[slot] = NULL;
   c->state[slot] = KVC_SLOT_FREE;
 }
@@ -202,6 +203,6 @@ kvc_status kvc_ctx_get_info(const kvc_ctx *c, kvc_ctx_info *info) {
                          .max_seq_len = c->capacity,
                          .kv_mode = c->ops->mode,
                          .batches = c->ops->batches,
-                         .cache_bytes = c->cache.buf ? kvc__cache_bytes(&c->cache) : 0};
+                         .cache_bytes = c->cache_bytes};
   return KVC_OK;
 }

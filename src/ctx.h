@@ -12,13 +12,18 @@
  *   positions    (R, T + 1)    position_ids of one run
  *   mask         (R, T + 1)    attention_mask of one run
  *   seqlens_k    (R)           GroupQueryAttention-style graphs: each row's total - 1
- *   run_logits   (R, V)        BOUND, SHARED: the logits output of one run
- *   cache                      per mode (cache.h): SHARED (S, kv_heads, T + 1, head_dim) per
- *                              tensor; BOUND two (S, kv_heads, T, head_dim) per tensor */
+ *   kv                         the mode's own (kv_state.h): BOUND and SHARED a slotted cache
+ *                              and the logits output of one run (R, V); NAIVE the tensors
+ *                              ONNX Runtime made
+ *
+ * Who writes what: the slot state (state, owner, tokens, lens, logits, bank, has_logits) only
+ * ctx.c and the kvc__slot_* functions below; the run inputs only inputs.c; c->kv only the
+ * mode's file. */
 #ifndef KVC_CTX_H
 #define KVC_CTX_H
 
-#include "cache.h"
+#include <string.h>
+
 #include "model.h"
 
 enum { KVC_MAX_ADDRESSES = 64 };
@@ -60,16 +65,8 @@ typedef struct kvc__kv_ops {
   kvc_status (*dense)(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
 } kvc__kv_ops;
 
+/* kv_plain.c: NAIVE, UNCACHED; kv_slotted.c: BOUND, SHARED. */
 extern const kvc__kv_ops kvc__kv_naive, kvc__kv_uncached, kvc__kv_bound, kvc__kv_shared;
-
-/* What BOUND and SHARED have in common (kv_slotted.c): the slotted cache of `copies` buffers
- * of `stride` positions per tensor, the run's logits buffer and the binding; freeing them;
- * copying a slot's prefix; reading it dense (where its past lives: kvc__slotted_address). */
-kvc_status kvc__slotted_init(kvc_ctx *c, int stride, int copies);
-void kvc__slotted_release(kvc_ctx *c);
-kvc_status kvc__slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
-                             int32_t len);
-kvc_status kvc__slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
 
 typedef struct kvc__metrics {
   double prefill_ms, *decode_ms; /* decode_ms: (T) */
@@ -88,12 +85,24 @@ struct kvc_seq {
 
 enum { KVC_SLOT_FREE = 0, KVC_SLOT_SEQ = 1, KVC_SLOT_BORROWED = 2 };
 
+/* The graph's run inputs other than the cache, for one run (inputs.c owns them). */
+typedef struct kvc__inputs {
+  size_t id_size; /* 4 or 8: input_ids, position_ids and attention_mask are int32 or int64 */
+  ONNXTensorElementDataType id_type;
+  void *ids, *positions, *mask;
+  int32_t *seqlens_k, total_len[1];
+} kvc__inputs;
+
 struct kvc_ctx {
   kvc_model *model;
   const kvc__kv_ops *ops;
+  void *kv;            /* the mode's own state (kv_state.h): made by ops->init */
+  int64_t cache_bytes; /* what the mode allocated for the cache of every slot (0: none) */
   int32_t slots, capacity, vocab;
-  int32_t chunk;       /* most tokens one single-row run takes (its logits must fit run_logits) */
-  int32_t rows;        /* rows of the run buffers */
+  int32_t chunk; /* most tokens one single-row run takes (its logits must fit the run buffer) */
+  int32_t rows;  /* rows of the run buffers */
+
+  /* the slots: written by ctx.c and the kvc__slot_* functions alone */
   uint8_t *state;      /* (S) KVC_SLOT_* */
   kvc_seq **owner;     /* (S) the sequence in each slot */
   int32_t *tokens;     /* (S, T) */
@@ -102,35 +111,13 @@ struct kvc_ctx {
   uint8_t *bank;       /* (S) which bank holds the slot's logits */
   uint8_t *has_logits; /* (S) */
 
-  /* one run's host inputs */
-  size_t id_size;
-  ONNXTensorElementDataType id_type;
-  void *ids, *positions, *mask;
-  int32_t *seqlens_k, total_len[1];
-  float *run_logits;
+  kvc__inputs in; /* one run's host inputs */
 
   /* per call scratch, so that a call allocates nothing: (S) each */
   int32_t *plan_past, *plan_before, *plan_slot, *plan_n;
   const int32_t **plan_tokens;
   float **plan_all;
   uint8_t *plan_live, *plan_mark;
-
-  /* BOUND and SHARED */
-  kvc__cache cache;
-  OrtIoBinding *binding;
-  int32_t bound_first, bound_count, bound_n; /* SHARED: the rows the binding holds now */
-
-  /* NAIVE and UNCACHED: a plain Run */
-  const char **in_names, **out_names; /* input_ids, [attention_mask], [position_ids],
-                                       * [seqlens_k, total_sequence_length], pasts...;
-                                       * logits, presents... */
-  OrtValue **in_values, **out_values;
-  int n_in, n_out, first_past;
-  OrtValue **past;  /* (S, layers * 2) each slot's pasts: ONNX Runtime's presents */
-  OrtValue **fresh; /* (layers * 2) copies being made, before they replace pasts */
-  OrtValue *empty;  /* (1, kv_heads, 0, head_dim) */
-  float empty_data[1];
-  OrtValue *logits_value; /* logits of the last plain run, held until the next */
 
   int32_t fail_at_run; /* tests: the n-th run from now fails (0 = never) */
 };
@@ -149,18 +136,18 @@ int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state);
 /* Give a slot back: empty, no logits. */
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot);
 
-/* Put a slot back at new_len (<= its length) through its mode; no logits after. */
-kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len);
+/* Put a slot back at new_len (<= its length) through its mode; no logits after unless
+ * keep_logits (a rollback to where the logits were made). */
+kvc_status kvc__ctx_truncate(kvc_ctx *c, int32_t slot, int32_t new_len, int keep_logits);
+
+/* Make a slot hold len tokens whose cache the mode already holds (copied or loaded), and
+ * `logits` (V floats) after the last of them, or none for NULL. */
+void kvc__slot_set(kvc_ctx *c, int32_t slot, const int32_t *tokens, int32_t len,
+                   const float *logits);
 
 /* KVC_OK for a sequence whose context lives; KVC_ERR_INVALID_ARG naming `fn` for NULL, or
  * for a sequence detached by kvc_ctx_free (only kvc_seq_free applies to it). */
 kvc_status kvc__seq_check(const kvc_seq *q, const char *fn);
-
-/* The buffer holding a BOUND or SHARED slot's past (BOUND: one of two, in turn; SHARED: the
- * only one): an inline view of the cache, so that a step's metrics read it where they are. */
-static inline const void *kvc__slotted_address(const kvc_ctx *c, int32_t slot) {
-  return kvc__cache_past(&c->cache, 0, 0, slot);
-}
 
 /* The slot's logits in the bank a call writes (the one not in use). */
 static inline float *kvc__ctx_pending_logits(kvc_ctx *c, int32_t slot) {
@@ -170,7 +157,28 @@ static inline const float *kvc__ctx_logits(const kvc_ctx *c, int32_t slot) {
   return c->logits + ((size_t)c->bank[slot] * c->slots + slot) * c->vocab;
 }
 
+/* The step's writes to a slot: its next n tokens put after its length (not yet part of it),
+ * n positions made part of it once their cache is written, and its pending logits made its
+ * own. */
+static inline void kvc__slot_put_tokens(kvc_ctx *c, int32_t slot, const int32_t *tokens,
+                                        int32_t n) {
+  memcpy(c->tokens + (size_t)slot * c->capacity + c->lens[slot], tokens,
+         (size_t)n * sizeof *tokens);
+}
+static inline void kvc__slot_grow(kvc_ctx *c, int32_t slot, int32_t n) {
+  c->lens[slot] += n;
+}
+static inline void kvc__slot_commit(kvc_ctx *c, int32_t slot) {
+  c->bank[slot] = (uint8_t)(1 - c->bank[slot]);
+  c->has_logits[slot] = 1;
+}
+
 /* ---- inputs.c: the graph's run inputs other than the cache ----------------------------- */
+
+/* Allocate the host inputs for the runs of a context of `slots` slots of `capacity` tokens (one
+ * row of up to capacity + 1 tokens, or a row per slot) (KVC_ERR_NO_MEMORY), and free them. */
+kvc_status kvc__inputs_init(kvc__inputs *in, const kvc_model *m, int32_t slots, int32_t capacity);
+void kvc__inputs_release(kvc__inputs *in);
 
 /* Write the host inputs of `r`: ids, positions, attention mask, seqlens_k and
  * total_sequence_length. */
@@ -192,10 +200,11 @@ typedef struct kvc__run_input {
  * total_sequence_length, those it has); returns how many (at most KVC_RUN_INPUTS). */
 int kvc__run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, kvc__run_input *out);
 
-/* Bind them to c->binding: all, all but the attention mask, or the mask alone (whose shape
+/* Bind them to `binding`: all, all but the attention mask, or the mask alone (whose shape
  * changes with every run's length). */
 enum { KVC_INPUTS_ALL, KVC_INPUTS_BUT_MASK, KVC_INPUTS_MASK };
-kvc_status kvc__bind_run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, int which);
+kvc_status kvc__bind_run_inputs(kvc_ctx *c, OrtIoBinding *binding, int32_t rows, int32_t n,
+                                int32_t total, int which);
 
 /* ---- decode.c: the path of one append ---------------------------------------------------- */
 

@@ -32,7 +32,7 @@ static kvc_status run_alone(kvc_ctx *c, int32_t slot, int32_t n, float *all_logi
     if (all_logits)
       memcpy(all_logits + (size_t)done * c->vocab, logits,
              (size_t)chunk * c->vocab * sizeof(float));
-    c->lens[slot] += chunk;
+    kvc__slot_grow(c, slot, chunk);
     if (last && done + chunk == n)
       memcpy(last, logits + (size_t)(chunk - 1) * c->vocab, (size_t)c->vocab * sizeof(float));
   }
@@ -62,7 +62,7 @@ static kvc_status run_together(kvc_ctx *c, const int32_t *slots, const int32_t *
     memcpy(kvc__ctx_pending_logits(c, slots[i]), row, bytes);
     if (all_logits && all_logits[i])
       memcpy(all_logits[i] + (size_t)(n[i] - 1) * c->vocab, row, bytes);
-    c->lens[slots[i]] += 1;
+    kvc__slot_grow(c, slots[i], 1);
   }
   return s;
 }
@@ -72,8 +72,7 @@ kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *co
                              int commit) {
   for (int32_t i = 0; i < count; i++) {
     c->plan_before[i] = c->lens[slots[i]];
-    memcpy(c->tokens + (size_t)slots[i] * c->capacity + c->lens[slots[i]], tokens[i],
-           (size_t)n[i] * sizeof **tokens);
+    kvc__slot_put_tokens(c, slots[i], tokens[i], n[i]);
   }
   kvc_status s = KVC_OK;
   if (count == 1 || !c->ops->batches) {
@@ -93,15 +92,12 @@ kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *co
       const int32_t slot = slots[i], before = c->plan_before[i];
       if (c->lens[slot] == before)
         continue;
-      const int had_logits = c->has_logits[slot];
-      if (kvc__ctx_truncate(c, slot, before) == KVC_OK) {
-        c->has_logits[slot] = (uint8_t)had_logits;
+      if (kvc__ctx_truncate(c, slot, before, 1) == KVC_OK)
         continue;
-      }
       /* only a NAIVE cache (a copy ONNX Runtime could not allocate) or a BOUND cache in
-       * device memory gets here: the slot cannot be put back, so it is emptied */
-      c->lens[slot] = 0;
-      c->has_logits[slot] = 0;
+       * device memory gets here: the slot cannot be put back, so it is emptied (to 0 cannot
+       * fail) */
+      kvc__ctx_truncate(c, slot, 0, 0);
       s = kvc__wrap(s,
                     "the call failed and sequence %d (slot %d) could not be put back at "
                     "length %d, so it was emptied; the failure",
@@ -109,9 +105,7 @@ kvc_status kvc__append_slots(kvc_ctx *c, const int32_t *slots, const int32_t *co
     }
     return s;
   }
-  for (int32_t i = 0; i < count && commit; i++) {
-    c->bank[slots[i]] = (uint8_t)(1 - c->bank[slots[i]]);
-    c->has_logits[slots[i]] = 1;
-  }
+  for (int32_t i = 0; i < count && commit; i++)
+    kvc__slot_commit(c, slots[i]);
   return KVC_OK;
 }

@@ -6,18 +6,23 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "ctx.h"
 #include "error.h"
+#include "kv_state.h"
+
+static kvc__plain *state_of(const kvc_ctx *c) {
+  return (kvc__plain *)c->kv;
+}
 
 /* The run inputs of one row of n tokens (inputs.c) as tensors over the host buffers, into
- * c->in_values. */
+ * the mode's in_values. */
 static kvc_status input_views(kvc_ctx *c, int32_t n, int32_t total) {
+  kvc__plain *k = state_of(c);
   kvc__run_input in[KVC_RUN_INPUTS];
   const int count = kvc__run_inputs(c, 1, n, total, in);
   kvc_status s = KVC_OK;
   for (int i = 0; i < count && !s; i++)
     s = kvc__view(c->model->host_mem, in[i].data, in[i].bytes, in[i].shape, in[i].rank, in[i].type,
-                  &c->in_values[i]);
+                  &k->in_values[i]);
   return s;
 }
 
@@ -67,45 +72,46 @@ static kvc_status check_output(const OrtValue *v, const char *name, const int64_
  * checked to be (1, kv_heads, past + n, head_dim)). On success *logits points at the logits
  * of the row's n tokens (checked to be (1, n, vocab)). */
 static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const float **logits) {
+  kvc__plain *k = state_of(c);
   const OrtApi *ort = kvc__ort();
-  OrtValue **past = c->past + (size_t)r->first_slot * (c->n_in - c->first_past);
+  OrtValue **past = k->past + (size_t)r->first_slot * (k->n_in - k->first_past);
   const int32_t total = r->past[0] + r->n;
   kvc__fill_rows(c, r);
   kvc_status s = input_views(c, r->n, total);
-  for (int i = 0; i < c->n_in - c->first_past; i++)
-    c->in_values[c->first_past + i] = past[i];
-  const int n_out = presents ? c->n_out : 1;
+  for (int i = 0; i < k->n_in - k->first_past; i++)
+    k->in_values[k->first_past + i] = past[i];
+  const int n_out = presents ? k->n_out : 1;
   for (int i = 0; i < n_out; i++)
-    c->out_values[i] = NULL;
+    k->out_values[i] = NULL;
   if (!s)
-    s = kvc__ort_check_as(ort->Run(c->model->session, NULL, c->in_names,
-                                   (const OrtValue *const *)c->in_values, (size_t)c->n_in,
-                                   c->out_names, (size_t)n_out, c->out_values),
+    s = kvc__ort_check_as(ort->Run(c->model->session, NULL, k->in_names,
+                                   (const OrtValue *const *)k->in_values, (size_t)k->n_in,
+                                   k->out_names, (size_t)n_out, k->out_values),
                           KVC_ERR_RUNTIME, "Run");
-  for (int i = 0; i < c->first_past; i++)
-    kvc__release_value(&c->in_values[i]);
+  for (int i = 0; i < k->first_past; i++)
+    kvc__release_value(&k->in_values[i]);
   const kvc__signature *sig = &c->model->sig;
   const int64_t logits_shape[3] = {1, r->n, c->vocab},
                 cache_shape[4] = {1, sig->kv_heads, total, sig->head_dim};
   if (!s)
-    s = check_output(c->out_values[0], "logits", logits_shape, 3);
+    s = check_output(k->out_values[0], "logits", logits_shape, 3);
   for (int i = 1; !s && i < n_out; i++)
-    s = check_output(c->out_values[i], c->out_names[i], cache_shape, 4);
+    s = check_output(k->out_values[i], k->out_names[i], cache_shape, 4);
   float *data = NULL;
   if (!s)
-    s = kvc__ort_check(ort->GetTensorMutableData(c->out_values[0], (void **)&data), "logits");
+    s = kvc__ort_check(ort->GetTensorMutableData(k->out_values[0], (void **)&data), "logits");
   if (s) {
     for (int i = 0; i < n_out; i++)
-      kvc__release_value(&c->out_values[i]);
+      kvc__release_value(&k->out_values[i]);
     return s;
   }
-  kvc__release_value(&c->logits_value);
-  c->logits_value = c->out_values[0];
+  kvc__release_value(&k->logits_value);
+  k->logits_value = k->out_values[0];
   *logits = data;
   for (int i = 1; presents && i < n_out; i++) {
-    if (past[i - 1] != c->empty)
+    if (past[i - 1] != k->empty)
       kvc__release_value(&past[i - 1]);
-    past[i - 1] = c->out_values[i];
+    past[i - 1] = k->out_values[i];
   }
   return KVC_OK;
 }
@@ -126,62 +132,68 @@ static kvc_status uncached_run(kvc_ctx *c, const kvc__rows *r, const float **log
 }
 
 static void drop_pasts(kvc_ctx *c, int32_t slot) {
-  const int per_slot = c->n_in - c->first_past;
-  for (int i = 0; c->past && i < per_slot; i++) {
-    OrtValue **v = &c->past[(size_t)slot * per_slot + i];
-    if (*v != c->empty)
+  kvc__plain *k = state_of(c);
+  const int per_slot = k->n_in - k->first_past;
+  for (int i = 0; k->past && i < per_slot; i++) {
+    OrtValue **v = &k->past[(size_t)slot * per_slot + i];
+    if (*v != k->empty)
       kvc__release_value(v);
-    *v = c->empty;
+    *v = k->empty;
   }
 }
 
 static kvc_status plain_init(kvc_ctx *c) {
   const kvc_model *m = c->model;
   const int L = m->sig.layers;
+  kvc__plain *k = kvc__calloc(1, sizeof *k);
+  if (!(c->kv = k))
+    return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a context");
   kvc__run_input in[KVC_RUN_INPUTS];
-  c->first_past = kvc__run_inputs(c, 1, 1, 1, in);
-  c->n_in = c->first_past + 2 * L;
-  c->n_out = 1 + 2 * L;
-  c->in_names = kvc__calloc((size_t)c->n_in, sizeof *c->in_names);
-  c->out_names = kvc__calloc((size_t)c->n_out, sizeof *c->out_names);
-  c->in_values = kvc__calloc((size_t)c->n_in, sizeof *c->in_values);
-  c->out_values = kvc__calloc((size_t)c->n_out, sizeof *c->out_values);
-  c->past = kvc__calloc((size_t)c->slots * 2 * L, sizeof *c->past);
-  c->fresh = kvc__calloc((size_t)2 * L, sizeof *c->fresh);
-  if (!c->in_names || !c->out_names || !c->in_values || !c->out_values || !c->past || !c->fresh)
+  k->first_past = kvc__run_inputs(c, 1, 1, 1, in);
+  k->n_in = k->first_past + 2 * L;
+  k->n_out = 1 + 2 * L;
+  k->in_names = kvc__calloc((size_t)k->n_in, sizeof *k->in_names);
+  k->out_names = kvc__calloc((size_t)k->n_out, sizeof *k->out_names);
+  k->in_values = kvc__calloc((size_t)k->n_in, sizeof *k->in_values);
+  k->out_values = kvc__calloc((size_t)k->n_out, sizeof *k->out_values);
+  k->past = kvc__calloc((size_t)c->slots * 2 * L, sizeof *k->past);
+  k->fresh = kvc__calloc((size_t)2 * L, sizeof *k->fresh);
+  if (!k->in_names || !k->out_names || !k->in_values || !k->out_values || !k->past || !k->fresh)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a context of %d slots", c->slots);
-  int k = 0;
-  for (; k < c->first_past; k++)
-    c->in_names[k] = in[k].name;
-  c->out_names[0] = "logits";
+  int at = 0;
+  for (; at < k->first_past; at++)
+    k->in_names[at] = in[at].name;
+  k->out_names[0] = "logits";
   for (int l = 0; l < L; l++) {
     for (int kv = 0; kv < 2; kv++) {
-      c->in_names[k++] = m->sig.names[l].past[kv];
-      c->out_names[1 + 2 * l + kv] = m->sig.names[l].present[kv];
+      k->in_names[at++] = m->sig.names[l].past[kv];
+      k->out_names[1 + 2 * l + kv] = m->sig.names[l].present[kv];
     }
   }
   const int64_t shape[4] = {1, m->sig.kv_heads, 0, m->sig.head_dim};
-  kvc_status s = kvc__view(m->host_mem, c->empty_data, 0, shape, 4,
-                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &c->empty);
+  kvc_status s = kvc__view(m->host_mem, k->empty_data, 0, shape, 4,
+                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &k->empty);
   for (int32_t i = 0; i < c->slots * 2 * L; i++)
-    c->past[i] = c->empty;
+    k->past[i] = k->empty;
   return s;
 }
 
 static void plain_release(kvc_ctx *c) {
-  for (int32_t slot = 0; c->past && slot < c->slots; slot++)
+  kvc__plain *k = state_of(c);
+  if (!k)
+    return;
+  for (int32_t slot = 0; k->past && slot < c->slots; slot++)
     drop_pasts(c, slot);
-  kvc__release_value(&c->empty);
-  kvc__release_value(&c->logits_value);
-  kvc__free(c->past);
-  kvc__free(c->fresh);
-  kvc__free(c->in_names);
-  kvc__free(c->out_names);
-  kvc__free(c->in_values);
-  kvc__free(c->out_values);
-  c->past = c->fresh = NULL;
-  c->in_names = c->out_names = NULL;
-  c->in_values = c->out_values = NULL;
+  kvc__release_value(&k->empty);
+  kvc__release_value(&k->logits_value);
+  kvc__free(k->past);
+  kvc__free(k->fresh);
+  kvc__free(k->in_names);
+  kvc__free(k->out_names);
+  kvc__free(k->in_values);
+  kvc__free(k->out_values);
+  kvc__free(k);
+  c->kv = NULL;
 }
 
 /* A new (1, kv_heads, len, head_dim) tensor holding the first len of `from`'s from_len
@@ -218,12 +230,14 @@ static kvc_status prefix_copy(const kvc_ctx *c, const OrtValue *from, int32_t fr
  * was. */
 static kvc_status naive_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, int32_t src_slot,
                              int32_t len) {
-  const int per_slot = src->n_in - src->first_past;
-  OrtValue **fresh = dst->fresh;
+  const kvc__plain *ks = state_of(src);
+  kvc__plain *kd = state_of(dst);
+  const int per_slot = ks->n_in - ks->first_past;
+  OrtValue **fresh = kd->fresh;
   for (int i = 0; i < per_slot; i++)
     fresh[i] = NULL;
   kvc_status s = KVC_OK;
-  OrtValue *const *from = src->past + (size_t)src_slot * per_slot;
+  OrtValue *const *from = ks->past + (size_t)src_slot * per_slot;
   for (int i = 0; i < per_slot && !s && len > 0; i++)
     s = prefix_copy(src, from[i], src->lens[src_slot], len, &fresh[i]);
   if (s) {
@@ -233,7 +247,7 @@ static kvc_status naive_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src,
   }
   drop_pasts(dst, dst_slot);
   for (int i = 0; i < per_slot && len > 0; i++)
-    dst->past[(size_t)dst_slot * per_slot + i] = fresh[i];
+    kd->past[(size_t)dst_slot * per_slot + i] = fresh[i];
   return KVC_OK;
 }
 
@@ -243,9 +257,10 @@ static kvc_status naive_truncate(kvc_ctx *c, int32_t slot, int32_t len, int32_t 
 }
 
 static const void *naive_address(const kvc_ctx *c, int32_t slot) {
+  kvc__plain *k = state_of(c);
   void *p = NULL;
-  const OrtValue *v = c->past[(size_t)slot * (c->n_in - c->first_past)];
-  if (v != c->empty)
+  const OrtValue *v = k->past[(size_t)slot * (k->n_in - k->first_past)];
+  if (v != k->empty)
     kvc__ort_ignore(kvc__ort()->GetTensorMutableData((OrtValue *)v, &p));
   return p;
 }
@@ -253,26 +268,27 @@ static const void *naive_address(const kvc_ctx *c, int32_t slot) {
 /* A state's cache to or from the slot's pasts, (1, kv_heads, len, head_dim) each. Loading
  * makes every new tensor before the old ones go. */
 static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
+  kvc__plain *k = state_of(c);
   const OrtApi *ort = kvc__ort();
   const kvc__signature *sig = &c->model->sig;
-  const int per_slot = c->n_in - c->first_past;
+  const int per_slot = k->n_in - k->first_past;
   const size_t bytes = (size_t)sig->kv_heads * (size_t)len * (size_t)sig->head_dim * sizeof(float);
-  OrtValue **past = c->past + (size_t)slot * per_slot;
+  OrtValue **past = k->past + (size_t)slot * per_slot;
   kvc_status s = KVC_OK;
   for (int i = 0; i < per_slot && len > 0 && !s; i++) {
     float *data = NULL;
     if (!to_dense) {
       OrtAllocator *alloc = NULL;
       const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
-      c->fresh[i] = NULL;
+      k->fresh[i] = NULL;
       s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
       if (!s)
         s = kvc__ort_check_as(ort->CreateTensorAsOrtValue(alloc, shape, 4,
                                                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
-                                                          &c->fresh[i]),
+                                                          &k->fresh[i]),
                               KVC_ERR_NO_MEMORY, "loading a cache tensor");
     }
-    OrtValue *v = to_dense ? past[i] : c->fresh[i];
+    OrtValue *v = to_dense ? past[i] : k->fresh[i];
     if (!s)
       s = kvc__ort_check(ort->GetTensorMutableData(v, (void **)&data), "a cache tensor");
     if (!s)
@@ -283,12 +299,12 @@ static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dens
     return s;
   if (s) {
     for (int i = 0; i < per_slot; i++)
-      kvc__release_value(&c->fresh[i]);
+      kvc__release_value(&k->fresh[i]);
     return s;
   }
   drop_pasts(c, slot);
   for (int i = 0; i < per_slot && len > 0; i++)
-    past[i] = c->fresh[i];
+    past[i] = k->fresh[i];
   return KVC_OK;
 }
 

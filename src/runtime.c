@@ -8,9 +8,9 @@
 #include "model.h"
 #include "ort.h"
 
-kvc_status kvc_runtime_info_get(kvc_runtime_info *info) {
+kvc_status kvc_runtime_get_info(kvc_runtime_info *info) {
   if (!info)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_runtime_info_get: info is NULL");
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_runtime_get_info: info is NULL");
   memset(info, 0, sizeof *info);
   info->api_version = ORT_API_VERSION;
   info->ort_version = OrtGetApiBase()->GetVersionString();

@@ -36,12 +36,12 @@ static kvc_status seq_in(kvc_ctx *c, int owns_ctx, kvc_seq **out) {
   return KVC_OK;
 }
 
-kvc_status kvc_ctx_seq_new(kvc_ctx *ctx, kvc_seq **out) {
+kvc_status kvc_seq_new_in(kvc_ctx *ctx, kvc_seq **out) {
   if (!out)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_ctx_seq_new: out is NULL");
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_new_in: out is NULL");
   *out = NULL;
   if (!ctx)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_ctx_seq_new: ctx is NULL");
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_new_in: ctx is NULL");
   return seq_in(ctx, 0, out);
 }
 
@@ -100,21 +100,21 @@ static void note_address(kvc_seq *q) {
 /* Check a call's items against each other and the context; nothing is changed. */
 static kvc_status check_items(const kvc_batch_item *items, int32_t count) {
   if (!items)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_append_batch: items is NULL");
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_append_batch: items is NULL");
   if (count < 1)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_append_batch: n = %d: expected at least 1 item",
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_append_batch: n = %d: expected at least 1 item",
                      count);
   for (int32_t i = 0; i < count; i++) {
     if (items[i].seq && items[i].seq->ctx)
       continue;
     char what[64]; /* the message is made only for the item that fails */
-    snprintf(what, sizeof what, "kvc_append_batch: item %d", i);
+    snprintf(what, sizeof what, "kvc_seq_append_batch: item %d", i);
     return kvc__seq_check(items[i].seq, what);
   }
   kvc_ctx *c = items[0].seq->ctx;
   if (count > c->slots)
     return kvc__fail(KVC_ERR_INVALID_ARG,
-                     "kvc_append_batch: %d items for a context of %d slots: a sequence "
+                     "kvc_seq_append_batch: %d items for a context of %d slots: a sequence "
                      "appears twice, or sequences of other contexts are mixed in",
                      count, c->slots);
   kvc_status s = KVC_OK;
@@ -156,7 +156,7 @@ static kvc_status check_items(const kvc_batch_item *items, int32_t count) {
   return s;
 }
 
-kvc_status kvc_append_batch(const kvc_batch_item *items, int32_t count) {
+kvc_status kvc_seq_append_batch(const kvc_batch_item *items, int32_t count) {
   kvc_status s = check_items(items, count);
   if (s)
     return s;
@@ -197,7 +197,7 @@ kvc_status kvc_seq_append_all(kvc_seq *q, const int32_t *tokens, int32_t n, floa
   if (s)
     return s;
   const kvc_batch_item item = {q, tokens, n, all_logits};
-  return kvc_append_batch(&item, 1);
+  return kvc_seq_append_batch(&item, 1);
 }
 
 kvc_status kvc_seq_append(kvc_seq *q, const int32_t *tokens, int32_t n) {
@@ -229,7 +229,7 @@ kvc_status kvc_seq_reset(kvc_seq *q) {
   kvc_status s = kvc__seq_check(q, "kvc_seq_reset");
   if (s)
     return s;
-  kvc__ctx_truncate(q->ctx, q->slot, 0); /* to 0 cannot fail */
+  kvc__ctx_truncate(q->ctx, q->slot, 0, 0); /* to 0 cannot fail */
   reset_metrics(q);
   return KVC_OK;
 }
@@ -246,7 +246,7 @@ kvc_status kvc_seq_rewind(kvc_seq *q, int32_t len) {
     return KVC_OK;
   if (len == 0)
     return kvc_seq_reset(q);
-  return kvc__ctx_truncate(q->ctx, q->slot, len);
+  return kvc__ctx_truncate(q->ctx, q->slot, len, 0);
 }
 
 /* Make dst's slot a copy of the first len positions of src's: cache, tokens, length, and the
@@ -256,13 +256,9 @@ static kvc_status copy_slot(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *src, 
   kvc_status s = dst->ops->copy(dst, dst_slot, src, src_slot, len);
   if (s)
     return s;
-  memcpy(dst->tokens + (size_t)dst_slot * dst->capacity,
-         src->tokens + (size_t)src_slot * src->capacity, (size_t)len * sizeof *dst->tokens);
-  dst->lens[dst_slot] = len;
-  dst->has_logits[dst_slot] = (uint8_t)(len == src->lens[src_slot] && src->has_logits[src_slot]);
-  if (dst->has_logits[dst_slot])
-    memcpy((float *)kvc__ctx_logits(dst, dst_slot), kvc__ctx_logits(src, src_slot),
-           (size_t)src->vocab * sizeof(float));
+  const int whole = len == src->lens[src_slot] && src->has_logits[src_slot];
+  kvc__slot_set(dst, dst_slot, src->tokens + (size_t)src_slot * src->capacity, len,
+                whole ? kvc__ctx_logits(src, src_slot) : NULL);
   return KVC_OK;
 }
 
@@ -284,7 +280,7 @@ kvc_status kvc_seq_fork(const kvc_seq *parent, int32_t len, kvc_seq **out) {
     const kvc_seq_params p = {.kv_mode = pc->ops->mode};
     s = kvc_seq_new(pc->model, &p, &child);
   } else {
-    s = kvc_ctx_seq_new(pc, &child);
+    s = kvc_seq_new_in(pc, &child);
   }
   if (!s)
     s = copy_slot(child->ctx, child->slot, pc, parent->slot, len);
@@ -353,7 +349,6 @@ kvc_status kvc_seq_eval_candidates(kvc_seq *q, const int32_t *tokens, int32_t k,
   int32_t free_slots = 0;
   for (int32_t slot = 0; slot < c->slots; slot++)
     free_slots += c->state[slot] == KVC_SLOT_FREE;
-  const int had_logits = c->has_logits[q->slot];
   if (c->ops->batches && k > 1 && free_slots >= k - 1) {
     s = candidates_together(q, tokens, k, len, logits);
   } else {
@@ -366,14 +361,13 @@ kvc_status kvc_seq_eval_candidates(kvc_seq *q, const int32_t *tokens, int32_t k,
         memcpy(logits + (size_t)i * c->vocab, kvc__ctx_pending_logits(c, slot),
                (size_t)c->vocab * sizeof(float));
       if (!s)
-        s = kvc__ctx_truncate(c, slot, start);
+        s = kvc__ctx_truncate(c, slot, start, 1);
     }
   }
   if (c->lens[q->slot] != start) { /* a batched append succeeded */
-    kvc_status t = kvc__ctx_truncate(c, q->slot, start);
+    kvc_status t = kvc__ctx_truncate(c, q->slot, start, 1);
     s = s ? s : t;
   }
-  c->has_logits[q->slot] = (uint8_t)had_logits;
   return s;
 }
 
@@ -391,7 +385,7 @@ kvc_status kvc_seq_get_metrics(const kvc_seq *q, kvc_seq_metrics *out) {
       .prefill_tokens = q->m.prefill_tokens,
       .decode_steps = q->m.decode_steps,
       .decode_ms = q->m.decode_ms,
-      .cache_bytes = c->cache.buf ? kvc__cache_bytes(&c->cache) / c->slots : 0,
+      .cache_bytes = c->cache_bytes / c->slots,
       .cache_addresses = q->m.n_addresses,
       .decode_allocations = q->m.decode_allocations,
   };

@@ -250,11 +250,7 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
    * only reads when loading (byte copies: any alignment) */
   if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (float *)(uintptr_t)p, 0)))
     return s;
-  memcpy(c->tokens + (size_t)q->slot * c->capacity, tokens, (size_t)h.length * sizeof(int32_t));
-  c->lens[q->slot] = (int32_t)h.length;
-  c->has_logits[q->slot] = logits != NULL;
-  if (logits)
-    memcpy((float *)kvc__ctx_logits(c, q->slot), logits, (size_t)h.vocab * sizeof(float));
+  kvc__slot_set(c, q->slot, tokens, (int32_t)h.length, (const float *)(const void *)logits);
   return KVC_OK;
 }
 

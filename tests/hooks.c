@@ -1,17 +1,18 @@
 /* hooks.c: test-only views into a sequence's context (see hooks.h). */
 #include "hooks.h"
 
-#include "ctx.h"
 #include "error.h"
+#include "kv_state.h"
 
 const void *kvc__seq_cache_address(const kvc_seq *q, int layer, int kv) {
   const kvc_ctx *c = q->ctx;
   if (c->lens[q->slot] == 0 || c->ops->mode == KVC_KV_UNCACHED)
     return NULL;
   if (c->ops->mode == KVC_KV_BOUND || c->ops->mode == KVC_KV_SHARED)
-    return kvc__cache_past(&c->cache, layer, kv, q->slot);
+    return kvc__cache_past(&((const kvc__slotted *)c->kv)->cache, layer, kv, q->slot);
+  const kvc__plain *k = c->kv;
   void *p = NULL;
-  const OrtValue *v = c->past[(size_t)q->slot * (c->n_in - c->first_past) + 2 * layer + kv];
+  const OrtValue *v = k->past[(size_t)q->slot * (k->n_in - k->first_past) + 2 * layer + kv];
   kvc__ort_ignore(kvc__ort()->GetTensorMutableData((OrtValue *)v, &p));
   return p;
 }
@@ -20,23 +21,24 @@ kvc_status kvc__seq_check_binding(kvc_seq *q) {
   const kvc_ctx *c = q->ctx;
   if (c->ops->mode != KVC_KV_BOUND && c->ops->mode != KVC_KV_SHARED)
     return kvc__fail(KVC_ERR_INVALID_ARG, "not a BOUND or SHARED sequence");
+  const kvc__slotted *k = c->kv;
   const OrtApi *ort = kvc__ort();
   OrtAllocator *alloc = NULL;
   OrtValue **values = NULL;
   size_t count = 0;
   kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
   if (!s)
-    s = kvc__ort_check(ort->GetBoundOutputValues(c->binding, alloc, &values, &count), "outputs");
+    s = kvc__ort_check(ort->GetBoundOutputValues(k->binding, alloc, &values, &count), "outputs");
   for (size_t i = 0; i < count; i++) {
     void *data = NULL;
     if (!s)
       s = kvc__ort_check(ort->GetTensorMutableData(values[i], &data), "output data");
-    int ok = data == (void *)c->run_logits;
-    for (int l = 0; l < c->cache.layers && !s; l++)
+    int ok = data == (void *)k->run_logits;
+    for (int l = 0; l < k->cache.layers && !s; l++)
       for (int kv = 0; kv < 2; kv++)
-        for (int copy = 0; copy < c->cache.copies; copy++)
+        for (int copy = 0; copy < k->cache.copies; copy++)
           for (int slot = 0; slot < c->slots; slot++)
-            ok |= data == (void *)kvc__cache_at(&c->cache, l, kv, copy, slot);
+            ok |= data == (void *)kvc__cache_at(&k->cache, l, kv, copy, slot);
     if (!s && !ok)
       s = kvc__fail(KVC_ERR_RUNTIME, "bound output %zu lives at %p, outside kvcache's buffers", i,
                     data);

@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
   if (kvc_model_open(argv[1], &cuda, &m) == KVC_OK)
     kvc_model_free(m);
   kvc_runtime_info rt;
-  CHECK(kvc_runtime_info_get(&rt));
+  CHECK(kvc_runtime_get_info(&rt));
   if (exercise(argv[1]) || exercise(argv[2]))
     return 1;
   printf("leak_check: every mode of %s and %s exercised and freed\n", argv[1], argv[2]);

@@ -66,8 +66,8 @@ static kvc_ctx *new_ctx(kvc_model *m, int32_t slots) {
 
 static kvc_seq *seq_in(kvc_ctx *c) {
   kvc_seq *q = NULL;
-  if (kvc_ctx_seq_new(c, &q) != KVC_OK)
-    fail_msg("kvc_ctx_seq_new: %s", kvc_last_error());
+  if (kvc_seq_new_in(c, &q) != KVC_OK)
+    fail_msg("kvc_seq_new_in: %s", kvc_last_error());
   return q;
 }
 
@@ -191,7 +191,7 @@ static void random_schedule(kvc_model *m, uint64_t seed, int steps, int max_prom
     }
     if (k == 0)
       continue;
-    if (kvc_append_batch(items, k) != KVC_OK)
+    if (kvc_seq_append_batch(items, k) != KVC_OK)
       fail_msg("step %d, %d items: %s", step, k, kvc_last_error());
     calls++;
     batched_rows += k;
@@ -371,7 +371,7 @@ static void batched_steps_allocate_nothing_and_stay_put(void **state) {
       tok[i] = th_argmax(kvc_seq_logits(q[i]), VOCAB);
       items[i] = (kvc_batch_item){q[i], &tok[i], 1, NULL};
     }
-    assert_int_equal(kvc_append_batch(items, 8), KVC_OK);
+    assert_int_equal(kvc_seq_append_batch(items, 8), KVC_OK);
     for (int i = 0; i < 8; i++)
       assert_ptr_equal(kvc__seq_cache_address(q[i], 0, 0), addr[i]);
   }
@@ -400,17 +400,17 @@ static void bad_batches_change_nothing(void **state) {
   memcpy(la, kvc_seq_logits(a), sizeof la);
   memcpy(lb, kvc_seq_logits(b), sizeof lb);
   kvc_batch_item items[3] = {{a, &good, 1, NULL}, {b, &bad, 1, NULL}};
-  assert_int_equal(kvc_append_batch(items, 2), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_append_batch(items, 2), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "item 1"));
   assert_non_null(strstr(kvc_last_error(), "1005"));
   items[1] = (kvc_batch_item){a, &good, 1, NULL};
-  assert_int_equal(kvc_append_batch(items, 2), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_append_batch(items, 2), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "same sequence"));
   items[1] = (kvc_batch_item){x, &good, 1, NULL};
-  assert_int_equal(kvc_append_batch(items, 2), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_append_batch(items, 2), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "another context"));
-  assert_int_equal(kvc_append_batch(items, 0), KVC_ERR_INVALID_ARG);
-  assert_int_equal(kvc_append_batch(NULL, 1), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_append_batch(items, 0), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_seq_append_batch(NULL, 1), KVC_ERR_INVALID_ARG);
   assert_int_equal(kvc_seq_len(a), 3);
   assert_int_equal(kvc_seq_len(b), 2);
   assert_memory_equal(kvc_seq_logits(a), la, sizeof la);
@@ -418,12 +418,12 @@ static void bad_batches_change_nothing(void **state) {
 
   /* no free slot */
   kvc_seq *third = seq_in(c), *fourth = NULL;
-  assert_int_equal(kvc_ctx_seq_new(c, &fourth), KVC_ERR_NO_SLOT);
+  assert_int_equal(kvc_seq_new_in(c, &fourth), KVC_ERR_NO_SLOT);
   assert_null(fourth);
   assert_non_null(strstr(kvc_last_error(), "3 slots"));
   assert_int_equal(kvc_seq_fork(a, 1, &fourth), KVC_ERR_NO_SLOT);
   kvc_seq_free(third); /* a slot comes back */
-  assert_int_equal(kvc_ctx_seq_new(c, &fourth), KVC_OK);
+  assert_int_equal(kvc_seq_new_in(c, &fourth), KVC_OK);
   assert_int_equal(kvc_seq_len(fourth), 0);
   assert_null(kvc_seq_logits(fourth));
   kvc_seq_free(fourth);
@@ -494,12 +494,12 @@ static void failed_runs_roll_back(void **state) {
   memcpy(before, kvc_seq_logits(a), sizeof before);
   kvc_batch_item items[2] = {{a, prompt, 5, NULL}, {b, prompt, 4, NULL}};
   kvc__seq_inject(a, 3, 0);
-  assert_int_equal(kvc_append_batch(items, 2), KVC_ERR_RUNTIME);
+  assert_int_equal(kvc_seq_append_batch(items, 2), KVC_ERR_RUNTIME);
   assert_int_equal(kvc_seq_len(a), 2);
   assert_int_equal(kvc_seq_len(b), 0);
   assert_null(kvc_seq_logits(b));
   assert_memory_equal(kvc_seq_logits(a), before, sizeof before);
-  assert_int_equal(kvc_append_batch(items, 2), KVC_OK);
+  assert_int_equal(kvc_seq_append_batch(items, 2), KVC_OK);
   kvc_seq *ref = lone(f->gqa, KVC_KV_SHARED, prompt, 2);
   th_append(ref, prompt, 5);
   expect_close(kvc_seq_logits(a), kvc_seq_logits(ref), "batched after a failure", 0);

@@ -238,7 +238,7 @@ static void genai_layout_batches(void **state) {
   for (int k = 0; k < 3; k++) {
     for (int i = 0; i < 40; i++)
       tokens[k][i] = (k * 31 + i * 7) % V;
-    assert_int_equal(kvc_ctx_seq_new(c, &s[k]), KVC_OK);
+    assert_int_equal(kvc_seq_new_in(c, &s[k]), KVC_OK);
     lone[k] = th_new_seq(f->model[0], KVC_KV_SHARED);
     th_append(s[k], tokens[k], lens[k]);
     th_append(lone[k], tokens[k], lens[k]);
@@ -247,7 +247,7 @@ static void genai_layout_batches(void **state) {
     kvc_batch_item items[3];
     for (int k = 0; k < 3; k++)
       items[k] = (kvc_batch_item){s[k], &tokens[k][lens[k] + step], 1, NULL};
-    assert_int_equal(kvc_append_batch(items, 3), KVC_OK);
+    assert_int_equal(kvc_seq_append_batch(items, 3), KVC_OK);
     for (int k = 0; k < 3; k++) {
       th_append(lone[k], &tokens[k][lens[k] + step], 1);
       double d = th_max_diff(kvc_seq_logits(s[k]), kvc_seq_logits(lone[k]), V);

@@ -75,6 +75,38 @@ cc "$tmp/app/main.c" $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --
   -o "$tmp/app/pc"
 [ "$("$tmp/app/pc" "$tmp/m")" = "$out" ] || fail "pkg-config consumer differs"
 "$tmp/prefix/bin/kvcache" info -m "$tmp/m" >/dev/null || fail "installed CLI cannot run"
+# a program written against 0.1's names builds (each use warned of, naming its replacement)
+# and runs: the renamed functions are kept for one release
+cat >"$tmp/app/old.c" <<'C'
+#include <kvcache.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+  kvc_runtime_info info;
+  kvc_model *m = NULL;
+  kvc_ctx *c = NULL;
+  kvc_seq *q = NULL;
+  const int32_t t = 1;
+  const kvc_batch_item item = {0, &t, 1, NULL};
+  kvc_batch_item items[1] = {item};
+  if (kvc_runtime_info_get(&info) || argc < 2 || kvc_model_open(argv[1], NULL, &m) ||
+      kvc_ctx_new(m, NULL, &c) || kvc_ctx_seq_new(c, &q))
+    return 1;
+  items[0].seq = q;
+  if (kvc_append_batch(items, 1))
+    return 1;
+  printf("%d\n", kvc_seq_len(q));
+  kvc_seq_free(q);
+  kvc_ctx_free(c);
+  kvc_model_free(m);
+  return 0;
+}
+C
+warnings=$(cc "$tmp/app/old.c" $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs kvcache) \
+  -o "$tmp/app/old" 2>&1) || fail "a program using 0.1's names does not build: $warnings"
+for name in kvc_runtime_get_info kvc_seq_append_batch kvc_seq_new_in; do
+  grep -q "use $name" <<<"$warnings" || fail "no deprecation warning naming $name: $warnings"
+done
+[ "$("$tmp/app/old" "$tmp/m")" = 1 ] || fail "a program using 0.1's names did not run"
 # the same with the build tree and the runtime's directory hidden (an empty tmpfs over each)
 hidden=0
 if [ "$bundled" = 1 ] && unshare -m true 2>/dev/null; then
@@ -87,4 +119,4 @@ if [ "$bundled" = 1 ] && unshare -m true 2>/dev/null; then
   hidden=1
 fi
 echo "install: relocated tree ok (build tree and runtime directory hidden: $hidden)"
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"

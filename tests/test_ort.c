@@ -73,7 +73,7 @@ static void env_and_session_options(void **state) {
 static void runtime_info(void **state) {
   (void)state;
   kvc_runtime_info info;
-  assert_int_equal(kvc_runtime_info_get(&info), KVC_OK);
+  assert_int_equal(kvc_runtime_get_info(&info), KVC_OK);
   assert_int_equal(info.api_version, ORT_API_VERSION);
   assert_non_null(info.ort_version);
   assert_true(strncmp(info.ort_version, "1.", 2) == 0);
@@ -81,7 +81,7 @@ static void runtime_info(void **state) {
   assert_non_null(strstr(info.providers, "CPUExecutionProvider"));
   assert_true(!strcmp(info.usable_providers, "cpu") || !strcmp(info.usable_providers, "cpu,cuda"));
   assert_int_equal(!info.cuda_note[0], !strcmp(info.usable_providers, "cpu,cuda"));
-  assert_int_equal(kvc_runtime_info_get(NULL), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_runtime_get_info(NULL), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "info is NULL"));
 }
 

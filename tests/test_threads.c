@@ -69,7 +69,7 @@ static void *run(void *arg) {
   for (int k = 0; k < SLOTS && !w->status; k++) {
     int32_t t[PROMPT];
     prompt_of(w->seed, 2 + k, t);
-    TRY(kvc_ctx_seq_new(c, &seqs[k]));
+    TRY(kvc_seq_new_in(c, &seqs[k]));
     TRY(kvc_seq_append(seqs[k], t, PROMPT - k)); /* different lengths */
   }
   for (int s = 0; s < STEPS && !w->status; s++) {
@@ -78,7 +78,7 @@ static void *run(void *arg) {
       w->batched[k][s] = argmax(kvc_seq_logits(seqs[k]));
       items[k] = (kvc_batch_item){seqs[k], &w->batched[k][s], 1, NULL};
     }
-    TRY(kvc_append_batch(items, SLOTS));
+    TRY(kvc_seq_append_batch(items, SLOTS));
   }
   for (int k = 0; k < SLOTS && !w->status; k++)
     memcpy(w->last[k], kvc_seq_logits(seqs[k]), sizeof w->last[k]);

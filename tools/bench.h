@@ -29,7 +29,7 @@ typedef struct bench_strategy {
 } bench_strategy;
 
 /* Many sequences decoding together (--batch): one context of `size` slots, every step one
- * kvc_append_batch of one token per sequence, all at the same positions. */
+ * kvc_seq_append_batch of one token per sequence, all at the same positions. */
 typedef struct bench_batch {
   int32_t size;
   double tokens_per_s;       /* size * steps / their total time, median over repeats */

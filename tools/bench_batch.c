@@ -1,5 +1,5 @@
 /* bench_batch.c: `kvcache bench --batch 1,2,4,8,16`: tokens/s of B sequences decoding
- * together, each step one kvc_append_batch over a context of B slots, against the floor of
+ * together, each step one kvc_seq_append_batch over a context of B slots, against the floor of
  * reading the weights and all B caches once. Every size decodes the same positions (the mean
  * position is what the report states), and the sizes take turns, repeat after repeat, so
  * that the machine's drift hits them alike. */
@@ -34,7 +34,7 @@ static int run_size(kvc_model *model, const bench_result *r, int32_t B, const in
   if (!rc && kvc_ctx_new(model, &cp, &ctx))
     rc = fail("making a context");
   for (int32_t b = 0; !rc && b < B; b++)
-    if (kvc_ctx_seq_new(ctx, &seq[b]) || kvc_seq_append(seq[b], prompts + (size_t)b * first, first))
+    if (kvc_seq_new_in(ctx, &seq[b]) || kvc_seq_append(seq[b], prompts + (size_t)b * first, first))
       rc = fail("prefilling");
   for (int pass = 0; pass < 2 && !rc; pass++) {
     const int32_t steps = pass ? r->batch_steps : WARMUP;
@@ -44,7 +44,7 @@ static int run_size(kvc_model *model, const bench_result *r, int32_t B, const in
         items[b] = (kvc_batch_item){seq[b], &tok[b], 1, NULL};
       }
       const double t = kvc_stat_now_ms();
-      if (kvc_append_batch(items, B))
+      if (kvc_seq_append_batch(items, B))
         rc = fail("a batched step");
       if (pass)
         step_ms[i] = kvc_stat_now_ms() - t;

@@ -553,7 +553,7 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   if (r->n_batches) {
     fprintf(f,
             "## Many sequences at once (`--batch`)\n\nB sequences in one context of B slots "
-            "(kv %s), each step one `kvc_append_batch` of one token per sequence%s; every size "
+            "(kv %s), each step one `kvc_seq_append_batch` of one token per sequence%s; every size "
             "decodes positions %d..%d (mean %.1f) after its own prompts, the sizes taking turns. "
             "The floor reads the weights plus all B caches at the mean position once.\n\n"
             "| batch | tokens/s | step p50 ms | step p99 ms | floor ms | step / floor | "

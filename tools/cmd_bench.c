@@ -163,7 +163,7 @@ static void machine(bench_result *r, const kvc_model_params *mp) {
     fclose(f);
   r->machine.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
   kvc_runtime_info rt;
-  kvc_runtime_info_get(&rt);
+  kvc_runtime_get_info(&rt);
   snprintf(r->machine.ort_version, sizeof r->machine.ort_version, "%s", rt.ort_version);
   snprintf(r->machine.provider, sizeof r->machine.provider, "%s", r->model.provider);
   r->machine.threads = mp->intra_op_threads;

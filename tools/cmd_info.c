@@ -112,7 +112,7 @@ int kvc_cmd_info(int argc, char **argv) {
   kvc_model_info i;
   kvc_runtime_info rt;
   kvc_model_get_info(model, &i);
-  kvc_runtime_info_get(&rt);
+  kvc_runtime_get_info(&rt);
   if (json) {
     rc = print_json(&i, &rt);
   } else {

@@ -107,7 +107,7 @@ int kvc_cmd_soak(int argc, char **argv) {
   int32_t *tokens = malloc((size_t)cap * sizeof *tokens);
   kvc_status s = tokens ? kvc_ctx_new(m, &cp, &ctx) : KVC_ERR_NO_MEMORY;
   if (!s)
-    s = kvc_ctx_seq_new(ctx, &q);
+    s = kvc_seq_new_in(ctx, &q);
   if (!s)
     s = kvc_seq_new(m, NULL, &fresh);
   /* warm-up, so that what a long run reads has been read once before the resident set is
@@ -134,7 +134,7 @@ int kvc_cmd_soak(int argc, char **argv) {
       !(s = kvc_seq_save_buffer(q, NULL, 0, &state_cap)))
     s = (state = malloc(state_cap)) ? KVC_OK : KVC_ERR_NO_MEMORY;
   if (!s && !(s = kvc_seq_save_buffer(q, state, state_cap, &size)) &&
-      !(s = kvc_ctx_seq_new(ctx, &other)))
+      !(s = kvc_seq_new_in(ctx, &other)))
     s = kvc_seq_load_buffer(other, state, size);
   kvc_seq_free(other);
   if (!s)
@@ -160,7 +160,7 @@ int kvc_cmd_soak(int argc, char **argv) {
       size_t size = 0;
       s = kvc_seq_save_buffer(q, state, state_cap, &size);
       kvc_seq *loaded = NULL;
-      if (!s && !(s = kvc_ctx_seq_new(ctx, &loaded)) &&
+      if (!s && !(s = kvc_seq_new_in(ctx, &loaded)) &&
           !(s = kvc_seq_load_buffer(loaded, state, size))) {
         kvc_seq_free(q);
         q = loaded;

@@ -29,7 +29,7 @@ static const char usage[] =
 
 static int print_version(void) {
   kvc_runtime_info info;
-  kvc_status s = kvc_runtime_info_get(&info);
+  kvc_status s = kvc_runtime_get_info(&info);
   printf("kvcache %s\n", kvc_version());
   printf("onnxruntime header API version %d\n", info.api_version);
   printf("onnxruntime runtime %s\n", info.ort_version ? info.ort_version : "?");

@@ -1,6 +1,6 @@
 /* parallel.c: `kvcache generate --prompts FILE --parallel P`: many prompts decoding together
  * in one context of P slots, a new prompt joining whenever one finishes. Each step is one
- * kvc_append_batch() over the sequences in flight. */
+ * kvc_seq_append_batch() over the sequences in flight. */
 #include "parallel.h"
 
 #include <errno.h>
@@ -99,7 +99,7 @@ static kvc_status join(kvc_ctx *ctx, lane *l, prompt *p, const kvc_sampler_param
   kvc_sampler_params own = *sp;
   own.seed = sp->seed + (uint64_t)index; /* the same tokens whatever P is */
   memset(l, 0, sizeof *l);
-  kvc_status s = kvc_ctx_seq_new(ctx, &l->seq);
+  kvc_status s = kvc_seq_new_in(ctx, &l->seq);
   if (!s)
     s = kvc_sampler_new(&own, vocab, &l->sampler);
   l->p = p;
@@ -163,7 +163,7 @@ int kvc_generate_prompts(const char *cmd, kvc_model *model, const char *path, in
     if (s || k == 0)
       break;
     const double t0 = now_ms();
-    s = kvc_append_batch(items, k);
+    s = kvc_seq_append_batch(items, k);
     run_ms += now_ms() - t0;
     steps++;
     for (int j = 0; j < k && !s; j++) {
