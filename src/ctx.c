@@ -174,10 +174,11 @@ void kvc__slot_set(kvc_ctx *c, int32_t slot, const int32_t *tokens, int32_t len,
            (size_t)c->vocab * sizeof *logits);
 }
 
-int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state) {
+int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state, kvc_seq *owner) {
   for (int32_t slot = 0; slot < c->slots; slot++) {
     if (c->state[slot] == KVC_SLOT_FREE) {
       c->state[slot] = state;
+      c->owner[slot] = owner;
       c->lens[slot] = 0;
       c->has_logits[slot] = 0;
       return slot;

@@ -131,8 +131,9 @@ kvc_status kvc__kv_ops_resolve(const kvc_model *m, kvc_kv_mode mode, const kvc__
 /* Make a context of `slots` slots in `mode` (AUTO: the model's). */
 kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx **out);
 
-/* A free slot, marked `state`; -1 when none. */
-int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state);
+/* A free slot, marked `state` and held by `owner` (a sequence, or NULL for a slot borrowed
+ * within a call); -1 when none. */
+int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state, kvc_seq *owner);
 /* Give a slot back: empty, no logits. */
 void kvc__ctx_give_slot(kvc_ctx *c, int32_t slot);
 

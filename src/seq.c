@@ -22,7 +22,7 @@ static kvc_status seq_in(kvc_ctx *c, int owns_ctx, kvc_seq **out) {
     kvc__free(q);
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for a sequence");
   }
-  q->slot = kvc__ctx_take_slot(c, KVC_SLOT_SEQ);
+  q->slot = kvc__ctx_take_slot(c, KVC_SLOT_SEQ, q);
   if (q->slot < 0) {
     kvc__free(q->m.decode_ms);
     kvc__free(q);
@@ -31,7 +31,6 @@ static kvc_status seq_in(kvc_ctx *c, int owns_ctx, kvc_seq **out) {
   }
   q->ctx = c;
   q->owns_ctx = owns_ctx;
-  c->owner[q->slot] = q;
   *out = q;
   return KVC_OK;
 }
@@ -306,7 +305,7 @@ static kvc_status candidates_together(kvc_seq *q, const int32_t *tokens, int32_t
   int32_t taken = 0;
   slots[0] = q->slot;
   for (int32_t i = 1; i < k && !s; i++) {
-    slots[i] = kvc__ctx_take_slot(c, KVC_SLOT_BORROWED);
+    slots[i] = kvc__ctx_take_slot(c, KVC_SLOT_BORROWED, NULL);
     taken = i;
     s = copy_slot(c, slots[i], c, q->slot, start);
   }
