@@ -1,4 +1,5 @@
-/* args.c: strict number parsing for command-line options. */
+/* args.c: the CLI's command lines: options parsed from and help printed from one table per
+ * command, and strict number parsing. */
 #include "args.h"
 
 #include <errno.h>
@@ -47,72 +48,190 @@ int kvc_arg_double(const char *cmd, const char *option, const char *text, double
   return 1;
 }
 
-int kvc_arg_choice(const char *cmd, const char *option, const char *text, const char *const *names,
-                   int n) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(text, names[i]))
-      return i;
-  fprintf(stderr, "kvcache %s: %s expects ", cmd, option);
-  for (int i = 0; i < n; i++)
-    fprintf(stderr, "%s'%s'", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
-  fprintf(stderr, ", got '%s'\n", text);
-  return -1;
-}
+/* The help's second column: where each option's text starts. */
+enum { HELP_COLUMN = 23 };
 
-const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i) {
-  if (*i + 1 >= argc) {
-    fprintf(stderr, "kvcache %s: %s expects a value\n", cmd, argv[*i]);
-    return NULL;
+static void help_line(FILE *f, const kvc_opt *o) {
+  char left[160];
+  size_t n = (size_t)snprintf(left, sizeof left, "  %s%s%s", o->alias ? o->alias : "",
+                              o->alias ? ", " : "", o->name);
+  if (o->meta)
+    n += (size_t)snprintf(left + n, sizeof left - n, " %s", o->meta);
+  for (int k = 0; !o->meta && o->kind == KVC_OPT_CHOICE && o->choices[k] && n < sizeof left; k++)
+    n += (size_t)snprintf(left + n, sizeof left - n, "%c%s", k ? '|' : ' ', o->choices[k]);
+  if (n + 2 <= HELP_COLUMN)
+    fprintf(f, "%-*s", HELP_COLUMN, left);
+  else /* too wide: the text starts on the next line */
+    fprintf(f, "%s\n%*s", left, HELP_COLUMN, "");
+  for (const char *h = o->help; *h; h++) {
+    fputc(*h, f);
+    if (*h == '\n' && h[1])
+      fprintf(f, "%*s", HELP_COLUMN, "");
   }
-  return argv[++*i];
+  fputc('\n', f);
 }
 
-const char kvc_arg_model_help[] =
-    "  -m, --model DIR      model directory (or .onnx file) to run (required)\n"
-    "  --provider cpu|cuda  execution provider (cpu); KVCACHE_FORCE_CPU=1 forces cpu\n"
-    "  --threads N          ONNX Runtime intra-op threads (0 = its default)\n"
-    "  --kv MODE            KV cache mode: auto, naive, bound, shared, uncached (auto: shared\n"
-    "                       where the graph writes its cache in place, else bound)\n"
-    "  --max-seq N          cache capacity in tokens (0 = the model's maximum)\n";
+static const char *const providers[] = {"cpu", "cuda", NULL};
+static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
+                                    KVC_KV_UNCACHED};
+enum { N_MODEL_OPTS = 5, N_MODES = sizeof modes / sizeof modes[0] };
 
-int kvc_arg_model(const char *cmd, const char *usage, int argc, char **argv, int *i,
-                  kvc_model_params *p, const char **model_dir) {
-  const char *opt = argv[*i], *v;
+/* The model options' rows; picks[0] and picks[1] take the provider's and the mode's index. */
+static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *picks) {
+  static const char *mode_names[N_MODES + 1];
+  for (int k = 0; k < N_MODES; k++)
+    mode_names[k] = kvc_kv_mode_name(modes[k]);
+  const kvc_opt rows[N_MODEL_OPTS] = {
+      {.name = "--model",
+       .alias = "-m",
+       .meta = "DIR",
+       .kind = KVC_OPT_TEXT,
+       .target = dir,
+       .help = "model directory (or .onnx file) to run (required)"},
+      {.name = "--provider",
+       .kind = KVC_OPT_CHOICE,
+       .target = &picks[0],
+       .choices = providers,
+       .help = "execution provider (cpu); KVCACHE_FORCE_CPU=1 forces cpu"},
+      {.name = "--threads",
+       .meta = "N",
+       .kind = KVC_OPT_I32,
+       .target = &p->intra_op_threads,
+       .min = 0,
+       .max = 1024,
+       .help = "ONNX Runtime intra-op threads (0 = its default)"},
+      {.name = "--kv",
+       .meta = "MODE",
+       .kind = KVC_OPT_CHOICE,
+       .target = &picks[1],
+       .choices = mode_names,
+       .help = "KV cache mode: auto, naive, bound, shared, uncached (auto: shared\n"
+               "where the graph writes its cache in place, else bound)"},
+      {.name = "--max-seq",
+       .meta = "N",
+       .kind = KVC_OPT_I32,
+       .target = &p->max_seq_len,
+       .min = 0,
+       .max = 1 << 24,
+       .help = "cache capacity in tokens (0 = the model's maximum)"},
+  };
+  for (int k = 0; k < N_MODEL_OPTS; k++)
+    o[k] = rows[k];
+}
+
+void kvc_args_help(const kvc_args *a, FILE *f) {
+  fprintf(f, "%s%s\n", a->usage, a->heading ? a->heading : "options:");
+  for (int k = 0; k < a->n_opts; k++)
+    help_line(f, &a->opts[k]);
+  if (a->model) {
+    kvc_opt model[N_MODEL_OPTS];
+    kvc_model_params p;
+    const char *dir;
+    int picks[2];
+    model_opts(model, &p, &dir, picks);
+    for (int k = 0; k < N_MODEL_OPTS; k++)
+      help_line(f, &model[k]);
+  }
+}
+
+static kvc_opt *find(kvc_opt *o, int n, const char *arg) {
+  for (int k = 0; k < n; k++)
+    if (!strcmp(arg, o[k].name) || (o[k].alias && !strcmp(arg, o[k].alias)))
+      return &o[k];
+  return NULL;
+}
+
+const char *kvc_args_given(const kvc_args *a, const char *name) {
+  const kvc_opt *o = find(a->opts, a->n_opts, name);
+  return o ? o->given : NULL;
+}
+
+/* Store value v of option `opt` (as written) into o's target; 0 after printing why not. */
+static int take(const char *cmd, const char *opt, const kvc_opt *o, const char *v) {
   int64_t n;
-  if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-    printf("%s%s", usage, kvc_arg_model_help);
-    return KVC_ARG_HELP;
-  } else if (!strcmp(opt, "-m") || !strcmp(opt, "--model")) {
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)))
-      return -1;
-    *model_dir = v;
-  } else if (!strcmp(opt, "--provider")) {
-    static const char *const providers[] = {"cpu", "cuda"};
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || kvc_arg_choice(cmd, opt, v, providers, 2) < 0)
-      return -1;
-    p->provider = v;
-  } else if (!strcmp(opt, "--threads")) {
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || !kvc_arg_int(cmd, opt, v, 0, 1024, &n))
-      return -1;
-    p->intra_op_threads = (int32_t)n;
-  } else if (!strcmp(opt, "--max-seq")) {
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || !kvc_arg_int(cmd, opt, v, 0, 1 << 24, &n))
-      return -1;
-    p->max_seq_len = (int32_t)n;
-  } else if (!strcmp(opt, "--kv")) {
-    static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
-                                        KVC_KV_UNCACHED};
-    const char *names[5];
-    for (int k = 0; k < 5; k++)
-      names[k] = kvc_kv_mode_name(modes[k]);
-    int m = -1;
-    if (!(v = kvc_arg_value(cmd, argc, argv, i)) || (m = kvc_arg_choice(cmd, opt, v, names, 5)) < 0)
-      return -1;
-    p->kv_mode = modes[m];
-  } else {
+  switch (o->kind) {
+  case KVC_OPT_FLAG:
+    *(int *)o->target = 1;
+    return 1;
+  case KVC_OPT_TEXT:
+    *(const char **)o->target = v;
+    return 1;
+  case KVC_OPT_I32:
+  case KVC_OPT_I64:
+    if (!kvc_arg_int(cmd, opt, v, (int64_t)o->min, (int64_t)o->max, &n))
+      return 0;
+    if (o->kind == KVC_OPT_I32)
+      *(int32_t *)o->target = (int32_t)n;
+    else
+      *(int64_t *)o->target = n;
+    return 1;
+  case KVC_OPT_U64:
+    return kvc_arg_u64(cmd, opt, v, o->target);
+  case KVC_OPT_F64:
+    return kvc_arg_double(cmd, opt, v, o->min, o->max, o->target);
+  case KVC_OPT_CHOICE: {
+    int count = 0;
+    for (; o->choices[count]; count++)
+      if (!strcmp(v, o->choices[count])) {
+        *(int *)o->target = count;
+        return 1;
+      }
+    fprintf(stderr, "kvcache %s: %s expects ", cmd, opt);
+    for (int k = 0; k < count; k++)
+      fprintf(stderr, "%s'%s'", k == 0 ? "" : k == count - 1 ? " or " : ", ", o->choices[k]);
+    fprintf(stderr, ", got '%s'\n", v);
     return 0;
   }
-  return 1;
+  case KVC_OPT_CUSTOM:
+    return o->parse(cmd, v, o->target) == 0;
+  }
+  return 0;
+}
+
+int kvc_args_parse(kvc_args *a, int argc, char **argv) {
+  kvc_opt model[N_MODEL_OPTS];
+  int picks[2] = {-1, -1};
+  const int n_model = a->model ? N_MODEL_OPTS : 0;
+  if (a->model)
+    model_opts(model, a->model, a->model_dir, picks);
+  for (int k = 0; k < a->n_opts; k++)
+    a->opts[k].given = NULL;
+  a->n_words = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+      kvc_args_help(a, stdout);
+      return KVC_ARG_HELP;
+    }
+    kvc_opt *o = find(a->opts, a->n_opts, arg);
+    if (!o)
+      o = find(model, n_model, arg);
+    if (!o && arg[0] != '-' && a->n_words < a->max_words) {
+      a->words[a->n_words++] = arg;
+      continue;
+    }
+    if (!o) {
+      fprintf(stderr, "kvcache %s: unknown option '%s'\n\n", a->cmd, arg);
+      kvc_args_help(a, stderr);
+      return KVC_EXIT_USAGE;
+    }
+    const char *v = arg;
+    if (o->kind != KVC_OPT_FLAG) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "kvcache %s: %s expects a value\n", a->cmd, arg);
+        return KVC_EXIT_USAGE;
+      }
+      v = argv[++i];
+    }
+    if (!take(a->cmd, arg, o, v))
+      return KVC_EXIT_USAGE;
+    o->given = v;
+  }
+  if (picks[0] >= 0)
+    a->model->provider = providers[picks[0]];
+  if (picks[1] >= 0)
+    a->model->kv_mode = modes[picks[1]];
+  return 0;
 }
 
 int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,
@@ -128,12 +247,6 @@ int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params 
     return s == KVC_ERR_INVALID_ARG ? KVC_EXIT_USAGE : 1;
   }
   return 0;
-}
-
-int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int with_model) {
-  fprintf(stderr, "kvcache %s: unknown option '%s'\n\n%s%s", cmd, option, usage,
-          with_model ? kvc_arg_model_help : "");
-  return KVC_EXIT_USAGE;
 }
 
 void kvc_arg_random_tokens(uint64_t seed, int32_t *out, int64_t n, int32_t vocab) {

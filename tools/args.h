@@ -1,47 +1,99 @@
-/* args.h: strict option parsing for the CLI. Every malformed value is reported with the
- * option's name and what was expected; the caller exits with code 2. */
+/* args.h: the CLI's command lines. Each command lists its options once, as a table of kvc_opt
+ * rows: the parser reads argv from the table and the help is printed from it, so no option is
+ * parsed and missing from the help, or the other way round. Every malformed value is reported
+ * with the option's name and what was expected; the command exits with code 2. */
 #ifndef KVC_TOOLS_ARGS_H
 #define KVC_TOOLS_ARGS_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include "kvcache.h"
 
 /* Exit status for bad usage. */
 enum { KVC_EXIT_USAGE = 2 };
 
-/* Parse `text` as a decimal integer in [min, max]. On failure print
- * "kvcache <cmd>: <option> expects ..., got '<text>'" to stderr and return 0. */
+typedef enum kvc_opt_kind {
+  KVC_OPT_FLAG,   /* no value: *(int *)target = 1 */
+  KVC_OPT_TEXT,   /* *(const char **)target = the value */
+  KVC_OPT_I32,    /* *(int32_t *)target = an integer in [min, max] */
+  KVC_OPT_I64,    /* *(int64_t *)target = an integer in [min, max] */
+  KVC_OPT_U64,    /* *(uint64_t *)target = a non-negative integer */
+  KVC_OPT_F64,    /* *(double *)target = a number in [min, max] */
+  KVC_OPT_CHOICE, /* *(int *)target = the index of the value among `choices` */
+  KVC_OPT_CUSTOM, /* parse(cmd, value, target): 0, or nonzero after printing why not */
+} kvc_opt_kind;
+
+typedef struct kvc_opt {
+  const char *name;  /* "--top-k", "-n" */
+  const char *alias; /* a short spelling shown first ("-m" of "--model"), or NULL */
+  const char *meta;  /* the value's name in the help ("N", "DIR"); NULL: a flag, or for a
+                      * choice its words joined by '|' */
+  kvc_opt_kind kind;
+  void *target;
+  double min, max;                                                /* I32, I64, F64 */
+  const char *const *choices;                                     /* CHOICE: NULL-terminated */
+  int (*parse)(const char *cmd, const char *value, void *target); /* CUSTOM */
+  const char *help;                                               /* lines separated by '\n' */
+  const char *given; /* set by the parser: the value as written (a flag: its name); NULL when
+                      * the option was not given */
+} kvc_opt;
+
+/* Rows of a table, one per kind (the help's text last; alias, when wanted, set by name). */
+#define KVC_FLAG(name, target, help)                                                               \
+  { name, NULL, NULL, KVC_OPT_FLAG, target, 0, 0, NULL, NULL, help, NULL }
+#define KVC_TEXT(name, meta, target, help)                                                         \
+  { name, NULL, meta, KVC_OPT_TEXT, target, 0, 0, NULL, NULL, help, NULL }
+#define KVC_INT32(name, meta, target, min, max, help)                                              \
+  { name, NULL, meta, KVC_OPT_I32, target, min, max, NULL, NULL, help, NULL }
+#define KVC_INT64(name, meta, target, min, max, help)                                              \
+  { name, NULL, meta, KVC_OPT_I64, target, min, max, NULL, NULL, help, NULL }
+#define KVC_UINT64(name, meta, target, help)                                                       \
+  { name, NULL, meta, KVC_OPT_U64, target, 0, 0, NULL, NULL, help, NULL }
+#define KVC_NUMBER(name, meta, target, min, max, help)                                             \
+  { name, NULL, meta, KVC_OPT_F64, target, min, max, NULL, NULL, help, NULL }
+#define KVC_CHOICE(name, meta, target, choices, help)                                              \
+  { name, NULL, meta, KVC_OPT_CHOICE, target, 0, 0, choices, NULL, help, NULL }
+#define KVC_CUSTOM(name, meta, target, parse, help)                                                \
+  { name, NULL, meta, KVC_OPT_CUSTOM, target, 0, 0, NULL, parse, help, NULL }
+
+/* One command's command line. */
+typedef struct kvc_args {
+  const char *cmd;     /* "generate" */
+  const char *usage;   /* the usage lines and the description; the options' help follows */
+  const char *heading; /* the line above the options; NULL = "options:" */
+  kvc_opt *opts;
+  int n_opts;
+  /* when not NULL, the options of every command that opens a model (-m/--model DIR,
+   * --provider, --threads, --kv, --max-seq) into *model and *model_dir */
+  kvc_model_params *model;
+  const char **model_dir;
+  /* words that are not options (quantize's IN_DIR OUT_DIR): at most max_words, into words */
+  const char **words;
+  int max_words, n_words;
+} kvc_args;
+
+/* Parse argv[1 .. argc) against a's options and -h/--help. Returns 0; KVC_ARG_HELP after
+ * printing the help to stdout (the command exits 0); KVC_EXIT_USAGE after printing to stderr
+ * what was wrong: an unknown option (then the help), a missing value or a bad one, naming the
+ * option and what it expects. */
+enum { KVC_ARG_HELP = -2 };
+int kvc_args_parse(kvc_args *a, int argc, char **argv);
+
+/* The usage, then the options' help, to f. */
+void kvc_args_help(const kvc_args *a, FILE *f);
+
+/* After kvc_args_parse: the value option `name` was given (a flag: its name), or NULL. */
+const char *kvc_args_given(const kvc_args *a, const char *name);
+
+/* Parse `text` as a decimal integer in [min, max], a non-negative integer, a number in
+ * [min, max]. On failure print "kvcache <cmd>: <option> expects ..., got '<text>'" to stderr
+ * and return 0. */
 int kvc_arg_int(const char *cmd, const char *option, const char *text, int64_t min, int64_t max,
                 int64_t *out);
 int kvc_arg_u64(const char *cmd, const char *option, const char *text, uint64_t *out);
 int kvc_arg_double(const char *cmd, const char *option, const char *text, double min, double max,
                    double *out);
-
-/* Report an option `cmd` does not know, with its usage (and the model options' help when
- * with_model); returns KVC_EXIT_USAGE. */
-int kvc_arg_unknown(const char *cmd, const char *option, const char *usage, int with_model);
-
-/* Which of n names `text` is, for an option taking one of a few words (--kv, --naming ...).
- * On no match print "kvcache <cmd>: <option> expects a, b or c, got '<text>'" and return -1. */
-int kvc_arg_choice(const char *cmd, const char *option, const char *text, const char *const *names,
-                   int n);
-
-/* The value after option argv[*i] (advancing *i), or NULL after printing that it is missing. */
-const char *kvc_arg_value(const char *cmd, int argc, char **argv, int *i);
-
-#include "kvcache.h"
-
-/* Options shared by the verbs that open a model:
- *   -m/--model DIR, --provider cpu|cuda, --threads N, --kv auto|naive|bound, --max-seq N
- * and -h/--help (prints `usage` and these options' help).
- * Returns 1 when argv[*i] was one of them (consumed, with its value), 0 when it is not,
- * KVC_ARG_HELP after printing the help (the verb exits with 0), -1 after printing why its
- * value is bad (the verb exits with KVC_EXIT_USAGE). */
-enum { KVC_ARG_HELP = -2 };
-int kvc_arg_model(const char *cmd, const char *usage, int argc, char **argv, int *i,
-                  kvc_model_params *params, const char **model_dir);
-
-/* The help lines for those options. */
-extern const char kvc_arg_model_help[];
 
 /* n pseudo-random token ids in [0, vocab) from `seed` (a 64-bit LCG): the same prompt for
  * the same seed, for verify and bench. */

@@ -40,20 +40,7 @@ static const char usage[] =
     "bytes, resident-set growth, cache addresses and kvcache's heap allocations per step.\n"
     "Exits 1, after writing its outputs, when a cached strategy's logits differ from the\n"
     "uncached recompute by more than 1e-4 (the limit `kvcache verify` applies).\n"
-    "\n"
-    "options:\n"
-    "  --prompt-len N       prompt tokens (128)\n"
-    "  --gen N              decode steps after the prompt (384)\n"
-    "  --repeats N          timed repeats, interleaved (5)\n"
-    "  --seed S             seed of the random prompt (1)\n"
-    "  --batch LIST         also measure many sequences decoding together, e.g. 1,2,4,8,16:\n"
-    "                       tokens/s, step p50/p99 and the floor (weights + every row's\n"
-    "                       cache) per batch size, at mean position 3/8 + 1/8 of max length\n"
-    "  --json FILE          write the results as JSON\n"
-    "  --csv FILE           write one row per strategy and decode position\n"
-    "  --plot FILE.png      plot per-token latency against position (gnuplot)\n"
-    "  --report FILE.md     write a markdown report (with the plot, if --plot is given)\n"
-    "  --quiet              no table on stdout\n";
+    "\n";
 
 enum { UNCACHED_STRIDE = 8, WARMUP_STEPS = 16 };
 
@@ -352,7 +339,9 @@ static int bench_attention(kvc_model *model, bench_result *r) {
   return 0;
 }
 
-static int parse_batches(const char *text, bench_result *r) {
+static int parse_batches(const char *cmd, const char *text, void *target) {
+  (void)cmd;
+  bench_result *r = target;
   int32_t *ids = NULL;
   const int n = kvc_arg_parse_ids(text, &ids);
   int bad = n < 1 || n > BENCH_MAX_BATCHES;
@@ -379,38 +368,32 @@ static const char *const output_options[4] = {"--json", "--csv", "--plot", "--re
 
 static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, bench_result *r,
                  uint64_t *seed, const char *out[4], int *quiet) {
-  const char *cmd = "bench", *v;
-  int64_t n;
-  for (int i = 1; i < argc; i++) {
-    const int rc = kvc_arg_model(cmd, usage, argc, argv, &i, mp, dir);
-    if (rc > 0)
-      continue;
-    if (rc < 0)
-      return rc == KVC_ARG_HELP ? -1 : KVC_EXIT_USAGE;
-    const char *opt = argv[i];
-    int file = -1;
-    for (int f = 0; f < 4; f++)
-      file = strcmp(opt, output_options[f]) ? file : f;
-    if (file >= 0) {
-      if (!(out[file] = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--prompt-len") || !strcmp(opt, "--gen") || !strcmp(opt, "--repeats")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &n))
-        return KVC_EXIT_USAGE;
-      *(opt[2] == 'p' ? &r->prompt_len : opt[2] == 'g' ? &r->gen : &r->repeats) = (int32_t)n;
-    } else if (!strcmp(opt, "--seed")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, seed))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--batch")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || parse_batches(v, r))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--quiet")) {
-      *quiet = 1;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 1);
-    }
-  }
-  return 0;
+  kvc_opt opts[] = {
+      KVC_INT32("--prompt-len", "N", &r->prompt_len, 1, 1 << 24, "prompt tokens (128)"),
+      KVC_INT32("--gen", "N", &r->gen, 1, 1 << 24, "decode steps after the prompt (384)"),
+      KVC_INT32("--repeats", "N", &r->repeats, 1, 1 << 24, "timed repeats, interleaved (5)"),
+      KVC_UINT64("--seed", "S", seed, "seed of the random prompt (1)"),
+      KVC_CUSTOM("--batch", "LIST", r, parse_batches,
+                 "also measure many sequences decoding together, e.g. 1,2,4,8,16:\n"
+                 "tokens/s, step p50/p99 and the floor (weights + every row's\n"
+                 "cache) per batch size, at mean position 3/8 + 1/8 of max length"),
+      KVC_TEXT(output_options[0], "FILE", &out[0], "write the results as JSON"),
+      KVC_TEXT(output_options[1], "FILE", &out[1],
+               "write one row per strategy and decode position"),
+      KVC_TEXT(output_options[2], "FILE.png", &out[2],
+               "plot per-token latency against position (gnuplot)"),
+      KVC_TEXT(output_options[3], "FILE.md", &out[3],
+               "write a markdown report (with the plot, if --plot is given)"),
+      KVC_FLAG("--quiet", quiet, "no table on stdout"),
+  };
+  kvc_args args = {.cmd = "bench",
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .model = mp,
+                   .model_dir = dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  return parsed == KVC_ARG_HELP ? -1 : parsed;
 }
 
 int kvc_cmd_bench(int argc, char **argv) {

@@ -19,14 +19,7 @@ static const char usage[] =
     "greedy continuation. At every position it compares the two next-token distributions:\n"
     "mean KL divergence KL(base || other) in nats, top-1 agreement, and the largest logit\n"
     "difference, per bucket of 64 positions and overall.\n"
-    "\n"
-    "options:\n"
-    "  --against DIR      the model to evaluate (same vocabulary)\n"
-    "  --prompts N        streams (16)\n"
-    "  --prompt-len N     random prompt tokens per stream (16)\n"
-    "  --steps N          greedy steps per stream (256)\n"
-    "  --seed N           prompt seed (1)\n"
-    "  --json FILE        also write the figures as JSON\n";
+    "\n";
 
 enum { BUCKET = 64, MAX_BUCKETS = 1 << 14 };
 
@@ -74,38 +67,31 @@ static cJSON *json_of(const tally *t) {
 }
 
 int kvc_cmd_eval(int argc, char **argv) {
-  const char *cmd = "eval", *base_dir = NULL, *other_dir = NULL, *json = NULL, *v;
+  const char *cmd = "eval", *base_dir = NULL, *other_dir = NULL, *json = NULL;
   kvc_model_params mp = kvc_model_default_params();
   int64_t prompts = 16, prompt_len = 16, steps = 256;
   uint64_t seed = 1;
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
-    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &base_dir);
-    if (r > 0)
-      continue;
-    if (r < 0)
-      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
-    if (!strcmp(opt, "--against")) {
-      if (!(other_dir = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--json")) {
-      if (!(json = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--prompts") || !strcmp(opt, "--prompt-len") ||
-               !strcmp(opt, "--steps")) {
-      int64_t n;
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 1, 1 << 20, &n))
-        return KVC_EXIT_USAGE;
-      *(!strcmp(opt, "--prompts") ? &prompts : !strcmp(opt, "--steps") ? &steps : &prompt_len) = n;
-    } else if (!strcmp(opt, "--seed")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &seed))
-        return KVC_EXIT_USAGE;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 1);
-    }
-  }
+  kvc_opt opts[] = {
+      KVC_TEXT("--against", "DIR", &other_dir, "the model to evaluate (same vocabulary)"),
+      KVC_INT64("--prompts", "N", &prompts, 1, 1 << 20, "streams (16)"),
+      KVC_INT64("--prompt-len", "N", &prompt_len, 1, 1 << 20,
+                "random prompt tokens per stream (16)"),
+      KVC_INT64("--steps", "N", &steps, 1, 1 << 20, "greedy steps per stream (256)"),
+      KVC_UINT64("--seed", "N", &seed, "prompt seed (1)"),
+      KVC_TEXT("--json", "FILE", &json, "also write the figures as JSON"),
+  };
+  kvc_args args = {.cmd = cmd,
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .model = &mp,
+                   .model_dir = &base_dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
   if (!other_dir) {
-    fprintf(stderr, "kvcache %s: --against DIR is required\n\n%s", cmd, usage);
+    fprintf(stderr, "kvcache %s: --against DIR is required\n\n", cmd);
+    kvc_args_help(&args, stderr);
     return KVC_EXIT_USAGE;
   }
   kvc_model *base = NULL, *other = NULL;

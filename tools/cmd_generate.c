@@ -23,34 +23,7 @@ static const char usage[] =
     "of them decode together in one context of P slots, each step one run for all of them\n"
     "where the model batches (`kvcache info`), a new prompt joining as soon as one finishes.\n"
     "The output is one line per prompt, in file order: its generated ids.\n"
-    "\n"
-    "options:\n"
-    "  --prompt TEXT        prompt text (UTF-8)\n"
-    "  --tokenizer FILE     tokenizer.json for --prompt (default: the model directory's); a\n"
-    "                       model with more ids than it prints nothing for those (said once)\n"
-    "  --save-state FILE    save the sequence when done, the last generated token appended\n"
-    "                       (docs/STATE.md); written whole or not at all\n"
-    "  --load-state FILE    start from a saved sequence; --prompt-ids then adds to it, or\n"
-    "                       may be left out to go on from where it stopped\n"
-    "  --prompt-ids IDS     prompt token ids, separated by spaces or commas\n"
-    "  --prompts FILE       one prompt per line (- for stdin); blank lines are skipped\n"
-    "  --parallel P         sequences decoding together with --prompts (4)\n"
-    "  -n N                 tokens to generate (32)\n"
-    "  --greedy             pick the most likely token (the default, unless the model's\n"
-    "                       genai_config.json search section says do_sample: then its\n"
-    "                       temperature, top_k and top_p are the defaults)\n"
-    "  --temperature T      sample at temperature T > 0 (0 = greedy)\n"
-    "  --top-k K            sample among the K most likely tokens (0 = all)\n"
-    "  --top-p P            sample within probability mass P, 0 < P <= 1 (1 = all)\n"
-    "                       --top-k or --top-p without --temperature samples at temperature 1;\n"
-    "                       with --greedy or --temperature 0 they are an error (greedy ignores\n"
-    "                       them)\n"
-    "  --repetition-penalty R\n"
-    "                       divide a positive logit of a token already in the sequence by R,\n"
-    "                       multiply a negative one (R > 1 discourages repeats; greedy or\n"
-    "                       sampling); default: genai_config.json's search value, else 1\n"
-    "  --seed S             sampling seed (0)\n"
-    "  --no-cache           recompute the whole sequence for every token (same as --kv uncached)\n";
+    "\n";
 
 /* The model's own defaults (genai_config.json's search), if any, for what the command line
  * left open: the sampling mode when no sampling option was given, the repetition penalty
@@ -238,88 +211,77 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
 }
 
 int kvc_cmd_generate(int argc, char **argv) {
-  const char *cmd = "generate", *dir = NULL, *prompt_text = NULL, *prompts_file = NULL;
-  const char *prompt_words = NULL, *tokenizer_path = NULL, *save_state = NULL, *load_state = NULL;
-  int64_t parallel = 4;
+  const char *cmd = "generate", *dir = NULL, *prompt_ids = NULL, *prompts_file = NULL;
+  const char *prompt = NULL, *tokenizer_path = NULL, *save_state = NULL, *load_state = NULL;
+  int64_t parallel = 4, n_new = 32;
+  int greedy = 0, no_cache = 0;
+  double temperature = 0, top_p = 1, penalty = -1; /* penalty not given: the model's */
   kvc_model_params mp = kvc_model_default_params();
   kvc_sampler_params sp = kvc_sampler_default_params();
-  int64_t n_new = 32;
-  int chose_sampling = 0;
-  const char *greedy_by = NULL, *temperature = NULL, *filter = NULL; /* as given, for errors */
-  double penalty = -1;                                               /* not given: the model's */
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i], *v;
-    double d;
-    int64_t k;
-    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
-    if (r > 0)
-      continue;
-    if (r < 0)
-      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
-    if (!strcmp(opt, "--prompt-ids")) {
-      if (!(prompt_text = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--prompt")) {
-      if (!(prompt_words = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--save-state") || !strcmp(opt, "--load-state")) {
-      const char **target = opt[2] == 's' ? &save_state : &load_state;
-      if (!(*target = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--tokenizer")) {
-      if (!(tokenizer_path = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--prompts")) {
-      if (!(prompts_file = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--parallel")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 1, KVC_MAX_SLOTS, &parallel))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "-n")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &n_new))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--greedy")) {
-      greedy_by = "--greedy";
-      chose_sampling = 1;
-    } else if (!strcmp(opt, "--temperature")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 0, 1e6, &d))
-        return KVC_EXIT_USAGE;
-      sp.temperature = (float)d;
-      temperature = v;
-      chose_sampling = 1;
-    } else if (!strcmp(opt, "--top-k")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, INT32_MAX, &k))
-        return KVC_EXIT_USAGE;
-      sp.top_k = (int32_t)k;
-      filter = opt;
-      chose_sampling = 1;
-    } else if (!strcmp(opt, "--top-p")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_double(cmd, opt, v, 1e-9, 1.0, &d))
-        return KVC_EXIT_USAGE;
-      sp.top_p = (float)d;
-      filter = opt;
-      chose_sampling = 1;
-    } else if (!strcmp(opt, "--repetition-penalty")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_double(cmd, opt, v, 1e-6, 1e6, &penalty))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--seed")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &sp.seed))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--no-cache")) {
-      mp.kv_mode = KVC_KV_UNCACHED;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 1);
-    }
-  }
-  if (greedy_by && temperature && sp.temperature > 0) {
+  kvc_opt opts[] = {
+      KVC_TEXT("--prompt", "TEXT", &prompt, "prompt text (UTF-8)"),
+      KVC_TEXT("--tokenizer", "FILE", &tokenizer_path,
+               "tokenizer.json for --prompt (default: the model directory's); a\n"
+               "model with more ids than it prints nothing for those (said once)"),
+      KVC_TEXT("--save-state", "FILE", &save_state,
+               "save the sequence when done, the last generated token appended\n"
+               "(docs/STATE.md); written whole or not at all"),
+      KVC_TEXT("--load-state", "FILE", &load_state,
+               "start from a saved sequence; --prompt-ids then adds to it, or\n"
+               "may be left out to go on from where it stopped"),
+      KVC_TEXT("--prompt-ids", "IDS", &prompt_ids,
+               "prompt token ids, separated by spaces or commas"),
+      KVC_TEXT("--prompts", "FILE", &prompts_file,
+               "one prompt per line (- for stdin); blank lines are skipped"),
+      KVC_INT64("--parallel", "P", &parallel, 1, KVC_MAX_SLOTS,
+                "sequences decoding together with --prompts (4)"),
+      KVC_INT64("-n", "N", &n_new, 1, 1 << 24, "tokens to generate (32)"),
+      KVC_FLAG("--greedy", &greedy,
+               "pick the most likely token (the default, unless the model's\n"
+               "genai_config.json search section says do_sample: then its\n"
+               "temperature, top_k and top_p are the defaults)"),
+      KVC_NUMBER("--temperature", "T", &temperature, 0, 1e6,
+                 "sample at temperature T > 0 (0 = greedy)"),
+      KVC_INT32("--top-k", "K", &sp.top_k, 0, INT32_MAX,
+                "sample among the K most likely tokens (0 = all)"),
+      KVC_NUMBER("--top-p", "P", &top_p, 1e-9, 1.0,
+                 "sample within probability mass P, 0 < P <= 1 (1 = all)\n"
+                 "--top-k or --top-p without --temperature samples at temperature 1;\n"
+                 "with --greedy or --temperature 0 they are an error (greedy ignores\n"
+                 "them)"),
+      KVC_NUMBER("--repetition-penalty", "R", &penalty, 1e-6, 1e6,
+                 "divide a positive logit of a token already in the sequence by R,\n"
+                 "multiply a negative one (R > 1 discourages repeats; greedy or\n"
+                 "sampling); default: genai_config.json's search value, else 1"),
+      KVC_UINT64("--seed", "S", &sp.seed, "sampling seed (0)"),
+      KVC_FLAG("--no-cache", &no_cache,
+               "recompute the whole sequence for every token (same as --kv uncached)"),
+  };
+  kvc_args args = {.cmd = cmd,
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .model = &mp,
+                   .model_dir = &dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (no_cache)
+    mp.kv_mode = KVC_KV_UNCACHED;
+  const char *greedy_by = kvc_args_given(&args, "--greedy");
+  const char *temperature_text = kvc_args_given(&args, "--temperature");
+  const char *filter = kvc_args_given(&args, "--top-k")   ? "--top-k"
+                       : kvc_args_given(&args, "--top-p") ? "--top-p"
+                                                          : NULL;
+  const int chose_sampling = greedy_by || temperature_text || filter;
+  sp.temperature = (float)temperature;
+  sp.top_p = (float)top_p;
+  if (greedy_by && temperature_text && sp.temperature > 0) {
     fprintf(stderr, "kvcache %s: --greedy and --temperature %s contradict each other: give one\n",
-            cmd, temperature);
+            cmd, temperature_text);
     return KVC_EXIT_USAGE;
   }
-  if (!greedy_by && temperature && sp.temperature == 0)
+  if (!greedy_by && temperature_text && sp.temperature == 0)
     greedy_by = "--temperature 0";
   if (greedy_by && filter) {
     fprintf(stderr,
@@ -329,18 +291,18 @@ int kvc_cmd_generate(int argc, char **argv) {
   }
   if (greedy_by)
     sp.temperature = 0;
-  else if (filter && !temperature)
+  else if (filter && !temperature_text)
     sp.temperature = 1; /* --top-k / --top-p sample, at temperature 1 unless told */
-  if (!!prompts_file + !!prompt_text + !!prompt_words > 1) {
+  if (!!prompts_file + !!prompt_ids + !!prompt > 1) {
     fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids and --prompts\n", cmd);
     return KVC_EXIT_USAGE;
   }
-  if ((save_state || load_state) && (prompt_words || prompts_file)) {
+  if ((save_state || load_state) && (prompt || prompts_file)) {
     fprintf(stderr, "kvcache %s: --save-state and --load-state go with --prompt-ids\n", cmd);
     return KVC_EXIT_USAGE;
   }
-  if (prompt_words)
-    return generate_text(cmd, dir, tokenizer_path, prompt_words, &mp, &sp, chose_sampling, penalty,
+  if (prompt)
+    return generate_text(cmd, dir, tokenizer_path, prompt, &mp, &sp, chose_sampling, penalty,
                          (int32_t)n_new);
   if (prompts_file) {
     kvc_model *model = NULL;
@@ -352,14 +314,14 @@ int kvc_cmd_generate(int argc, char **argv) {
     kvc_model_free(model);
     return rc;
   }
-  int32_t *prompt = NULL;
-  int n_prompt = prompt_text ? kvc_arg_parse_ids(prompt_text, &prompt) : 0;
-  if ((!prompt_text && !load_state) || n_prompt < 0 || (prompt_text && n_prompt == 0)) {
+  int32_t *ids = NULL;
+  int n_prompt = prompt_ids ? kvc_arg_parse_ids(prompt_ids, &ids) : 0;
+  if ((!prompt_ids && !load_state) || n_prompt < 0 || (prompt_ids && n_prompt == 0)) {
     fprintf(stderr,
             "kvcache %s: --prompt-ids (or --prompts FILE) expects one or more integer token ids, "
             "got '%s'\n",
-            cmd, prompt_text ? prompt_text : "(nothing)");
-    free(prompt);
+            cmd, prompt_ids ? prompt_ids : "(nothing)");
+    free(ids);
     return KVC_EXIT_USAGE;
   }
 
@@ -385,7 +347,7 @@ int kvc_cmd_generate(int argc, char **argv) {
       rc = fits(cmd, model, "--prompt-ids", kvc_seq_len(seq), n_prompt, (int32_t)n_new,
                 save_state != NULL);
     if (!s && !rc)
-      s = kvc_generate(seq, prompt, n_prompt, (int32_t)n_new, sampler, out, &n_out, NULL, NULL);
+      s = kvc_generate(seq, ids, n_prompt, (int32_t)n_new, sampler, out, &n_out, NULL, NULL);
     /* saved with the last generated token appended, so that --load-state goes on after it */
     if (!s && !rc && save_state && n_out > 0)
       s = kvc_seq_append(seq, &out[n_out - 1], 1);
@@ -406,6 +368,6 @@ int kvc_cmd_generate(int argc, char **argv) {
   kvc_seq_free(seq);
   kvc_model_free(model);
   free(out);
-  free(prompt);
+  free(ids);
   return rc;
 }

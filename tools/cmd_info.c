@@ -13,9 +13,7 @@ static const char usage[] = "usage: kvcache info -m DIR [--json]\n"
                             "Describes a model as kvcache reads it: naming convention, cache "
                             "layout, vocabulary,\n"
                             "maximum length, sizes, and the execution providers available.\n"
-                            "\n"
-                            "options:\n"
-                            "  --json               print one JSON object instead of a table\n";
+                            "\n";
 
 /* What genai_config.json said, and where. */
 static void print_genai(const kvc_model_info *i) {
@@ -93,18 +91,12 @@ int kvc_cmd_info(int argc, char **argv) {
   const char *cmd = "info", *dir = NULL;
   int json = 0;
   kvc_model_params mp = kvc_model_default_params();
-  for (int i = 1; i < argc; i++) {
-    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
-    if (r > 0)
-      continue;
-    if (r < 0)
-      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
-    if (!strcmp(argv[i], "--json")) {
-      json = 1;
-    } else {
-      return kvc_arg_unknown(cmd, argv[i], usage, 1);
-    }
-  }
+  kvc_opt opts[] = {KVC_FLAG("--json", &json, "print one JSON object instead of a table")};
+  kvc_args args = {
+      .cmd = cmd, .usage = usage, .opts = opts, .n_opts = 1, .model = &mp, .model_dir = &dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
   kvc_model *model = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
   if (rc)

@@ -14,47 +14,38 @@ static const char usage[] =
     "constant as com.microsoft.MatMulNBits (round-to-nearest block quantisation; see\n"
     "docs/QUANTIZATION.md). Embeddings, norms, biases and the LM head stay float. The other\n"
     "files (config.json, genai_config.json, tokenizer) are copied. Nothing is written on error.\n"
-    "\n"
-    "options:\n"
-    "  --bits 8|4           bits per weight (4)\n"
-    "  --block N            weights per scale along K, a power of two in 16..256 (32)\n"
-    "  --symmetric          no zero points: each block's largest magnitude sets its scale\n"
-    "  --include-lm-head    quantise the MatMul that produces logits too\n"
-    "  --accuracy-level L   MatMulNBits' accuracy_level 0..4: 4 computes with int8\n"
-    "                       activations (faster), 0 with float. Default: 4 for graphs whose\n"
-    "                       attention is kvcache's operator (build-model --attention kvcache:\n"
-    "                       the cache stays exact), 0 for others (GroupQueryAttention's tiny\n"
-    "                       prefill/decode differences would move int8 codes)\n";
+    "\n";
 
 int kvc_cmd_quantize(int argc, char **argv) {
   const char *cmd = "quantize", *dirs[2] = {NULL, NULL};
   kvc_quantize_params p = kvc_quantize_default_params();
-  int n_dirs = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i], *v;
-    int64_t n;
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      fputs(usage, stdout);
-      return 0;
-    } else if (!strcmp(opt, "--bits") || !strcmp(opt, "--block") ||
-               !strcmp(opt, "--accuracy-level")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_int(cmd, opt, v, 0, 1 << 16, &n))
-        return KVC_EXIT_USAGE;
-      *(opt[2] == 'b' && opt[3] == 'i' ? &p.bits
-        : opt[2] == 'b'                ? &p.block_size
-                                       : &p.accuracy_level) = (int32_t)n;
-    } else if (!strcmp(opt, "--symmetric")) {
-      p.symmetric = 1;
-    } else if (!strcmp(opt, "--include-lm-head")) {
-      p.include_lm_head = 1;
-    } else if (opt[0] == '-' || n_dirs == 2) {
-      return kvc_arg_unknown(cmd, opt, usage, 0);
-    } else {
-      dirs[n_dirs++] = opt;
-    }
-  }
-  if (n_dirs != 2) {
-    fprintf(stderr, "kvcache %s: expected IN_DIR and OUT_DIR\n\n%s", cmd, usage);
+  kvc_opt opts[] = {
+      KVC_INT32("--bits", "8|4", &p.bits, 0, 1 << 16, "bits per weight (4)"),
+      KVC_INT32("--block", "N", &p.block_size, 0, 1 << 16,
+                "weights per scale along K, a power of two in 16..256 (32)"),
+      KVC_FLAG("--symmetric", &p.symmetric,
+               "no zero points: each block's largest magnitude sets its scale"),
+      KVC_FLAG("--include-lm-head", &p.include_lm_head,
+               "quantise the MatMul that produces logits too"),
+      KVC_INT32("--accuracy-level", "L", &p.accuracy_level, 0, 1 << 16,
+                "MatMulNBits' accuracy_level 0..4: 4 computes with int8\n"
+                "activations (faster), 0 with float. Default: 4 for graphs whose\n"
+                "attention is kvcache's operator (build-model --attention kvcache:\n"
+                "the cache stays exact), 0 for others (GroupQueryAttention's tiny\n"
+                "prefill/decode differences would move int8 codes)"),
+  };
+  kvc_args args = {.cmd = cmd,
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .words = dirs,
+                   .max_words = 2};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (args.n_words != 2) {
+    fprintf(stderr, "kvcache %s: expected IN_DIR and OUT_DIR\n\n", cmd);
+    kvc_args_help(&args, stderr);
     return KVC_EXIT_USAGE;
   }
   kvc_quantize_report r;

@@ -23,13 +23,7 @@ static const char usage[] =
     "state, so that what the run reads and writes has been touched (ONNX Runtime's working\n"
     "memory at its largest, every embedding row paged in, the state buffer written) before the\n"
     "resident set is watched.\n"
-    "\n"
-    "options:\n"
-    "  --steps N          steps (50000)\n"
-    "  --check-every K    steps between checks against a fresh sequence (1000)\n"
-    "  --seed S           the run's random choices (1)\n"
-    "  --rss-limit KB     the resident set growth that fails the run (1024; 0: do not judge\n"
-    "                     it, as under a sanitizer, whose allocator keeps freed memory)\n";
+    "\n";
 
 static int64_t rss_kb(void) {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -67,32 +61,28 @@ static kvc_status check(kvc_seq *fresh, kvc_seq *q, const int32_t *tokens, int32
 }
 
 int kvc_cmd_soak(int argc, char **argv) {
-  const char *cmd = "soak", *dir = NULL, *v;
+  const char *cmd = "soak", *dir = NULL;
   kvc_model_params mp = kvc_model_default_params();
   int64_t steps = 50000, every = 1000, rss_limit = 1024;
   uint64_t seed = 1;
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
-    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
-    if (r > 0)
-      continue;
-    if (r < 0)
-      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
-    if (!strcmp(opt, "--steps") || !strcmp(opt, "--check-every")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 1, INT32_MAX, opt[2] == 's' ? &steps : &every))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--rss-limit")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 0, INT32_MAX, &rss_limit))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--seed")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &seed))
-        return KVC_EXIT_USAGE;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 1);
-    }
-  }
+  kvc_opt opts[] = {
+      KVC_INT64("--steps", "N", &steps, 1, INT32_MAX, "steps (50000)"),
+      KVC_INT64("--check-every", "K", &every, 1, INT32_MAX,
+                "steps between checks against a fresh sequence (1000)"),
+      KVC_UINT64("--seed", "S", &seed, "the run's random choices (1)"),
+      KVC_INT64("--rss-limit", "KB", &rss_limit, 0, INT32_MAX,
+                "the resident set growth that fails the run (1024; 0: do not judge\n"
+                "it, as under a sanitizer, whose allocator keeps freed memory)"),
+  };
+  kvc_args args = {.cmd = cmd,
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .model = &mp,
+                   .model_dir = &dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
   kvc_model *m = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &m);
   if (rc)

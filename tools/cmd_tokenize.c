@@ -14,42 +14,31 @@ static const char tokenize_usage[] =
     "\n"
     "Reads UTF-8 text from stdin, one text per line (the newline is not part of it), and\n"
     "prints one line of space-separated token ids per input line.\n"
-    "\n"
-    "options:\n"
-    "  --tokenizer FILE   a Hugging Face tokenizer.json, or a directory holding one\n"
-    "  --special          add the tokenizer's special tokens (e.g. BOS) around each line\n"
-    "  --stats            print the encoding speed (MB/s of text, one thread) to stderr\n";
+    "\n";
 
 static const char detokenize_usage[] =
     "usage: kvcache detokenize --tokenizer FILE [--skip-special] < ids\n"
     "\n"
     "Reads lines of space-separated token ids from stdin and prints each line's text.\n"
-    "\n"
-    "options:\n"
-    "  --tokenizer FILE   a Hugging Face tokenizer.json, or a directory holding one\n"
-    "  --skip-special     leave special tokens out of the text\n";
+    "\n";
 
-/* Parse the shared options; *flag is --special or --skip-special, *stats --stats. */
-static int parse(const char *cmd, const char *usage, const char *flag_name, int argc, char **argv,
-                 const char **path, int *flag, int *stats) {
-  for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
-    if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-      fputs(usage, stdout);
-      return -1;
-    } else if (!strcmp(opt, "--tokenizer")) {
-      if (!(*path = kvc_arg_value(cmd, argc, argv, &i)))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, flag_name)) {
-      *flag = 1;
-    } else if (stats && !strcmp(opt, "--stats")) {
-      *stats = 1;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 0);
-    }
-  }
+/* Parse the options: --tokenizer, the flag `flag_name` (--special or --skip-special) into
+ * *flag, and --stats when stats is not NULL. */
+static int parse(const char *cmd, const char *usage, const char *flag_name, const char *flag_help,
+                 int argc, char **argv, const char **path, int *flag, int *stats) {
+  kvc_opt opts[] = {
+      KVC_TEXT("--tokenizer", "FILE", path,
+               "a Hugging Face tokenizer.json, or a directory holding one"),
+      KVC_FLAG(flag_name, flag, flag_help),
+      KVC_FLAG("--stats", stats, "print the encoding speed (MB/s of text, one thread) to stderr"),
+  };
+  kvc_args args = {.cmd = cmd, .usage = usage, .opts = opts, .n_opts = stats ? 3 : 2};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? -1 : parsed;
   if (!*path) {
-    fprintf(stderr, "kvcache %s: --tokenizer FILE is required\n\n%s", cmd, usage);
+    fprintf(stderr, "kvcache %s: --tokenizer FILE is required\n\n", cmd);
+    kvc_args_help(&args, stderr);
     return KVC_EXIT_USAGE;
   }
   return 0;
@@ -67,7 +56,9 @@ static int open_tokenizer(const char *cmd, const char *path, kvc_tokenizer **t) 
 int kvc_cmd_tokenize(int argc, char **argv) {
   const char *cmd = "tokenize", *path = NULL;
   int special = 0, stats = 0;
-  int rc = parse(cmd, tokenize_usage, "--special", argc, argv, &path, &special, &stats);
+  int rc = parse(cmd, tokenize_usage, "--special",
+                 "add the tokenizer's special tokens (e.g. BOS) around each line", argc, argv,
+                 &path, &special, &stats);
   kvc_tokenizer *t = NULL;
   if (rc)
     return rc < 0 ? 0 : rc;
@@ -118,7 +109,8 @@ int kvc_cmd_tokenize(int argc, char **argv) {
 int kvc_cmd_detokenize(int argc, char **argv) {
   const char *cmd = "detokenize", *path = NULL;
   int skip = 0;
-  int rc = parse(cmd, detokenize_usage, "--skip-special", argc, argv, &path, &skip, NULL);
+  int rc = parse(cmd, detokenize_usage, "--skip-special", "leave special tokens out of the text",
+                 argc, argv, &path, &skip, NULL);
   kvc_tokenizer *t = NULL;
   if (rc)
     return rc < 0 ? 0 : rc;

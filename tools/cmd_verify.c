@@ -16,42 +16,30 @@ static const char usage[] =
     "and compares their logits at every step.\n"
     "Exits 1 if any logit differs from the uncached one by more than 1e-4, naming the worst\n"
     "position.\n"
-    "\n"
-    "options:\n"
-    "  --prompt-len P       prompt length (16)\n"
-    "  --steps N            decode steps (64)\n"
-    "  --seed S             seed of the random prompt (1)\n";
+    "\n";
 
 static const kvc_kv_mode cached[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED};
 enum { N_CACHED = sizeof cached / sizeof cached[0] };
 
 int kvc_cmd_verify(int argc, char **argv) {
-  const char *cmd = "verify", *dir = NULL, *v;
+  const char *cmd = "verify", *dir = NULL;
   kvc_model_params mp = kvc_model_default_params();
   int64_t prompt_len = 16, steps = 64;
   uint64_t seed = 1;
-  for (int i = 1; i < argc; i++) {
-    const int r = kvc_arg_model(cmd, usage, argc, argv, &i, &mp, &dir);
-    if (r > 0)
-      continue;
-    if (r < 0)
-      return r == KVC_ARG_HELP ? 0 : KVC_EXIT_USAGE;
-    const char *opt = argv[i];
-    if (!strcmp(opt, "--prompt-len")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 1, 1 << 24, &prompt_len))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--steps")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) ||
-          !kvc_arg_int(cmd, opt, v, 0, 1 << 24, &steps))
-        return KVC_EXIT_USAGE;
-    } else if (!strcmp(opt, "--seed")) {
-      if (!(v = kvc_arg_value(cmd, argc, argv, &i)) || !kvc_arg_u64(cmd, opt, v, &seed))
-        return KVC_EXIT_USAGE;
-    } else {
-      return kvc_arg_unknown(cmd, opt, usage, 1);
-    }
-  }
+  kvc_opt opts[] = {
+      KVC_INT64("--prompt-len", "P", &prompt_len, 1, 1 << 24, "prompt length (16)"),
+      KVC_INT64("--steps", "N", &steps, 0, 1 << 24, "decode steps (64)"),
+      KVC_UINT64("--seed", "S", &seed, "seed of the random prompt (1)"),
+  };
+  kvc_args args = {.cmd = cmd,
+                   .usage = usage,
+                   .opts = opts,
+                   .n_opts = sizeof opts / sizeof opts[0],
+                   .model = &mp,
+                   .model_dir = &dir};
+  const int parsed = kvc_args_parse(&args, argc, argv);
+  if (parsed)
+    return parsed == KVC_ARG_HELP ? 0 : parsed;
   kvc_model *model = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
   if (rc)
