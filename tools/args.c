@@ -201,7 +201,7 @@ int kvc_args_parse(kvc_args *a, int argc, char **argv) {
     const char *arg = argv[i];
     if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
       kvc_args_help(a, stdout);
-      return KVC_ARG_HELP;
+      return 0;
     }
     kvc_opt *o = find(a->opts, a->n_opts, arg);
     if (!o)
@@ -231,7 +231,7 @@ int kvc_args_parse(kvc_args *a, int argc, char **argv) {
     a->model->provider = providers[picks[0]];
   if (picks[1] >= 0)
     a->model->kv_mode = modes[picks[1]];
-  return 0;
+  return KVC_ARGS_GO;
 }
 
 int kvc_arg_open_model(const char *cmd, const char *dir, const kvc_model_params *params,

@@ -73,11 +73,18 @@ typedef struct kvc_args {
   int max_words, n_words;
 } kvc_args;
 
-/* Parse argv[1 .. argc) against a's options and -h/--help. Returns 0; KVC_ARG_HELP after
- * printing the help to stdout (the command exits 0); KVC_EXIT_USAGE after printing to stderr
- * what was wrong: an unknown option (then the help), a missing value or a bad one, naming the
- * option and what it expects. */
-enum { KVC_ARG_HELP = -2 };
+/* A command's line over a table of options: kvc_args args = KVC_ARGS("info", usage, opts);
+ * KVC_ARGS_MODEL also takes the model options into *mp and *dir. */
+#define KVC_ARGS(cmd, usage, opts)                                                                 \
+  { cmd, usage, NULL, opts, (int)(sizeof opts / sizeof opts[0]), NULL, NULL, NULL, 0, 0 }
+#define KVC_ARGS_MODEL(cmd, usage, opts, mp, dir)                                                  \
+  { cmd, usage, NULL, opts, (int)(sizeof opts / sizeof opts[0]), mp, dir, NULL, 0, 0 }
+
+/* Parse argv[1 .. argc) against a's options and -h/--help. Returns KVC_ARGS_GO when the
+ * command goes on; else the command's exit code: 0 after printing the help to stdout,
+ * KVC_EXIT_USAGE after printing to stderr what was wrong (an unknown option, then the help;
+ * a missing value or a bad one, naming the option and what it expects). */
+enum { KVC_ARGS_GO = -1 };
 int kvc_args_parse(kvc_args *a, int argc, char **argv);
 
 /* The usage, then the options' help, to f. */

@@ -386,14 +386,9 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
                "write a markdown report (with the plot, if --plot is given)"),
       KVC_FLAG("--quiet", quiet, "no table on stdout"),
   };
-  kvc_args args = {.cmd = "bench",
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .model = mp,
-                   .model_dir = dir};
+  kvc_args args = KVC_ARGS_MODEL("bench", usage, opts, mp, dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  return parsed == KVC_ARG_HELP ? -1 : parsed;
+  return parsed == KVC_ARGS_GO ? 0 : parsed == 0 ? -1 : parsed; /* -1: the help was printed */
 }
 
 int kvc_cmd_bench(int argc, char **argv) {

@@ -85,15 +85,11 @@ int kvc_cmd_build_model(int argc, char **argv) {
       KVC_INT32("--pad-id", "N", &p.pad_token_id, -1, INT32_MAX,
                 "the pad id, likewise. Default: from --tokenizer, else 2"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .heading = "options (defaults are the seed prototype's model, about 3.8 M "
-                              "parameters):",
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0]};
+  kvc_args args = KVC_ARGS(cmd, usage, opts);
+  args.heading = "options (defaults are the seed prototype's model, about 3.8 M parameters):";
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   if (!dir) {
     fprintf(stderr, "kvcache %s: -o DIR is required\n\n", cmd);
     kvc_args_help(&args, stderr);

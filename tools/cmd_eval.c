@@ -80,15 +80,10 @@ int kvc_cmd_eval(int argc, char **argv) {
       KVC_UINT64("--seed", "N", &seed, "prompt seed (1)"),
       KVC_TEXT("--json", "FILE", &json, "also write the figures as JSON"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .model = &mp,
-                   .model_dir = &base_dir};
+  kvc_args args = KVC_ARGS_MODEL(cmd, usage, opts, &mp, &base_dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   if (!other_dir) {
     fprintf(stderr, "kvcache %s: --against DIR is required\n\n", cmd);
     kvc_args_help(&args, stderr);

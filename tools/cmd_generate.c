@@ -257,15 +257,10 @@ int kvc_cmd_generate(int argc, char **argv) {
       KVC_FLAG("--no-cache", &no_cache,
                "recompute the whole sequence for every token (same as --kv uncached)"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .model = &mp,
-                   .model_dir = &dir};
+  kvc_args args = KVC_ARGS_MODEL(cmd, usage, opts, &mp, &dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   if (no_cache)
     mp.kv_mode = KVC_KV_UNCACHED;
   const char *greedy_by = kvc_args_given(&args, "--greedy");

@@ -92,11 +92,10 @@ int kvc_cmd_info(int argc, char **argv) {
   int json = 0;
   kvc_model_params mp = kvc_model_default_params();
   kvc_opt opts[] = {KVC_FLAG("--json", &json, "print one JSON object instead of a table")};
-  kvc_args args = {
-      .cmd = cmd, .usage = usage, .opts = opts, .n_opts = 1, .model = &mp, .model_dir = &dir};
+  kvc_args args = KVC_ARGS_MODEL(cmd, usage, opts, &mp, &dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   kvc_model *model = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
   if (rc)

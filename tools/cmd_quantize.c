@@ -34,15 +34,11 @@ int kvc_cmd_quantize(int argc, char **argv) {
                 "the cache stays exact), 0 for others (GroupQueryAttention's tiny\n"
                 "prefill/decode differences would move int8 codes)"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .words = dirs,
-                   .max_words = 2};
+  kvc_args args = KVC_ARGS(cmd, usage, opts);
+  args.words = dirs, args.max_words = 2;
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   if (args.n_words != 2) {
     fprintf(stderr, "kvcache %s: expected IN_DIR and OUT_DIR\n\n", cmd);
     kvc_args_help(&args, stderr);

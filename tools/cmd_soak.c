@@ -74,15 +74,10 @@ int kvc_cmd_soak(int argc, char **argv) {
                 "the resident set growth that fails the run (1024; 0: do not judge\n"
                 "it, as under a sanitizer, whose allocator keeps freed memory)"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .model = &mp,
-                   .model_dir = &dir};
+  kvc_args args = KVC_ARGS_MODEL(cmd, usage, opts, &mp, &dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   kvc_model *m = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &m);
   if (rc)

@@ -32,10 +32,11 @@ static int parse(const char *cmd, const char *usage, const char *flag_name, cons
       KVC_FLAG(flag_name, flag, flag_help),
       KVC_FLAG("--stats", stats, "print the encoding speed (MB/s of text, one thread) to stderr"),
   };
-  kvc_args args = {.cmd = cmd, .usage = usage, .opts = opts, .n_opts = stats ? 3 : 2};
+  kvc_args args = KVC_ARGS(cmd, usage, opts);
+  args.n_opts = stats ? 3 : 2;
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? -1 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed == 0 ? -1 : parsed; /* -1: the help was printed */
   if (!*path) {
     fprintf(stderr, "kvcache %s: --tokenizer FILE is required\n\n", cmd);
     kvc_args_help(&args, stderr);

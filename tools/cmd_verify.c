@@ -31,15 +31,10 @@ int kvc_cmd_verify(int argc, char **argv) {
       KVC_INT64("--steps", "N", &steps, 0, 1 << 24, "decode steps (64)"),
       KVC_UINT64("--seed", "S", &seed, "seed of the random prompt (1)"),
   };
-  kvc_args args = {.cmd = cmd,
-                   .usage = usage,
-                   .opts = opts,
-                   .n_opts = sizeof opts / sizeof opts[0],
-                   .model = &mp,
-                   .model_dir = &dir};
+  kvc_args args = KVC_ARGS_MODEL(cmd, usage, opts, &mp, &dir);
   const int parsed = kvc_args_parse(&args, argc, argv);
-  if (parsed)
-    return parsed == KVC_ARG_HELP ? 0 : parsed;
+  if (parsed != KVC_ARGS_GO)
+    return parsed;
   kvc_model *model = NULL;
   int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
   if (rc)
