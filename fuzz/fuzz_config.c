@@ -10,8 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int32_t max = 0;
-  char source[256];
-  kvc__config_parse("config.json", (const char *)data, size, &max, source, sizeof source);
+  char source[256], weights[160];
+  kvc__config_parse("config.json", (const char *)data, size, &max, source, sizeof source, weights,
+                    sizeof weights);
   kvc__genai g;
   snprintf(g.path, sizeof g.path, "genai_config.json");
   if (kvc__genai_parse((const char *)data, size, &g) == KVC_OK && g.n_eos > KVC_MAX_EOS)

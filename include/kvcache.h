@@ -250,6 +250,8 @@ typedef struct kvc_model_info {
                            * the kernel its sessions run ("avx512" (VNNI), "avx2", "portable":
                            * the CPU's best, or KVCACHE_MATMUL's choice); "" when the graph
                            * has none */
+  char weights_note[160]; /* what config.json says of the weights ("weights"): kvcache
+                           * build-model writes that they are random; "" when it says nothing */
 } kvc_model_info;
 
 /* Describe an open model. */
@@ -671,6 +673,8 @@ typedef struct kvc_build_params {
   int32_t pad_token_id;    /*   names (none where it names none), or without a tokenizer 1, 2, 2
                             *   (the random models have no vocabulary: these are placeholders);
                             *   -1: none (generation stops only at its length); else the id */
+  int32_t ff;              /* the MLP's width; 0 (default): 4 x hidden (gpt), 8/3 x hidden rounded
+                            * up to a multiple of 64 (llama) */
 } kvc_build_params;
 
 /* kvc_build_params' token ids: taken from the tokenizer, or the builder's placeholders. */

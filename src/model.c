@@ -95,12 +95,16 @@ static int length_value(const cJSON *v) {
 }
 
 kvc_status kvc__config_parse(const char *path, const char *text, size_t size, int32_t *out,
-                             char *source, size_t cap) {
+                             char *source, size_t cap, char *weights, size_t cap_w) {
   static const char *const keys[] = {"max_seq_len", "n_positions", "max_position_embeddings"};
   kvc_status s = KVC_OK;
   *out = 0;
+  *weights = '\0';
   cJSON *c = NULL;
   s = kvc__json_parse(path, text, size, &c);
+  const cJSON *note = c ? cJSON_GetObjectItemCaseSensitive(c, "weights") : NULL;
+  if (cJSON_IsString(note))
+    snprintf(weights, cap_w, "%s", note->valuestring);
   for (size_t i = 0; c && i < sizeof keys / sizeof keys[0] && !*out && !s; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
     if (v && !length_value(v))
@@ -116,9 +120,9 @@ kvc_status kvc__config_parse(const char *path, const char *text, size_t size, in
 }
 
 /* The model's maximum length from DIR/config.json (0 if there is none or it does not say),
- * and where it was read ("config.json \"max_seq_len\""). */
+ * where it was read ("config.json \"max_seq_len\"") and what it says of the weights. */
 static kvc_status config_max_len(const char *dir, const char *graph, int32_t *out, char *source,
-                                 size_t cap) {
+                                 size_t cap, char *weights, size_t cap_w) {
   char path[4096], *text = NULL;
   size_t size = 0;
   struct stat st;
@@ -129,7 +133,7 @@ static kvc_status config_max_len(const char *dir, const char *graph, int32_t *ou
   if (s || stat(path, &st) != 0)
     return s;
   if (!(s = kvc__file_read(path, KVC_CONFIG_MAX_BYTES, &text, &size)))
-    s = kvc__config_parse(path, text, size, out, source, cap);
+    s = kvc__config_parse(path, text, size, out, source, cap, weights, cap_w);
   kvc__free(text);
   return s;
 }
@@ -317,7 +321,8 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   kvc__genai genai;
   s = find_onnx(path, info->onnx_path, dir, sizeof dir);
   if (!s)
-    s = config_max_len(dir, info->onnx_path, &info->model_max_seq_len, source, sizeof source);
+    s = config_max_len(dir, info->onnx_path, &info->model_max_seq_len, source, sizeof source,
+                       info->weights_note, sizeof info->weights_note);
   if (!s)
     s = kvc__genai_read(dir, info->onnx_path, &genai);
   if (!s && !info->model_max_seq_len && genai.context_length) {

@@ -75,10 +75,11 @@ kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out);
 kvc_status kvc__session_options(const kvc_model_params *params, int cuda, OrtSessionOptions **out);
 
 /* The maximum length config.json's text (size bytes) states (max_seq_len, n_positions or
- * max_position_embeddings; *out 0 when none), and in `source` where; KVC_ERR_MODEL naming
- * `path` for text that is not JSON or a length that is not a whole number in 1..2^24. */
+ * max_position_embeddings; *out 0 when none), and in `source` where; its "weights" note into
+ * weights (cap_w bytes; "" when none or not a string); KVC_ERR_MODEL naming `path` for text
+ * that is not JSON or a length that is not a whole number in 1..2^24. */
 kvc_status kvc__config_parse(const char *path, const char *text, size_t size, int32_t *out,
-                             char *source, size_t cap);
+                             char *source, size_t cap, char *weights, size_t cap_w);
 
 /* Log through the model's callback, if any (printf-style). */
 void kvc__log(const kvc_model *m, int level, const char *fmt, ...);

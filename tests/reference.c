@@ -67,6 +67,9 @@ kvc_status kvc__ref_open(const char *dir, kvc__ref **out) {
                   arch->valuestring);
   if (!s)
     r->arch.llama = cJSON_IsString(arch) && !strcmp(arch->valuestring, "llama");
+  const cJSON *ff = c ? cJSON_GetObjectItemCaseSensitive(c, "ff_dim") : NULL;
+  if (!s && cJSON_IsNumber(ff)) /* absent before it could be chosen: the arch's default */
+    r->arch.ff = (int32_t)ff->valuedouble;
   cJSON_Delete(c);
   if (!s && !(r->specs = kvc__calloc((size_t)kvc__layout_count(&r->arch), sizeof *r->specs)))
     s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");

@@ -321,6 +321,55 @@ static void default_parameter_count(void **state) {
   assert_int_equal(bytes, (size_t)n * 4);
 }
 
+/* ff: the MLP is as wide as asked, in the parameter count, the weights file and the graph,
+ * whose logits match the reference pass (which reads the width from config.json's ff_dim),
+ * for both architectures. */
+static void mlp_width_is_chosen(void **state) {
+  (void)state;
+  const int V = 100, n = 12;
+  for (int llama = 0; llama < 2; llama++) {
+    char dir[256];
+    th_tmpdir(dir, sizeof dir, llama ? "ff-llama" : "ff-gpt");
+    kvc_build_params p = kvc_build_default_params();
+    p.layers = 2, p.heads = 2, p.head_dim = 16, p.vocab_size = V, p.max_seq_len = 32;
+    p.ff = llama ? 40 : 72; /* neither arch's default (128 and 96) */
+    p.arch = llama ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
+    p.attention = llama ? KVC_ATTENTION_GQA : KVC_ATTENTION_CONCAT;
+    assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+    const int64_t E = 32, F = p.ff, L = 2, M = 32;
+    const int64_t expected =
+        llama ? V * E + M * 16 + L * (2 * E + 4 * E * E + 3 * E * F) + E + E * V
+              : V * E + M * E + L * (4 * E + 4 * (E * E + E) + E * F + F + F * E + E) + 2 * E +
+                    E * V;
+    assert_int_equal(kvc_build_param_count(&p), expected);
+    size_t bytes;
+    free(slurp(dir, "model.onnx.data", &bytes));
+    assert_int_equal(bytes, (size_t)expected * 4);
+
+    kvc__ref *ref = NULL;
+    kvc_model *m = NULL;
+    kvc_seq *q = NULL;
+    assert_int_equal(kvc__ref_open(dir, &ref), KVC_OK);
+    assert_int_equal(kvc_model_open(dir, NULL, &m), KVC_OK);
+    assert_int_equal(kvc_seq_new(m, NULL, &q), KVC_OK);
+    int64_t tokens[12];
+    int32_t ids[12];
+    uint64_t rng = 99;
+    th_random_tokens(&rng, tokens, n, V);
+    for (int i = 0; i < n; i++)
+      ids[i] = (int32_t)tokens[i];
+    float logits[12 * 100];
+    double want[12 * 100];
+    assert_int_equal(kvc_seq_append_all(q, ids, n, logits), KVC_OK);
+    assert_int_equal(kvc__ref_logits(ref, tokens, NULL, NULL, n, want), KVC_OK);
+    ASSERT_CLOSE(logits, want, (size_t)n * V, llama ? "llama, ff 40" : "gpt, ff 72");
+    kvc_seq_free(q);
+    kvc_model_free(m);
+    kvc__ref_free(ref);
+    th_rmdir(dir);
+  }
+}
+
 static void bad_params_are_rejected(void **state) {
   (void)state;
   char dir[256];
@@ -336,6 +385,7 @@ static void bad_params_are_rejected(void **state) {
       {"vocab_size", -5, offsetof(kvc_build_params, vocab_size)},
       {"max_seq_len", 0, offsetof(kvc_build_params, max_seq_len)},
       {"layers", 100000, offsetof(kvc_build_params, layers)},
+      {"ff", -1, offsetof(kvc_build_params, ff)},
   };
   struct stat st;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -409,6 +459,7 @@ int main(void) {
   };
   const struct CMUnitTest files[] = {
       cmocka_unit_test(builds_are_deterministic),
+      cmocka_unit_test(mlp_width_is_chosen),
       cmocka_unit_test(bad_params_are_rejected),
       cmocka_unit_test(unwritable_directory_keeps_nothing),
   };

@@ -51,4 +51,27 @@ for bad in "--json /nonexistent/dir/b.json" "--report $tmp" "--csv $tmp/m/config
   [ -z "$out" ] || fail "bench $bad measured before failing: $out"
   grep -qF "cannot write ${bad%% *} ${bad#* }" "$tmp/err" || fail "bench $bad: $(cat "$tmp/err")"
 done
-echo "6 passed, 0 failed"
+# --strategies: exactly those measured, in the fixed order; without uncached the logits are
+# not checked (null in the JSON, "-" in the table) and the report says why
+"$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 8 --repeats 1 --threads 1 --strategies shared,naive \
+  --json "$tmp/s.json" --report "$tmp/s.md" >"$tmp/s.txt" 2>"$tmp/s.err" || fail "bench --strategies failed"
+[ "$(grep -oE '^(uncached|naive|bound|shared) ' "$tmp/s.txt" | sort -u | tr -d ' \n')" = naiveshared ] || fail "--strategies table: $(cat "$tmp/s.txt")"
+grep -qE '^naive .* - ' "$tmp/s.txt" || fail "--strategies without uncached: max|dl| is not '-'"
+tr -d ' \t\n' <"$tmp/s.json" | grep -qE '"strategies":\{"naive":\{.*"max_abs_logit_diff":null.*\},"shared":\{' ||
+  fail "--strategies JSON: $(head -c 400 "$tmp/s.json")"
+tr -d ' \t\n' <"$tmp/s.json" | grep -q '"uncached"' && fail "--strategies shared,naive measured uncached"
+grep -q "logits not checked" "$tmp/s.md" || fail "report does not say the logits were not checked"
+grep -q "logits not checked" "$tmp/s.err" || fail "stderr does not say the logits were not checked"
+for list in naive,,bound foo naive,naive naive, ""; do
+  rc=0
+  "$kvcache" bench -m "$tmp/m" --strategies "$list" >/dev/null 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "--strategies '$list' exited $rc, expected 2"
+  grep -q -- "--strategies expects names among uncached, naive, bound and shared" "$tmp/err" ||
+    fail "--strategies '$list': $(cat "$tmp/err")"
+done
+"$kvcache" build-model -o "$tmp/concat" --layers 1 --heads 2 --head-dim 16 --vocab 100 --max-seq 32 >/dev/null
+rc=0
+"$kvcache" bench -m "$tmp/concat" --prompt-len 8 --gen 8 --strategies shared >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "shared needs a graph that writes its cache in place" "$tmp/err" ||
+  fail "--strategies shared on a concat graph: exit $rc, $(cat "$tmp/err")"
+echo "7 passed, 0 failed"

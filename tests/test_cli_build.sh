@@ -113,4 +113,18 @@ rc=0
 "$kvcache" build-model >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "missing -o exited $rc"
 passed=$((passed + 1))
+# --preset: a public model's dimensions (llama, its heads, K/V heads, MLP, vocabulary, capped
+# context), options beside it overriding its sizes; the config says the weights are random
+"$kvcache" build-model -o "$tmp/preset" --preset smollm2-135m --layers 1 --vocab 64 >/dev/null
+cfg=$(tr -d ' \t\n' <"$tmp/preset/config.json")
+for want in '"num_layers":1' '"num_heads":9' '"num_kv_heads":3' '"head_dim":64' '"hidden_dim":576' \
+  '"vocab_size":64' '"max_seq_len":4096' '"ff_dim":1536' '"attention":"gqa"' '"arch":"llama"' \
+  '"weights":"random('; do
+  grep -qF "$want" <<<"$cfg" || fail "--preset smollm2-135m --layers 1 --vocab 64: no $want in $cfg"
+done
+"$kvcache" info -m "$tmp/preset" | grep -q '^weights note *random' || fail "info does not say the weights are random"
+rc=0
+"$kvcache" build-model -o "$tmp/nopreset" --preset gpt5 >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "expects 'llama-243m', 'smollm2-135m'" "$tmp/err" || fail "--preset gpt5: $rc $(cat "$tmp/err")"
+passed=$((passed + 1))
 echo "$passed passed, 0 failed"

@@ -19,7 +19,8 @@ typedef struct bench_strategy {
   double decode_at[BENCH_MAX_BUCKETS]; /* ms, median of the steps near each bucket */
   double decode_total_ms;              /* decode_mean * gen: the whole generation */
   double tokens_per_s;                 /* 1000 / decode_mean */
-  double max_abs_logit_diff;           /* against uncached, over every position of every repeat */
+  double max_abs_logit_diff;           /* against uncached, over every position of every repeat;
+                                        * NAN without uncached */
   int64_t cache_bytes;                 /* KV cache kvcache allocated */
   int64_t rss_growth_bytes;            /* resident set growth over a generation, run alone */
   int32_t cache_addresses;             /* distinct addresses of the first cache tensor, run alone */
@@ -54,6 +55,9 @@ typedef struct bench_result {
                                        * that position once (kvc_model_floor), median */
   int n_strategies;
   bench_strategy s[BENCH_MAX_STRATEGIES];
+  /* why a strategy the model supports was not measured ("" when all were) */
+  char left_out[256];
+  int checked; /* 1 when uncached ran: every cached strategy's logits checked against it */
   double first_vs_subsequent;      /* bound: warm prefill of the prompt / decode p50 */
   double cached_vs_uncached_last;  /* uncached / bound at the last position */
   double cached_vs_uncached_total; /* uncached / bound over the whole generation */

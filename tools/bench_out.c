@@ -19,6 +19,24 @@ int bench_find(const bench_result *r, const char *name) {
   return -1;
 }
 
+/* A strategy's largest logit difference from uncached, or "-" where uncached did not run. */
+static const char *diff_text(const bench_strategy *s, char *buf, size_t cap) {
+  if (isnan(s->max_abs_logit_diff))
+    return "-";
+  snprintf(buf, cap, "%.2g", s->max_abs_logit_diff);
+  return buf;
+}
+
+/* The speedups measured: the first token's against the next ones' (bound), and uncached's
+ * against bound's, each where both strategies ran. */
+static void speedups(const bench_result *r, FILE *out, const char *first, const char *uncached) {
+  if (r->first_vs_subsequent > 0)
+    fprintf(out, first, r->prompt_len, r->first_vs_subsequent);
+  if (r->cached_vs_uncached_last > 0)
+    fprintf(out, uncached, r->buckets[r->n_buckets - 1], r->cached_vs_uncached_last,
+            r->cached_vs_uncached_total);
+}
+
 static void machine_line(const bench_result *r, FILE *out) {
   char threads[16];
   snprintf(threads, sizeof threads, "%d", r->machine.threads);
@@ -51,14 +69,17 @@ void bench_print_table(const bench_result *r, FILE *out) {
       r->model.layers, r->model.kv_heads, r->model.head_dim, r->model.vocab_size,
       r->model.param_bytes / 1e6, weights, r->model.param_bytes / 1e6,
       (long long)r->model.cache_bytes_per_token, r->prompt_len, r->gen, r->repeats);
+  if (*r->left_out)
+    fprintf(out, "note: %s\n\n", r->left_out);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
           "prefill", "mean ms", "p50", "p90", "p99", "tokens/s", "max|dl|", "rss KB", "addrs",
           "allocs");
   for (int k = 0; k < r->n_strategies; k++) {
     const bench_strategy *s = &r->s[k];
-    fprintf(out, "%-9s %9.2f %9.2f %8.3f %8.3f %8.3f %8.3f %9.1f %9.2g %9lld %6d %6.2f\n", s->name,
+    char diff[32];
+    fprintf(out, "%-9s %9.2f %9.2f %8.3f %8.3f %8.3f %8.3f %9.1f %9s %9lld %6d %6.2f\n", s->name,
             s->cold_start_ms, s->prefill_ms, s->decode_mean, s->decode_p50, s->decode_p90,
-            s->decode_p99, s->tokens_per_s, s->max_abs_logit_diff,
+            s->decode_p99, s->tokens_per_s, diff_text(s, diff, sizeof diff),
             (long long)(s->rss_growth_bytes / 1024), s->cache_addresses, s->heap_allocs_per_step);
   }
   fprintf(out, "\ndecode ms per token at position (decode / floor):\n%-9s", "position");
@@ -76,12 +97,11 @@ void bench_print_table(const bench_result *r, FILE *out) {
       fprintf(out, " %16s", cell);
     }
   }
-  fprintf(out,
-          "\n\nspeedups: first token (bound prefill of %d) / subsequent token (bound p50) = "
-          "%.1fx; uncached / bound at position %d = %.1fx, over the whole generation = "
-          "%.1fx\n",
-          r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
-          r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  fprintf(out, "\n\n");
+  speedups(r, out,
+           "speedups: first token (bound prefill of %d) / subsequent token (bound p50) = %.1fx\n",
+           "speedups: uncached / bound at position %d = %.1fx, over the whole generation = "
+           "%.1fx\n");
   if (r->cache_growth_bytes > 0)
     fprintf(out,
             "cache read (attention %s, shared, position %d -> %d: +%.2f MB per step): the step "
@@ -238,6 +258,8 @@ int bench_write_json(const bench_result *r, const char *path) {
   }
   cJSON_AddItemToObject(root, "floor_ms_at", per_position(r, r->floor_at));
   cJSON *sp = cJSON_AddObjectToObject(root, "speedup");
+  if (*r->left_out)
+    cJSON_AddStringToObject(root, "left_out", r->left_out);
   cJSON_AddNumberToObject(sp, "first_vs_subsequent", r->first_vs_subsequent);
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_last", r->cached_vs_uncached_last);
   cJSON_AddNumberToObject(sp, "cached_vs_uncached_total", r->cached_vs_uncached_total);
@@ -507,12 +529,14 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
              "addresses | allocs/step |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int k = 0; k < r->n_strategies; k++) {
     const bench_strategy *s = &r->s[k];
+    char diff[32];
     fprintf(f,
-            "| %s | %.2f | %.2f | %.3f | %.3f | %.3f | %.3f | %.1f | %.2g | %lld | %lld | %d | "
+            "| %s | %.2f | %.2f | %.3f | %.3f | %.3f | %.3f | %.1f | %s | %lld | %lld | %d | "
             "%.2f |\n",
             s->name, s->cold_start_ms, s->prefill_ms, s->decode_mean, s->decode_p50, s->decode_p90,
-            s->decode_p99, s->tokens_per_s, s->max_abs_logit_diff, (long long)s->cache_bytes,
-            (long long)s->rss_growth_bytes, s->cache_addresses, s->heap_allocs_per_step);
+            s->decode_p99, s->tokens_per_s, diff_text(s, diff, sizeof diff),
+            (long long)s->cache_bytes, (long long)s->rss_growth_bytes, s->cache_addresses,
+            s->heap_allocs_per_step);
   }
   fprintf(f, "\n## Decode time per token at positions (ms, and multiple of the floor)\n\n| "
              "position |");
@@ -542,13 +566,13 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
           "of those %d. `docs/PERFORMANCE.md` (#17, #18) compares it with other readers: it is "
           "the fastest found.\n\n",
           r->repeats * r->n_strategies);
-  fprintf(f,
-          "## Speedups\n\n- First token vs subsequent (the seed's criterion, 5-20x): `bound` "
-          "prefill of the %d-token prompt / its p50 decode step = **%.1fx**\n"
-          "- Cached vs uncached at position %d: `uncached` / `bound` = **%.1fx**; over the whole "
-          "generation **%.1fx**\n\n",
-          r->prompt_len, r->first_vs_subsequent, r->buckets[r->n_buckets - 1],
-          r->cached_vs_uncached_last, r->cached_vs_uncached_total);
+  fprintf(f, "## Speedups\n\n");
+  speedups(r, f,
+           "- First token vs subsequent (the seed's criterion, 5-20x): `bound` prefill of the "
+           "%d-token prompt / its p50 decode step = **%.1fx**\n",
+           "- Cached vs uncached at position %d: `uncached` / `bound` = **%.1fx**; over the whole "
+           "generation **%.1fx**\n");
+  fprintf(f, "%s%s\n", *r->left_out ? "- " : "", r->left_out);
   designs(r, f);
   if (r->n_batches) {
     fprintf(f,

@@ -112,18 +112,39 @@ static void close_run(run *r) {
   *r = (run){0};
 }
 
-static void progress(int done, int total) {
-  static int last = -1;
-  if (!isatty(STDERR_FILENO))
+/* Progress on stderr, for runs that take more than a moment: on a terminal one line
+ * redrawn, else (a log) a line every PROGRESS_EVERY_S seconds; what runs, how far, the rate
+ * and the time left at that rate. */
+enum { PROGRESS_EVERY_S = 10 };
+typedef struct progress {
+  const char *what; /* "uncached, alone" */
+  const char *unit; /* "steps" */
+  int64_t done, total;
+  double start_ms, shown_ms;
+} progress;
+
+static void progress_start(progress *p, const char *what, const char *unit, int64_t total) {
+  *p = (progress){what, unit, 0, total, kvc_stat_now_ms(), kvc_stat_now_ms()};
+}
+
+static void progress_step(progress *p, const char *now) {
+  const double t = kvc_stat_now_ms(), elapsed = (t - p->start_ms) / 1e3;
+  const int tty = isatty(STDERR_FILENO);
+  p->done++;
+  if (p->done < p->total && t - p->shown_ms < (tty ? 200 : PROGRESS_EVERY_S * 1e3))
     return;
-  int pct = total ? done * 100 / total : 100;
-  if (pct == last)
-    return;
-  last = pct;
-  int bar = pct / 4;
-  fprintf(stderr, "\r[%-25.*s] %3d%%", bar, "#########################", pct);
-  if (done >= total)
-    fprintf(stderr, "\r%40s\r", "");
+  p->shown_ms = t;
+  const double rate = elapsed > 0 ? p->done / elapsed : 0;
+  char line[160];
+  snprintf(line, sizeof line, "bench: %s: %s, %lld/%lld %s, %.1f/s, about %.0f s left", p->what,
+           now, (long long)p->done, (long long)p->total, p->unit, rate,
+           rate > 0 ? (p->total - p->done) / rate : 0.0);
+  if (!tty)
+    fprintf(stderr, "%s\n", line);
+  else if (p->done < p->total)
+    fprintf(stderr, "\r%-100.100s", line);
+  else
+    fprintf(stderr, "\r%100s\r", "");
   fflush(stderr);
 }
 
@@ -159,27 +180,34 @@ static void machine(bench_result *r, const kvc_model_params *mp) {
 }
 
 /* Run each strategy alone once: warms up, and gives the memory figures. The uncached run
- * (strategy 0) stores its logits after the prompt and after every step in oracle. */
+ * (strategy 0, when measured) stores its logits after the prompt and after every step in
+ * oracle. */
 static int memory_pass(const char *dir, const kvc_model_params *mp, bench_result *r,
                        const int32_t *prompt, const int32_t *tokens, float *oracle) {
   const size_t V = (size_t)r->model.vocab_size;
+  progress bar;
   for (int k = 0; k < r->n_strategies; k++) {
+    const int keep = k == 0 && r->checked;
+    char what[64];
+    snprintf(what, sizeof what, "%s alone (memory, warm-up)", r->s[k].name);
+    progress_start(&bar, what, "steps", r->gen);
     bench_strategy *s = &r->s[k];
     run x = {0};
     if (open_run(dir, *mp, s->mode, &x))
       return 1;
     if (kvc_seq_append(x.seq, prompt, r->prompt_len))
       return fail(s->name);
-    if (k == 0)
+    if (keep)
       memcpy(oracle, kvc_seq_logits(x.seq), V * sizeof *oracle);
     int64_t before = rss_bytes();
     for (int32_t i = 0; i < r->gen; i++) {
       if (kvc_seq_append(x.seq, &tokens[i], 1))
         return fail(s->name);
-      if (k == 0)
+      if (keep)
         memcpy(oracle + (i + 1) * V, kvc_seq_logits(x.seq), V * sizeof *oracle);
-      if (k == 0)
-        progress(i + 1, r->gen);
+      char now[48];
+      snprintf(now, sizeof now, "position %d", r->prompt_len + i);
+      progress_step(&bar, now);
     }
     s->rss_growth_bytes = rss_bytes() - before;
     kvc_seq_metrics m;
@@ -215,6 +243,12 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
   const int K = r->n_strategies, V = r->model.vocab_size;
   const int32_t *tokens = all + r->prompt_len;
   run x[BENCH_MAX_STRATEGIES] = {{0}};
+  int64_t timed_steps = 0;
+  for (int k = 0; k < K; k++)
+    for (int32_t i = 0; i < r->gen; i++)
+      timed_steps += r->s[k].mode != KVC_KV_UNCACHED || uncached_sampled(r, i);
+  progress bar;
+  progress_start(&bar, "timed repeats", "steps", timed_steps * r->repeats);
   for (int rep = 0; rep < r->repeats; rep++) {
     for (int k = 0; k < K; k++) {
       double t = kvc_stat_now_ms();
@@ -231,8 +265,9 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
       if (kvc_seq_append(x[k].seq, all, r->prompt_len))
         return fail(r->s[k].name);
       prefill[k * r->repeats + rep] = kvc_stat_now_ms() - t0;
-      r->s[k].max_abs_logit_diff =
-          fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
+      if (r->checked)
+        r->s[k].max_abs_logit_diff =
+            fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
       /* untimed warm-up steps, then rewound: the first steps after a prompt run up to twice
        * as slow while the caches refill with the weights, and the figures are meant to be
        * the steady state (rewinding is exact: tested) */
@@ -255,10 +290,14 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
         *slot = kvc_stat_now_ms() - t;
         if (st)
           return fail(r->s[k].name);
-        r->s[k].max_abs_logit_diff =
-            fmax(r->s[k].max_abs_logit_diff,
-                 max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
-        progress((rep * K + j) * r->gen + i + 1, r->repeats * K * r->gen);
+        if (r->checked)
+          r->s[k].max_abs_logit_diff =
+              fmax(r->s[k].max_abs_logit_diff,
+                   max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
+        char now[64];
+        snprintf(now, sizeof now, "repeat %d/%d, %s, position %d", rep + 1, r->repeats,
+                 r->s[k].name, r->prompt_len + i);
+        progress_step(&bar, now);
       }
       /* the floor, read right after each generation: the machine's speed drifts (its last
        * level cache is shared with other tenants), and reads taken all through the run
@@ -363,12 +402,52 @@ static int parse_batches(const char *cmd, const char *text, void *target) {
   return 0;
 }
 
+/* The strategies, in the order they are measured (uncached first: its logits are the oracle). */
+static const struct {
+  const char *name;
+  kvc_kv_mode mode;
+} strategies[BENCH_MAX_STRATEGIES] = {{"uncached", KVC_KV_UNCACHED},
+                                      {"naive", KVC_KV_NAIVE},
+                                      {"bound", KVC_KV_BOUND},
+                                      {"shared", KVC_KV_SHARED}};
+
+/* Above this many bytes of weights uncached is left out unless asked for: its steps are
+ * whole-sequence recomputes (at 243 M parameters, hours for a default run). */
+#define UNCACHED_DEFAULT_MAX_BYTES (256.0 * 1024 * 1024)
+
+/* --strategies: names separated by commas, into a bit mask of strategies[]. */
+static int parse_strategies(const char *cmd, const char *text, void *target) {
+  int *mask = target, bad = !*text;
+  *mask = 0;
+  for (const char *p = text; *p && !bad;) {
+    const size_t n = strcspn(p, ",");
+    int found = -1;
+    for (int k = 0; k < BENCH_MAX_STRATEGIES; k++)
+      if (n == strlen(strategies[k].name) && !strncmp(p, strategies[k].name, n))
+        found = k;
+    bad = found < 0 || (*mask & (1 << found)) || (p[n] == ',' && !p[n + 1]);
+    *mask |= found >= 0 ? 1 << found : 0;
+    p += n + (p[n] == ',');
+  }
+  if (bad)
+    fprintf(stderr,
+            "kvcache %s: --strategies expects names among uncached, naive, bound and shared, "
+            "each once, separated by commas, got '%s'\n",
+            cmd, text);
+  return bad;
+}
+
 /* The output files, in the order of kvc_cmd_bench's out[]. */
 static const char *const output_options[4] = {"--json", "--csv", "--plot", "--report"};
 
 static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, bench_result *r,
-                 uint64_t *seed, const char *out[4], int *quiet) {
+                 uint64_t *seed, const char *out[4], int *quiet, int *chosen) {
   kvc_opt opts[] = {
+      KVC_CUSTOM("--strategies", "LIST", chosen, parse_strategies,
+                 "the strategies to measure, e.g. naive,shared (default: every one\n"
+                 "the graph supports; uncached only for weights up to 256 MiB, as\n"
+                 "its steps recompute the whole sequence: name it to measure it.\n"
+                 "Without uncached the logits are not checked)"),
       KVC_INT32("--prompt-len", "N", &r->prompt_len, 1, 1 << 24, "prompt tokens (128)"),
       KVC_INT32("--gen", "N", &r->gen, 1, 1 << 24, "decode steps after the prompt (384)"),
       KVC_INT32("--repeats", "N", &r->repeats, 1, 1 << 24, "timed repeats, interleaved (5)"),
@@ -391,16 +470,49 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
   return parsed == KVC_ARGS_GO ? 0 : parsed == 0 ? -1 : parsed; /* -1: the help was printed */
 }
 
+/* r->s from the --strategies mask (0: the default). 0, or 1 after printing why not. */
+static int pick_strategies(bench_result *r, int chosen) {
+  const int in_place = r->model.attention != KVC_ATTENTION_CONCAT; /* shared needs it */
+  if (chosen & (1 << 3) && !in_place) {
+    fprintf(stderr,
+            "kvcache bench: --strategies shared needs a graph that writes its cache in place "
+            "(build-model --attention gqa or kvcache); %s's attention is concat\n",
+            r->model.onnx_path);
+    return 1;
+  }
+  if (!chosen) {
+    chosen = in_place ? 0xf : 0x7;
+    if (r->model.param_bytes > UNCACHED_DEFAULT_MAX_BYTES) {
+      chosen &= ~1;
+      snprintf(r->left_out, sizeof r->left_out,
+               "uncached left out: each of its steps recomputes the whole sequence of a %.0f MB "
+               "model (--strategies uncached,... measures it); logits not checked",
+               r->model.param_bytes / 1e6);
+    }
+  } else if (!(chosen & 1))
+    snprintf(r->left_out, sizeof r->left_out,
+             "uncached not asked for (--strategies): logits not checked against it");
+  for (int k = 0; k < BENCH_MAX_STRATEGIES; k++)
+    if (chosen & (1 << k))
+      r->s[r->n_strategies++] = (bench_strategy){.name = strategies[k].name,
+                                                 .mode = strategies[k].mode,
+                                                 .max_abs_logit_diff = (chosen & 1) ? 0 : NAN};
+  r->checked = chosen & 1;
+  if (*r->left_out)
+    fprintf(stderr, "kvcache bench: %s\n", r->left_out);
+  return 0;
+}
+
 int kvc_cmd_bench(int argc, char **argv) {
   const char *dir = NULL, *out[4] = {NULL}; /* json, csv, plot, report */
   kvc_model_params mp = kvc_model_default_params();
   bench_result *r = calloc(1, sizeof *r);
   uint64_t seed = 1;
-  int quiet = 0;
+  int quiet = 0, chosen = 0;
   if (!r)
     return 1;
   r->prompt_len = 128, r->gen = 384, r->repeats = 5;
-  int rc = parse(argc, argv, &mp, &dir, r, &seed, out, &quiet);
+  int rc = parse(argc, argv, &mp, &dir, r, &seed, out, &quiet, &chosen);
   for (int f = 0; f < 4 && !rc; f++)
     if (out[f] && bench_check_output(output_options[f], out[f]))
       rc = KVC_EXIT_USAGE;
@@ -421,17 +533,11 @@ int kvc_cmd_bench(int argc, char **argv) {
     free(r);
     return KVC_EXIT_USAGE;
   }
-  const struct {
-    const char *name;
-    kvc_kv_mode mode;
-  } strategies[] = {{"uncached", KVC_KV_UNCACHED},
-                    {"naive", KVC_KV_NAIVE},
-                    {"bound", KVC_KV_BOUND},
-                    {"shared", KVC_KV_SHARED}};
-  /* shared only where the graph can write its cache in place */
-  r->n_strategies = r->model.attention != KVC_ATTENTION_CONCAT ? 4 : 3;
-  for (int k = 0; k < r->n_strategies; k++)
-    r->s[k] = (bench_strategy){.name = strategies[k].name, .mode = strategies[k].mode};
+  if (pick_strategies(r, chosen)) {
+    kvc_model_free(model);
+    free(r);
+    return KVC_EXIT_USAGE;
+  }
   machine(r, &mp);
   r->n_buckets = (int)kvc_stat_buckets(r->prompt_len, r->prompt_len + r->gen - 1, r->buckets,
                                        BENCH_MAX_BUCKETS);
@@ -488,14 +594,19 @@ int kvc_cmd_bench(int argc, char **argv) {
     for (int k = 0; k < K; k++)
       summarise(r, k, steps[k], cold, prefill);
     int u = bench_find(r, "uncached"), b = bench_find(r, "bound");
-    r->first_vs_subsequent = kvc_stat_ratio(r->s[b].prefill_ms, r->s[b].decode_p50);
-    r->cached_vs_uncached_last =
-        kvc_stat_ratio(r->s[u].decode_at[r->n_buckets - 1], r->s[b].decode_at[r->n_buckets - 1]);
-    r->cached_vs_uncached_total = kvc_stat_ratio(r->s[u].decode_total_ms, r->s[b].decode_total_ms);
+    if (b >= 0)
+      r->first_vs_subsequent = kvc_stat_ratio(r->s[b].prefill_ms, r->s[b].decode_p50);
+    if (u >= 0 && b >= 0) {
+      r->cached_vs_uncached_last =
+          kvc_stat_ratio(r->s[u].decode_at[r->n_buckets - 1], r->s[b].decode_at[r->n_buckets - 1]);
+      r->cached_vs_uncached_total =
+          kvc_stat_ratio(r->s[u].decode_total_ms, r->s[b].decode_total_ms);
+    }
     int sh = bench_find(r, "shared");
-    r->shared_vs_bound_last = sh < 0 ? 0
-                                     : kvc_stat_ratio(r->s[b].decode_at[r->n_buckets - 1],
-                                                      r->s[sh].decode_at[r->n_buckets - 1]);
+    r->shared_vs_bound_last = sh < 0 || b < 0
+                                  ? 0
+                                  : kvc_stat_ratio(r->s[b].decode_at[r->n_buckets - 1],
+                                                   r->s[sh].decode_at[r->n_buckets - 1]);
     if (sh >= 0 && r->n_buckets > 1) {
       const int last = r->n_buckets - 1;
       const double step = r->s[sh].decode_at[last] - r->s[sh].decode_at[0];

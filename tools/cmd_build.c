@@ -17,6 +17,44 @@ static const char usage[] =
     "Weights are drawn from --seed: one seed gives byte-identical files.\n"
     "\n";
 
+/* Public models' dimensions (from their config.json), for measuring kvcache at the sizes users
+ * run: Llama-style, random weights. The context is capped at MAX_PRESET_SEQ (each position
+ * costs every slot cache memory); the LM head is the builder's own matrix, where these models
+ * tie it to the embedding. */
+enum { MAX_PRESET_SEQ = 4096 };
+static const struct preset {
+  const char *name;
+  int32_t layers, heads, kv_heads, head_dim, ff, vocab, context;
+} presets[] = {
+    {"llama-243m", 16, 16, 4, 64, 2752, 32000, 2048}, /* this project's reference size */
+    {"smollm2-135m", 30, 9, 3, 64, 1536, 49152, 8192},
+    {"smollm2-360m", 32, 15, 5, 64, 2560, 49152, 8192},
+    {"qwen2.5-0.5b", 24, 14, 2, 64, 4864, 151936, 32768},
+    {"llama3.2-1b", 16, 32, 8, 64, 8192, 128256, 131072},
+    {"tinyllama-1.1b", 22, 32, 4, 64, 5632, 32000, 2048},
+};
+enum { N_PRESETS = sizeof presets / sizeof presets[0] };
+
+/* The preset's sizes where the command line did not give them. */
+static void apply_preset(const struct preset *m, const kvc_args *args, kvc_build_params *p) {
+  const struct {
+    const char *option;
+    int32_t *field, value;
+  } sizes[] = {
+      {"--layers", &p->layers, m->layers},
+      {"--heads", &p->heads, m->heads},
+      {"--kv-heads", &p->kv_heads, m->kv_heads},
+      {"--head-dim", &p->head_dim, m->head_dim},
+      {"--ff", &p->ff, m->ff},
+      {"--vocab", &p->vocab_size, m->vocab},
+      {"--max-seq", &p->max_seq_len, m->context < MAX_PRESET_SEQ ? m->context : MAX_PRESET_SEQ}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    if (!kvc_args_given(args, sizes[i].option))
+      *sizes[i].field = sizes[i].value;
+  if (!kvc_args_given(args, "--arch"))
+    p->arch = KVC_ARCH_LLAMA;
+}
+
 int kvc_cmd_build_model(int argc, char **argv) {
   const char *cmd = "build-model", *dir = NULL;
   kvc_build_params p = kvc_build_default_params();
@@ -30,6 +68,10 @@ int kvc_cmd_build_model(int argc, char **argv) {
                                  kvc_layout_name(KVC_LAYOUT_GENAI), NULL};
   const char *const weights[] = {"f32", "q8", "q4", NULL};
   int naming = 0, attention = 0, arch = 0, layout = 0, weight = 0; /* indices, the first default */
+  int preset = -1;
+  const char *preset_names[N_PRESETS + 1] = {NULL};
+  for (int i = 0; i < N_PRESETS; i++)
+    preset_names[i] = presets[i].name;
   kvc_opt opts[] = {
       {.name = "--output",
        .alias = "-o",
@@ -41,6 +83,9 @@ int kvc_cmd_build_model(int argc, char **argv) {
       KVC_INT32("--heads", "N", &p.heads, 1, INT32_MAX, "attention heads (4)"),
       KVC_INT32("--head-dim", "N", &p.head_dim, 1, INT32_MAX,
                 "size of one head (64); hidden size = heads * head-dim"),
+      KVC_INT32("--ff", "N", &p.ff, 1, INT32_MAX,
+                "the MLP's width (4 x hidden for gpt; 8/3 x hidden rounded up to 64\n"
+                "for llama)"),
       KVC_INT32("--vocab", "N", &p.vocab_size, 1, INT32_MAX, "vocabulary size (1000)"),
       KVC_INT32("--max-seq", "N", &p.max_seq_len, 1, INT32_MAX, "positions the model knows (512)"),
       KVC_UINT64("--seed", "N", &p.seed, "weight seed (1)"),
@@ -71,6 +116,15 @@ int kvc_cmd_build_model(int argc, char **argv) {
       KVC_CHOICE("--weights", NULL, &weight, weights,
                  "the MatMul weights as float32, or quantised to 8- or 4-bit blocks\n"
                  "(MatMulNBits, as `kvcache quantize` writes them) (f32)"),
+      KVC_CHOICE("--preset", "NAME", &preset, preset_names,
+                 "a public model's dimensions, with random weights (for measuring:\n"
+                 "no vocabulary, no training): llama-243m (this project's reference:\n"
+                 "16 layers, hidden 1024, 16 heads, 4 K/V heads, MLP 2752, vocabulary\n"
+                 "32000, 2048 positions), smollm2-135m, smollm2-360m, qwen2.5-0.5b,\n"
+                 "llama3.2-1b, tinyllama-1.1b. Implies --arch llama; the context is\n"
+                 "capped at 4096 positions; the LM head is its own matrix (these\n"
+                 "models tie it to the embedding: vocabulary x hidden more weights);\n"
+                 "options given beside it override its sizes"),
       KVC_TEXT("--tokenizer", "PATH", &p.tokenizer,
                "a tokenizer.json (or a directory holding one) to copy into DIR with\n"
                "the tokenizer_config.json beside it; --vocab defaults to its size\n"
@@ -95,9 +149,12 @@ int kvc_cmd_build_model(int argc, char **argv) {
     kvc_args_help(&args, stderr);
     return KVC_EXIT_USAGE;
   }
+  if (preset >= 0)
+    apply_preset(&presets[preset], &args, &p);
   p.naming = naming ? KVC_NAMING_HF : KVC_NAMING_SEED;
   p.attention = (kvc_attention)attention; /* the order of kvc_attention */
-  p.arch = arch ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
+  if (preset < 0 || kvc_args_given(&args, "--arch"))
+    p.arch = arch ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
   p.layout = layout ? KVC_LAYOUT_GENAI : KVC_LAYOUT_KVCACHE;
   p.weight_bits = weight == 0 ? 32 : weight == 1 ? 8 : 4;
   /* what llama and genai need, unless asked otherwise (then the builder says why not) */

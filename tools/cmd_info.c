@@ -50,6 +50,8 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
     cJSON_AddStringToObject(o, "attention_kernel", i->attention_kernel);
   if (i->matmul_kernel[0])
     cJSON_AddStringToObject(o, "matmul_kernel", i->matmul_kernel);
+  if (i->weights_note[0])
+    cJSON_AddStringToObject(o, "weights_note", i->weights_note);
   cJSON_AddBoolToObject(o, "seqlens_inputs", i->has_seqlens);
   if (*i->genai_config) {
     cJSON *g = cJSON_AddObjectToObject(o, "genai_config");
@@ -118,6 +120,8 @@ int kvc_cmd_info(int argc, char **argv) {
       printf("products kernel  %s (int8 activations; KVCACHE_MATMUL=portable|avx2|avx512 "
              "chooses)\n",
              i.matmul_kernel);
+    if (i.weights_note[0])
+      printf("weights note     %s (config.json)\n", i.weights_note);
     printf("kv heads         %d\n", i.kv_heads);
     printf("head size        %d\n", i.head_dim);
     printf("vocabulary       %d\n", i.vocab_size);

@@ -54,7 +54,8 @@ static kvc__arch arch_of(const kvc_build_params *p) {
                      .head_dim = p->head_dim,
                      .vocab = p->vocab_size,
                      .max_seq = p->max_seq_len,
-                     .llama = p->arch == KVC_ARCH_LLAMA};
+                     .llama = p->arch == KVC_ARCH_LLAMA,
+                     .ff = p->ff};
 }
 
 static int64_t count_params(const kvc__arch *a) {
@@ -85,6 +86,9 @@ static kvc_status validate(const kvc_build_params *p) {
     if (sizes[i].value <= 0 || sizes[i].value > sizes[i].max)
       return kvc__fail(KVC_ERR_INVALID_ARG, "%s = %" PRId32 ": expected 1..%" PRId32, sizes[i].name,
                        sizes[i].value, sizes[i].max);
+  if (p->ff < 0 || p->ff > (1 << 20))
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "ff = %" PRId32 ": expected 0 (the arch's default) or 1..%d", p->ff, 1 << 20);
   if (!kvc_attention_name(p->attention))
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "attention = %d: expected KVC_ATTENTION_CONCAT, _GQA or _KVCACHE",
@@ -297,6 +301,7 @@ static kvc_status write_json(const char *path, cJSON *c, int ok) {
 }
 
 static kvc_status write_config(const char *path, const kvc_build_params *p, int64_t params) {
+  const kvc__arch a = arch_of(p);
   cJSON *c = cJSON_CreateObject();
   char seed[32];
   snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
@@ -308,12 +313,16 @@ static kvc_status write_config(const char *path, const kvc_build_params *p, int6
            cJSON_AddNumberToObject(c, "hidden_dim", (double)p->heads * p->head_dim) &&
            cJSON_AddNumberToObject(c, "vocab_size", p->vocab_size) &&
            cJSON_AddNumberToObject(c, "max_seq_len", p->max_seq_len) &&
+           cJSON_AddNumberToObject(c, "ff_dim", (double)kvc__arch_ff(&a)) &&
            cJSON_AddStringToObject(c, "naming", kvc_naming_name(p->naming)) &&
            cJSON_AddStringToObject(c, "attention", kvc_attention_name(p->attention)) &&
            cJSON_AddStringToObject(c, "arch", kvc_arch_name(p->arch)) &&
            cJSON_AddStringToObject(c, "layout", kvc_layout_name(p->layout)) &&
            cJSON_AddRawToObject(c, "seed", seed) &&
-           cJSON_AddNumberToObject(c, "parameters", (double)params);
+           cJSON_AddNumberToObject(c, "parameters", (double)params) &&
+           cJSON_AddStringToObject(c, "weights",
+                                   "random (kvcache build-model: no vocabulary, no "
+                                   "training; for measuring, not for text)");
   return write_json(path, c, ok);
 }
 

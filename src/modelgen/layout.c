@@ -13,6 +13,8 @@ static int per_layer(const kvc__arch *a) {
 
 int64_t kvc__arch_ff(const kvc__arch *a) {
   const int64_t e = kvc__arch_hidden(a);
+  if (a->ff > 0)
+    return a->ff;
   return a->llama ? (8 * e / 3 + 63) / 64 * 64 : 4 * e;
 }
 

@@ -16,6 +16,7 @@ typedef struct kvc__arch {
   int32_t max_seq; /* rows of the learned position embedding, or of the rotary caches */
   int llama;       /* 0: GPT-2 style (LayerNorm, learned positions, GELU MLP 4 x hidden wide);
                     * 1: Llama style (RMSNorm, rotary positions, SwiGLU MLP, no biases) */
+  int32_t ff;      /* the MLP's width; 0: the arch's default (kvc__arch_ff) */
 } kvc__arch;
 
 /* GPT per-layer weights, in file order. W* are [in, out] matrices applied as x @ W. */
