@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run bench-tokenizer docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
+.PHONY: all deps build run bench-peer bench-tokenizer docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
 
 all: build
 
@@ -62,12 +62,26 @@ run: build
 	$(BUILD)/kvcache bench -m $(LLAMA) --json $(BUILD)/bench-llama.json \
 	  --plot $(BUILD)/bench-llama.png --report $(BUILD)/BENCHMARK-llama.md
 
-# Regenerate the committed report from a real run on this machine.
+# llama.cpp beside kvcache at a size users run: the reference 243 M-parameter Llama shape
+# (build-model --preset llama-243m), float32 and kvcache's 4- and 8-bit quantisations, and
+# llama.cpp (node-llama-cpp's prebuilt library, pinned) on a GGUF of the same dimensions in
+# f32, q8_0 and q4_0; decode per token at positions 0 and 512 and prefill of 512 tokens, at 1
+# and 2 threads, the two taking turns. Writes $(PEER_REPORT). Minutes, and 3 GB of disk.
+SCALE       ?= $(BUILD)/scale
+SCALE_MODEL ?= $(SCALE)/llama-243m
+PEER_REPORT ?= docs/PEER-243M.md
+$(SCALE_MODEL)/model.onnx: $(BUILD)/kvcache
+	$(BUILD)/kvcache build-model -o $(SCALE_MODEL) --preset llama-243m --attention kvcache
+bench-peer: build
+	@$(MAKE) --no-print-directory $(SCALE_MODEL)/model.onnx
+	bash scripts/bench-peer.sh $(BUILD)/kvcache $(SCALE_MODEL) $(SCALE) $(PEER_REPORT)
+
 # 1 MB of one character through each pinned tokenizer, and a backtracking pattern: each within
 # 2 s (a benchmark: its times are not asserted by make test)
 bench-tokenizer: build
 	bash scripts/bench-tokenizer.sh $(BUILD)/kvcache
 
+# Regenerate the committed report from a real run on this machine.
 docs-benchmark: build
 	@$(MAKE) --no-print-directory $(MODEL)/model.onnx $(OWN)/model.onnx $(OWN_Q4)/model.onnx
 	$(BUILD)/kvcache bench -m $(MODEL) $(BENCH_FLAGS) --json $(BUILD)/bench.json \
