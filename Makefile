@@ -158,7 +158,7 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
-	clang-format -i include/*.h src/*.[ch] src/*/*.[ch] tools/*.[ch] tests/*.[ch] fuzz/*.c
+	clang-format -i include/*.h src/*.[ch] src/*/*.[ch] tools/*.[ch] tests/*.[ch] fuzz/*.c peers/*.c examples/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

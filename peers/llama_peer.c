@@ -126,16 +126,15 @@ int main(int argc, char **argv) {
       i++;
     else if (!strcmp(argv[i], "--batch") && (n_batches = ints(v, batches, 8)) >= 0)
       i++;
-    else if (ints(v, one, 1) == 1 && one[0] >= 0 && (!strcmp(argv[i], "--threads") ||
-                                                   !strcmp(argv[i], "--steps") ||
-                                                   !strcmp(argv[i], "--prefill") ||
-                                                   !strcmp(argv[i], "--gen") ||
-                                                   !strcmp(argv[i], "--repeats"))) {
-      int *to = !strcmp(argv[i], "--threads") ? &threads
-                : !strcmp(argv[i], "--steps") ? &steps
+    else if (ints(v, one, 1) == 1 && one[0] >= 0 &&
+             (!strcmp(argv[i], "--threads") || !strcmp(argv[i], "--steps") ||
+              !strcmp(argv[i], "--prefill") || !strcmp(argv[i], "--gen") ||
+              !strcmp(argv[i], "--repeats"))) {
+      int *to = !strcmp(argv[i], "--threads")   ? &threads
+                : !strcmp(argv[i], "--steps")   ? &steps
                 : !strcmp(argv[i], "--prefill") ? &prefill
-                : !strcmp(argv[i], "--gen") ? &gen
-                                              : &repeats;
+                : !strcmp(argv[i], "--gen")     ? &gen
+                                                : &repeats;
       *to = one[0];
       i++;
     } else {
