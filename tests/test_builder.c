@@ -338,9 +338,9 @@ static void mlp_width_is_chosen(void **state) {
     assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
     const int64_t E = 32, F = p.ff, L = 2, M = 32;
     const int64_t expected =
-        llama ? V * E + M * 16 + L * (2 * E + 4 * E * E + 3 * E * F) + E + E * V
-              : V * E + M * E + L * (4 * E + 4 * (E * E + E) + E * F + F + F * E + E) + 2 * E +
-                    E * V;
+        llama
+            ? V * E + M * 16 + L * (2 * E + 4 * E * E + 3 * E * F) + E + E * V
+            : V * E + M * E + L * (4 * E + 4 * (E * E + E) + E * F + F + F * E + E) + 2 * E + E * V;
     assert_int_equal(kvc_build_param_count(&p), expected);
     size_t bytes;
     free(slurp(dir, "model.onnx.data", &bytes));
