@@ -612,13 +612,18 @@ typedef struct kvc_quantize_params {
   int32_t bits;           /* 8 or 4; default 4 */
   int32_t block_size;     /* weights per scale along K: a power of two in 16..256; default 32 */
   int symmetric;          /* 1: no zero points (MatMulNBits' default 2^(bits-1)); default 0 */
-  int include_lm_head;    /* 1: also the MatMul that produces "logits"; default 0 */
+  int include_lm_head;    /* 1 (default since 0.2): also the MatMul that produces "logits" (at
+                           * 243 M parameters a third of the 4-bit model's bytes when kept);
+                           * 0: keep it float */
   int32_t accuracy_level; /* MatMulNBits' accuracy_level, 0..4 (4: int8 activations, faster), or
                            * -1 (default): 4 where the graph's attention is kvcache's operator
                            * (everything before each product is then bit-exact between a decode
                            * step and a recompute, so the cache stays exact), else 0 (with
                            * GroupQueryAttention, int8 activations turn its ~1e-6 differences
                            * between prefill and decode into ~1e-2: docs/QUANTIZATION.md) */
+  int32_t lm_head_bits;   /* the LM head's bits when it is quantised: 8 or 4; 0 (default): 8,
+                           * whatever `bits` (its errors go straight into the logits: at 4 bits
+                           * they cost 3.5x the KL of the rest, docs/QUANTIZATION.md) */
 } kvc_quantize_params;
 
 typedef struct kvc_quantize_report {

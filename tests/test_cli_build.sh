@@ -76,7 +76,7 @@ passed=$((passed + 1))
 "$kvcache" build-model -o "$tmp/q4" --attention gqa --layers 2 --heads 2 --head-dim 32 \
   --vocab 100 --max-seq 64 --weights q4 >/dev/null || fail "build-model --weights q4 failed"
 info=$("$kvcache" info -m "$tmp/q4")
-grep -q "^weights          4-bit blocks (MatMulNBits) in 8 of 9 matrix products" <<<"$info" ||
+grep -q "^weights          4-bit blocks (MatMulNBits) in 9 of 9 matrix products" <<<"$info" ||
   fail "q4 info: $info"
 "$kvcache" verify -m "$tmp/q4" --prompt-len 8 --steps 16 >/dev/null || fail "q4 verify failed"
 ls -a "$tmp" | grep -q "tmp\." && fail "build-model --weights left temporary files: $(ls -a "$tmp")"
@@ -91,12 +91,19 @@ out=$("$kvcache" eval -m "$tmp/f32" --against "$tmp/q4" --prompts 2 --prompt-len
 kl=$(awk '$1 == "all" { print $3 }' <<<"$out")
 awk -v kl="$kl" 'BEGIN { exit !(kl > 0 && kl < 0.5) }' || fail "eval against q4: mean KL $kl: $out"
 grep -q '"top1_agreement"' "$tmp/eval.json" || fail "eval JSON: $(cat "$tmp/eval.json")"
-# kvcache quantize on it again: nothing float left to quantise (the LM head aside), nothing written
+# kvcache quantize on it again: nothing float left to quantise (the LM head is quantised by
+# default too, at 8 bits), nothing written; --keep-lm-head keeps it float
 rc=0
-"$kvcache" quantize "$tmp/q4" "$tmp/again" --include-lm-head >/dev/null 2>"$tmp/err" || rc=$?
-[ "$rc" -eq 0 ] || fail "quantize of the LM head left: $(cat "$tmp/err")"
+"$kvcache" quantize "$tmp/f32" "$tmp/kept" --keep-lm-head >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 0 ] && grep -q "1 left float" "$tmp/out" || fail "quantize --keep-lm-head: $rc $(cat "$tmp/out" "$tmp/err")"
+"$kvcache" quantize "$tmp/kept" "$tmp/again" --lm-head-bits 4 >"$tmp/out" 2>"$tmp/err" ||
+  fail "quantize of the LM head left: $(cat "$tmp/err")"
+grep -q "1 MatMuls as 4-bit blocks of 32, the LM head at 4 bits" "$tmp/out" || fail "the LM head at 4 bits: $(cat "$tmp/out")"
 rc=0
-"$kvcache" quantize "$tmp/again" "$tmp/none" >/dev/null 2>"$tmp/err" || rc=$?
+"$kvcache" quantize "$tmp/f32" "$tmp/both" --keep-lm-head --include-lm-head >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "contradict" "$tmp/err" || fail "--keep-lm-head --include-lm-head: $rc $(cat "$tmp/err")"
+rc=0
+"$kvcache" quantize "$tmp/q4" "$tmp/none" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no MatMul" "$tmp/err" && [ ! -e "$tmp/none" ] ||
   fail "quantize with nothing to do: rc $rc, $(cat "$tmp/err")"
 passed=$((passed + 1))

@@ -160,8 +160,9 @@ static int64_t attr(const Onnx__NodeProto *n, const char *name) {
 
 /* As written: every MatMulNBits of the quantised graph, dequantised from OUT's files, gives
  * the float weights of the original MatMul with the same output (one initializer, or the
- * Concat of q, k and v) within its block's step. */
-static void check_written(const char *in, const char *out, int bits, int symmetric,
+ * Concat of q, k and v) within its block's step; `bits` bits each, the LM head (the product
+ * writing "logits") head_bits. */
+static void check_written(const char *in, const char *out, int bits, int head_bits, int symmetric,
                           int accuracy_level) {
   Onnx__ModelProto *a = th_load_graph(in), *b = th_load_graph(out);
   int checked = 0;
@@ -171,7 +172,7 @@ static void check_written(const char *in, const char *out, int bits, int symmetr
       continue;
     const kvc__qshape s = {attr(q, "K"), attr(q, "N"), (int)attr(q, "bits"),
                            (int)attr(q, "block_size"), q->n_input < 4};
-    assert_int_equal(s.bits, bits);
+    assert_int_equal(s.bits, strcmp(q->output[0], "logits") ? bits : head_bits);
     assert_int_equal(attr(q, "accuracy_level"), accuracy_level);
     assert_int_equal(s.symmetric, symmetric);
     size_t nb, ns, nz = 0;
@@ -231,15 +232,20 @@ static void quantised_models_decode_exactly(void **state) {
       kvc_quantize_params p = kvc_quantize_default_params();
       p.bits = bits;
       p.symmetric = bits == 8; /* one of each scheme */
+      /* the LM head: the default at 4 bits (quantised, at 8 bits); at 8 bits kept float in
+       * half the models and at 4 bits in the other half */
+      p.include_lm_head = bits == 4 || mi % 2;
+      p.lm_head_bits = bits == 4 ? 0 : 4;
       kvc_quantize_report r;
       if (kvc_quantize(f->dir[mi], out, &p, &r) != KVC_OK)
         fail_msg("quantize %s: %s", f->dir[mi], kvc_last_error());
       assert_true(r.quantized >= 2 * 4);
-      assert_true(r.skipped >= 1); /* the LM head (and attention products in concat graphs) */
+      assert_true(r.skipped >= !p.include_lm_head); /* the LM head kept (and attention
+                                                     * products in concat graphs) */
       assert_true(r.bytes_after < r.bytes_before);
       const int own = mi == 3;
       assert_int_equal(r.accuracy_level, own ? 4 : 0);
-      check_written(f->dir[mi], out, bits, p.symmetric, r.accuracy_level);
+      check_written(f->dir[mi], out, bits, bits == 4 ? 8 : 4, p.symmetric, r.accuracy_level);
       char path[512];
       struct stat st;
       snprintf(path, sizeof path, "%s/config.json", out);
@@ -363,6 +369,9 @@ static void bad_quantisations_are_refused(void **state) {
   p = kvc_quantize_default_params();
   p.accuracy_level = 5;
   expect_refused(f->dir[0], out, &p, KVC_ERR_INVALID_ARG, "accuracy_level = 5");
+  p = kvc_quantize_default_params();
+  p.lm_head_bits = 2;
+  expect_refused(f->dir[0], out, &p, KVC_ERR_INVALID_ARG, "lm_head_bits = 2");
   expect_refused(f->dir[0], f->dir[1], NULL, KVC_ERR_IO, "exists");
   expect_refused("/nonexistent", out, NULL, KVC_ERR_IO, "/nonexistent/model.onnx");
   /* not ONNX */

@@ -26,7 +26,8 @@
 #include "quant.h"
 
 kvc_quantize_params kvc_quantize_default_params(void) {
-  return (kvc_quantize_params){.bits = 4, .block_size = 32, .accuracy_level = -1};
+  return (kvc_quantize_params){
+      .bits = 4, .block_size = 32, .accuracy_level = -1, .include_lm_head = 1};
 }
 
 /* A mapped external data file. */
@@ -326,8 +327,9 @@ static const char *matmul_domain(const job *j) {
 }
 
 /* Replace MatMul node m (B = w, K x N) by MatMulNBits over new initializers. */
-static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k, int64_t n) {
-  const kvc__qshape q = {k, n, j->p.bits, j->p.block_size, j->p.symmetric};
+static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k, int64_t n,
+                          int bits) {
+  const kvc__qshape q = {k, n, bits, j->p.block_size, j->p.symmetric};
   const size_t wb = kvc__q_weight_bytes(&q), sc = kvc__q_scale_count(&q),
                zb = kvc__q_zero_bytes(&q);
   uint8_t *b = owned_calloc(j, wb), *zp = zb ? owned_calloc(j, zb) : NULL;
@@ -341,7 +343,7 @@ static kvc_status rewrite(job *j, Onnx__NodeProto *m, const float *w, int64_t k,
   for (int i = 0; i < 3; i++)
     snprintf(names[i], sizeof names[i], "%s.%s", m->output[0], suffix[i]);
   const int64_t blocks = kvc__q_blocks(&q);
-  const int64_t bdims[3] = {n, blocks, j->p.block_size * j->p.bits / 8}, sdims[1] = {(int64_t)sc},
+  const int64_t bdims[3] = {n, blocks, j->p.block_size * bits / 8}, sdims[1] = {(int64_t)sc},
                 zdims[1] = {(int64_t)zb};
   s = add_initializer(j, names[0], ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, bdims, 3, b, wb);
   if (!s)
@@ -456,8 +458,8 @@ static kvc_status quantize_graph(job *j) {
     if (!is(m->op_type, "MatMul") || (m->domain && *m->domain) || m->n_input != 2 ||
         m->n_output != 1)
       continue;
-    if (!j->p.include_lm_head && m->n_output == 1 && logits_producer &&
-        is(m->output[0], "logits")) {
+    const int lm_head = logits_producer && is(m->output[0], "logits");
+    if (!j->p.include_lm_head && lm_head) {
       j->report.skipped++;
       continue;
     }
@@ -465,7 +467,7 @@ static kvc_status quantize_graph(job *j) {
     int64_t k = 0, n = 0;
     kvc_status s = weight_of(j, m->input[1], &w, &k, &n);
     if (!s && w)
-      s = rewrite(j, m, w, k, n);
+      s = rewrite(j, m, w, k, n, lm_head ? j->p.lm_head_bits : j->p.bits);
     if (!s && w)
       j->report.quantized++;
     else if (!s)
@@ -651,6 +653,11 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
   const int b = j.p.block_size;
   if (j.p.bits != 4 && j.p.bits != 8)
     return kvc__fail(KVC_ERR_INVALID_ARG, "bits = %d: expected 4 or 8", j.p.bits);
+  if (j.p.lm_head_bits != 0 && j.p.lm_head_bits != 4 && j.p.lm_head_bits != 8)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "lm_head_bits = %d: expected 4, 8 or 0 (8)",
+                     j.p.lm_head_bits);
+  if (!j.p.lm_head_bits)
+    j.p.lm_head_bits = 8;
   if (b < 16 || b > 256 || (b & (b - 1)))
     return kvc__fail(KVC_ERR_INVALID_ARG, "block_size = %d: expected a power of two in 16..256", b);
   if (j.p.accuracy_level < -1 || j.p.accuracy_level > 4)
