@@ -72,8 +72,8 @@ with open(report, "w") as f:
             "1-32 (kvcache; llama.cpp 0-31) and 512-543; prefill: one 512-token prompt. Ratio "
             "= llama.cpp's time / kvcache's (above 1: kvcache faster). Weights: kvcache's "
             "`quantize` defaults (blocks of 32 with a float scale and a zero point; the LM head "
-            "kept float), llama.cpp's quantiser's (its q4_0 file keeps the output matrix in "
-            "q6_K).\n\n")
+            "at 8 bits; the embedding float, counted in its MB though a step reads one row of "
+            "it), llama.cpp's quantiser's (its q4_0 file keeps the output matrix in q6_K).\n\n")
     f.write("| threads | kvcache weights (MB) | llama.cpp (MB) | decode @0 kvcache | llama.cpp | ratio "
             "| decode @512 kvcache | llama.cpp | ratio | prefill 512 tok/s kvcache | llama.cpp "
             "| ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
