@@ -622,8 +622,11 @@ typedef struct kvc_quantize_params {
                            * GroupQueryAttention, int8 activations turn its ~1e-6 differences
                            * between prefill and decode into ~1e-2: docs/QUANTIZATION.md) */
   int32_t lm_head_bits;   /* the LM head's bits when it is quantised: 8 or 4; 0 (default): 8,
-                           * whatever `bits` (its errors go straight into the logits: at 4 bits
-                           * they cost 3.5x the KL of the rest, docs/QUANTIZATION.md) */
+                           * whatever `bits`, where the products take int8 activations
+                           * (accuracy_level 4), else the head stays float (ONNX Runtime's
+                           * 8-bit kernel for float activations is slower than float; at 4 bits
+                           * the head's errors cost 3.5x the KL of the rest:
+                           * docs/QUANTIZATION.md) */
 } kvc_quantize_params;
 
 typedef struct kvc_quantize_report {
@@ -632,6 +635,7 @@ typedef struct kvc_quantize_report {
   int64_t bytes_before;   /* initializer bytes of the input graph */
   int64_t bytes_after;    /* model.onnx + model.onnx.data written */
   int32_t accuracy_level; /* the accuracy_level written (-1 resolved) */
+  int32_t lm_head_bits;   /* the LM head's bits as written; 0: kept float (or none found) */
 } kvc_quantize_report;
 
 KVC_API kvc_quantize_params kvc_quantize_default_params(void);

@@ -386,6 +386,7 @@ static void bad_params_are_rejected(void **state) {
       {"max_seq_len", 0, offsetof(kvc_build_params, max_seq_len)},
       {"layers", 100000, offsetof(kvc_build_params, layers)},
       {"ff", -1, offsetof(kvc_build_params, ff)},
+      {"weight_bits = 8 needs attention = KVCACHE", 8, offsetof(kvc_build_params, weight_bits)},
   };
   struct stat st;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

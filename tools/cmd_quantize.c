@@ -29,11 +29,12 @@ int kvc_cmd_quantize(int argc, char **argv) {
                "no zero points: each block's largest magnitude sets its scale"),
       KVC_FLAG("--keep-lm-head", &keep_lm_head,
                "keep the MatMul that produces logits float (by default it is\n"
-               "quantised too: at 243 M parameters a third of the 4-bit model's bytes\n"
-               "if kept; the accuracy each way: docs/QUANTIZATION.md)"),
+               "quantised too, at 8 bits, where the products take int8 activations:\n"
+               "kept, a third of the 4-bit 243 M model's bytes; docs/QUANTIZATION.md)"),
       KVC_INT32("--lm-head-bits", "8|4", &p.lm_head_bits, 4, 8,
-                "the LM head's bits when it is quantised (8, whatever --bits: its\n"
-                "errors go straight into the logits)"),
+                "the LM head's bits (default: 8, whatever --bits, where the\n"
+                "products take int8 activations; float where they do not, as\n"
+                "ONNX Runtime's 8-bit kernel for float activations is slow)"),
       KVC_FLAG("--include-lm-head", &p.include_lm_head,
                "quantise the LM head too: the default since 0.2, accepted for scripts\n"
                "written before"),
@@ -54,6 +55,10 @@ int kvc_cmd_quantize(int argc, char **argv) {
             cmd);
     return KVC_EXIT_USAGE;
   }
+  if (keep_lm_head && kvc_args_given(&args, "--lm-head-bits")) {
+    fprintf(stderr, "kvcache %s: --keep-lm-head and --lm-head-bits contradict each other\n", cmd);
+    return KVC_EXIT_USAGE;
+  }
   if (keep_lm_head)
     p.include_lm_head = 0;
   if (args.n_words != 2) {
@@ -68,8 +73,8 @@ int kvc_cmd_quantize(int argc, char **argv) {
     return s == KVC_ERR_INVALID_ARG || s == KVC_ERR_IO ? KVC_EXIT_USAGE : 1;
   }
   char head[48] = "";
-  if (p.include_lm_head) /* the library's default for 0 is 8 */
-    snprintf(head, sizeof head, ", the LM head at %d bits", p.lm_head_bits ? p.lm_head_bits : 8);
+  if (r.lm_head_bits)
+    snprintf(head, sizeof head, ", the LM head at %d bits", r.lm_head_bits);
   printf("wrote %s: %d MatMuls as %d-bit blocks of %d%s%s (accuracy_level %d), %d left float; "
          "%.1f MB of weights -> %.1f MB\n",
          dirs[1], r.quantized, p.bits, p.block_size, p.symmetric ? " (symmetric)" : "", head,

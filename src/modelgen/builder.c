@@ -126,6 +126,12 @@ static kvc_status validate(const kvc_build_params *p) {
   if (p->weight_bits != 32 && p->weight_bits != 8 && p->weight_bits != 4)
     return kvc__fail(KVC_ERR_INVALID_ARG, "weight_bits = %" PRId32 ": expected 32, 8 or 4",
                      p->weight_bits);
+  if (p->weight_bits == 8 && p->attention != KVC_ATTENTION_KVCACHE)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "weight_bits = 8 needs attention = KVCACHE: with another attention the cache "
+                     "stays exact only with float activations, where ONNX Runtime's 8-bit kernel "
+                     "is slower than float weights (use 4 bits, or kvcache quantize "
+                     "--accuracy-level to choose)");
   if (p->layout == KVC_LAYOUT_GENAI &&
       (p->attention != KVC_ATTENTION_GQA || p->naming != KVC_NAMING_HF))
     return kvc__fail(KVC_ERR_INVALID_ARG,

@@ -445,9 +445,28 @@ static int own_attention(const job *j) {
 }
 
 static kvc_status quantize_graph(job *j) {
-  if (j->p.accuracy_level < 0) /* int8 activations only where the cache stays exact with them */
+  const int chosen = j->p.accuracy_level < 0;
+  if (chosen) /* int8 activations only where the cache stays exact with them */
     j->p.accuracy_level = own_attention(j) ? 4 : 0;
   j->report.accuracy_level = j->p.accuracy_level;
+  const int int8 = j->p.accuracy_level == 4;
+  /* never slower than the float model: ONNX Runtime's 8-bit kernel for float activations
+   * is (6.6x slower than float on the default GQA model, 9.5x at 243 M parameters) */
+  if (chosen && !int8 && j->p.bits == 8)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "bits = 8: on %s, whose attention is not kvcache's operator, 8-bit "
+                     "weights keep the cache exact only with float activations (accuracy_level "
+                     "0), and ONNX Runtime's kernel for those is several times slower than the "
+                     "float model; use 4 bits, or accuracy_level 4 (int8 activations: fast, but "
+                     "cached logits then differ from a recompute by ~1e-2), or a graph with "
+                     "kvcache's attention (build-model --attention kvcache), or ask for "
+                     "accuracy_level 0 to have it anyway",
+                     j->in_dir);
+  /* the LM head: 8 bits by default where the products are int8 (fast and next to exact),
+   * float where they are not (the same 8-bit kernel) */
+  int head_bits = j->p.include_lm_head ? j->p.lm_head_bits : -1;
+  if (head_bits == 0)
+    head_bits = int8 ? 8 : -1;
   const char *logits_producer = NULL;
   for (size_t i = 0; i < j->g->n_node && !logits_producer; i++)
     for (size_t o = 0; o < j->g->node[i]->n_output; o++)
@@ -459,7 +478,7 @@ static kvc_status quantize_graph(job *j) {
         m->n_output != 1)
       continue;
     const int lm_head = logits_producer && is(m->output[0], "logits");
-    if (!j->p.include_lm_head && lm_head) {
+    if (lm_head && head_bits < 0) {
       j->report.skipped++;
       continue;
     }
@@ -467,11 +486,13 @@ static kvc_status quantize_graph(job *j) {
     int64_t k = 0, n = 0;
     kvc_status s = weight_of(j, m->input[1], &w, &k, &n);
     if (!s && w)
-      s = rewrite(j, m, w, k, n, lm_head ? j->p.lm_head_bits : j->p.bits);
+      s = rewrite(j, m, w, k, n, lm_head ? head_bits : j->p.bits);
     if (!s && w)
       j->report.quantized++;
     else if (!s)
       j->report.skipped++;
+    if (!s && w && lm_head)
+      j->report.lm_head_bits = head_bits;
     kvc__free(w);
     if (s)
       return s;
@@ -654,10 +675,8 @@ kvc_status kvc_quantize(const char *in_dir, const char *out_dir, const kvc_quant
   if (j.p.bits != 4 && j.p.bits != 8)
     return kvc__fail(KVC_ERR_INVALID_ARG, "bits = %d: expected 4 or 8", j.p.bits);
   if (j.p.lm_head_bits != 0 && j.p.lm_head_bits != 4 && j.p.lm_head_bits != 8)
-    return kvc__fail(KVC_ERR_INVALID_ARG, "lm_head_bits = %d: expected 4, 8 or 0 (8)",
+    return kvc__fail(KVC_ERR_INVALID_ARG, "lm_head_bits = %d: expected 4, 8 or 0 (the default)",
                      j.p.lm_head_bits);
-  if (!j.p.lm_head_bits)
-    j.p.lm_head_bits = 8;
   if (b < 16 || b > 256 || (b & (b - 1)))
     return kvc__fail(KVC_ERR_INVALID_ARG, "block_size = %d: expected a power of two in 16..256", b);
   if (j.p.accuracy_level < -1 || j.p.accuracy_level > 4)
