@@ -6,5 +6,6 @@
 #define KVC_QMM_DOT4(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #define KVC_QMM_DOT8(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #define KVC_QMM_BIAS8           0
+#define KVC_QMM_ROWS            8
 
 #include "matmul_x86.h"

@@ -14,7 +14,12 @@
 
 #include "matmul_kernel.h"
 
-enum { ROWS = 4 }; /* rows taken together */
+/* rows taken together: each unpacked vector of codes serves that many (16 vector registers
+ * hold AVX2's 4 rows' sums and accumulators; AVX-512 has 32) */
+#ifndef KVC_QMM_ROWS
+#define KVC_QMM_ROWS 4
+#endif
+enum { ROWS = KVC_QMM_ROWS };
 
 /* Four row codes, the same in every lane. */
 static inline __m256i broadcast4(const int8_t *q) {
