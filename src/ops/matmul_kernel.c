@@ -44,6 +44,7 @@ int kvc__qmm_runs(int path) {
   __builtin_cpu_init();
   if (path == KVC_QMM_AVX512)
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx2");
   if (path == KVC_QMM_AVX2)
     return __builtin_cpu_supports("avx2");

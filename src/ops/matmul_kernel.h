@@ -96,7 +96,7 @@ typedef void kvc__qmm_fn(const kvc__qweights *w, const kvc__qpanels *panels, con
 typedef enum kvc__qmm_path {
   KVC_QMM_PORTABLE = 0,
   KVC_QMM_AVX2 = 1,   /* AVX2 (pmaddubsw) */
-  KVC_QMM_AVX512 = 2, /* AVX-512 VNNI (vpdpbusd on 256 bits) */
+  KVC_QMM_AVX512 = 2, /* AVX-512 VNNI (vpdpbusd on 512 bits, two panels at once) */
 } kvc__qmm_path;
 
 typedef struct kvc__qmm_impl {
