@@ -40,7 +40,7 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
     const int64_t p = c0 / KVC_QMM_COLUMNS;
     const uint8_t *codes = panels->codes + (size_t)p * panel_codes;
     const float *scales = panels->scales + (size_t)p * panel_cells;
-    const int32_t *zeros = panels->zero_points + (size_t)p * panel_cells;
+    const uint8_t *zeros = panels->zero_points + (size_t)p * panel_cells;
     for (int64_t r0 = 0; r0 < nrows; r0 += ZROWS) {
       const int nr = nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS;
       __m512 acc[ZROWS];
@@ -69,9 +69,11 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
               sum[i] = _mm512_dpbusd_epi32(sum[i], codes8,
                                            broadcast4_512(rows[r0 + i].q + b * w->block + g));
           }
-        const int32_t *z = zeros + b * KVC_QMM_COLUMNS;
+        const uint8_t *z = zeros + b * KVC_QMM_COLUMNS;
         const float *s = scales + b * KVC_QMM_COLUMNS;
-        const __m512i zp = pair_load((const uint8_t *)z, (const uint8_t *)(z + panel_cells));
+        const __m512i zp = _mm512_cvtepu8_epi32(
+            _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)z),
+                               _mm_loadl_epi64((const __m128i *)(z + panel_cells))));
         const __m512 sw =
             _mm512_castsi512_ps(pair_load((const uint8_t *)s, (const uint8_t *)(s + panel_cells)));
         for (int i = 0; i < nr; i++) {

@@ -90,7 +90,7 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
       for (int j = 0; j < KVC_QMM_COLUMNS; j++) {
         const int64_t n = p * KVC_QMM_COLUMNS + j < w->n ? p * KVC_QMM_COLUMNS + j : w->n - 1;
         out->scales[cell + (size_t)j] = w->scales[n * w->blocks + b];
-        out->zero_points[cell + (size_t)j] = kvc__qmm_zero_point(w, n, b);
+        out->zero_points[cell + (size_t)j] = (uint8_t)kvc__qmm_zero_point(w, n, b);
         const uint8_t *blob = kvc__qmm_blob(w, n, b);
         for (int i = 0; i < w->block; i++) {
           const int32_t c = kvc__qmm_code(blob, w->bits, i);

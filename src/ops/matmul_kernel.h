@@ -68,7 +68,8 @@ static inline int32_t kvc__qmm_zero_point(const kvc__qweights *w, int64_t n, int
 typedef struct kvc__qpanels {
   uint8_t *codes;       /* panels * blocks * block * bits bytes */
   float *scales;        /* panels * blocks * 8 */
-  int32_t *zero_points; /* panels * blocks * 8 */
+  uint8_t *zero_points; /* panels * blocks * 8 (a byte each: a decode step streams them with
+                         * the codes) */
 } kvc__qpanels;
 
 /* Fills `out` (its three arrays malloc'd; kvc__qmm_unpack frees them). 0, or -1 when out of

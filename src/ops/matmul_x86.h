@@ -37,7 +37,7 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
     const int64_t p = c0 / KVC_QMM_COLUMNS;
     const uint8_t *codes = panels->codes + (size_t)(p * w->blocks) * per_block;
     const float *scales = panels->scales + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
-    const int32_t *zeros = panels->zero_points + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
+    const uint8_t *zeros = panels->zero_points + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
     for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) { /* the unpacked codes serve ROWS rows */
       const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
       __m256 acc[ROWS];
@@ -66,7 +66,8 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
               sum[i] = KVC_QMM_DOT8(sum[i], codes8, broadcast4(rows[r0 + i].q + b * w->block + g));
           }
         const __m256i zp = _mm256_sub_epi32(
-            _mm256_loadu_si256((const __m256i *)(zeros + b * KVC_QMM_COLUMNS)), bias);
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + b * KVC_QMM_COLUMNS))),
+            bias);
         const __m256 sw = _mm256_loadu_ps(scales + b * KVC_QMM_COLUMNS);
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
