@@ -252,6 +252,9 @@ typedef struct kvc_model_info {
                            * has none */
   char weights_note[160]; /* what config.json says of the weights ("weights"): kvcache
                            * build-model writes that they are random; "" when it says nothing */
+  int64_t lookup_bytes;   /* of param_bytes, the tables a decode step reads one row of (the
+                           * embedding, a learned position table: initializers Gather reads);
+                           * a step streams param_bytes - lookup_bytes of weights */
 } kvc_model_info;
 
 /* Describe an open model. */
@@ -742,7 +745,8 @@ KVC_API kvc_status kvc_runtime_get_info(kvc_runtime_info *info);
  * many bytes once (a MatMul of a 1 x 64 row by a 64-row matrix of that size: the
  * matrix-vector kernel a decode step streams its weights through; after as many untimed
  * reads to bring the matrix into the caches). A step reading its weights and a cache of p
- * positions can be no faster than the floor of param_bytes + p * cache_bytes_per_token.
+ * positions can be no faster than the floor of param_bytes - lookup_bytes +
+ * p * cache_bytes_per_token.
  * Makes a small session and a buffer of max(bytes) for the call; KVC_ERR_INVALID_ARG for
  * n < 1, reads < 1 or a byte count below 256. */
 KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, int32_t reads,

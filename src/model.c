@@ -404,6 +404,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   info->matmuls = file.matmuls;
   info->quantized_matmuls = file.quantized_matmuls;
   info->weight_bits = file.weight_bits;
+  info->lookup_bytes = file.lookup_bytes;
   info->weight_accuracy_level = file.weight_accuracy_level;
   info->input_ids_int32 = sig->ids_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
   m->sig.in_place = in_place(sig, &file, info->attention_note, sizeof info->attention_note);

@@ -351,6 +351,10 @@ static void mlp_width_is_chosen(void **state) {
     kvc_seq *q = NULL;
     assert_int_equal(kvc__ref_open(dir, &ref), KVC_OK);
     assert_int_equal(kvc_model_open(dir, NULL, &m), KVC_OK);
+    kvc_model_info info;
+    assert_int_equal(kvc_model_get_info(m, &info), KVC_OK);
+    /* the tables a step reads a row of: the embedding, and gpt's position table */
+    assert_int_equal(info.lookup_bytes, (V * E + (llama ? 0 : M * E)) * 4);
     assert_int_equal(kvc_seq_new(m, NULL, &q), KVC_OK);
     int64_t tokens[12];
     int32_t ids[12];

@@ -91,6 +91,12 @@ int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens);
 /* Measure r->batch[0 .. n_batches) (sizes set) on `model`; 0, or 1 after printing why. */
 int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed);
 
+/* The weight bytes a decode step streams: the model's files less the tables it reads one row
+ * of (kvc_model_info.lookup_bytes). */
+static inline int64_t bench_step_weight_bytes(const bench_result *r) {
+  return r->model.param_bytes - r->model.lookup_bytes;
+}
+
 /* Index of a strategy by name, or -1. */
 int bench_find(const bench_result *r, const char *name);
 

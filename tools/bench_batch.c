@@ -91,8 +91,8 @@ int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed)
       for (int32_t i = 0; i < r->batch_steps; i++)
         total += mine[i];
       tps[k * repeats + rep] = kvc_stat_ratio((double)B * r->batch_steps * 1e3, total);
-      const int64_t bytes =
-          r->model.param_bytes + (int64_t)(B * mean_pos * (double)r->model.cache_bytes_per_token);
+      const int64_t bytes = bench_step_weight_bytes(r) +
+                            (int64_t)(B * mean_pos * (double)r->model.cache_bytes_per_token);
       if (!rc && kvc_model_floor(model, &bytes, 1, FLOOR_READS, &floors[k * repeats + rep]))
         rc = fail("measuring the floor");
     }

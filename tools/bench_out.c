@@ -62,13 +62,14 @@ void bench_print_table(const bench_result *r, FILE *out) {
   fprintf(
       out,
       "model: %s (%s naming, %s attention, %d layers, %d kv heads x %d, vocab %d, %.1f MB, %s)\n"
-      "bytes per token: the weights' %.1f MB + %lld of cache per position (the floor reads "
-      "as many)\n"
+      "bytes per token: the weights' %.1f MB (less %.1f MB of lookup tables, a row of each "
+      "read) + %lld of cache per position (the floor reads as many)\n"
       "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
       r->model.onnx_path, kvc_naming_name(r->model.naming), kvc_attention_name(r->model.attention),
       r->model.layers, r->model.kv_heads, r->model.head_dim, r->model.vocab_size,
-      r->model.param_bytes / 1e6, weights, r->model.param_bytes / 1e6,
-      (long long)r->model.cache_bytes_per_token, r->prompt_len, r->gen, r->repeats);
+      r->model.param_bytes / 1e6, weights, bench_step_weight_bytes(r) / 1e6,
+      r->model.lookup_bytes / 1e6, (long long)r->model.cache_bytes_per_token, r->prompt_len, r->gen,
+      r->repeats);
   if (*r->left_out)
     fprintf(out, "note: %s\n\n", r->left_out);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
@@ -213,6 +214,7 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(model, "head_dim", r->model.head_dim);
   cJSON_AddNumberToObject(model, "vocab", r->model.vocab_size);
   cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);
+  cJSON_AddNumberToObject(model, "lookup_bytes", (double)r->model.lookup_bytes);
   cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
   cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
   cJSON_AddNumberToObject(model, "quantized_matmuls", r->model.quantized_matmuls);
@@ -221,7 +223,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     char key[16];
     snprintf(key, sizeof key, "%d", r->buckets[b]);
     cJSON_AddNumberToObject(per_token, key,
-                            (double)r->model.param_bytes +
+                            (double)bench_step_weight_bytes(r) +
                                 (double)r->model.cache_bytes_per_token * r->buckets[b]);
   }
   cJSON *state = cJSON_AddObjectToObject(root, "state");
@@ -393,6 +395,8 @@ static const char json_keys[] =
     "Runtime's default |\n"
     "| `model{path,naming,layers,heads,head_dim,vocab,param_bytes,cache_bytes_per_token}` | the "
     "model; heads are the cache's (KV) heads |\n"
+    "| `model.lookup_bytes` | of param_bytes, the tables a step reads one row of (embeddings, "
+    "position tables): not in the floor |\n"
     "| `run{prompt_len,gen,repeats}` | prompt tokens, decode steps, timed repeats |\n"
     "| `strategies.<name>.cold_start_ms` | model open + sequence + prompt, median of repeats |\n"
     "| `strategies.<name>.prefill_ms` | the prompt again on a warm sequence, median |\n"
@@ -513,10 +517,11 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   machine_line(r, f);
   fprintf(f,
           "- **Model:** `%s`: %s naming, %d layers, %d KV heads of %d, vocabulary %d, %.1f MB of "
-          "weights (%s), %lld cache bytes per token\n",
+          "weights (%s; a step streams %.1f MB of them, reading one row of each lookup table), "
+          "%lld cache bytes per token\n",
           r->model.onnx_path, kvc_naming_name(r->model.naming), r->model.layers, r->model.kv_heads,
           r->model.head_dim, r->model.vocab_size, r->model.param_bytes / 1e6, weights,
-          (long long)r->model.cache_bytes_per_token);
+          bench_step_weight_bytes(r) / 1e6, (long long)r->model.cache_bytes_per_token);
   fprintf(f,
           "- **Run:** a random prompt of %d tokens, then %d greedy tokens (chosen once, the same "
           "for every strategy), %d repeats, the strategies taking turns (A B C A B C ...); each "
@@ -557,7 +562,8 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
   fprintf(f,
           "\n\nThe floor is what a decode step would cost if all it had to do were read its "
           "memory once: the time one ONNX Runtime run, on the same provider and threads, takes "
-          "to read the weight bytes plus the cache bytes at that position from a buffer of that "
+          "to read the weight bytes (less the lookup tables, of which a step reads one row) plus "
+          "the cache bytes at that position from a buffer of that "
           "size (`kvc_model_floor`: a MatMul of a 1 x 64 row by a 64-row matrix of that many "
           "bytes, the matrix-vector kernel a step streams its weights through, after as many "
           "untimed reads to bring the matrix into the caches, where a decode step finds its "

@@ -150,9 +150,10 @@ static void progress_step(progress *p, const char *now) {
 
 enum { FLOOR_READS = 20 }; /* timed floor reads per bucket after each generation */
 
-/* Bytes a decode step at position p must at least read: the weights, and the cache so far. */
+/* Bytes a decode step at position p must at least read: the weights (a row of each lookup
+ * table), and the cache so far. */
 static int64_t floor_bytes(const bench_result *r, int32_t position) {
-  return r->model.param_bytes + r->model.cache_bytes_per_token * position;
+  return bench_step_weight_bytes(r) + r->model.cache_bytes_per_token * position;
 }
 
 static void machine(bench_result *r, const kvc_model_params *mp) {

@@ -70,6 +70,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddStringToObject(o, "kv_mode", kvc_kv_mode_name(i->kv_mode));
   cJSON_AddBoolToObject(o, "batches", i->batches);
   cJSON_AddNumberToObject(o, "param_bytes", (double)i->param_bytes);
+  cJSON_AddNumberToObject(o, "lookup_bytes", (double)i->lookup_bytes);
   cJSON_AddNumberToObject(o, "weight_bits", i->weight_bits);
   cJSON_AddNumberToObject(o, "matmuls", i->matmuls);
   cJSON_AddNumberToObject(o, "quantized_matmuls", i->quantized_matmuls);
@@ -138,7 +139,9 @@ int kvc_cmd_info(int argc, char **argv) {
     printf("batches          %s\n",
            i.batches ? "yes (many sequences decode in one run, each at its own length)"
                      : "no (a batch call runs its sequences one after another)");
-    printf("parameter bytes  %lld (%.1f MB)\n", (long long)i.param_bytes, i.param_bytes / 1e6);
+    printf("parameter bytes  %lld (%.1f MB; %.1f MB of it lookup tables, of which a step reads "
+           "a row)\n",
+           (long long)i.param_bytes, i.param_bytes / 1e6, i.lookup_bytes / 1e6);
     if (i.quantized_matmuls)
       printf("weights          %d-bit blocks (MatMulNBits) in %d of %d matrix products; the "
              "rest float; %s activations (accuracy_level %d)\n",

@@ -262,6 +262,45 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
   }
 }
 
+/* Bytes of one element of an ONNX tensor type; 0 for types of no fixed size (strings). */
+static int64_t element_bytes(int32_t type) {
+  switch (type) {
+  case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+    return 8;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+    return 4;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16:
+    return 2;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+  case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+    return 1;
+  }
+  return 0;
+}
+
+/* The tables Gather looks rows up in (input 0 an initializer), each counted once. */
+static void find_lookups(const Onnx__GraphProto *g, kvc__graph_file *out) {
+  for (size_t k = 0; k < g->n_initializer; k++) {
+    const Onnx__TensorProto *t = g->initializer[k];
+    int gathered = 0;
+    for (size_t i = 0; i < g->n_node && !gathered; i++)
+      gathered = is(g->node[i]->op_type, "Gather") && g->node[i]->n_input == 2 &&
+                 is(g->node[i]->input[0], t->name);
+    int64_t bytes = gathered ? element_bytes(t->data_type) : 0;
+    for (size_t d = 0; d < t->n_dims && bytes; d++)
+      bytes = t->dims[d] > 0 && bytes <= INT64_MAX / t->dims[d] ? bytes * t->dims[d] : 0;
+    out->lookup_bytes += bytes;
+  }
+}
+
 kvc_status kvc__graph_file_read(const char *onnx_path, const char *dir, kvc__graph_file *out) {
   memset(out, 0, sizeof *out);
   const uint8_t *bytes = NULL;
@@ -282,6 +321,7 @@ kvc_status kvc__graph_file_parse(const void *bytes, size_t size, const char *dir
     s = check_external(m->graph, dir, onnx_path, out);
     find_positions(m->graph, out);
     find_matmuls(m->graph, out);
+    find_lookups(m->graph, out);
     if (!s)
       s = find_gqa(m->graph, out);
   }

@@ -29,6 +29,9 @@ typedef struct kvc__graph_file {
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
   int own_matmuls;                             /* of the MatMulNBits, kvcache's (ai.kvcache) */
   int weight_accuracy_level; /* MatMulNBits' accuracy_level (the largest); -1 if none */
+  /* bytes of the initializers Gather reads rows of (embeddings, learned position tables): a
+   * decode step reads a row of each, not the whole table */
+  int64_t lookup_bytes;
   /* the external data files its initializers name (locations relative to the graph's
    * directory, each inside it), once each, in the order first named: the weights ONNX
    * Runtime loads beside the graph file */
