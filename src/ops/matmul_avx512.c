@@ -30,6 +30,36 @@ static inline __m512i broadcast4_512(const int8_t *q) {
   return _mm512_set1_epi32(v);
 }
 
+/* One row's exact integer sums over one block of two panels (codes c, the second panel
+ * panel_codes further): four independent chains of vpdpbusd, added at the end (integer
+ * sums: any order gives the same value). Blocks are multiples of 16. */
+static inline __m512i one_row(const kvc__qweights *w, const uint8_t *c, size_t panel_codes,
+                              const int8_t *q, __m512i low4) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  if (w->bits == 4)
+    for (int g = 0; g < w->block; g += 16, c += 64) {
+      const __m512i r0 = pair_load(c, c + panel_codes),
+                    r1 = pair_load(c + 32, c + 32 + panel_codes);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(r0, low4), broadcast4_512(q + g));
+      s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(r0, 4), low4),
+                               broadcast4_512(q + g + 4));
+      s2 = _mm512_dpbusd_epi32(s2, _mm512_and_si512(r1, low4), broadcast4_512(q + g + 8));
+      s3 = _mm512_dpbusd_epi32(s3, _mm512_and_si512(_mm512_srli_epi16(r1, 4), low4),
+                               broadcast4_512(q + g + 12));
+    }
+  else
+    for (int g = 0; g < w->block; g += 16, c += 128) {
+      s0 = _mm512_dpbusd_epi32(s0, pair_load(c, c + panel_codes), broadcast4_512(q + g));
+      s1 = _mm512_dpbusd_epi32(s1, pair_load(c + 32, c + 32 + panel_codes),
+                               broadcast4_512(q + g + 4));
+      s2 = _mm512_dpbusd_epi32(s2, pair_load(c + 64, c + 64 + panel_codes),
+                               broadcast4_512(q + g + 8));
+      s3 = _mm512_dpbusd_epi32(s3, pair_load(c + 96, c + 96 + panel_codes),
+                               broadcast4_512(q + g + 12));
+    }
+  return _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
+}
+
 void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                      int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
   const size_t per_block = (size_t)w->block * (size_t)w->bits;
@@ -51,7 +81,9 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
         __m512i sum[ZROWS];
         for (int i = 0; i < ZROWS; i++)
           sum[i] = _mm512_setzero_si512();
-        if (w->bits == 4)
+        if (nr == 1) /* a decode step: independent sums, so the multiplies overlap */
+          sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
+        else if (w->bits == 4)
           for (int g = 0; g < w->block; g += 8, c += 32) {
             const __m512i raw = pair_load(c, c + panel_codes);
             const __m512i lo = _mm512_and_si512(raw, low4);
