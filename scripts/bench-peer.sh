@@ -80,5 +80,14 @@ with open(report, "w") as f:
     for t, w, lw, mb, lmb, a, b, c, d, e, g in rows:
         f.write(f"| {t} | {w} ({mb:.0f}) | {lw} ({lmb:.0f}) | {a:.2f} | {b:.2f} | {b / a:.2f} | {c:.2f} | "
                 f"{d:.2f} | {d / c:.2f} | {e:.0f} | {g:.0f} | {e / g:.2f} |\n")
+    f.write("\nEach side's quantised decode against its own float32 (the same run; position 0 / 512):\n\n"
+            "| threads | kvcache q8 | kvcache q4 | llama.cpp q8_0 | llama.cpp q4_0 |\n|---|---|---|---|---|\n")
+    for t in threads:
+        r = {row[1]: row for row in rows if row[0] == t}
+        def speed(w, i):
+            return r["f32"][i] / r[w][i]
+        f.write(f"| {t} | {speed('q8', 5):.2f} / {speed('q8', 7):.2f}x | {speed('q4', 5):.2f} / "
+                f"{speed('q4', 7):.2f}x | {speed('q8', 6):.2f} / {speed('q8', 8):.2f}x | "
+                f"{speed('q4', 6):.2f} / {speed('q4', 8):.2f}x |\n")
 print(open(report).read())
 PY
