@@ -110,8 +110,8 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
             _mm512_castsi512_ps(pair_load((const uint8_t *)s, (const uint8_t *)(s + panel_cells)));
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
-          const __m512i d =
-              _mm512_sub_epi32(sum[i], _mm512_mullo_epi32(zp, _mm512_set1_epi32(row->sum[b])));
+          const __m512i d = _mm512_sub_epi32(
+              sum[i], _mm512_madd_epi16(zp, _mm512_set1_epi32(row->sum[b] & 0xffff)));
           const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row->scale[b]), sw);
           acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_cvtepi32_ps(d), scale));
         }
