@@ -119,25 +119,25 @@ int main(int argc, char **argv) {
                 "[--prefill N] [--batch LIST] [--gen N] [--repeats N]");
   int threads = 0, positions[8] = {0}, n_positions = 1, steps = 32, prefill = 512;
   int batches[8], n_batches = 0, gen = 32, repeats = 3;
-  for (int i = 2; i < argc; i++) {
+  const struct {
+    const char *name;
+    int *value;
+  } numbers[] = {{"--threads", &threads},
+                 {"--steps", &steps},
+                 {"--prefill", &prefill},
+                 {"--gen", &gen},
+                 {"--repeats", &repeats}};
+  for (int i = 2; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : "";
-    int one[1];
-    if (!strcmp(argv[i], "--positions") && (n_positions = ints(v, positions, 8)) > 0)
-      i++;
-    else if (!strcmp(argv[i], "--batch") && (n_batches = ints(v, batches, 8)) >= 0)
-      i++;
-    else if (ints(v, one, 1) == 1 && one[0] >= 0 &&
-             (!strcmp(argv[i], "--threads") || !strcmp(argv[i], "--steps") ||
-              !strcmp(argv[i], "--prefill") || !strcmp(argv[i], "--gen") ||
-              !strcmp(argv[i], "--repeats"))) {
-      int *to = !strcmp(argv[i], "--threads")   ? &threads
-                : !strcmp(argv[i], "--steps")   ? &steps
-                : !strcmp(argv[i], "--prefill") ? &prefill
-                : !strcmp(argv[i], "--gen")     ? &gen
-                                                : &repeats;
-      *to = one[0];
-      i++;
-    } else {
+    int ok = 0;
+    if (!strcmp(argv[i], "--positions"))
+      ok = (n_positions = ints(v, positions, 8)) > 0;
+    else if (!strcmp(argv[i], "--batch"))
+      ok = (n_batches = ints(v, batches, 8)) >= 0;
+    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
+      if (!strcmp(argv[i], numbers[k].name))
+        ok = ints(v, numbers[k].value, 1) == 1;
+    if (!ok) {
       fprintf(stderr, "llama_peer: bad option '%s' (or its value '%s')\n", argv[i], v);
       return 2;
     }

@@ -170,8 +170,7 @@ void kvc__slot_set(kvc_ctx *c, int32_t slot, const int32_t *tokens, int32_t len,
   c->lens[slot] = len;
   c->has_logits[slot] = logits != NULL;
   if (logits)
-    memcpy(c->logits + ((size_t)c->bank[slot] * c->slots + slot) * c->vocab, logits,
-           (size_t)c->vocab * sizeof *logits);
+    memcpy((float *)kvc__ctx_logits(c, slot), logits, (size_t)c->vocab * sizeof *logits);
 }
 
 int32_t kvc__ctx_take_slot(kvc_ctx *c, uint8_t state, kvc_seq *owner) {

@@ -57,7 +57,6 @@ typedef struct bench_result {
   bench_strategy s[BENCH_MAX_STRATEGIES];
   /* why a strategy the model supports was not measured ("" when all were) */
   char left_out[256];
-  int checked; /* 1 when uncached ran: every cached strategy's logits checked against it */
   double first_vs_subsequent;      /* bound: warm prefill of the prompt / decode p50 */
   double cached_vs_uncached_last;  /* uncached / bound at the last position */
   double cached_vs_uncached_total; /* uncached / bound over the whole generation */

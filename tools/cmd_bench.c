@@ -180,6 +180,11 @@ static void machine(bench_result *r, const kvc_model_params *mp) {
   strftime(r->machine.date, sizeof r->machine.date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 }
 
+/* Whether uncached runs (always first): the other strategies' logits are checked against it. */
+static int checked(const bench_result *r) {
+  return r->n_strategies > 0 && r->s[0].mode == KVC_KV_UNCACHED;
+}
+
 /* Run each strategy alone once: warms up, and gives the memory figures. The uncached run
  * (strategy 0, when measured) stores its logits after the prompt and after every step in
  * oracle. */
@@ -188,7 +193,7 @@ static int memory_pass(const char *dir, const kvc_model_params *mp, bench_result
   const size_t V = (size_t)r->model.vocab_size;
   progress bar;
   for (int k = 0; k < r->n_strategies; k++) {
-    const int keep = k == 0 && r->checked;
+    const int keep = k == 0 && checked(r);
     char what[64];
     snprintf(what, sizeof what, "%s alone (memory, warm-up)", r->s[k].name);
     progress_start(&bar, what, "steps", r->gen);
@@ -266,7 +271,7 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
       if (kvc_seq_append(x[k].seq, all, r->prompt_len))
         return fail(r->s[k].name);
       prefill[k * r->repeats + rep] = kvc_stat_now_ms() - t0;
-      if (r->checked)
+      if (checked(r))
         r->s[k].max_abs_logit_diff =
             fmax(r->s[k].max_abs_logit_diff, max_diff(kvc_seq_logits(x[k].seq), oracle, V));
       /* untimed warm-up steps, then rewound: the first steps after a prompt run up to twice
@@ -291,7 +296,7 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
         *slot = kvc_stat_now_ms() - t;
         if (st)
           return fail(r->s[k].name);
-        if (r->checked)
+        if (checked(r))
           r->s[k].max_abs_logit_diff =
               fmax(r->s[k].max_abs_logit_diff,
                    max_diff(kvc_seq_logits(x[k].seq), oracle + (size_t)(i + 1) * V, V));
@@ -498,7 +503,6 @@ static int pick_strategies(bench_result *r, int chosen) {
       r->s[r->n_strategies++] = (bench_strategy){.name = strategies[k].name,
                                                  .mode = strategies[k].mode,
                                                  .max_abs_logit_diff = (chosen & 1) ? 0 : NAN};
-  r->checked = chosen & 1;
   if (*r->left_out)
     fprintf(stderr, "kvcache bench: %s\n", r->left_out);
   return 0;

@@ -51,8 +51,6 @@ static void apply_preset(const struct preset *m, const kvc_args *args, kvc_build
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
     if (!kvc_args_given(args, sizes[i].option))
       *sizes[i].field = sizes[i].value;
-  if (!kvc_args_given(args, "--arch"))
-    p->arch = KVC_ARCH_LLAMA;
 }
 
 int kvc_cmd_build_model(int argc, char **argv) {
@@ -153,8 +151,9 @@ int kvc_cmd_build_model(int argc, char **argv) {
     apply_preset(&presets[preset], &args, &p);
   p.naming = naming ? KVC_NAMING_HF : KVC_NAMING_SEED;
   p.attention = (kvc_attention)attention; /* the order of kvc_attention */
-  if (preset < 0 || kvc_args_given(&args, "--arch"))
-    p.arch = arch ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
+  if (preset >= 0 && !kvc_args_given(&args, "--arch"))
+    arch = 1; /* the presets are Llama-shaped */
+  p.arch = arch ? KVC_ARCH_LLAMA : KVC_ARCH_GPT;
   p.layout = layout ? KVC_LAYOUT_GENAI : KVC_LAYOUT_KVCACHE;
   p.weight_bits = weight == 0 ? 32 : weight == 1 ? 8 : 4;
   /* what llama and genai need, unless asked otherwise (then the builder says why not) */
