@@ -181,6 +181,10 @@ KVC_API kvc_model_params kvc_model_default_params(void);
  *                        config length above the graph's position table), or one ONNX
  *                        Runtime cannot load, such as a truncated file or missing external
  *                        weights (its reason quoted)
+ *   KVC_ERR_NO_MEMORY    on the CPU provider, a graph and weights larger than the memory
+ *                        the process may use (physical memory, a cgroup's memory.max, or
+ *                        the environment variable KVCACHE_MEMORY_LIMIT in bytes), refused
+ *                        before ONNX Runtime reads them
  *   KVC_ERR_UNSUPPORTED  a float16 cache; a provider this ONNX Runtime cannot create
  *   KVC_ERR_RUNTIME      anything else ONNX Runtime reports */
 KVC_API kvc_status kvc_model_open(const char *path, const kvc_model_params *params,

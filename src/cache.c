@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "memory.h"
 
 kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies) {
   const OrtApi *ort = kvc__ort();
@@ -22,12 +23,11 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   const size_t n = (size_t)c->layers * 2 * (size_t)copies, bytes = c->slot_bytes * (size_t)slots;
   /* every page is touched below: a host cache larger than the machine's memory would not
    * fail here but be killed there (or swap), so it is refused first */
-  const double total = (double)bytes * (double)n,
-               ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+  const double total = (double)bytes * (double)n, ram = kvc__memory_bytes();
   if (c->on_host && ram > 0 && total > ram)
     return kvc__fail(KVC_ERR_NO_MEMORY,
                      "the KV cache needs %.1f GiB (%d slots of %d positions, %d layers), more "
-                     "than this machine's %.1f GiB of memory",
+                     "than the %.1f GiB of memory this process may use",
                      total / (1 << 30), slots, stride, c->layers, ram / (1 << 30));
   c->buf = kvc__calloc(n, sizeof *c->buf);
   c->cur = kvc__calloc((size_t)slots, sizeof *c->cur);

@@ -23,6 +23,7 @@
 #include "ctx.h"
 #include "genai_config.h"
 #include "json.h"
+#include "memory.h"
 #include "graph_file.h"
 
 kvc_model_params kvc_model_default_params(void) {
@@ -343,6 +344,14 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
     m->n_weight_files = file.n_weight_files;
   }
 
+  if (!s && !cuda) { /* ONNX Runtime reads the weights into memory as it loads them */
+    const double bytes = (double)model_bytes(m), ram = kvc__memory_bytes();
+    if (ram > 0 && bytes > ram)
+      s = kvc__fail(KVC_ERR_NO_MEMORY,
+                    "%s: its graph and weights are %.1f MB, more than the %.1f MB of memory "
+                    "this process may use (refused before loading them)",
+                    info->onnx_path, bytes / 1e6, ram / 1e6);
+  }
   const OrtApi *ort = kvc__ort();
   OrtSessionOptions *opts = NULL;
   if (!s)

@@ -305,7 +305,7 @@ static void a_cache_larger_than_memory_is_no_memory(void **state) {
     kvc_ctx_params cp = {.slots = KVC_MAX_SLOTS, .kv_mode = modes[i]};
     kvc_ctx *c = (kvc_ctx *)&c;
     kvc_status s = kvc_ctx_new(m, &cp, &c);
-    if (s != KVC_ERR_NO_MEMORY || !strstr(kvc_last_error(), "more than this machine's"))
+    if (s != KVC_ERR_NO_MEMORY || !strstr(kvc_last_error(), "of memory this process may use"))
       fail_msg("%s: got %s \"%s\"", kvc_kv_mode_name(modes[i]), kvc_status_name(s),
                kvc_last_error());
     assert_null(c);
@@ -313,6 +313,41 @@ static void a_cache_larger_than_memory_is_no_memory(void **state) {
   /* the same model with a few slots works */
   kvc_ctx_params cp = {.slots = 2, .kv_mode = KVC_KV_SHARED};
   kvc_ctx *c = NULL;
+  assert_int_equal(kvc_ctx_new(m, &cp, &c), KVC_OK);
+  kvc_ctx_free(c);
+  kvc_model_free(m);
+  th_rmdir(dir);
+}
+
+/* A model whose weights exceed the memory the process may use (KVCACHE_MEMORY_LIMIT stands
+ * in for a small machine) is refused before ONNX Runtime reads them: KVC_ERR_NO_MEMORY naming
+ * the file and both sizes, nothing held; within the limit it opens, and the same limit then
+ * refuses a cache that would not fit beside it. */
+static void a_model_larger_than_memory_is_refused(void **state) {
+  (void)state;
+  kvc_build_params p = kvc_build_default_params();
+  p.layers = 2, p.heads = 2, p.head_dim = 32, p.vocab_size = 256, p.max_seq_len = 4096;
+  p.attention = KVC_ATTENTION_GQA;
+  char dir[256];
+  th_tmpdir(dir, sizeof dir, "small-machine");
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *m = (kvc_model *)&m;
+  setenv("KVCACHE_MEMORY_LIMIT", "100000", 1); /* 0.1 MB: the weights are ~0.5 MB */
+  kvc_status s = kvc_model_open(dir, NULL, &m);
+  if (s != KVC_ERR_NO_MEMORY || !strstr(kvc_last_error(), "model.onnx: its graph and weights are") ||
+      !strstr(kvc_last_error(), "more than the 0.1 MB of memory this process may use"))
+    fail_msg("got %s \"%s\"", kvc_status_name(s), kvc_last_error());
+  assert_null(m);
+  setenv("KVCACHE_MEMORY_LIMIT", "3000000", 1); /* room for the weights, not for 16 x 4096
+                                                  * positions of cache (16 MB) */
+  m = th_open_model(dir);
+  kvc_ctx_params cp = {.slots = 16, .kv_mode = KVC_KV_SHARED};
+  kvc_ctx *c = (kvc_ctx *)&c;
+  s = kvc_ctx_new(m, &cp, &c);
+  if (s != KVC_ERR_NO_MEMORY || !strstr(kvc_last_error(), "of memory this process may use"))
+    fail_msg("the cache: got %s \"%s\"", kvc_status_name(s), kvc_last_error());
+  assert_null(c);
+  unsetenv("KVCACHE_MEMORY_LIMIT");
   assert_int_equal(kvc_ctx_new(m, &cp, &c), KVC_OK);
   kvc_ctx_free(c);
   kvc_model_free(m);
@@ -516,6 +551,7 @@ int main(void) {
       cmocka_unit_test(thread_counts_are_bounded),
       cmocka_unit_test(generate_needs_the_models_vocabulary),
       cmocka_unit_test(a_cache_larger_than_memory_is_no_memory),
+      cmocka_unit_test(a_model_larger_than_memory_is_refused),
       cmocka_unit_test(a_failed_later_chunk_keeps_the_logits),
 #ifndef KVC_SANITIZED
       cmocka_unit_test(a_failed_cache_allocation_is_no_memory),

@@ -34,11 +34,12 @@ typedef struct case_ {
   uint8_t *codes, *zero_points;
   float *scales, *x;
   int64_t rows;
+  int half_scales; /* every scale an IEEE half's value, as quantize writes them */
 } case_;
 
 static case_ make_case(int bits, int block, int symmetric, int64_t k, int64_t n, int64_t rows,
                        uint64_t seed) {
-  case_ c = {.shape = {k, n, bits, block, symmetric}, .rows = rows};
+  case_ c = {.shape = {k, n, bits, block, symmetric}, .rows = rows, .half_scales = 1};
   kvc__rng r = kvc__rng_seeded(seed);
   float *w = malloc((size_t)(k * n) * sizeof *w);
   for (int64_t i = 0; i < k * n; i++)
@@ -64,6 +65,17 @@ static case_ make_case(int bits, int block, int symmetric, int64_t k, int64_t n,
   return c;
 }
 
+/* The same case with scales that are not half floats' values (as another quantiser may
+ * write them): the panels keep them as floats. */
+static void unround_scales(case_ *c) {
+  for (size_t i = 0; i < kvc__q_scale_count(&c->shape); i++) {
+    assert_true(kvc__q_half_up(c->scales[i]) == c->scales[i]);
+    c->scales[i] = nextafterf(c->scales[i], INFINITY);
+    assert_true(kvc__q_half_up(c->scales[i]) != c->scales[i]);
+  }
+  c->half_scales = 0;
+}
+
 static void free_case(case_ *c) {
   free(c->codes), free(c->scales), free(c->zero_points), free(c->x);
 }
@@ -82,14 +94,16 @@ static void product(const case_ *c, kvc__qmm_impl impl, int64_t r0, int64_t nrow
     rows[i] = (kvc__qrow){q + i * codes, scale + i * c->w.blocks, sum + i * c->w.blocks};
   }
   kvc__qpanels panels = {0};
-  if (impl.path != KVC_QMM_PORTABLE)
+  if (impl.path != KVC_QMM_PORTABLE) {
     assert_int_equal(kvc__qmm_pack(&c->w, &panels), 0);
+    assert_int_equal(panels.half_scales, c->half_scales); /* in two bytes when exact */
+  }
   impl.product(&c->w, &panels, rows, nrows, n0, n1, y + r0 * c->w.n, c->w.n);
   kvc__qmm_unpack(&panels);
   free(q), free(scale), free(sum), free(rows);
 }
 
-static const int64_t ks[] = {100, 256, 1000}, ns[] = {1, 13, 40};
+static const int64_t ks[] = {100, 256, 1000}, ns[] = {1, 13, 40, 72};
 static const int blocks[] = {16, 32, 64, 128, 256};
 
 /* Every path: bit for bit the portable result, for all rows at once, one row at a time, and
@@ -100,41 +114,66 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
   for (int bits = 4; bits <= 8; bits += 4)
     for (int symmetric = 0; symmetric < 2; symmetric++)
       for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++)
-        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
-          const int64_t n = ns[(bi + ki) % 3], rows = 7;
-          case_ c = make_case(bits, blocks[bi], symmetric, ks[ki], n, rows, 11 + bi * 7 + ki);
-          float *want = calloc((size_t)(rows * n), sizeof *want);
-          float *got = calloc((size_t)(rows * n), sizeof *got);
-          product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, n, want);
-          for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
-            if (!kvc__qmm_runs(p))
-              continue;
-            const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
-            for (int way = 0; way < 3; way++) {
-              memset(got, 0xff, (size_t)(rows * n) * sizeof *got);
-              if (way == 0)
-                product(&c, impl, 0, rows, 0, n, got);
-              for (int64_t r = 0; way == 1 && r < rows; r++)
-                product(&c, impl, r, 1, 0, n, got);
-              if (way == 2) {
-                const int64_t cut = n > 8 ? 8 : n; /* splits fall on panels */
-                product(&c, impl, 0, rows, 0, cut, got);
-                if (cut < n)
-                  product(&c, impl, 0, rows, cut, n, got);
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+          for (int half = 1; half >= 0; half--) {
+            const int64_t n = ns[(bi + ki + (size_t)half) % 4], rows = 7;
+            case_ c = make_case(bits, blocks[bi], symmetric, ks[ki], n, rows, 11 + bi * 7 + ki);
+            if (!half)
+              unround_scales(&c);
+            float *want = calloc((size_t)(rows * n), sizeof *want);
+            float *got = calloc((size_t)(rows * n), sizeof *got);
+            product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, n, want);
+            for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
+              if (!kvc__qmm_runs(p))
+                continue;
+              const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
+              for (int way = 0; way < 3; way++) {
+                memset(got, 0xff, (size_t)(rows * n) * sizeof *got);
+                if (way == 0)
+                  product(&c, impl, 0, rows, 0, n, got);
+                for (int64_t r = 0; way == 1 && r < rows; r++)
+                  product(&c, impl, r, 1, 0, n, got);
+                if (way == 2) { /* splits fall on panels */
+                  const int64_t cut = n > 8 ? 8 : n;
+                  product(&c, impl, 0, rows, 0, cut, got);
+                  if (cut < n)
+                    product(&c, impl, 0, rows, cut, n, got);
+                }
+                if (memcmp(want, got, (size_t)(rows * n) * sizeof *got) != 0)
+                  fail_msg("path %s (%s), %d bits, block %d, K %lld, N %lld, %s scales, way %d: "
+                           "not the portable path's bits",
+                           kvc__qmm_path_name((kvc__qmm_path)p), kvc__qmm_path_name(impl.path),
+                           bits, blocks[bi], (long long)ks[ki], (long long)n,
+                           half ? "half" : "float", way);
+                compared++;
               }
-              if (memcmp(want, got, (size_t)(rows * n) * sizeof *got) != 0)
-                fail_msg("path %s (%s), %d bits, block %d, K %lld, N %lld, way %d: not the "
-                         "portable path's bits",
-                         kvc__qmm_path_name((kvc__qmm_path)p), kvc__qmm_path_name(impl.path), bits,
-                         blocks[bi], (long long)ks[ki], (long long)n, way);
-              compared++;
             }
+            free(want), free(got);
+            free_case(&c);
           }
-          free(want), free(got);
-          free_case(&c);
-        }
   print_message("%d comparisons\n", compared);
-  assert_true(compared >= 2 * 2 * 5 * 3 * 3);
+  assert_true(compared >= 2 * 2 * 5 * 3 * 2 * 3);
+}
+
+/* quantize's scales in two bytes: rounded up in magnitude to the next half float's value
+ * within the halves' normal range (so that a block's range still fits its codes), kept
+ * outside it. */
+static void scales_round_up_to_half_floats(void **state) {
+  (void)state;
+  assert_true(kvc__q_half_up(1.0f) == 1.0f);
+  assert_true(kvc__q_half_up(nextafterf(1.0f, 2.0f)) == 1.0f + 0x1p-10f);
+  assert_true(kvc__q_half_up(-0.1f) == -0.10003662109375f);    /* magnitude up */
+  assert_true(kvc__q_half_up(nextafterf(2.0f, 0.0f)) == 2.0f); /* carry into the exponent */
+  assert_true(kvc__q_half_up(65504.0f) == 65504.0f);
+  assert_true(kvc__q_half_up(65505.0f) == 65505.0f); /* would round past the largest half */
+  assert_true(kvc__q_half_up(0x1p-15f + 0x1p-30f) == 0x1p-15f + 0x1p-30f); /* subnormal */
+  assert_true(kvc__q_half_up(0x1p-14f) == 0x1p-14f);
+  assert_true(isnan(kvc__q_half_up(NAN)));
+  kvc__rng r = kvc__rng_seeded(5);
+  for (int i = 0; i < 100000; i++) {
+    const float f = (float)kvc__rng_uniform(&r) * 8.0f + 0x1p-14f, h = kvc__q_half_up(f);
+    assert_true(h >= f && h - f <= f * 0x1p-10f);
+  }
 }
 
 /* Against x W in double, W as quantised: rounding x to int8 moves each term by at most half a
@@ -321,6 +360,7 @@ static void bad_attributes_are_refused(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paths_rows_and_splits_give_the_same_bits),
+      cmocka_unit_test(scales_round_up_to_half_floats),
       cmocka_unit_test(products_stay_within_the_int8_bound),
       cmocka_unit_test(a_nan_reaches_its_rows_products),
       cmocka_unit_test(the_operator_gives_the_kernels_bits),

@@ -48,6 +48,8 @@ typedef struct bench_result {
     char date[32];
   } machine;
   kvc_model_info model;
+  double load_ms;                    /* kvc_model_open, the first one */
+  int64_t resident_after_open_bytes; /* the process's resident set just after it */
   int32_t prompt_len, gen, repeats;
   int n_buckets;
   int32_t buckets[BENCH_MAX_BUCKETS]; /* decode positions reported on */

@@ -46,6 +46,17 @@ static void machine_line(const bench_result *r, FILE *out) {
 }
 
 /* "float32 weights" or "4-bit MatMul weights (16 of 17 products)". */
+/* The weights plus a cache of the model's full length: what a process that opened the
+ * model has to hold at most (the cache's pages become resident as positions fill). */
+static double full_bytes(const bench_result *r) {
+  return (double)r->model.param_bytes +
+         (double)r->model.cache_bytes_per_token * (double)r->model.max_seq_len;
+}
+
+static double resident_ratio(const bench_result *r) {
+  return r->resident_after_open_bytes / full_bytes(r);
+}
+
 static void weights_text(const kvc_model_info *m, char *out, size_t cap) {
   if (m->quantized_matmuls)
     snprintf(out, cap, "%d-bit MatMul weights (%d of %d products)", m->weight_bits,
@@ -64,12 +75,14 @@ void bench_print_table(const bench_result *r, FILE *out) {
       "model: %s (%s naming, %s attention, %d layers, %d kv heads x %d, vocab %d, %.1f MB, %s)\n"
       "bytes per token: the weights' %.1f MB (less %.1f MB of lookup tables, a row of each "
       "read) + %lld of cache per position (the floor reads as many)\n"
+      "loaded in %.0f ms; resident set then %.1f MB (%.2fx the weights + a full cache, %.1f MB)\n"
       "run: prompt %d tokens, %d decode steps, %d repeats taking turns\n\n",
       r->model.onnx_path, kvc_naming_name(r->model.naming), kvc_attention_name(r->model.attention),
       r->model.layers, r->model.kv_heads, r->model.head_dim, r->model.vocab_size,
       r->model.param_bytes / 1e6, weights, bench_step_weight_bytes(r) / 1e6,
-      r->model.lookup_bytes / 1e6, (long long)r->model.cache_bytes_per_token, r->prompt_len, r->gen,
-      r->repeats);
+      r->model.lookup_bytes / 1e6, (long long)r->model.cache_bytes_per_token, r->load_ms,
+      r->resident_after_open_bytes / 1e6, resident_ratio(r), full_bytes(r) / 1e6, r->prompt_len,
+      r->gen, r->repeats);
   if (*r->left_out)
     fprintf(out, "note: %s\n\n", r->left_out);
   fprintf(out, "%-9s %9s %9s %8s %8s %8s %8s %9s %9s %9s %6s %6s\n", "strategy", "cold ms",
@@ -215,6 +228,8 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(model, "vocab", r->model.vocab_size);
   cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);
   cJSON_AddNumberToObject(model, "lookup_bytes", (double)r->model.lookup_bytes);
+  cJSON_AddNumberToObject(model, "load_ms", r->load_ms);
+  cJSON_AddNumberToObject(model, "resident_bytes_after_open", (double)r->resident_after_open_bytes);
   cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
   cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
   cJSON_AddNumberToObject(model, "quantized_matmuls", r->model.quantized_matmuls);
@@ -397,6 +412,10 @@ static const char json_keys[] =
     "model; heads are the cache's (KV) heads |\n"
     "| `model.lookup_bytes` | of param_bytes, the tables a step reads one row of (embeddings, "
     "position tables): not in the floor |\n"
+    "| `model.load_ms` | the first kvc_model_open (ONNX Runtime's session: graph, weights, "
+    "packing) |\n"
+    "| `model.resident_bytes_after_open` | the process's resident set just after it (Linux "
+    "`/proc/self/statm`; 0 where unknown) |\n"
     "| `run{prompt_len,gen,repeats}` | prompt tokens, decode steps, timed repeats |\n"
     "| `strategies.<name>.cold_start_ms` | model open + sequence + prompt, median of repeats |\n"
     "| `strategies.<name>.prefill_ms` | the prompt again on a warm sequence, median |\n"

@@ -23,6 +23,7 @@
 #include "bench.h"
 #include "commands.h"
 #include "kvcache.h"
+#include "progress.h"
 #include "stats.h"
 
 static const char usage[] =
@@ -112,42 +113,6 @@ static void close_run(run *r) {
   *r = (run){0};
 }
 
-/* Progress on stderr, for runs that take more than a moment: on a terminal one line
- * redrawn, else (a log) a line every PROGRESS_EVERY_S seconds; what runs, how far, the rate
- * and the time left at that rate. */
-enum { PROGRESS_EVERY_S = 10 };
-typedef struct progress {
-  const char *what; /* "uncached, alone" */
-  const char *unit; /* "steps" */
-  int64_t done, total;
-  double start_ms, shown_ms;
-} progress;
-
-static void progress_start(progress *p, const char *what, const char *unit, int64_t total) {
-  *p = (progress){what, unit, 0, total, kvc_stat_now_ms(), kvc_stat_now_ms()};
-}
-
-static void progress_step(progress *p, const char *now) {
-  const double t = kvc_stat_now_ms(), elapsed = (t - p->start_ms) / 1e3;
-  const int tty = isatty(STDERR_FILENO);
-  p->done++;
-  if (p->done < p->total && t - p->shown_ms < (tty ? 200 : PROGRESS_EVERY_S * 1e3))
-    return;
-  p->shown_ms = t;
-  const double rate = elapsed > 0 ? p->done / elapsed : 0;
-  char line[160];
-  snprintf(line, sizeof line, "bench: %s: %s, %lld/%lld %s, %.1f/s, about %.0f s left", p->what,
-           now, (long long)p->done, (long long)p->total, p->unit, rate,
-           rate > 0 ? (p->total - p->done) / rate : 0.0);
-  if (!tty)
-    fprintf(stderr, "%s\n", line);
-  else if (p->done < p->total)
-    fprintf(stderr, "\r%-100.100s", line);
-  else
-    fprintf(stderr, "\r%100s\r", "");
-  fflush(stderr);
-}
-
 enum { FLOOR_READS = 20 }; /* timed floor reads per bucket after each generation */
 
 /* Bytes a decode step at position p must at least read: the weights (a row of each lookup
@@ -191,12 +156,12 @@ static int checked(const bench_result *r) {
 static int memory_pass(const char *dir, const kvc_model_params *mp, bench_result *r,
                        const int32_t *prompt, const int32_t *tokens, float *oracle) {
   const size_t V = (size_t)r->model.vocab_size;
-  progress bar;
+  kvc_progress bar;
   for (int k = 0; k < r->n_strategies; k++) {
     const int keep = k == 0 && checked(r);
     char what[64];
     snprintf(what, sizeof what, "%s alone (memory, warm-up)", r->s[k].name);
-    progress_start(&bar, what, "steps", r->gen);
+    kvc_progress_start(&bar, "bench", what, "steps", r->gen);
     bench_strategy *s = &r->s[k];
     run x = {0};
     if (open_run(dir, *mp, s->mode, &x))
@@ -213,7 +178,7 @@ static int memory_pass(const char *dir, const kvc_model_params *mp, bench_result
         memcpy(oracle + (i + 1) * V, kvc_seq_logits(x.seq), V * sizeof *oracle);
       char now[48];
       snprintf(now, sizeof now, "position %d", r->prompt_len + i);
-      progress_step(&bar, now);
+      kvc_progress_step(&bar, now);
     }
     s->rss_growth_bytes = rss_bytes() - before;
     kvc_seq_metrics m;
@@ -253,8 +218,8 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
   for (int k = 0; k < K; k++)
     for (int32_t i = 0; i < r->gen; i++)
       timed_steps += r->s[k].mode != KVC_KV_UNCACHED || uncached_sampled(r, i);
-  progress bar;
-  progress_start(&bar, "timed repeats", "steps", timed_steps * r->repeats);
+  kvc_progress bar;
+  kvc_progress_start(&bar, "bench", "timed repeats", "steps", timed_steps * r->repeats);
   for (int rep = 0; rep < r->repeats; rep++) {
     for (int k = 0; k < K; k++) {
       double t = kvc_stat_now_ms();
@@ -303,7 +268,7 @@ static int timed_pass(const char *dir, const kvc_model_params *mp, bench_result 
         char now[64];
         snprintf(now, sizeof now, "repeat %d/%d, %s, position %d", rep + 1, r->repeats,
                  r->s[k].name, r->prompt_len + i);
-        progress_step(&bar, now);
+        kvc_progress_step(&bar, now);
       }
       /* the floor, read right after each generation: the machine's speed drifts (its last
        * level cache is shared with other tenants), and reads taken all through the run
@@ -526,10 +491,13 @@ int kvc_cmd_bench(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   }
   kvc_model *model = NULL;
+  const double open_start = kvc_stat_now_ms();
   if ((rc = kvc_arg_open_model("bench", dir, &mp, &model))) {
     free(r);
     return rc;
   }
+  r->load_ms = kvc_stat_now_ms() - open_start;
+  r->resident_after_open_bytes = rss_bytes();
   kvc_model_get_info(model, &r->model);
   if (r->prompt_len + r->gen > r->model.max_seq_len) {
     fprintf(stderr, "kvcache bench: --prompt-len %d + --gen %d exceeds the max length %d\n",

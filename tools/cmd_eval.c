@@ -9,8 +9,9 @@
 
 #include "args.h"
 #include "commands.h"
-#include "stats.h"
 #include "kvcache.h"
+#include "progress.h"
+#include "stats.h"
 
 static const char usage[] =
     "usage: kvcache eval -m BASE_DIR --against OTHER_DIR [options]\n"
@@ -117,6 +118,8 @@ int kvc_cmd_eval(int argc, char **argv) {
     fprintf(stderr, "kvcache %s: out of memory\n", cmd);
     rc = 1;
   }
+  kvc_progress bar;
+  kvc_progress_start(&bar, cmd, "both models", "steps", prompts * steps);
   for (int64_t p = 0; !rc && p < prompts; p++) {
     kvc_seq *a = NULL, *b = NULL;
     kvc_arg_random_tokens(seed + (uint64_t)p, tokens, prompt_len, bi.vocab_size);
@@ -135,6 +138,10 @@ int kvc_cmd_eval(int argc, char **argv) {
       int32_t next = kvc_stat_argmax(copy, bi.vocab_size);
       if (step + 1 < steps && !(s = kvc_seq_append(a, &next, 1)))
         s = kvc_seq_append(b, &next, 1);
+      char now[48];
+      snprintf(now, sizeof now, "stream %lld of %lld", (long long)p + 1, (long long)prompts);
+      if (!s)
+        kvc_progress_step(&bar, now);
     }
     if (s) {
       fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());

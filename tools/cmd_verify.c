@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "kvcache.h"
+#include "progress.h"
 
 static const char usage[] =
     "usage: kvcache verify -m DIR [--prompt-len P] [--steps N] [--seed S]\n"
@@ -62,6 +63,8 @@ int kvc_cmd_verify(int argc, char **argv) {
     kvc_arg_random_tokens(seed, prompt, prompt_len, info.vocab_size);
   double worst[N_CACHED] = {0};
   int32_t worst_pos[N_CACHED] = {0};
+  kvc_progress bar; /* the recompute's steps grow with the sequence: at 243 M, minutes */
+  kvc_progress_start(&bar, cmd, "every mode and the recompute", "steps", steps + 1);
   for (int64_t step = 0; !s && step <= steps; step++) {
     const int32_t *tokens = prompt;
     int32_t n = (int32_t)prompt_len, next = 0;
@@ -85,6 +88,10 @@ int kvc_cmd_verify(int argc, char **argv) {
         }
       }
     }
+    char now[32];
+    snprintf(now, sizeof now, "position %d", kvc_seq_len(oracle) - 1);
+    if (!s)
+      kvc_progress_step(&bar, now);
   }
   if (s) {
     fprintf(stderr, "kvcache %s: %s\n", cmd, kvc_last_error());

@@ -2,6 +2,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <string.h>
 
 size_t kvc__q_weight_bytes(const kvc__qshape *s) {
   return (size_t)s->n * (size_t)kvc__q_blocks(s) * (size_t)(s->block * s->bits / 8);
@@ -29,6 +30,21 @@ static unsigned get(const uint8_t *bytes, int bits, int64_t index) {
   return bits == 8 ? bytes[index] : (bytes[index / 2] >> (4 * (index & 1))) & 15u;
 }
 
+float kvc__q_half_up(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  const int32_t exp = (int32_t)((u >> 23) & 0xffu) - 127;
+  if (exp < -14 || exp > 15)
+    return f; /* outside the normal halves (or not finite): kept */
+  const uint32_t low = u & 0x1fffu;
+  u &= ~0x1fffu;
+  if (low)
+    u += 0x2000u; /* the next half up in magnitude (a carry moves to the next power of 2) */
+  float up;
+  memcpy(&up, &u, sizeof up);
+  return fabsf(up) <= 65504.0f ? up : f;
+}
+
 void kvc__quantize(const kvc__qshape *s, const float *w, uint8_t *b, float *scales,
                    uint8_t *zero_points) {
   const int64_t blocks = kvc__q_blocks(s), per_block = s->block;
@@ -43,7 +59,7 @@ void kvc__quantize(const kvc__qshape *s, const float *w, uint8_t *b, float *scal
         float m = 0;
         for (int64_t k = k0; k < k1; k++)
           m = fabsf(w[k * s->n + n]) > fabsf(m) ? w[k * s->n + n] : m;
-        scale = m != 0 ? m / -(float)mid : 1.0f;
+        scale = m != 0 ? kvc__q_half_up(m / -(float)mid) : 1.0f;
         zp = mid;
       } else {
         float lo = 0, hi = 0;
@@ -51,7 +67,7 @@ void kvc__quantize(const kvc__qshape *s, const float *w, uint8_t *b, float *scal
           lo = fminf(lo, w[k * s->n + n]);
           hi = fmaxf(hi, w[k * s->n + n]);
         }
-        scale = hi > lo ? (hi - lo) / (float)top : 1.0f;
+        scale = hi > lo ? kvc__q_half_up((hi - lo) / (float)top) : 1.0f;
         const float z = roundf(-lo / scale);
         zp = z >= 0 && z <= (float)top ? (unsigned)z : z > (float)top ? top : 0;
         put(zero_points, s->bits, n * zp_row + blk, zp);

@@ -7,6 +7,10 @@
  *   symmetric:  the value of largest magnitude m maps to code 0: scale = m / -2^(bits-1),
  *               zero point 2^(bits-1) (MatMulNBits' default, so none is stored)
  *   code = clamp(round(w / scale) + zero point, 0, 2^bits - 1); w ~ (code - zero point) * scale
+ * Each scale is first rounded up in magnitude to an IEEE half float's value (kvc__q_half_up;
+ * up, so that the block's range still fits its codes): stored as a float, as MatMulNBits
+ * takes it, but exactly a half, so that kvcache's products keep it in two bytes (the panels,
+ * matmul_kernel.h) and stream fewer bytes per weight; llama.cpp's blocks hold fp16 scales.
  * Codes are packed low bits first along K; rows past K pad with the zero point (value 0). */
 #ifndef KVC_QUANT_H
 #define KVC_QUANT_H
@@ -29,6 +33,11 @@ static inline int64_t kvc__q_blocks(const kvc__qshape *s) {
 size_t kvc__q_weight_bytes(const kvc__qshape *s);
 size_t kvc__q_scale_count(const kvc__qshape *s);
 size_t kvc__q_zero_bytes(const kvc__qshape *s);
+
+/* f rounded up in magnitude to an IEEE half float's value, when f is finite and within the
+ * half floats' normal range (2^-14 to 65504); otherwise f itself (a relative change of at
+ * most 2^-10). */
+float kvc__q_half_up(float f);
 
 /* Quantise w (K * N floats, row-major) into b, scales and zero_points (NULL when symmetric),
  * all of the sizes above, zeroed by the caller. */

@@ -115,6 +115,7 @@ void kvc__attend_avx2(const float *q, int group, int d, const float *k, const fl
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const int padded = (nb + 7) & ~7;
     const float *kb = k + j0 * d, *vb = v + j0 * d;
+    kvc__attend_prefetch_next(k, v, d, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

@@ -112,6 +112,7 @@ void kvc__attend_avx512(const float *q, int group, int d, const float *k, const 
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const float *kb = k + j0 * d, *vb = v + j0 * d;
+    kvc__attend_prefetch_next(k, v, d, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

@@ -16,6 +16,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
 
 enum {
   KVC_ATTN_BLOCK = 32,     /* keys per block of the online softmax */
@@ -34,6 +37,26 @@ typedef enum kvc__attend_path {
 kvc__attend_fn kvc__attend_portable;
 kvc__attend_fn kvc__attend_avx2;   /* x86-64 builds only */
 kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
+
+/* Asks for the keys and values of the block after the one starting at j0, a cache line at a
+ * time. In a decode step the cache comes from memory (the weights streamed since the last
+ * step evicted it), and with the hardware prefetchers alone the 243 M model's 16 attention
+ * nodes took 1.36 ms at position 512 on 2 threads, with this 1.14 (PERFORMANCE #47). A
+ * prefetch changes no value: the bits stay those of every other path. */
+static inline void kvc__attend_prefetch_next(const float *k, const float *v, int d, int64_t j0,
+                                             int64_t n) {
+#if defined(__x86_64__) || defined(_M_X64)
+  const int64_t from = j0 + KVC_ATTN_BLOCK;
+  const int64_t to = from + KVC_ATTN_BLOCK < n ? from + KVC_ATTN_BLOCK : n;
+  const char *kn = (const char *)(k + from * d), *vn = (const char *)(v + from * d);
+  for (int64_t o = 0; o < (to - from) * d * (int64_t)sizeof(float); o += 64) {
+    _mm_prefetch(kn + o, _MM_HINT_T0);
+    _mm_prefetch(vn + o, _MM_HINT_T0);
+  }
+#else
+  (void)k, (void)v, (void)d, (void)j0, (void)n;
+#endif
+}
 
 /* The fastest path this CPU runs, or the one named by the environment variable
  * KVCACHE_ATTENTION ("portable", "avx2", "avx512"). Returns 0; or -1, with a message in

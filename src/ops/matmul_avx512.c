@@ -24,6 +24,18 @@ static inline __m512i pair_load(const uint8_t *a, const uint8_t *b) {
                             _mm256_loadu_si256((const __m256i *)b), 1);
 }
 
+/* The scales of 8 columns at `cell` and of the next panel's 8, as 16 floats. */
+static inline __m512 scales16(const kvc__qpanels *p, size_t cell, size_t panel_cells) {
+  if (p->half_scales) {
+    const uint16_t *h = (const uint16_t *)p->scales + cell;
+    return _mm512_cvtph_ps(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)h)),
+                                _mm_loadu_si128((const __m128i *)(h + panel_cells)), 1));
+  }
+  const float *f = (const float *)p->scales + cell;
+  return _mm512_castsi512_ps(pair_load((const uint8_t *)f, (const uint8_t *)(f + panel_cells)));
+}
+
 static inline __m512i broadcast4_512(const int8_t *q) {
   int32_t v;
   memcpy(&v, q, sizeof v);
@@ -69,7 +81,7 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
   for (; n1 - c0 > KVC_QMM_COLUMNS; c0 += PAIR) { /* the second panel has a column in range */
     const int64_t p = c0 / KVC_QMM_COLUMNS;
     const uint8_t *codes = panels->codes + (size_t)p * panel_codes;
-    const float *scales = panels->scales + (size_t)p * panel_cells;
+    const size_t first = (size_t)p * panel_cells; /* the first panel's scales */
     const uint8_t *zeros = panels->zero_points + (size_t)p * panel_cells;
     for (int64_t r0 = 0; r0 < nrows; r0 += ZROWS) {
       const int nr = nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS;
@@ -81,6 +93,8 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
         __m512i sum[ZROWS];
         for (int i = 0; i < ZROWS; i++)
           sum[i] = _mm512_setzero_si512();
+        kvc__qmm_prefetch(c + 2 * panel_codes, per_block); /* the next pair's same block */
+        kvc__qmm_prefetch(c + 3 * panel_codes, per_block);
         if (nr == 1) /* a decode step: independent sums, so the multiplies overlap */
           sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
         else if (w->bits == 4)
@@ -102,12 +116,10 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
                                            broadcast4_512(rows[r0 + i].q + b * w->block + g));
           }
         const uint8_t *z = zeros + b * KVC_QMM_COLUMNS;
-        const float *s = scales + b * KVC_QMM_COLUMNS;
         const __m512i zp = _mm512_cvtepu8_epi32(
             _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)z),
                                _mm_loadl_epi64((const __m128i *)(z + panel_cells))));
-        const __m512 sw =
-            _mm512_castsi512_ps(pair_load((const uint8_t *)s, (const uint8_t *)(s + panel_cells)));
+        const __m512 sw = scales16(panels, first + (size_t)b * KVC_QMM_COLUMNS, panel_cells);
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
           const __m512i d = _mm512_sub_epi32(

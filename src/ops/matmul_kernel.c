@@ -45,9 +45,9 @@ int kvc__qmm_runs(int path) {
   if (path == KVC_QMM_AVX512)
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx2");
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
   if (path == KVC_QMM_AVX2)
-    return __builtin_cpu_supports("avx2");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
 #endif
   return path == KVC_QMM_PORTABLE;
 }
@@ -71,12 +71,45 @@ kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path) {
   return (kvc__qmm_impl){KVC_QMM_PORTABLE, kvc__qmm_portable};
 }
 
+/* f's bits as an IEEE half float when f is exactly one (finite; normal or subnormal as a
+ * half), in *h; 0 otherwise. */
+static int exact_half(float f, uint16_t *h) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  const int32_t exp = (int32_t)((u >> 23) & 0xffu) - 127;
+  const uint32_t mantissa = u & 0x7fffffu;
+  if ((u & 0x7fffffffu) == 0) {
+    *h = sign;
+    return 1;
+  }
+  if (exp > 15 || exp < -24)
+    return 0; /* too large, infinite, NaN, or below the half floats */
+  if (exp >= -14) {
+    if (mantissa & 0x1fffu)
+      return 0;
+    *h = (uint16_t)(sign | (uint32_t)(exp + 15) << 10 | mantissa >> 13);
+    return 1;
+  }
+  const uint32_t significand = mantissa | 0x800000u; /* a half subnormal: m x 2^-24 */
+  const int shift = -(exp + 1);                      /* 14 to 23 */
+  if (significand & ((1u << shift) - 1))
+    return 0;
+  *h = (uint16_t)(sign | significand >> shift);
+  return 1;
+}
+
 int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
   const int64_t panels = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
   const size_t per_block = (size_t)w->block * (size_t)w->bits; /* 8 columns x bits / 8 */
   const size_t cells = (size_t)(panels * w->blocks) * KVC_QMM_COLUMNS;
+  uint16_t h = 0;
+  int half = 1;
+  for (int64_t i = 0; half && i < w->n * w->blocks; i++)
+    half = exact_half(w->scales[i], &h);
+  out->half_scales = half;
   out->codes = malloc((size_t)(panels * w->blocks) * per_block);
-  out->scales = malloc(cells * sizeof *out->scales);
+  out->scales = malloc(cells * (half ? sizeof(uint16_t) : sizeof(float)));
   out->zero_points = malloc(cells * sizeof *out->zero_points);
   if (!out->codes || !out->scales || !out->zero_points) {
     kvc__qmm_unpack(out);
@@ -89,7 +122,12 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
       const size_t cell = (size_t)(p * w->blocks + b) * KVC_QMM_COLUMNS;
       for (int j = 0; j < KVC_QMM_COLUMNS; j++) {
         const int64_t n = p * KVC_QMM_COLUMNS + j < w->n ? p * KVC_QMM_COLUMNS + j : w->n - 1;
-        out->scales[cell + (size_t)j] = w->scales[n * w->blocks + b];
+        const float scale = w->scales[n * w->blocks + b];
+        if (half) {
+          exact_half(scale, &h);
+          ((uint16_t *)out->scales)[cell + (size_t)j] = h;
+        } else
+          ((float *)out->scales)[cell + (size_t)j] = scale;
         out->zero_points[cell + (size_t)j] = (uint8_t)kvc__qmm_zero_point(w, n, b);
         const uint8_t *blob = kvc__qmm_blob(w, n, b);
         for (int i = 0; i < w->block; i++) {

@@ -64,12 +64,16 @@ static inline int32_t kvc__qmm_zero_point(const kvc__qweights *w, int64_t n, int
  * of the eight and each 32-bit lane sums one column, with no horizontal sums. Per panel and
  * block: the codes (8-bit: groups of 4 rows of K, byte 4 j + i = column j, row i; 4-bit:
  * groups of 8 rows, byte 4 j + i = row i in the low nibble, row 4 + i in the high one), then
- * separately the 8 columns' scales and zero points. */
+ * separately the 8 columns' scales and zero points. The scales are IEEE half floats when
+ * every one of them is exactly one (quantize writes such scales, quant.h): the same values
+ * in half the bytes, which a decode step streams with the codes. Codes, scales and zero
+ * points in three arrays are three streams per panel, six per pair of panels: more than one
+ * stream a panel reads faster from DRAM (PERFORMANCE #46). */
 typedef struct kvc__qpanels {
   uint8_t *codes;       /* panels * blocks * block * bits bytes */
-  float *scales;        /* panels * blocks * 8 */
-  uint8_t *zero_points; /* panels * blocks * 8 (a byte each: a decode step streams them with
-                         * the codes) */
+  void *scales;         /* panels * blocks * 8: uint16_t (half_scales) or float */
+  uint8_t *zero_points; /* panels * blocks * 8 (a byte each) */
+  int half_scales;
 } kvc__qpanels;
 
 /* Fills `out` (its three arrays malloc'd; kvc__qmm_unpack frees them). 0, or -1 when out of
@@ -96,7 +100,7 @@ typedef void kvc__qmm_fn(const kvc__qweights *w, const kvc__qpanels *panels, con
 
 typedef enum kvc__qmm_path {
   KVC_QMM_PORTABLE = 0,
-  KVC_QMM_AVX2 = 1,   /* AVX2 (pmaddubsw) */
+  KVC_QMM_AVX2 = 1,   /* AVX2 (pmaddubsw) and F16C */
   KVC_QMM_AVX512 = 2, /* AVX-512 VNNI (vpdpbusd on 512 bits, two panels at once) */
 } kvc__qmm_path;
 
