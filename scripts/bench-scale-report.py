@@ -175,7 +175,7 @@ for t in threads:
                 k, l = batch[(t, kw, size)]
                 row += [k, l if l else "NaN"]
             f.write(" ".join(str(x) for x in row) + "\n")
-gp = [f"set terminal pngcairo size {520 * len(threads)},420 font ',10'",
+gp = [f"set terminal pngcairo noenhanced size {520 * len(threads)},420 font ',10'",
       "set key top left font ',8'", "set grid"]
 for kind, xl, yl in (("decode", "position", "ms per token"), ("batch", "sequences decoding together",
                                                                "tokens/s")):

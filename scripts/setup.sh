@@ -19,8 +19,8 @@ packages=(
   valgrind                           # leak test that sees into ONNX Runtime
   strace                             # tests/test_model_files.sh: which files kvcache opens
   npm                                # fetches ONNX Runtime's library (npm pack)
-  git                                # make bench-peer: llama.cpp's source is a git bundle
-  python3-numpy python3-yaml         # make bench-peer: llama.cpp's gguf-py writes the GGUF
+  git                                # make bench-scale: llama.cpp's source is a git bundle
+  python3-numpy python3-yaml         # make bench-scale: llama.cpp's gguf-py writes the GGUF
   ca-certificates
 )
 

@@ -283,6 +283,17 @@ static void generate_needs_the_models_vocabulary(void **state) {
   kvc_model_free(m);
 }
 
+/* A GQA model of the given sizes written into a fresh directory `dir` named after `tag`. */
+static void build_gqa(char *dir, size_t cap, const char *tag, int32_t layers, int32_t heads,
+                      int32_t head_dim, int32_t vocab, int32_t max_seq_len) {
+  kvc_build_params p = kvc_build_default_params();
+  p.layers = layers, p.heads = heads, p.head_dim = head_dim, p.vocab_size = vocab;
+  p.max_seq_len = max_seq_len;
+  p.attention = KVC_ATTENTION_GQA;
+  th_tmpdir(dir, cap, tag);
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+}
+
 /* A context whose cache exceeds the machine's memory: the pages are touched at creation, so
  * it used to be killed there (or fail as RUNTIME); it is KVC_ERR_NO_MEMORY, nothing held. */
 static void a_cache_larger_than_memory_is_no_memory(void **state) {
@@ -292,13 +303,8 @@ static void a_cache_larger_than_memory_is_no_memory(void **state) {
   const double per_position = 2.0 * 4 * 64 * sizeof(float);
   const double positions = 2 * ram / (KVC_MAX_SLOTS * per_position);
   assert_true(positions < 1048576); /* the builder's limit: machines up to ~8 TiB */
-  kvc_build_params p = kvc_build_default_params();
-  p.layers = 4, p.heads = 1, p.head_dim = 64, p.vocab_size = 16;
-  p.max_seq_len = (int32_t)positions + 1;
-  p.attention = KVC_ATTENTION_GQA;
   char dir[256];
-  th_tmpdir(dir, sizeof dir, "huge-cache");
-  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  build_gqa(dir, sizeof dir, "huge-cache", 4, 1, 64, 16, (int32_t)positions + 1);
   kvc_model *m = th_open_model(dir);
   const kvc_kv_mode modes[] = {KVC_KV_SHARED, KVC_KV_BOUND};
   for (int i = 0; i < 2; i++) {
@@ -325,21 +331,18 @@ static void a_cache_larger_than_memory_is_no_memory(void **state) {
  * refuses a cache that would not fit beside it. */
 static void a_model_larger_than_memory_is_refused(void **state) {
   (void)state;
-  kvc_build_params p = kvc_build_default_params();
-  p.layers = 2, p.heads = 2, p.head_dim = 32, p.vocab_size = 256, p.max_seq_len = 4096;
-  p.attention = KVC_ATTENTION_GQA;
   char dir[256];
-  th_tmpdir(dir, sizeof dir, "small-machine");
-  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  build_gqa(dir, sizeof dir, "small-machine", 2, 2, 32, 256, 4096);
   kvc_model *m = (kvc_model *)&m;
   setenv("KVCACHE_MEMORY_LIMIT", "100000", 1); /* 0.1 MB: the weights are ~0.5 MB */
   kvc_status s = kvc_model_open(dir, NULL, &m);
-  if (s != KVC_ERR_NO_MEMORY || !strstr(kvc_last_error(), "model.onnx: its graph and weights are") ||
+  if (s != KVC_ERR_NO_MEMORY ||
+      !strstr(kvc_last_error(), "model.onnx: its graph and weights are") ||
       !strstr(kvc_last_error(), "more than the 0.1 MB of memory this process may use"))
     fail_msg("got %s \"%s\"", kvc_status_name(s), kvc_last_error());
   assert_null(m);
   setenv("KVCACHE_MEMORY_LIMIT", "3000000", 1); /* room for the weights, not for 16 x 4096
-                                                  * positions of cache (16 MB) */
+                                                 * positions of cache (16 MB) */
   m = th_open_model(dir);
   kvc_ctx_params cp = {.slots = 16, .kv_mode = KVC_KV_SHARED};
   kvc_ctx *c = (kvc_ctx *)&c;
@@ -420,12 +423,8 @@ static void a_failed_cache_allocation_is_no_memory(void **state) {
   /* a SHARED cache of KVC_MAX_SLOTS slots of 1024 positions (1023 + the spare) of 32 floats:
    * two 512 MiB buffers, far beyond the 8 MiB left below, beyond any heap the process kept
    * from earlier tests, and within any machine's memory */
-  kvc_build_params p = kvc_build_default_params();
-  p.layers = 1, p.heads = 1, p.head_dim = 32, p.vocab_size = 16, p.max_seq_len = 1023;
-  p.attention = KVC_ATTENTION_GQA;
   char dir[256];
-  th_tmpdir(dir, sizeof dir, "alloc-fails");
-  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  build_gqa(dir, sizeof dir, "alloc-fails", 1, 1, 32, 16, 1023);
   kvc_model *m = th_open_model(dir); /* one intra-op thread: no pool to lose in fork */
   fflush(NULL);
   pid_t pid = fork();
