@@ -5,7 +5,7 @@
  *
  *   llama_peer --quantize q8_0|q4_0 IN.gguf OUT.gguf    llama.cpp's own quantisation
  *   llama_peer MODEL.gguf [--threads N] [--positions 0,512,1536] [--steps 32] [--prefill 512]
- *              [--batch 8,16] [--gen 32] [--repeats 3]
+ *              [--batch 8,16] [--gen 32] [--repeats 3] [--extra-bufts 0|1]
  *
  * and prints one JSON object per line:
  *   {"what":"decode","position":P,"ms":M}    median ms of one token's decode at positions
@@ -13,7 +13,9 @@
  *   {"what":"prefill","tokens":N,"tokens_per_s":R}   one batch of N tokens, median of repeats
  *   {"what":"batch","size":B,"tokens_per_s":R}  B sequences of 16-token prompts generating
  *                                            `gen` tokens each together (generation only)
- * Token ids are arbitrary (the GGUF's weights are random); no sampling is timed. */
+ * Token ids are arbitrary (the GGUF's weights are random); no sampling is timed.
+ * --extra-bufts 0 loads the weights without llama.cpp's extra buffer types: no repacking into
+ * its AMX or interleaved layouts, the plain ggml kernels only (what its default gains there). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,9 +118,9 @@ int main(int argc, char **argv) {
   }
   if (argc < 2)
     return fail("usage: llama_peer MODEL.gguf [--threads N] [--positions LIST] [--steps N] "
-                "[--prefill N] [--batch LIST] [--gen N] [--repeats N]");
+                "[--prefill N] [--batch LIST] [--gen N] [--repeats N] [--extra-bufts 0|1]");
   int threads = 0, positions[8] = {0}, n_positions = 1, steps = 32, prefill = 512;
-  int batches[8], n_batches = 0, gen = 32, repeats = 3;
+  int batches[8], n_batches = 0, gen = 32, repeats = 3, extra_bufts = 1;
   const struct {
     const char *name;
     int *value;
@@ -126,7 +128,8 @@ int main(int argc, char **argv) {
                  {"--steps", &steps},
                  {"--prefill", &prefill},
                  {"--gen", &gen},
-                 {"--repeats", &repeats}};
+                 {"--repeats", &repeats},
+                 {"--extra-bufts", &extra_bufts}};
   for (int i = 2; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : "";
     int ok = 0;
@@ -153,6 +156,7 @@ int main(int argc, char **argv) {
   llama_backend_init();
   struct llama_model_params mp = llama_model_default_params();
   mp.progress_callback = silent; /* not llama.cpp's dots on stderr */
+  mp.use_extra_bufts = extra_bufts != 0; /* 0: no repacked weights (AMX, interleaved blocks) */
   struct llama_model *model = llama_model_load_from_file(argv[1], mp);
   if (!model)
     return fail("cannot load the model");
