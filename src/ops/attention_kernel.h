@@ -47,6 +47,8 @@ static inline void kvc__attend_prefetch_next(const float *k, const float *v, int
                                              int64_t n) {
 #if defined(__x86_64__) || defined(_M_X64)
   const int64_t from = j0 + KVC_ATTN_BLOCK;
+  if (from >= n)
+    return; /* the last block: nothing after it */
   const int64_t to = from + KVC_ATTN_BLOCK < n ? from + KVC_ATTN_BLOCK : n;
   const char *kn = (const char *)(k + from * d), *vn = (const char *)(v + from * d);
   for (int64_t o = 0; o < (to - from) * d * (int64_t)sizeof(float); o += 64) {

@@ -93,8 +93,8 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
         __m512i sum[ZROWS];
         for (int i = 0; i < ZROWS; i++)
           sum[i] = _mm512_setzero_si512();
-        kvc__qmm_prefetch(c + 2 * panel_codes, per_block); /* the next pair's same block */
-        kvc__qmm_prefetch(c + 3 * panel_codes, per_block);
+        kvc__qmm_prefetch(c, 2 * panel_codes, per_block); /* the next pair's same block */
+        kvc__qmm_prefetch(c, 3 * panel_codes, per_block);
         if (nr == 1) /* a decode step: independent sums, so the multiplies overlap */
           sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
         else if (w->bits == 4)

@@ -25,15 +25,16 @@ enum { ROWS = KVC_QMM_ROWS };
  * so one vpmaddwd (the lane's low halves multiplied, its high halves 0 x 0) gives the exact
  * 32-bit product that vpmulld, two micro-ops on the port the dot products need, did. */
 
-/* Asks for `bytes` from `at` on, a cache line at a time. A panel's codes are a stream of a
- * few KB (one page at K = 1024, 4 bits), too short for the hardware prefetchers to reach
- * full speed before it ends; asking for the next panel's block while multiplying this one's
- * keeps the memory busy across panels: the 243 M model's 4-bit decode step 1.16x faster on 1
- * and 2 threads (PERFORMANCE #46). Past the last panel it asks for addresses that are not
- * read: a prefetch never faults. */
-static inline void kvc__qmm_prefetch(const uint8_t *at, size_t bytes) {
+/* Asks for `bytes` from `ahead` bytes past `at` on, a cache line at a time. A panel's codes
+ * are a stream of a few KB (one page at K = 1024, 4 bits), too short for the hardware
+ * prefetchers to reach full speed before it ends; asking for the next panel's block while
+ * multiplying this one's keeps the memory busy across panels: the 243 M model's 4-bit decode
+ * step 1.16x faster on 1 and 2 threads (PERFORMANCE #46). Past the last panel the addresses
+ * are outside the panels (computed as integers, never dereferenced): a prefetch never faults. */
+static inline void kvc__qmm_prefetch(const uint8_t *at, size_t ahead, size_t bytes) {
+  const uintptr_t from = (uintptr_t)at + ahead;
   for (size_t o = 0; o < bytes; o += 64)
-    _mm_prefetch((const char *)at + o, _MM_HINT_T0);
+    _mm_prefetch((const char *)(from + o), _MM_HINT_T0);
 }
 
 /* Four row codes, the same in every lane. */
@@ -61,7 +62,7 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
         acc[i] = _mm256_setzero_ps();
       for (int64_t b = 0; b < w->blocks; b++) {
         const uint8_t *c = codes + (size_t)b * per_block;
-        kvc__qmm_prefetch(c + panel_codes, per_block); /* the next panel's same block */
+        kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
         __m256i sum[ROWS];
         for (int i = 0; i < ROWS; i++)
           sum[i] = _mm256_setzero_si256();
