@@ -26,14 +26,9 @@ static inline __m512i pair_load(const uint8_t *a, const uint8_t *b) {
 
 /* The scales of 8 columns at `cell` and of the next panel's 8, as 16 floats. */
 static inline __m512 scales16(const kvc__qpanels *p, size_t cell, size_t panel_cells) {
-  if (p->half_scales) {
-    const uint16_t *h = (const uint16_t *)p->scales + cell;
-    return _mm512_cvtph_ps(
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)h)),
-                                _mm_loadu_si128((const __m128i *)(h + panel_cells)), 1));
-  }
-  const float *f = (const float *)p->scales + cell;
-  return _mm512_castsi512_ps(pair_load((const uint8_t *)f, (const uint8_t *)(f + panel_cells)));
+  return _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(kvc__qmm_scales8(p, cell))),
+                         _mm256_castps_pd(kvc__qmm_scales8(p, cell + panel_cells)), 1));
 }
 
 static inline __m512i broadcast4_512(const int8_t *q) {
@@ -93,8 +88,10 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
         __m512i sum[ZROWS];
         for (int i = 0; i < ZROWS; i++)
           sum[i] = _mm512_setzero_si512();
-        kvc__qmm_prefetch(c, 2 * panel_codes, per_block); /* the next pair's same block */
-        kvc__qmm_prefetch(c, 3 * panel_codes, per_block);
+        if (r0 == 0) { /* the next pair's same block; later passes find this pair cached */
+          kvc__qmm_prefetch(c, 2 * panel_codes, per_block);
+          kvc__qmm_prefetch(c, 3 * panel_codes, per_block);
+        }
         if (nr == 1) /* a decode step: independent sums, so the multiplies overlap */
           sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
         else if (w->bits == 4)
@@ -122,6 +119,7 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
         const __m512 sw = scales16(panels, first + (size_t)b * KVC_QMM_COLUMNS, panel_cells);
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
+          /* zero point x code sum by vpmaddwd, exact (matmul_x86.h) */
           const __m512i d = _mm512_sub_epi32(
               sum[i], _mm512_madd_epi16(zp, _mm512_set1_epi32(row->sum[b] & 0xffff)));
           const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row->scale[b]), sw);

@@ -21,10 +21,6 @@
 #endif
 enum { ROWS = KVC_QMM_ROWS };
 
-/* zero point x sum of a row's codes: |sum| <= 127 x 256 and |zero point| <= 255 fit 16 bits,
- * so one vpmaddwd (the lane's low halves multiplied, its high halves 0 x 0) gives the exact
- * 32-bit product that vpmulld, two micro-ops on the port the dot products need, did. */
-
 /* Asks for `bytes` from `ahead` bytes past `at` on, a cache line at a time. A panel's codes
  * are a stream of a few KB (one page at K = 1024, 4 bits), too short for the hardware
  * prefetchers to reach full speed before it ends; asking for the next panel's block while
@@ -35,6 +31,13 @@ static inline void kvc__qmm_prefetch(const uint8_t *at, size_t ahead, size_t byt
   const uintptr_t from = (uintptr_t)at + ahead;
   for (size_t o = 0; o < bytes; o += 64)
     _mm_prefetch((const char *)(from + o), _MM_HINT_T0);
+}
+
+/* The 8 scales of a panel's block at `cell`, as floats (half floats converted exactly). */
+static inline __m256 kvc__qmm_scales8(const kvc__qpanels *p, size_t cell) {
+  return p->half_scales ? _mm256_cvtph_ps(_mm_loadu_si128(
+                              (const __m128i *)((const uint16_t *)p->scales + cell)))
+                        : _mm256_loadu_ps((const float *)p->scales + cell);
 }
 
 /* Four row codes, the same in every lane. */
@@ -62,7 +65,8 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
         acc[i] = _mm256_setzero_ps();
       for (int64_t b = 0; b < w->blocks; b++) {
         const uint8_t *c = codes + (size_t)b * per_block;
-        kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
+        if (r0 == 0) /* later passes over the panel find it cached */
+          kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
         __m256i sum[ROWS];
         for (int i = 0; i < ROWS; i++)
           sum[i] = _mm256_setzero_si256();
@@ -86,13 +90,12 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
         const __m256i zp = _mm256_sub_epi32(
             _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + b * KVC_QMM_COLUMNS))),
             bias);
-        const size_t cell = first + (size_t)b * KVC_QMM_COLUMNS;
-        const __m256 sw = panels->half_scales
-                              ? _mm256_cvtph_ps(_mm_loadu_si128(
-                                    (const __m128i *)((const uint16_t *)panels->scales + cell)))
-                              : _mm256_loadu_ps((const float *)panels->scales + cell);
+        const __m256 sw = kvc__qmm_scales8(panels, first + (size_t)b * KVC_QMM_COLUMNS);
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
+          /* zero point x the row's code sum: |sum| <= 127 x 256 and |zero point| <= 255 fit
+           * 16 bits, so vpmaddwd (low halves multiplied, high halves 0 x 0) gives the exact
+           * 32-bit product, without vpmulld's two micro-ops on the dot products' port */
           const __m256i d = _mm256_sub_epi32(
               sum[i], _mm256_madd_epi16(zp, _mm256_set1_epi32(row->sum[b] & 0xffff)));
           const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b]), sw);
