@@ -45,7 +45,6 @@ static void machine_line(const bench_result *r, FILE *out) {
           r->machine.threads ? threads : "default", r->machine.date);
 }
 
-/* "float32 weights" or "4-bit MatMul weights (16 of 17 products)". */
 /* The weights plus a cache of the model's full length: what a process that opened the
  * model has to hold at most (the cache's pages become resident as positions fill). */
 static double full_bytes(const bench_result *r) {
@@ -57,6 +56,7 @@ static double resident_ratio(const bench_result *r) {
   return r->resident_after_open_bytes / full_bytes(r);
 }
 
+/* "float32 weights" or "4-bit MatMul weights (16 of 17 products)". */
 static void weights_text(const kvc_model_info *m, char *out, size_t cap) {
   if (m->quantized_matmuls)
     snprintf(out, cap, "%d-bit MatMul weights (%d of %d products)", m->weight_bits,
