@@ -3,6 +3,7 @@
 #   cache, downloads   the cache outside the clone ($KVCACHE_CACHE_DIR, default
 #                      ~/.cache/kvcache) and its downloads/ directory
 #   say, die           messages on stderr, prefixed with FETCH_NAME
+#   fetch_reuse ROOT   prints ROOT and exits when a finished tree is there (ROOT/.complete)
 #   fetch_work         makes downloads/ and a private work directory ($work) removed on exit
 #   fetch_check F SUM  F's SHA-256 against the pinned SUM; a mismatching F is removed (so the
 #                      next run downloads it anew) and the script stops naming both sums
@@ -15,6 +16,13 @@ say() { printf '%s: %s\n' "$FETCH_NAME" "$*" >&2; }
 die() {
   say "error: $*"
   exit 1
+}
+
+fetch_reuse() {
+  if [ -f "$1/.complete" ]; then
+    printf '%s\n' "$1"
+    exit 0
+  fi
 }
 
 fetch_work() {

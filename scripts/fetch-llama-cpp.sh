@@ -23,10 +23,7 @@ source "$(dirname "$0")/fetch-common.sh"
 root="$cache/llama.cpp-node-$VERSION"
 trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 
-if [ -f "$root/.complete" ]; then
-  printf '%s\n' "$root"
-  exit 0
-fi
+fetch_reuse "$root"
 [ "$(uname -m)" = x86_64 ] || die "the pinned libraries are for x86_64 only"
 command -v git >/dev/null || die "git not found (the llama.cpp source is a git bundle)"
 

@@ -25,10 +25,7 @@ source "$(dirname "$0")/fetch-common.sh"
 root="$cache/onnxruntime-$ORT_VERSION"
 trap 'say "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
 
-if [ -f "$root/.complete" ]; then
-  printf '%s\n' "$root"
-  exit 0
-fi
+fetch_reuse "$root"
 
 [ "$(uname -m)" = x86_64 ] || die "only x86_64 is supported by the pinned archives; set ONNXRUNTIME_ROOT to your own ONNX Runtime"
 
