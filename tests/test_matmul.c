@@ -1,8 +1,9 @@
 /* test_matmul.c: kvcache's int8-activation block products (matmul_kernel.h, matmul_op.c).
- * Every path this CPU has gives the portable path's bits, whatever the row count and the
- * column split; the result stays within what rounding the activations to int8 can move it
- * from the product in double; the operator in ONNX Runtime gives the kernels' bits, one row
- * alone as among others, and refuses bad attributes and inputs by name. */
+ * Every path this CPU has (KVCACHE_MATMUL's: portable, avx2, avx512, amx) gives the portable path's
+ * bits, whatever the row count and the column split; the result stays within what rounding the
+ * activations to int8 can move it from the product in double; the operator in ONNX Runtime gives
+ * the kernels' bits, one row alone as among others, and refuses bad attributes and inputs by name.
+ */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,9 +90,10 @@ static void product(const case_ *c, kvc__qmm_impl impl, int64_t r0, int64_t nrow
   int32_t *sum = malloc((size_t)(nrows * c->w.blocks) * sizeof *sum);
   kvc__qrow *rows = malloc((size_t)nrows * sizeof *rows);
   for (int64_t i = 0; i < nrows; i++) {
-    kvc__qmm_quantize_row(c->x + (r0 + i) * c->w.k, c->w.k, c->w.block, c->w.blocks, q + i * codes,
-                          scale + i * c->w.blocks, sum + i * c->w.blocks);
-    rows[i] = (kvc__qrow){q + i * codes, scale + i * c->w.blocks, sum + i * c->w.blocks};
+    /* as the operator lays them out: scales and sums block by block */
+    impl.quantize(c->x + (r0 + i) * c->w.k, c->w.k, c->w.block, c->w.blocks, q + i * codes,
+                  scale + i, sum + i, nrows);
+    rows[i] = (kvc__qrow){q + i * codes, scale + i, sum + i, nrows};
   }
   kvc__qpanels panels = {0};
   if (impl.path != KVC_QMM_PORTABLE) {
@@ -116,14 +118,15 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
       for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
           for (int half = 1; half >= 0; half--) {
-            const int64_t n = ns[(bi + ki + (size_t)half) % 4], rows = 7;
+            /* 37 rows: two tiles of 16 (the AMX path) and 5 more */
+            const int64_t n = ns[(bi + ki + (size_t)half) % 4], rows = (ki + half) % 2 ? 7 : 37;
             case_ c = make_case(bits, blocks[bi], symmetric, ks[ki], n, rows, 11 + bi * 7 + ki);
             if (!half)
               unround_scales(&c);
             float *want = calloc((size_t)(rows * n), sizeof *want);
             float *got = calloc((size_t)(rows * n), sizeof *got);
             product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, n, want);
-            for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
+            for (int p = KVC_QMM_PORTABLE; p < KVC_QMM_PATHS; p++) {
               if (!kvc__qmm_runs(p))
                 continue;
               const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
@@ -215,21 +218,68 @@ static void products_stay_within_the_int8_bound(void **state) {
     }
 }
 
+/* Step 1 on every path gives the portable path's codes, scales (bit for bit) and code sums,
+ * whatever the values: ties at half a step (which round to even), zeros, subnormals, huge
+ * values, infinities and NaNs, in whole blocks and in a last short one. */
+static void every_path_quantizes_alike(void **state) {
+  (void)state;
+  static const int64_t lengths[] = {16, 47, 100, 1000};
+  static const int qblocks[] = {16, 32, 48, 256};
+  kvc__rng r = kvc__rng_seeded(21);
+  int compared = 0;
+  for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++)
+    for (size_t bi = 0; bi < sizeof qblocks / sizeof *qblocks; bi++)
+      for (int kind = 0; kind < 6; kind++) {
+        const int64_t k = lengths[li], block = qblocks[bi], nb = (k + block - 1) / block;
+        float x[1000];
+        for (int64_t i = 0; i < k; i++) {
+          const float u = (float)kvc__rng_uniform(&r) - 0.5f;
+          /* kind 1: amax 127, so x x 127 / amax = x: halves are ties */
+          x[i] = kind == 1 ? (float)((int)(u * 200.0f)) * 0.5f : u * 3.0f;
+          x[i] = kind == 2 ? u * 0x1p-140f : kind == 3 ? u * 0x1p120f : x[i];
+        }
+        if (kind == 1)
+          for (int64_t b = 0; b < nb; b++)
+            x[b * block] = 127.0f;
+        if (kind == 4)
+          x[k / 3] = INFINITY, x[k - 1] = -INFINITY;
+        if (kind == 5)
+          x[k / 2] = NAN, x[k - 1] = -NAN, x[0] = 0.0f;
+        int8_t want_q[1024], got_q[1024];
+        float want_s[64], got_s[64];
+        int32_t want_sum[64], got_sum[64];
+        kvc__qmm_quantize_row(x, k, (int)block, nb, want_q, want_s, want_sum, 1);
+        for (int p = KVC_QMM_PORTABLE + 1; p < KVC_QMM_PATHS; p++) {
+          if (!kvc__qmm_runs(p))
+            continue;
+          memset(got_q, 0x55, sizeof got_q);
+          kvc__qmm_for((kvc__qmm_path)p).quantize(x, k, (int)block, nb, got_q, got_s, got_sum, 1);
+          if (memcmp(want_q, got_q, (size_t)(nb * block)) ||
+              memcmp(want_s, got_s, (size_t)nb * sizeof *got_s) ||
+              memcmp(want_sum, got_sum, (size_t)nb * sizeof *got_sum))
+            fail_msg("path %s, K %lld, block %lld, values of kind %d: not the portable codes",
+                     kvc__qmm_path_name((kvc__qmm_path)p), (long long)k, (long long)block, kind);
+          compared++;
+        }
+      }
+  print_message("%d comparisons\n", compared);
+}
+
 /* A NaN in a row reaches every product of that row, on every path, as it would in float;
  * the other rows are untouched. */
 static void a_nan_reaches_its_rows_products(void **state) {
   (void)state;
-  case_ c = make_case(4, 32, 0, 100, 13, 3, 9);
+  enum { ROWS = 19, N = 40 }; /* a tile of 16 rows and 3 more */
+  case_ c = make_case(4, 32, 0, 100, N, ROWS, 9);
   c.x[2 * 100 + 40] = NAN;
-  float y[3 * 13];
-  for (int p = KVC_QMM_PORTABLE; p <= KVC_QMM_AVX512; p++) {
+  float y[ROWS * N];
+  for (int p = KVC_QMM_PORTABLE; p < KVC_QMM_PATHS; p++) {
     if (!kvc__qmm_runs(p))
       continue;
-    product(&c, kvc__qmm_for((kvc__qmm_path)p), 0, 3, 0, 13, y);
-    for (int n = 0; n < 13; n++) {
-      assert_true(isnan(y[2 * 13 + n]));
-      assert_false(isnan(y[n]));
-    }
+    product(&c, kvc__qmm_for((kvc__qmm_path)p), 0, ROWS, 0, N, y);
+    for (int r = 0; r < ROWS; r++)
+      for (int n = 0; n < N; n++)
+        assert_true(r == 2 ? isnan(y[r * N + n]) : !isnan(y[r * N + n]));
   }
   free_case(&c);
 }
@@ -292,10 +342,8 @@ static OrtStatus *run_node(const OrtApi *ort, OrtSession *session, const case_ *
   return st;
 }
 
-static const char *const path_names[] = {"portable", "avx2", "avx512"};
-
 /* Through ONNX Runtime with each path forced: the kernels' bits for 300 rows (the pool splits
- * the columns) and for one row alone. */
+ * the 400 columns into pairs of panels) and for one row alone. */
 static void the_operator_gives_the_kernels_bits(void **state) {
   (void)state;
   const OrtApi *ort = kvc__ort();
@@ -303,14 +351,14 @@ static void the_operator_gives_the_kernels_bits(void **state) {
   CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "matmul", &env));
   for (int bits = 4; bits <= 8; bits += 4) {
     const int64_t rows = 300;
-    case_ c = make_case(bits, 32, bits == 4, 512, 200, rows, 77 + bits);
+    case_ c = make_case(bits, 32, bits == 4, 512, 400, rows, 77 + bits);
     float *want = calloc((size_t)(rows * c.w.n), sizeof *want);
     float *got = calloc((size_t)(rows * c.w.n), sizeof *got);
     product(&c, kvc__qmm_for(KVC_QMM_PORTABLE), 0, rows, 0, c.w.n, want);
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < KVC_QMM_PATHS; p++) {
       if (!kvc__qmm_runs(p))
         continue;
-      setenv("KVCACHE_MATMUL", path_names[p], 1);
+      setenv("KVCACHE_MATMUL", kvc__qmm_path_name((kvc__qmm_path)p), 1);
       OrtStatus *st = NULL;
       OrtSession *session = single_node(env, &c, bits, &st);
       CHECK(st);
@@ -360,6 +408,7 @@ static void bad_attributes_are_refused(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paths_rows_and_splits_give_the_same_bits),
+      cmocka_unit_test(every_path_quantizes_alike),
       cmocka_unit_test(scales_round_up_to_half_floats),
       cmocka_unit_test(products_stay_within_the_int8_bound),
       cmocka_unit_test(a_nan_reaches_its_rows_products),

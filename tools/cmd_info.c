@@ -118,7 +118,7 @@ int kvc_cmd_info(int argc, char **argv) {
       printf("attention kernel %s (KVCACHE_ATTENTION=portable|avx2|avx512 chooses)\n",
              i.attention_kernel);
     if (i.matmul_kernel[0])
-      printf("products kernel  %s (int8 activations; KVCACHE_MATMUL=portable|avx2|avx512 "
+      printf("products kernel  %s (int8 activations; KVCACHE_MATMUL=portable|avx2|avx512|amx "
              "chooses)\n",
              i.matmul_kernel);
     if (i.weights_note[0])

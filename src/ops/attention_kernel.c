@@ -26,7 +26,7 @@ static int runs(int path) {
 
 int kvc__attend_pick(kvc__attend_path *path, char *why, size_t cap) {
   int p = 0;
-  const int rc = kvc__op_pick_path("KVCACHE_ATTENTION", runs, &p, why, cap);
+  const int rc = kvc__op_pick_path("KVCACHE_ATTENTION", KVC_ATTEND_AVX512 + 1, runs, &p, why, cap);
   *path = (kvc__attend_path)p;
   return rc;
 }

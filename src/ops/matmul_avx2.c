@@ -10,6 +10,7 @@
   _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)))
 #define KVC_QMM_DOT8(acc, w, a) dot8(acc, w, a)
 #define KVC_QMM_BIAS8           128
+#define KVC_QMM_QUANTIZE        kvc__qmm_quantize_avx2
 
 static inline __m256i dot8(__m256i acc, __m256i w, __m256i a) {
   const __m256i centred = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));

@@ -10,26 +10,15 @@
 #define KVC_QMM_DOT8(acc, w, a) _mm256_dpbusd_epi32(acc, w, a)
 #define KVC_QMM_BIAS8           0
 #define KVC_QMM_ROWS            8
+#define KVC_QMM_QUANTIZE        kvc__qmm_quantize_avx512
 
 #include "matmul_x86.h"
+#include "matmul_zmm.h"
 
 void kvc__qmm_avx512_ymm(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                          int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy);
 
 enum { ZROWS = 8, PAIR = 2 * KVC_QMM_COLUMNS };
-
-/* The same 32 bytes of panels p and p + 1, side by side. */
-static inline __m512i pair_load(const uint8_t *a, const uint8_t *b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
-                            _mm256_loadu_si256((const __m256i *)b), 1);
-}
-
-/* The scales of 8 columns at `cell` and of the next panel's 8, as 16 floats. */
-static inline __m512 scales16(const kvc__qpanels *p, size_t cell, size_t panel_cells) {
-  return _mm512_castpd_ps(
-      _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(kvc__qmm_scales8(p, cell))),
-                         _mm256_castps_pd(kvc__qmm_scales8(p, cell + panel_cells)), 1));
-}
 
 static inline __m512i broadcast4_512(const int8_t *q) {
   int32_t v;
@@ -45,8 +34,8 @@ static inline __m512i one_row(const kvc__qweights *w, const uint8_t *c, size_t p
   __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
   if (w->bits == 4)
     for (int g = 0; g < w->block; g += 16, c += 64) {
-      const __m512i r0 = pair_load(c, c + panel_codes),
-                    r1 = pair_load(c + 32, c + 32 + panel_codes);
+      const __m512i r0 = kvc__qmm_pair_load(c, c + panel_codes),
+                    r1 = kvc__qmm_pair_load(c + 32, c + 32 + panel_codes);
       s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(r0, low4), broadcast4_512(q + g));
       s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(r0, 4), low4),
                                broadcast4_512(q + g + 4));
@@ -56,12 +45,12 @@ static inline __m512i one_row(const kvc__qweights *w, const uint8_t *c, size_t p
     }
   else
     for (int g = 0; g < w->block; g += 16, c += 128) {
-      s0 = _mm512_dpbusd_epi32(s0, pair_load(c, c + panel_codes), broadcast4_512(q + g));
-      s1 = _mm512_dpbusd_epi32(s1, pair_load(c + 32, c + 32 + panel_codes),
+      s0 = _mm512_dpbusd_epi32(s0, kvc__qmm_pair_load(c, c + panel_codes), broadcast4_512(q + g));
+      s1 = _mm512_dpbusd_epi32(s1, kvc__qmm_pair_load(c + 32, c + 32 + panel_codes),
                                broadcast4_512(q + g + 4));
-      s2 = _mm512_dpbusd_epi32(s2, pair_load(c + 64, c + 64 + panel_codes),
+      s2 = _mm512_dpbusd_epi32(s2, kvc__qmm_pair_load(c + 64, c + 64 + panel_codes),
                                broadcast4_512(q + g + 8));
-      s3 = _mm512_dpbusd_epi32(s3, pair_load(c + 96, c + 96 + panel_codes),
+      s3 = _mm512_dpbusd_epi32(s3, kvc__qmm_pair_load(c + 96, c + 96 + panel_codes),
                                broadcast4_512(q + g + 12));
     }
   return _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
@@ -96,7 +85,7 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
           sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
         else if (w->bits == 4)
           for (int g = 0; g < w->block; g += 8, c += 32) {
-            const __m512i raw = pair_load(c, c + panel_codes);
+            const __m512i raw = kvc__qmm_pair_load(c, c + panel_codes);
             const __m512i lo = _mm512_and_si512(raw, low4);
             const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
             for (int i = 0; i < nr; i++) {
@@ -107,31 +96,22 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
           }
         else
           for (int g = 0; g < w->block; g += 4, c += 32) {
-            const __m512i codes8 = pair_load(c, c + panel_codes);
+            const __m512i codes8 = kvc__qmm_pair_load(c, c + panel_codes);
             for (int i = 0; i < nr; i++)
               sum[i] = _mm512_dpbusd_epi32(sum[i], codes8,
                                            broadcast4_512(rows[r0 + i].q + b * w->block + g));
           }
-        const uint8_t *z = zeros + b * KVC_QMM_COLUMNS;
-        const __m512i zp = _mm512_cvtepu8_epi32(
-            _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)z),
-                               _mm_loadl_epi64((const __m128i *)(z + panel_cells))));
-        const __m512 sw = scales16(panels, first + (size_t)b * KVC_QMM_COLUMNS, panel_cells);
+        const __m512i zp = kvc__qmm_zeros16(zeros + b * KVC_QMM_COLUMNS, panel_cells);
+        const __m512 sw =
+            kvc__qmm_scales16(panels, first + (size_t)b * KVC_QMM_COLUMNS, panel_cells);
         for (int i = 0; i < nr; i++) {
           const kvc__qrow *row = &rows[r0 + i];
-          /* zero point x code sum by vpmaddwd, exact (matmul_x86.h) */
-          const __m512i d = _mm512_sub_epi32(
-              sum[i], _mm512_madd_epi16(zp, _mm512_set1_epi32(row->sum[b] & 0xffff)));
-          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row->scale[b]), sw);
-          acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_cvtepi32_ps(d), scale));
+          acc[i] = kvc__qmm_step3_16(acc[i], sum[i], zp, sw, row->scale[b * row->step],
+                                     row->sum[b * row->step]);
         }
       }
-      for (int i = 0; i < nr; i++) {
-        float out[PAIR];
-        _mm512_storeu_ps(out, acc[i]);
-        for (int j = 0; j < PAIR && c0 + j < n1; j++)
-          y[(r0 + i) * ldy + c0 + j] = out[j];
-      }
+      for (int i = 0; i < nr; i++)
+        kvc__qmm_store16(y + (r0 + i) * ldy, acc[i], c0, n1);
     }
   }
   if (c0 < n1)

@@ -17,8 +17,7 @@ const char *kvc__qmm_path_name(kvc__qmm_path path) {
 }
 
 void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
-                           float *scale, int32_t *sum) {
-  const float round = 0x1.8p23f; /* v + 1.5 x 2^23 - 1.5 x 2^23: v rounded half to even */
+                           float *scale, int32_t *sum, int64_t step) {
   for (int64_t b = 0; b < blocks; b++) {
     const int64_t k0 = b * block, len = k - k0 < block ? k - k0 : block;
     float amax = 0.0f;
@@ -26,19 +25,16 @@ void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks,
       const float a = fabsf(x[k0 + i]);
       amax = a > amax || a != a ? a : amax; /* a NaN stays: the products become NaN */
     }
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const float inv = kvc__qmm_inverse(amax);
     int32_t s = 0;
     for (int64_t i = 0; i < len; i++) {
-      float v = x[k0 + i] * inv; /* |v| <= 127 for finite x */
-      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-      v = (v + round) - round;
-      const int8_t c = v == v ? (int8_t)v : 0;
+      const int8_t c = kvc__qmm_code_of(x[k0 + i], inv);
       q[k0 + i] = c;
       s += c;
     }
     memset(q + k0 + len, 0, (size_t)(block - len));
-    scale[b] = amax / 127.0f;
-    sum[b] = s;
+    scale[b * step] = amax / 127.0f;
+    sum[b * step] = s;
   }
 }
 
@@ -54,6 +50,8 @@ static int has_f16c(void) {
 int kvc__qmm_runs(int path) {
 #if defined(KVC_X86_KERNELS)
   __builtin_cpu_init();
+  if (path == KVC_QMM_AMX)
+    return kvc__qmm_runs(KVC_QMM_AVX512) && kvc__qmm_amx_allowed();
   if (path == KVC_QMM_AVX512)
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") &&
@@ -66,21 +64,23 @@ int kvc__qmm_runs(int path) {
 
 int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap) {
   int p = 0;
-  const int rc = kvc__op_pick_path("KVCACHE_MATMUL", kvc__qmm_runs, &p, why, cap);
+  const int rc = kvc__op_pick_path("KVCACHE_MATMUL", KVC_QMM_PATHS, kvc__qmm_runs, &p, why, cap);
   *path = (kvc__qmm_path)p;
   return rc;
 }
 
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path) {
 #if defined(KVC_X86_KERNELS)
+  if (path == KVC_QMM_AMX)
+    return (kvc__qmm_impl){KVC_QMM_AMX, kvc__qmm_quantize_avx512, kvc__qmm_amx};
   if (path == KVC_QMM_AVX512)
-    return (kvc__qmm_impl){KVC_QMM_AVX512, kvc__qmm_avx512};
+    return (kvc__qmm_impl){KVC_QMM_AVX512, kvc__qmm_quantize_avx512, kvc__qmm_avx512};
   if (path == KVC_QMM_AVX2)
-    return (kvc__qmm_impl){KVC_QMM_AVX2, kvc__qmm_avx2};
+    return (kvc__qmm_impl){KVC_QMM_AVX2, kvc__qmm_quantize_avx2, kvc__qmm_avx2};
 #else
   (void)path;
 #endif
-  return (kvc__qmm_impl){KVC_QMM_PORTABLE, kvc__qmm_portable};
+  return (kvc__qmm_impl){KVC_QMM_PORTABLE, kvc__qmm_quantize_row, kvc__qmm_portable};
 }
 
 /* f's bits as an IEEE half float when f is exactly one (finite; normal or subnormal as a

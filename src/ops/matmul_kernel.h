@@ -82,16 +82,39 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out);
 void kvc__qmm_unpack(kvc__qpanels *p);
 
 /* One quantised row of x (step 1): blocks * block codes (zero past K), and per block its
- * scale and the sum of its codes. */
+ * scale and the sum of its codes, block b's at [b * step]. The operator stores the rows'
+ * scales (and sums) block by block, step = the row count, so that a block's are side by
+ * side for every row (what the AMX path reads). */
 typedef struct kvc__qrow {
   const int8_t *q;
   const float *scale;
   const int32_t *sum;
+  int64_t step;
 } kvc__qrow;
 
-/* Step 1 for one row (x: k floats): q (blocks * block), scale and sum (blocks each). */
-void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
-                           float *scale, int32_t *sum);
+/* Step 1 for one row (x: k floats): q (blocks * block), scale and sum (block b's at
+ * [b * step]). One implementation per path (the vectorised ones: the same operations on 8
+ * values at a time, so the same bits). */
+typedef void kvc__qmm_quantize_fn(const float *x, int64_t k, int block, int64_t blocks, int8_t *q,
+                                  float *scale, int32_t *sum, int64_t step);
+kvc__qmm_quantize_fn kvc__qmm_quantize_row;    /* portable */
+kvc__qmm_quantize_fn kvc__qmm_quantize_avx2;   /* x86-64 builds only */
+kvc__qmm_quantize_fn kvc__qmm_quantize_avx512; /* x86-64 builds only */
+
+/* Step 1's code for x, given 127 / amax (inv): round-half-even of x * inv within +-127, 0 for
+ * a NaN. v + 1.5 x 2^23 - 1.5 x 2^23 rounds |v| < 2^22 half to even, as cvtps2dq does. */
+static inline int8_t kvc__qmm_code_of(float x, float inv) {
+  const float round = 0x1.8p23f;
+  float v = x * inv; /* |v| <= 127 for finite x */
+  v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+  v = (v + round) - round;
+  return v == v ? (int8_t)v : 0;
+}
+
+/* Step 1's 127 / amax: 0 when amax is 0 (a block of zeros), not finite when amax is not. */
+static inline float kvc__qmm_inverse(float amax) {
+  return amax > 0.0f ? 127.0f / amax : 0.0f;
+}
 
 /* Steps 2 and 3: y[r * ldy + c] for each of `rows` rows and each column c in [n0, n1); n0 a
  * multiple of 8. The portable path reads w, the vectorised ones the panels. */
@@ -102,19 +125,27 @@ typedef enum kvc__qmm_path {
   KVC_QMM_PORTABLE = 0,
   KVC_QMM_AVX2 = 1,   /* AVX2 (pmaddubsw) and F16C */
   KVC_QMM_AVX512 = 2, /* AVX-512 VNNI (vpdpbusd on 512 bits, two panels at once) */
+  KVC_QMM_AMX = 3,    /* AVX-512's and AMX-INT8 tiles (tdpbsud) for 16 rows at a time */
+  KVC_QMM_PATHS
 } kvc__qmm_path;
 
 typedef struct kvc__qmm_impl {
   kvc__qmm_path path; /* every path but the portable one reads kvc__qmm_pack's panels */
+  kvc__qmm_quantize_fn *quantize;
   kvc__qmm_fn *product;
 } kvc__qmm_impl;
 
 kvc__qmm_fn kvc__qmm_portable;
 kvc__qmm_fn kvc__qmm_avx2;   /* x86-64 builds only */
 kvc__qmm_fn kvc__qmm_avx512; /* x86-64 builds only */
+kvc__qmm_fn kvc__qmm_amx;    /* x86-64 builds only */
+
+/* Whether the CPU has AMX-TILE and AMX-INT8 and Linux lets this process use the tiles
+ * (asked once per process; x86-64 builds only). */
+int kvc__qmm_amx_allowed(void);
 
 /* The fastest path this CPU runs, or the one named by the environment variable
- * KVCACHE_MATMUL ("portable", "avx2", "avx512"). Returns 0; or -1, with a message in `why`,
+ * KVCACHE_MATMUL ("portable", "avx2", "avx512", "amx"). Returns 0; or -1, with a message in `why`,
  * when the variable names an unknown path or one this CPU (or build) lacks. */
 int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap);
 
@@ -124,7 +155,7 @@ int kvc__qmm_runs(int path);
 /* The implementation of `path`. */
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path);
 
-/* "portable", "avx2", "avx512". */
+/* "portable", "avx2", "avx512", "amx". */
 const char *kvc__qmm_path_name(kvc__qmm_path path);
 
 #endif

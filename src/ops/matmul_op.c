@@ -131,18 +131,20 @@ static OrtStatus *multiply(OrtKernelContext *ctx, run *r, const float *a, void *
   int8_t *q = (int8_t *)(rows + r->nrows);
   float *scale = (float *)(q + (size_t)r->nrows * codes); /* codes: a multiple of 16 */
   int32_t *sum = (int32_t *)(scale + (size_t)(r->nrows * w->blocks));
-  for (int64_t i = 0; i < r->nrows; i++) {
+  for (int64_t i = 0; i < r->nrows; i++) { /* scales and sums block by block (matmul_kernel.h) */
     int8_t *qi = q + (size_t)i * codes;
-    kvc__qmm_quantize_row(a + i * w->k, w->k, w->block, w->blocks, qi, scale + i * w->blocks,
-                          sum + i * w->blocks);
-    rows[i] = (kvc__qrow){qi, scale + i * w->blocks, sum + i * w->blocks};
+    r->kn->impl.quantize(a + i * w->k, w->k, w->block, w->blocks, qi, scale + i, sum + i, r->nrows);
+    rows[i] = (kvc__qrow){qi, scale + i, sum + i, r->nrows};
   }
   r->rows = rows;
   const int64_t groups = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
   int64_t tasks = groups < MAX_TASKS ? groups : MAX_TASKS;
   if ((double)r->nrows * (double)w->n * (double)w->k < SERIAL_WORK)
     tasks = 1;
-  r->tile = (groups + tasks - 1) / tasks * KVC_QMM_COLUMNS;
+  int64_t per_task = (groups + tasks - 1) / tasks;
+  if (r->kn->impl.path >= KVC_QMM_AVX512) /* 512-bit paths take panels in pairs */
+    per_task += per_task % 2;
+  r->tile = per_task * KVC_QMM_COLUMNS;
   tasks = (w->n + r->tile - 1) / r->tile;
   if (tasks == 1) {
     product_task(r, 0);

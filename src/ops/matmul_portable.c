@@ -19,8 +19,8 @@ void kvc__qmm_portable(const kvc__qweights *w, const kvc__qpanels *panels, const
       float acc = 0.0f;
       for (int64_t b = 0; b < w->blocks; b++) {
         const int32_t d = block_dot(w, rows[r].q + b * w->block, n, b) -
-                          kvc__qmm_zero_point(w, n, b) * rows[r].sum[b];
-        const float scale = rows[r].scale[b] * w->scales[n * w->blocks + b];
+                          kvc__qmm_zero_point(w, n, b) * rows[r].sum[b * rows[r].step];
+        const float scale = rows[r].scale[b * rows[r].step] * w->scales[n * w->blocks + b];
         const float term = (float)d * scale;
         acc = acc + term; /* step 3: two roundings, never one fused */
       }

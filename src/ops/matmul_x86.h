@@ -8,18 +8,12 @@
  *   KVC_QMM_BIAS8             what the DOT8 products leave out of each code (0 or 128).
  * Lane j of a panel's sum is column j's exact block product; the float step 3 is then one
  * vector operation per block for the eight columns, in block order, exactly as the portable
- * path does it per column. */
+ * path does it per column. A file that defines no KVC_QMM_NAME gets the helpers alone. */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "matmul_kernel.h"
-
-/* rows taken together: each unpacked vector of codes serves that many (16 vector registers
- * hold AVX2's 4 rows' sums and accumulators; AVX-512 has 32) */
-#ifndef KVC_QMM_ROWS
-#define KVC_QMM_ROWS 4
-#endif
-enum { ROWS = KVC_QMM_ROWS };
 
 /* Asks for `bytes` from `ahead` bytes past `at` on, a cache line at a time. A panel's codes
  * are a stream of a few KB (one page at K = 1024, 4 bits), too short for the hardware
@@ -39,6 +33,14 @@ static inline __m256 kvc__qmm_scales8(const kvc__qpanels *p, size_t cell) {
                               (const __m128i *)((const uint16_t *)p->scales + cell)))
                         : _mm256_loadu_ps((const float *)p->scales + cell);
 }
+
+#ifdef KVC_QMM_NAME
+/* rows taken together: each unpacked vector of codes serves that many (16 vector registers
+ * hold AVX2's 4 rows' sums and accumulators; AVX-512 has 32) */
+#ifndef KVC_QMM_ROWS
+#define KVC_QMM_ROWS 4
+#endif
+enum { ROWS = KVC_QMM_ROWS };
 
 /* Four row codes, the same in every lane. */
 static inline __m256i broadcast4(const int8_t *q) {
@@ -97,8 +99,8 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
            * 16 bits, so vpmaddwd (low halves multiplied, high halves 0 x 0) gives the exact
            * 32-bit product, without vpmulld's two micro-ops on the dot products' port */
           const __m256i d = _mm256_sub_epi32(
-              sum[i], _mm256_madd_epi16(zp, _mm256_set1_epi32(row->sum[b] & 0xffff)));
-          const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b]), sw);
+              sum[i], _mm256_madd_epi16(zp, _mm256_set1_epi32(row->sum[b * row->step] & 0xffff)));
+          const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b * row->step]), sw);
           acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_cvtepi32_ps(d), scale));
         }
       }
@@ -111,3 +113,64 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
     }
   }
 }
+#endif
+
+#ifdef KVC_QMM_QUANTIZE
+/* Step 1 (matmul_kernel.h) on 8 values at a time: the same multiplication, clamp and
+ * round-half-even (cvtps2dq under the default rounding) per value as kvc__qmm_code_of, so
+ * the same codes; a block's maximum and code sum are exact in any order. Values past the
+ * block's last whole 16, and the maximum of a block holding a NaN (whose bits the portable
+ * loop decides), go through the portable path's per-value steps. */
+void KVC_QMM_QUANTIZE(const float *x, int64_t k, int block, int64_t blocks, int8_t *q, float *scale,
+                      int32_t *sum, int64_t step) {
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 top = _mm256_set1_ps(127.0f), bottom = _mm256_set1_ps(-127.0f);
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t k0 = b * block, len = k - k0 < block ? k - k0 : block, whole = len / 16 * 16;
+    const float *xb = x + k0;
+    __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    for (int64_t i = 0; i < whole; i += 8) {
+      const __m256 v = _mm256_loadu_ps(xb + i);
+      m = _mm256_max_ps(m, _mm256_and_ps(v, magnitude));
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    float lanes[8], amax = 0.0f;
+    _mm256_storeu_ps(lanes, m);
+    for (int j = 0; j < 8; j++)
+      amax = lanes[j] > amax ? lanes[j] : amax;
+    for (int64_t i = _mm256_movemask_ps(nan) ? 0 : whole; i < len; i++) {
+      const float a = fabsf(xb[i]);
+      amax = a > amax || a != a ? a : amax;
+    }
+    const float inv = kvc__qmm_inverse(amax);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    __m256i s = _mm256_setzero_si256();
+    for (int64_t i = 0; i < whole; i += 16) {
+      __m256i c[2];
+      for (int h = 0; h < 2; h++) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xb + i + 8 * h), vinv);
+        const __m256 clamped = _mm256_min_ps(_mm256_max_ps(v, bottom), top);
+        c[h] = _mm256_and_si256(_mm256_cvtps_epi32(clamped),
+                                _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q)));
+        s = _mm256_add_epi32(s, c[h]);
+      }
+      /* 16 int32 to 16 int8 in order (the packs work within 128-bit halves) */
+      const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[0], c[1]), 0xd8);
+      _mm_storeu_si128(
+          (__m128i *)(q + k0 + i),
+          _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
+    }
+    int32_t sums[8], total = 0;
+    _mm256_storeu_si256((__m256i *)sums, s);
+    for (int j = 0; j < 8; j++)
+      total += sums[j];
+    for (int64_t i = whole; i < len; i++) {
+      q[k0 + i] = kvc__qmm_code_of(xb[i], inv);
+      total += q[k0 + i];
+    }
+    memset(q + k0 + len, 0, (size_t)(block - len));
+    scale[b * step] = amax / 127.0f;
+    sum[b * step] = total;
+  }
+}
+#endif

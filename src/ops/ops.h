@@ -21,10 +21,12 @@ extern const OrtCustomOp kvc__attention_op, kvc__matmul_op;
 OrtCustomOpDomain *kvc__ops_domain(const OrtApi *ort, OrtStatus **status);
 
 /* The kernel path of one of the operators' kernel families, named as the environment
- * variables name them: portable (0), avx2 (1), avx512 (2). The highest that runs(path) says
- * this CPU (and build) has, or the one the variable `var` names. 0; or -1 with the reason in
+ * variables name them: portable (0), avx2 (1), avx512 (2), amx (3), the family having the
+ * first `paths` of them. The highest that runs(path) says this CPU (and build) has, or the
+ * one the variable `var` names. 0; or -1 with the reason in
  * `why` when the variable names an unknown path or one this CPU lacks. */
-int kvc__op_pick_path(const char *var, int (*runs)(int path), int *path, char *why, size_t cap);
+int kvc__op_pick_path(const char *var, int paths, int (*runs)(int path), int *path, char *why,
+                      size_t cap);
 const char *kvc__op_path_name(int path);
 
 /* OrtCustomOp callbacks both operators share: the CPU execution provider, float outputs, all

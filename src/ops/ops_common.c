@@ -6,21 +6,23 @@
 
 #include "ops.h"
 
-static const char *const path_names[] = {"portable", "avx2", "avx512"};
+static const char *const path_names[] = {"portable", "avx2", "avx512", "amx"};
 enum { PATHS = sizeof path_names / sizeof path_names[0] };
 
 const char *kvc__op_path_name(int path) {
   return path >= 0 && path < PATHS ? path_names[path] : "?";
 }
 
-int kvc__op_pick_path(const char *var, int (*runs)(int path), int *path, char *why, size_t cap) {
+int kvc__op_pick_path(const char *var, int paths, int (*runs)(int path), int *path, char *why,
+                      size_t cap) {
+  paths = paths < PATHS ? paths : PATHS;
   const char *forced = getenv(var);
   if (!forced || !*forced) {
-    for (*path = PATHS - 1; *path > 0 && !runs(*path); --*path) {
+    for (*path = paths - 1; *path > 0 && !runs(*path); --*path) {
     }
     return 0;
   }
-  for (int p = 0; p < PATHS; p++) {
+  for (int p = 0; p < paths; p++) {
     if (strcmp(forced, path_names[p]) != 0)
       continue;
     if (!runs(p)) {
@@ -30,7 +32,12 @@ int kvc__op_pick_path(const char *var, int (*runs)(int path), int *path, char *w
     *path = p;
     return 0;
   }
-  snprintf(why, cap, "%s=%.64s: expected portable, avx2 or avx512", var, forced);
+  int n = snprintf(why, cap, "%s=%.64s: expected ", var, forced);
+  for (int p = 0; p < paths && n >= 0 && (size_t)n < cap; p++)
+    n += snprintf(why + n, cap - (size_t)n, "%s%s", path_names[p],
+                  p + 2 < paths   ? ", "
+                  : p + 1 < paths ? " or "
+                                  : "");
   return -1;
 }
 
