@@ -37,6 +37,7 @@ typedef struct kvc__rows {
   int32_t first_slot, count, n;
   const int32_t *past; /* (count) */
   const uint8_t *live; /* (count) */
+  int32_t keep; /* logits wanted: each row's last `keep` positions (1..n; n when count > 1) */
 } kvc__rows;
 
 typedef struct kvc_ctx kvc_ctx;
@@ -49,7 +50,7 @@ typedef struct kvc__kv_ops {
   kvc_status (*init)(kvc_ctx *c); /* allocate the cache of every slot and bind what stays */
   void (*release)(kvc_ctx *c);    /* free what init made (also after a failed init) */
   /* Run the model on `r` (count > 1 only when `batches`). On success *logits points at
-   * (count, n, V) floats, valid until the next run. On failure nothing outside positions
+   * (count, keep, V) floats, valid until the next run. On failure nothing outside positions
    * >= each row's past has changed. */
   kvc_status (*run)(kvc_ctx *c, const kvc__rows *r, const float **logits);
   /* Keep the first new_len of a slot's len positions. */
@@ -91,6 +92,7 @@ typedef struct kvc__inputs {
   ONNXTensorElementDataType id_type;
   void *ids, *positions, *mask;
   int32_t *seqlens_k, total_len[1];
+  int64_t logits_to_keep[1];
 } kvc__inputs;
 
 struct kvc_ctx {
@@ -185,8 +187,12 @@ void kvc__inputs_release(kvc__inputs *in);
  * total_sequence_length. */
 void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r);
 
+/* The logits rows a run of `r` gives for each of its rows: r->keep where the graph takes
+ * logits_to_keep, else all n (of which the last keep are wanted). */
+int32_t kvc__logits_rows(const kvc_ctx *c, const kvc__rows *r);
+
 /* One run input: a view of its host buffer as the tensor the graph takes. */
-enum { KVC_RUN_INPUTS = 5 };
+enum { KVC_RUN_INPUTS = 6 };
 typedef struct kvc__run_input {
   const char *name;
   void *data;
@@ -198,7 +204,8 @@ typedef struct kvc__run_input {
 
 /* The inputs the graph takes for a run of `rows` rows of n tokens, the longest row `total`
  * long, in its input order (input_ids, attention_mask, position_ids, seqlens_k,
- * total_sequence_length, those it has); returns how many (at most KVC_RUN_INPUTS). */
+ * total_sequence_length, logits_to_keep, those it has); returns how many (at most
+ * KVC_RUN_INPUTS). */
 int kvc__run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, kvc__run_input *out);
 
 /* Bind them to `binding`: all, all but the attention mask, or the mask alone (whose shape

@@ -26,7 +26,10 @@ static kvc_status run_alone(kvc_ctx *c, int32_t slot, int32_t n, float *all_logi
   kvc_status s = KVC_OK;
   for (int32_t done = 0, chunk; done < n && !s; done += chunk) {
     chunk = n - done < c->chunk ? n - done : c->chunk;
-    const kvc__rows r = {slot, 1, chunk, &c->lens[slot], &live};
+    /* the logits read: every position's, or the last's (graphs that take logits_to_keep
+     * then compute no others) */
+    const int32_t keep = all_logits ? chunk : 1;
+    const kvc__rows r = {slot, 1, chunk, &c->lens[slot], &live, keep};
     if ((s = run(c, &r, &logits)))
       break;
     if (all_logits)
@@ -34,7 +37,7 @@ static kvc_status run_alone(kvc_ctx *c, int32_t slot, int32_t n, float *all_logi
              (size_t)chunk * c->vocab * sizeof(float));
     kvc__slot_grow(c, slot, chunk);
     if (last && done + chunk == n)
-      memcpy(last, logits + (size_t)(chunk - 1) * c->vocab, (size_t)c->vocab * sizeof(float));
+      memcpy(last, logits + (size_t)(keep - 1) * c->vocab, (size_t)c->vocab * sizeof(float));
   }
   return s;
 }
@@ -53,7 +56,7 @@ static kvc_status run_together(kvc_ctx *c, const int32_t *slots, const int32_t *
   }
   for (int32_t i = 0; i < count; i++)
     c->plan_live[slots[i] - lo] = 1;
-  const kvc__rows r = {lo, hi - lo + 1, 1, c->plan_past, c->plan_live};
+  const kvc__rows r = {lo, hi - lo + 1, 1, c->plan_past, c->plan_live, 1};
   const float *logits = NULL;
   kvc_status s = run(c, &r, &logits);
   for (int32_t i = 0; i < count && !s; i++) {

@@ -3,10 +3,12 @@
  * total_sequence_length. Their host buffers (the context's `in`) are allocated here once, at
  * capacity, filled for a run's rows and described, once, for every mode: BOUND and SHARED
  * bind the descriptions, NAIVE and UNCACHED wrap them as tensors for a plain Run, so adding
- * an input is one edit here. */
+ * an input is one edit here. logits_to_keep, where the graph takes it, asks for the logits of
+ * the positions the caller reads: the last one, but for kvc_seq_append_all. */
 #include "alloc.h"
 #include "ctx.h"
 #include "error.h"
+#include "naming.h"
 
 kvc_status kvc__inputs_init(kvc__inputs *in, const kvc_model *m, int32_t slots, int32_t capacity) {
   const size_t S = (size_t)slots, T = (size_t)capacity;
@@ -59,6 +61,11 @@ void kvc__fill_rows(kvc_ctx *c, const kvc__rows *r) {
       put_id(in, in->mask, (size_t)row * total + j, j < past + r->n);
   }
   in->total_len[0] = total;
+  in->logits_to_keep[0] = r->keep;
+}
+
+int32_t kvc__logits_rows(const kvc_ctx *c, const kvc__rows *r) {
+  return c->model->sig.has_logits_to_keep ? r->keep : r->n;
 }
 
 int kvc__run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, kvc__run_input *out) {
@@ -81,6 +88,10 @@ int kvc__run_inputs(kvc_ctx *c, int32_t rows, int32_t n, int32_t total, kvc__run
                                 sizeof in->total_len,    {1},
                                 (size_t)sig->total_rank, i32};
   }
+  if (sig->has_logits_to_keep)
+    out[k++] = (kvc__run_input){KVC_LOGITS_TO_KEEP,        in->logits_to_keep,
+                                sizeof in->logits_to_keep, {1},
+                                (size_t)sig->keep_rank,    ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64};
   return k;
 }
 

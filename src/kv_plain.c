@@ -70,7 +70,7 @@ static kvc_status check_output(const OrtValue *v, const char *name, const int64_
 
 /* Run one row with the slot's pasts; with `presents`, the run's presents replace them (each
  * checked to be (1, kv_heads, past + n, head_dim)). On success *logits points at the logits
- * of the row's n tokens (checked to be (1, n, vocab)). */
+ * of the row's last keep tokens (the run's checked to be (1, kvc__logits_rows, vocab)). */
 static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const float **logits) {
   kvc__plain *k = state_of(c);
   const OrtApi *ort = kvc__ort();
@@ -91,7 +91,8 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
   for (int i = 0; i < k->first_past; i++)
     kvc__release_value(&k->in_values[i]);
   const kvc__signature *sig = &c->model->sig;
-  const int64_t logits_shape[3] = {1, r->n, c->vocab},
+  const int32_t rows = kvc__logits_rows(c, r);
+  const int64_t logits_shape[3] = {1, rows, c->vocab},
                 cache_shape[4] = {1, sig->kv_heads, total, sig->head_dim};
   if (!s)
     s = check_output(k->out_values[0], "logits", logits_shape, 3);
@@ -107,7 +108,7 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
   }
   kvc__release_value(&k->logits_value);
   k->logits_value = k->out_values[0];
-  *logits = data;
+  *logits = data + (size_t)(rows - r->keep) * c->vocab;
   for (int i = 1; presents && i < n_out; i++) {
     if (past[i - 1] != k->empty)
       kvc__release_value(&past[i - 1]);
@@ -120,15 +121,12 @@ static kvc_status naive_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   return plain_run(c, r, 1, logits);
 }
 
-/* The whole sequence, from position 0; the logits of the new tokens are its last n rows. */
+/* The whole sequence, from position 0; the logits wanted are its last keep rows. */
 static kvc_status uncached_run(kvc_ctx *c, const kvc__rows *r, const float **logits) {
   const int32_t zero = 0;
   const uint8_t live = 1;
-  const kvc__rows whole = {r->first_slot, 1, r->past[0] + r->n, &zero, &live};
-  kvc_status s = plain_run(c, &whole, 0, logits);
-  if (!s)
-    *logits += (size_t)r->past[0] * c->vocab;
-  return s;
+  const kvc__rows whole = {r->first_slot, 1, r->past[0] + r->n, &zero, &live, r->keep};
+  return plain_run(c, &whole, 0, logits);
 }
 
 static void drop_pasts(kvc_ctx *c, int32_t slot) {

@@ -88,10 +88,11 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
                       ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
     }
   }
-  const int64_t logits_shape[3] = {1, r->n, c->vocab};
+  const int32_t rows = kvc__logits_rows(c, r);
+  const int64_t logits_shape[3] = {1, rows, c->vocab};
   if (!s)
     s = kvc__bind(k->binding, 1, "logits", m->host_mem, k->run_logits,
-                  (size_t)r->n * c->vocab * sizeof(float), logits_shape, 3,
+                  (size_t)rows * c->vocab * sizeof(float), logits_shape, 3,
                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
   if (!s)
     s = kvc__ort_check_as(kvc__ort()->RunWithBinding(m->session, NULL, k->binding), KVC_ERR_RUNTIME,
@@ -99,7 +100,7 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   if (s)
     return s;
   k->cache.cur[slot] = (uint8_t)(1 - k->cache.cur[slot]);
-  *logits = k->run_logits;
+  *logits = k->run_logits + (size_t)(rows - r->keep) * c->vocab;
   return KVC_OK;
 }
 
@@ -126,8 +127,10 @@ const kvc__kv_ops kvc__kv_bound = {
 /* ---- SHARED ---------------------------------------------------------------------------- */
 
 /* Bind the cache views of rows [first, first + count), the run inputs but the mask
- * (inputs.c) and logits of (count, n, V). These stay bound until the rows or n change. */
-static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n) {
+ * (inputs.c) and logits of (count, logits_rows, V). These stay bound until the rows, n or
+ * logits_rows change. */
+static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n,
+                            int32_t logits_rows) {
   kvc__slotted *k = state_of(c);
   const kvc_model *m = c->model;
   const kvc__cache *cache = &k->cache;
@@ -146,17 +149,18 @@ static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n)
                       ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
     }
   }
-  const int64_t logits_shape[3] = {count, n, c->vocab};
+  const int64_t logits_shape[3] = {count, logits_rows, c->vocab};
   if (!s) /* the mask's shape changes with every run's length: shared_run binds it */
     s = kvc__bind_run_inputs(c, k->binding, count, n, 0, KVC_INPUTS_BUT_MASK);
   if (!s)
     s = kvc__bind(k->binding, 1, "logits", m->host_mem, k->run_logits,
-                  (size_t)count * n * c->vocab * sizeof(float), logits_shape, 3,
+                  (size_t)count * logits_rows * c->vocab * sizeof(float), logits_shape, 3,
                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
   if (!s) {
     k->bound_first = first;
     k->bound_count = count;
     k->bound_n = n;
+    k->bound_logits_rows = logits_rows;
   }
   return s;
 }
@@ -165,23 +169,25 @@ static kvc_status shared_run(kvc_ctx *c, const kvc__rows *r, const float **logit
   kvc__slotted *k = state_of(c);
   kvc__fill_rows(c, r);
   kvc_status s = KVC_OK;
+  const int32_t rows = kvc__logits_rows(c, r);
   /* a device session copies host inputs when they are bound, so it binds every run */
   if (!k->cache.on_host || r->first_slot != k->bound_first || r->count != k->bound_count ||
-      r->n != k->bound_n)
-    s = bind_rows(c, r->first_slot, r->count, r->n);
+      r->n != k->bound_n || rows != k->bound_logits_rows)
+    s = bind_rows(c, r->first_slot, r->count, r->n, rows);
   if (!s)
     s = kvc__bind_run_inputs(c, k->binding, r->count, r->n, c->in.total_len[0], KVC_INPUTS_MASK);
   if (!s)
     s = kvc__ort_check_as(kvc__ort()->RunWithBinding(c->model->session, NULL, k->binding),
                           KVC_ERR_RUNTIME, "RunWithBinding");
-  *logits = s ? NULL : k->run_logits;
+  /* one row, or rows of one token each (keep = n) */
+  *logits = s ? NULL : k->run_logits + (size_t)(rows - r->keep) * c->vocab;
   return s;
 }
 
 static kvc_status shared_init(kvc_ctx *c) { /* the graph writes in place: kvc__kv_ops_resolve */
   kvc_status s = slotted_init(c, c->capacity + 1, 1);
   if (!s) /* bind the common case now: one row, one token */
-    s = bind_rows(c, 0, 1, 1);
+    s = bind_rows(c, 0, 1, 1, 1);
   return s;
 }
 

@@ -13,6 +13,7 @@ typedef struct kvc__slotted {
   float *run_logits; /* (R, V) */
   OrtIoBinding *binding;
   int32_t bound_first, bound_count, bound_n; /* SHARED: the rows the binding holds now */
+  int32_t bound_logits_rows;                 /* ... and the logits rows of each */
 } kvc__slotted;
 
 /* NAIVE and UNCACHED (kv_plain.c): a plain Run, whose outputs ONNX Runtime allocates. */

@@ -22,10 +22,12 @@ typedef struct kvc__signature {
   kvc_naming naming;
   int layers, kv_heads, head_dim, vocab;
   int has_attention_mask, has_position_ids;
-  int has_seqlens; /* seqlens_k and total_sequence_length are inputs (GroupQueryAttention) */
-  int in_place;    /* present may share past's buffer, written in place: has_seqlens, or
-                    * GroupQueryAttention computing them from attention_mask (genai layout) */
-  int total_rank;  /* rank of total_sequence_length: 0 (scalar) or 1 */
+  int has_seqlens;        /* seqlens_k and total_sequence_length are inputs (GroupQueryAttention) */
+  int in_place;           /* present may share past's buffer, written in place: has_seqlens, or
+                           * GroupQueryAttention computing them from attention_mask (genai layout) */
+  int total_rank;         /* rank of total_sequence_length: 0 (scalar) or 1 */
+  int has_logits_to_keep; /* an input, or an initializer a run may override (build-model's) */
+  int keep_rank;          /* its rank: 0 (scalar) or 1 */
   ONNXTensorElementDataType ids_type; /* of input_ids, position_ids and attention_mask */
   kvc__layer_names *names;            /* layers entries, owned */
 } kvc__signature;

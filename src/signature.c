@@ -6,7 +6,8 @@
  *            past_key_{i} / past_value_{i}  or  past_key_values.{i}.key / .value
  *   outputs  logits; present_key_{i} / present_value_{i}  or  present.{i}.key / .value
  * Every cache tensor is (batch, kv_heads, time, head_dim) with kv_heads and head_dim fixed;
- * logits is (batch, seq, vocab) with vocab fixed. Anything else is named and rejected. */
+ * logits is (batch, seq, vocab) with vocab fixed. logits_to_keep (an int64 scalar) may be an
+ * input or an initializer a run overrides. Anything else is named and rejected. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +75,18 @@ typedef struct io {
   tensor_desc d;
 } io;
 
-static kvc_status list_io(const OrtApi *ort, OrtSession *session, int inputs, io **out,
+enum { OUTPUTS, INPUTS, OVERRIDABLE }; /* the last: initializers a run may replace */
+
+static kvc_status list_io(const OrtApi *ort, OrtSession *session, int kind, io **out,
                           size_t *count) {
   OrtAllocator *alloc = NULL;
+  const int inputs = kind != OUTPUTS;
   kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
   if (!s)
-    s = kvc__ort_check(inputs ? ort->SessionGetInputCount(session, count)
-                              : ort->SessionGetOutputCount(session, count),
+    s = kvc__ort_check(kind == INPUTS ? ort->SessionGetInputCount(session, count)
+                       : kind == OVERRIDABLE
+                           ? ort->SessionGetOverridableInitializerCount(session, count)
+                           : ort->SessionGetOutputCount(session, count),
                        "graph I/O count");
   if (s)
     return s;
@@ -90,19 +96,25 @@ static kvc_status list_io(const OrtApi *ort, OrtSession *session, int inputs, io
   for (size_t i = 0; i < *count && !s; i++) {
     char *name = NULL;
     OrtTypeInfo *info = NULL;
-    s = kvc__ort_check(inputs ? ort->SessionGetInputName(session, i, alloc, &name)
-                              : ort->SessionGetOutputName(session, i, alloc, &name),
+    s = kvc__ort_check(kind == INPUTS ? ort->SessionGetInputName(session, i, alloc, &name)
+                       : kind == OVERRIDABLE
+                           ? ort->SessionGetOverridableInitializerName(session, i, alloc, &name)
+                           : ort->SessionGetOutputName(session, i, alloc, &name),
                        "graph I/O name");
-    if (!s && strlen(name) >= KVC_NAME_CAP)
+    /* of the initializers a run may override (weights, in some exports), one matters */
+    const int skip = !s && kind == OVERRIDABLE && strcmp(name, KVC_LOGITS_TO_KEEP) != 0;
+    if (!s && !skip && strlen(name) >= KVC_NAME_CAP)
       s = kvc__fail(KVC_ERR_MODEL, "graph %s name '%.60s...' is longer than %d bytes",
                     inputs ? "input" : "output", name, KVC_NAME_CAP - 1);
-    if (!s) {
+    if (!s && !skip) {
       snprintf(list[i].name, sizeof list[i].name, "%s", name);
-      s = kvc__ort_check(inputs ? ort->SessionGetInputTypeInfo(session, i, &info)
-                                : ort->SessionGetOutputTypeInfo(session, i, &info),
+      s = kvc__ort_check(kind == INPUTS ? ort->SessionGetInputTypeInfo(session, i, &info)
+                         : kind == OVERRIDABLE
+                             ? ort->SessionGetOverridableInitializerTypeInfo(session, i, &info)
+                             : ort->SessionGetOutputTypeInfo(session, i, &info),
                          name);
     }
-    if (!s)
+    if (!s && !skip)
       s = describe(ort, info, list[i].name, &list[i].d);
     if (info)
       ort->ReleaseTypeInfo(info);
@@ -173,11 +185,27 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
   return KVC_OK;
 }
 
+/* logits_to_keep (naming.h): an int64 scalar or one-element vector. */
+static kvc_status read_logits_to_keep(kvc__signature *sig, const io *t) {
+  if (t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 || t->d.rank > 1 ||
+      (t->d.rank == 1 && t->d.dims[0] != 1))
+    return kvc__fail(KVC_ERR_MODEL, "graph input '%s' is not an int64 scalar (or [1])", t->name);
+  sig->has_logits_to_keep = 1;
+  sig->keep_rank = (int)t->d.rank;
+  return KVC_OK;
+}
+
 static kvc_status read_inputs(kvc__signature *sig, const kvc__signature_hints *hints, const io *in,
                               size_t n, int *naming_seen, int *seen_first) {
   int have_ids = 0;
   for (size_t i = 0; i < n; i++) {
     const io *t = &in[i];
+    if (!strcmp(t->name, KVC_LOGITS_TO_KEEP)) {
+      kvc_status s = read_logits_to_keep(sig, t);
+      if (s)
+        return s;
+      continue;
+    }
     if (!strcmp(t->name, "input_ids") || !strcmp(t->name, "attention_mask") ||
         !strcmp(t->name, "position_ids")) {
       if (!is_id_type(t->d.type) || t->d.rank != 2)
@@ -212,7 +240,7 @@ static kvc_status read_inputs(kvc__signature *sig, const kvc__signature_hints *h
     if (layer < 0)
       return kvc__fail(KVC_ERR_MODEL,
                        "graph input '%s' is not one kvcache knows (input_ids, attention_mask, "
-                       "position_ids, past_key_{i}/past_value_{i} or "
+                       "position_ids, logits_to_keep, past_key_{i}/past_value_{i} or "
                        "past_key_values.{i}.key/.value)",
                        t->name);
     naming--;
@@ -252,14 +280,19 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
                                kvc__signature *sig) {
   const OrtApi *ort = kvc__ort();
   memset(sig, 0, sizeof *sig);
-  io *in = NULL, *out = NULL;
-  size_t n_in = 0, n_out = 0;
+  io *in = NULL, *out = NULL, *overridable = NULL;
+  size_t n_in = 0, n_out = 0, n_overridable = 0;
   int naming = -1, seen_first = 0;
-  kvc_status s = list_io(ort, session, 1, &in, &n_in);
+  kvc_status s = list_io(ort, session, INPUTS, &in, &n_in);
   if (!s)
-    s = list_io(ort, session, 0, &out, &n_out);
+    s = list_io(ort, session, OUTPUTS, &out, &n_out);
+  if (!s)
+    s = list_io(ort, session, OVERRIDABLE, &overridable, &n_overridable);
   if (!s)
     s = read_inputs(sig, hints, in, n_in, &naming, &seen_first);
+  const io *keep = s ? NULL : find(overridable, n_overridable, KVC_LOGITS_TO_KEEP);
+  if (keep)
+    s = read_logits_to_keep(sig, keep);
   if (!s) {
     sig->naming = naming == 1 ? KVC_NAMING_HF : KVC_NAMING_SEED;
     sig->names = kvc__calloc((size_t)sig->layers, sizeof *sig->names);
@@ -304,6 +337,7 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
   }
   kvc__free(in);
   kvc__free(out);
+  kvc__free(overridable);
   if (s)
     kvc__signature_free(sig);
   return s;

@@ -49,6 +49,38 @@ kvc_status kvc__seq_check_binding(kvc_seq *q) {
   return s;
 }
 
+int64_t kvc__seq_logits_rows(kvc_seq *q) {
+  const kvc_ctx *c = q->ctx;
+  if (c->ops->mode != KVC_KV_BOUND && c->ops->mode != KVC_KV_SHARED)
+    return -1;
+  const kvc__slotted *k = c->kv;
+  const OrtApi *ort = kvc__ort();
+  OrtAllocator *alloc = NULL;
+  OrtValue **values = NULL;
+  size_t count = 0;
+  int64_t rows = -1;
+  if (kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator") ||
+      kvc__ort_check(ort->GetBoundOutputValues(k->binding, alloc, &values, &count), "outputs"))
+    return -1;
+  for (size_t i = 0; i < count; i++) {
+    void *data = NULL;
+    OrtTensorTypeAndShapeInfo *info = NULL;
+    int64_t dims[3] = {0};
+    size_t rank = 0;
+    if (!kvc__ort_check(ort->GetTensorMutableData(values[i], &data), "output data") &&
+        data == (void *)k->run_logits &&
+        !kvc__ort_check(ort->GetTensorTypeAndShape(values[i], &info), "shape") &&
+        !kvc__ort_check(ort->GetDimensionsCount(info, &rank), "rank") && rank == 3 &&
+        !kvc__ort_check(ort->GetDimensions(info, dims, 3), "dims"))
+      rows = dims[1];
+    if (info)
+      ort->ReleaseTensorTypeAndShapeInfo(info);
+    ort->ReleaseValue(values[i]);
+  }
+  kvc__ort_ignore(ort->AllocatorFree(alloc, values));
+  return rows;
+}
+
 void kvc__seq_inject(kvc_seq *q, int32_t fail_at_run, int32_t chunk) {
   q->ctx->fail_at_run = fail_at_run;
   if (chunk > 0)

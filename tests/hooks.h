@@ -14,6 +14,11 @@ const void *kvc__seq_cache_address(const kvc_seq *seq, int layer, int kv);
  * written in place, not copied); KVC_ERR_RUNTIME naming the first output that does not. */
 kvc_status kvc__seq_check_binding(kvc_seq *seq);
 
+/* BOUND and SHARED only: the positions whose logits the last run of the sequence's context
+ * computed (the logits output's second dimension, as ONNX Runtime reports it); -1 when not
+ * known. */
+int64_t kvc__seq_logits_rows(kvc_seq *seq);
+
 /* Make the n-th run of the sequence's context from now fail (0 = none), and cap the tokens
  * one single-sequence run takes at `chunk` (0 = leave it): how a test reaches the rollback
  * of an append split into several runs. */

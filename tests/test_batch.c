@@ -533,6 +533,37 @@ static void all_logits_match_single_steps(void **state) {
   }
 }
 
+/* build-model's graphs take logits_to_keep: an append computes its last position's logits
+ * alone (the LM head on one row), kvc_seq_append_all every position's; the genai layout, as
+ * onnxruntime-genai writes it, does not take it, and every position comes back. */
+static void appends_compute_the_logits_they_return(void **state) {
+  fixture *f = *state;
+  char dir[256];
+  th_tmpdir(dir, sizeof dir, "batch_genai");
+  kvc_build_params p = kvc_build_default_params();
+  p.attention = KVC_ATTENTION_GQA;
+  p.layout = KVC_LAYOUT_GENAI;
+  p.naming = KVC_NAMING_HF;
+  assert_int_equal(kvc_build_model(dir, &p), KVC_OK);
+  kvc_model *genai = th_open_model(dir);
+  const kvc_model *models[] = {f->concat, f->gqa, f->own, genai};
+  int32_t prompt[7];
+  for (int i = 0; i < 7; i++)
+    prompt[i] = 40 + 3 * i;
+  float all[7 * VOCAB];
+  for (int mi = 0; mi < 4; mi++)
+    for (int mode = 0; mode < (models[mi] == f->concat ? 1 : 2); mode++) { /* concat: no SHARED */
+      kvc_seq *q = th_new_seq((kvc_model *)models[mi], mode ? KVC_KV_SHARED : KVC_KV_BOUND);
+      th_append(q, prompt, 7);
+      assert_int_equal(kvc__seq_logits_rows(q), mi == 3 ? 7 : 1);
+      assert_int_equal(kvc_seq_append_all(q, prompt, 7, all), KVC_OK);
+      assert_int_equal(kvc__seq_logits_rows(q), 7);
+      kvc_seq_free(q);
+    }
+  kvc_model_free(genai);
+  th_rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_schedule_gqa),
@@ -544,6 +575,7 @@ int main(void) {
       cmocka_unit_test(bad_batches_change_nothing),
       cmocka_unit_test(failed_runs_roll_back),
       cmocka_unit_test(all_logits_match_single_steps),
+      cmocka_unit_test(appends_compute_the_logits_they_return),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -122,6 +122,19 @@ static void constants(kvc__onnx *m, const kvc__arch *a, int concat, int with_mas
   kvc__onnx_const_f32(m, "c.masked", -1e9f);
 }
 
+/* The hidden rows the LM head multiplies: the last `logits_to_keep` positions, a graph input
+ * whose default (0, an initializer of the same name) keeps them all. An append needs the
+ * logits of its last position only: on the 243 M model with its 32000-word head, the head's
+ * product over a 512-token prompt is an eighth of the prefill (PERFORMANCE #51). The slice
+ * starts at -logits_to_keep, so 0 starts at 0. */
+static const char *kept_rows(graph *g, const char *h) {
+  snprintf(g->scope, sizeof g->scope, "logits");
+  const char *start = op(g, "Neg", "start", (const char *[]){KVC_LOGITS_TO_KEEP}, 1, NULL, 0);
+  const char *starts = op2(g, "Reshape", "starts", start, "c.keep_shape");
+  return op(g, "Slice", "kept", (const char *[]){h, starts, "c.keep_end", "c.keep_axis"}, 4, NULL,
+            0);
+}
+
 /* Additive attention bias, 0 where a query may attend and -1e9 elsewhere:
  * (seq, total) from causality alone, (batch, 1, seq, total) with an attention_mask. */
 static const char *attention_bias(graph *g, const char *input_ids, const char *past0,
@@ -464,6 +477,17 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
     kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
   }
   kvc__onnx_output(m, "logits", T_FLOAT, logits, 3);
+  /* logits_to_keep: an input with a default, so that runtimes that do not know it need not
+   * feed it (kept_rows); not in the genai layout, which onnxruntime-genai's builder writes
+   * without it */
+  const int64_t one = 1, keep_all = 0;
+  if (!genai) {
+    kvc__onnx_input(m, KVC_LOGITS_TO_KEEP, T_INT64, NULL, 0);
+    kvc__onnx_const_i64(m, KVC_LOGITS_TO_KEEP, &keep_all, 1, NULL, 0);
+    kvc__onnx_const_i64(m, "c.keep_shape", &one, 1, &one, 1);
+    kvc__onnx_const_i64(m, "c.keep_end", (int64_t[]){INT64_MAX}, 1, &one, 1);
+    kvc__onnx_const_i64(m, "c.keep_axis", &one, 1, &one, 1);
+  }
 
   char names[4][64];
   for (int l = 0; l < a->layers; l++) {
@@ -489,5 +513,7 @@ void kvc__graph_decoder(kvc__onnx *m, const kvc__arch *a, kvc_naming naming,
   const int lm_head =
       a->llama ? kvc__layout_final(a, KVC_LF_LM_HEAD) : kvc__layout_final(a, KVC_W_LM_HEAD);
   const char *outs[] = {"logits"};
-  kvc__onnx_node(m, "MatMul", NULL, (const char *[]){h, weight(&g, lm_head)}, 2, outs, 1, NULL, 0);
+  kvc__onnx_node(m, "MatMul", NULL,
+                 (const char *[]){genai ? h : kept_rows(&g, h), weight(&g, lm_head)}, 2, outs, 1,
+                 NULL, 0);
 }

@@ -8,8 +8,8 @@
  * Output (..., N). Attributes K, N, bits (4 or 8), block_size (a multiple of 16, at most
  * KVC_QMM_MAX_BLOCK); accuracy_level is accepted and ignored: activations are always int8,
  * with the arithmetic of matmul_kernel.h, so that one row and many rows give the same bits.
- * A run quantises each row of A once (on the calling thread), then splits the columns into
- * tasks on ONNX Runtime's thread pool; small products run on the calling thread alone. */
+ * A run quantises each row of A once (rows split into tasks on ONNX Runtime's thread pool),
+ * then splits the columns into tasks; small products run on the calling thread alone. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@ enum {
   STACK_SCRATCH = 64 * 1024, /* bytes of quantised rows kept on the stack (decode steps) */
   SERIAL_WORK = 1 << 20,     /* multiply-adds below which the pool costs more than it gives */
   MAX_TASKS = 32,
+  QUANTIZE_ROWS = 32, /* rows of A a quantising task takes */
 };
 
 typedef struct kernel {
@@ -111,10 +112,29 @@ typedef struct run {
   const kernel *kn;
   kvc__qweights w;
   const kvc__qpanels *panels;
-  const kvc__qrow *rows;
+  kvc__qrow *rows;
   int64_t nrows, tile;
   float *y;
+  const float *a;   /* the rows of A, */
+  int8_t *q;        /* their codes, */
+  float *scale;     /* scales and */
+  int32_t *sum;     /* code sums, block by block (matmul_kernel.h) */
+  int64_t rows_per; /* rows a quantising task takes */
 } run;
+
+static void quantize_task(void *data, size_t t) {
+  const run *r = data;
+  const kvc__qweights *w = &r->w;
+  const size_t codes = (size_t)(w->blocks * w->block);
+  const int64_t i0 = (int64_t)t * r->rows_per;
+  const int64_t i1 = i0 + r->rows_per < r->nrows ? i0 + r->rows_per : r->nrows;
+  for (int64_t i = i0; i < i1; i++) {
+    int8_t *qi = r->q + (size_t)i * codes;
+    r->kn->impl.quantize(r->a + i * w->k, w->k, w->block, w->blocks, qi, r->scale + i, r->sum + i,
+                         r->nrows);
+    r->rows[i] = (kvc__qrow){qi, r->scale + i, r->sum + i, r->nrows};
+  }
+}
 
 static void product_task(void *data, size_t t) {
   const run *r = data;
@@ -123,20 +143,25 @@ static void product_task(void *data, size_t t) {
   r->kn->impl.product(&r->w, r->panels, r->rows, r->nrows, n0, n1, r->y, r->w.n);
 }
 
-/* Quantises the rows into `scratch` and runs the product. */
+/* Quantises the rows into `scratch` (in tasks of QUANTIZE_ROWS rows on the pool: a prompt's
+ * rows are a tenth of a 2-thread prefill's products otherwise) and runs the product. */
 static OrtStatus *multiply(OrtKernelContext *ctx, run *r, const float *a, void *scratch) {
   const kvc__qweights *w = &r->w;
   const size_t codes = (size_t)(w->blocks * w->block);
-  kvc__qrow *rows = scratch;
-  int8_t *q = (int8_t *)(rows + r->nrows);
-  float *scale = (float *)(q + (size_t)r->nrows * codes); /* codes: a multiple of 16 */
-  int32_t *sum = (int32_t *)(scale + (size_t)(r->nrows * w->blocks));
-  for (int64_t i = 0; i < r->nrows; i++) { /* scales and sums block by block (matmul_kernel.h) */
-    int8_t *qi = q + (size_t)i * codes;
-    r->kn->impl.quantize(a + i * w->k, w->k, w->block, w->blocks, qi, scale + i, sum + i, r->nrows);
-    rows[i] = (kvc__qrow){qi, scale + i, sum + i, r->nrows};
+  r->a = a;
+  r->rows = scratch;
+  r->q = (int8_t *)(r->rows + r->nrows);
+  r->scale = (float *)(r->q + (size_t)r->nrows * codes); /* codes: a multiple of 16 */
+  r->sum = (int32_t *)(r->scale + (size_t)(r->nrows * w->blocks));
+  r->rows_per = QUANTIZE_ROWS;
+  const size_t quantize_tasks = (size_t)((r->nrows + QUANTIZE_ROWS - 1) / QUANTIZE_ROWS);
+  if (quantize_tasks == 1)
+    quantize_task(r, 0);
+  else {
+    OrtStatus *st = r->kn->ort->KernelContext_ParallelFor(ctx, quantize_task, quantize_tasks, 0, r);
+    if (st)
+      return st;
   }
-  r->rows = rows;
   const int64_t groups = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
   int64_t tasks = groups < MAX_TASKS ? groups : MAX_TASKS;
   if ((double)r->nrows * (double)w->n * (double)w->k < SERIAL_WORK)
