@@ -120,7 +120,8 @@ typedef struct tiles {
   const kvc__qpanels *panels;
   const uint8_t *unpacked[2]; /* each pair's codes as tile rows (unpack_pair) */
   const kvc__qrow *rows;
-  ptrdiff_t stride; /* between the rows' codes */
+  ptrdiff_t stride;    /* between the rows' codes */
+  const uint8_t *next; /* the next four panels' codes, asked for block by block; or NULL */
 
   int step; /* codes of K per product: 16, 32 or 64, dividing the block */
   int groups, pairs;
@@ -170,7 +171,11 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
     for (int p = 0; p < 2; p++)
       for (int i = 0; i < TILE_ROWS; i++)
         acc[g][p][i] = _mm512_setzero_ps();
+  const size_t per_block = (size_t)w->block * (size_t)w->bits;
+  const size_t panel_codes = (size_t)w->blocks * per_block;
   for (int64_t b = 0; b < w->blocks; b++) {
+    for (int j = 0; t->next && j < 4; j++)
+      kvc__qmm_prefetch(t->next + (size_t)b * per_block, (size_t)j * panel_codes, per_block);
     block_sums(t, b, sums);
     for (int p = 0; p < t->pairs; p++) {
       const size_t cell = first + (size_t)(2 * p) * panel_cells + (size_t)b * KVC_QMM_COLUMNS;
@@ -198,6 +203,7 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
 void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                   int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
   const size_t unpacked_bytes = (size_t)(w->blocks * w->block) * PAIR; /* K codes x 16 columns */
+  const size_t panel_codes = (size_t)w->blocks * (size_t)w->block * (size_t)w->bits;
   uint8_t *unpacked = nrows >= TILE_ROWS && n1 - n0 > KVC_QMM_COLUMNS
                           ? aligned_alloc(64, 2 * unpacked_bytes)
                           : NULL;
@@ -224,8 +230,12 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
     /* GCC's tile loads do not tell the compiler they read memory: the unpacked codes must be
      * written before them */
     atomic_signal_fence(memory_order_seq_cst);
+    /* the next four panels' codes (p + 4 on), asked for while these multiply their first
+     * rows: a panel's codes are too short a stream for the hardware prefetchers (#46) */
+    const uint8_t *next = panels->codes + (size_t)(c0 / KVC_QMM_COLUMNS + 4) * panel_codes;
     int64_t r0 = 0;
     for (; nrows - r0 >= TILE_ROWS; r0 += t.groups * TILE_ROWS) {
+      t.next = r0 == 0 ? next : NULL;
       t.groups = nrows - r0 >= 2 * TILE_ROWS ? 2 : 1;
       t.rows = rows + r0;
       if (!rows_fit(t.rows, t.groups * TILE_ROWS, &t.stride))
