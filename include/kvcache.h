@@ -259,6 +259,8 @@ typedef struct kvc_model_info {
   int64_t lookup_bytes;   /* of param_bytes, the tables a decode step reads one row of (the
                            * embedding, a learned position table: initializers Gather reads);
                            * a step streams param_bytes - lookup_bytes of weights */
+  int64_t quantized_macs; /* multiply-adds per token of the MatMulNBits nodes: the sum
+                           * of their K x N (the logits' at every position run) */
 } kvc_model_info;
 
 /* Describe an open model. */
@@ -770,6 +772,16 @@ KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32
 KVC_API kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
                                           const int32_t *positions, int32_t n, int32_t reads,
                                           double *ms);
+
+/* The int8 products' ceiling: the median time in ms (into *ms) of one Run, on this
+ * model's threads, of a graph holding one ai.kvcache.MatMulNBits node (the kernel path the
+ * model's products run: kvc_model_info.matmul_kernel) that multiplies `rows` rows by a 4-bit,
+ * block-32 matrix of K 1024 x N 1024 held in the caches (0.5 MB of codes), after as many
+ * untimed runs: rows x 2^20 multiply-adds with nothing to wait for. A step of B rows through
+ * a model's quantized_macs can go no faster than B x quantized_macs / (rows x 2^20) times it.
+ * Makes a small session for the call. KVC_ERR_INVALID_ARG for rows < 1 or reads < 1;
+ * KVC_ERR_UNSUPPORTED on a provider other than the CPU. */
+KVC_API kvc_status kvc_model_products_ms(kvc_model *model, int32_t rows, int32_t reads, double *ms);
 
 /* ---------------------------------------------------------------------------------------
  * Deprecated names: renamed in 0.2, kept until 0.3 (each calls its replacement)

@@ -121,9 +121,12 @@ w("## Sequences decoding together\n")
 w("Tokens/s of generation with B sequences at once, mean position 31.5 (kvcache: `bench "
   "--batch 1,8,16 --max-seq 64`, steps from position 24; llama.cpp: 16-token prompts, 32 "
   "tokens each, as llama-batched-bench does); kvcache's step against its floor (the weights "
-  "once and every row's cache).\n")
-w("| threads | weights | B | kvcache tok/s | x floor | vs B = 1 | llama.cpp tok/s | ratio |")
-w("|---|---|---|---|---|---|---|---|")
+  "once and every row's cache) and, for kvcache's int8 products, against the machine's "
+  "integer throughput (\"x int8\": the step over its multiply-adds at the rate those products "
+  "reach on B rows held in the caches, `kvc_model_products_ms`).\n")
+w("| threads | weights | B | kvcache tok/s | x floor | x int8 | vs B = 1 | llama.cpp tok/s | "
+  "ratio |")
+w("|---|---|---|---|---|---|---|---|---|")
 batch = {}
 for t in threads:
     for kw, lw in OWN + GQA:
@@ -134,7 +137,9 @@ for t in threads:
             batch[(t, kw, int(size))] = (s["tokens_per_s"], bat.get(int(size)))
             theirs = bat.get(int(size))
             w(f"| {t} | {kw.replace('gqa-', 'GQA ')} vs {lw} | {size} | {s['tokens_per_s']:.1f} | "
-              f"{s['step_over_floor']:.2f} | {s['tokens_per_s_vs_batch_1']:.2f}x | "
+              f"{s['step_over_floor']:.2f} | "
+              + (f"{s['step_over_int8']:.2f} | " if "step_over_int8" in s else "- | ")
+              + f"{s['tokens_per_s_vs_batch_1']:.2f}x | "
               + (f"{theirs:.1f} | {s['tokens_per_s'] / theirs:.2f} |" if theirs else "- | - |"))
 w("")
 

@@ -412,6 +412,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   m->attention_heads = file.attention_heads > 0 ? file.attention_heads : sig->kv_heads;
   info->matmuls = file.matmuls;
   info->quantized_matmuls = file.quantized_matmuls;
+  info->quantized_macs = file.quantized_macs;
   info->weight_bits = file.weight_bits;
   info->lookup_bytes = file.lookup_bytes;
   info->weight_accuracy_level = file.weight_accuracy_level;

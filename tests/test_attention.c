@@ -656,7 +656,8 @@ static void separate_inputs_equal_packed(void **state) {
   ort->ReleaseEnv(env);
 }
 
-/* kvc_model_attention_ms times both operators on a model's sizes; its arguments are checked. */
+/* kvc_model_attention_ms times both operators on a model's sizes, kvc_model_products_ms the
+ * int8 products; their arguments are checked. */
 static void attention_alone_is_timed(void **state) {
   (void)state;
   char dir[256];
@@ -683,6 +684,14 @@ static void attention_alone_is_timed(void **state) {
                    KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "positions[0] = 512"));
   assert_int_equal(kvc_model_attention_ms(m, KVC_ATTENTION_GQA, at, 0, 3, ms), KVC_ERR_INVALID_ARG);
+  /* the products' probe likewise: 1 and 16 rows (the AMX path's first tile), bad arguments */
+  double one = 0, sixteen = 0;
+  assert_int_equal(kvc_model_products_ms(m, 1, 3, &one), KVC_OK);
+  assert_int_equal(kvc_model_products_ms(m, 16, 3, &sixteen), KVC_OK);
+  assert_true(one > 0 && sixteen > 0 && sixteen < 1e4);
+  assert_int_equal(kvc_model_products_ms(m, 0, 3, &one), KVC_ERR_INVALID_ARG);
+  assert_int_equal(kvc_model_products_ms(m, 1, 0, &one), KVC_ERR_INVALID_ARG);
+  assert_non_null(strstr(kvc_last_error(), "rows >= 1, reads >= 1"));
   kvc_model_free(m);
   th_rmdir(dir);
 }

@@ -282,6 +282,11 @@ static void quantised_models_decode_exactly(void **state) {
         kvc_model_get_info(m, &info);
         assert_int_equal(info.weight_accuracy_level, r.accuracy_level);
         assert_string_equal(info.matmul_kernel, own ? kvc__qmm_path_name((kvc__qmm_path)kp) : "");
+        if (own) { /* every product of the GPT (width E = 64, 2 K/V heads of 16, MLP 4E) */
+          const int64_t E = 64, layers = 2, head = p.include_lm_head ? E * 120 : 0;
+          assert_int_equal(info.quantized_macs,
+                           layers * (E * (E + 2 * 32) + E * E + 2 * E * 4 * E) + head);
+        }
         int32_t tokens[7 + 40] = {3, 1, 4, 1, 5, 9, 2};
         for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
           if (modes[k] == KVC_KV_SHARED && info.attention == KVC_ATTENTION_CONCAT)

@@ -36,6 +36,8 @@ typedef struct bench_batch {
   double tokens_per_s;       /* size * steps / their total time, median over repeats */
   double step_p50, step_p99; /* ms per step (size tokens), over all steps and repeats */
   double floor_ms;           /* ONNX Runtime reading the weights + every row's cache once */
+  double int8_ms;            /* the step's int8 products (size x quantized_macs) at the rate
+                              * kvc_model_products_ms measures for `size` rows; 0: none */
 } bench_batch;
 
 typedef struct bench_result {

@@ -106,6 +106,13 @@ int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed)
     b->tokens_per_s = kvc_stat_percentile(tps + k * repeats, (size_t)repeats, 50);
     b->floor_ms = kvc_stat_percentile(floors + k * repeats, (size_t)repeats, 50);
   }
+  /* the integer ceiling: the models whose products are kvcache's int8 ones */
+  for (int k = 0; k < n && !rc && r->model.quantized_macs > 0 && r->model.matmul_kernel[0]; k++) {
+    double ms = 0;
+    if (kvc_model_products_ms(model, r->batch[k].size, FLOOR_READS, &ms))
+      rc = fail("measuring the int8 products' rate");
+    r->batch[k].int8_ms = (double)r->model.quantized_macs / (1 << 20) * ms;
+  }
   kvc_ctx_info info;
   kvc_ctx *probe = NULL;
   if (!rc && !kvc_ctx_new(model, NULL, &probe) && !kvc_ctx_get_info(probe, &info))

@@ -139,16 +139,25 @@ void bench_print_table(const bench_result *r, FILE *out) {
   if (r->n_batches) {
     fprintf(out,
             "\nmany sequences in one context (--batch, kv %s, positions %d..%d, mean %.1f):\n"
-            "%-6s %11s %9s %9s %9s %11s %11s\n",
+            "%-6s %11s %9s %9s %9s %11s %9s %10s %11s\n",
             kvc_kv_mode_name(r->batch_mode), r->batch_first, r->batch_first + r->batch_steps - 1,
             r->batch_first + (r->batch_steps - 1) / 2.0, "batch", "tokens/s", "step p50", "p99",
-            "floor", "p50/floor", "vs batch 1");
+            "floor", "p50/floor", "int8", "p50/int8", "vs batch 1");
     for (int k = 0; k < r->n_batches; k++) {
       const bench_batch *b = &r->batch[k];
-      fprintf(out, "%-6d %11.1f %9.3f %9.3f %9.3f %10.2fx %10.2fx\n", b->size, b->tokens_per_s,
-              b->step_p50, b->step_p99, b->floor_ms, kvc_stat_ratio(b->step_p50, b->floor_ms),
-              kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
+      fprintf(out, "%-6d %11.1f %9.3f %9.3f %9.3f %10.2fx ", b->size, b->tokens_per_s, b->step_p50,
+              b->step_p99, b->floor_ms, kvc_stat_ratio(b->step_p50, b->floor_ms));
+      if (b->int8_ms > 0)
+        fprintf(out, "%9.3f %9.2fx ", b->int8_ms, kvc_stat_ratio(b->step_p50, b->int8_ms));
+      else
+        fprintf(out, "%9s %10s ", "-", "-");
+      fprintf(out, "%10.2fx\n", kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
     }
+    if (r->batch[0].int8_ms > 0)
+      fprintf(out,
+              "(int8: the step's %.0f M int8 multiply-adds a row at the rate kvcache's "
+              "products reach on as many rows held in the caches)\n",
+              r->model.quantized_macs / 1e6);
   }
   if (r->state_bytes)
     fprintf(out,
@@ -316,6 +325,10 @@ int bench_write_json(const bench_result *r, const char *path) {
       cJSON_AddNumberToObject(step, "p99", b->step_p99);
       cJSON_AddNumberToObject(o, "floor_ms", b->floor_ms);
       cJSON_AddNumberToObject(o, "step_over_floor", kvc_stat_ratio(b->step_p50, b->floor_ms));
+      if (b->int8_ms > 0) {
+        cJSON_AddNumberToObject(o, "int8_ms", b->int8_ms);
+        cJSON_AddNumberToObject(o, "step_over_int8", kvc_stat_ratio(b->step_p50, b->int8_ms));
+      }
       cJSON_AddNumberToObject(o, "tokens_per_s_vs_batch_1",
                               kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
     }
@@ -458,9 +471,11 @@ static const char json_keys[] =
     "per layer, as GroupQueryAttention and as kvcache's operator, at the first and last "
     "position (`kvc_model_attention_ms`); the cache read rate at the last; their ratio |\n"
     "| `batch{\"<B>\": {tokens_per_s, step_ms{p50,p99}, floor_ms, step_over_floor, "
-    "tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one context, one token each per "
-    "step; the floor reads the weights + B caches at the mean position "
-    "(`run.batch_mean_position`) once |\n\n"
+    "[int8_ms, step_over_int8,] tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one "
+    "context, one token each per step; the floor reads the weights + B caches at the mean "
+    "position (`run.batch_mean_position`) once; int8_ms (models with kvcache's int8 "
+    "products): the step's multiply-adds at the rate `kvc_model_products_ms` measures for B "
+    "rows |\n\n"
     "The uncached strategy is timed at every 8th position and at the reported positions (a "
     "step at position p recomputes p + 1 tokens, whatever came before).\n";
 
@@ -604,9 +619,11 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
             "## Many sequences at once (`--batch`)\n\nB sequences in one context of B slots "
             "(kv %s), each step one `kvc_seq_append_batch` of one token per sequence%s; every size "
             "decodes positions %d..%d (mean %.1f) after its own prompts, the sizes taking turns. "
-            "The floor reads the weights plus all B caches at the mean position once.\n\n"
-            "| batch | tokens/s | step p50 ms | step p99 ms | floor ms | step / floor | "
-            "tokens/s vs batch 1 |\n|---|---|---|---|---|---|---|\n",
+            "The floor reads the weights plus all B caches at the mean position once; int8 is the "
+            "step's int8 multiply-adds at the rate kvcache's products reach on B rows held in "
+            "the caches (`kvc_model_products_ms`), where the model has them.\n\n"
+            "| batch | tokens/s | step p50 ms | step p99 ms | floor ms | step / floor | int8 ms | "
+            "step / int8 | tokens/s vs batch 1 |\n|---|---|---|---|---|---|---|---|---|\n",
             kvc_kv_mode_name(r->batch_mode),
             r->model.batches ? " (one ONNX Runtime run)"
                              : " (one run per sequence: this graph "
@@ -615,9 +632,13 @@ int bench_write_report(const bench_result *r, const char *path, const char *plot
             r->batch_first + (r->batch_steps - 1) / 2.0);
     for (int k = 0; k < r->n_batches; k++) {
       const bench_batch *b = &r->batch[k];
-      fprintf(f, "| %d | %.1f | %.3f | %.3f | %.3f | %.2fx | **%.2fx** |\n", b->size,
+      char int8[64] = "- | -";
+      if (b->int8_ms > 0)
+        snprintf(int8, sizeof int8, "%.3f | %.2fx", b->int8_ms,
+                 kvc_stat_ratio(b->step_p50, b->int8_ms));
+      fprintf(f, "| %d | %.1f | %.3f | %.3f | %.3f | %.2fx | %s | **%.2fx** |\n", b->size,
               b->tokens_per_s, b->step_p50, b->step_p99, b->floor_ms,
-              kvc_stat_ratio(b->step_p50, b->floor_ms),
+              kvc_stat_ratio(b->step_p50, b->floor_ms), int8,
               kvc_stat_ratio(b->tokens_per_s, r->batch[0].tokens_per_s));
     }
     fprintf(f, "\n");

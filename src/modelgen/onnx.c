@@ -289,6 +289,17 @@ void kvc__onnx_const_i64(kvc__onnx *m, const char *name, const int64_t *values, 
   push(m, &m->inits, t);
 }
 
+void kvc__onnx_const_raw(kvc__onnx *m, const char *name, int32_t elem_type, const void *data,
+                         size_t bytes, const int64_t *dims, int ndims) {
+  Onnx__TensorProto *t = tensor(m, name, elem_type, dims, ndims);
+  if (!t || !(t->raw_data.data = alloc(m, bytes ? bytes : 1)))
+    return;
+  memcpy(t->raw_data.data, data, bytes);
+  t->raw_data.len = bytes;
+  t->has_raw_data = 1;
+  push(m, &m->inits, t);
+}
+
 void kvc__onnx_const_f32(kvc__onnx *m, const char *name, float value) {
   Onnx__TensorProto *t = tensor(m, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, NULL, 0);
   if (!t || !(t->float_data = alloc(m, sizeof value)))

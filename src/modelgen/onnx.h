@@ -62,6 +62,10 @@ void kvc__onnx_external(kvc__onnx *m, const char *name, const int64_t *dims, int
 void kvc__onnx_const_i64(kvc__onnx *m, const char *name, const int64_t *values, size_t n,
                          const int64_t *dims, int ndims);
 void kvc__onnx_const_f32(kvc__onnx *m, const char *name, float value);
+/* A constant initializer of `bytes` bytes of elem_type values (little-endian), kept inside
+ * the graph. */
+void kvc__onnx_const_raw(kvc__onnx *m, const char *name, int32_t elem_type, const void *data,
+                         size_t bytes, const int64_t *dims, int ndims);
 
 /* Serialise into a malloc'd buffer (*out, *size; the caller frees it). */
 kvc_status kvc__onnx_pack(kvc__onnx *m, uint8_t **out, size_t *size);

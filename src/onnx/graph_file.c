@@ -254,6 +254,8 @@ static void find_matmuls(const Onnx__GraphProto *g, kvc__graph_file *out) {
     out->own_matmuls += own;
     out->matmuls += quantized || is(n->op_type, "MatMul");
     out->quantized_matmuls += quantized;
+    if (quantized)
+      out->quantized_macs += int_attribute(n, "K") * int_attribute(n, "N");
     const int bits = quantized ? (int)int_attribute(n, "bits") : 32;
     out->weight_bits = bits && bits < out->weight_bits ? bits : out->weight_bits;
     const int level = quantized ? (int)int_attribute(n, "accuracy_level") : -1;

@@ -27,6 +27,7 @@ typedef struct kvc__graph_file {
   int head_size;            /* the head size its projections imply; 0 when unknown */
   char head_size_from[160]; /* that node, for messages */
   int matmuls, quantized_matmuls, weight_bits; /* MatMul + MatMulNBits; bits, 32 if none */
+  int64_t quantized_macs;                      /* sum of the MatMulNBits' K x N */
   int own_matmuls;                             /* of the MatMulNBits, kvcache's (ai.kvcache) */
   int weight_accuracy_level; /* MatMulNBits' accuracy_level (the largest); -1 if none */
   /* bytes of the initializers Gather reads rows of (embeddings, learned position tables): a

@@ -10,10 +10,14 @@
  * with the arithmetic of matmul_kernel.h, so that one row and many rows give the same bits.
  * A run quantises each row of A once (rows split into tasks on ONNX Runtime's thread pool),
  * then splits the columns into tasks; small products run on the calling thread alone. */
+#define _DEFAULT_SOURCE /* madvise's MADV_PAGEOUT (release_pages) */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "matmul_kernel.h"
 #include "ops.h"
@@ -237,9 +241,30 @@ static OrtStatus *attribute(const OrtApi *ort, const OrtKernelInfo *info, const 
   return fail(ort, ORT_INVALID_ARGUMENT, "attribute %s is required", name);
 }
 
+/* Once packed, ONNX Runtime's copy of the codes is not read again (the vectorised paths read
+ * the panels). Where ONNX Runtime maps it from the model's external data file, the pages the
+ * packing read stay in the resident set: a second copy of the weights (the 243 M model at 8
+ * bits: 1.16x the weights and a full cache after open). MADV_PAGEOUT lets the kernel reclaim
+ * them: a hint that changes no value (a page touched again is read back from the file), and
+ * one that does nothing for memory no file backs where there is no swap. */
+static void release_pages(const void *data, size_t bytes) {
+#ifdef MADV_PAGEOUT
+  const long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0)
+    return;
+  const uintptr_t p = (uintptr_t)page;
+  const uintptr_t from = ((uintptr_t)data + p - 1) / p * p, to = ((uintptr_t)data + bytes) / p * p;
+  if (to > from)
+    (void)madvise((void *)from, to - from, MADV_PAGEOUT); /* a hint: its result is not needed */
+#else
+  (void)data, (void)bytes;
+#endif
+}
+
 /* The weights in panels, once, when B, scales and any zero points are initializers (their
  * shapes checked as a run checks them): runs then read neither. ONNX Runtime keeps its own
- * copy of the initializers: the packed weights are a second one. */
+ * copy of the initializers, whose codes' pages the packing read are then released
+ * (release_pages). */
 static OrtStatus *pack_constants(const OrtApi *ort, const OrtKernelInfo *info, kernel *kn) {
   size_t count = 0;
   OrtStatus *st = ort->KernelInfo_GetInputCount(info, &count);
@@ -259,6 +284,8 @@ static OrtStatus *pack_constants(const OrtApi *ort, const OrtKernelInfo *info, k
   if (!st && kvc__qmm_pack(&w, &kn->panels) != 0)
     st = fail(ort, ORT_FAIL, "out of memory packing %lld x %lld weights", (long long)w.k,
               (long long)w.n);
+  if (!st)
+    release_pages(w.codes, in[IN_B].count);
   kn->packed = !st;
   return st;
 }
