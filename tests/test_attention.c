@@ -15,6 +15,7 @@
 
 #include "attention_kernel.h"
 #include "attention_op.h"
+#include "half.h"
 #include "helpers.h"
 #include "onnx.h"
 #include "naming.h"
@@ -56,6 +57,10 @@ static void kernels_match_a_double_softmax(void **state) {
   float *q = malloc(16 * 128 * sizeof *q), *out = malloc(16 * 128 * sizeof *out);
   float *k = malloc(511 * 128 * sizeof *k), *v = malloc(511 * 128 * sizeof *v);
   double *want = malloc(16 * 128 * sizeof *want), *s = malloc(511 * sizeof *s);
+  /* the same keys and values as halves, and those halves widened: a float16 cache */
+  uint16_t *k16 = malloc(511 * 128 * sizeof *k16), *v16 = malloc(511 * 128 * sizeof *v16);
+  float *kw = malloc(511 * 128 * sizeof *kw), *vw = malloc(511 * 128 * sizeof *vw);
+  float *out16 = malloc(16 * 128 * sizeof *out16);
   int runs = 0;
   for (int p = 0; p < 3; p++) {
     if (!use_path(p))
@@ -90,19 +95,82 @@ static void kernels_match_a_double_softmax(void **state) {
               want[h * d + i] = acc / z;
             }
           }
-          kvc__attend_for(path, d)(q, g, d, k, v, n, out);
+          kvc__attend_for(path, d)(q, g, d, k, v, 0, n, out);
           double worst = 0;
           for (int i = 0; i < g * d; i++)
             worst = fmax(worst, fabs(out[i] - want[i]));
           if (!(worst <= 2e-6))
             fail_msg("%s, head size %d, %lld keys, group %d: off by %.3g", paths[p], d,
                      (long long)n, g, worst);
+          /* a float16 cache: the bits of a float cache holding the halves' values */
+          for (int64_t i = 0; i < n * d; i++) {
+            k16[i] = kvc__half_from_float(k[i]), v16[i] = kvc__half_from_float(v[i]);
+            kw[i] = kvc__half_to_float(k16[i]), vw[i] = kvc__half_to_float(v16[i]);
+          }
+          kvc__attend_for(path, d)(q, g, d, kw, vw, 0, n, out);
+          kvc__attend_for(path, d)(q, g, d, k16, v16, 1, n, out16);
+          if (memcmp(out, out16, (size_t)(g * d) * sizeof *out) != 0)
+            fail_msg("%s, head size %d, %lld keys, group %d: a float16 cache is not its values' "
+                     "float cache",
+                     paths[p], d, (long long)n, g);
           runs++;
         }
   }
   unsetenv("KVCACHE_ATTENTION");
   assert_true(runs >= (int)(sizeof dims / sizeof *dims * sizeof lens / sizeof *lens * 4));
   free(q), free(out), free(k), free(v), free(want), free(s);
+  free(k16), free(v16), free(kw), free(vw), free(out16);
+}
+
+/* The half conversions of a float16 cache: every half widens to its value (sign x 2^e x
+ * significand, computed apart), and floats round to the nearest half, ties to even, with
+ * overflow to infinity and NaN kept NaN. */
+static void halves_convert_exactly(void **state) {
+  (void)state;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    const int e = (h >> 10) & 31, m = h & 1023;
+    const double sign = h & 0x8000 ? -1 : 1;
+    const float f = kvc__half_to_float((uint16_t)h);
+    if (e == 31)
+      assert_true(m ? isnan(f) : isinf(f) && (f < 0) == (sign < 0));
+    else
+      assert_true(f == sign * (e ? ldexp(1024 + m, e - 25) : ldexp(m, -24)));
+    if (e < 31) /* round trip */
+      assert_int_equal(kvc__half_from_float(f), h);
+    if ((h & 0x7fff) < 0x7bff) { /* halfway to the next half (of larger magnitude): the even */
+      const float mid = (float)(((double)f + kvc__half_to_float((uint16_t)(h + 1))) / 2);
+      assert_int_equal(kvc__half_from_float(mid), h & 1 ? h + 1 : h);
+    }
+  }
+  kvc__rng r = kvc__rng_seeded(3);
+  for (int i = 0; i < 200000; i++) {
+    uint32_t u = (uint32_t)kvc__rng_u64(&r);
+    if (i % 4 == 0) /* near the halves' range: normal, subnormal and overflowing */
+      u = (u & 0x807fffffu) | (uint32_t)(100 + i % 44) << 23;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    const uint16_t h = kvc__half_from_float(f);
+    if (isnan(f)) {
+      assert_true(isnan(kvc__half_to_float(h)));
+      continue;
+    }
+    const double x = f, got = kvc__half_to_float(h);
+    if (fabs(x) >= 65520.0) { /* beyond the largest half by half a step: infinity */
+      assert_true(isinf(got) && (got < 0) == (x < 0));
+      continue;
+    }
+    /* nearest: no other half closer; ties to the even one */
+    const uint16_t below = (uint16_t)(h - 1), above = (uint16_t)(h + 1);
+    const double err = fabs(x - got);
+    if ((h & 0x7fff) != 0 && (h & 0x7fff) != 0x7c00)
+      assert_true(fabs(x - kvc__half_to_float(below)) >= err);
+    if ((h & 0x7fff) < 0x7bff)
+      assert_true(fabs(x - kvc__half_to_float(above)) >= err);
+    const int tie = ((h & 0x7fff) && fabs(x - kvc__half_to_float(below)) == err) ||
+                    ((h & 0x7fff) < 0x7bff && fabs(x - kvc__half_to_float(above)) == err);
+    if (tie && err > 0)
+      assert_int_equal(h & 1, 0);
+  }
 }
 
 static kvc_model *open_with_threads(const char *dir, int threads) {
@@ -507,9 +575,10 @@ static void bad_inputs_name_the_input(void **state) {
 }
 
 /* One ai.kvcache.Attention node as a graph of its own: H 4, KV 2, head size 16, packed q|k|v
- * in "query" or separate "query", "key", "value". */
-static OrtSession *single_node(OrtEnv *env, int packed) {
-  enum { T_FLOAT = 1, T_INT32 = 6 };
+ * in "query" or separate "query", "key", "value"; the cache float, or float16 (half). */
+static OrtSession *single_node_of(OrtEnv *env, int packed, int half) {
+  enum { T_FLOAT = 1, T_INT32 = 6, T_FLOAT16 = 10 };
+  const int32_t T_CACHE = half ? T_FLOAT16 : T_FLOAT;
   kvc__onnx *m = kvc__onnx_new("attention");
   kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
   const kvc__dim q[] = {{"b", 0}, {"s", 0}, {NULL, packed ? 8 * 16 : 4 * 16}};
@@ -522,13 +591,13 @@ static OrtSession *single_node(OrtEnv *env, int packed) {
     kvc__onnx_input(m, "key", T_FLOAT, kv, 3);
     kvc__onnx_input(m, "value", T_FLOAT, kv, 3);
   }
-  kvc__onnx_input(m, "past_key", T_FLOAT, cache, 4);
-  kvc__onnx_input(m, "past_value", T_FLOAT, cache_v, 4);
+  kvc__onnx_input(m, "past_key", T_CACHE, cache, 4);
+  kvc__onnx_input(m, "past_value", T_CACHE, cache_v, 4);
   kvc__onnx_input(m, "seqlens_k", T_INT32, rows, 1);
   kvc__onnx_input(m, "total_sequence_length", T_INT32, NULL, 0);
   kvc__onnx_output(m, "out", T_FLOAT, out, 3);
-  kvc__onnx_output(m, "present_key", T_FLOAT, cache, 4);
-  kvc__onnx_output(m, "present_value", T_FLOAT, cache, 4);
+  kvc__onnx_output(m, "present_key", T_CACHE, cache, 4);
+  kvc__onnx_output(m, "present_value", T_CACHE, cache, 4);
   const char *ins[] = {"query",      packed ? "" : "key", packed ? "" : "value",  "past_key",
                        "past_value", "seqlens_k",         "total_sequence_length"};
   const char *outs[] = {"out", "present_key", "present_value"};
@@ -538,6 +607,10 @@ static OrtSession *single_node(OrtEnv *env, int packed) {
   OrtSession *session = th_ops_session(env, m, &st);
   CHECK(st);
   return session;
+}
+
+static OrtSession *single_node(OrtEnv *env, int packed) {
+  return single_node_of(env, packed, 0);
 }
 
 /* Separate q, k, v give what packed q|k|v gives; present (a new tensor here) holds each
@@ -656,6 +729,113 @@ static void separate_inputs_equal_packed(void **state) {
   ort->ReleaseEnv(env);
 }
 
+enum { F_H = 4, F_KV = 2, F_D = 16, F_S = 5 }; /* single_node's sizes, 5 tokens */
+
+/* One run of a packed single node on tokens [t0, t0 + n) of qkv after a past of t0
+ * positions (past_k, past_v: elem-byte values, (1, KV, t0, D)); out gets the context rows,
+ * the presents come back as values the caller releases. */
+static void run_tokens(OrtSession *session, OrtMemoryInfo *mem, const float *qkv, int t0, int n,
+                       int half, void *past_k, void *past_v, float *out, OrtValue **present) {
+  const OrtApi *ort = kvc__ort();
+  const ONNXTensorElementDataType cache =
+      half ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  const size_t elem = half ? 2 : 4, row = (F_H + 2 * F_KV) * F_D;
+  const int64_t q_shape[3] = {1, n, (int64_t)row}, past_shape[4] = {1, F_KV, t0, F_D}, one[1] = {1};
+  int32_t seqlens = t0 + n - 1, total = t0 + n;
+  static uint16_t none[1]; /* an empty past still needs an address */
+  OrtValue *in[5] = {NULL}, *outs[3] = {NULL};
+  CHECK(ort->CreateTensorWithDataAsOrtValue(mem, (void *)(qkv + (size_t)t0 * row),
+                                            (size_t)n * row * sizeof(float), q_shape, 3,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[0]));
+  const size_t past_bytes = (size_t)(F_KV * t0 * F_D) * elem;
+  CHECK(ort->CreateTensorWithDataAsOrtValue(mem, t0 ? past_k : none, past_bytes, past_shape, 4,
+                                            cache, &in[1]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(mem, t0 ? past_v : none, past_bytes, past_shape, 4,
+                                            cache, &in[2]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(mem, &seqlens, sizeof seqlens, one, 1,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[3]));
+  CHECK(ort->CreateTensorWithDataAsOrtValue(mem, &total, sizeof total, NULL, 0,
+                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, &in[4]));
+  const char *names[5] = {"query", "past_key", "past_value", "seqlens_k", "total_sequence_length"};
+  const char *out_names[3] = {"out", "present_key", "present_value"};
+  CHECK(ort->Run(session, NULL, names, (const OrtValue *const *)in, 5, out_names, 3, outs));
+  float *ctx = NULL;
+  CHECK(ort->GetTensorMutableData(outs[0], (void **)&ctx));
+  memcpy(out, ctx, (size_t)n * F_H * F_D * sizeof *out);
+  ort->ReleaseValue(outs[0]);
+  present[0] = outs[1], present[1] = outs[2];
+  for (int i = 0; i < 5; i++)
+    ort->ReleaseValue(in[i]);
+}
+
+/* A float16 cache: present holds the new keys and values rounded to halves (those of the
+ * float operator, rounded), and a prompt attends to those halves: five tokens in one run
+ * give, bit for bit, the contexts and cache of five runs of one token each. */
+static void a_float16_cache_holds_halves_and_decodes_as_its_prompt(void **state) {
+  (void)state;
+  const OrtApi *ort = kvc__ort();
+  OrtEnv *env = NULL;
+  OrtMemoryInfo *mem = NULL;
+  CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "half", &env));
+  CHECK(ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &mem));
+  enum { ROW = (F_H + 2 * F_KV) * F_D, CTX = F_H * F_D, CACHE = F_KV * F_S * F_D };
+  static float qkv[F_S * ROW], prompt[2][F_S * CTX], steps[F_S * CTX];
+  kvc__rng r = kvc__rng_seeded(17);
+  for (int i = 0; i < F_S * ROW; i++)
+    qkv[i] = uniform(&r);
+  for (int p = 0; p < 3; p++) {
+    if (!use_path(p))
+      continue;
+    OrtSession *f32 = single_node_of(env, 1, 0), *f16 = single_node_of(env, 1, 1);
+    OrtValue *pf[2], *ph[2];
+    run_tokens(f32, mem, qkv, 0, F_S, 0, NULL, NULL, prompt[0], pf);
+    run_tokens(f16, mem, qkv, 0, F_S, 1, NULL, NULL, prompt[1], ph);
+    for (int kv = 0; kv < 2; kv++) {
+      const float *want = NULL;
+      const uint16_t *got = NULL;
+      CHECK(ort->GetTensorMutableData(pf[kv], (void **)&want));
+      CHECK(ort->GetTensorMutableData(ph[kv], (void **)&got));
+      for (int i = 0; i < CACHE; i++)
+        if (got[i] != kvc__half_from_float(want[i]))
+          fail_msg("%s: present %s[%d] is not the float present rounded to a half", paths[p],
+                   kv ? "value" : "key", i);
+    }
+    double worst = 0;
+    for (int i = 0; i < F_S * CTX; i++)
+      worst = fmax(worst, fabs(prompt[0][i] - prompt[1][i]));
+    assert_true(worst > 0 && worst < 1e-2); /* the halves' rounding, and only that */
+    /* token by token, each run's presents the next one's pasts */
+    OrtValue *cache[2] = {NULL, NULL};
+    for (int t = 0; t < F_S; t++) {
+      void *pk = NULL, *pv = NULL;
+      if (t) {
+        CHECK(ort->GetTensorMutableData(cache[0], &pk));
+        CHECK(ort->GetTensorMutableData(cache[1], &pv));
+      }
+      OrtValue *next[2];
+      run_tokens(f16, mem, qkv, t, 1, 1, pk, pv, steps + (size_t)t * CTX, next);
+      for (int kv = 0; kv < 2; kv++) {
+        if (cache[kv])
+          ort->ReleaseValue(cache[kv]);
+        cache[kv] = next[kv];
+      }
+    }
+    assert_memory_equal(steps, prompt[1], sizeof steps);
+    for (int kv = 0; kv < 2; kv++) {
+      const void *a = NULL, *b = NULL;
+      CHECK(ort->GetTensorMutableData(cache[kv], (void **)&a));
+      CHECK(ort->GetTensorMutableData(ph[kv], (void **)&b));
+      assert_memory_equal(a, b, CACHE * sizeof(uint16_t));
+      ort->ReleaseValue(cache[kv]), ort->ReleaseValue(pf[kv]), ort->ReleaseValue(ph[kv]);
+    }
+    ort->ReleaseSession(f32);
+    ort->ReleaseSession(f16);
+  }
+  unsetenv("KVCACHE_ATTENTION");
+  ort->ReleaseMemoryInfo(mem);
+  ort->ReleaseEnv(env);
+}
+
 /* kvc_model_attention_ms times both operators on a model's sizes, kvc_model_products_ms the
  * int8 products; their arguments are checked. */
 static void attention_alone_is_timed(void **state) {
@@ -699,12 +879,14 @@ static void attention_alone_is_timed(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
+      cmocka_unit_test(halves_convert_exactly),
       cmocka_unit_test(graphs_agree_on_every_path),
       cmocka_unit_test(info_names_the_kernel_that_runs),
       cmocka_unit_test(llama_rotary_agrees),
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),
       cmocka_unit_test(separate_inputs_equal_packed),
+      cmocka_unit_test(a_float16_cache_holds_halves_and_decodes_as_its_prompt),
       cmocka_unit_test(attention_alone_is_timed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* attention_avx2.c: the attention kernel with AVX2 and FMA (compiled with -mavx2 -mfma; run
- * only where the CPU has both). head_dim is a multiple of 8. See attention_kernel.h.
+ * only where the CPU has both, and F16C for a float16 cache). head_dim is a multiple of 8. See
+ * attention_kernel.h.
  *
  * Scores: eight keys at a time, each with its own accumulator over head_dim, reduced
  * together by one horizontal-add tree (three hadds and a lane swap for eight dot products).
@@ -11,6 +12,7 @@
 
 #include "attention_exp.h"
 #include "attention_kernel.h"
+#include "half.h"
 
 /* Lane j of the result: the sum of the eight lanes of a[j]. */
 static inline __m256 sum8x8(const __m256 a[8]) {
@@ -101,8 +103,19 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
 }
 
-void kvc__attend_avx2(const float *q, int group, int d, const float *k, const float *v, int64_t n,
-                      float *out) {
+/* The float16 cache's rows as floats, eight at a time (F16C's vcvtph2ps: exact). */
+static void widen(float *dst, const uint16_t *src, size_t count) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+  for (; i < count; i++)
+    dst[i] = kvc__half_to_float(src[i]);
+}
+
+void kvc__attend_avx2(const float *q, int group, int d, const void *k, const void *v, int half,
+                      int64_t n, float *out) {
+  _Alignas(32) float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
+  _Alignas(32) float vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   /* rows padded to whole vectors; the padding holds probability 0 */
   _Alignas(32) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
@@ -114,8 +127,9 @@ void kvc__attend_avx2(const float *q, int group, int d, const float *k, const fl
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const int padded = (nb + 7) & ~7;
-    const float *kb = k + j0 * d, *vb = v + j0 * d;
-    kvc__attend_prefetch_next(k, v, d, j0, n);
+    const float *kb, *vb;
+    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
+    kvc__attend_prefetch_next(k, v, d, half, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

@@ -9,6 +9,7 @@
 
 #include "attention_exp.h"
 #include "attention_kernel.h"
+#include "half.h"
 
 static inline __m256 fold(__m512 a) {
   return _mm256_add_ps(_mm512_castps512_ps256(a),
@@ -100,8 +101,19 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
 }
 
-void kvc__attend_avx512(const float *q, int group, int d, const float *k, const float *v, int64_t n,
-                        float *out) {
+/* The float16 cache's rows as floats, sixteen at a time (vcvtph2ps: exact). */
+static void widen(float *dst, const uint16_t *src, size_t count) {
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16)
+    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+  for (; i < count; i++)
+    dst[i] = kvc__half_to_float(src[i]);
+}
+
+void kvc__attend_avx512(const float *q, int group, int d, const void *k, const void *v, int half,
+                        int64_t n, float *out) {
+  _Alignas(64) float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
+  _Alignas(64) float vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   _Alignas(64) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   for (int g = 0; g < group; g++) {
@@ -111,8 +123,9 @@ void kvc__attend_avx512(const float *q, int group, int d, const float *k, const 
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
-    const float *kb = k + j0 * d, *vb = v + j0 * d;
-    kvc__attend_prefetch_next(k, v, d, j0, n);
+    const float *kb, *vb;
+    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
+    kvc__attend_prefetch_next(k, v, d, half, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

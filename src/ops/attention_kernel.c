@@ -17,9 +17,9 @@ static int runs(int path) {
   __builtin_cpu_init();
   if (path == KVC_ATTEND_AVX512)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("fma");
-  if (path == KVC_ATTEND_AVX2)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+           __builtin_cpu_supports("fma") && kvc__op_has_f16c();
+  if (path == KVC_ATTEND_AVX2) /* F16C: a float16 cache's conversions */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kvc__op_has_f16c();
 #endif
   return path == KVC_ATTEND_PORTABLE;
 }

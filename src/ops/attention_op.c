@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attention_kernel.h"
+#include "half.h"
 
 enum {
   IN_QUERY,
@@ -126,8 +127,11 @@ typedef struct run {
   float scale;
   const float *query, *key, *value, *cos, *sin, *bias;
   const int32_t *seqlens;
-  float *out, *present_k, *present_v;
-  int64_t sub; /* query heads per task */
+  float *out;
+  void *present_k, *present_v; /* floats, or halves (half) */
+  int half;                    /* a float16 cache */
+  size_t elem;                 /* bytes of one cache value: 4 or 2 */
+  int64_t sub;                 /* query heads per task */
   kvc__attend_fn *attend;
 } run;
 
@@ -165,14 +169,24 @@ static OrtStatus *check(const OrtApi *ort, const kernel *kn, const tensor *in, r
     st = in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
              ? fail(ort, "%s must be float", input_names[i])
              : expect_shape(ort, &in[i], i, 3, kv_shape, "(batch, seq, kv_num_heads x head size)");
+  /* the cache: float, or float16 (the operator registered for it: ONNX Runtime picks by type) */
+  r->half = in[IN_PAST_K].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+  r->elem = r->half ? 2 : 4;
   for (int i = IN_PAST_K; i <= IN_PAST_V && !st; i++) {
     const int64_t want[4] = {r->batch, kn->kv_heads, i == IN_PAST_K ? -1 : in[IN_PAST_K].dims[2],
                              r->head_dim};
-    st = !in[i].data || in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
-             ? fail(ort, "%s must be a float tensor", input_names[i])
+    st = !in[i].data ||
+                 (in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
+                  in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) ||
+                 in[i].type != in[IN_PAST_K].type
+             ? fail(ort, "%s must be a float or float16 tensor, past_value as past_key",
+                    input_names[i])
              : expect_shape(ort, &in[i], i, 4, want,
                             "(batch, kv_num_heads, time, head size), past_value as past_key");
   }
+  if (!st && r->half && r->head_dim > KVC_ATTN_HALF_MAX_DIM)
+    st = fail(ort, "a float16 cache with head size %lld: expected at most %d",
+              (long long)r->head_dim, KVC_ATTN_HALF_MAX_DIM);
   if (st)
     return st;
   r->past = in[IN_PAST_K].dims[2];
@@ -265,26 +279,42 @@ static void prepare(const run *r, const float *src, const float *bias, int64_t p
       dst[i] *= scale;
 }
 
+/* Row `row` of `values` floats into the cache at `at`: as they are, or rounded to halves. */
+static void store_row(const run *r, void *cache, size_t row, const float *values) {
+  const size_t d = (size_t)r->head_dim;
+  if (!r->half) {
+    memcpy((float *)cache + row * d, values, d * sizeof(float));
+    return;
+  }
+  uint16_t *dst = (uint16_t *)cache + row * d;
+  for (size_t i = 0; i < d; i++)
+    dst[i] = kvc__half_from_float(values[i]);
+}
+
 /* The new tokens' keys and values into present, after the copied past where present is
  * not past's buffer. There, ONNX Runtime allocated present, so the positions past each row's
- * length are zeroed: outputs never carry uninitialized memory. */
-static void write_cache(const run *r, const float *past_k, const float *past_v) {
+ * length are zeroed: outputs never carry uninitialized memory. A float16 cache holds them
+ * rounded to halves, and attention reads them back from present: a prompt's tokens attend to
+ * the same values a later step will. */
+static void write_cache(const run *r, const void *past_k, const void *past_v) {
   const int64_t d = r->head_dim, kvh = r->kv_heads, h = r->heads;
+  char *pk = r->present_k, *pv = r->present_v;
+  const char *qk = past_k, *qv = past_v;
   for (int64_t b = 0; b < r->batch; b++) {
     const int64_t first = first_pos(r, b);
     for (int64_t k = 0; k < kvh; k++) {
-      const size_t head = (size_t)((b * kvh + k) * r->present) * (size_t)d;
-      const size_t past_head = (size_t)((b * kvh + k) * r->past) * (size_t)d;
+      const size_t head = (size_t)((b * kvh + k) * r->present) * (size_t)d * r->elem;
+      const size_t past_head = (size_t)((b * kvh + k) * r->past) * (size_t)d * r->elem;
       if (past_k != r->present_k)
-        memcpy(r->present_k + head, past_k + past_head, (size_t)(first * d) * sizeof(float));
+        memcpy(pk + head, qk + past_head, (size_t)(first * d) * r->elem);
       if (past_v != r->present_v)
-        memcpy(r->present_v + head, past_v + past_head, (size_t)(first * d) * sizeof(float));
+        memcpy(pv + head, qv + past_head, (size_t)(first * d) * r->elem);
       const int64_t end = first + r->seq; /* <= present: checked with the lengths */
-      const size_t tail = (size_t)((r->present - end) * d) * sizeof(float);
+      const size_t tail = (size_t)((r->present - end) * d) * r->elem;
       if (past_k != r->present_k)
-        memset(r->present_k + head + (size_t)(end * d), 0, tail);
+        memset(pk + head + (size_t)(end * d) * r->elem, 0, tail);
       if (past_v != r->present_v)
-        memset(r->present_v + head + (size_t)(end * d), 0, tail);
+        memset(pv + head + (size_t)(end * d) * r->elem, 0, tail);
       for (int64_t i = 0; i < r->seq; i++) {
         const int64_t token = b * r->seq + i, pos = first + i;
         const float *ksrc, *vsrc, *kbias = NULL, *vbias = NULL;
@@ -299,11 +329,13 @@ static void write_cache(const run *r, const float *past_k, const float *past_v) 
             vbias = r->bias + (h + kvh + k) * d;
           }
         }
-        float *kdst = r->present_k + head + (size_t)(pos * d);
-        float *vdst = r->present_v + head + (size_t)(pos * d);
-        prepare(r, ksrc, kbias, pos, 1.0f, kdst);
+        const size_t row = (size_t)((b * kvh + k) * r->present + pos);
+        float kx[MAX_HEAD_DIM], vx[MAX_HEAD_DIM];
+        prepare(r, ksrc, kbias, pos, 1.0f, kx);
         for (int64_t j = 0; j < d; j++)
-          vdst[j] = vsrc[j] + (vbias ? vbias[j] : 0.0f);
+          vx[j] = vsrc[j] + (vbias ? vbias[j] : 0.0f);
+        store_row(r, r->present_k, row, kx);
+        store_row(r, r->present_v, row, vx);
       }
     }
   }
@@ -325,8 +357,9 @@ static void attend_task(void *data, size_t t) {
         r->key ? r->query + (token * r->heads + h) * d : r->query + token * r->q_stride + h * d;
     prepare(r, src, r->bias ? r->bias + h * d : NULL, pos, r->scale, q + g * d);
   }
-  const size_t head = (size_t)((b * r->kv_heads + k) * r->present) * (size_t)d;
-  r->attend(q, (int)count, (int)d, r->present_k + head, r->present_v + head, pos + 1,
+  const size_t head = (size_t)((b * r->kv_heads + k) * r->present) * (size_t)d * r->elem;
+  r->attend(q, (int)count, (int)d, (const char *)r->present_k + head,
+            (const char *)r->present_v + head, r->half, pos + 1,
             r->out + (token * r->heads + h0) * d);
 }
 
@@ -422,6 +455,18 @@ static ONNXTensorElementDataType input_type(const OrtCustomOp *op, size_t index)
                                                   : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 
+/* The float16 cache's registration: past and present as halves, the rest as above. */
+static ONNXTensorElementDataType input_type_f16(const OrtCustomOp *op, size_t index) {
+  return index == IN_PAST_K || index == IN_PAST_V ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
+                                                  : input_type(op, index);
+}
+
+static ONNXTensorElementDataType output_type_f16(const OrtCustomOp *op, size_t index) {
+  (void)op;
+  return index == OUT_CONTEXT ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+                              : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+}
+
 static size_t input_count(const OrtCustomOp *op) {
   (void)op;
   return N_IN;
@@ -453,6 +498,24 @@ const OrtCustomOp kvc__attention_op = {
     .GetInputType = input_type,
     .GetInputTypeCount = input_count,
     .GetOutputType = kvc__op_float,
+    .GetOutputTypeCount = output_count,
+    .KernelDestroy = destroy,
+    .GetInputCharacteristic = input_kind,
+    .GetOutputCharacteristic = kvc__op_required,
+    .GetInputMemoryType = kvc__op_cpu_memory,
+    .CreateKernelV2 = create,
+    .KernelComputeV2 = compute,
+};
+
+/* The same operator over a float16 cache: ONNX Runtime merges registrations of one name whose
+ * input types differ into one schema and picks the kernel by the node's types. */
+const OrtCustomOp kvc__attention_f16_op = {
+    .version = OP_VERSION,
+    .GetName = op_name,
+    .GetExecutionProviderType = kvc__op_cpu,
+    .GetInputType = input_type_f16,
+    .GetInputTypeCount = input_count,
+    .GetOutputType = output_type_f16,
     .GetOutputTypeCount = output_count,
     .KernelDestroy = destroy,
     .GetInputCharacteristic = input_kind,

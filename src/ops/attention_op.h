@@ -22,7 +22,13 @@
  * Row b's S new tokens take positions L - S .. L - 1 (L = seqlens_k[b] + 1); their keys and
  * values are written there, and each attends causally to positions 0 .. its own. When
  * present is bound to past's buffer (kvcache's SHARED mode) nothing else is written: the
- * cache is updated in place. Otherwise the first L - S positions are copied from past. */
+ * cache is updated in place. Otherwise the first L - S positions are copied from past.
+ *
+ * The cache (past and present) is float, or float16 (a second registration of the same
+ * operator; ONNX Runtime picks it by the node's types, head size at most 256): new keys and
+ * values are rounded to halves as they are written, and every query, a prompt's too, attends
+ * to the halves, widened exactly, so that a prompt and the steps after it see the same
+ * values. Everything else stays float. */
 #ifndef KVC_ATTENTION_OP_H
 #define KVC_ATTENTION_OP_H
 

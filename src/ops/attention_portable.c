@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "attention_kernel.h"
+#include "half.h"
 
 static float dot(const float *a, const float *b, int d) {
   float s = 0.0f;
@@ -12,8 +13,14 @@ static float dot(const float *a, const float *b, int d) {
   return s;
 }
 
-void kvc__attend_portable(const float *q, int group, int d, const float *k, const float *v,
+static void widen(float *dst, const uint16_t *src, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    dst[i] = kvc__half_to_float(src[i]);
+}
+
+void kvc__attend_portable(const float *q, int group, int d, const void *k, const void *v, int half,
                           int64_t n, float *out) {
+  float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM], vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   for (int g = 0; g < group; g++) {
@@ -23,7 +30,8 @@ void kvc__attend_portable(const float *q, int group, int d, const float *k, cons
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
-    const float *kb = k + j0 * d, *vb = v + j0 * d;
+    const float *kb, *vb;
+    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
     for (int g = 0; g < group; g++) {
       float block_max = -INFINITY;
       for (int j = 0; j < nb; j++) {

@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(KVC_X86_KERNELS)
-#include <cpuid.h>
-#endif
 
 const char *kvc__qmm_path_name(kvc__qmm_path path) {
   return kvc__op_path_name((int)path);
@@ -38,15 +35,6 @@ void kvc__qmm_quantize_row(const float *x, int64_t k, int block, int64_t blocks,
   }
 }
 
-#if defined(KVC_X86_KERNELS)
-/* F16C (the half-float scales' conversion): CPUID leaf 1, ECX bit 29. Asked of CPUID itself
- * because clang's __builtin_cpu_supports does not know the name. */
-static int has_f16c(void) {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-}
-#endif
-
 int kvc__qmm_runs(int path) {
 #if defined(KVC_X86_KERNELS)
   __builtin_cpu_init();
@@ -55,9 +43,9 @@ int kvc__qmm_runs(int path) {
   if (path == KVC_QMM_AVX512)
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx2") && has_f16c();
+           __builtin_cpu_supports("avx2") && kvc__op_has_f16c();
   if (path == KVC_QMM_AVX2)
-    return __builtin_cpu_supports("avx2") && has_f16c();
+    return __builtin_cpu_supports("avx2") && kvc__op_has_f16c();
 #endif
   return path == KVC_QMM_PORTABLE;
 }

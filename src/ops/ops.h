@@ -14,7 +14,7 @@
 #define KVC_OP_ATTENTION "Attention"
 #define KVC_OP_MATMUL    "MatMulNBits"
 
-extern const OrtCustomOp kvc__attention_op, kvc__matmul_op;
+extern const OrtCustomOp kvc__attention_op, kvc__attention_f16_op, kvc__matmul_op;
 
 /* A domain holding the operators, made once per process with `ort` and never released
  * (sessions may outlive any one owner). NULL with *status set on failure. */
@@ -28,6 +28,10 @@ OrtCustomOpDomain *kvc__ops_domain(const OrtApi *ort, OrtStatus **status);
 int kvc__op_pick_path(const char *var, int paths, int (*runs)(int path), int *path, char *why,
                       size_t cap);
 const char *kvc__op_path_name(int path);
+
+/* Whether the CPU converts half floats (F16C: CPUID leaf 1, ECX bit 29); asked of CPUID
+ * itself, as clang's __builtin_cpu_supports does not know the name. 0 off x86-64. */
+int kvc__op_has_f16c(void);
 
 /* OrtCustomOp callbacks both operators share: the CPU execution provider, float outputs, all
  * required, inputs in default (CPU) memory. */

@@ -6,6 +6,19 @@
 
 #include "ops.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+int kvc__op_has_f16c(void) {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+#else
+  return 0;
+#endif
+}
+
 static const char *const path_names[] = {"portable", "avx2", "avx512", "amx"};
 enum { PATHS = sizeof path_names / sizeof path_names[0] };
 
