@@ -491,36 +491,20 @@ static OrtCustomOpInputOutputCharacteristic input_kind(const OrtCustomOp *op, si
   }
 }
 
-const OrtCustomOp kvc__attention_op = {
-    .version = OP_VERSION, /* CreateKernel and KernelCompute (version 1) stay unset */
-    .GetName = op_name,
-    .GetExecutionProviderType = kvc__op_cpu,
-    .GetInputType = input_type,
-    .GetInputTypeCount = input_count,
-    .GetOutputType = kvc__op_float,
-    .GetOutputTypeCount = output_count,
-    .KernelDestroy = destroy,
-    .GetInputCharacteristic = input_kind,
-    .GetOutputCharacteristic = kvc__op_required,
-    .GetInputMemoryType = kvc__op_cpu_memory,
-    .CreateKernelV2 = create,
-    .KernelComputeV2 = compute,
-};
+/* The operator's registration, by the types of its cache (past and present); CreateKernel and
+ * KernelCompute (version 1) stay unset. */
+#define ATTENTION_OP(input_types, output_types)                                                    \
+  {                                                                                                \
+    .version = OP_VERSION, .GetName = op_name, .GetExecutionProviderType = kvc__op_cpu,            \
+    .GetInputType = input_types, .GetInputTypeCount = input_count, .GetOutputType = output_types,  \
+    .GetOutputTypeCount = output_count, .KernelDestroy = destroy,                                  \
+    .GetInputCharacteristic = input_kind, .GetOutputCharacteristic = kvc__op_required,             \
+    .GetInputMemoryType = kvc__op_cpu_memory, .CreateKernelV2 = create,                            \
+    .KernelComputeV2 = compute,                                                                    \
+  }
+
+const OrtCustomOp kvc__attention_op = ATTENTION_OP(input_type, kvc__op_float);
 
 /* The same operator over a float16 cache: ONNX Runtime merges registrations of one name whose
  * input types differ into one schema and picks the kernel by the node's types. */
-const OrtCustomOp kvc__attention_f16_op = {
-    .version = OP_VERSION,
-    .GetName = op_name,
-    .GetExecutionProviderType = kvc__op_cpu,
-    .GetInputType = input_type_f16,
-    .GetInputTypeCount = input_count,
-    .GetOutputType = output_type_f16,
-    .GetOutputTypeCount = output_count,
-    .KernelDestroy = destroy,
-    .GetInputCharacteristic = input_kind,
-    .GetOutputCharacteristic = kvc__op_required,
-    .GetInputMemoryType = kvc__op_cpu_memory,
-    .CreateKernelV2 = create,
-    .KernelComputeV2 = compute,
-};
+const OrtCustomOp kvc__attention_f16_op = ATTENTION_OP(input_type_f16, output_type_f16);
