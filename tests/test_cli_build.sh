@@ -76,7 +76,7 @@ passed=$((passed + 1))
 "$kvcache" build-model -o "$tmp/q4" --attention gqa --layers 2 --heads 2 --head-dim 32 \
   --vocab 100 --max-seq 64 --weights q4 >/dev/null || fail "build-model --weights q4 failed"
 info=$("$kvcache" info -m "$tmp/q4")
-grep -q "^weights          4-bit blocks (MatMulNBits) in 8 of 9 matrix products" <<<"$info" ||
+grep -q "^weights          4-bit blocks (the fewest bits of any; MatMulNBits) in 8 of 9 matrix products (0.1 M multiply-adds a token)" <<<"$info" ||
   fail "q4 info: $info"
 "$kvcache" verify -m "$tmp/q4" --prompt-len 8 --steps 16 >/dev/null || fail "q4 verify failed"
 ls -a "$tmp" | grep -q "tmp\." && fail "build-model --weights left temporary files: $(ls -a "$tmp")"

@@ -74,6 +74,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddNumberToObject(o, "weight_bits", i->weight_bits);
   cJSON_AddNumberToObject(o, "matmuls", i->matmuls);
   cJSON_AddNumberToObject(o, "quantized_matmuls", i->quantized_matmuls);
+  cJSON_AddNumberToObject(o, "quantized_macs", (double)i->quantized_macs);
   cJSON_AddNumberToObject(o, "weight_accuracy_level", i->weight_accuracy_level);
   cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
   cJSON_AddNumberToObject(o, "cache_bytes_at_max",
@@ -143,9 +144,10 @@ int kvc_cmd_info(int argc, char **argv) {
            "a row)\n",
            (long long)i.param_bytes, i.param_bytes / 1e6, i.lookup_bytes / 1e6);
     if (i.quantized_matmuls)
-      printf("weights          %d-bit blocks (MatMulNBits) in %d of %d matrix products; the "
-             "rest float; %s activations (accuracy_level %d)\n",
-             i.weight_bits, i.quantized_matmuls, i.matmuls,
+      printf("weights          %d-bit blocks (the fewest bits of any; MatMulNBits) in %d of %d "
+             "matrix products (%.1f M multiply-adds a token); the rest float; %s activations "
+             "(accuracy_level %d)\n",
+             i.weight_bits, i.quantized_matmuls, i.matmuls, i.quantized_macs / 1e6,
              i.weight_accuracy_level >= 4   ? "int8"
              : i.weight_accuracy_level == 3 ? "bf16"
              : i.weight_accuracy_level == 2 ? "fp16"

@@ -16,9 +16,9 @@
 #include "path.h"
 #include "onnx/onnx.pb-c.h"
 
-/* s equals lit; NULL (a field the file leaves out) equals nothing. */
+/* s equals lit; NULL (a field the file leaves out: a name, on either side) equals nothing. */
 static int is(const char *s, const char *lit) {
-  return s && !strcmp(s, lit);
+  return s && lit && !strcmp(s, lit);
 }
 
 /* The first dimension of the constant tensor named `name`: an initializer, or the value of
