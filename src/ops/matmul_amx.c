@@ -1,9 +1,10 @@
 /* matmul_amx.c: the int8-activation products on AMX tiles (compiled with -mamx-tile
  * -mamx-int8 and the AVX-512 path's flags; run only where the CPU has them and Linux lets the
- * process use the tile registers). One tdpbsud multiplies a tile of 16 rows of signed row codes
- * by a tile of unsigned weight codes for 16 columns (a pair of panels), adding each four
- * products into an int32 of a 16 x 16 tile, exactly: step 2 of matmul_kernel.h for 16 rows and
- * 16 columns at once, the work of 16 x min(block, 64) / 4 vpdpbusd. Step 3 is the AVX-512
+ * process use the tile registers). One tdpbsud (8-bit codes, unsigned) or tdpbssd (4-bit codes
+ * less their zero point, signed) multiplies a tile of 16 rows of signed row codes by a tile of
+ * weight codes for 16 columns (a pair of panels), adding each four products into an int32 of
+ * a 16 x 16 tile, exactly: step 2 of matmul_kernel.h for 16 rows and 16 columns at once, the
+ * work of 16 x min(block, 64) / 4 vpdpbusd. Step 3 is the AVX-512
  * path's (matmul_zmm.h), the same float operations in the same order, so the bits are the
  * same as on every other path.
  *
@@ -55,8 +56,7 @@ typedef struct tile_config {
 int kvc__qmm_amx_allowed(void) {
   /* CPUID leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
   unsigned a = 0, b = 0, c = 0, d = 0;
-  __cpuid_count(7, 0, a, b, c, d);
-  if (!(d & (1u << 24)) || !(d & (1u << 25)))
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
     return 0;
   /* granted once per process, for every thread; 0 again on later requests */
   return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_TILE) == 0;
@@ -122,8 +122,7 @@ typedef struct tiles {
   const kvc__qrow *rows;
   ptrdiff_t stride;    /* between the rows' codes */
   const uint8_t *next; /* the next four panels' codes, asked for block by block; or NULL */
-
-  int step; /* codes of K per product: 16, 32 or 64, dividing the block */
+  int step;            /* codes of K per product: 16, 32 or 64, dividing the block */
   int groups, pairs;
 } tiles;
 
