@@ -17,22 +17,40 @@ const void *kvc__seq_cache_address(const kvc_seq *q, int layer, int kv) {
   return p;
 }
 
-kvc_status kvc__seq_check_binding(kvc_seq *q) {
+/* The outputs ONNX Runtime reports for the last run of a BOUND or SHARED sequence's context
+ * (*values, count of them; released with release_outputs). */
+static kvc_status bound_outputs(const kvc_seq *q, OrtAllocator **alloc, OrtValue ***values,
+                                size_t *count) {
   const kvc_ctx *c = q->ctx;
+  *values = NULL, *count = 0;
   if (c->ops->mode != KVC_KV_BOUND && c->ops->mode != KVC_KV_SHARED)
     return kvc__fail(KVC_ERR_INVALID_ARG, "not a BOUND or SHARED sequence");
-  const kvc__slotted *k = c->kv;
   const OrtApi *ort = kvc__ort();
+  kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(alloc), "allocator");
+  if (!s)
+    s = kvc__ort_check(
+        ort->GetBoundOutputValues(((const kvc__slotted *)c->kv)->binding, *alloc, values, count),
+        "outputs");
+  return s;
+}
+
+static void release_outputs(OrtAllocator *alloc, OrtValue **values, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    kvc__ort()->ReleaseValue(values[i]);
+  if (values)
+    kvc__ort_ignore(kvc__ort()->AllocatorFree(alloc, values));
+}
+
+kvc_status kvc__seq_check_binding(kvc_seq *q) {
+  const kvc_ctx *c = q->ctx;
   OrtAllocator *alloc = NULL;
   OrtValue **values = NULL;
   size_t count = 0;
-  kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
-  if (!s)
-    s = kvc__ort_check(ort->GetBoundOutputValues(k->binding, alloc, &values, &count), "outputs");
-  for (size_t i = 0; i < count; i++) {
+  kvc_status s = bound_outputs(q, &alloc, &values, &count);
+  const kvc__slotted *k = c->kv;
+  for (size_t i = 0; i < count && !s; i++) {
     void *data = NULL;
-    if (!s)
-      s = kvc__ort_check(ort->GetTensorMutableData(values[i], &data), "output data");
+    s = kvc__ort_check(kvc__ort()->GetTensorMutableData(values[i], &data), "output data");
     int ok = data == (void *)k->run_logits;
     for (int l = 0; l < k->cache.layers && !s; l++)
       for (int kv = 0; kv < 2; kv++)
@@ -42,42 +60,34 @@ kvc_status kvc__seq_check_binding(kvc_seq *q) {
     if (!s && !ok)
       s = kvc__fail(KVC_ERR_RUNTIME, "bound output %zu lives at %p, outside kvcache's buffers", i,
                     data);
-    ort->ReleaseValue(values[i]);
   }
-  if (values)
-    kvc__ort_ignore(ort->AllocatorFree(alloc, values));
+  release_outputs(alloc, values, count);
   return s;
 }
 
 int64_t kvc__seq_logits_rows(kvc_seq *q) {
-  const kvc_ctx *c = q->ctx;
-  if (c->ops->mode != KVC_KV_BOUND && c->ops->mode != KVC_KV_SHARED)
-    return -1;
-  const kvc__slotted *k = c->kv;
   const OrtApi *ort = kvc__ort();
   OrtAllocator *alloc = NULL;
   OrtValue **values = NULL;
   size_t count = 0;
   int64_t rows = -1;
-  if (kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator") ||
-      kvc__ort_check(ort->GetBoundOutputValues(k->binding, alloc, &values, &count), "outputs"))
+  if (bound_outputs(q, &alloc, &values, &count))
     return -1;
+  const void *logits = ((const kvc__slotted *)q->ctx->kv)->run_logits;
   for (size_t i = 0; i < count; i++) {
     void *data = NULL;
     OrtTensorTypeAndShapeInfo *info = NULL;
     int64_t dims[3] = {0};
     size_t rank = 0;
     if (!kvc__ort_check(ort->GetTensorMutableData(values[i], &data), "output data") &&
-        data == (void *)k->run_logits &&
-        !kvc__ort_check(ort->GetTensorTypeAndShape(values[i], &info), "shape") &&
+        data == logits && !kvc__ort_check(ort->GetTensorTypeAndShape(values[i], &info), "shape") &&
         !kvc__ort_check(ort->GetDimensionsCount(info, &rank), "rank") && rank == 3 &&
         !kvc__ort_check(ort->GetDimensions(info, dims, 3), "dims"))
       rows = dims[1];
     if (info)
       ort->ReleaseTensorTypeAndShapeInfo(info);
-    ort->ReleaseValue(values[i]);
   }
-  kvc__ort_ignore(ort->AllocatorFree(alloc, values));
+  release_outputs(alloc, values, count);
   return rows;
 }
 

@@ -28,7 +28,6 @@
 enum {
   TILE_ROWS = 16,     /* rows of row codes (and of results) in a tile */
   TILE_BYTES = 64,    /* bytes of a tile row: 16 columns x 4 codes, or 64 row codes */
-  PAIR = 16,          /* columns of a pair of panels */
   XFEATURE_TILE = 18, /* Linux's number for the tile data state */
   ARCH_REQ_XCOMP_PERM = 0x1023,
 };
@@ -127,7 +126,7 @@ typedef struct tiles {
 } tiles;
 
 /* Block b's exact sums into sums[group][pair] (16 x 16 int32 each). */
-static void block_sums(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][PAIR]) {
+static void block_sums(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][KVC_QMM_PAIR]) {
   const int8_t *q0 = t->rows[0].q, *q1 = t->rows[0].q + TILE_ROWS * t->stride;
   _tile_zero(SUMS_00);
   _tile_zero(SUMS_01);
@@ -149,7 +148,7 @@ static void block_sums(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][
         PRODUCT(t->w->bits, SUMS_11, CODES_1, WEIGHTS_1);
     }
   }
-  const size_t row_bytes = PAIR * sizeof(int32_t);
+  const size_t row_bytes = KVC_QMM_PAIR * sizeof(int32_t);
   _tile_stored(SUMS_00, sums[0][0], row_bytes);
   if (t->pairs == 2)
     _tile_stored(SUMS_01, sums[0][1], row_bytes);
@@ -164,7 +163,7 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
   const kvc__qweights *w = t->w;
   const size_t panel_cells = (size_t)w->blocks * KVC_QMM_COLUMNS;
   const size_t first = (size_t)(c0 / KVC_QMM_COLUMNS) * panel_cells;
-  _Alignas(64) int32_t sums[2][2][TILE_ROWS][PAIR];
+  _Alignas(64) int32_t sums[2][2][TILE_ROWS][KVC_QMM_PAIR];
   __m512 acc[2][2][TILE_ROWS];
   for (int g = 0; g < 2; g++)
     for (int p = 0; p < 2; p++)
@@ -196,12 +195,13 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
   for (int g = 0; g < t->groups; g++)
     for (int p = 0; p < t->pairs; p++)
       for (int i = 0; i < TILE_ROWS; i++)
-        kvc__qmm_store16(y + (g * TILE_ROWS + i) * ldy, acc[g][p][i], c0 + p * PAIR, n1);
+        kvc__qmm_store16(y + (g * TILE_ROWS + i) * ldy, acc[g][p][i], c0 + p * KVC_QMM_PAIR, n1);
 }
 
 void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                   int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
-  const size_t unpacked_bytes = (size_t)(w->blocks * w->block) * PAIR; /* K codes x 16 columns */
+  const size_t unpacked_bytes =
+      (size_t)(w->blocks * w->block) * KVC_QMM_PAIR; /* K codes x 16 columns */
   const size_t panel_codes = (size_t)w->blocks * (size_t)w->block * (size_t)w->bits;
   uint8_t *unpacked = nrows >= TILE_ROWS && n1 - n0 > KVC_QMM_COLUMNS
                           ? aligned_alloc(64, 2 * unpacked_bytes)
@@ -222,8 +222,9 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
     config.rows[i] = (uint8_t)(t.step / 4), config.bytes_per_row[i] = TILE_BYTES;
   _tile_loadconfig(&config);
   int64_t c0 = n0;
-  for (; n1 - c0 > KVC_QMM_COLUMNS; c0 += t.pairs * PAIR) { /* a pair with a column in range */
-    t.pairs = n1 - c0 > PAIR + KVC_QMM_COLUMNS ? 2 : 1;
+  for (; n1 - c0 > KVC_QMM_COLUMNS;
+       c0 += t.pairs * KVC_QMM_PAIR) { /* a pair with a column in range */
+    t.pairs = n1 - c0 > KVC_QMM_PAIR + KVC_QMM_COLUMNS ? 2 : 1;
     for (int p = 0; p < t.pairs; p++)
       unpack_pair(w, panels, c0 / KVC_QMM_COLUMNS + 2 * p, unpacked + (size_t)p * unpacked_bytes);
     /* GCC's tile loads do not tell the compiler they read memory: the unpacked codes must be
@@ -241,7 +242,7 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
         break;
       tile_block(&t, c0, n1, y + r0 * ldy, ldy);
     }
-    const int64_t c1 = c0 + t.pairs * PAIR < n1 ? c0 + t.pairs * PAIR : n1;
+    const int64_t c1 = c0 + t.pairs * KVC_QMM_PAIR < n1 ? c0 + t.pairs * KVC_QMM_PAIR : n1;
     if (r0 < nrows)
       kvc__qmm_avx512(w, panels, rows + r0, nrows - r0, c0, c1, y + r0 * ldy, ldy);
   }

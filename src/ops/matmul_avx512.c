@@ -18,7 +18,7 @@
 void kvc__qmm_avx512_ymm(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                          int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy);
 
-enum { ZROWS = 8, PAIR = 2 * KVC_QMM_COLUMNS };
+enum { ZROWS = 8 };
 
 static inline __m512i broadcast4_512(const int8_t *q) {
   int32_t v;
@@ -62,7 +62,8 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
   const size_t panel_codes = (size_t)w->blocks * per_block, panel_cells = (size_t)w->blocks * 8;
   const __m512i low4 = _mm512_set1_epi8(15);
   int64_t c0 = n0;
-  for (; n1 - c0 > KVC_QMM_COLUMNS; c0 += PAIR) { /* the second panel has a column in range */
+  for (; n1 - c0 > KVC_QMM_COLUMNS;
+       c0 += KVC_QMM_PAIR) { /* the second panel has a column in range */
     const int64_t p = c0 / KVC_QMM_COLUMNS;
     const uint8_t *codes = panels->codes + (size_t)p * panel_codes;
     const size_t first = (size_t)p * panel_cells; /* the first panel's scales */

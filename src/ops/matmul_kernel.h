@@ -140,8 +140,9 @@ kvc__qmm_fn kvc__qmm_avx2;   /* x86-64 builds only */
 kvc__qmm_fn kvc__qmm_avx512; /* x86-64 builds only */
 kvc__qmm_fn kvc__qmm_amx;    /* x86-64 builds only */
 
-/* Whether the CPU has AMX-TILE and AMX-INT8 and Linux lets this process use the tiles
- * (asked once per process; x86-64 builds only). */
+/* Whether the CPU has AMX-TILE and AMX-INT8 and Linux lets this process use the tiles (it
+ * grants them once per process, for every thread; asking again returns the same answer;
+ * x86-64 builds only). */
 int kvc__qmm_amx_allowed(void);
 
 /* The fastest path this CPU runs, or the one named by the environment variable

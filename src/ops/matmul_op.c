@@ -119,19 +119,18 @@ typedef struct run {
   kvc__qrow *rows;
   int64_t nrows, tile;
   float *y;
-  const float *a;   /* the rows of A, */
-  int8_t *q;        /* their codes, */
-  float *scale;     /* scales and */
-  int32_t *sum;     /* code sums, block by block (matmul_kernel.h) */
-  int64_t rows_per; /* rows a quantising task takes */
+  const float *a; /* the rows of A, */
+  int8_t *q;      /* their codes, */
+  float *scale;   /* scales and */
+  int32_t *sum;   /* code sums, block by block (matmul_kernel.h) */
 } run;
 
 static void quantize_task(void *data, size_t t) {
   const run *r = data;
   const kvc__qweights *w = &r->w;
   const size_t codes = (size_t)(w->blocks * w->block);
-  const int64_t i0 = (int64_t)t * r->rows_per;
-  const int64_t i1 = i0 + r->rows_per < r->nrows ? i0 + r->rows_per : r->nrows;
+  const int64_t i0 = (int64_t)t * QUANTIZE_ROWS;
+  const int64_t i1 = i0 + QUANTIZE_ROWS < r->nrows ? i0 + QUANTIZE_ROWS : r->nrows;
   for (int64_t i = i0; i < i1; i++) {
     int8_t *qi = r->q + (size_t)i * codes;
     r->kn->impl.quantize(r->a + i * w->k, w->k, w->block, w->blocks, qi, r->scale + i, r->sum + i,
@@ -157,7 +156,6 @@ static OrtStatus *multiply(OrtKernelContext *ctx, run *r, const float *a, void *
   r->q = (int8_t *)(r->rows + r->nrows);
   r->scale = (float *)(r->q + (size_t)r->nrows * codes); /* codes: a multiple of 16 */
   r->sum = (int32_t *)(r->scale + (size_t)(r->nrows * w->blocks));
-  r->rows_per = QUANTIZE_ROWS;
   const size_t quantize_tasks = (size_t)((r->nrows + QUANTIZE_ROWS - 1) / QUANTIZE_ROWS);
   if (quantize_tasks == 1)
     quantize_task(r, 0);

@@ -8,6 +8,8 @@
 
 #include "matmul_kernel.h"
 
+enum { KVC_QMM_PAIR = 2 * KVC_QMM_COLUMNS }; /* columns of a pair of panels: one zmm of int32 */
+
 /* The same 32 bytes of panels p and p + 1, side by side. */
 static inline __m512i kvc__qmm_pair_load(const uint8_t *a, const uint8_t *b) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
@@ -47,11 +49,11 @@ static inline __m512 kvc__qmm_step3_16(__m512 acc, __m512i sums, __m512i zp, __m
 
 /* Row `row`'s 16 results of the pair at column c0 into y, those below n1. */
 static inline void kvc__qmm_store16(float *y, __m512 acc, int64_t c0, int64_t n1) {
-  if (n1 - c0 >= 16) {
+  if (n1 - c0 >= KVC_QMM_PAIR) {
     _mm512_storeu_ps(y + c0, acc);
     return;
   }
-  float out[16];
+  float out[KVC_QMM_PAIR];
   _mm512_storeu_ps(out, acc);
   for (int j = 0; c0 + j < n1; j++)
     y[c0 + j] = out[j];
