@@ -142,6 +142,25 @@ typedef enum kvc_kv_mode {
 /* "auto", "naive", "bound", "uncached", "shared"; NULL for other values. */
 KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
 
+/* What one element of the KV cache is (docs/ATTENTION.md, "Cache types").
+ *  AUTO: the type the graph's cache tensors declare (float32 for every graph build-model
+ *        writes).
+ *  F32:  float32, 4 bytes a value.
+ *  F16:  IEEE half precision, 2 bytes a value: keys and values are rounded to the nearest
+ *        half (ties to even) as they are written, prefill and recompute included, and widened
+ *        exactly when read. Needs a graph whose attention is kvcache's operator
+ *        (build-model --attention kvcache): kvc_model_open retypes its cache tensors as it
+ *        loads it (the file is not changed). A graph whose attention is ONNX Runtime's
+ *        (GroupQueryAttention, Concat) keeps the type it declares; asking it for another is
+ *        KVC_ERR_UNSUPPORTED. */
+typedef enum kvc_kv_type {
+  KVC_KV_TYPE_AUTO = 0,
+  KVC_KV_TYPE_F32 = 1,
+  KVC_KV_TYPE_F16 = 2,
+} kvc_kv_type;
+/* "auto", "f32", "f16"; NULL for other values. */
+KVC_API const char *kvc_kv_type_name(kvc_kv_type type);
+
 /* Log levels passed to kvc_log_fn. */
 enum { KVC_LOG_DEBUG = 0, KVC_LOG_INFO = 1, KVC_LOG_WARNING = 2 };
 /* Called from the thread doing the work; `message` is valid only during the call. */
@@ -161,6 +180,7 @@ typedef struct kvc_model_params {
   kvc_kv_mode kv_mode;      /* default mode of this model's sequences; default AUTO */
   kvc_log_fn log;           /* optional; NULL (default) = silent */
   void *log_user;           /* passed to log */
+  kvc_kv_type kv_type;      /* the cache's element type; default AUTO (the graph's) */
 } kvc_model_params;
 
 KVC_API kvc_model_params kvc_model_default_params(void);
@@ -185,7 +205,8 @@ KVC_API kvc_model_params kvc_model_default_params(void);
  *                        the process may use (physical memory, a cgroup's memory.max, or
  *                        the environment variable KVCACHE_MEMORY_LIMIT in bytes), refused
  *                        before ONNX Runtime reads them
- *   KVC_ERR_UNSUPPORTED  a float16 cache; a provider this ONNX Runtime cannot create
+ *   KVC_ERR_UNSUPPORTED  a kv_type the graph's attention cannot take (see kvc_kv_type), a
+ *                        bfloat16 cache; a provider this ONNX Runtime cannot create
  *   KVC_ERR_RUNTIME      anything else ONNX Runtime reports */
 KVC_API kvc_status kvc_model_open(const char *path, const kvc_model_params *params,
                                   kvc_model **out);
@@ -261,6 +282,8 @@ typedef struct kvc_model_info {
                            * a step streams param_bytes - lookup_bytes of weights */
   int64_t quantized_macs; /* multiply-adds per token of the MatMulNBits nodes: the sum
                            * of their K x N (the logits' at every position run) */
+  kvc_kv_type kv_type;    /* the cache's element type (never AUTO): cache_bytes_per_token
+                           * and state files follow it */
 } kvc_model_info;
 
 /* Describe an open model. */

@@ -19,7 +19,8 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   c->copies = copies;
   c->alloc = m->cache_alloc;
   c->on_host = strcmp(m->info.provider, "cpu") == 0;
-  c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * (size_t)c->head_dim * sizeof(float);
+  c->row_bytes = m->sig.row_bytes;
+  c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * c->row_bytes;
   const size_t n = (size_t)c->layers * 2 * (size_t)copies, bytes = c->slot_bytes * (size_t)slots;
   /* every page is touched below: a host cache larger than the machine's memory would not
    * fail here but be killed there (or swap), so it is refused first */
@@ -79,7 +80,7 @@ kvc_status kvc__cache_repack(kvc__cache *c, int slot, int len, int new_len) {
   kvc_status s = host_only(c, "rewinding a BOUND sequence with");
   if (s)
     return s;
-  const size_t row = (size_t)c->head_dim * sizeof(float);
+  const size_t row = c->row_bytes;
   for (int l = 0; l < c->layers; l++) {
     for (int kv = 0; kv < 2; kv++) {
       char *b = kvc__cache_past(c, l, kv, slot);
@@ -97,7 +98,7 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
   kvc_status s = host_only(src, "copying");
   if (s || len == 0)
     return s;
-  const size_t row = (size_t)src->head_dim * sizeof(float);
+  const size_t row = src->row_bytes;
   /* BOUND packs a past densely (head stride = its length); SHARED keeps a fixed stride */
   const size_t from_stride = src->copies == 2 ? (size_t)src_len : (size_t)src->stride;
   const size_t to_stride = dst->copies == 2 ? (size_t)len : (size_t)dst->stride;
@@ -112,13 +113,13 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
   return KVC_OK;
 }
 
-kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, float *dense, int to_dense) {
+kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, void *dense, int to_dense) {
   kvc_status s = host_only(c, "saving or loading the state of");
   if (s || len == 0)
     return s;
-  const size_t row = (size_t)c->head_dim * sizeof(float), head = (size_t)len * row;
+  const size_t row = c->row_bytes, head = (size_t)len * row;
   const size_t stride = c->copies == 2 ? (size_t)len : (size_t)c->stride; /* positions */
-  char *d = (char *)dense;
+  char *d = dense;
   for (int l = 0; l < c->layers; l++) {
     for (int kv = 0; kv < 2; kv++) {
       char *b = kvc__cache_past(c, l, kv, slot);

@@ -26,7 +26,8 @@ typedef struct kvc__cache {
   int copies;          /* 2 for BOUND (ping, pong), 1 for SHARED */
   void **buf;          /* (layers, 2 [key, value], copies) buffers of all slots */
   uint8_t *cur;        /* (slots) BOUND: which copy holds the slot's past */
-  size_t slot_bytes;   /* kv_heads * stride * head_dim floats */
+  size_t row_bytes;    /* one position of one head: head_dim elements of the cache type */
+  size_t slot_bytes;   /* kv_heads * stride rows */
   OrtAllocator *alloc; /* the model's cache allocator (not owned) */
   int on_host;         /* host memory: repacks and copies are memcpy */
 } kvc__cache;
@@ -61,8 +62,8 @@ kvc_status kvc__cache_copy(kvc__cache *dst, int dst_slot, const kvc__cache *src,
                            int src_len, int len);
 
 /* The first len positions of a slot to (to_dense) or from a dense array
- * (layers, 2 [key, value], kv_heads, len, head_dim), each side in its own layout. A cache in
- * device memory: KVC_ERR_UNSUPPORTED. */
-kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, float *dense, int to_dense);
+ * (layers, 2 [key, value], kv_heads, len, head_dim) of the cache's element type, each side in
+ * its own layout. A cache in device memory: KVC_ERR_UNSUPPORTED. */
+kvc_status kvc__cache_dense(kvc__cache *c, int slot, int len, void *dense, int to_dense);
 
 #endif

@@ -61,9 +61,9 @@ typedef struct kvc__kv_ops {
   /* Where the slot's first cache tensor lives now; NULL when it keeps none. */
   const void *(*address)(const kvc_ctx *c, int32_t slot);
   /* The slot's first len positions to (to_dense) or from a dense array (layers, 2, kv_heads,
-   * len, head_dim): a state file's cache. Loading either succeeds or leaves the slot as it
-   * was. */
-  kvc_status (*dense)(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense);
+   * len, head_dim) of the cache's element type: a state file's cache. Loading either
+   * succeeds or leaves the slot as it was. */
+  kvc_status (*dense)(kvc_ctx *c, int32_t slot, int32_t len, void *dense, int to_dense);
 } kvc__kv_ops;
 
 /* kv_plain.c: NAIVE, UNCACHED; kv_slotted.c: BOUND, SHARED. */

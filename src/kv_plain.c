@@ -26,10 +26,12 @@ static kvc_status input_views(kvc_ctx *c, int32_t n, int32_t total) {
   return s;
 }
 
-/* KVC_OK when output `name`, as ONNX Runtime returned it, is a float tensor of exactly `want`
- * (rank 3 or 4): a graph may declare one shape and return another (a Slice whose end is
- * computed at run time), and nothing is read from a tensor that is smaller than it must be. */
-static kvc_status check_output(const OrtValue *v, const char *name, const int64_t *want,
+/* KVC_OK when output `name`, as ONNX Runtime returned it, is a tensor of `want_type` and
+ * exactly the shape `want` (rank 3 or 4): a graph may declare one shape and return another (a
+ * Slice whose end is computed at run time), and nothing is read from a tensor that is smaller
+ * than it must be. */
+static kvc_status check_output(const OrtValue *v, const char *name,
+                               ONNXTensorElementDataType want_type, const int64_t *want,
                                size_t rank) {
   const OrtApi *ort = kvc__ort();
   OrtTensorTypeAndShapeInfo *info = NULL;
@@ -45,7 +47,7 @@ static kvc_status check_output(const OrtValue *v, const char *name, const int64_
     s = kvc__ort_check(ort->GetDimensions(info, got, got_rank), name);
   if (info)
     ort->ReleaseTensorTypeAndShapeInfo(info);
-  int ok = !s && type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && got_rank == rank;
+  int ok = !s && type == want_type && got_rank == rank;
   for (size_t i = 0; ok && i < rank; i++)
     ok = got[i] == want[i];
   if (s || ok)
@@ -62,10 +64,10 @@ static kvc_status check_output(const OrtValue *v, const char *name, const int64_
       snprintf(text[t] + n, sizeof text[t] - n, ")");
   }
   return kvc__fail(KVC_ERR_MODEL,
-                   "the graph's output '%s' came back from the run as %s%s: expected a float "
+                   "the graph's output '%s' came back from the run as %s%s: expected a %s "
                    "tensor %s",
-                   name, type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "" : "a non-float ", text[0],
-                   text[1]);
+                   name, type == want_type ? "" : "a tensor of another type ", text[0],
+                   kvc__cache_type_name(want_type), text[1]);
 }
 
 /* Run one row with the slot's pasts; with `presents`, the run's presents replace them (each
@@ -95,9 +97,10 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
   const int64_t logits_shape[3] = {1, rows, c->vocab},
                 cache_shape[4] = {1, sig->kv_heads, total, sig->head_dim};
   if (!s)
-    s = check_output(k->out_values[0], "logits", logits_shape, 3);
+    s = check_output(k->out_values[0], "logits", ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, logits_shape,
+                     3);
   for (int i = 1; !s && i < n_out; i++)
-    s = check_output(k->out_values[i], k->out_names[i], cache_shape, 4);
+    s = check_output(k->out_values[i], k->out_names[i], sig->cache_type, cache_shape, 4);
   float *data = NULL;
   if (!s)
     s = kvc__ort_check(ort->GetTensorMutableData(k->out_values[0], (void **)&data), "logits");
@@ -169,8 +172,7 @@ static kvc_status plain_init(kvc_ctx *c) {
     }
   }
   const int64_t shape[4] = {1, m->sig.kv_heads, 0, m->sig.head_dim};
-  kvc_status s = kvc__view(m->host_mem, k->empty_data, 0, shape, 4,
-                           ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &k->empty);
+  kvc_status s = kvc__view(m->host_mem, k->empty_data, 0, shape, 4, m->sig.cache_type, &k->empty);
   for (int32_t i = 0; i < c->slots * 2 * L; i++)
     k->past[i] = k->empty;
   return s;
@@ -202,14 +204,13 @@ static kvc_status prefix_copy(const kvc_ctx *c, const OrtValue *from, int32_t fr
   const kvc__signature *sig = &c->model->sig;
   OrtAllocator *alloc = NULL;
   const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
-  const size_t row = (size_t)sig->head_dim * sizeof(float);
+  const size_t row = sig->row_bytes;
   char *dst = NULL, *src = NULL;
   *out = NULL;
   kvc_status s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
   if (!s)
-    s = kvc__ort_check_as(
-        ort->CreateTensorAsOrtValue(alloc, shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, out),
-        KVC_ERR_NO_MEMORY, "copying a cache tensor");
+    s = kvc__ort_check_as(ort->CreateTensorAsOrtValue(alloc, shape, 4, sig->cache_type, out),
+                          KVC_ERR_NO_MEMORY, "copying a cache tensor");
   if (!s)
     s = kvc__ort_check(ort->GetTensorMutableData(*out, (void **)&dst), "copying a cache tensor");
   if (!s)
@@ -265,33 +266,32 @@ static const void *naive_address(const kvc_ctx *c, int32_t slot) {
 
 /* A state's cache to or from the slot's pasts, (1, kv_heads, len, head_dim) each. Loading
  * makes every new tensor before the old ones go. */
-static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
+static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, void *dense, int to_dense) {
   kvc__plain *k = state_of(c);
   const OrtApi *ort = kvc__ort();
   const kvc__signature *sig = &c->model->sig;
   const int per_slot = k->n_in - k->first_past;
-  const size_t bytes = (size_t)sig->kv_heads * (size_t)len * (size_t)sig->head_dim * sizeof(float);
+  const size_t bytes = (size_t)sig->kv_heads * (size_t)len * sig->row_bytes;
   OrtValue **past = k->past + (size_t)slot * per_slot;
   kvc_status s = KVC_OK;
   for (int i = 0; i < per_slot && len > 0 && !s; i++) {
-    float *data = NULL;
+    char *data = NULL;
     if (!to_dense) {
       OrtAllocator *alloc = NULL;
       const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
       k->fresh[i] = NULL;
       s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
       if (!s)
-        s = kvc__ort_check_as(ort->CreateTensorAsOrtValue(alloc, shape, 4,
-                                                          ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
-                                                          &k->fresh[i]),
-                              KVC_ERR_NO_MEMORY, "loading a cache tensor");
+        s = kvc__ort_check_as(
+            ort->CreateTensorAsOrtValue(alloc, shape, 4, sig->cache_type, &k->fresh[i]),
+            KVC_ERR_NO_MEMORY, "loading a cache tensor");
     }
     OrtValue *v = to_dense ? past[i] : k->fresh[i];
     if (!s)
       s = kvc__ort_check(ort->GetTensorMutableData(v, (void **)&data), "a cache tensor");
     if (!s)
-      memcpy(to_dense ? (char *)dense + i * bytes : (char *)data,
-             to_dense ? (const char *)data : (const char *)dense + i * bytes, bytes);
+      memcpy(to_dense ? (char *)dense + i * bytes : data,
+             to_dense ? data : (const char *)dense + i * bytes, bytes);
   }
   if (to_dense)
     return s;
@@ -307,8 +307,7 @@ static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dens
 }
 
 /* No cache to save; loading takes the tokens alone. */
-static kvc_status uncached_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense,
-                                 int to_dense) {
+static kvc_status uncached_dense(kvc_ctx *c, int32_t slot, int32_t len, void *dense, int to_dense) {
   (void)c, (void)slot, (void)len, (void)dense;
   if (to_dense)
     return kvc__fail(KVC_ERR_UNSUPPORTED,

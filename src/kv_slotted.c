@@ -54,7 +54,7 @@ static kvc_status slotted_copy(kvc_ctx *dst, int32_t dst_slot, const kvc_ctx *sr
                          src->lens[src_slot], len);
 }
 
-static kvc_status slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, float *dense, int to_dense) {
+static kvc_status slotted_dense(kvc_ctx *c, int32_t slot, int32_t len, void *dense, int to_dense) {
   return kvc__cache_dense(&state_of(c)->cache, slot, len, dense, to_dense);
 }
 
@@ -76,16 +76,17 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
   const kvc__cache *cache = &k->cache;
   const int64_t past_shape[4] = {1, cache->kv_heads, past, cache->head_dim};
   const int64_t present_shape[4] = {1, cache->kv_heads, total, cache->head_dim};
-  const size_t row = (size_t)cache->kv_heads * cache->head_dim * sizeof(float);
+  const size_t row = (size_t)cache->kv_heads * cache->row_bytes;
+  const ONNXTensorElementDataType type = m->sig.cache_type;
   for (int l = 0; l < cache->layers && !s; l++) {
     for (int kv = 0; kv < 2 && !s; kv++) {
       const kvc__layer_names *nm = &m->sig.names[l];
       s = kvc__bind(k->binding, 0, nm->past[kv], m->cache_mem, kvc__cache_past(cache, l, kv, slot),
-                    (size_t)past * row, past_shape, 4, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+                    (size_t)past * row, past_shape, 4, type);
       if (!s)
         s = kvc__bind(k->binding, 1, nm->present[kv], m->cache_mem,
                       kvc__cache_present(cache, l, kv, slot), (size_t)total * row, present_shape, 4,
-                      ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+                      type);
     }
   }
   const int32_t rows = kvc__logits_rows(c, r);
@@ -143,10 +144,10 @@ static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n,
       const kvc__layer_names *nm = &m->sig.names[l];
       void *buf = kvc__cache_past(cache, l, kv, first);
       s = kvc__bind(k->binding, 0, nm->past[kv], m->cache_mem, buf, bytes, shape, 4,
-                    ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+                    m->sig.cache_type);
       if (!s)
         s = kvc__bind(k->binding, 1, nm->present[kv], m->cache_mem, buf, bytes, shape, 4,
-                      ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+                      m->sig.cache_type);
     }
   }
   const int64_t logits_shape[3] = {count, logits_rows, c->vocab};

@@ -25,9 +25,31 @@
 #include "json.h"
 #include "memory.h"
 #include "graph_file.h"
+#include "cache_type.h"
 
 kvc_model_params kvc_model_default_params(void) {
   return (kvc_model_params){.provider = "cpu", .kv_mode = KVC_KV_AUTO};
+}
+
+const char *kvc_kv_type_name(kvc_kv_type type) {
+  switch (type) {
+  case KVC_KV_TYPE_AUTO:
+    return "auto";
+  case KVC_KV_TYPE_F32:
+    return "f32";
+  case KVC_KV_TYPE_F16:
+    return "f16";
+  }
+  return NULL;
+}
+
+/* The ONNX element type of a cache of `type` (not AUTO), and back. */
+static ONNXTensorElementDataType onnx_type(kvc_kv_type type) {
+  return type == KVC_KV_TYPE_F16 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
+                                 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+}
+static kvc_kv_type kv_type_of(ONNXTensorElementDataType type) {
+  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? KVC_KV_TYPE_F16 : KVC_KV_TYPE_F32;
 }
 
 void kvc__log(const kvc_model *m, int level, const char *fmt, ...) {
@@ -287,6 +309,8 @@ static kvc_status check_params(const kvc_model_params *p, int *cuda) {
     return kvc__fail(KVC_ERR_INVALID_ARG, "device_id = %d: expected >= 0", p->device_id);
   if (!kvc_kv_mode_name(p->kv_mode))
     return kvc__fail(KVC_ERR_INVALID_ARG, "kv_mode = %d: expected a kvc_kv_mode", (int)p->kv_mode);
+  if (!kvc_kv_type_name(p->kv_type))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kv_type = %d: expected a kvc_kv_type", (int)p->kv_type);
   return KVC_OK;
 }
 
@@ -356,19 +380,42 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   OrtSessionOptions *opts = NULL;
   if (!s)
     s = kvc__session_options(&p, cuda, &opts);
+  /* a cache type other than the graph's: the graph as kvcache's attention then declares it
+   * (the weights still read from dir, as ONNX Runtime reads them beside the file) */
+  uint8_t *retyped = NULL;
+  size_t retyped_size = 0;
+  if (!s && p.kv_type != KVC_KV_TYPE_AUTO && file.own_attention_nodes > 0) {
+    s = kvc__graph_retype_cache(info->onnx_path, onnx_type(p.kv_type), &retyped, &retyped_size);
+    if (s)
+      s = kvc__wrap(s, "%s: kv_type %s", info->onnx_path, kvc_kv_type_name(p.kv_type));
+  }
+  if (!s && retyped)
+    s = kvc__ort_check(ort->AddSessionConfigEntry(
+                           opts, "session.model_external_initializers_file_folder_path", dir),
+                       "the external weights' directory");
   if (!s) {
     char what[4200]; /* ORT's messages do not always name the file */
     snprintf(what, sizeof what, "loading %s", info->onnx_path);
-    s = kvc__ort_check(ort->CreateSession(env, info->onnx_path, opts, &m->session), what);
+    s = kvc__ort_check(
+        retyped ? ort->CreateSessionFromArray(env, retyped, retyped_size, opts, &m->session)
+                : ort->CreateSession(env, info->onnx_path, opts, &m->session),
+        what);
     if (s == KVC_ERR_RUNTIME) /* ORT_FAIL here means a model it cannot load, e.g. a missing
                                * external weights file; ORT's message names the reason */
       s = KVC_ERR_MODEL;
   }
+  kvc__free(retyped);
   if (opts)
     ort->ReleaseSessionOptions(opts);
   if (!s) {
     const kvc__signature_hints hints = {genai.kv_heads, genai.head_size, genai.path};
     s = kvc__signature_read(m->session, &hints, &m->sig);
+    if (!s && p.kv_type != KVC_KV_TYPE_AUTO && m->sig.cache_type != onnx_type(p.kv_type))
+      s = kvc__fail(KVC_ERR_UNSUPPORTED,
+                    "kv_type %s: the graph's cache is %s, and its attention is ONNX Runtime's, "
+                    "which keeps the type the graph declares (a graph built with --attention "
+                    "kvcache takes either)",
+                    kvc_kv_type_name(p.kv_type), kvc__cache_type_name(m->sig.cache_type));
     if (s)
       s = kvc__wrap(s, "%s", info->onnx_path);
   }
@@ -444,14 +491,16 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
   memcpy(info->eos_token_ids, genai.eos, sizeof genai.eos);
   info->search = genai.search;
   info->param_bytes = model_bytes(m);
-  info->cache_bytes_per_token =
-      (int64_t)2 * sig->layers * sig->kv_heads * sig->head_dim * (int64_t)sizeof(float);
+  info->kv_type = kv_type_of(sig->cache_type);
+  info->cache_bytes_per_token = (int64_t)2 * sig->layers * sig->kv_heads * (int64_t)sig->row_bytes;
   snprintf(info->provider, sizeof info->provider, "%s", cuda ? "cuda" : "cpu");
   m->params = p;
   m->params.provider = info->provider;
-  kvc__log(m, KVC_LOG_INFO, "opened %s: %d layers, %d kv heads of %d, vocab %d, max %d, %s, %s",
+  kvc__log(m, KVC_LOG_INFO,
+           "opened %s: %d layers, %d kv heads of %d, vocab %d, max %d, %s, %s, %s cache",
            info->onnx_path, info->layers, info->kv_heads, info->head_dim, info->vocab_size,
-           info->max_seq_len, info->provider, kvc_kv_mode_name(info->kv_mode));
+           info->max_seq_len, info->provider, kvc_kv_mode_name(info->kv_mode),
+           kvc_kv_type_name(info->kv_type));
   *out = m;
   return KVC_OK;
 }
@@ -490,7 +539,8 @@ kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {
   if (!m->has_fingerprint) {
     XXH3_state_t *h = XXH3_createState();
     const kvc_model_info *i = &m->info;
-    const int32_t layout[5] = {i->layers, i->kv_heads, i->head_dim, i->vocab_size, 1 /* f32 */};
+    /* the cache's element type is not hashed: a state file records it (state.c) */
+    const int32_t layout[5] = {i->layers, i->kv_heads, i->head_dim, i->vocab_size, 1};
     if (!h)
       s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
     else

@@ -28,8 +28,10 @@ typedef struct kvc__signature {
   int total_rank;         /* rank of total_sequence_length: 0 (scalar) or 1 */
   int has_logits_to_keep; /* an input, or an initializer a run may override (build-model's) */
   int keep_rank;          /* its rank: 0 (scalar) or 1 */
-  ONNXTensorElementDataType ids_type; /* of input_ids, position_ids and attention_mask */
-  kvc__layer_names *names;            /* layers entries, owned */
+  ONNXTensorElementDataType ids_type;   /* of input_ids, position_ids and attention_mask */
+  ONNXTensorElementDataType cache_type; /* of every past and present: float or float16 */
+  size_t row_bytes;        /* of one position of one head in the cache: head_dim elements */
+  kvc__layer_names *names; /* layers entries, owned */
 } kvc__signature;
 
 /* Sizes the graph may leave symbolic, from genai_config.json (`source`, named in messages);
@@ -43,6 +45,11 @@ typedef struct kvc__signature_hints {
 kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *hints,
                                kvc__signature *sig);
 void kvc__signature_free(kvc__signature *sig);
+
+/* Bytes of one cache element of `type` (float or float16), and its name ("float32",
+ * "float16") for messages. */
+size_t kvc__cache_type_bytes(ONNXTensorElementDataType type);
+const char *kvc__cache_type_name(ONNXTensorElementDataType type);
 
 struct kvc_model {
   kvc_model_info info;

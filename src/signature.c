@@ -5,7 +5,8 @@
  *            total_sequence_length (GroupQueryAttention graphs);
  *            past_key_{i} / past_value_{i}  or  past_key_values.{i}.key / .value
  *   outputs  logits; present_key_{i} / present_value_{i}  or  present.{i}.key / .value
- * Every cache tensor is (batch, kv_heads, time, head_dim) with kv_heads and head_dim fixed;
+ * Every cache tensor is (batch, kv_heads, time, head_dim) with kv_heads and head_dim fixed,
+ * all of one element type, float32 or float16;
  * logits is (batch, seq, vocab) with vocab fixed. logits_to_keep (an int64 scalar) may be an
  * input or an initializer a run overrides. Anything else is named and rejected. */
 #include <stdio.h>
@@ -136,15 +137,15 @@ static int is_id_type(ONNXTensorElementDataType t) {
 /* Check one cache tensor against the layout of the first one seen. */
 static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *hints, const io *t,
                               int *seen_first) {
-  if (t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ||
-      t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16)
+  if (t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16)
     return kvc__fail(KVC_ERR_UNSUPPORTED,
-                     "cache tensor '%s' is 16-bit floating point; kvcache supports float32 "
-                     "caches only for now",
+                     "cache tensor '%s' is bfloat16; kvcache's caches are float32 or float16",
                      t->name);
-  if (t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
-    return kvc__fail(KVC_ERR_MODEL, "cache tensor '%s' has element type %d; expected float",
-                     t->name, (int)t->d.type);
+  if (t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
+      t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+    return kvc__fail(KVC_ERR_MODEL,
+                     "cache tensor '%s' has element type %d; expected float or float16", t->name,
+                     (int)t->d.type);
   if (t->d.rank != 4)
     return kvc__fail(KVC_ERR_MODEL,
                      "cache tensor '%s' has rank %zu; expected 4 (batch, kv_heads, time, "
@@ -174,7 +175,11 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
   if (!*seen_first) {
     sig->kv_heads = (int)kv_heads;
     sig->head_dim = (int)head_dim;
+    sig->cache_type = t->d.type;
     *seen_first = 1;
+  } else if (t->d.type != sig->cache_type) {
+    return kvc__fail(KVC_ERR_MODEL, "cache tensor '%s' is %s; other cache tensors are %s", t->name,
+                     kvc__cache_type_name(t->d.type), kvc__cache_type_name(sig->cache_type));
   } else if (kv_heads != sig->kv_heads || head_dim != sig->head_dim) {
     return kvc__fail(KVC_ERR_MODEL,
                      "cache tensor '%s' is (batch, %lld, time, %lld); other cache tensors are "
@@ -325,6 +330,7 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
                   "vocab");
   if (!s) {
     sig->vocab = (int)logits->d.dims[2];
+    sig->row_bytes = (size_t)sig->head_dim * kvc__cache_type_bytes(sig->cache_type);
     /* outputs other than logits and the presents are computed but ignored: note them */
     for (size_t i = 0; i < n_out; i++) {
       int kind, layer = -1;
@@ -346,4 +352,14 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
 void kvc__signature_free(kvc__signature *sig) {
   kvc__free(sig->names);
   sig->names = NULL;
+}
+
+size_t kvc__cache_type_bytes(ONNXTensorElementDataType type) {
+  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
+}
+
+const char *kvc__cache_type_name(ONNXTensorElementDataType type) {
+  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? "float16"
+         : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "float32"
+                                                       : "of another type";
 }

@@ -19,7 +19,10 @@
 #include "path.h"
 
 #define STATE_MAGIC "KVCSTATE"
-enum { STATE_VERSION = 1, HEADER = 48, CHECKSUM = 8, F32 = 1 };
+enum { STATE_VERSION = 1, HEADER = 48, CHECKSUM = 8 };
+/* the header's element_type: the cache's, as kvc_kv_type numbers it (1 = float32, 2 =
+ * float16); a state loads only into a cache of its type */
+enum { F32 = KVC_KV_TYPE_F32, F16 = KVC_KV_TYPE_F16 };
 
 /* The header, as stored (little-endian, 48 bytes). */
 typedef struct header {
@@ -31,14 +34,14 @@ typedef struct header {
 } header;
 _Static_assert(sizeof(header) == HEADER, "the state header is 48 bytes");
 
-static size_t cache_floats(const header *h) {
-  return (size_t)h->layers * 2 * h->kv_heads * h->length * h->head_dim;
+static size_t cache_bytes(const header *h) {
+  return (size_t)h->layers * 2 * h->kv_heads * h->length * h->head_dim *
+         (h->element_type == F16 ? 2 : 4);
 }
 
 static size_t total_bytes(const header *h) {
   return HEADER + (size_t)h->length * sizeof(int32_t) +
-         (h->has_logits ? (size_t)h->vocab * sizeof(float) : 0) + cache_floats(h) * sizeof(float) +
-         CHECKSUM;
+         (h->has_logits ? (size_t)h->vocab * sizeof(float) : 0) + cache_bytes(h) + CHECKSUM;
 }
 
 static kvc_status header_of(kvc_seq *q, header *h) {
@@ -47,7 +50,7 @@ static kvc_status header_of(kvc_seq *q, header *h) {
   memset(h, 0, sizeof *h);
   memcpy(h->magic, STATE_MAGIC, 8);
   h->version = STATE_VERSION;
-  h->element_type = F32;
+  h->element_type = (uint32_t)i->kv_type;
   h->layers = (uint32_t)i->layers, h->kv_heads = (uint32_t)i->kv_heads;
   h->head_dim = (uint32_t)i->head_dim, h->vocab = (uint32_t)i->vocab_size;
   h->length = (uint32_t)c->lens[q->slot];
@@ -85,9 +88,9 @@ kvc_status kvc_seq_save_buffer(kvc_seq *q, void *buf, size_t cap, size_t *size) 
     memcpy(p, kvc__ctx_logits(c, q->slot), (size_t)h.vocab * sizeof(float));
     p += (size_t)h.vocab * sizeof(float);
   }
-  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (float *)(void *)p, 1)))
+  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, p, 1)))
     return s;
-  p += cache_floats(&h) * sizeof(float);
+  p += cache_bytes(&h);
   const uint64_t sum = XXH3_64bits(buf, (size_t)(p - (char *)buf));
   memcpy(p, &sum, CHECKSUM);
   return KVC_OK;
@@ -212,7 +215,8 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
   if (h.version != STATE_VERSION)
     return kvc__fail(h.version > STATE_VERSION ? KVC_ERR_UNSUPPORTED : KVC_ERR_IO,
                      "state version %u: this kvcache reads version %d", h.version, STATE_VERSION);
-  if (h.element_type != F32 || h.length > (uint32_t)INT32_MAX || h.has_logits > 1 ||
+  if ((h.element_type != F32 && h.element_type != F16) || h.length > (uint32_t)INT32_MAX ||
+      h.has_logits > 1 ||
       (uint64_t)h.layers * h.kv_heads * h.head_dim * h.length > ((uint64_t)1 << 40))
     return kvc__fail(KVC_ERR_IO, "state header is damaged (element type %u, length %u)",
                      h.element_type, h.length);
@@ -232,6 +236,14 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
                      (unsigned long long)h.fingerprint, h.layers, h.kv_heads, h.head_dim, h.vocab,
                      (unsigned long long)want.fingerprint, want.layers, want.kv_heads,
                      want.head_dim, want.vocab);
+  if (h.element_type != want.element_type)
+    return kvc__fail(KVC_ERR_INVALID_ARG,
+                     "state holds a %s cache; this sequence's cache is %s: open the model with "
+                     "kv_type %s (--kv-type %s) to load it",
+                     kvc_kv_type_name((kvc_kv_type)h.element_type),
+                     kvc_kv_type_name((kvc_kv_type)want.element_type),
+                     kvc_kv_type_name((kvc_kv_type)h.element_type),
+                     kvc_kv_type_name((kvc_kv_type)h.element_type));
   if (h.length > (uint32_t)c->capacity)
     return kvc__fail(KVC_ERR_CACHE_FULL, "state holds %u tokens; the sequence holds at most %d",
                      h.length, c->capacity);
@@ -248,7 +260,7 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
   p += h.has_logits ? (size_t)h.vocab * sizeof(float) : 0;
   /* the cache first: the one step that can fail, and it leaves the slot as it was. dense()
    * only reads when loading (byte copies: any alignment) */
-  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (float *)(uintptr_t)p, 0)))
+  if ((s = c->ops->dense(c, q->slot, (int32_t)h.length, (void *)(uintptr_t)p, 0)))
     return s;
   kvc__slot_set(c, q->slot, tokens, (int32_t)h.length, (const float *)(const void *)logits);
   return KVC_OK;

@@ -170,11 +170,16 @@ void th_decode_in_place(kvc_seq *q, int layers, int vocab, int steps) {
 }
 
 kvc_model *th_open_model(const char *dir) {
+  return th_open_model_typed(dir, KVC_KV_TYPE_AUTO);
+}
+
+kvc_model *th_open_model_typed(const char *dir, kvc_kv_type type) {
   kvc_model_params mp = kvc_model_default_params();
   mp.intra_op_threads = 1;
+  mp.kv_type = type;
   kvc_model *m = NULL;
   if (kvc_model_open(dir, &mp, &m) != KVC_OK)
-    fail_msg("kvc_model_open(%s): %s", dir, kvc_last_error());
+    fail_msg("kvc_model_open(%s, %s cache): %s", dir, kvc_kv_type_name(type), kvc_last_error());
   return m;
 }
 

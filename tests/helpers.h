@@ -46,6 +46,8 @@ uint8_t *th_slurp(const char *path, size_t *size);
 /* kvc_model_open with one intra-op thread (tests run side by side); the test fails with
  * kvc_last_error() if it cannot. */
 kvc_model *th_open_model(const char *dir);
+/* ... with the cache of element type `type`. */
+kvc_model *th_open_model_typed(const char *dir, kvc_kv_type type);
 
 /* A new sequence in `mode`; the test fails (with kvc_last_error()) if it cannot be made. */
 kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode);

@@ -1,8 +1,8 @@
 /* Tests for many sequences over one context: batched appends, joining and leaving, forks,
  * rewinds and K-candidate evaluation, each checked against lone sequences fed the same
  * tokens (the oracle), on the GQA model (one run for many rows), the model with kvcache's
- * own attention operator (the same, on its kernel) and the Concat model (the fallback: one
- * run per sequence). */
+ * own attention operator (the same, on its kernel; and with a float16 cache) and the Concat
+ * model (the fallback: one run per sequence). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +22,7 @@ enum { VOCAB = 1000, SLOTS = 16 };
 
 typedef struct fixture {
   char concat_dir[256], gqa_dir[256], own_dir[256];
-  kvc_model *concat, *gqa, *own;
+  kvc_model *concat, *gqa, *own, *own_f16; /* the last: own_dir with a float16 cache */
 } fixture;
 
 static int setup(void **state) {
@@ -39,6 +39,7 @@ static int setup(void **state) {
   f->concat = th_open_model(f->concat_dir);
   f->gqa = th_open_model(f->gqa_dir);
   f->own = th_open_model(f->own_dir);
+  f->own_f16 = th_open_model_typed(f->own_dir, KVC_KV_TYPE_F16);
   *state = f;
   return 0;
 }
@@ -48,6 +49,7 @@ static int teardown(void **state) {
   kvc_model_free(f->concat);
   kvc_model_free(f->gqa);
   kvc_model_free(f->own);
+  kvc_model_free(f->own_f16);
   th_rmdir(f->concat_dir);
   th_rmdir(f->gqa_dir);
   th_rmdir(f->own_dir);
@@ -230,6 +232,11 @@ static void random_schedule_own_attention(void **state) {
   random_schedule(f->own, 12, 40, 16);
 }
 
+static void random_schedule_f16_cache(void **state) {
+  fixture *f = *state;
+  random_schedule(f->own_f16, 13, 60, 200);
+}
+
 static void random_schedule_concat(void **state) {
   fixture *f = *state;
   random_schedule(f->concat, 21, 30, 64);
@@ -322,8 +329,8 @@ static void candidates_equal_separate_appends(void **state) {
   int32_t prompt[30];
   for (int i = 0; i < 30; i++)
     prompt[i] = (i * 53 + 1) % VOCAB;
-  kvc_model *models[2] = {f->gqa, f->concat};
-  for (int mi = 0; mi < 2; mi++) {
+  kvc_model *models[3] = {f->gqa, f->concat, f->own_f16};
+  for (int mi = 0; mi < 3; mi++) {
     kvc_ctx *c = new_ctx(models[mi], 8);
     kvc_seq *q = seq_in(c);
     th_append(q, prompt, 30);
@@ -568,6 +575,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_schedule_gqa),
       cmocka_unit_test(random_schedule_own_attention),
+      cmocka_unit_test(random_schedule_f16_cache),
       cmocka_unit_test(random_schedule_concat),
       cmocka_unit_test(fork_copies_the_prefix_and_leaves_the_parent),
       cmocka_unit_test(candidates_equal_separate_appends),

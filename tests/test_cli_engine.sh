@@ -10,11 +10,12 @@ passed=0
 "$kvcache" build-model -o "$tmp/m" >/dev/null
 "$kvcache" build-model -o "$tmp/hf" --naming hf --layers 2 >/dev/null
 "$kvcache" build-model -o "$tmp/gqa" --attention gqa --layers 2 >/dev/null
+"$kvcache" build-model -o "$tmp/own" --attention kvcache --layers 2 >/dev/null
 
 # info, table and JSON
 out=$("$kvcache" info -m "$tmp/m")
 grep -qE '^naming +seed$' <<<"$out" || fail "info: naming: $out"
-grep -qE '^cache per token +8192 bytes$' <<<"$out" || fail "info: cache per token: $out"
+grep -qE '^cache per token +8192 bytes \(float32; --kv-type chooses\)$' <<<"$out" || fail "info: cache per token: $out"
 json=$("$kvcache" info -m "$tmp/hf" --json)
 for kv in '"naming":[[:space:]]*"hf"' '"layers":[[:space:]]*2' '"vocab_size":[[:space:]]*1000' \
   '"attention_mask":[[:space:]]*true' '"max_seq_len":[[:space:]]*512' '"kv_mode":[[:space:]]*"bound"'; do
@@ -87,6 +88,24 @@ grep -qE '^  bound +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail
 grep -qE '^  shared +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify gqa output: $(cat "$tmp/verify.txt")"
 passed=$((passed + 1))
 
+# a float16 cache: half the bytes, and every mode equal to its own recompute on every
+# attention kernel this CPU has (a path it lacks fails the session: reported, not tested)
+out=$("$kvcache" info -m "$tmp/own" --kv-type f16)
+grep -qE '^cache per token +2048 bytes \(float16; --kv-type chooses\)$' <<<"$out" || fail "info f16: $out"
+for path in portable avx2 avx512; do
+  if ! KVCACHE_ATTENTION=$path "$kvcache" info -m "$tmp/own" >/dev/null 2>&1; then
+    echo "note: this CPU has no $path attention kernel; not tested here"
+    continue
+  fi
+  KVCACHE_ATTENTION=$path "$kvcache" verify -m "$tmp/own" --kv-type f16 --prompt-len 8 --steps 300 \
+    --threads 1 >"$tmp/verify.txt" || fail "verify f16 ($path) failed: $(cat "$tmp/verify.txt")"
+  for kv in naive bound shared; do
+    grep -qE "^  $kv +0 at position [0-9]+  ok\$" "$tmp/verify.txt" ||
+      fail "verify f16 ($path): $kv is not exactly its recompute: $(cat "$tmp/verify.txt")"
+  done
+done
+passed=$((passed + 1))
+
 expect_error() { # CODE NEEDLE ARGS...
   local code="$1" needle="$2" rc=0 err
   shift 2
@@ -109,6 +128,8 @@ expect_error 1 "no .onnx file" info -m "$tmp"
 expect_error 2 "exceeds max length" verify -m "$tmp/m" --prompt-len 500 --steps 100
 expect_error 2 "of the context's 512 positions" generate -m "$tmp/m" --prompt-ids "1" -n 600
 expect_error 2 "kv_mode shared" generate -m "$tmp/m" --prompt-ids "1" --kv shared
+expect_error 1 "--attention kvcache" generate -m "$tmp/gqa" --prompt-ids "1" --kv-type f16
+expect_error 2 "--kv-type expects 'auto', 'f32' or 'f16', got 'f8'" info -m "$tmp/own" --kv-type f8
 if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
   expect_error 1 "KVCACHE_FORCE_CPU" info -m "$tmp/m" --provider cuda
 fi

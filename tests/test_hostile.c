@@ -517,10 +517,11 @@ static void outputs_smaller_than_declared_are_refused(void **state) {
     const char *needle;
   } cases[] = {
       {50, 2, KVC_KV_NAIVE,
-       "'logits' came back from the run as (1, 3, 50): expected a float tensor (1, 3, 100)"},
+       "'logits' came back from the run as (1, 3, 50): expected a float32 tensor (1, 3, 100)"},
       {50, 2, KVC_KV_UNCACHED, "'logits' came back from the run as (1, 3, 50)"},
       {100, 1, KVC_KV_NAIVE,
-       "'present_key_0' came back from the run as (1, 1, 3, 1): expected a float tensor (1, 1, 3, "
+       "'present_key_0' came back from the run as (1, 1, 3, 1): expected a float32 tensor (1, 1, "
+       "3, "
        "2)"},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -74,13 +74,21 @@ static void help_line(FILE *f, const kvc_opt *o) {
 static const char *const providers[] = {"cpu", "cuda", NULL};
 static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
                                     KVC_KV_UNCACHED};
-enum { N_MODEL_OPTS = 5, N_MODES = sizeof modes / sizeof modes[0] };
+static const kvc_kv_type types[] = {KVC_KV_TYPE_AUTO, KVC_KV_TYPE_F32, KVC_KV_TYPE_F16};
+enum {
+  N_MODEL_OPTS = 6,
+  N_MODES = sizeof modes / sizeof modes[0],
+  N_TYPES = sizeof types / sizeof types[0]
+};
 
-/* The model options' rows; picks[0] and picks[1] take the provider's and the mode's index. */
+/* The model options' rows; picks[0], [1] and [2] take the provider's, the mode's and the
+ * cache type's index. */
 static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *picks) {
-  static const char *mode_names[N_MODES + 1];
+  static const char *mode_names[N_MODES + 1], *type_names[N_TYPES + 1];
   for (int k = 0; k < N_MODES; k++)
     mode_names[k] = kvc_kv_mode_name(modes[k]);
+  for (int k = 0; k < N_TYPES; k++)
+    type_names[k] = kvc_kv_type_name(types[k]);
   const kvc_opt rows[N_MODEL_OPTS] = {
       {.name = "--model",
        .alias = "-m",
@@ -107,6 +115,12 @@ static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *p
        .choices = mode_names,
        .help = "KV cache mode: auto, naive, bound, shared, uncached (auto: shared\n"
                "where the graph writes its cache in place, else bound)"},
+      {.name = "--kv-type",
+       .kind = KVC_OPT_CHOICE,
+       .target = &picks[2],
+       .choices = type_names,
+       .help = "cache element type (auto: the graph's, float32 for build-model's);\n"
+               "f16 halves the cache's bytes, needs --attention kvcache graphs"},
       {.name = "--max-seq",
        .meta = "N",
        .kind = KVC_OPT_I32,
@@ -127,7 +141,7 @@ void kvc_args_help(const kvc_args *a, FILE *f) {
     kvc_opt model[N_MODEL_OPTS];
     kvc_model_params p;
     const char *dir;
-    int picks[2];
+    int picks[3];
     model_opts(model, &p, &dir, picks);
     for (int k = 0; k < N_MODEL_OPTS; k++)
       help_line(f, &model[k]);
@@ -190,7 +204,7 @@ static int take(const char *cmd, const char *opt, const kvc_opt *o, const char *
 
 int kvc_args_parse(kvc_args *a, int argc, char **argv) {
   kvc_opt model[N_MODEL_OPTS];
-  int picks[2] = {-1, -1};
+  int picks[3] = {-1, -1, -1};
   const int n_model = a->model ? N_MODEL_OPTS : 0;
   if (a->model)
     model_opts(model, a->model, a->model_dir, picks);
@@ -231,6 +245,8 @@ int kvc_args_parse(kvc_args *a, int argc, char **argv) {
     a->model->provider = providers[picks[0]];
   if (picks[1] >= 0)
     a->model->kv_mode = modes[picks[1]];
+  if (picks[2] >= 0)
+    a->model->kv_type = types[picks[2]];
   return KVC_ARGS_GO;
 }
 

@@ -65,7 +65,7 @@ typedef struct kvc_args {
   kvc_opt *opts;
   int n_opts;
   /* when not NULL, the options of every command that opens a model (-m/--model DIR,
-   * --provider, --threads, --kv, --max-seq) into *model and *model_dir */
+   * --provider, --threads, --kv, --kv-type, --max-seq) into *model and *model_dir */
   kvc_model_params *model;
   const char **model_dir;
   /* words that are not options (quantize's IN_DIR OUT_DIR): at most max_words, into words */

@@ -72,8 +72,14 @@ int kvc_cmd_eval(int argc, char **argv) {
   kvc_model_params mp = kvc_model_default_params();
   int64_t prompts = 16, prompt_len = 16, steps = 256;
   uint64_t seed = 1;
+  /* kvc_kv_type's values in order, so that the index is the type */
+  static const char *const types[] = {"auto", "f32", "f16", NULL};
+  int other_type = -1;
   kvc_opt opts[] = {
       KVC_TEXT("--against", "DIR", &other_dir, "the model to evaluate (same vocabulary)"),
+      KVC_CHOICE("--against-kv-type", NULL, &other_type, types,
+                 "its cache element type (default: --kv-type's); the same DIR\n"
+                 "with another type measures what the cache type costs"),
       KVC_INT64("--prompts", "N", &prompts, 1, 1 << 20, "streams (16)"),
       KVC_INT64("--prompt-len", "N", &prompt_len, 1, 1 << 20,
                 "random prompt tokens per stream (16)"),
@@ -91,9 +97,12 @@ int kvc_cmd_eval(int argc, char **argv) {
     return KVC_EXIT_USAGE;
   }
   kvc_model *base = NULL, *other = NULL;
+  kvc_model_params op = mp;
+  if (other_type >= 0)
+    op.kv_type = (kvc_kv_type)other_type;
   int rc = kvc_arg_open_model(cmd, base_dir, &mp, &base);
   if (!rc)
-    rc = kvc_arg_open_model(cmd, other_dir, &mp, &other);
+    rc = kvc_arg_open_model(cmd, other_dir, &op, &other);
   kvc_model_info bi, oi;
   if (!rc) {
     kvc_model_get_info(base, &bi);
@@ -151,11 +160,15 @@ int kvc_cmd_eval(int argc, char **argv) {
     kvc_seq_free(b);
   }
   if (!rc) {
-    printf("%s against %s: %lld streams, prompts of %lld, %lld greedy steps\n", other_dir,
-           base_dir ? base_dir : "(default)", (long long)prompts, (long long)prompt_len,
+    printf("%s (%s cache) against %s (%s cache): %lld streams, prompts of %lld, %lld greedy "
+           "steps\n",
+           other_dir, kvc_kv_type_name(oi.kv_type), base_dir ? base_dir : "(default)",
+           kvc_kv_type_name(bi.kv_type), (long long)prompts, (long long)prompt_len,
            (long long)steps);
     printf("%-12s %8s %12s %10s %10s\n", "positions", "compared", "mean KL", "top-1", "max |dl|");
     cJSON *root = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "kv_type", kvc_kv_type_name(bi.kv_type));
+    cJSON_AddStringToObject(root, "against_kv_type", kvc_kv_type_name(oi.kv_type));
     for (int k = 0; k < n_buckets; k++) {
       if (!buckets[k].n)
         continue;

@@ -76,6 +76,7 @@ static int print_json(const kvc_model_info *i, const kvc_runtime_info *rt) {
   cJSON_AddNumberToObject(o, "quantized_matmuls", i->quantized_matmuls);
   cJSON_AddNumberToObject(o, "quantized_macs", (double)i->quantized_macs);
   cJSON_AddNumberToObject(o, "weight_accuracy_level", i->weight_accuracy_level);
+  cJSON_AddStringToObject(o, "kv_type", kvc_kv_type_name(i->kv_type));
   cJSON_AddNumberToObject(o, "cache_bytes_per_token", (double)i->cache_bytes_per_token);
   cJSON_AddNumberToObject(o, "cache_bytes_at_max",
                           (double)i->cache_bytes_per_token * i->max_seq_len);
@@ -155,7 +156,9 @@ int kvc_cmd_info(int argc, char **argv) {
              i.weight_accuracy_level);
     else
       printf("weights          float32 (%d matrix products)\n", i.matmuls);
-    printf("cache per token  %lld bytes\n", (long long)i.cache_bytes_per_token);
+    printf("cache per token  %lld bytes (%s; --kv-type chooses)\n",
+           (long long)i.cache_bytes_per_token,
+           i.kv_type == KVC_KV_TYPE_F16 ? "float16" : "float32");
     printf("cache at max     %lld bytes (%.1f MB)\n",
            (long long)i.cache_bytes_per_token * i.max_seq_len,
            (double)i.cache_bytes_per_token * i.max_seq_len / 1e6);
