@@ -148,17 +148,22 @@ KVC_API const char *kvc_kv_mode_name(kvc_kv_mode mode);
  *  F32:  float32, 4 bytes a value.
  *  F16:  IEEE half precision, 2 bytes a value: keys and values are rounded to the nearest
  *        half (ties to even) as they are written, prefill and recompute included, and widened
- *        exactly when read. Needs a graph whose attention is kvcache's operator
- *        (build-model --attention kvcache): kvc_model_open retypes its cache tensors as it
- *        loads it (the file is not changed). A graph whose attention is ONNX Runtime's
- *        (GroupQueryAttention, Concat) keeps the type it declares; asking it for another is
- *        KVC_ERR_UNSUPPORTED. */
+ *        exactly when read.
+ *  Q8:   8-bit: each position of each K/V head is stored as head size signed codes and one
+ *        float scale (max |x| / 127; code = x / scale rounded to nearest even), 8 + 32 / head
+ *        size bits a value (8.5 at head size 64, as llama.cpp's q8_0). Written once as each
+ *        token arrives, prefill and recompute included; read as code x scale.
+ * F16 and Q8 need a graph whose attention is kvcache's operator (build-model --attention
+ * kvcache): kvc_model_open retypes its cache tensors as it loads it (the file is not
+ * changed). A graph whose attention is ONNX Runtime's (GroupQueryAttention, Concat) keeps the
+ * type it declares; asking it for another is KVC_ERR_UNSUPPORTED. */
 typedef enum kvc_kv_type {
   KVC_KV_TYPE_AUTO = 0,
   KVC_KV_TYPE_F32 = 1,
   KVC_KV_TYPE_F16 = 2,
+  KVC_KV_TYPE_Q8 = 3,
 } kvc_kv_type;
-/* "auto", "f32", "f16"; NULL for other values. */
+/* "auto", "f32", "f16", "q8"; NULL for other values. */
 KVC_API const char *kvc_kv_type_name(kvc_kv_type type);
 
 /* Log levels passed to kvc_log_fn. */
@@ -232,7 +237,8 @@ typedef struct kvc_model_info {
   kvc_naming naming;             /* detected I/O naming convention */
   int32_t layers;                /* number of past/present pairs */
   int32_t kv_heads;              /* heads of the cache tensors */
-  int32_t head_dim;              /* last dimension of the cache tensors */
+  int32_t head_dim;              /* head size: the cache tensors' last dimension (an 8-bit
+                                  * cache's is 4 more: each row's scale) */
   int32_t vocab_size;            /* last dimension of logits */
   int32_t max_seq_len;           /* cache capacity in tokens */
   int32_t model_max_seq_len;     /* the model's own maximum (config, else graph), 0 if unknown */

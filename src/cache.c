@@ -13,7 +13,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   memset(c, 0, sizeof *c);
   c->layers = m->sig.layers;
   c->kv_heads = m->sig.kv_heads;
-  c->head_dim = m->sig.head_dim;
+  c->dim = m->sig.cache_dim;
   c->slots = slots;
   c->stride = stride;
   c->copies = copies;

@@ -21,12 +21,13 @@
 #include "model.h"
 
 typedef struct kvc__cache {
-  int layers, kv_heads, head_dim, slots;
+  int layers, kv_heads, slots;
+  int dim;             /* the cache tensors' last dimension (head size; + 4 for 8-bit rows) */
   int stride;          /* positions per slot */
   int copies;          /* 2 for BOUND (ping, pong), 1 for SHARED */
   void **buf;          /* (layers, 2 [key, value], copies) buffers of all slots */
   uint8_t *cur;        /* (slots) BOUND: which copy holds the slot's past */
-  size_t row_bytes;    /* one position of one head: head_dim elements of the cache type */
+  size_t row_bytes;    /* one position of one head: a row of the cache's type */
   size_t slot_bytes;   /* kv_heads * stride rows */
   OrtAllocator *alloc; /* the model's cache allocator (not owned) */
   int on_host;         /* host memory: repacks and copies are memcpy */

@@ -95,7 +95,7 @@ static kvc_status plain_run(kvc_ctx *c, const kvc__rows *r, int presents, const 
   const kvc__signature *sig = &c->model->sig;
   const int32_t rows = kvc__logits_rows(c, r);
   const int64_t logits_shape[3] = {1, rows, c->vocab},
-                cache_shape[4] = {1, sig->kv_heads, total, sig->head_dim};
+                cache_shape[4] = {1, sig->kv_heads, total, sig->cache_dim};
   if (!s)
     s = check_output(k->out_values[0], "logits", ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, logits_shape,
                      3);
@@ -171,7 +171,7 @@ static kvc_status plain_init(kvc_ctx *c) {
       k->out_names[1 + 2 * l + kv] = m->sig.names[l].present[kv];
     }
   }
-  const int64_t shape[4] = {1, m->sig.kv_heads, 0, m->sig.head_dim};
+  const int64_t shape[4] = {1, m->sig.kv_heads, 0, m->sig.cache_dim};
   kvc_status s = kvc__view(m->host_mem, k->empty_data, 0, shape, 4, m->sig.cache_type, &k->empty);
   for (int32_t i = 0; i < c->slots * 2 * L; i++)
     k->past[i] = k->empty;
@@ -203,7 +203,7 @@ static kvc_status prefix_copy(const kvc_ctx *c, const OrtValue *from, int32_t fr
   const OrtApi *ort = kvc__ort();
   const kvc__signature *sig = &c->model->sig;
   OrtAllocator *alloc = NULL;
-  const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
+  const int64_t shape[4] = {1, sig->kv_heads, len, sig->cache_dim};
   const size_t row = sig->row_bytes;
   char *dst = NULL, *src = NULL;
   *out = NULL;
@@ -278,7 +278,7 @@ static kvc_status naive_dense(kvc_ctx *c, int32_t slot, int32_t len, void *dense
     char *data = NULL;
     if (!to_dense) {
       OrtAllocator *alloc = NULL;
-      const int64_t shape[4] = {1, sig->kv_heads, len, sig->head_dim};
+      const int64_t shape[4] = {1, sig->kv_heads, len, sig->cache_dim};
       k->fresh[i] = NULL;
       s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&alloc), "allocator");
       if (!s)

@@ -74,8 +74,8 @@ static kvc_status bound_run(kvc_ctx *c, const kvc__rows *r, const float **logits
 
   /* past: the first `past` positions of one buffer; present: the other, n longer */
   const kvc__cache *cache = &k->cache;
-  const int64_t past_shape[4] = {1, cache->kv_heads, past, cache->head_dim};
-  const int64_t present_shape[4] = {1, cache->kv_heads, total, cache->head_dim};
+  const int64_t past_shape[4] = {1, cache->kv_heads, past, cache->dim};
+  const int64_t present_shape[4] = {1, cache->kv_heads, total, cache->dim};
   const size_t row = (size_t)cache->kv_heads * cache->row_bytes;
   const ONNXTensorElementDataType type = m->sig.cache_type;
   for (int l = 0; l < cache->layers && !s; l++) {
@@ -135,7 +135,7 @@ static kvc_status bind_rows(kvc_ctx *c, int32_t first, int32_t count, int32_t n,
   kvc__slotted *k = state_of(c);
   const kvc_model *m = c->model;
   const kvc__cache *cache = &k->cache;
-  const int64_t shape[4] = {count, cache->kv_heads, cache->stride, cache->head_dim};
+  const int64_t shape[4] = {count, cache->kv_heads, cache->stride, cache->dim};
   const size_t bytes = cache->slot_bytes * (size_t)count;
   k->bound_count = 0;
   kvc_status s = KVC_OK;

@@ -39,17 +39,22 @@ const char *kvc_kv_type_name(kvc_kv_type type) {
     return "f32";
   case KVC_KV_TYPE_F16:
     return "f16";
+  case KVC_KV_TYPE_Q8:
+    return "q8";
   }
   return NULL;
 }
 
 /* The ONNX element type of a cache of `type` (not AUTO), and back. */
 static ONNXTensorElementDataType onnx_type(kvc_kv_type type) {
-  return type == KVC_KV_TYPE_F16 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
-                                 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  return type == KVC_KV_TYPE_F16  ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
+         : type == KVC_KV_TYPE_Q8 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
+                                  : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 static kvc_kv_type kv_type_of(ONNXTensorElementDataType type) {
-  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? KVC_KV_TYPE_F16 : KVC_KV_TYPE_F32;
+  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? KVC_KV_TYPE_F16
+         : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8  ? KVC_KV_TYPE_Q8
+                                                       : KVC_KV_TYPE_F32;
 }
 
 void kvc__log(const kvc_model *m, int level, const char *fmt, ...) {

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "attention_kernel.h"
 #include "graph_file.h"
 #include "kvcache.h"
 #include "ort.h"
@@ -29,8 +30,9 @@ typedef struct kvc__signature {
   int has_logits_to_keep; /* an input, or an initializer a run may override (build-model's) */
   int keep_rank;          /* its rank: 0 (scalar) or 1 */
   ONNXTensorElementDataType ids_type;   /* of input_ids, position_ids and attention_mask */
-  ONNXTensorElementDataType cache_type; /* of every past and present: float or float16 */
-  size_t row_bytes;        /* of one position of one head in the cache: head_dim elements */
+  ONNXTensorElementDataType cache_type; /* of every past and present: float, float16, int8 */
+  int cache_dim;           /* their last dimension: head_dim, or head_dim + 4 for int8 (q8.h) */
+  size_t row_bytes;        /* of one position of one head in the cache */
   kvc__layer_names *names; /* layers entries, owned */
 } kvc__signature;
 
@@ -46,9 +48,9 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
                                kvc__signature *sig);
 void kvc__signature_free(kvc__signature *sig);
 
-/* Bytes of one cache element of `type` (float or float16), and its name ("float32",
- * "float16") for messages. */
-size_t kvc__cache_type_bytes(ONNXTensorElementDataType type);
+/* The kernels' kind of a cache of ONNX element type `type` (float, float16, int8), and its
+ * name ("float32", "float16", "8-bit ...") for messages. */
+kvc__cache_kind kvc__cache_kind_of(ONNXTensorElementDataType type);
 const char *kvc__cache_type_name(ONNXTensorElementDataType type);
 
 struct kvc_model {

@@ -6,7 +6,8 @@
  *            past_key_{i} / past_value_{i}  or  past_key_values.{i}.key / .value
  *   outputs  logits; present_key_{i} / present_value_{i}  or  present.{i}.key / .value
  * Every cache tensor is (batch, kv_heads, time, head_dim) with kv_heads and head_dim fixed,
- * all of one element type, float32 or float16;
+ * all of one element type: float32, float16, or int8 rows of head_dim + 4 bytes (kvcache's
+ * 8-bit cache: codes and a scale, src/ops/q8.h);
  * logits is (batch, seq, vocab) with vocab fixed. logits_to_keep (an int64 scalar) may be an
  * input or an initializer a run overrides. Anything else is named and rejected. */
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "error.h"
 #include "model.h"
 #include "naming.h"
+#include "q8.h"
 
 typedef struct tensor_desc {
   ONNXTensorElementDataType type;
@@ -139,13 +141,23 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
                               int *seen_first) {
   if (t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16)
     return kvc__fail(KVC_ERR_UNSUPPORTED,
-                     "cache tensor '%s' is bfloat16; kvcache's caches are float32 or float16",
+                     "cache tensor '%s' is bfloat16; kvcache's caches are float32, float16 or "
+                     "8-bit",
                      t->name);
   if (t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
-      t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+      t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 &&
+      t->d.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8)
     return kvc__fail(KVC_ERR_MODEL,
-                     "cache tensor '%s' has element type %d; expected float or float16", t->name,
-                     (int)t->d.type);
+                     "cache tensor '%s' has element type %d; expected float, float16 or int8",
+                     t->name, (int)t->d.type);
+  /* an 8-bit cache's rows (kvcache's attention operator's) hold head size codes and a
+   * 4-byte scale: its last dimension must be stated */
+  const int q8 = t->d.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+  if (q8 && (t->d.rank != 4 || t->d.dims[3] <= KVC_Q8_SCALE_BYTES))
+    return kvc__fail(KVC_ERR_MODEL,
+                     "cache tensor '%s' is int8 (an 8-bit cache): expected a fixed last "
+                     "dimension of head size + %d",
+                     t->name, KVC_Q8_SCALE_BYTES);
   if (t->d.rank != 4)
     return kvc__fail(KVC_ERR_MODEL,
                      "cache tensor '%s' has rank %zu; expected 4 (batch, kv_heads, time, "
@@ -154,8 +166,9 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
   /* a symbolic kv_heads or head_dim (onnxruntime-genai's builder names the head size
    * kv_cache_dim) takes genai_config.json's number; a fixed one must agree with it (else the
    * first run fails inside ONNX Runtime, naming neither the file nor the key) */
+  const int64_t last = t->d.dims[3] > 0 && q8 ? t->d.dims[3] - KVC_Q8_SCALE_BYTES : t->d.dims[3];
   for (int k = 0; k < 2; k++) {
-    const int64_t graph = t->d.dims[k ? 3 : 1], hint = k ? hints->head_dim : hints->kv_heads;
+    const int64_t graph = k ? last : t->d.dims[1], hint = k ? hints->head_dim : hints->kv_heads;
     if (graph > 0 && hint > 0 && graph != hint)
       return kvc__fail(KVC_ERR_MODEL,
                        "%s: model.decoder.%s is %lld, but the graph's cache tensor '%s' has %lld "
@@ -165,7 +178,7 @@ static kvc_status check_cache(kvc__signature *sig, const kvc__signature_hints *h
                        (long long)graph, k ? 3 : 1);
   }
   const int64_t kv_heads = t->d.dims[1] > 0 ? t->d.dims[1] : hints->kv_heads;
-  const int64_t head_dim = t->d.dims[3] > 0 ? t->d.dims[3] : hints->head_dim;
+  const int64_t head_dim = last > 0 ? last : hints->head_dim;
   if (kv_heads <= 0 || head_dim <= 0)
     return kvc__fail(KVC_ERR_MODEL,
                      "cache tensor '%s' has a symbolic %s (dim %d) and no genai_config.json "
@@ -330,7 +343,10 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
                   "vocab");
   if (!s) {
     sig->vocab = (int)logits->d.dims[2];
-    sig->row_bytes = (size_t)sig->head_dim * kvc__cache_type_bytes(sig->cache_type);
+    sig->row_bytes = kvc__cache_row_bytes(kvc__cache_kind_of(sig->cache_type), sig->head_dim);
+    sig->cache_dim = sig->cache_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
+                         ? sig->head_dim + KVC_Q8_SCALE_BYTES
+                         : sig->head_dim;
     /* outputs other than logits and the presents are computed but ignored: note them */
     for (size_t i = 0; i < n_out; i++) {
       int kind, layer = -1;
@@ -354,12 +370,15 @@ void kvc__signature_free(kvc__signature *sig) {
   sig->names = NULL;
 }
 
-size_t kvc__cache_type_bytes(ONNXTensorElementDataType type) {
-  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
+kvc__cache_kind kvc__cache_kind_of(ONNXTensorElementDataType type) {
+  return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? KVC_CACHE_F16
+         : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8  ? KVC_CACHE_Q8
+                                                       : KVC_CACHE_F32;
 }
 
 const char *kvc__cache_type_name(ONNXTensorElementDataType type) {
   return type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? "float16"
          : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "float32"
+         : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8  ? "8-bit (int8 codes and scales)"
                                                        : "of another type";
 }

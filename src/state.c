@@ -21,8 +21,8 @@
 #define STATE_MAGIC "KVCSTATE"
 enum { STATE_VERSION = 1, HEADER = 48, CHECKSUM = 8 };
 /* the header's element_type: the cache's, as kvc_kv_type numbers it (1 = float32, 2 =
- * float16); a state loads only into a cache of its type */
-enum { F32 = KVC_KV_TYPE_F32, F16 = KVC_KV_TYPE_F16 };
+ * float16, 3 = 8-bit rows); a state loads only into a cache of its type */
+enum { F32 = KVC_KV_TYPE_F32, F16 = KVC_KV_TYPE_F16, Q8 = KVC_KV_TYPE_Q8 };
 
 /* The header, as stored (little-endian, 48 bytes). */
 typedef struct header {
@@ -34,9 +34,16 @@ typedef struct header {
 } header;
 _Static_assert(sizeof(header) == HEADER, "the state header is 48 bytes");
 
+/* Bytes of one cache row of the header's type. */
+static size_t row_bytes(const header *h) {
+  const kvc__cache_kind kind = h->element_type == Q8    ? KVC_CACHE_Q8
+                               : h->element_type == F16 ? KVC_CACHE_F16
+                                                        : KVC_CACHE_F32;
+  return kvc__cache_row_bytes(kind, (int)h->head_dim);
+}
+
 static size_t cache_bytes(const header *h) {
-  return (size_t)h->layers * 2 * h->kv_heads * h->length * h->head_dim *
-         (h->element_type == F16 ? 2 : 4);
+  return (size_t)h->layers * 2 * h->kv_heads * h->length * row_bytes(h);
 }
 
 static size_t total_bytes(const header *h) {
@@ -215,7 +222,7 @@ kvc_status kvc_seq_load_buffer(kvc_seq *q, const void *buf, size_t size) {
   if (h.version != STATE_VERSION)
     return kvc__fail(h.version > STATE_VERSION ? KVC_ERR_UNSUPPORTED : KVC_ERR_IO,
                      "state version %u: this kvcache reads version %d", h.version, STATE_VERSION);
-  if ((h.element_type != F32 && h.element_type != F16) || h.length > (uint32_t)INT32_MAX ||
+  if (h.element_type < F32 || h.element_type > Q8 || h.length > (uint32_t)INT32_MAX ||
       h.has_logits > 1 ||
       (uint64_t)h.layers * h.kv_heads * h.head_dim * h.length > ((uint64_t)1 << 40))
     return kvc__fail(KVC_ERR_IO, "state header is damaged (element type %u, length %u)",

@@ -16,6 +16,7 @@
 #include "attention_kernel.h"
 #include "attention_op.h"
 #include "half.h"
+#include "q8.h"
 #include "helpers.h"
 #include "onnx.h"
 #include "naming.h"
@@ -57,8 +58,10 @@ static void kernels_match_a_double_softmax(void **state) {
   float *q = malloc(16 * 128 * sizeof *q), *out = malloc(16 * 128 * sizeof *out);
   float *k = malloc(511 * 128 * sizeof *k), *v = malloc(511 * 128 * sizeof *v);
   double *want = malloc(16 * 128 * sizeof *want), *s = malloc(511 * sizeof *s);
-  /* the same keys and values as halves, and those halves widened: a float16 cache */
+  /* the same keys and values as halves or 8-bit rows, and those widened: a float16 or 8-bit
+   * cache */
   uint16_t *k16 = malloc(511 * 128 * sizeof *k16), *v16 = malloc(511 * 128 * sizeof *v16);
+  int8_t *k8 = malloc(511 * (128 + 4)), *v8 = malloc(511 * (128 + 4));
   float *kw = malloc(511 * 128 * sizeof *kw), *vw = malloc(511 * 128 * sizeof *vw);
   float *out16 = malloc(16 * 128 * sizeof *out16);
   int runs = 0;
@@ -95,7 +98,7 @@ static void kernels_match_a_double_softmax(void **state) {
               want[h * d + i] = acc / z;
             }
           }
-          kvc__attend_for(path, d)(q, g, d, k, v, 0, n, out);
+          kvc__attend_for(path, d)(q, g, d, k, v, KVC_CACHE_F32, n, out);
           double worst = 0;
           for (int i = 0; i < g * d; i++)
             worst = fmax(worst, fabs(out[i] - want[i]));
@@ -107,10 +110,24 @@ static void kernels_match_a_double_softmax(void **state) {
             k16[i] = kvc__half_from_float(k[i]), v16[i] = kvc__half_from_float(v[i]);
             kw[i] = kvc__half_to_float(k16[i]), vw[i] = kvc__half_to_float(v16[i]);
           }
-          kvc__attend_for(path, d)(q, g, d, kw, vw, 0, n, out);
-          kvc__attend_for(path, d)(q, g, d, k16, v16, 1, n, out16);
+          kvc__attend_for(path, d)(q, g, d, kw, vw, KVC_CACHE_F32, n, out);
+          kvc__attend_for(path, d)(q, g, d, k16, v16, KVC_CACHE_F16, n, out16);
           if (memcmp(out, out16, (size_t)(g * d) * sizeof *out) != 0)
             fail_msg("%s, head size %d, %lld keys, group %d: a float16 cache is not its values' "
+                     "float cache",
+                     paths[p], d, (long long)n, g);
+          /* an 8-bit cache: the bits of a float cache holding code x scale */
+          const size_t row = kvc__q8_row_bytes(d);
+          for (int64_t j = 0; j < n; j++) {
+            kvc__q8_quantize_row(k + j * d, d, k8 + (size_t)j * row);
+            kvc__q8_quantize_row(v + j * d, d, v8 + (size_t)j * row);
+            kvc__q8_dequantize_row(k8 + (size_t)j * row, d, kw + j * d);
+            kvc__q8_dequantize_row(v8 + (size_t)j * row, d, vw + j * d);
+          }
+          kvc__attend_for(path, d)(q, g, d, kw, vw, KVC_CACHE_F32, n, out);
+          kvc__attend_for(path, d)(q, g, d, k8, v8, KVC_CACHE_Q8, n, out16);
+          if (memcmp(out, out16, (size_t)(g * d) * sizeof *out) != 0)
+            fail_msg("%s, head size %d, %lld keys, group %d: an 8-bit cache is not its values' "
                      "float cache",
                      paths[p], d, (long long)n, g);
           runs++;
@@ -119,7 +136,7 @@ static void kernels_match_a_double_softmax(void **state) {
   unsetenv("KVCACHE_ATTENTION");
   assert_true(runs >= (int)(sizeof dims / sizeof *dims * sizeof lens / sizeof *lens * 4));
   free(q), free(out), free(k), free(v), free(want), free(s);
-  free(k16), free(v16), free(kw), free(vw), free(out16);
+  free(k16), free(v16), free(kw), free(vw), free(out16), free(k8), free(v8);
 }
 
 /* The half conversions of a float16 cache: every half widens to its value (sign x 2^e x
@@ -171,6 +188,58 @@ static void halves_convert_exactly(void **state) {
     if (tie && err > 0)
       assert_int_equal(h & 1, 0);
   }
+}
+
+/* The 8-bit cache's rows: the scale is max |x| / 127, every code the nearest integer to
+ * x / scale (ties to even) within -127..127, the largest value's code +-127, a value read back
+ * as code x scale; a zero row keeps scale 0, and NaN and a row's infinities store 0. */
+static void q8_rows_round_to_nearest(void **state) {
+  (void)state;
+  enum { D = 64 };
+  kvc__rng r = kvc__rng_seeded(9);
+  float x[D], back[D];
+  int8_t row[D + KVC_Q8_SCALE_BYTES];
+  for (int t = 0; t < 20000; t++) {
+    const float spread = ldexpf(1.0f, t % 40 - 20);
+    int at_max = 0;
+    for (int i = 0; i < D; i++) {
+      x[i] = spread * uniform(&r);
+      /* exact ties: the largest 127 x spread (a power of two), so scale = spread and these
+       * are k + 1/2 scales */
+      if (t % 7 == 0)
+        x[i] = i == 0 ? 127.0f * spread : ((float)(i % 64) - 32.5f) * spread;
+      if (fabsf(x[i]) > fabsf(x[at_max]))
+        at_max = i;
+    }
+    kvc__q8_quantize_row(x, D, row);
+    const float scale = kvc__q8_scale(row, D);
+    assert_true(scale == fabsf(x[at_max]) / 127.0f);
+    assert_int_equal(abs(row[at_max]), 127);
+    kvc__q8_dequantize_row(row, D, back);
+    for (int i = 0; i < D; i++) {
+      const double exact = (double)x[i] / scale, err = fabs(exact - row[i]);
+      assert_true(row[i] >= -127 && row[i] <= 127);
+      if (!(err <= 0.5 + 1e-6))
+        fail_msg("t %d i %d: x %.9g scale %.9g exact %.9g code %d", t, i, (double)x[i],
+                 (double)scale, exact, row[i]);
+      if (fabs(fabs(exact - floor(exact)) - 0.5) < 1e-9) /* a tie: the even code */
+        assert_int_equal(row[i] & 1, 0);
+      assert_true(back[i] == (float)row[i] * scale);
+    }
+  }
+  for (int i = 0; i < D; i++)
+    x[i] = 0.0f;
+  kvc__q8_quantize_row(x, D, row);
+  assert_true(kvc__q8_scale(row, D) == 0.0f);
+  x[3] = NAN, x[4] = 1.0f;
+  kvc__q8_quantize_row(x, D, row);
+  assert_int_equal(row[3], 0);
+  assert_int_equal(row[4], 127);
+  x[3] = INFINITY;
+  kvc__q8_quantize_row(x, D, row);
+  assert_true(kvc__q8_scale(row, D) == 0.0f);
+  for (int i = 0; i < D; i++)
+    assert_int_equal(row[i], 0);
 }
 
 static kvc_model *open_with_threads(const char *dir, int threads) {
@@ -575,16 +644,20 @@ static void bad_inputs_name_the_input(void **state) {
 }
 
 /* One ai.kvcache.Attention node as a graph of its own: H 4, KV 2, head size 16, packed q|k|v
- * in "query" or separate "query", "key", "value"; the cache float, or float16 (half). */
-static OrtSession *single_node_of(OrtEnv *env, int packed, int half) {
-  enum { T_FLOAT = 1, T_INT32 = 6, T_FLOAT16 = 10 };
-  const int32_t T_CACHE = half ? T_FLOAT16 : T_FLOAT;
+ * in "query" or separate "query", "key", "value"; the cache of `kind` (float, float16, or
+ * 8-bit rows of 16 codes and a scale). */
+static OrtSession *single_node_of(OrtEnv *env, int packed, kvc__cache_kind kind) {
+  enum { T_FLOAT = 1, T_INT8 = 3, T_INT32 = 6, T_FLOAT16 = 10 };
+  const int32_t T_CACHE = kind == KVC_CACHE_F16  ? T_FLOAT16
+                          : kind == KVC_CACHE_Q8 ? T_INT8
+                                                 : T_FLOAT;
+  const int64_t last = kind == KVC_CACHE_Q8 ? 16 + KVC_Q8_SCALE_BYTES : 16;
   kvc__onnx *m = kvc__onnx_new("attention");
   kvc__onnx_opset(m, KVC_OP_DOMAIN, 1);
   const kvc__dim q[] = {{"b", 0}, {"s", 0}, {NULL, packed ? 8 * 16 : 4 * 16}};
   const kvc__dim kv[] = {{"b", 0}, {"s", 0}, {NULL, 2 * 16}};
-  const kvc__dim cache[] = {{"b", 0}, {NULL, 2}, {"pk", 0}, {NULL, 16}};
-  const kvc__dim cache_v[] = {{"b", 0}, {NULL, 2}, {"pv", 0}, {NULL, 16}};
+  const kvc__dim cache[] = {{"b", 0}, {NULL, 2}, {"pk", 0}, {NULL, last}};
+  const kvc__dim cache_v[] = {{"b", 0}, {NULL, 2}, {"pv", 0}, {NULL, last}};
   const kvc__dim out[] = {{"b", 0}, {"s", 0}, {NULL, 4 * 16}}, rows[] = {{"b", 0}};
   kvc__onnx_input(m, "query", T_FLOAT, q, 3);
   if (!packed) {
@@ -610,7 +683,7 @@ static OrtSession *single_node_of(OrtEnv *env, int packed, int half) {
 }
 
 static OrtSession *single_node(OrtEnv *env, int packed) {
-  return single_node_of(env, packed, 0);
+  return single_node_of(env, packed, KVC_CACHE_F32);
 }
 
 /* Separate q, k, v give what packed q|k|v gives; present (a new tensor here) holds each
@@ -732,22 +805,27 @@ static void separate_inputs_equal_packed(void **state) {
 enum { F_H = 4, F_KV = 2, F_D = 16, F_S = 5 }; /* single_node's sizes, 5 tokens */
 
 /* One run of a packed single node on tokens [t0, t0 + n) of qkv after a past of t0
- * positions (past_k, past_v: elem-byte values, (1, KV, t0, D)); out gets the context rows,
- * the presents come back as values the caller releases. */
+ * positions (past_k, past_v: rows of the cache's kind, (1, KV, t0, D or D + 4)); out gets the
+ * context rows, the presents come back as values the caller releases. */
 static void run_tokens(OrtSession *session, OrtMemoryInfo *mem, const float *qkv, int t0, int n,
-                       int half, void *past_k, void *past_v, float *out, OrtValue **present) {
+                       kvc__cache_kind kind, void *past_k, void *past_v, float *out,
+                       OrtValue **present) {
   const OrtApi *ort = kvc__ort();
   const ONNXTensorElementDataType cache =
-      half ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  const size_t elem = half ? 2 : 4, row = (F_H + 2 * F_KV) * F_D;
-  const int64_t q_shape[3] = {1, n, (int64_t)row}, past_shape[4] = {1, F_KV, t0, F_D}, one[1] = {1};
+      kind == KVC_CACHE_F16  ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
+      : kind == KVC_CACHE_Q8 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
+                             : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  const size_t row_bytes = kvc__cache_row_bytes(kind, F_D), row = (F_H + 2 * F_KV) * F_D;
+  const int64_t last = kind == KVC_CACHE_Q8 ? F_D + KVC_Q8_SCALE_BYTES : F_D;
+  const int64_t q_shape[3] = {1, n, (int64_t)row}, past_shape[4] = {1, F_KV, t0, last},
+                one[1] = {1};
   int32_t seqlens = t0 + n - 1, total = t0 + n;
   static uint16_t none[1]; /* an empty past still needs an address */
   OrtValue *in[5] = {NULL}, *outs[3] = {NULL};
   CHECK(ort->CreateTensorWithDataAsOrtValue(mem, (void *)(qkv + (size_t)t0 * row),
                                             (size_t)n * row * sizeof(float), q_shape, 3,
                                             ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &in[0]));
-  const size_t past_bytes = (size_t)(F_KV * t0 * F_D) * elem;
+  const size_t past_bytes = (size_t)(F_KV * t0) * row_bytes;
   CHECK(ort->CreateTensorWithDataAsOrtValue(mem, t0 ? past_k : none, past_bytes, past_shape, 4,
                                             cache, &in[1]));
   CHECK(ort->CreateTensorWithDataAsOrtValue(mem, t0 ? past_v : none, past_bytes, past_shape, 4,
@@ -768,42 +846,54 @@ static void run_tokens(OrtSession *session, OrtMemoryInfo *mem, const float *qkv
     ort->ReleaseValue(in[i]);
 }
 
-/* A float16 cache: present holds the new keys and values rounded to halves (those of the
- * float operator, rounded), and a prompt attends to those halves: five tokens in one run
- * give, bit for bit, the contexts and cache of five runs of one token each. */
-static void a_float16_cache_holds_halves_and_decodes_as_its_prompt(void **state) {
-  (void)state;
+/* A narrow cache: present holds the new keys and values rounded (the float operator's, as
+ * halves or as 8-bit rows), and a prompt attends to those: five tokens in one run give, bit
+ * for bit, the contexts and cache of five runs of one token each. */
+static void narrow_cache_decodes_as_its_prompt(kvc__cache_kind kind) {
   const OrtApi *ort = kvc__ort();
   OrtEnv *env = NULL;
   OrtMemoryInfo *mem = NULL;
-  CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "half", &env));
+  CHECK(ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "narrow", &env));
   CHECK(ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &mem));
-  enum { ROW = (F_H + 2 * F_KV) * F_D, CTX = F_H * F_D, CACHE = F_KV * F_S * F_D };
+  enum { ROW = (F_H + 2 * F_KV) * F_D, CTX = F_H * F_D, ROWS = F_KV * F_S };
+  const size_t row_bytes = kvc__cache_row_bytes(kind, F_D);
   static float qkv[F_S * ROW], prompt[2][F_S * CTX], steps[F_S * CTX];
   kvc__rng r = kvc__rng_seeded(17);
   for (int i = 0; i < F_S * ROW; i++)
     qkv[i] = uniform(&r);
+  const char *name = kind == KVC_CACHE_F16 ? "float16" : "8-bit";
   for (int p = 0; p < 3; p++) {
     if (!use_path(p))
       continue;
-    OrtSession *f32 = single_node_of(env, 1, 0), *f16 = single_node_of(env, 1, 1);
-    OrtValue *pf[2], *ph[2];
-    run_tokens(f32, mem, qkv, 0, F_S, 0, NULL, NULL, prompt[0], pf);
-    run_tokens(f16, mem, qkv, 0, F_S, 1, NULL, NULL, prompt[1], ph);
+    OrtSession *f32 = single_node_of(env, 1, KVC_CACHE_F32), *narrow = single_node_of(env, 1, kind);
+    OrtValue *pf[2], *pn[2];
+    run_tokens(f32, mem, qkv, 0, F_S, KVC_CACHE_F32, NULL, NULL, prompt[0], pf);
+    run_tokens(narrow, mem, qkv, 0, F_S, kind, NULL, NULL, prompt[1], pn);
     for (int kv = 0; kv < 2; kv++) {
       const float *want = NULL;
-      const uint16_t *got = NULL;
+      const uint8_t *got = NULL;
       CHECK(ort->GetTensorMutableData(pf[kv], (void **)&want));
-      CHECK(ort->GetTensorMutableData(ph[kv], (void **)&got));
-      for (int i = 0; i < CACHE; i++)
-        if (got[i] != kvc__half_from_float(want[i]))
-          fail_msg("%s: present %s[%d] is not the float present rounded to a half", paths[p],
-                   kv ? "value" : "key", i);
+      CHECK(ort->GetTensorMutableData(pn[kv], (void **)&got));
+      for (int j = 0; j < ROWS; j++) { /* each row: the float row, rounded */
+        uint8_t expect[F_D * 2 + KVC_Q8_SCALE_BYTES];
+        for (int i = 0; i < F_D && kind == KVC_CACHE_F16; i++) {
+          const uint16_t h = kvc__half_from_float(want[j * F_D + i]);
+          memcpy(expect + 2 * i, &h, 2);
+        }
+        if (kind == KVC_CACHE_Q8)
+          kvc__q8_quantize_row(want + j * F_D, F_D, (int8_t *)expect);
+        if (memcmp(got + j * row_bytes, expect, row_bytes) != 0)
+          fail_msg("%s: present %s row %d is not the float present's rounded to %s", paths[p],
+                   kv ? "value" : "key", j, name);
+      }
     }
     double worst = 0;
     for (int i = 0; i < F_S * CTX; i++)
       worst = fmax(worst, fabs(prompt[0][i] - prompt[1][i]));
-    assert_true(worst > 0 && worst < 1e-2); /* the halves' rounding, and only that */
+    if (!(worst > 0 && worst < (kind == KVC_CACHE_F16 ? 1e-2 : 3e-2)))
+      fail_msg("%s, %s cache: the contexts differ from the float cache's by %.3g: expected the "
+               "rounding, and only that",
+               paths[p], name, worst);
     /* token by token, each run's presents the next one's pasts */
     OrtValue *cache[2] = {NULL, NULL};
     for (int t = 0; t < F_S; t++) {
@@ -813,7 +903,7 @@ static void a_float16_cache_holds_halves_and_decodes_as_its_prompt(void **state)
         CHECK(ort->GetTensorMutableData(cache[1], &pv));
       }
       OrtValue *next[2];
-      run_tokens(f16, mem, qkv, t, 1, 1, pk, pv, steps + (size_t)t * CTX, next);
+      run_tokens(narrow, mem, qkv, t, 1, kind, pk, pv, steps + (size_t)t * CTX, next);
       for (int kv = 0; kv < 2; kv++) {
         if (cache[kv])
           ort->ReleaseValue(cache[kv]);
@@ -824,16 +914,26 @@ static void a_float16_cache_holds_halves_and_decodes_as_its_prompt(void **state)
     for (int kv = 0; kv < 2; kv++) {
       const void *a = NULL, *b = NULL;
       CHECK(ort->GetTensorMutableData(cache[kv], (void **)&a));
-      CHECK(ort->GetTensorMutableData(ph[kv], (void **)&b));
-      assert_memory_equal(a, b, CACHE * sizeof(uint16_t));
-      ort->ReleaseValue(cache[kv]), ort->ReleaseValue(pf[kv]), ort->ReleaseValue(ph[kv]);
+      CHECK(ort->GetTensorMutableData(pn[kv], (void **)&b));
+      assert_memory_equal(a, b, ROWS * row_bytes);
+      ort->ReleaseValue(cache[kv]), ort->ReleaseValue(pf[kv]), ort->ReleaseValue(pn[kv]);
     }
     ort->ReleaseSession(f32);
-    ort->ReleaseSession(f16);
+    ort->ReleaseSession(narrow);
   }
   unsetenv("KVCACHE_ATTENTION");
   ort->ReleaseMemoryInfo(mem);
   ort->ReleaseEnv(env);
+}
+
+static void a_float16_cache_decodes_as_its_prompt(void **state) {
+  (void)state;
+  narrow_cache_decodes_as_its_prompt(KVC_CACHE_F16);
+}
+
+static void an_8bit_cache_decodes_as_its_prompt(void **state) {
+  (void)state;
+  narrow_cache_decodes_as_its_prompt(KVC_CACHE_Q8);
 }
 
 /* kvc_model_attention_ms times both operators on a model's sizes, kvc_model_products_ms the
@@ -880,13 +980,15 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(kernels_match_a_double_softmax),
       cmocka_unit_test(halves_convert_exactly),
+      cmocka_unit_test(q8_rows_round_to_nearest),
       cmocka_unit_test(graphs_agree_on_every_path),
       cmocka_unit_test(info_names_the_kernel_that_runs),
       cmocka_unit_test(llama_rotary_agrees),
       cmocka_unit_test(plain_onnxruntime_loads_the_library),
       cmocka_unit_test(bad_inputs_name_the_input),
       cmocka_unit_test(separate_inputs_equal_packed),
-      cmocka_unit_test(a_float16_cache_holds_halves_and_decodes_as_its_prompt),
+      cmocka_unit_test(a_float16_cache_decodes_as_its_prompt),
+      cmocka_unit_test(an_8bit_cache_decodes_as_its_prompt),
       cmocka_unit_test(attention_alone_is_timed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* Tests for many sequences over one context: batched appends, joining and leaving, forks,
  * rewinds and K-candidate evaluation, each checked against lone sequences fed the same
  * tokens (the oracle), on the GQA model (one run for many rows), the model with kvcache's
- * own attention operator (the same, on its kernel; and with a float16 cache) and the Concat
- * model (the fallback: one run per sequence). */
+ * own attention operator (the same, on its kernel; and with float16 and 8-bit caches) and the
+ * Concat model (the fallback: one run per sequence). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +22,7 @@ enum { VOCAB = 1000, SLOTS = 16 };
 
 typedef struct fixture {
   char concat_dir[256], gqa_dir[256], own_dir[256];
-  kvc_model *concat, *gqa, *own, *own_f16; /* the last: own_dir with a float16 cache */
+  kvc_model *concat, *gqa, *own, *own_f16, *own_q8; /* own_dir with a float16, 8-bit cache */
 } fixture;
 
 static int setup(void **state) {
@@ -40,6 +40,7 @@ static int setup(void **state) {
   f->gqa = th_open_model(f->gqa_dir);
   f->own = th_open_model(f->own_dir);
   f->own_f16 = th_open_model_typed(f->own_dir, KVC_KV_TYPE_F16);
+  f->own_q8 = th_open_model_typed(f->own_dir, KVC_KV_TYPE_Q8);
   *state = f;
   return 0;
 }
@@ -50,6 +51,7 @@ static int teardown(void **state) {
   kvc_model_free(f->gqa);
   kvc_model_free(f->own);
   kvc_model_free(f->own_f16);
+  kvc_model_free(f->own_q8);
   th_rmdir(f->concat_dir);
   th_rmdir(f->gqa_dir);
   th_rmdir(f->own_dir);
@@ -232,9 +234,10 @@ static void random_schedule_own_attention(void **state) {
   random_schedule(f->own, 12, 40, 16);
 }
 
-static void random_schedule_f16_cache(void **state) {
+static void random_schedule_narrow_caches(void **state) {
   fixture *f = *state;
   random_schedule(f->own_f16, 13, 60, 200);
+  random_schedule(f->own_q8, 14, 60, 200);
 }
 
 static void random_schedule_concat(void **state) {
@@ -329,8 +332,8 @@ static void candidates_equal_separate_appends(void **state) {
   int32_t prompt[30];
   for (int i = 0; i < 30; i++)
     prompt[i] = (i * 53 + 1) % VOCAB;
-  kvc_model *models[3] = {f->gqa, f->concat, f->own_f16};
-  for (int mi = 0; mi < 3; mi++) {
+  kvc_model *models[4] = {f->gqa, f->concat, f->own_f16, f->own_q8};
+  for (int mi = 0; mi < 4; mi++) {
     kvc_ctx *c = new_ctx(models[mi], 8);
     kvc_seq *q = seq_in(c);
     th_append(q, prompt, 30);
@@ -575,7 +578,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(random_schedule_gqa),
       cmocka_unit_test(random_schedule_own_attention),
-      cmocka_unit_test(random_schedule_f16_cache),
+      cmocka_unit_test(random_schedule_narrow_caches),
       cmocka_unit_test(random_schedule_concat),
       cmocka_unit_test(fork_copies_the_prefix_and_leaves_the_parent),
       cmocka_unit_test(candidates_equal_separate_appends),

@@ -1,9 +1,9 @@
-/* Tests for the cache's element type (kvc_kv_type): a float16 cache on a graph whose attention
- * is kvcache's operator takes half the bytes, decodes in every KV mode exactly as its own
- * recompute does, stays close to the float32 cache, and keeps its type in state files; graphs
- * whose attention is ONNX Runtime's keep the type they declare. (The many-sequence test with a
- * float16 cache: test_batch; the operator's conversions on every kernel path:
- * test_attention.) */
+/* Tests for the cache's element type (kvc_kv_type): a float16 or 8-bit cache on a graph whose
+ * attention is kvcache's operator takes half (8.5 / 32 of) the bytes, decodes in every KV mode
+ * exactly as its own recompute does, stays close to the float32 cache, and keeps its type in
+ * state files; graphs whose attention is ONNX Runtime's keep the type they declare. (The
+ * many-sequence test with each type: test_batch; the operator's conversions on every kernel
+ * path: test_attention.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,7 @@ enum { V = 1000, PROMPT = 20, STEPS = 40 };
 
 typedef struct fixture {
   char own_dir[256], gqa_dir[256];
-  kvc_model *f32, *f16, *gqa;
+  kvc_model *f32, *f16, *q8, *gqa;
 } fixture;
 
 static int setup(void **state) {
@@ -34,6 +34,7 @@ static int setup(void **state) {
   assert_int_equal(kvc_build_model(f->gqa_dir, &p), KVC_OK);
   f->f32 = th_open_model(f->own_dir);
   f->f16 = th_open_model_typed(f->own_dir, KVC_KV_TYPE_F16);
+  f->q8 = th_open_model_typed(f->own_dir, KVC_KV_TYPE_Q8);
   f->gqa = th_open_model(f->gqa_dir);
   *state = f;
   return 0;
@@ -41,7 +42,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  kvc_model_free(f->f32), kvc_model_free(f->f16), kvc_model_free(f->gqa);
+  kvc_model_free(f->f32), kvc_model_free(f->f16), kvc_model_free(f->q8), kvc_model_free(f->gqa);
   th_rmdir(f->own_dir), th_rmdir(f->gqa_dir);
   free(f);
   return 0;
@@ -52,32 +53,44 @@ static void prompt_of(int32_t *tokens, int n, uint32_t seed) {
     tokens[i] = (int32_t)((seed = seed * 1664525u + 1013904223u) >> 8) % V;
 }
 
-static void a_float16_cache_takes_half_the_bytes(void **state) {
+/* Bytes of a cache of `m`'s type and of its float32 cache, for one token and in a context */
+static void a_narrow_cache_takes_its_bytes(void **state) {
   fixture *f = *state;
-  kvc_model_info a, b;
+  kvc_model_info a, b, c;
   assert_int_equal(kvc_model_get_info(f->f32, &a), KVC_OK);
   assert_int_equal(kvc_model_get_info(f->f16, &b), KVC_OK);
+  assert_int_equal(kvc_model_get_info(f->q8, &c), KVC_OK);
   assert_int_equal(a.kv_type, KVC_KV_TYPE_F32); /* AUTO: what build-model's graph declares */
   assert_int_equal(b.kv_type, KVC_KV_TYPE_F16);
-  assert_int_equal(a.cache_bytes_per_token, 2 * a.layers * a.kv_heads * a.head_dim * 4);
-  assert_int_equal(b.cache_bytes_per_token * 2, a.cache_bytes_per_token);
-  kvc_seq *q32 = th_new_seq(f->f32, KVC_KV_SHARED), *q16 = th_new_seq(f->f16, KVC_KV_SHARED);
-  kvc_seq_metrics i32, i16;
-  assert_int_equal(kvc_seq_get_metrics(q32, &i32), KVC_OK);
-  assert_int_equal(kvc_seq_get_metrics(q16, &i16), KVC_OK);
-  assert_true(i16.cache_bytes > 0);
-  assert_int_equal(i16.cache_bytes * 2, i32.cache_bytes);
-  kvc_seq_free(q32), kvc_seq_free(q16);
+  assert_int_equal(c.kv_type, KVC_KV_TYPE_Q8);
+  const int64_t rows = 2 * a.layers * a.kv_heads; /* keys and values of every layer's heads */
+  assert_int_equal(a.cache_bytes_per_token, rows * a.head_dim * 4);
+  assert_int_equal(b.cache_bytes_per_token, rows * a.head_dim * 2);
+  assert_int_equal(c.cache_bytes_per_token, rows * (a.head_dim + 4)); /* codes and a scale */
+  assert_int_equal(c.head_dim, a.head_dim);
+  kvc_model *models[3] = {f->f32, f->f16, f->q8};
+  int64_t bytes[3];
+  for (int i = 0; i < 3; i++) {
+    kvc_seq *q = th_new_seq(models[i], KVC_KV_SHARED);
+    kvc_seq_metrics mt;
+    assert_int_equal(kvc_seq_get_metrics(q, &mt), KVC_OK);
+    bytes[i] = mt.cache_bytes;
+    kvc_seq_free(q);
+  }
+  assert_true(bytes[1] > 0);
+  assert_int_equal(bytes[1] * 2, bytes[0]);
+  assert_int_equal(bytes[2] * a.head_dim * 4, bytes[0] * (a.head_dim + 4));
 }
 
-/* Greedy decoding in `mode` with the float16 cache, against the float16 recompute (UNCACHED:
- * the operator rounds the keys and values it writes, prefill included, so both see the same
- * halves) at every step; and against the float32 cache, which it must not equal but follow
- * closely. */
-static void decode_as_the_recompute(kvc_model *f16, kvc_model *f32, kvc_kv_mode mode) {
+/* Greedy decoding in `mode` with a narrow cache, against its own recompute (UNCACHED: the
+ * operator rounds the keys and values it writes, prefill included, so both see the same
+ * values) at every step; and against the float32 cache, which it must not equal but follow
+ * within `close`. */
+static void decode_as_the_recompute(kvc_model *narrow, kvc_model *f32, kvc_kv_mode mode,
+                                    double close) {
   int32_t tokens[PROMPT];
   prompt_of(tokens, PROMPT, (uint32_t)mode);
-  kvc_seq *q = th_new_seq(f16, mode), *oracle = th_new_seq(f16, KVC_KV_UNCACHED),
+  kvc_seq *q = th_new_seq(narrow, mode), *oracle = th_new_seq(narrow, KVC_KV_UNCACHED),
           *wide = th_new_seq(f32, mode);
   th_append(q, tokens, PROMPT), th_append(oracle, tokens, PROMPT), th_append(wide, tokens, PROMPT);
   double worst = 0, off_f32 = 0;
@@ -89,21 +102,26 @@ static void decode_as_the_recompute(kvc_model *f16, kvc_model *f32, kvc_kv_mode 
     const int32_t next = th_argmax(kvc_seq_logits(q), V);
     th_append(q, &next, 1), th_append(oracle, &next, 1), th_append(wide, &next, 1);
   }
+  kvc_model_info info;
+  kvc_model_get_info(narrow, &info);
+  const char *type = kvc_kv_type_name(info.kv_type);
   if (worst > 1e-4)
-    fail_msg("%s, float16 cache: logits differ from its recompute by %.3g", kvc_kv_mode_name(mode),
+    fail_msg("%s, %s cache: logits differ from its recompute by %.3g", kvc_kv_mode_name(mode), type,
              worst);
-  if (!(off_f32 > 0 && off_f32 < 1e-2))
-    fail_msg("%s: the float16 cache's logits differ from the float32 cache's by %.3g: expected "
-             "a rounding's worth (0 < d < 1e-2)",
-             kvc_kv_mode_name(mode), off_f32);
+  if (!(off_f32 > 0 && off_f32 < close))
+    fail_msg("%s: the %s cache's logits differ from the float32 cache's by %.3g: expected a "
+             "rounding's worth (0 < d < %g)",
+             kvc_kv_mode_name(mode), type, off_f32, close);
   kvc_seq_free(q), kvc_seq_free(oracle), kvc_seq_free(wide);
 }
 
 static void every_mode_decodes_as_its_recompute(void **state) {
   fixture *f = *state;
   const kvc_kv_mode modes[] = {KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED};
-  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-    decode_as_the_recompute(f->f16, f->f32, modes[i]);
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    decode_as_the_recompute(f->f16, f->f32, modes[i], 1e-2);
+    decode_as_the_recompute(f->q8, f->f32, modes[i], 5e-2);
+  }
 }
 
 static uint8_t *saved(kvc_seq *q, size_t *size) {
@@ -113,38 +131,52 @@ static uint8_t *saved(kvc_seq *q, size_t *size) {
   return buf;
 }
 
-static void states_keep_their_cache_type(void **state) {
-  fixture *f = *state;
+/* A narrow cache's state: its cache bytes are its type's, it loads into a sequence of that
+ * type (another mode) and goes on as the saved one does; into a cache of another type it is
+ * refused, naming both types, the sequence untouched. */
+static void narrow_state(kvc_model *narrow, kvc_model *f32, kvc_model *other) {
   int32_t tokens[PROMPT];
   prompt_of(tokens, PROMPT, 7);
-  kvc_seq *q16 = th_new_seq(f->f16, KVC_KV_SHARED), *q32 = th_new_seq(f->f32, KVC_KV_SHARED);
-  th_append(q16, tokens, PROMPT), th_append(q32, tokens, PROMPT);
-  size_t n16, n32;
-  uint8_t *s16 = saved(q16, &n16), *s32 = saved(q32, &n32);
-  kvc_model_info info;
-  kvc_model_get_info(f->f16, &info);
-  assert_int_equal(n32 - n16, (size_t)info.cache_bytes_per_token * PROMPT); /* half of f32's */
+  kvc_seq *qn = th_new_seq(narrow, KVC_KV_SHARED), *q32 = th_new_seq(f32, KVC_KV_SHARED);
+  th_append(qn, tokens, PROMPT), th_append(q32, tokens, PROMPT);
+  size_t nn, n32;
+  uint8_t *sn = saved(qn, &nn), *s32 = saved(q32, &n32);
+  kvc_model_info in, i32;
+  kvc_model_get_info(narrow, &in), kvc_model_get_info(f32, &i32);
+  assert_int_equal(n32 - nn,
+                   (size_t)(i32.cache_bytes_per_token - in.cache_bytes_per_token) * PROMPT);
 
-  /* into a float16 sequence of another mode: it goes on as the saved one does */
-  kvc_seq *back = th_new_seq(f->f16, KVC_KV_BOUND);
-  assert_int_equal(kvc_seq_load_buffer(back, s16, n16), KVC_OK);
-  assert_memory_equal(kvc_seq_logits(back), kvc_seq_logits(q16), V * sizeof(float));
-  const int32_t next = th_argmax(kvc_seq_logits(q16), V);
-  th_append(back, &next, 1), th_append(q16, &next, 1);
-  assert_true(th_max_diff(kvc_seq_logits(back), kvc_seq_logits(q16), V) <= 1e-4);
+  kvc_seq *back = th_new_seq(narrow, KVC_KV_BOUND);
+  assert_int_equal(kvc_seq_load_buffer(back, sn, nn), KVC_OK);
+  assert_memory_equal(kvc_seq_logits(back), kvc_seq_logits(qn), V * sizeof(float));
+  const int32_t next = th_argmax(kvc_seq_logits(qn), V);
+  th_append(back, &next, 1), th_append(qn, &next, 1);
+  assert_true(th_max_diff(kvc_seq_logits(back), kvc_seq_logits(qn), V) <= 1e-4);
 
-  /* into a cache of the other type: refused, naming both, the sequence untouched */
-  kvc_seq *wide = th_new_seq(f->f32, KVC_KV_SHARED), *narrow = th_new_seq(f->f16, KVC_KV_SHARED);
-  assert_int_equal(kvc_seq_load_buffer(wide, s16, n16), KVC_ERR_INVALID_ARG);
-  assert_non_null(strstr(kvc_last_error(), "state holds a f16 cache"));
-  assert_non_null(strstr(kvc_last_error(), "--kv-type f16"));
-  assert_int_equal(kvc_seq_len(wide), 0);
-  assert_int_equal(kvc_seq_load_buffer(narrow, s32, n32), KVC_ERR_INVALID_ARG);
+  char held[64], flag[32];
+  snprintf(held, sizeof held, "state holds a %s cache", kvc_kv_type_name(in.kv_type));
+  snprintf(flag, sizeof flag, "--kv-type %s", kvc_kv_type_name(in.kv_type));
+  kvc_model *others[2] = {f32, other};
+  for (int i = 0; i < 2; i++) {
+    kvc_seq *q = th_new_seq(others[i], KVC_KV_SHARED);
+    assert_int_equal(kvc_seq_load_buffer(q, sn, nn), KVC_ERR_INVALID_ARG);
+    assert_non_null(strstr(kvc_last_error(), held));
+    assert_non_null(strstr(kvc_last_error(), flag));
+    assert_int_equal(kvc_seq_len(q), 0);
+    kvc_seq_free(q);
+  }
+  kvc_seq *q = th_new_seq(narrow, KVC_KV_SHARED);
+  assert_int_equal(kvc_seq_load_buffer(q, s32, n32), KVC_ERR_INVALID_ARG);
   assert_non_null(strstr(kvc_last_error(), "state holds a f32 cache"));
-  assert_int_equal(kvc_seq_len(narrow), 0);
-  free(s16), free(s32);
-  kvc_seq_free(q16), kvc_seq_free(q32), kvc_seq_free(back), kvc_seq_free(wide);
-  kvc_seq_free(narrow);
+  assert_int_equal(kvc_seq_len(q), 0);
+  free(sn), free(s32);
+  kvc_seq_free(qn), kvc_seq_free(q32), kvc_seq_free(back), kvc_seq_free(q);
+}
+
+static void states_keep_their_cache_type(void **state) {
+  fixture *f = *state;
+  narrow_state(f->f16, f->f32, f->q8);
+  narrow_state(f->q8, f->f32, f->f16);
 }
 
 static void onnx_runtime_attention_keeps_its_type(void **state) {
@@ -170,7 +202,7 @@ static void onnx_runtime_attention_keeps_its_type(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(a_float16_cache_takes_half_the_bytes),
+      cmocka_unit_test(a_narrow_cache_takes_its_bytes),
       cmocka_unit_test(every_mode_decodes_as_its_recompute),
       cmocka_unit_test(states_keep_their_cache_type),
       cmocka_unit_test(onnx_runtime_attention_keeps_its_type),

@@ -88,20 +88,24 @@ grep -qE '^  bound +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail
 grep -qE '^  shared +[0-9.e-]+ at position [0-9]+  ok$' "$tmp/verify.txt" || fail "verify gqa output: $(cat "$tmp/verify.txt")"
 passed=$((passed + 1))
 
-# a float16 cache: half the bytes, and every mode equal to its own recompute on every
-# attention kernel this CPU has (a path it lacks fails the session: reported, not tested)
+# a float16 and an 8-bit cache: their bytes, and every mode equal to its own recompute on
+# every attention kernel this CPU has (a path it lacks fails the session: reported, not tested)
 out=$("$kvcache" info -m "$tmp/own" --kv-type f16)
 grep -qE '^cache per token +2048 bytes \(float16; --kv-type chooses\)$' <<<"$out" || fail "info f16: $out"
+out=$("$kvcache" info -m "$tmp/own" --kv-type q8)
+grep -qE '^cache per token +1088 bytes \(8-bit codes and a float scale per head; --kv-type chooses\)$' <<<"$out" || fail "info q8: $out"
 for path in portable avx2 avx512; do
   if ! KVCACHE_ATTENTION=$path "$kvcache" info -m "$tmp/own" >/dev/null 2>&1; then
     echo "note: this CPU has no $path attention kernel; not tested here"
     continue
   fi
-  KVCACHE_ATTENTION=$path "$kvcache" verify -m "$tmp/own" --kv-type f16 --prompt-len 8 --steps 300 \
-    --threads 1 >"$tmp/verify.txt" || fail "verify f16 ($path) failed: $(cat "$tmp/verify.txt")"
-  for kv in naive bound shared; do
-    grep -qE "^  $kv +0 at position [0-9]+  ok\$" "$tmp/verify.txt" ||
-      fail "verify f16 ($path): $kv is not exactly its recompute: $(cat "$tmp/verify.txt")"
+  for type in f16 q8; do
+    KVCACHE_ATTENTION=$path "$kvcache" verify -m "$tmp/own" --kv-type $type --prompt-len 8 \
+      --steps 300 --threads 1 >"$tmp/verify.txt" || fail "verify $type ($path) failed: $(cat "$tmp/verify.txt")"
+    for kv in naive bound shared; do
+      grep -qE "^  $kv +0 at position [0-9]+  ok\$" "$tmp/verify.txt" ||
+        fail "verify $type ($path): $kv is not exactly its recompute: $(cat "$tmp/verify.txt")"
+    done
   done
 done
 passed=$((passed + 1))
@@ -129,7 +133,8 @@ expect_error 2 "exceeds max length" verify -m "$tmp/m" --prompt-len 500 --steps 
 expect_error 2 "of the context's 512 positions" generate -m "$tmp/m" --prompt-ids "1" -n 600
 expect_error 2 "kv_mode shared" generate -m "$tmp/m" --prompt-ids "1" --kv shared
 expect_error 1 "--attention kvcache" generate -m "$tmp/gqa" --prompt-ids "1" --kv-type f16
-expect_error 2 "--kv-type expects 'auto', 'f32' or 'f16', got 'f8'" info -m "$tmp/own" --kv-type f8
+expect_error 2 "--kv-type expects 'auto', 'f32', 'f16' or 'q8', got 'f8'" info -m "$tmp/own" --kv-type f8
+expect_error 1 "--attention kvcache" info -m "$tmp/m" --kv-type q8
 if ! "$kvcache" info -m "$tmp/m" --provider cuda >/dev/null 2>&1; then
   expect_error 1 "KVCACHE_FORCE_CPU" info -m "$tmp/m" --provider cuda
 fi

@@ -74,7 +74,8 @@ static void help_line(FILE *f, const kvc_opt *o) {
 static const char *const providers[] = {"cpu", "cuda", NULL};
 static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
                                     KVC_KV_UNCACHED};
-static const kvc_kv_type types[] = {KVC_KV_TYPE_AUTO, KVC_KV_TYPE_F32, KVC_KV_TYPE_F16};
+static const kvc_kv_type types[] = {KVC_KV_TYPE_AUTO, KVC_KV_TYPE_F32, KVC_KV_TYPE_F16,
+                                    KVC_KV_TYPE_Q8};
 enum {
   N_MODEL_OPTS = 6,
   N_MODES = sizeof modes / sizeof modes[0],
@@ -120,7 +121,8 @@ static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *p
        .target = &picks[2],
        .choices = type_names,
        .help = "cache element type (auto: the graph's, float32 for build-model's);\n"
-               "f16 halves the cache's bytes, needs --attention kvcache graphs"},
+               "f16 (half the bytes) and q8 (8.5 bits a value at head size 64)\n"
+               "need --attention kvcache graphs"},
       {.name = "--max-seq",
        .meta = "N",
        .kind = KVC_OPT_I32,

@@ -73,7 +73,7 @@ int kvc_cmd_eval(int argc, char **argv) {
   int64_t prompts = 16, prompt_len = 16, steps = 256;
   uint64_t seed = 1;
   /* kvc_kv_type's values in order, so that the index is the type */
-  static const char *const types[] = {"auto", "f32", "f16", NULL};
+  static const char *const types[] = {"auto", "f32", "f16", "q8", NULL};
   int other_type = -1;
   kvc_opt opts[] = {
       KVC_TEXT("--against", "DIR", &other_dir, "the model to evaluate (same vocabulary)"),

@@ -158,7 +158,9 @@ int kvc_cmd_info(int argc, char **argv) {
       printf("weights          float32 (%d matrix products)\n", i.matmuls);
     printf("cache per token  %lld bytes (%s; --kv-type chooses)\n",
            (long long)i.cache_bytes_per_token,
-           i.kv_type == KVC_KV_TYPE_F16 ? "float16" : "float32");
+           i.kv_type == KVC_KV_TYPE_Q8    ? "8-bit codes and a float scale per head"
+           : i.kv_type == KVC_KV_TYPE_F16 ? "float16"
+                                          : "float32");
     printf("cache at max     %lld bytes (%.1f MB)\n",
            (long long)i.cache_bytes_per_token * i.max_seq_len,
            (double)i.cache_bytes_per_token * i.max_seq_len / 1e6);

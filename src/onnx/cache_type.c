@@ -47,6 +47,22 @@ static Onnx__TypeProto__Tensor *tensor_type(Onnx__ValueInfoProto **list, size_t 
   return NULL;
 }
 
+/* Declare t of element type `type`. An 8-bit cache's rows are int8 codes and a 4-byte scale
+ * (q8.h): a stated last dimension becomes head size + 4 going to int8, head size coming from
+ * it. Returns 1 when t changed. */
+static int set_type(Onnx__TypeProto__Tensor *t, int32_t type) {
+  const int32_t was = t->elem_type;
+  Onnx__TensorShapeProto__Dimension *last =
+      t->shape && t->shape->n_dim == 4 ? t->shape->dim[3] : NULL;
+  if (last && last->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+    const int64_t head = last->dim_value - (was == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? 4 : 0);
+    last->dim_value = head + (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? 4 : 0);
+  }
+  t->has_elem_type = 1;
+  t->elem_type = type;
+  return was != type;
+}
+
 /* Retype the cache tensors of every kvcache attention node of g; *changed counts those whose
  * type was another. */
 static kvc_status retype(Onnx__GraphProto *g, int32_t type, int *changed) {
@@ -77,13 +93,10 @@ static kvc_status retype(Onnx__GraphProto *g, int32_t type, int *changed) {
                          "type change",
                          names[k], other->op_type ? other->op_type : "a",
                          other->name ? other->name : "");
-      for (size_t v = 0; v < g->n_value_info; v++) /* a shape inference's note, if any */
-        if (is(g->value_info[v]->name, names[k]) && g->value_info[v]->type &&
-            g->value_info[v]->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
-          g->value_info[v]->type->tensor_type->elem_type = type;
-      *changed += t->elem_type != type;
-      t->has_elem_type = 1;
-      t->elem_type = type;
+      Onnx__TypeProto__Tensor *noted = tensor_type(g->value_info, g->n_value_info, names[k]);
+      if (noted) /* a shape inference's note */
+        set_type(noted, type);
+      *changed += set_type(t, type);
     }
   }
   if (!nodes)

@@ -8,7 +8,8 @@
 #include "kvcache.h"
 
 /* The graph file `onnx_path` with every past and present tensor of its ai.kvcache.Attention
- * nodes declared of ONNX element type `type` (FLOAT or FLOAT16), packed into *bytes (*size;
+ * nodes declared of ONNX element type `type` (FLOAT, FLOAT16, or INT8: an 8-bit cache, its
+ * last dimension head size + 4), packed into *bytes (*size;
  * the caller frees it with kvc__free): kvcache's operator is registered for either type, and
  * ONNX Runtime picks the registration by the tensors' type. *bytes is NULL when they already
  * are of that type. KVC_ERR_UNSUPPORTED (naming the node) when the graph has no such node, or

@@ -12,7 +12,7 @@
 
 #include "attention_exp.h"
 #include "attention_kernel.h"
-#include "half.h"
+#include "q8.h"
 
 /* Lane j of the result: the sum of the eight lanes of a[j]. */
 static inline __m256 sum8x8(const __m256 a[8]) {
@@ -103,19 +103,31 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
 }
 
-/* The float16 cache's rows as floats, eight at a time (F16C's vcvtph2ps: exact). */
-static void widen(float *dst, const uint16_t *src, size_t count) {
-  size_t i = 0;
-  for (; i + 8 <= count; i += 8)
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-  for (; i < count; i++)
-    dst[i] = kvc__half_to_float(src[i]);
+/* A narrow cache's rows as floats, eight at a time: halves by F16C's vcvtph2ps (exact), 8-bit
+ * codes sign-extended, converted (exact) and multiplied by the row's scale. d is a multiple
+ * of 8. */
+static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
+  if (kind == KVC_CACHE_F16) {
+    const uint16_t *h = src;
+    for (size_t i = 0; i < (size_t)rows * (size_t)d; i += 8)
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    return;
+  }
+  const size_t bytes = kvc__q8_row_bytes(d);
+  for (int r = 0; r < rows; r++, dst += d) {
+    const int8_t *row = (const int8_t *)src + (size_t)r * bytes;
+    const __m256 scale = _mm256_set1_ps(kvc__q8_scale(row, d));
+    for (int i = 0; i < d; i += 8) {
+      const __m256i codes = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + i)));
+      _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_cvtepi32_ps(codes), scale));
+    }
+  }
 }
 
-void kvc__attend_avx2(const float *q, int group, int d, const void *k, const void *v, int half,
-                      int64_t n, float *out) {
-  _Alignas(32) float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
-  _Alignas(32) float vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
+void kvc__attend_avx2(const float *q, int group, int d, const void *k, const void *v,
+                      kvc__cache_kind kind, int64_t n, float *out) {
+  _Alignas(32) float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
+  _Alignas(32) float vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   /* rows padded to whole vectors; the padding holds probability 0 */
   _Alignas(32) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
@@ -128,8 +140,8 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const int padded = (nb + 7) & ~7;
     const float *kb, *vb;
-    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
-    kvc__attend_prefetch_next(k, v, d, half, j0, n);
+    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
+    kvc__attend_prefetch_next(k, v, d, kind, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

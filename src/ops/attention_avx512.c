@@ -9,7 +9,7 @@
 
 #include "attention_exp.h"
 #include "attention_kernel.h"
-#include "half.h"
+#include "q8.h"
 
 static inline __m256 fold(__m512 a) {
   return _mm256_add_ps(_mm512_castps512_ps256(a),
@@ -101,19 +101,31 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
 }
 
-/* The float16 cache's rows as floats, sixteen at a time (vcvtph2ps: exact). */
-static void widen(float *dst, const uint16_t *src, size_t count) {
-  size_t i = 0;
-  for (; i + 16 <= count; i += 16)
-    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
-  for (; i < count; i++)
-    dst[i] = kvc__half_to_float(src[i]);
+/* A narrow cache's rows as floats, sixteen at a time: halves by vcvtph2ps (exact), 8-bit
+ * codes sign-extended, converted (exact) and multiplied by the row's scale. d is a multiple
+ * of 16. */
+static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
+  if (kind == KVC_CACHE_F16) {
+    const uint16_t *h = src;
+    for (size_t i = 0; i < (size_t)rows * (size_t)d; i += 16)
+      _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    return;
+  }
+  const size_t bytes = kvc__q8_row_bytes(d);
+  for (int r = 0; r < rows; r++, dst += d) {
+    const int8_t *row = (const int8_t *)src + (size_t)r * bytes;
+    const __m512 scale = _mm512_set1_ps(kvc__q8_scale(row, d));
+    for (int i = 0; i < d; i += 16) {
+      const __m512i codes = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + i)));
+      _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(codes), scale));
+    }
+  }
 }
 
-void kvc__attend_avx512(const float *q, int group, int d, const void *k, const void *v, int half,
-                        int64_t n, float *out) {
-  _Alignas(64) float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
-  _Alignas(64) float vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
+void kvc__attend_avx512(const float *q, int group, int d, const void *k, const void *v,
+                        kvc__cache_kind kind, int64_t n, float *out) {
+  _Alignas(64) float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
+  _Alignas(64) float vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   _Alignas(64) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   for (int g = 0; g < group; g++) {
@@ -124,8 +136,8 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const float *kb, *vb;
-    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
-    kvc__attend_prefetch_next(k, v, d, half, j0, n);
+    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
+    kvc__attend_prefetch_next(k, v, d, kind, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);

@@ -4,13 +4,14 @@
  *   out[g] = softmax(q[g] . k[0..n)^T) v[0..n)        for g < group
  *
  * q holds `group` rows of head_dim floats, already scaled (1/sqrt(head_dim)) and rotated;
- * k and v hold n rows of head_dim values each (one slot's K/V head in the cache): floats, or
- * IEEE half floats (`half`: a float16 cache), each block of which is widened to floats
- * (exactly) before the float arithmetic, so a float16 cache gives the bits a float cache
- * holding the same values would; out receives `group` rows of head_dim floats. The softmax is
- * online: keys are taken in blocks of KVC_ATTN_BLOCK, the running maximum and sum rescale what was
- * accumulated, so the cache is read once, in order, and nothing grows with n. Float accumulation
- * throughout.
+ * k and v hold n rows of head_dim values each (one slot's K/V head in the cache) of the cache's
+ * kind: floats; IEEE half floats (a float16 cache); or 8-bit codes and a scale (an 8-bit cache,
+ * q8.h). The rows of a narrow kind are widened to floats block by block (exactly for halves;
+ * by one float multiplication a value for codes, the same on every path) before the float
+ * arithmetic, so such a cache gives the bits a float cache holding the widened values would;
+ * out receives `group` rows of head_dim floats. The softmax is online: keys are taken in
+ * blocks of KVC_ATTN_BLOCK, the running maximum and sum rescale what was accumulated, so the
+ * cache is read once, in order, and nothing grows with n. Float accumulation throughout.
  *
  * One implementation per instruction set, each in its own file (compiled with that set's
  * flags), chosen at run time from the CPU's features (kvc__attend_pick). */
@@ -19,34 +20,53 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "q8.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
 #endif
 
 enum {
-  KVC_ATTN_BLOCK = 32,         /* keys per block of the online softmax */
-  KVC_ATTN_MAX_GROUP = 16,     /* query heads per call (the operator splits larger groups) */
-  KVC_ATTN_HALF_MAX_DIM = 256, /* head sizes of a float16 cache (a block widened on the stack) */
+  KVC_ATTN_BLOCK = 32,           /* keys per block of the online softmax */
+  KVC_ATTN_MAX_GROUP = 16,       /* query heads per call (the operator splits larger groups) */
+  KVC_ATTN_NARROW_MAX_DIM = 256, /* head sizes of a float16 or 8-bit cache (a block widened on
+                                  * the stack) */
 };
 
+/* What one cache value is. */
+typedef enum kvc__cache_kind {
+  KVC_CACHE_F32 = 0,
+  KVC_CACHE_F16 = 1, /* IEEE binary16 (half.h) */
+  KVC_CACHE_Q8 = 2,  /* a row of 8-bit codes and its float scale (q8.h) */
+} kvc__cache_kind;
+
+/* Bytes of one cache row (a position of a K/V head) of d values. */
+static inline size_t kvc__cache_row_bytes(kvc__cache_kind kind, int d) {
+  return kind == KVC_CACHE_F32   ? (size_t)d * 4
+         : kind == KVC_CACHE_F16 ? (size_t)d * 2
+                                 : kvc__q8_row_bytes(d);
+}
+
 typedef void kvc__attend_fn(const float *q, int group, int head_dim, const void *k, const void *v,
-                            int half, int64_t n, float *out);
+                            kvc__cache_kind kind, int64_t n, float *out);
 
-/* Widens count halves at src to floats at dst (one per path: the same values). */
-typedef void kvc__widen_fn(float *dst, const uint16_t *src, size_t count);
+/* Widens `rows` rows of d values of a narrow kind (F16, Q8) at src to floats at dst (one per
+ * path: the same values). */
+typedef void kvc__widen_fn(float *dst, const void *src, kvc__cache_kind kind, int d, int rows);
 
-/* Block j0's (nb rows) keys and values as floats: the cache's own rows, or (half) its rows
- * widened into kw and vw (KVC_ATTN_BLOCK x head_dim floats each). */
-static inline void kvc__attend_block(const void *k, const void *v, int half, int d, int64_t j0,
-                                     int nb, kvc__widen_fn *widen, float *kw, float *vw,
+/* Block j0's (nb rows) keys and values as floats: the cache's own rows, or (a narrow kind)
+ * its rows widened into kw and vw (KVC_ATTN_BLOCK x head_dim floats each). */
+static inline void kvc__attend_block(const void *k, const void *v, kvc__cache_kind kind, int d,
+                                     int64_t j0, int nb, kvc__widen_fn *widen, float *kw, float *vw,
                                      const float **kb, const float **vb) {
-  if (!half) {
+  if (kind == KVC_CACHE_F32) {
     *kb = (const float *)k + j0 * d;
     *vb = (const float *)v + j0 * d;
     return;
   }
-  widen(kw, (const uint16_t *)k + j0 * d, (size_t)nb * (size_t)d);
-  widen(vw, (const uint16_t *)v + j0 * d, (size_t)nb * (size_t)d);
+  const size_t row = kvc__cache_row_bytes(kind, d);
+  widen(kw, (const char *)k + (size_t)j0 * row, kind, d, nb);
+  widen(vw, (const char *)v + (size_t)j0 * row, kind, d, nb);
   *kb = kw;
   *vb = vw;
 }
@@ -66,20 +86,20 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
  * step evicted it), and with the hardware prefetchers alone the 243 M model's 16 attention
  * nodes took 1.36 ms at position 512 on 2 threads, with this 1.14 (PERFORMANCE #47). A
  * prefetch changes no value: the bits stay those of every other path. */
-static inline void kvc__attend_prefetch_next(const void *k, const void *v, int d, int half,
-                                             int64_t j0, int64_t n) {
+static inline void kvc__attend_prefetch_next(const void *k, const void *v, int d,
+                                             kvc__cache_kind kind, int64_t j0, int64_t n) {
 #if defined(__x86_64__) || defined(_M_X64)
-  const int64_t from = j0 + KVC_ATTN_BLOCK, bytes = half ? 2 : 4;
+  const int64_t from = j0 + KVC_ATTN_BLOCK, row = (int64_t)kvc__cache_row_bytes(kind, d);
   if (from >= n)
     return; /* the last block: nothing after it */
   const int64_t to = from + KVC_ATTN_BLOCK < n ? from + KVC_ATTN_BLOCK : n;
-  const char *kn = (const char *)k + from * d * bytes, *vn = (const char *)v + from * d * bytes;
-  for (int64_t o = 0; o < (to - from) * d * bytes; o += 64) {
+  const char *kn = (const char *)k + from * row, *vn = (const char *)v + from * row;
+  for (int64_t o = 0; o < (to - from) * row; o += 64) {
     _mm_prefetch(kn + o, _MM_HINT_T0);
     _mm_prefetch(vn + o, _MM_HINT_T0);
   }
 #else
-  (void)k, (void)v, (void)d, (void)half, (void)j0, (void)n;
+  (void)k, (void)v, (void)d, (void)kind, (void)j0, (void)n;
 #endif
 }
 

@@ -14,6 +14,7 @@
 
 #include "attention_kernel.h"
 #include "half.h"
+#include "q8.h"
 
 enum {
   IN_QUERY,
@@ -128,9 +129,9 @@ typedef struct run {
   const float *query, *key, *value, *cos, *sin, *bias;
   const int32_t *seqlens;
   float *out;
-  void *present_k, *present_v; /* floats, or halves (half) */
-  int half;                    /* a float16 cache */
-  size_t elem;                 /* bytes of one cache value: 4 or 2 */
+  void *present_k, *present_v; /* rows of the cache's kind */
+  kvc__cache_kind kind;        /* float32, float16 or 8-bit: past's type */
+  size_t row_bytes;            /* of one cache row (a position of a K/V head) */
   int64_t sub;                 /* query heads per task */
   kvc__attend_fn *attend;
 } run;
@@ -169,24 +170,35 @@ static OrtStatus *check(const OrtApi *ort, const kernel *kn, const tensor *in, r
     st = in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
              ? fail(ort, "%s must be float", input_names[i])
              : expect_shape(ort, &in[i], i, 3, kv_shape, "(batch, seq, kv_num_heads x head size)");
-  /* the cache: float, or float16 (the operator registered for it: ONNX Runtime picks by type) */
-  r->half = in[IN_PAST_K].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
-  r->elem = r->half ? 2 : 4;
+  /* the cache: float, float16 or 8-bit rows (one registration each: ONNX Runtime picks by
+   * type); an 8-bit row holds head size codes and a float scale */
+  const ONNXTensorElementDataType type = in[IN_PAST_K].type;
+  r->kind = type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? KVC_CACHE_F16
+            : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8  ? KVC_CACHE_Q8
+                                                          : KVC_CACHE_F32;
+  r->row_bytes = kvc__cache_row_bytes(r->kind, (int)r->head_dim);
+  const int64_t cache_dim = r->kind == KVC_CACHE_Q8 ? (int64_t)r->row_bytes : r->head_dim;
   for (int i = IN_PAST_K; i <= IN_PAST_V && !st; i++) {
     const int64_t want[4] = {r->batch, kn->kv_heads, i == IN_PAST_K ? -1 : in[IN_PAST_K].dims[2],
-                             r->head_dim};
+                             cache_dim};
     st = !in[i].data ||
-                 (in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
-                  in[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) ||
-                 in[i].type != in[IN_PAST_K].type
-             ? fail(ort, "%s must be a float or float16 tensor, past_value as past_key",
+                 (type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
+                  type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 &&
+                  type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8) ||
+                 in[i].type != type
+             ? fail(ort, "%s must be a float, float16 or int8 tensor, past_value as past_key",
                     input_names[i])
              : expect_shape(ort, &in[i], i, 4, want,
-                            "(batch, kv_num_heads, time, head size), past_value as past_key");
+                            r->kind == KVC_CACHE_Q8
+                                ? "(batch, kv_num_heads, time, head size + 4), past_value as "
+                                  "past_key"
+                                : "(batch, kv_num_heads, time, head size), past_value as "
+                                  "past_key");
   }
-  if (!st && r->half && r->head_dim > KVC_ATTN_HALF_MAX_DIM)
-    st = fail(ort, "a float16 cache with head size %lld: expected at most %d",
-              (long long)r->head_dim, KVC_ATTN_HALF_MAX_DIM);
+  if (!st && r->kind != KVC_CACHE_F32 && r->head_dim > KVC_ATTN_NARROW_MAX_DIM)
+    st = fail(ort, "a %s cache with head size %lld: expected at most %d",
+              r->kind == KVC_CACHE_F16 ? "float16" : "8-bit", (long long)r->head_dim,
+              KVC_ATTN_NARROW_MAX_DIM);
   if (st)
     return st;
   r->past = in[IN_PAST_K].dims[2];
@@ -279,23 +291,25 @@ static void prepare(const run *r, const float *src, const float *bias, int64_t p
       dst[i] *= scale;
 }
 
-/* Row `row` of `values` floats into the cache at `at`: as they are, or rounded to halves. */
+/* Row `row` of the cache: `values` (head size floats) as they are, rounded to halves, or
+ * quantised to 8 bits. */
 static void store_row(const run *r, void *cache, size_t row, const float *values) {
   const size_t d = (size_t)r->head_dim;
-  if (!r->half) {
-    memcpy((float *)cache + row * d, values, d * sizeof(float));
-    return;
-  }
-  uint16_t *dst = (uint16_t *)cache + row * d;
-  for (size_t i = 0; i < d; i++)
-    dst[i] = kvc__half_from_float(values[i]);
+  char *at = (char *)cache + row * r->row_bytes;
+  if (r->kind == KVC_CACHE_F32)
+    memcpy(at, values, d * sizeof(float));
+  else if (r->kind == KVC_CACHE_Q8)
+    kvc__q8_quantize_row(values, (int)d, (int8_t *)at);
+  else
+    for (size_t i = 0; i < d; i++)
+      ((uint16_t *)(void *)at)[i] = kvc__half_from_float(values[i]);
 }
 
 /* The new tokens' keys and values into present, after the copied past where present is
  * not past's buffer. There, ONNX Runtime allocated present, so the positions past each row's
- * length are zeroed: outputs never carry uninitialized memory. A float16 cache holds them
- * rounded to halves, and attention reads them back from present: a prompt's tokens attend to
- * the same values a later step will. */
+ * length are zeroed: outputs never carry uninitialized memory. A narrow cache holds them
+ * rounded (halves, 8-bit codes), and attention reads them back from present: a prompt's
+ * tokens attend to the same values a later step will. */
 static void write_cache(const run *r, const void *past_k, const void *past_v) {
   const int64_t d = r->head_dim, kvh = r->kv_heads, h = r->heads;
   char *pk = r->present_k, *pv = r->present_v;
@@ -303,18 +317,18 @@ static void write_cache(const run *r, const void *past_k, const void *past_v) {
   for (int64_t b = 0; b < r->batch; b++) {
     const int64_t first = first_pos(r, b);
     for (int64_t k = 0; k < kvh; k++) {
-      const size_t head = (size_t)((b * kvh + k) * r->present) * (size_t)d * r->elem;
-      const size_t past_head = (size_t)((b * kvh + k) * r->past) * (size_t)d * r->elem;
+      const size_t head = (size_t)((b * kvh + k) * r->present) * r->row_bytes;
+      const size_t past_head = (size_t)((b * kvh + k) * r->past) * r->row_bytes;
       if (past_k != r->present_k)
-        memcpy(pk + head, qk + past_head, (size_t)(first * d) * r->elem);
+        memcpy(pk + head, qk + past_head, (size_t)first * r->row_bytes);
       if (past_v != r->present_v)
-        memcpy(pv + head, qv + past_head, (size_t)(first * d) * r->elem);
+        memcpy(pv + head, qv + past_head, (size_t)first * r->row_bytes);
       const int64_t end = first + r->seq; /* <= present: checked with the lengths */
-      const size_t tail = (size_t)((r->present - end) * d) * r->elem;
+      const size_t tail = (size_t)(r->present - end) * r->row_bytes;
       if (past_k != r->present_k)
-        memset(pk + head + (size_t)(end * d) * r->elem, 0, tail);
+        memset(pk + head + (size_t)end * r->row_bytes, 0, tail);
       if (past_v != r->present_v)
-        memset(pv + head + (size_t)(end * d) * r->elem, 0, tail);
+        memset(pv + head + (size_t)end * r->row_bytes, 0, tail);
       for (int64_t i = 0; i < r->seq; i++) {
         const int64_t token = b * r->seq + i, pos = first + i;
         const float *ksrc, *vsrc, *kbias = NULL, *vbias = NULL;
@@ -357,9 +371,9 @@ static void attend_task(void *data, size_t t) {
         r->key ? r->query + (token * r->heads + h) * d : r->query + token * r->q_stride + h * d;
     prepare(r, src, r->bias ? r->bias + h * d : NULL, pos, r->scale, q + g * d);
   }
-  const size_t head = (size_t)((b * r->kv_heads + k) * r->present) * (size_t)d * r->elem;
+  const size_t head = (size_t)((b * r->kv_heads + k) * r->present) * r->row_bytes;
   r->attend(q, (int)count, (int)d, (const char *)r->present_k + head,
-            (const char *)r->present_v + head, r->half, pos + 1,
+            (const char *)r->present_v + head, r->kind, pos + 1,
             r->out + (token * r->heads + h0) * d);
 }
 
@@ -377,7 +391,8 @@ static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
   if (st)
     return st;
   const int64_t out_shape[3] = {r.batch, r.seq, r.heads * r.head_dim};
-  const int64_t cache_shape[4] = {r.batch, r.kv_heads, r.present, r.head_dim};
+  const int64_t cache_shape[4] = {r.batch, r.kv_heads, r.present,
+                                  r.kind == KVC_CACHE_Q8 ? (int64_t)r.row_bytes : r.head_dim};
   OrtValue *outs[N_OUT] = {NULL};
   st = ort->KernelContext_GetOutput(ctx, OUT_CONTEXT, out_shape, 3, &outs[OUT_CONTEXT]);
   for (int o = OUT_PRESENT_K; o <= OUT_PRESENT_V && !st; o++)
@@ -467,6 +482,18 @@ static ONNXTensorElementDataType output_type_f16(const OrtCustomOp *op, size_t i
                               : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
 }
 
+/* The 8-bit cache's registration: past and present as int8 rows of codes and a scale. */
+static ONNXTensorElementDataType input_type_q8(const OrtCustomOp *op, size_t index) {
+  return index == IN_PAST_K || index == IN_PAST_V ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
+                                                  : input_type(op, index);
+}
+
+static ONNXTensorElementDataType output_type_q8(const OrtCustomOp *op, size_t index) {
+  (void)op;
+  return index == OUT_CONTEXT ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+                              : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+}
+
 static size_t input_count(const OrtCustomOp *op) {
   (void)op;
   return N_IN;
@@ -508,3 +535,6 @@ const OrtCustomOp kvc__attention_op = ATTENTION_OP(input_type, kvc__op_float);
 /* The same operator over a float16 cache: ONNX Runtime merges registrations of one name whose
  * input types differ into one schema and picks the kernel by the node's types. */
 const OrtCustomOp kvc__attention_f16_op = ATTENTION_OP(input_type_f16, output_type_f16);
+
+/* ... and over an 8-bit cache. */
+const OrtCustomOp kvc__attention_q8_op = ATTENTION_OP(input_type_q8, output_type_q8);

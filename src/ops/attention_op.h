@@ -24,11 +24,12 @@
  * present is bound to past's buffer (kvcache's SHARED mode) nothing else is written: the
  * cache is updated in place. Otherwise the first L - S positions are copied from past.
  *
- * The cache (past and present) is float, or float16 (a second registration of the same
- * operator; ONNX Runtime picks it by the node's types, head size at most 256): new keys and
- * values are rounded to halves as they are written, and every query, a prompt's too, attends
- * to the halves, widened exactly, so that a prompt and the steps after it see the same
- * values. Everything else stays float. */
+ * The cache (past and present) is float; float16; or int8 rows of head size + 4 bytes, the
+ * codes of an 8-bit cache and their float scale (q8.h). One registration of the operator per
+ * type, which ONNX Runtime picks by the node's types; a narrow cache needs a head size of at
+ * most 256. New keys and values are rounded to the cache's type as they are written, and
+ * every query, a prompt's too, attends to the stored values, widened, so that a prompt and
+ * the steps after it see the same values. Everything else stays float. */
 #ifndef KVC_ATTENTION_OP_H
 #define KVC_ATTENTION_OP_H
 

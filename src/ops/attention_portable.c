@@ -5,6 +5,7 @@
 
 #include "attention_kernel.h"
 #include "half.h"
+#include "q8.h"
 
 static float dot(const float *a, const float *b, int d) {
   float s = 0.0f;
@@ -13,14 +14,20 @@ static float dot(const float *a, const float *b, int d) {
   return s;
 }
 
-static void widen(float *dst, const uint16_t *src, size_t count) {
-  for (size_t i = 0; i < count; i++)
-    dst[i] = kvc__half_to_float(src[i]);
+static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
+  if (kind == KVC_CACHE_F16) {
+    for (size_t i = 0; i < (size_t)rows * (size_t)d; i++)
+      dst[i] = kvc__half_to_float(((const uint16_t *)src)[i]);
+    return;
+  }
+  for (int r = 0; r < rows; r++)
+    kvc__q8_dequantize_row((const int8_t *)src + (size_t)r * kvc__q8_row_bytes(d), d,
+                           dst + (size_t)r * d);
 }
 
-void kvc__attend_portable(const float *q, int group, int d, const void *k, const void *v, int half,
-                          int64_t n, float *out) {
-  float kw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM], vw[KVC_ATTN_BLOCK * KVC_ATTN_HALF_MAX_DIM];
+void kvc__attend_portable(const float *q, int group, int d, const void *k, const void *v,
+                          kvc__cache_kind kind, int64_t n, float *out) {
+  float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM], vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
   float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   for (int g = 0; g < group; g++) {
@@ -31,7 +38,7 @@ void kvc__attend_portable(const float *q, int group, int d, const void *k, const
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const float *kb, *vb;
-    kvc__attend_block(k, v, half, d, j0, nb, widen, kw, vw, &kb, &vb);
+    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
     for (int g = 0; g < group; g++) {
       float block_max = -INFINITY;
       for (int j = 0; j < nb; j++) {

@@ -14,7 +14,8 @@
 #define KVC_OP_ATTENTION "Attention"
 #define KVC_OP_MATMUL    "MatMulNBits"
 
-extern const OrtCustomOp kvc__attention_op, kvc__attention_f16_op, kvc__matmul_op;
+extern const OrtCustomOp kvc__attention_op, kvc__attention_f16_op, kvc__attention_q8_op,
+    kvc__matmul_op;
 
 /* A domain holding the operators, made once per process with `ort` and never released
  * (sessions may outlive any one owner). NULL with *status set on failure. */

@@ -18,6 +18,8 @@ OrtCustomOpDomain *kvc__ops_domain(const OrtApi *ort, OrtStatus **status) {
     if (!*status)
       *status = ort->CustomOpDomain_Add(made, &kvc__attention_f16_op);
     if (!*status)
+      *status = ort->CustomOpDomain_Add(made, &kvc__attention_q8_op);
+    if (!*status)
       *status = ort->CustomOpDomain_Add(made, &kvc__matmul_op);
     if (*status && made)
       ort->ReleaseCustomOpDomain(made);
