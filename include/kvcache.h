@@ -792,9 +792,10 @@ KVC_API kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32
  * model's attention, one node per layer (`attention`: KVC_ATTENTION_GQA for
  * com.microsoft.GroupQueryAttention, KVC_ATTENTION_KVCACHE for kvcache's operator), each
  * decoding one token at that position over its own layer's cache (the model's heads, K/V
- * heads and head size; in place), after as many untimed runs. Such a step reads
- * layers * cache_bytes_per_token / layers * (position + 1) bytes of cache: bytes / time is
- * the attention's cache read rate, comparable between the two operators in one process.
+ * heads and head size; in place), after as many untimed runs. kvcache's operator reads a
+ * cache of the model's kv_type, GroupQueryAttention a float32 one. Such a step reads
+ * cache_bytes_per_token (of that type) x (position + 1) bytes of cache: bytes / time is the
+ * attention's cache read rate, comparable between the two operators in one process.
  * Makes a small session and a cache of max(positions) + 2 positions for the call.
  * KVC_ERR_INVALID_ARG for another attention, n < 1, reads < 1 or a position outside
  * 0 .. max_seq_len - 1; KVC_ERR_UNSUPPORTED for kvcache's operator on a non-CPU provider. */

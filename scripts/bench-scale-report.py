@@ -158,6 +158,26 @@ for kw, lw in OWN + GQA:
       f"{res / 1e6:.0f} | {res / (mo['param_bytes'] + cache):.2f} | {mo['load_ms']:.0f} | "
       f"{gguf_mb(lw):.0f} |")
 w("")
+w("## Cache types\n")
+w(f"The q4 model with its cache in float32, float16 and 8 bits (`--kv-type`, ATTENTION.md), "
+  f"{threads[-1]} threads, the types taking turns twice: decode p50 at position 1536 (after "
+  "a 1536-token prompt) and 8 sequences decoding together at mean position 1023.5 "
+  "(`--batch 1,8 --max-seq 2048`). Each figure is the better of the two rounds; \"vs f32\" "
+  "its ratio to the float32 cache's.\n")
+w("| cache | bytes a token | decode @1536 ms | x floor | vs f32 | batch 8 tok/s | x floor | vs f32 |")
+w("|---|---|---|---|---|---|---|---|")
+cache_runs = {}
+for ct in ("f32", "f16", "q8"):
+    dec = [shared(json.load(open(f"{runs}/cache-{ct}-{r}-1536.json"))) for r in (1, 2)]
+    bat = [json.load(open(f"{runs}/cache-{ct}-{r}-batch.json")) for r in (1, 2)]
+    d = min(dec, key=lambda s: s["decode_ms"]["p50"])
+    b = max((j["batch"]["8"] for j in bat), key=lambda s: s["tokens_per_s"])
+    cache_runs[ct] = (d["decode_ms"]["p50"], list(d["decode_over_floor_at"].values())[0],
+                      b["tokens_per_s"], b["step_over_floor"], bat[0]["model"]["cache_bytes_per_token"])
+for ct, (ms, fl, tps, bfl, bpt) in cache_runs.items():
+    w(f"| {ct} | {bpt} | {ms:.2f} | {fl:.2f} | {cache_runs['f32'][0] / ms:.2f}x | {tps:.1f} | "
+      f"{bfl:.2f} | {tps / cache_runs['f32'][2]:.2f}x |")
+w("")
 w(f"![decode ms per token by position]({os.path.basename(plots)}-decode.png)\n")
 w(f"![tokens/s by sequences decoding together]({os.path.basename(plots)}-batch.png)\n")
 open(report, "w").write("\n".join(out))

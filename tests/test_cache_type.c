@@ -179,6 +179,76 @@ static void states_keep_their_cache_type(void **state) {
   narrow_state(f->q8, f->f32, f->f16);
 }
 
+static kvc_ctx *context(kvc_model *m, int32_t slots) {
+  kvc_ctx_params p = kvc_ctx_default_params();
+  p.slots = slots;
+  kvc_ctx *c = NULL;
+  if (kvc_ctx_new(m, &p, &c) != KVC_OK)
+    fail_msg("kvc_ctx_new(%d slots): %s", slots, kvc_last_error());
+  return c;
+}
+
+/* Sixteen sequences at full length with a narrow cache in the bytes of eight float32 ones:
+ * each filled to the context, together, and each one's logits those of a lone sequence of
+ * its type fed the same tokens. */
+static void sixteen_narrow_sequences_fit_in_eight_f32(void **state) {
+  fixture *f = *state;
+  kvc_ctx *wide = context(f->f32, 8);
+  kvc_ctx_info wi;
+  assert_int_equal(kvc_ctx_get_info(wide, &wi), KVC_OK);
+  kvc_ctx_free(wide);
+  kvc_model *narrow[2] = {f->f16, f->q8};
+  for (int t = 0; t < 2; t++) {
+    kvc_ctx *c = context(narrow[t], 16);
+    kvc_ctx_info ci;
+    assert_int_equal(kvc_ctx_get_info(c, &ci), KVC_OK);
+    assert_true(ci.cache_bytes > 0 && ci.cache_bytes <= wi.cache_bytes);
+    kvc_seq *q[16];
+    int32_t *tokens = malloc((size_t)ci.max_seq_len * sizeof *tokens);
+    kvc_batch_item items[16];
+    int32_t next[16];
+    for (int i = 0; i < 16; i++) {
+      assert_int_equal(kvc_seq_new_in(c, &q[i]), KVC_OK);
+      prompt_of(tokens, ci.max_seq_len - 1, (uint32_t)(100 + i));
+      th_append(q[i], tokens, ci.max_seq_len - 1);
+    }
+    for (int i = 0; i < 16; i++) { /* the last position of all sixteen in one call */
+      next[i] = (int32_t)(i * 37 % V);
+      items[i] = (kvc_batch_item){q[i], &next[i], 1, NULL};
+    }
+    assert_int_equal(kvc_seq_append_batch(items, 16), KVC_OK);
+    for (int i = 0; i < 16; i += 5) {
+      assert_int_equal(kvc_seq_len(q[i]), ci.max_seq_len);
+      prompt_of(tokens, ci.max_seq_len - 1, (uint32_t)(100 + i));
+      kvc_seq *lone = th_new_seq(narrow[t], KVC_KV_SHARED);
+      th_append(lone, tokens, ci.max_seq_len - 1);
+      th_append(lone, &next[i], 1);
+      assert_true(th_max_diff(kvc_seq_logits(q[i]), kvc_seq_logits(lone), V) <= 1e-4);
+      kvc_seq_free(lone);
+    }
+    for (int i = 0; i < 16; i++)
+      kvc_seq_free(q[i]);
+    free(tokens);
+    kvc_ctx_free(c);
+  }
+}
+
+/* The attention alone is timed over a cache of the model's type (kvcache's operator) and a
+ * float32 one (GroupQueryAttention). */
+static void the_attention_probe_reads_the_models_type(void **state) {
+  fixture *f = *state;
+  kvc_model *models[2] = {f->f16, f->q8};
+  const int32_t at[2] = {0, 300};
+  for (int i = 0; i < 2; i++)
+    for (int k = 0; k < 2; k++) {
+      double ms[2] = {0, 0};
+      const kvc_attention kind = k ? KVC_ATTENTION_KVCACHE : KVC_ATTENTION_GQA;
+      if (kvc_model_attention_ms(models[i], kind, at, 2, 2, ms) != KVC_OK)
+        fail_msg("%s: %s", kvc_attention_name(kind), kvc_last_error());
+      assert_true(ms[0] > 0 && ms[1] > 0);
+    }
+}
+
 static void onnx_runtime_attention_keeps_its_type(void **state) {
   fixture *f = *state;
   kvc_model_params mp = kvc_model_default_params();
@@ -205,6 +275,8 @@ int main(void) {
       cmocka_unit_test(a_narrow_cache_takes_its_bytes),
       cmocka_unit_test(every_mode_decodes_as_its_recompute),
       cmocka_unit_test(states_keep_their_cache_type),
+      cmocka_unit_test(sixteen_narrow_sequences_fit_in_eight_f32),
+      cmocka_unit_test(the_attention_probe_reads_the_models_type),
       cmocka_unit_test(onnx_runtime_attention_keeps_its_type),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

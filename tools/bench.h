@@ -72,9 +72,10 @@ typedef struct bench_result {
   /* The attention alone (kvc_model_attention_ms) at the first and last bucket, for
    * GroupQueryAttention [0] and kvcache's operator [1], when the model's graph writes its
    * cache in place on the CPU; attention_cache_bytes: the cache one such run reads at the last
-   * bucket. 0 when not measured. */
+   * bucket, [0] GroupQueryAttention's (float32), [1] kvcache's (the model's kv_type). 0 when
+   * not measured. */
   double attention_ms[2][2];
-  int64_t attention_cache_bytes;
+  int64_t attention_cache_bytes[2];
   double cache_step_growth_ms, cache_floor_growth_ms;
   double cache_read_gb_s, floor_cache_read_gb_s, cache_growth_vs_floor;
   int n_batches;

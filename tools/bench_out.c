@@ -124,16 +124,17 @@ void bench_print_table(const bench_result *r, FILE *out) {
             kvc_attention_name(r->model.attention), r->buckets[0], r->buckets[r->n_buckets - 1],
             r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
             r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
-  if (r->attention_cache_bytes > 0) {
-    const double gb = r->attention_cache_bytes / 1e6;
+  if (r->attention_cache_bytes[0] > 0) {
+    const double mb[2] = {r->attention_cache_bytes[0] / 1e6, r->attention_cache_bytes[1] / 1e6};
     fprintf(out,
             "attention alone (%d nodes, one row, in place; kvc_model_attention_ms): position "
-            "%d / %d: GroupQueryAttention %.3f / %.3f ms, kvcache's %.3f / %.3f ms; at %d it "
-            "reads %.2f MB of cache: %.1f vs %.1f GB/s = %.2fx\n",
+            "%d / %d: GroupQueryAttention %.3f / %.3f ms, kvcache's %.3f / %.3f ms; at %d they "
+            "read %.2f MB (float32) and %.2f MB (%s) of cache: %.1f vs %.1f GB/s, %.2fx the "
+            "time\n",
             r->model.layers, r->buckets[0], r->buckets[r->n_buckets - 1], r->attention_ms[0][0],
             r->attention_ms[0][1], r->attention_ms[1][0], r->attention_ms[1][1],
-            r->buckets[r->n_buckets - 1], gb, gb / r->attention_ms[0][1],
-            gb / r->attention_ms[1][1],
+            r->buckets[r->n_buckets - 1], mb[0], mb[1], kvc_kv_type_name(r->model.kv_type),
+            mb[0] / r->attention_ms[0][1], mb[1] / r->attention_ms[1][1],
             kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
   }
   if (r->n_batches) {
@@ -299,15 +300,15 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddNumberToObject(c, "floor_gb_s", r->floor_cache_read_gb_s);
     cJSON_AddNumberToObject(c, "step_growth_over_floor_growth", r->cache_growth_vs_floor);
   }
-  if (r->attention_cache_bytes > 0) {
+  if (r->attention_cache_bytes[0] > 0) {
     cJSON *a = cJSON_AddObjectToObject(root, "attention_alone");
     const char *names[2] = {"gqa", "kvcache"};
-    cJSON_AddNumberToObject(a, "cache_bytes_last", (double)r->attention_cache_bytes);
     for (int k = 0; k < 2; k++) {
       cJSON *o = cJSON_AddObjectToObject(a, names[k]);
+      cJSON_AddNumberToObject(o, "cache_bytes_last", (double)r->attention_cache_bytes[k]);
       cJSON_AddItemToObject(o, "ms_at", cJSON_CreateDoubleArray(r->attention_ms[k], 2));
       cJSON_AddNumberToObject(o, "gb_s_last",
-                              r->attention_cache_bytes / 1e6 / r->attention_ms[k][1]);
+                              r->attention_cache_bytes[k] / 1e6 / r->attention_ms[k][1]);
     }
     cJSON_AddNumberToObject(a, "kvcache_over_gqa",
                             kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
@@ -525,14 +526,16 @@ static void designs(const bench_result *r, FILE *f) {
             kvc_attention_name(r->model.attention), r->buckets[first], r->buckets[last],
             r->cache_growth_bytes / 1e6, r->cache_step_growth_ms, r->cache_read_gb_s,
             r->cache_floor_growth_ms, r->floor_cache_read_gb_s, r->cache_growth_vs_floor);
-  if (r->attention_cache_bytes > 0) {
-    const double mb = r->attention_cache_bytes / 1e6;
+  if (r->attention_cache_bytes[0] > 0) {
+    const double mb[2] = {r->attention_cache_bytes[0] / 1e6, r->attention_cache_bytes[1] / 1e6};
     fprintf(f,
-            "\nThe attention alone (`kvc_model_attention_ms`: one node per layer over %.2f MB of "
-            "cache at position %d, the model's sizes, in place): GroupQueryAttention %.3f ms "
-            "(%.1f GB/s), kvcache's operator %.3f ms (%.1f GB/s): **%.2fx** the read rate.\n",
-            mb, r->buckets[last], r->attention_ms[0][1], mb / r->attention_ms[0][1],
-            r->attention_ms[1][1], mb / r->attention_ms[1][1],
+            "\nThe attention alone (`kvc_model_attention_ms`: one node per layer at position %d, "
+            "the model's sizes, in place): GroupQueryAttention %.3f ms over %.2f MB of float32 "
+            "cache (%.1f GB/s), kvcache's operator %.3f ms over %.2f MB of %s cache (%.1f "
+            "GB/s): **%.2fx** faster.\n",
+            r->buckets[last], r->attention_ms[0][1], mb[0], mb[0] / r->attention_ms[0][1],
+            r->attention_ms[1][1], mb[1], kvc_kv_type_name(r->model.kv_type),
+            mb[1] / r->attention_ms[1][1],
             kvc_stat_ratio(r->attention_ms[0][1], r->attention_ms[1][1]));
   }
   fprintf(f, "\n");

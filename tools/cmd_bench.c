@@ -345,7 +345,10 @@ static int bench_attention(kvc_model *model, bench_result *r) {
   for (int k = 0; k < 2; k++)
     if (kvc_model_attention_ms(model, kinds[k], at, 2, 40, r->attention_ms[k]))
       return fail("timing the attention alone");
-  r->attention_cache_bytes = r->model.cache_bytes_per_token * (at[1] + 1);
+  const int64_t f32_bytes =
+      (int64_t)2 * r->model.layers * r->model.kv_heads * r->model.head_dim * 4;
+  r->attention_cache_bytes[0] = f32_bytes * (at[1] + 1);
+  r->attention_cache_bytes[1] = r->model.cache_bytes_per_token * (at[1] + 1);
   return 0;
 }
 

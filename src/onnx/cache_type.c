@@ -108,17 +108,14 @@ static kvc_status retype(Onnx__GraphProto *g, int32_t type, int *changed) {
   return KVC_OK;
 }
 
-kvc_status kvc__graph_retype_cache(const char *onnx_path, int32_t type, uint8_t **bytes,
-                                   size_t *size) {
+kvc_status kvc__graph_retype_cache_bytes(const void *graph, size_t graph_size, const char *name,
+                                         int32_t type, uint8_t **bytes, size_t *size) {
   *bytes = NULL;
   *size = 0;
-  const uint8_t *file = NULL;
-  size_t file_size = 0;
-  kvc_status s = kvc__file_map(onnx_path, &file, &file_size);
-  Onnx__ModelProto *m = s ? NULL : onnx__model_proto__unpack(NULL, file_size, file);
-  kvc__file_unmap(file, file_size);
-  if (!s && (!m || !m->graph))
-    s = kvc__fail(KVC_ERR_MODEL, "%s is not an ONNX model with a graph", onnx_path);
+  Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, graph_size, graph);
+  kvc_status s = KVC_OK;
+  if (!m || !m->graph)
+    s = kvc__fail(KVC_ERR_MODEL, "%s is not an ONNX model with a graph", name);
   int changed = 0;
   if (!s)
     s = retype(m->graph, type, &changed);
@@ -131,5 +128,18 @@ kvc_status kvc__graph_retype_cache(const char *onnx_path, int32_t type, uint8_t 
   }
   if (m)
     onnx__model_proto__free_unpacked(m, NULL);
+  return s;
+}
+
+kvc_status kvc__graph_retype_cache(const char *onnx_path, int32_t type, uint8_t **bytes,
+                                   size_t *size) {
+  *bytes = NULL;
+  *size = 0;
+  const uint8_t *file = NULL;
+  size_t file_size = 0;
+  kvc_status s = kvc__file_map(onnx_path, &file, &file_size);
+  if (!s) /* protobuf-c copies what it keeps: the mapping can go before the packing */
+    s = kvc__graph_retype_cache_bytes(file, file_size, onnx_path, type, bytes, size);
+  kvc__file_unmap(file, file_size);
   return s;
 }

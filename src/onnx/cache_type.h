@@ -19,4 +19,8 @@
 kvc_status kvc__graph_retype_cache(const char *onnx_path, int32_t type, uint8_t **bytes,
                                    size_t *size);
 
+/* The same from a graph's bytes (`name` for messages). */
+kvc_status kvc__graph_retype_cache_bytes(const void *graph, size_t graph_size, const char *name,
+                                         int32_t type, uint8_t **bytes, size_t *size);
+
 #endif

@@ -4,7 +4,8 @@
  *
  * The graph: one packed query (1, 1, (H + 2 KV) D) shared by `layers` attention nodes, each
  * with its own past/present (1, KV, T, D) bound to one buffer (in place, as SHARED binds a
- * step), seqlens_k and total_sequence_length given. */
+ * step), seqlens_k and total_sequence_length given. kvcache's operator gets the model's cache
+ * type (float16, 8-bit rows of D + 4 bytes), GroupQueryAttention float32. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "attention_op.h"
 #include "clock.h"
 #include "error.h"
+#include "half.h"
 #include "model.h"
 #include "onnx.h"
 #include "probe.h"
@@ -19,8 +21,27 @@
 
 typedef struct probe {
   int layers, heads, kv_heads, head_dim;
-  int64_t time; /* the cache buffers' time axis */
+  int64_t time;                   /* the cache buffers' time axis */
+  ONNXTensorElementDataType type; /* the cache's */
+  int64_t dim;                    /* its last dimension */
+  size_t row_bytes;               /* of one position of one K/V head */
 } probe;
+
+/* A small value per position and head, written as the cache's type writes it. */
+static void fill_row(const probe *p, char *row, size_t seed) {
+  float x[KVC_ATTN_NARROW_MAX_DIM];
+  const int d = p->head_dim < KVC_ATTN_NARROW_MAX_DIM ? p->head_dim : KVC_ATTN_NARROW_MAX_DIM;
+  for (int i = 0; i < d; i++)
+    x[i] = (float)((seed + (size_t)i) % 17) * 0.01f - 0.08f;
+  if (p->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8)
+    kvc__q8_quantize_row(x, d, (int8_t *)row);
+  else if (p->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+    for (int i = 0; i < d; i++)
+      ((uint16_t *)(void *)row)[i] = kvc__half_from_float(x[i]);
+  else
+    for (int i = 0; i < p->head_dim; i++)
+      ((float *)(void *)row)[i] = x[i % d];
+}
 
 static kvc_status probe_session(kvc_model *m, const probe *p, kvc_attention attention,
                                 OrtSession **out) {
@@ -28,12 +49,12 @@ static kvc_status probe_session(kvc_model *m, const probe *p, kvc_attention atte
   if (!g)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory building the attention probe");
   const int32_t f32 = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
-                i32 = ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+                i32 = ONNX__TENSOR_PROTO__DATA_TYPE__INT32, type = (int32_t)p->type;
   const int own = attention == KVC_ATTENTION_KVCACHE;
   kvc__onnx_opset(g, own ? KVC_OP_DOMAIN : "com.microsoft", 1);
   const int64_t packed = (int64_t)(p->heads + 2 * p->kv_heads) * p->head_dim;
   const kvc__dim q[] = {{NULL, 1}, {NULL, 1}, {NULL, packed}};
-  const kvc__dim cache[] = {{NULL, 1}, {NULL, p->kv_heads}, {NULL, p->time}, {NULL, p->head_dim}};
+  const kvc__dim cache[] = {{NULL, 1}, {NULL, p->kv_heads}, {NULL, p->time}, {NULL, p->dim}};
   const kvc__dim ctx[] = {{NULL, 1}, {NULL, 1}, {NULL, (int64_t)p->heads * p->head_dim}};
   kvc__onnx_input(g, "query", f32, q, 3);
   kvc__onnx_input(g, "seqlens_k", i32, (kvc__dim[]){{NULL, 1}}, 1);
@@ -47,11 +68,11 @@ static kvc_status probe_session(kvc_model *m, const probe *p, kvc_attention atte
     snprintf(ck, sizeof ck, "present_key_%d", l);
     snprintf(cv, sizeof cv, "present_value_%d", l);
     snprintf(o, sizeof o, "context_%d", l);
-    kvc__onnx_input(g, pk, f32, cache, 4);
-    kvc__onnx_input(g, pv, f32, cache, 4);
+    kvc__onnx_input(g, pk, type, cache, 4);
+    kvc__onnx_input(g, pv, type, cache, 4);
     kvc__onnx_output(g, o, f32, ctx, 3);
-    kvc__onnx_output(g, ck, f32, cache, 4);
-    kvc__onnx_output(g, cv, f32, cache, 4);
+    kvc__onnx_output(g, ck, type, cache, 4);
+    kvc__onnx_output(g, cv, type, cache, 4);
     const char *ins[] = {"query", "", "", pk, pv, "seqlens_k", "total_sequence_length"};
     const char *outs[] = {o, ck, cv};
     kvc__onnx_node(g, own ? KVC_OP_ATTENTION : "GroupQueryAttention",
@@ -84,10 +105,17 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
                        positions[i], model->info.max_seq_len - 1);
     most = positions[i] > most ? positions[i] : most;
   }
-  const probe p = {model->sig.layers, model->attention_heads, model->sig.kv_heads,
-                   model->sig.head_dim, (int64_t)most + 2};
-  const size_t head_floats = (size_t)p.time * (size_t)p.head_dim;
-  const size_t cache_bytes = (size_t)p.kv_heads * head_floats * sizeof(float);
+  const int own = attention == KVC_ATTENTION_KVCACHE;
+  const probe p = {model->sig.layers,
+                   model->attention_heads,
+                   model->sig.kv_heads,
+                   model->sig.head_dim,
+                   (int64_t)most + 2,
+                   own ? model->sig.cache_type : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
+                   own ? model->sig.cache_dim : model->sig.head_dim,
+                   own ? model->sig.row_bytes : (size_t)model->sig.head_dim * sizeof(float)};
+  const size_t rows = (size_t)p.kv_heads * (size_t)p.time; /* of one layer's key or value */
+  const size_t cache_bytes = rows * p.row_bytes;
   const size_t q_floats = (size_t)(p.heads + 2 * p.kv_heads) * (size_t)p.head_dim;
   const size_t ctx_bytes = (size_t)p.heads * (size_t)p.head_dim * sizeof(float);
   const OrtApi *ort = kvc__ort();
@@ -104,17 +132,15 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
     s = kvc__ort_check(
         ort->AllocatorAlloc(model->cache_alloc, cache_bytes * 2 * (size_t)p.layers, &cache),
         "attention probe cache");
-  if (!s && !cuda) { /* resident, small values: what a decode step's cache holds */
-    float *c = cache;
-    for (size_t i = 0; i < cache_bytes / sizeof(float) * 2 * (size_t)p.layers; i++)
-      c[i] = (float)(i % 17) * 0.01f - 0.08f;
-  }
+  if (!s && !cuda) /* resident, small values: what a decode step's cache holds */
+    for (size_t r = 0; r < rows * 2 * (size_t)p.layers; r++)
+      fill_row(&p, (char *)cache + r * p.row_bytes, r);
   for (size_t i = 0; i < q_floats; i++)
     query[i] = (float)(i % 13) * 0.01f - 0.06f;
   if (!s)
     s = kvc__ort_check(ort->CreateIoBinding(session, &binding), "attention probe binding");
   const int64_t q_shape[3] = {1, 1, (int64_t)q_floats}, one[1] = {1};
-  const int64_t cache_shape[4] = {1, p.kv_heads, p.time, p.head_dim};
+  const int64_t cache_shape[4] = {1, p.kv_heads, p.time, p.dim};
   const int64_t ctx_shape[3] = {1, 1, (int64_t)p.heads * p.head_dim};
   const ONNXTensorElementDataType f32 = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
                                   i32 = ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
@@ -134,10 +160,10 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
       snprintf(present, sizeof present, "present_%s_%d", kv ? "value" : "key", l);
       void *buf = (char *)cache + cache_bytes * (size_t)(2 * l + kv);
       s = kvc__probe_bind(binding, 0, past, past, model->cache_mem, buf, cache_bytes, cache_shape,
-                          4, f32);
+                          4, p.type);
       if (!s)
         s = kvc__probe_bind(binding, 1, present, present, model->cache_mem, buf, cache_bytes,
-                            cache_shape, 4, f32);
+                            cache_shape, 4, p.type);
     }
     char name[32];
     snprintf(name, sizeof name, "context_%d", l);
