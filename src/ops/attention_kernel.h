@@ -81,21 +81,17 @@ kvc__attend_fn kvc__attend_portable;
 kvc__attend_fn kvc__attend_avx2;   /* x86-64 builds only */
 kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
 
-/* Asks for the keys and values of the block `ahead` blocks after the one starting at j0, a
- * cache line at a time: one block ahead for a float cache, as many as keep the same bytes in
- * flight for a narrow one (2 for float16, 4 for 8-bit rows at head size 64; the first blocks
- * are left to the hardware). In a decode step the cache comes from memory (the weights
- * streamed since the last step evicted it), and with the hardware prefetchers alone the 243 M
- * model's 16 attention nodes took 1.36 ms at position 512 on 2 threads, with this 1.14
- * (PERFORMANCE #47). A prefetch changes no value: the bits stay those of every other path. */
+/* Asks for the keys and values of the block after the one starting at j0, a cache line at a
+ * time. In a decode step the cache comes from memory (the weights streamed since the last
+ * step evicted it), and with the hardware prefetchers alone the 243 M model's 16 attention
+ * nodes took 1.36 ms at position 512 on 2 threads, with this 1.14 (PERFORMANCE #47). A
+ * prefetch changes no value: the bits stay those of every other path. */
 static inline void kvc__attend_prefetch_next(const void *k, const void *v, int d,
                                              kvc__cache_kind kind, int64_t j0, int64_t n) {
 #if defined(__x86_64__) || defined(_M_X64)
-  const int64_t row = (int64_t)kvc__cache_row_bytes(kind, d);
-  const int64_t ahead = kind == KVC_CACHE_F32 ? 1 : (4 * (int64_t)d + row - 1) / row;
-  const int64_t from = j0 + ahead * KVC_ATTN_BLOCK;
+  const int64_t from = j0 + KVC_ATTN_BLOCK, row = (int64_t)kvc__cache_row_bytes(kind, d);
   if (from >= n)
-    return; /* past the last block: nothing to ask for */
+    return; /* the last block: nothing after it */
   const int64_t to = from + KVC_ATTN_BLOCK < n ? from + KVC_ATTN_BLOCK : n;
   const char *kn = (const char *)k + from * row, *vn = (const char *)v + from * row;
   for (int64_t o = 0; o < (to - from) * row; o += 64) {
