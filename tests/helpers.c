@@ -183,6 +183,15 @@ kvc_model *th_open_model_typed(const char *dir, kvc_kv_type type) {
   return m;
 }
 
+kvc_ctx *th_new_ctx(kvc_model *m, int32_t slots) {
+  kvc_ctx_params p = kvc_ctx_default_params();
+  p.slots = slots;
+  kvc_ctx *c = NULL;
+  if (kvc_ctx_new(m, &p, &c) != KVC_OK)
+    fail_msg("kvc_ctx_new(%d slots): %s", slots, kvc_last_error());
+  return c;
+}
+
 kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode) {
   kvc_seq_params p = kvc_seq_default_params();
   p.kv_mode = mode;

@@ -49,6 +49,9 @@ kvc_model *th_open_model(const char *dir);
 /* ... with the cache of element type `type`. */
 kvc_model *th_open_model_typed(const char *dir, kvc_kv_type type);
 
+/* A new context of `slots` slots (the model's mode); the test fails if it cannot be made. */
+kvc_ctx *th_new_ctx(kvc_model *m, int32_t slots);
+
 /* A new sequence in `mode`; the test fails (with kvc_last_error()) if it cannot be made. */
 kvc_seq *th_new_seq(kvc_model *m, kvc_kv_mode mode);
 

@@ -46,6 +46,18 @@ static float uniform(kvc__rng *r) {
   return (float)((double)(kvc__rng_u64(r) >> 11) / 9007199254740992.0) - 0.5f;
 }
 
+/* A narrow cache (kn, vn of `kind`) gives, bit for bit, what a float cache holding its values
+ * widened (kw, vw) gives, on `path`. */
+static void same_as_float(kvc__attend_path path, const float *q, int g, int d, int64_t n,
+                          const float *kw, const float *vw, const void *kn, const void *vn,
+                          kvc__cache_kind kind, float *out, float *out_narrow) {
+  kvc__attend_for(path, d)(q, g, d, kw, vw, KVC_CACHE_F32, n, out);
+  kvc__attend_for(path, d)(q, g, d, kn, vn, kind, n, out_narrow);
+  if (memcmp(out, out_narrow, (size_t)(g * d) * sizeof *out) != 0)
+    fail_msg("%s, head size %d, %lld keys, group %d: a %s cache is not its values' float cache",
+             paths[path], d, (long long)n, g, kind == KVC_CACHE_F16 ? "float16" : "8-bit");
+}
+
 /* Every path, head sizes that are and are not multiples of the vector widths, lengths
  * around the block and vector edges, groups of 1 to 16 heads, flat and peaked scores:
  * within 2e-6 of softmax(q k^T) v computed in double. */
@@ -110,12 +122,7 @@ static void kernels_match_a_double_softmax(void **state) {
             k16[i] = kvc__half_from_float(k[i]), v16[i] = kvc__half_from_float(v[i]);
             kw[i] = kvc__half_to_float(k16[i]), vw[i] = kvc__half_to_float(v16[i]);
           }
-          kvc__attend_for(path, d)(q, g, d, kw, vw, KVC_CACHE_F32, n, out);
-          kvc__attend_for(path, d)(q, g, d, k16, v16, KVC_CACHE_F16, n, out16);
-          if (memcmp(out, out16, (size_t)(g * d) * sizeof *out) != 0)
-            fail_msg("%s, head size %d, %lld keys, group %d: a float16 cache is not its values' "
-                     "float cache",
-                     paths[p], d, (long long)n, g);
+          same_as_float(path, q, g, d, n, kw, vw, k16, v16, KVC_CACHE_F16, out, out16);
           /* an 8-bit cache: the bits of a float cache holding code x scale */
           const size_t row = kvc__q8_row_bytes(d);
           for (int64_t j = 0; j < n; j++) {
@@ -124,12 +131,7 @@ static void kernels_match_a_double_softmax(void **state) {
             kvc__q8_dequantize_row(k8 + (size_t)j * row, d, kw + j * d);
             kvc__q8_dequantize_row(v8 + (size_t)j * row, d, vw + j * d);
           }
-          kvc__attend_for(path, d)(q, g, d, kw, vw, KVC_CACHE_F32, n, out);
-          kvc__attend_for(path, d)(q, g, d, k8, v8, KVC_CACHE_Q8, n, out16);
-          if (memcmp(out, out16, (size_t)(g * d) * sizeof *out) != 0)
-            fail_msg("%s, head size %d, %lld keys, group %d: an 8-bit cache is not its values' "
-                     "float cache",
-                     paths[p], d, (long long)n, g);
+          same_as_float(path, q, g, d, n, kw, vw, k8, v8, KVC_CACHE_Q8, out, out16);
           runs++;
         }
   }

@@ -59,15 +59,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static kvc_ctx *new_ctx(kvc_model *m, int32_t slots) {
-  kvc_ctx_params p = kvc_ctx_default_params();
-  p.slots = slots;
-  kvc_ctx *c = NULL;
-  if (kvc_ctx_new(m, &p, &c) != KVC_OK)
-    fail_msg("kvc_ctx_new(%d slots): %s", slots, kvc_last_error());
-  return c;
-}
-
 static kvc_seq *seq_in(kvc_ctx *c) {
   kvc_seq *q = NULL;
   if (kvc_seq_new_in(c, &q) != KVC_OK)
@@ -121,7 +112,7 @@ static void drop(live *all, int *n, int i) {
 /* Joins, leaves, forks and rewinds at random between batched appends of random subsets. */
 static void random_schedule(kvc_model *m, uint64_t seed, int steps, int max_prompt) {
   kvc__rng r = kvc__rng_seeded(seed);
-  kvc_ctx *c = new_ctx(m, SLOTS);
+  kvc_ctx *c = th_new_ctx(m, SLOTS);
   kvc_ctx_info info;
   assert_int_equal(kvc_ctx_get_info(c, &info), KVC_OK);
   live *all = calloc(SLOTS, sizeof *all);
@@ -255,7 +246,7 @@ static void fork_copies_the_prefix_and_leaves_the_parent(void **state) {
     prompt[i] = (i * 37 + 5) % VOCAB;
   for (int mi = 0; mi < 2; mi++) {
     for (int shared_ctx = 0; shared_ctx < 2; shared_ctx++) {
-      kvc_ctx *c = shared_ctx ? new_ctx(models[mi], 4) : NULL;
+      kvc_ctx *c = shared_ctx ? th_new_ctx(models[mi], 4) : NULL;
       kvc_seq *parent = c ? seq_in(c) : th_new_seq(models[mi], KVC_KV_AUTO);
       th_append(parent, prompt, 40);
       float before[VOCAB];
@@ -334,7 +325,7 @@ static void candidates_equal_separate_appends(void **state) {
     prompt[i] = (i * 53 + 1) % VOCAB;
   kvc_model *models[4] = {f->gqa, f->concat, f->own_f16, f->own_q8};
   for (int mi = 0; mi < 4; mi++) {
-    kvc_ctx *c = new_ctx(models[mi], 8);
+    kvc_ctx *c = th_new_ctx(models[mi], 8);
     kvc_seq *q = seq_in(c);
     th_append(q, prompt, 30);
     check_candidates(q, 6, 1); /* together where the context batches */
@@ -358,7 +349,7 @@ static void candidates_equal_separate_appends(void **state) {
 
 static void batched_steps_allocate_nothing_and_stay_put(void **state) {
   fixture *f = *state;
-  kvc_ctx *c = new_ctx(f->gqa, 8);
+  kvc_ctx *c = th_new_ctx(f->gqa, 8);
   kvc_seq *q[8];
   kvc_batch_item items[8];
   int32_t tok[8];
@@ -401,7 +392,7 @@ static void batched_steps_allocate_nothing_and_stay_put(void **state) {
 
 static void bad_batches_change_nothing(void **state) {
   fixture *f = *state;
-  kvc_ctx *c = new_ctx(f->gqa, 3), *other = new_ctx(f->gqa, 1);
+  kvc_ctx *c = th_new_ctx(f->gqa, 3), *other = th_new_ctx(f->gqa, 1);
   kvc_seq *a = seq_in(c), *b = seq_in(c), *x = seq_in(other);
   const int32_t pa[3] = {1, 2, 3}, pb[2] = {4, 5}, good = 9, bad = VOCAB + 5;
   th_append(a, pa, 3);
@@ -497,7 +488,7 @@ static void failed_runs_roll_back(void **state) {
     kvc_seq_free(q);
   }
   /* batched: the prefills succeed, the run together fails */
-  kvc_ctx *c = new_ctx(f->gqa, 4);
+  kvc_ctx *c = th_new_ctx(f->gqa, 4);
   kvc_seq *a = seq_in(c), *b = seq_in(c);
   th_append(a, prompt, 2);
   float before[VOCAB];

@@ -179,27 +179,18 @@ static void states_keep_their_cache_type(void **state) {
   narrow_state(f->q8, f->f32, f->f16);
 }
 
-static kvc_ctx *context(kvc_model *m, int32_t slots) {
-  kvc_ctx_params p = kvc_ctx_default_params();
-  p.slots = slots;
-  kvc_ctx *c = NULL;
-  if (kvc_ctx_new(m, &p, &c) != KVC_OK)
-    fail_msg("kvc_ctx_new(%d slots): %s", slots, kvc_last_error());
-  return c;
-}
-
 /* Sixteen sequences at full length with a narrow cache in the bytes of eight float32 ones:
  * each filled to the context, together, and each one's logits those of a lone sequence of
  * its type fed the same tokens. */
 static void sixteen_narrow_sequences_fit_in_eight_f32(void **state) {
   fixture *f = *state;
-  kvc_ctx *wide = context(f->f32, 8);
+  kvc_ctx *wide = th_new_ctx(f->f32, 8);
   kvc_ctx_info wi;
   assert_int_equal(kvc_ctx_get_info(wide, &wi), KVC_OK);
   kvc_ctx_free(wide);
   kvc_model *narrow[2] = {f->f16, f->q8};
   for (int t = 0; t < 2; t++) {
-    kvc_ctx *c = context(narrow[t], 16);
+    kvc_ctx *c = th_new_ctx(narrow[t], 16);
     kvc_ctx_info ci;
     assert_int_equal(kvc_ctx_get_info(c, &ci), KVC_OK);
     assert_true(ci.cache_bytes > 0 && ci.cache_bytes <= wi.cache_bytes);

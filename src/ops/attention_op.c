@@ -470,28 +470,35 @@ static ONNXTensorElementDataType input_type(const OrtCustomOp *op, size_t index)
                                                   : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
 
-/* The float16 cache's registration: past and present as halves, the rest as above. */
+/* The narrow caches' registrations: past and present of the cache's type, the rest as
+ * above. */
+static ONNXTensorElementDataType narrow_input(size_t index, ONNXTensorElementDataType cache) {
+  return index == IN_PAST_K || index == IN_PAST_V ? cache : input_type(NULL, index);
+}
+
+static ONNXTensorElementDataType narrow_output(size_t index, ONNXTensorElementDataType cache) {
+  return index == OUT_CONTEXT ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : cache;
+}
+
 static ONNXTensorElementDataType input_type_f16(const OrtCustomOp *op, size_t index) {
-  return index == IN_PAST_K || index == IN_PAST_V ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16
-                                                  : input_type(op, index);
+  (void)op;
+  return narrow_input(index, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16);
 }
 
 static ONNXTensorElementDataType output_type_f16(const OrtCustomOp *op, size_t index) {
   (void)op;
-  return index == OUT_CONTEXT ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
-                              : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+  return narrow_output(index, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16);
 }
 
-/* The 8-bit cache's registration: past and present as int8 rows of codes and a scale. */
+/* 8-bit: int8 rows of codes and a scale */
 static ONNXTensorElementDataType input_type_q8(const OrtCustomOp *op, size_t index) {
-  return index == IN_PAST_K || index == IN_PAST_V ? ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
-                                                  : input_type(op, index);
+  (void)op;
+  return narrow_input(index, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8);
 }
 
 static ONNXTensorElementDataType output_type_q8(const OrtCustomOp *op, size_t index) {
   (void)op;
-  return index == OUT_CONTEXT ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
-                              : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+  return narrow_output(index, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8);
 }
 
 static size_t input_count(const OrtCustomOp *op) {
