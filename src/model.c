@@ -419,7 +419,7 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
       s = kvc__fail(KVC_ERR_UNSUPPORTED,
                     "kv_type %s: the graph's cache is %s, and its attention is ONNX Runtime's, "
                     "which keeps the type the graph declares (a graph built with --attention "
-                    "kvcache takes either)",
+                    "kvcache takes f32, f16 or q8)",
                     kvc_kv_type_name(p.kv_type), kvc__cache_type_name(m->sig.cache_type));
     if (s)
       s = kvc__wrap(s, "%s", info->onnx_path);
@@ -544,7 +544,8 @@ kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out) {
   if (!m->has_fingerprint) {
     XXH3_state_t *h = XXH3_createState();
     const kvc_model_info *i = &m->info;
-    /* the cache's element type is not hashed: a state file records it (state.c) */
+    /* the fifth value, once the element type (all caches were float32), stays 1 so that
+     * existing states keep their fingerprint: a state's header records the type (state.c) */
     const int32_t layout[5] = {i->layers, i->kv_heads, i->head_dim, i->vocab_size, 1};
     if (!h)
       s = kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
