@@ -76,10 +76,10 @@ struct kvc_model {
 };
 
 /* *out = the model's fingerprint: a hash of its cache layout (layers, kv heads, head size,
- * vocabulary; not the cache's type, which a state records) and of its weights: the external data files its initializers name,
- * whatever their names (not other files that merely look like them), or the graph file when
- * it names none; computed once. (Small initializers kept inside a graph that also has
- * external data are not covered.) KVC_ERR_IO reading them. */
+ * vocabulary; not the cache's type, which a state records) and of its weights: the external data
+ * files its initializers name, whatever their names (not other files that merely look like them),
+ * or the graph file when it names none; computed once. (Small initializers kept inside a graph that
+ * also has external data are not covered.) KVC_ERR_IO reading them. */
 kvc_status kvc__model_fingerprint(kvc_model *m, uint64_t *out);
 
 /* Session options for `params` (threads, optimisation level, the provider when cuda). */
