@@ -344,9 +344,7 @@ kvc_status kvc__signature_read(OrtSession *session, const kvc__signature_hints *
   if (!s) {
     sig->vocab = (int)logits->d.dims[2];
     sig->row_bytes = kvc__cache_row_bytes(kvc__cache_kind_of(sig->cache_type), sig->head_dim);
-    sig->cache_dim = sig->cache_type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8
-                         ? sig->head_dim + KVC_Q8_SCALE_BYTES
-                         : sig->head_dim;
+    sig->cache_dim = (int)kvc__cache_dim(kvc__cache_kind_of(sig->cache_type), sig->head_dim);
     /* outputs other than logits and the presents are computed but ignored: note them */
     for (size_t i = 0; i < n_out; i++) {
       int kind, layer = -1;

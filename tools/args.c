@@ -74,22 +74,21 @@ static void help_line(FILE *f, const kvc_opt *o) {
 static const char *const providers[] = {"cpu", "cuda", NULL};
 static const kvc_kv_mode modes[] = {KVC_KV_AUTO, KVC_KV_NAIVE, KVC_KV_BOUND, KVC_KV_SHARED,
                                     KVC_KV_UNCACHED};
-static const kvc_kv_type types[] = {KVC_KV_TYPE_AUTO, KVC_KV_TYPE_F32, KVC_KV_TYPE_F16,
-                                    KVC_KV_TYPE_Q8};
-enum {
-  N_MODEL_OPTS = 6,
-  N_MODES = sizeof modes / sizeof modes[0],
-  N_TYPES = sizeof types / sizeof types[0]
-};
+enum { N_MODEL_OPTS = 6, N_MODES = sizeof modes / sizeof modes[0] };
+
+const char *const *kvc_arg_kv_type_names(void) {
+  static const char *names[KVC_KV_TYPE_Q8 + 2];
+  for (int t = 0; t <= KVC_KV_TYPE_Q8; t++)
+    names[t] = kvc_kv_type_name((kvc_kv_type)t);
+  return names;
+}
 
 /* The model options' rows; picks[0], [1] and [2] take the provider's, the mode's and the
  * cache type's index. */
 static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *picks) {
-  static const char *mode_names[N_MODES + 1], *type_names[N_TYPES + 1];
+  static const char *mode_names[N_MODES + 1];
   for (int k = 0; k < N_MODES; k++)
     mode_names[k] = kvc_kv_mode_name(modes[k]);
-  for (int k = 0; k < N_TYPES; k++)
-    type_names[k] = kvc_kv_type_name(types[k]);
   const kvc_opt rows[N_MODEL_OPTS] = {
       {.name = "--model",
        .alias = "-m",
@@ -119,7 +118,7 @@ static void model_opts(kvc_opt *o, kvc_model_params *p, const char **dir, int *p
       {.name = "--kv-type",
        .kind = KVC_OPT_CHOICE,
        .target = &picks[2],
-       .choices = type_names,
+       .choices = kvc_arg_kv_type_names(),
        .help = "cache element type (auto: the graph's, float32 for build-model's);\n"
                "f16 (half the bytes) and q8 (8.5 bits a value at head size 64)\n"
                "need --attention kvcache graphs"},
@@ -248,7 +247,7 @@ int kvc_args_parse(kvc_args *a, int argc, char **argv) {
   if (picks[1] >= 0)
     a->model->kv_mode = modes[picks[1]];
   if (picks[2] >= 0)
-    a->model->kv_type = types[picks[2]];
+    a->model->kv_type = (kvc_kv_type)picks[2]; /* the names' index is the type */
   return KVC_ARGS_GO;
 }
 

@@ -73,6 +73,10 @@ typedef struct kvc_args {
   int max_words, n_words;
 } kvc_args;
 
+/* kvc_kv_type's names, NULL-terminated, indexed by the type's value ("auto", "f32", ...):
+ * the choices of --kv-type and of options like it. */
+const char *const *kvc_arg_kv_type_names(void);
+
 /* A command's line over a table of options: kvc_args args = KVC_ARGS("info", usage, opts);
  * KVC_ARGS_MODEL also takes the model options into *mp and *dir. */
 #define KVC_ARGS(cmd, usage, opts)                                                                 \

@@ -72,12 +72,10 @@ int kvc_cmd_eval(int argc, char **argv) {
   kvc_model_params mp = kvc_model_default_params();
   int64_t prompts = 16, prompt_len = 16, steps = 256;
   uint64_t seed = 1;
-  /* kvc_kv_type's values in order, so that the index is the type */
-  static const char *const types[] = {"auto", "f32", "f16", "q8", NULL};
-  int other_type = -1;
+  int other_type = -1; /* a kvc_kv_type: kvc_arg_kv_type_names' index */
   kvc_opt opts[] = {
       KVC_TEXT("--against", "DIR", &other_dir, "the model to evaluate (same vocabulary)"),
-      KVC_CHOICE("--against-kv-type", NULL, &other_type, types,
+      KVC_CHOICE("--against-kv-type", NULL, &other_type, kvc_arg_kv_type_names(),
                  "its cache element type (default: --kv-type's); the same DIR\n"
                  "with another type measures what the cache type costs"),
       KVC_INT64("--prompts", "N", &prompts, 1, 1 << 20, "streams (16)"),

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "onnx/onnx.pb-c.h"
 #include "path.h"
+#include "q8.h"
 
 /* The cache tensors of kvcache's attention node: past key and value are its inputs 3 and 4,
  * present key and value its outputs 1 and 2. */
@@ -55,8 +56,9 @@ static int set_type(Onnx__TypeProto__Tensor *t, int32_t type) {
   Onnx__TensorShapeProto__Dimension *last =
       t->shape && t->shape->n_dim == 4 ? t->shape->dim[3] : NULL;
   if (last && last->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
-    const int64_t head = last->dim_value - (was == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? 4 : 0);
-    last->dim_value = head + (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? 4 : 0);
+    const int64_t head =
+        last->dim_value - (was == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? KVC_Q8_SCALE_BYTES : 0);
+    last->dim_value = head + (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? KVC_Q8_SCALE_BYTES : 0);
   }
   t->has_elem_type = 1;
   t->elem_type = type;

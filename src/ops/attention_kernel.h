@@ -47,6 +47,12 @@ static inline size_t kvc__cache_row_bytes(kvc__cache_kind kind, int d) {
                                  : kvc__q8_row_bytes(d);
 }
 
+/* The cache tensors' last dimension for rows of d values: d, or an 8-bit row's bytes (its
+ * codes and scale are int8 elements). */
+static inline int64_t kvc__cache_dim(kvc__cache_kind kind, int d) {
+  return kind == KVC_CACHE_Q8 ? (int64_t)kvc__q8_row_bytes(d) : d;
+}
+
 typedef void kvc__attend_fn(const float *q, int group, int head_dim, const void *k, const void *v,
                             kvc__cache_kind kind, int64_t n, float *out);
 

@@ -177,7 +177,7 @@ static OrtStatus *check(const OrtApi *ort, const kernel *kn, const tensor *in, r
             : type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8  ? KVC_CACHE_Q8
                                                           : KVC_CACHE_F32;
   r->row_bytes = kvc__cache_row_bytes(r->kind, (int)r->head_dim);
-  const int64_t cache_dim = r->kind == KVC_CACHE_Q8 ? (int64_t)r->row_bytes : r->head_dim;
+  const int64_t cache_dim = kvc__cache_dim(r->kind, (int)r->head_dim);
   for (int i = IN_PAST_K; i <= IN_PAST_V && !st; i++) {
     const int64_t want[4] = {r->batch, kn->kv_heads, i == IN_PAST_K ? -1 : in[IN_PAST_K].dims[2],
                              cache_dim};
@@ -392,7 +392,7 @@ static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
     return st;
   const int64_t out_shape[3] = {r.batch, r.seq, r.heads * r.head_dim};
   const int64_t cache_shape[4] = {r.batch, r.kv_heads, r.present,
-                                  r.kind == KVC_CACHE_Q8 ? (int64_t)r.row_bytes : r.head_dim};
+                                  kvc__cache_dim(r.kind, (int)r.head_dim)};
   OrtValue *outs[N_OUT] = {NULL};
   st = ort->KernelContext_GetOutput(ctx, OUT_CONTEXT, out_shape, 3, &outs[OUT_CONTEXT]);
   for (int o = OUT_PRESENT_K; o <= OUT_PRESENT_V && !st; o++)

@@ -27,20 +27,20 @@ typedef struct probe {
   size_t row_bytes;               /* of one position of one K/V head */
 } probe;
 
-/* A small value per position and head, written as the cache's type writes it. */
+/* A small value per position and head, written as the cache's type writes it (a narrow
+ * cache's head size is at most KVC_ATTN_NARROW_MAX_DIM: the operator refuses more). */
 static void fill_row(const probe *p, char *row, size_t seed) {
   float x[KVC_ATTN_NARROW_MAX_DIM];
-  const int d = p->head_dim < KVC_ATTN_NARROW_MAX_DIM ? p->head_dim : KVC_ATTN_NARROW_MAX_DIM;
+  float *values = p->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? (float *)(void *)row : x;
+  const int d =
+      values == x && p->head_dim > KVC_ATTN_NARROW_MAX_DIM ? KVC_ATTN_NARROW_MAX_DIM : p->head_dim;
   for (int i = 0; i < d; i++)
-    x[i] = (float)((seed + (size_t)i) % 17) * 0.01f - 0.08f;
+    values[i] = (float)((seed + (size_t)i) % 17) * 0.01f - 0.08f;
   if (p->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8)
     kvc__q8_quantize_row(x, d, (int8_t *)row);
   else if (p->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
     for (int i = 0; i < d; i++)
       ((uint16_t *)(void *)row)[i] = kvc__half_from_float(x[i]);
-  else
-    for (int i = 0; i < p->head_dim; i++)
-      ((float *)(void *)row)[i] = x[i % d];
 }
 
 static kvc_status probe_session(kvc_model *m, const probe *p, kvc_attention attention,
