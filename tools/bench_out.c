@@ -467,10 +467,11 @@ static const char json_keys[] =
     "step_growth_over_floor_growth}` | shared: the cache bytes a step reads more at the last "
     "position than at the first, read by the step's attention and by the floor (GB/s), and "
     "the ratio of the two growths |\n"
-    "| `attention_alone{cache_bytes_last, gqa{ms_at, gb_s_last}, kvcache{...}, "
+    "| `attention_alone{gqa{cache_bytes_last, ms_at, gb_s_last}, kvcache{...}, "
     "kvcache_over_gqa}` | graphs that write in place, CPU: the model's attention alone, one node "
-    "per layer, as GroupQueryAttention and as kvcache's operator, at the first and last "
-    "position (`kvc_model_attention_ms`); the cache read rate at the last; their ratio |\n"
+    "per layer, as GroupQueryAttention (over a float32 cache) and as kvcache's operator (over "
+    "the model's kv_type), at the first and last position (`kvc_model_attention_ms`); the "
+    "cache each reads at the last and its rate; their time ratio |\n"
     "| `batch{\"<B>\": {tokens_per_s, step_ms{p50,p99}, floor_ms, step_over_floor, "
     "[int8_ms, step_over_int8,] tokens_per_s_vs_batch_1}}` | `--batch`: B sequences in one "
     "context, one token each per step; the floor reads the weights + B caches at the mean "
@@ -531,8 +532,8 @@ static void designs(const bench_result *r, FILE *f) {
     fprintf(f,
             "\nThe attention alone (`kvc_model_attention_ms`: one node per layer at position %d, "
             "the model's sizes, in place): GroupQueryAttention %.3f ms over %.2f MB of float32 "
-            "cache (%.1f GB/s), kvcache's operator %.3f ms over %.2f MB of %s cache (%.1f "
-            "GB/s): **%.2fx** faster.\n",
+            "cache (%.1f GB/s), kvcache's operator %.3f ms over %.2f MB of its cache "
+            "(--kv-type %s, %.1f GB/s): **%.2fx** faster.\n",
             r->buckets[last], r->attention_ms[0][1], mb[0], mb[0] / r->attention_ms[0][1],
             r->attention_ms[1][1], mb[1], kvc_kv_type_name(r->model.kv_type),
             mb[1] / r->attention_ms[1][1],
