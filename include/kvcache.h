@@ -571,8 +571,8 @@ KVC_API kvc_status kvc_seq_load_buffer(kvc_seq *seq, const void *buf, size_t siz
  * Metaspace; byte fallback; added and special tokens (matched leftmost-longest in the raw
  * text, with their lstrip, rstrip and single_word flags); decoders ByteLevel, Replace,
  * ByteFallback, Fuse, Strip, Metaspace; post-processor TemplateProcessing (for add_special).
- * Anything else is refused when the file is opened. Not done: tokenizer_config.json (its chat
- * template; its bos/eos come from genai_config), WordPiece and Unigram models, added tokens'
+ * Anything else is refused when the file is opened. Not done here: tokenizer_config.json (its
+ * chat template: kvc_chat_template_open; bos/eos ids come from genai_config), WordPiece and Unigram models, added tokens'
  * normalized flag (every added token is matched in the text before normalization).
  * A kvc_tokenizer is read-only once open and safe to share between threads.
  * ------------------------------------------------------------------------------------- */
@@ -642,6 +642,64 @@ KVC_API kvc_status kvc_detokenizer_push(kvc_detokenizer *detokenizer, int32_t id
 KVC_API kvc_status kvc_detokenizer_flush(kvc_detokenizer *detokenizer, const char **text,
                                          size_t *len);
 KVC_API void kvc_detokenizer_free(kvc_detokenizer *detokenizer);
+
+/* ---------------------------------------------------------------------------------------
+ * Chat templates: a conversation rendered to the text a chat model was trained on, by the
+ * Jinja template of its tokenizer_config.json, as Hugging Face's @huggingface/jinja (the
+ * renderer of transformers.js) renders it, byte for byte (docs/CHAT.md lists the constructs
+ * and the JavaScript behaviours kept). A construct the engine does not implement is refused
+ * when the template is opened, with its line and column, never rendered differently.
+ * Templates are untrusted: a render is bounded in output, memory, work and macro depth, and
+ * reads no file and no environment variable (strftime_now reads the clock).
+ * A kvc_chat_template is read-only once open and safe to share between threads.
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_chat_template kvc_chat_template;
+
+/* Open the chat template of `path`: a model directory (its tokenizer_config.json), or a
+ * tokenizer_config.json. Its "chat_template" (a string, or a list of {name, template} of
+ * which "default" is taken) is parsed; its bos_token, eos_token, unk_token and pad_token
+ * (strings, or {"content": ...}) become the template's variables of those names (null where
+ * the file says null). *out owns it; release with kvc_chat_template_free(). Errors:
+ * KVC_ERR_INVALID_ARG (NULL; a syntax error or an unsupported construct: "line L, column C"
+ * of the template), KVC_ERR_IO (no tokenizer_config.json), KVC_ERR_MODEL (not JSON; no
+ * chat_template, or not of those forms), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_chat_template_open(const char *path, kvc_chat_template **out);
+
+/* A template from `len` bytes of source; bos_token and eos_token may be NULL (then the
+ * variables are not set). Errors as kvc_chat_template_open, less the file's. */
+KVC_API kvc_status kvc_chat_template_new(const char *source, size_t len, const char *bos_token,
+                                         const char *eos_token, kvc_chat_template **out);
+KVC_API void kvc_chat_template_free(kvc_chat_template *tmpl);
+
+typedef struct kvc_chat_params {
+  const char *messages;      /* required: a JSON array of OpenAI-style messages, each an object
+                              * with a string "role" ({"role": "user", "content": "Hi"}; tool
+                              * calls, content parts and other keys are passed through) */
+  const char *tools;         /* NULL (default: the variable is not set) or a JSON array of tool
+                              * definitions, the template's `tools` */
+  const char *variables;     /* NULL (default) or a JSON object of more variables, e.g.
+                              * {"enable_thinking": false} (Qwen 3) */
+  int add_generation_prompt; /* 1 (default): end with the opening of the assistant's turn */
+  size_t max_bytes;          /* the longest text a render may make; 0 (default) = 16 MiB */
+} kvc_chat_params;
+
+KVC_API kvc_chat_params kvc_chat_default_params(void);
+
+/* Render the conversation. *len receives the text's length in bytes; the first
+ * min(*len, cap - 1) bytes and a NUL are written to text (cap 0 writes nothing: call with
+ * cap 0 to size the buffer). Errors: KVC_ERR_INVALID_ARG (NULL; messages, tools or
+ * variables not JSON of the form above, named; a variable named twice or naming a built-in;
+ * the template failed: its raise_exception message, or the operation and the line and
+ * column; a limit passed), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_chat_render(const kvc_chat_template *tmpl, const kvc_chat_params *params,
+                                   char *text, size_t cap, size_t *len);
+
+/* Render and encode the text (kvc_tokenize, add_special 0: the template writes the special
+ * tokens itself). *n_ids receives the number of ids; the first min(*n_ids, cap) are written
+ * to ids. Errors: those of kvc_chat_render and kvc_tokenize. */
+KVC_API kvc_status kvc_chat_tokenize(const kvc_chat_template *tmpl, const kvc_tokenizer *tokenizer,
+                                     const kvc_chat_params *params, int32_t *ids, int32_t cap,
+                                     int32_t *n_ids);
 
 /* ---------------------------------------------------------------------------------------
  * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)
