@@ -222,8 +222,8 @@ KVC_API void kvc_model_free(kvc_model *model);
 /* The most end-of-sequence ids a model may state. */
 enum { KVC_MAX_EOS = 8 };
 
-/* Generation defaults a model directory states: genai_config.json's "search" section, or
- * these values without one. */
+/* Generation defaults a model directory states: genai_config.json's "search" section, else
+ * generation_config.json's keys of the same names, or these values without either. */
 typedef struct kvc_search {
   int32_t max_length;       /* total tokens (prompt + generated); 0 = not stated */
   int do_sample;            /* 0 (default): greedy; 1: sample with the values below */
@@ -231,6 +231,7 @@ typedef struct kvc_search {
   int32_t top_k;            /* 50 (0 = all) */
   float top_p;              /* 1 */
   float repetition_penalty; /* 1 = none; kvc_search_sampler_params passes it on */
+  float min_p;              /* 0 = off (see kvc_sampler_params.min_p) */
 } kvc_search;
 
 typedef struct kvc_model_info {
@@ -440,6 +441,20 @@ KVC_API kvc_status kvc_seq_reset(kvc_seq *seq);
  * BOUND cache in device memory (reset and append again instead). */
 KVC_API kvc_status kvc_seq_rewind(kvc_seq *seq, int32_t len);
 
+/* The sequence's tokens, kvc_seq_len of them (NULL for a NULL sequence); valid until the
+ * sequence next changes. */
+KVC_API const int32_t *kvc_seq_tokens(const kvc_seq *seq);
+
+/* Make the sequence hold exactly tokens[0, n) (n >= 1), its logits those of the last: the
+ * longest prefix it already holds is kept (at most n - 1 positions: the last token is always
+ * run again, for its logits), the rest dropped (kvc_seq_rewind) and the remainder appended.
+ * This is how a conversation's next turn costs only its own tokens: render the whole
+ * conversation, assign it. *reused (NULL: not wanted) receives the positions kept. Errors:
+ * KVC_ERR_INVALID_ARG (NULL, n < 1), and those of kvc_seq_rewind and kvc_seq_append; after a
+ * failed append the sequence holds the kept prefix. */
+KVC_API kvc_status kvc_seq_assign(kvc_seq *seq, const int32_t *tokens, int32_t n,
+                                  int32_t *reused);
+
 /* A new sequence holding the first len tokens of `parent` (their cache copied; the parent is
  * untouched): a shared system prompt prefilled once. The child has logits only when len is
  * the parent's whole length. It takes a free slot of the parent's context, or, for a parent
@@ -494,6 +509,10 @@ typedef struct kvc_sampler_params {
                              * paper's rule, as onnxruntime-genai and Hugging Face apply it),
                              * greedy or sampling. kvc_sampler_sample has no history: it
                              * ignores it */
+  float min_p;              /* 0 (default) = off; in (0, 1]: keep only the tokens whose
+                             * probability (at the temperature) is at least min_p times the
+                             * most likely token's, applied after top_k and top_p as Hugging
+                             * Face's MinPLogitsWarper; sampling only */
 } kvc_sampler_params;
 
 KVC_API kvc_sampler_params kvc_sampler_default_params(void);
@@ -503,8 +522,8 @@ KVC_API kvc_sampler_params kvc_sampler_default_params(void);
 KVC_API kvc_sampler_params kvc_search_sampler_params(const kvc_search *search);
 
 /* A sampler for logits of `vocab_size` entries (its scratch space is allocated here).
- * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1],
- * repetition_penalty negative or not finite. */
+ * KVC_ERR_INVALID_ARG for temperature < 0, top_k < 0, top_p outside (0, 1], min_p outside
+ * [0, 1], repetition_penalty negative or not finite. */
 KVC_API kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab_size,
                                    kvc_sampler **out);
 KVC_API void kvc_sampler_free(kvc_sampler *sampler);
@@ -700,6 +719,35 @@ KVC_API kvc_status kvc_chat_render(const kvc_chat_template *tmpl, const kvc_chat
 KVC_API kvc_status kvc_chat_tokenize(const kvc_chat_template *tmpl, const kvc_tokenizer *tokenizer,
                                      const kvc_chat_params *params, int32_t *ids, int32_t cap,
                                      int32_t *n_ids);
+
+/* ---------------------------------------------------------------------------------------
+ * Stop strings: generated text cut at the first of a set of strings, matched on the decoded
+ * text across token boundaries (feed it what kvc_detokenizer_push gives).
+ * ------------------------------------------------------------------------------------- */
+typedef struct kvc_stop kvc_stop;
+
+/* A matcher of n stop strings (UTF-8, each non-empty; n 0 matches nothing), copied. *out owns
+ * it; release with kvc_stop_free(). KVC_ERR_INVALID_ARG (NULL, an empty string),
+ * KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_stop_new(const char *const *stops, int32_t n, kvc_stop **out);
+KVC_API void kvc_stop_free(kvc_stop *stop);
+
+/* Feed `len` bytes of text (a token's). *out and *out_len: the text that can be shown now
+ * (valid until the next push, flush or free): everything so far but what could still begin a
+ * stop string, which is held back until it cannot. When the text first holds a stop string,
+ * *stopped is 1 and *out ends before the earliest-beginning stop string it holds (the match
+ * and anything after it are dropped): generation should stop there (a longer stop string
+ * that began earlier but is not complete yet does not count). Every later push gives nothing
+ * and *stopped 1. Errors: KVC_ERR_INVALID_ARG
+ * (NULL), KVC_ERR_NO_MEMORY. */
+KVC_API kvc_status kvc_stop_push(kvc_stop *stop, const char *text, size_t len, const char **out,
+                                 size_t *out_len, int *stopped);
+
+/* At the end of the text: what is still held back (nothing after a match). */
+KVC_API kvc_status kvc_stop_flush(kvc_stop *stop, const char **out, size_t *out_len);
+
+/* Forget the text and any match: ready for a new stream. */
+KVC_API void kvc_stop_reset(kvc_stop *stop);
 
 /* ---------------------------------------------------------------------------------------
  * Quantisation: a decoder's MatMul weights as 8- or 4-bit blocks (com.microsoft.MatMulNBits)

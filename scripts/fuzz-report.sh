@@ -24,6 +24,7 @@ for h in $harnesses; do
     attention) w="ai.kvcache.Attention: tensors of any shapes, lengths and values" ;;
     tokenizer) w="tokenizer.json text (then a sample encoded and decoded)" ;;
     tokenize) w="any text through a fixed tokenizer: valid UTF-8 comes back exactly" ;;
+    chat) w="chat templates over a fixed conversation, and conversations through the four real templates" ;;
     *) w="$h" ;;
   esac
   echo "| fuzz_$h | $w | $r, no crash |"

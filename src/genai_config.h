@@ -16,6 +16,8 @@ typedef struct kvc__genai {
   int32_t bos, pad;                           /* model.{bos,pad}_token_id; -1 if absent */
   int32_t n_eos, eos[KVC_MAX_EOS];            /* model.eos_token_id: a number or a list */
   kvc_search search;                          /* the search section, defaults where absent */
+  int has_search;                             /* the file has a "search" section */
+  char generation_path[4096];                 /* DIR/generation_config.json when read, else "" */
 } kvc__genai;
 
 /* Read DIR/genai_config.json into *out (out->found = 0 when there is none); like every file
@@ -29,5 +31,12 @@ kvc_status kvc__genai_read(const char *dir, const char *graph, kvc__genai *out);
 /* The same from the file's text (size bytes, no NUL needed) into *out; out->path names the
  * file in messages. */
 kvc_status kvc__genai_parse(const char *text, size_t size, kvc__genai *out);
+
+/* Add DIR/generation_config.json's (Hugging Face) to *g, read by kvc__genai_read before:
+ * its eos_token_id (one or a list) joins g's end-of-sequence ids; its bos_token_id and
+ * pad_token_id count where genai_config.json states none; its sampling keys (do_sample,
+ * temperature, top_k, top_p, min_p, repetition_penalty, max_length) where genai_config.json
+ * has no "search" section. No file: KVC_OK, *g unchanged. Errors as kvc__genai_read's. */
+kvc_status kvc__generation_read(const char *dir, const char *graph, kvc__genai *g);
 
 #endif

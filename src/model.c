@@ -355,6 +355,8 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
                        info->weights_note, sizeof info->weights_note);
   if (!s)
     s = kvc__genai_read(dir, info->onnx_path, &genai);
+  if (!s)
+    s = kvc__generation_read(dir, info->onnx_path, &genai);
   if (!s && !info->model_max_seq_len && genai.context_length) {
     info->model_max_seq_len = genai.context_length;
     snprintf(source, sizeof source, "%s \"model.context_length\"", genai.path);

@@ -1,5 +1,5 @@
-/* sample.c: choosing the next token from logits: greedy, or temperature with top-k and
- * top-p (nucleus) filtering, from a seeded generator; a repetition penalty over the
+/* sample.c: choosing the next token from logits: greedy, or temperature with top-k, top-p
+ * (nucleus) and min-p filtering, from a seeded generator; a repetition penalty over the
  * sequence's tokens first, when asked. */
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@ kvc_sampler_params kvc_search_sampler_params(const kvc_search *search) {
     p.temperature = search->temperature;
     p.top_k = search->top_k;
     p.top_p = search->top_p;
+    p.min_p = search->min_p;
   }
   if (search) /* greedy or not: onnxruntime-genai applies it before either */
     p.repetition_penalty = search->repetition_penalty;
@@ -54,6 +55,9 @@ kvc_status kvc_sampler_new(const kvc_sampler_params *params, int32_t vocab, kvc_
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
     return kvc__fail(KVC_ERR_INVALID_ARG, "top_p = %g: expected in (0, 1] (1 = off)",
                      (double)p.top_p);
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+    return kvc__fail(KVC_ERR_INVALID_ARG, "min_p = %g: expected in [0, 1] (0 = off)",
+                     (double)p.min_p);
   if (!(p.repetition_penalty >= 0.0f) || isinf(p.repetition_penalty))
     return kvc__fail(KVC_ERR_INVALID_ARG,
                      "repetition_penalty = %g: expected a finite value > 0 (1 or 0 = off, > 1 "
@@ -162,6 +166,14 @@ kvc_status kvc_sampler_sample(kvc_sampler *s, const float *logits, int32_t *toke
       mass += s->probs[keep++];
     n = keep > 0 ? keep : 1;
     sum = mass > 0 ? mass : s->probs[0];
+  }
+  if (p->min_p > 0.0f) { /* the most likely token's weight is exp(0) = 1 (or 1 when +inf) */
+    sum = 0;
+    for (int32_t i = 0; i < n; i++) {
+      if (s->probs[i] < p->min_p)
+        s->probs[i] = 0.0f;
+      sum += s->probs[i];
+    }
   }
   double r = kvc__rng_uniform(&s->rng) * sum, acc = 0;
   int32_t last = -1; /* the last candidate with any probability */

@@ -211,6 +211,10 @@ int32_t kvc_seq_len(const kvc_seq *q) {
   return q && q->ctx ? q->ctx->lens[q->slot] : 0;
 }
 
+const int32_t *kvc_seq_tokens(const kvc_seq *q) {
+  return q && q->ctx ? q->ctx->tokens + (size_t)q->slot * q->ctx->capacity : NULL;
+}
+
 kvc_kv_mode kvc_seq_kv_mode(const kvc_seq *q) {
   return q && q->ctx ? q->ctx->ops->mode : KVC_KV_AUTO;
 }
@@ -246,6 +250,24 @@ kvc_status kvc_seq_rewind(kvc_seq *q, int32_t len) {
   if (len == 0)
     return kvc_seq_reset(q);
   return kvc__ctx_truncate(q->ctx, q->slot, len, 0);
+}
+
+kvc_status kvc_seq_assign(kvc_seq *q, const int32_t *tokens, int32_t n, int32_t *reused) {
+  kvc_status s = kvc__seq_check(q, "kvc_seq_assign");
+  if (s)
+    return s;
+  if (!tokens || n <= 0)
+    return kvc__fail(KVC_ERR_INVALID_ARG, "kvc_seq_assign: %s",
+                     !tokens ? "tokens is NULL" : "n must be >= 1");
+  const int32_t len = kvc_seq_len(q), *have = kvc_seq_tokens(q);
+  int32_t keep = 0;
+  while (keep < len && keep < n - 1 && have[keep] == tokens[keep])
+    keep++; /* at least the last token is appended again: its logits are wanted */
+  if ((s = kvc_seq_rewind(q, keep)))
+    return s;
+  if (reused)
+    *reused = keep;
+  return kvc_seq_append(q, tokens + keep, n - keep);
 }
 
 /* Make dst's slot a copy of the first len positions of src's: cache, tokens, length, and the

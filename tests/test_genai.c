@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -363,6 +364,66 @@ static void genai_config_is_read_and_checked(void **state) {
   assert_int_equal(rename(saved, path), 0);
 }
 
+static void write_file(const char *dir, const char *name, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* generation_config.json (Hugging Face) beside genai_config.json: its end-of-sequence ids
+ * join genai_config's, its bos/pad count where genai_config states none, its sampling keys
+ * where genai_config has no "search" section; a bad value is named. */
+static void generation_config_is_read_beside_genai_config(void **state) {
+  fixture *f = *state;
+  const char *dir = f->dir[0];
+  char genai[512], saved[512];
+  snprintf(genai, sizeof genai, "%s/genai_config.json", dir);
+  snprintf(saved, sizeof saved, "%s/genai_config.json.saved", dir);
+  assert_int_equal(rename(genai, saved), 0);
+  write_genai_config(dir, "{\"model\": {\"eos_token_id\": 2, \"decoder\": {\"head_size\": 16}}}");
+  write_file(dir, "generation_config.json",
+             "{\"bos_token_id\": 1, \"eos_token_id\": [7, 2, 9], \"do_sample\": true, "
+             "\"temperature\": 0.6, \"top_p\": 0.95, \"min_p\": 0.05, \"top_k\": 20}");
+  kvc_model *m = th_open_model(dir);
+  kvc_model_info info;
+  kvc_model_get_info(m, &info);
+  assert_int_equal(info.n_eos, 3); /* 2 from genai_config, then 7 and 9 */
+  assert_int_equal(info.eos_token_ids[0], 2);
+  assert_int_equal(info.eos_token_ids[1], 7);
+  assert_int_equal(info.eos_token_ids[2], 9);
+  assert_int_equal(info.bos_token_id, 1);
+  assert_int_equal(info.search.do_sample, 1);
+  assert_true(fabsf(info.search.temperature - 0.6f) < 1e-6f);
+  assert_true(fabsf(info.search.min_p - 0.05f) < 1e-6f);
+  assert_int_equal(info.search.top_k, 20);
+  kvc_sampler_params sp = kvc_search_sampler_params(&info.search);
+  assert_true(fabsf(sp.min_p - 0.05f) < 1e-6f && fabsf(sp.top_p - 0.95f) < 1e-6f);
+  kvc_model_free(m);
+  /* a "search" section in genai_config.json rules the sampling */
+  write_genai_config(dir, "{\"model\": {\"decoder\": {\"head_size\": 16}}, \"search\": "
+                          "{\"do_sample\": false, \"top_k\": 3}}");
+  m = th_open_model(dir);
+  kvc_model_get_info(m, &info);
+  assert_int_equal(info.search.do_sample, 0);
+  assert_int_equal(info.search.top_k, 3);
+  assert_true(info.search.min_p == 0.0f);
+  assert_int_equal(info.n_eos, 3);
+  kvc_model_free(m);
+  write_file(dir, "generation_config.json", "{\"min_p\": 2}");
+  expect_open(dir, KVC_ERR_MODEL, "generation_config.json: \"min_p\" must be a number in 0..1");
+  write_file(dir, "generation_config.json", "{\"eos_token_id\": [1, \"x\"]}");
+  expect_open(dir, KVC_ERR_MODEL, "\"eos_token_id\" must be a token id or a list of them");
+  write_file(dir, "generation_config.json", "[]");
+  expect_open(dir, KVC_ERR_MODEL, "is not a JSON object");
+  char gen[512];
+  snprintf(gen, sizeof gen, "%s/generation_config.json", dir);
+  assert_int_equal(unlink(gen), 0);
+  assert_int_equal(rename(saved, genai), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(info_reports_the_layout),
@@ -370,6 +431,7 @@ int main(void) {
       cmocka_unit_test(genai_layout_decodes_in_place),
       cmocka_unit_test(genai_layout_batches),
       cmocka_unit_test(genai_config_is_read_and_checked),
+      cmocka_unit_test(generation_config_is_read_beside_genai_config),
   };
   return cmocka_run_group_tests_name("genai layout and llama", tests, setup, teardown);
 }

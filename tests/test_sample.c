@@ -1,4 +1,4 @@
-/* Tests for src/sample.c: greedy, temperature, top-k, top-p, seeding, non-finite logits, and
+/* Tests for src/sample.c: greedy, temperature, top-k, top-p, min-p, seeding, non-finite logits, and
  * bad parameters (the repetition penalty over a real sequence: tests/test_engine.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +78,44 @@ static void top_k_and_top_p_restrict_the_candidates(void **state) {
   assert_int_equal(seen_p07[0] + seen_p07[2] + seen_p07[4], 0);
   assert_true(seen_p07[3] > 1000);
   kvc_sampler_free(k2), kvc_sampler_free(p05), kvc_sampler_free(p07);
+}
+
+/* min-p by its definition: at temperature T the kept tokens are those with
+ * softmax_i >= min_p * max_j softmax_j, drawn in proportion to their probabilities. Logits
+ * with weights (at T = 1) 10, 5, 2, 1, 0.5, and 0.9 at T = 2 (weights sqrt of those). */
+static void min_p_keeps_tokens_near_the_most_likely(void **state) {
+  (void)state;
+  const double w[5] = {10, 5, 2, 1, 0.5};
+  float logits[5];
+  for (int i = 0; i < 5; i++)
+    logits[i] = (float)log(w[i]);
+  const struct {
+    float t, min_p;
+  } cases[] = {{1, 0.15f}, {1, 0.5f}, {1, 0.05f}, {2, 0.3f}, {1, 1.0f}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kvc_sampler_params p = kvc_sampler_default_params();
+    p.temperature = cases[c].t, p.min_p = cases[c].min_p, p.seed = 11;
+    kvc_sampler *s = NULL;
+    assert_int_equal(kvc_sampler_new(&p, 5, &s), KVC_OK);
+    double prob[5], kept_mass = 0, max = 0;
+    for (int i = 0; i < 5; i++)
+      max = fmax(max, prob[i] = pow(w[i], 1.0 / cases[c].t));
+    for (int i = 0; i < 5; i++) {
+      prob[i] = prob[i] >= cases[c].min_p * max ? prob[i] : 0; /* the definition */
+      kept_mass += prob[i];
+    }
+    int seen[5] = {0};
+    const int draws = 20000;
+    for (int i = 0; i < draws; i++)
+      seen[draw(s, logits)]++;
+    for (int i = 0; i < 5; i++) {
+      double want = prob[i] / kept_mass, got = seen[i] / (double)draws;
+      if (want == 0 ? seen[i] != 0 : fabs(got - want) > 4 * sqrt(want * (1 - want) / draws) + 1e-9)
+        fail_msg("T %g, min_p %g: token %d drawn %.4f of the time, expected %.4f",
+                 (double)cases[c].t, (double)cases[c].min_p, i, got, want);
+    }
+    kvc_sampler_free(s);
+  }
 }
 
 static void same_seed_same_tokens(void **state) {
@@ -183,6 +221,13 @@ static void bad_parameters(void **state) {
   assert_non_null(strstr(kvc_last_error(), "top_p"));
   p.top_p = 1.5f;
   assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+  const float bad_min_p[] = {-0.1f, 1.5f, NAN};
+  for (int i = 0; i < 3; i++) {
+    p = kvc_sampler_default_params();
+    p.min_p = bad_min_p[i];
+    assert_int_equal(kvc_sampler_new(&p, 10, &s), KVC_ERR_INVALID_ARG);
+    assert_non_null(strstr(kvc_last_error(), "min_p"));
+  }
   const float bad_penalties[] = {-1.0f, NAN, INFINITY};
   for (int i = 0; i < 3; i++) {
     p = kvc_sampler_default_params();
@@ -209,14 +254,18 @@ static void bad_parameters(void **state) {
 /* The model's search section's penalty reaches the sampler, greedy or not. */
 static void search_defaults_carry_the_penalty(void **state) {
   (void)state;
-  kvc_search search = {
-      .do_sample = 0, .temperature = 0.7f, .top_k = 5, .top_p = 0.9f, .repetition_penalty = 1.3f};
+  kvc_search search = {.do_sample = 0,
+                       .temperature = 0.7f,
+                       .top_k = 5,
+                       .top_p = 0.9f,
+                       .repetition_penalty = 1.3f,
+                       .min_p = 0.05f};
   kvc_sampler_params p = kvc_search_sampler_params(&search);
   assert_true(p.temperature == 0.0f);
   assert_true(p.repetition_penalty == 1.3f);
   search.do_sample = 1;
   p = kvc_search_sampler_params(&search);
-  assert_true(p.temperature == 0.7f && p.top_k == 5 && p.top_p == 0.9f);
+  assert_true(p.temperature == 0.7f && p.top_k == 5 && p.top_p == 0.9f && p.min_p == 0.05f);
   assert_true(p.repetition_penalty == 1.3f);
   assert_true(kvc_sampler_default_params().repetition_penalty == 1.0f);
 }
@@ -226,6 +275,7 @@ int main(void) {
       cmocka_unit_test(greedy_is_argmax_lowest_id_on_ties),
       cmocka_unit_test(temperature_gives_softmax_frequencies),
       cmocka_unit_test(top_k_and_top_p_restrict_the_candidates),
+      cmocka_unit_test(min_p_keeps_tokens_near_the_most_likely),
       cmocka_unit_test(same_seed_same_tokens),
       cmocka_unit_test(non_finite_logits),
       cmocka_unit_test(bad_parameters),

@@ -300,6 +300,14 @@ static jnode *parse_unary_sign(jparser *p) {
   return parse_call_member(p);
 }
 
+/* name(args): parse_call goes on to members and further calls, which a filter cannot be */
+static jnode *filter_call(jparser *p, jnode *name) {
+  jnode *call = parse_call(p, name);
+  if (call->type != JN_CALL || call->a != name)
+    perr(p, call->pos, "a filter's arguments cannot be followed by '.', '[' or '('");
+  return call;
+}
+
 static jnode *parse_filter(jparser *p) {
   jnode *operand = parse_unary_sign(p);
   while (is(p, JT_PIPE)) {
@@ -311,7 +319,7 @@ static jnode *parse_filter(jparser *p) {
     if (!jb_known_filter(filter->str))
       perr(p, filter->pos, "unknown filter '%s'", filter->str);
     if (is(p, JT_LPAREN))
-      filter = parse_call(p, filter);
+      filter = filter_call(p, filter);
     jnode *f = node(p, JN_FILTER, at);
     f->a = operand;
     f->b = filter;
@@ -655,7 +663,7 @@ static jnode *parse_statement(jparser *p) {
       perr(p, at, "expected a filter name after 'filter'");
     if (!jb_known_filter(filter->str))
       perr(p, filter->pos, "unknown filter '%s'", filter->str);
-    n->a = is(p, JT_LPAREN) ? parse_call(p, filter) : filter;
+    n->a = is(p, JT_LPAREN) ? filter_call(p, filter) : filter;
     expect(p, JT_CLOSE_STMT, "'%}'");
     enter(p);
     parse_body(p, ENDFILTER, &n->body, &n->n_body);
