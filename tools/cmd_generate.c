@@ -6,10 +6,14 @@
 #include "args.h"
 #include "commands.h"
 #include "kvcache.h"
+#include "chat_files.h"
+#include "chat_session.h"
 #include "parallel.h"
+#include "sampling_args.h"
 
 static const char usage[] =
     "usage: kvcache generate -m DIR --prompt \"text\" [-n 32] [options]\n"
+    "       kvcache generate -m DIR --messages FILE.json [-n 32] [options]\n"
     "       kvcache generate -m DIR --prompt-ids \"1 2 3\" [-n 32] [options]\n"
     "       kvcache generate -m DIR --prompts FILE [-n 32] [--parallel P] [options]\n"
     "\n"
@@ -25,28 +29,8 @@ static const char usage[] =
     "The output is one line per prompt, in file order: its generated ids.\n"
     "\n";
 
-/* The model's own defaults (genai_config.json's search), if any, for what the command line
- * left open: the sampling mode when no sampling option was given, the repetition penalty
- * when --repetition-penalty was not (penalty < 0). */
-static void model_sampling(const kvc_model *model, kvc_sampler_params *sp, int chose_sampling,
-                           double penalty) {
-  kvc_model_info info;
-  kvc_model_get_info(model, &info);
-  if (*info.genai_config) {
-    const kvc_sampler_params own = kvc_search_sampler_params(&info.search);
-    if (!chose_sampling) {
-      const uint64_t seed = sp->seed;
-      *sp = own;
-      sp->seed = seed;
-    }
-    sp->repetition_penalty = own.repetition_penalty;
-  }
-  if (penalty >= 0)
-    sp->repetition_penalty = (float)penalty;
-}
-
 /* To stderr: the KV mode, prefill and decode times, and why generation stopped (the model's
- * end-of-sequence token, or -n). */
+ * end-of-sequence token, -n, or a stop string: n_new < 0). */
 static void report(const kvc_model *model, kvc_seq *seq, const int32_t *out, int32_t n_out,
                    int32_t n_new) {
   kvc_seq_metrics m;
@@ -60,7 +44,9 @@ static void report(const kvc_model *model, kvc_seq *seq, const int32_t *out, int
   for (int32_t i = 0; n_out && i < info.n_eos; i++)
     eos |= out[n_out - 1] == info.eos_token_ids[i];
   char why[64];
-  if (eos)
+  if (n_new < 0)
+    snprintf(why, sizeof why, "a stop string (--stop)");
+  else if (eos)
     snprintf(why, sizeof why, "end-of-sequence token %d", out[n_out - 1]);
   else
     snprintf(why, sizeof why, "-n %d tokens", n_new);
@@ -100,9 +86,12 @@ static int fits(const char *cmd, const kvc_model *model, const char *what, int32
   return 0;
 }
 
-/* Streaming: each generated token's completed text goes to stdout at once. */
+/* Streaming: each generated token's completed text goes to stdout at once, less what might
+ * begin a stop string (held until it cannot). */
 typedef struct stream {
   kvc_detokenizer *d;
+  kvc_stop *stop;
+  int stopped;
   int32_t text_ids; /* the tokenizer's ids; the model's past them have no text */
   kvc_status status;
 } stream;
@@ -110,21 +99,38 @@ typedef struct stream {
 static int print_token(void *user, int32_t token, int32_t index) {
   (void)index;
   stream *s = user;
-  const char *text;
-  size_t len;
+  const char *text, *shown;
+  size_t len, shown_len;
   if (token >= s->text_ids)
     return 0;
-  if ((s->status = kvc_detokenizer_push(s->d, token, &text, &len)))
+  if ((s->status = kvc_detokenizer_push(s->d, token, &text, &len)) ||
+      (s->status = kvc_stop_push(s->stop, text, len, &shown, &shown_len, &s->stopped)))
     return 1;
-  fwrite(text, 1, len, stdout);
+  fwrite(shown, 1, shown_len, stdout);
   fflush(stdout);
-  return 0;
+  return s->stopped;
+}
+
+/* The end of the stream: what the detokenizer and the stop strings still hold. */
+static kvc_status print_rest(stream *s) {
+  const char *rest, *shown;
+  size_t len, shown_len;
+  kvc_status st = kvc_detokenizer_flush(s->d, &rest, &len);
+  if (!st && !s->stopped)
+    st = kvc_stop_push(s->stop, rest, len, &shown, &shown_len, &s->stopped);
+  if (!st && !s->stopped) {
+    fwrite(shown, 1, shown_len, stdout);
+    st = kvc_stop_flush(s->stop, &rest, &len);
+    if (!st)
+      fwrite(rest, 1, len, stdout);
+  }
+  return st;
 }
 
 /* --prompt TEXT: encode with the tokenizer, generate, stream the text. */
 static int generate_text(const char *cmd, const char *dir, const char *tokenizer_path,
-                         const char *text, kvc_model_params *mp, kvc_sampler_params *sp,
-                         int chose_sampling, double penalty, int32_t n_new) {
+                         const char *text, kvc_model_params *mp, const kvc_sampling_args *sa,
+                         const kvc_chat_stops *stops, int32_t n_new) {
   kvc_model *model = NULL;
   kvc_tokenizer *tok = NULL;
   kvc_seq *seq = NULL;
@@ -178,18 +184,16 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
               cmd, st.text_ids, info.vocab_size - 1, tokenizer_path, st.text_ids);
     if (!s && !rc)
       rc = fits(cmd, model, "--prompt", 0, n_prompt, n_new, 0);
-    if (!s)
-      model_sampling(model, sp, chose_sampling, penalty);
+    const kvc_sampler_params sp = kvc_sampling_params(sa, model);
     if (!s && !rc && !(s = kvc_seq_new(model, NULL, &seq)) &&
-        !(s = kvc_sampler_new(sp, info.vocab_size, &sampler)) &&
+        !(s = kvc_sampler_new(&sp, info.vocab_size, &sampler)) &&
+        !(s = kvc_stop_new(stops->items, stops->n, &st.stop)) &&
         !(s = kvc_detokenizer_new(tok, 1, &st.d)))
       s = kvc_generate(seq, prompt, n_prompt, n_new, sampler, out, &n_out, print_token, &st);
     if (!s && st.status)
       s = st.status;
-    const char *rest = "";
-    size_t rest_len = 0;
-    if (!s && st.d && !(s = kvc_detokenizer_flush(st.d, &rest, &rest_len)))
-      fwrite(rest, 1, rest_len, stdout);
+    if (!s && st.d)
+      s = print_rest(&st);
     if (n_out)
       putchar('\n');
     if (s && !rc) {
@@ -197,9 +201,10 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
       rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL || s == KVC_ERR_IO ? KVC_EXIT_USAGE
                                                                                   : 1;
     } else if (!rc) {
-      report(model, seq, out, n_out, n_new);
+      report(model, seq, out, n_out, st.stopped ? -1 : n_new);
     }
   }
+  kvc_stop_free(st.stop);
   kvc_detokenizer_free(st.d);
   kvc_sampler_free(sampler);
   kvc_seq_free(seq);
@@ -210,16 +215,73 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
   return rc;
 }
 
+/* --messages FILE: the conversation rendered by the model's chat template, its reply streamed. */
+static int generate_messages(const char *cmd, const char *dir, const char *messages_path,
+                             const char *tools_path, const char *variables, kvc_model_params *mp,
+                             const kvc_sampling_args *sa, const kvc_chat_stops *stops,
+                             int32_t n_new) {
+  kvc_model *model = NULL;
+  char *messages = NULL, *tools = NULL;
+  kvc_chat_session chat = {.n_new = n_new, .variables = variables};
+  int rc = kvc_chat_read_text(cmd, "--messages", messages_path, &messages);
+  if (!rc && tools_path)
+    rc = kvc_chat_read_text(cmd, "--tools", tools_path, &tools);
+  chat.tools = tools;
+  if (!rc)
+    rc = kvc_arg_open_model(cmd, dir, mp, &model);
+  int opened = 0;
+  if (!rc) {
+    const kvc_sampler_params sp = kvc_sampling_params(sa, model);
+    rc = kvc_chat_open(&chat, cmd, model, &sp, stops);
+    opened = 1;
+  }
+  cJSON *given = rc ? NULL : cJSON_Parse(messages);
+  if (!rc && !cJSON_IsArray(given)) {
+    fprintf(stderr, "kvcache %s: --messages %s: expected a JSON array of messages\n", cmd,
+            messages_path);
+    rc = KVC_EXIT_USAGE;
+  }
+  if (!rc) {
+    cJSON_Delete(chat.messages);
+    chat.messages = given;
+    given = NULL;
+    kvc_chat_turn turn;
+    rc = kvc_chat_reply(&chat, stdout, &turn);
+    if (!rc) {
+      putchar('\n');
+      kvc_chat_report(&turn, 1);
+    }
+  }
+  cJSON_Delete(given);
+  if (opened)
+    kvc_chat_close(&chat);
+  kvc_model_free(model);
+  free(messages);
+  free(tools);
+  return rc;
+}
+
 int kvc_cmd_generate(int argc, char **argv) {
   const char *cmd = "generate", *dir = NULL, *prompt_ids = NULL, *prompts_file = NULL;
   const char *prompt = NULL, *tokenizer_path = NULL, *save_state = NULL, *load_state = NULL;
   int64_t parallel = 4, n_new = 32;
-  int greedy = 0, no_cache = 0;
-  double temperature = 0, top_p = 1, penalty = -1; /* penalty not given: the model's */
+  const char *messages_path = NULL, *tools_path = NULL, *variables = NULL;
+  int no_cache = 0;
   kvc_model_params mp = kvc_model_default_params();
-  kvc_sampler_params sp = kvc_sampler_default_params();
+  kvc_sampling_args sa = KVC_SAMPLING_ARGS_INIT;
+  kvc_chat_stops stops = {0};
   kvc_opt opts[] = {
       KVC_TEXT("--prompt", "TEXT", &prompt, "prompt text (UTF-8)"),
+      KVC_TEXT("--messages", "FILE", &messages_path,
+               "a conversation (a JSON array of OpenAI-style messages, - for stdin)\n"
+               "rendered by the model's chat template (tokenizer_config.json); the\n"
+               "reply streams to stdout"),
+      KVC_TEXT("--tools", "FILE", &tools_path, "with --messages: a JSON array of tool definitions"),
+      KVC_TEXT("--variables", "JSON", &variables,
+               "with --messages: more template variables, a JSON object"),
+      KVC_CUSTOM("--stop", "TEXT", &stops, kvc_chat_parse_stop,
+                 "with --prompt or --messages: stop when the text holds TEXT (not\n"
+                 "printed); may be given several times"),
       KVC_TEXT("--tokenizer", "FILE", &tokenizer_path,
                "tokenizer.json for --prompt (default: the model directory's); a\n"
                "model with more ids than it prints nothing for those (said once)"),
@@ -236,24 +298,7 @@ int kvc_cmd_generate(int argc, char **argv) {
       KVC_INT64("--parallel", "P", &parallel, 1, KVC_MAX_SLOTS,
                 "sequences decoding together with --prompts (4)"),
       KVC_INT64("-n", "N", &n_new, 1, 1 << 24, "tokens to generate (32)"),
-      KVC_FLAG("--greedy", &greedy,
-               "pick the most likely token (the default, unless the model's\n"
-               "genai_config.json search section says do_sample: then its\n"
-               "temperature, top_k and top_p are the defaults)"),
-      KVC_NUMBER("--temperature", "T", &temperature, 0, 1e6,
-                 "sample at temperature T > 0 (0 = greedy)"),
-      KVC_INT32("--top-k", "K", &sp.top_k, 0, INT32_MAX,
-                "sample among the K most likely tokens (0 = all)"),
-      KVC_NUMBER("--top-p", "P", &top_p, 1e-9, 1.0,
-                 "sample within probability mass P, 0 < P <= 1 (1 = all)\n"
-                 "--top-k or --top-p without --temperature samples at temperature 1;\n"
-                 "with --greedy or --temperature 0 they are an error (greedy ignores\n"
-                 "them)"),
-      KVC_NUMBER("--repetition-penalty", "R", &penalty, 1e-6, 1e6,
-                 "divide a positive logit of a token already in the sequence by R,\n"
-                 "multiply a negative one (R > 1 discourages repeats; greedy or\n"
-                 "sampling); default: genai_config.json's search value, else 1"),
-      KVC_UINT64("--seed", "S", &sp.seed, "sampling seed (0)"),
+      KVC_SAMPLING_OPTS(&sa),
       KVC_FLAG("--no-cache", &no_cache,
                "recompute the whole sequence for every token (same as --kv uncached)"),
   };
@@ -263,47 +308,34 @@ int kvc_cmd_generate(int argc, char **argv) {
     return parsed;
   if (no_cache)
     mp.kv_mode = KVC_KV_UNCACHED;
-  const char *greedy_by = kvc_args_given(&args, "--greedy");
-  const char *temperature_text = kvc_args_given(&args, "--temperature");
-  const char *filter = kvc_args_given(&args, "--top-k")   ? "--top-k"
-                       : kvc_args_given(&args, "--top-p") ? "--top-p"
-                                                          : NULL;
-  const int chose_sampling = greedy_by || temperature_text || filter;
-  sp.temperature = (float)temperature;
-  sp.top_p = (float)top_p;
-  if (greedy_by && temperature_text && sp.temperature > 0) {
-    fprintf(stderr, "kvcache %s: --greedy and --temperature %s contradict each other: give one\n",
-            cmd, temperature_text);
+  if (kvc_sampling_check(cmd, &args, &sa))
+    return KVC_EXIT_USAGE;
+  if (!!prompts_file + !!prompt_ids + !!prompt + !!messages_path > 1) {
+    fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids, --prompts and --messages\n",
+            cmd);
     return KVC_EXIT_USAGE;
   }
-  if (!greedy_by && temperature_text && sp.temperature == 0)
-    greedy_by = "--temperature 0";
-  if (greedy_by && filter) {
-    fprintf(stderr,
-            "kvcache %s: %s picks the most likely token, so %s would do nothing: drop one\n", cmd,
-            greedy_by, filter);
+  if ((tools_path || variables) && !messages_path) {
+    fprintf(stderr, "kvcache %s: --tools and --variables go with --messages\n", cmd);
     return KVC_EXIT_USAGE;
   }
-  if (greedy_by)
-    sp.temperature = 0;
-  else if (filter && !temperature_text)
-    sp.temperature = 1; /* --top-k / --top-p sample, at temperature 1 unless told */
-  if (!!prompts_file + !!prompt_ids + !!prompt > 1) {
-    fprintf(stderr, "kvcache %s: give one of --prompt, --prompt-ids and --prompts\n", cmd);
+  if (stops.n && !prompt && !messages_path) {
+    fprintf(stderr, "kvcache %s: --stop goes with --prompt or --messages (text)\n", cmd);
     return KVC_EXIT_USAGE;
   }
+  if (messages_path)
+    return generate_messages(cmd, dir, messages_path, tools_path, variables, &mp, &sa, &stops,
+                             (int32_t)n_new);
   if ((save_state || load_state) && (prompt || prompts_file)) {
     fprintf(stderr, "kvcache %s: --save-state and --load-state go with --prompt-ids\n", cmd);
     return KVC_EXIT_USAGE;
   }
   if (prompt)
-    return generate_text(cmd, dir, tokenizer_path, prompt, &mp, &sp, chose_sampling, penalty,
-                         (int32_t)n_new);
+    return generate_text(cmd, dir, tokenizer_path, prompt, &mp, &sa, &stops, (int32_t)n_new);
   if (prompts_file) {
     kvc_model *model = NULL;
     int rc = kvc_arg_open_model(cmd, dir, &mp, &model);
-    if (!rc)
-      model_sampling(model, &sp, chose_sampling, penalty);
+    kvc_sampler_params sp = rc ? sa.sp : kvc_sampling_params(&sa, model);
     if (!rc)
       rc = kvc_generate_prompts(cmd, model, prompts_file, (int)parallel, (int32_t)n_new, &sp);
     kvc_model_free(model);
@@ -333,7 +365,7 @@ int kvc_cmd_generate(int argc, char **argv) {
   if (!rc) {
     kvc_model_info info;
     kvc_model_get_info(model, &info);
-    model_sampling(model, &sp, chose_sampling, penalty);
+    const kvc_sampler_params sp = kvc_sampling_params(&sa, model);
     if (!(s = kvc_seq_new(model, NULL, &seq)))
       s = kvc_sampler_new(&sp, info.vocab_size, &sampler);
     if (!s && load_state) /* go on from a saved sequence (its logits, if no prompt follows) */

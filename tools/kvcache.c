@@ -18,6 +18,7 @@ static const char usage[] =
     "  bench         measure the cache designs side by side (JSON, CSV, plot, report)\n"
     "  tokenize      text to token ids through a tokenizer.json, line by line\n"
     "  detokenize    token ids to text, line by line\n"
+    "  chat          a conversation with a chat model, its cache kept across turns\n"
     "  render        a conversation (JSON messages) rendered by the model's chat template\n"
     "  quantize      rewrite a model's MatMul weights as 8- or 4-bit blocks (MatMulNBits)\n"
     "  eval          compare a model's next-token distributions with another's (KL, top-1)\n"
@@ -71,7 +72,8 @@ int main(int argc, char **argv) {
                   {"quantize", kvc_cmd_quantize},
                   {"eval", kvc_cmd_eval},
                   {"soak", kvc_cmd_soak},
-                  {"render", kvc_cmd_render}};
+                  {"render", kvc_cmd_render},
+                  {"chat", kvc_cmd_chat}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
