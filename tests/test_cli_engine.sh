@@ -125,7 +125,7 @@ expect_error 2 "range.txt line 2: token 1000" generate -m "$tmp/gqa" --prompts "
 expect_error 2 "cannot open --prompts" generate -m "$tmp/gqa" --prompts "$tmp/none.txt"
 expect_error 2 "--repetition-penalty" generate -m "$tmp/m" --prompt-ids "1" --repetition-penalty 0
 expect_error 2 "--parallel" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --parallel 0
-expect_error 2 "give one of --prompt, --prompt-ids and --prompts" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --prompt-ids "1"
+expect_error 2 "give one of --prompt, --prompt-ids, --prompts and --messages" generate -m "$tmp/gqa" --prompts "$tmp/prompts.txt" --prompt-ids "1"
 expect_error 2 "--kv" generate -m "$tmp/m" --prompt-ids "1" --kv fast
 expect_error 2 "-m DIR is required" info
 expect_error 1 "no .onnx file" info -m "$tmp"

@@ -30,9 +30,11 @@ for cmd in $commands; do
 done
 # options every user meets: listed where they belong
 for want in "generate --prompt" "generate --temperature" "generate -m" "bench --batch" \
+  "generate --messages" "generate --stop" "chat -m" "chat --system" "chat --min-p" "render --messages" \
   "build-model -o" "build-model --attention" "quantize --bits" "tokenize --tokenizer" "info --kv"; do
   set -- $want
-  "$kvcache" "$1" --help | grep -qE "^  (-[a-z], )?$2( |,|$)" || fail "$1 --help does not list $2"
+  help=$("$kvcache" "$1" --help) # whole: grep -q leaving early would cut the pipe
+  grep -qE "^  (-[a-z], )?$2( |,|$)" <<<"$help" || fail "$1 --help does not list $2"
 done
 echo "help: $checked options of $(wc -w <<<"$commands") commands accepted as listed"
 echo "1 passed, 0 failed"
