@@ -10,7 +10,7 @@
 
 struct kvc_stop {
   char **stops;
-  size_t *lens;
+  size_t *sizes; /* each stop string's bytes */
   int32_t n;
   size_t longest;
   char *held; /* text not shown yet: at most the longest stop string less one byte, then the
@@ -27,7 +27,7 @@ void kvc_stop_free(kvc_stop *stop) {
   for (int32_t i = 0; i < stop->n; i++)
     kvc__free(stop->stops[i]);
   kvc__free(stop->stops);
-  kvc__free(stop->lens);
+  kvc__free(stop->sizes);
   kvc__free(stop->held);
   kvc__free(stop->out);
   kvc__free(stop);
@@ -45,17 +45,17 @@ kvc_status kvc_stop_new(const char *const *stops, int32_t n, kvc_stop **out) {
   if (!s)
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   s->stops = kvc__calloc((size_t)n + 1, sizeof *s->stops);
-  s->lens = kvc__calloc((size_t)n + 1, sizeof *s->lens);
-  int ok = s->stops && s->lens;
+  s->sizes = kvc__calloc((size_t)n + 1, sizeof *s->sizes);
+  int ok = s->stops && s->sizes;
   for (int32_t i = 0; ok && i < n; i++) {
-    s->lens[i] = strlen(stops[i]);
-    s->stops[i] = kvc__malloc(s->lens[i] + 1);
+    s->sizes[i] = strlen(stops[i]);
+    s->stops[i] = kvc__malloc(s->sizes[i] + 1);
     ok = s->stops[i] != NULL;
     if (ok)
-      memcpy(s->stops[i], stops[i], s->lens[i] + 1);
+      memcpy(s->stops[i], stops[i], s->sizes[i] + 1);
     s->n = i + 1;
-    if (s->lens[i] > s->longest)
-      s->longest = s->lens[i];
+    if (s->sizes[i] > s->longest)
+      s->longest = s->sizes[i];
   }
   if (!ok) {
     kvc_stop_free(s);
@@ -118,9 +118,9 @@ kvc_status kvc_stop_push(kvc_stop *s, const char *text, size_t len, const char *
   /* the first match: it can only end in the new text (none was whole before) */
   size_t first = s->held_len;
   for (int32_t i = 0; i < s->n; i++) {
-    size_t from = old >= s->lens[i] ? old - s->lens[i] + 1 : 0;
-    for (size_t at = from; at + s->lens[i] <= s->held_len && at < first; at++)
-      if (!memcmp(s->held + at, s->stops[i], s->lens[i])) {
+    size_t from = old >= s->sizes[i] ? old - s->sizes[i] + 1 : 0;
+    for (size_t at = from; at + s->sizes[i] <= s->held_len && at < first; at++)
+      if (!memcmp(s->held + at, s->stops[i], s->sizes[i])) {
         first = at;
         break;
       }
@@ -137,7 +137,7 @@ kvc_status kvc_stop_push(kvc_stop *s, const char *text, size_t len, const char *
     if (k > s->held_len)
       continue;
     for (int32_t i = 0; i < s->n && !keep; i++)
-      if (s->lens[i] > k && !memcmp(s->held + s->held_len - k, s->stops[i], k))
+      if (s->sizes[i] > k && !memcmp(s->held + s->held_len - k, s->stops[i], k))
         keep = k;
   }
   return give(s, s->held_len - keep, out, out_len);

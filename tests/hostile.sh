@@ -43,6 +43,17 @@ cp l/* genai-eos/ && sed -i 's/"eos_token_id":[[:space:]]*2/"eos_token_id": "two
 cp l/* genai-head/ && sed -i 's/"head_size":[[:space:]]*16/"head_size": 16.5/' genai-head/genai_config.json
 cp l/* genai-names/ &&
   sed -i 's/"past_key_values.%d.key"/"past.%d.k"/' genai-names/genai_config.json
+# chat templates that recurse forever, write without end, use what is not implemented, or
+# add to an undefined name; messages that are not a conversation
+for t in 'recursion|{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}' \
+  'endless|{% for i in range(100000000) %}{{ i }}{% endfor %}' \
+  'call|{% call f() %}x{% endcall %}' 'undefined|{{ nothing.foo + 1 }}'; do
+  mkdir -p "tpl-${t%%|*}"
+  printf '{"chat_template": %s}' "$(printf '%s' "${t#*|}" | sed 's/"/\\"/g; s/^/"/; s/$/"/')" \
+    >"tpl-${t%%|*}/tokenizer_config.json"
+done
+printf '[{"role": "user", "content": "hi"}]' >msgs.json
+printf '{"role": "user"}' >msgs-object.json
 head -c 2000 state >state-cut
 cp state state-flip && printf '\xff' | dd of=state-flip bs=1 seek=500 conv=notrunc 2>/dev/null
 head -c 200 m/config.json >state-junk
@@ -126,6 +137,12 @@ cases=(
   "tokenizer|ids that are not ids|2|expected token ids|detokenize --tokenizer tok.json @bad-ids.txt"
   "tokenizer|an id outside the vocabulary|2|token 7 (at index 0)|detokenize --tokenizer tok.json @seven"
   "tokenizer|1 MB of a through the pattern a*a*b or a (it backtracks)|2|needs too much work|tokenize --tokenizer tok-split.json @a-1mb.txt"
+  "chat template|a macro that calls itself forever|2|macros call each other more than 16 deep|render -m tpl-recursion --messages msgs.json"
+  "chat template|a loop over 100 million numbers|2|limit|render -m tpl-endless --messages msgs.json"
+  "chat template|{% call %}, not implemented|2|line 1, column 4: {% call %} is not supported|render -m tpl-call --messages msgs.json"
+  "chat template|adding to an undefined name|2|'+' on an undefined value|render -m tpl-undefined --messages msgs.json"
+  "chat template|messages that are an object|2|messages: expected a JSON array|render -m tpl-undefined --messages msgs-object.json"
+  "chat template|a model without tokenizer_config.json|2|tokenizer_config.json|render -m m --messages msgs.json"
   "bench|an output in a missing directory|2|no/dir/b.json|bench -m m --json no/dir/b.json"
   "CLI|an unknown command|2|unknown command|frobnicate"
   "CLI|an unknown option|2|--frobnicate|info -m m --frobnicate"

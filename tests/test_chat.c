@@ -254,7 +254,7 @@ static void hostile_templates_stop_within_limits(void **state) {
   (void)state;
   /* recursion without end: the depth limit */
   expect_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL,
-               "line 1, column 20: macros call each other more than 32 deep");
+               "line 1, column 20: macros call each other more than 16 deep");
   /* a loop that writes too much: the output limit; one that works too long: the steps */
   kvc__jinja_limits small = kvc__jinja_default_limits();
   small.output = 1000;
@@ -278,11 +278,31 @@ static void hostile_templates_stop_within_limits(void **state) {
   for (int i = 0; i < 500; i++)
     strcat(deep, ")");
   strcat(deep, " }}");
-  expect_error(deep, NULL, "nested more than 64 deep");
+  expect_error(deep, NULL, "nested more than 128 deep");
   char ifs[8192] = "";
   for (int i = 0; i < 200; i++)
     strcat(ifs, "{% if true %}");
-  expect_error(ifs, NULL, "nested more than 64 deep");
+  expect_error(ifs, NULL, "nested more than 128 deep");
+  /* a chain is as deep as it is long (rendering recurses along it): 1 + 1 + ... and a.b.c... */
+  static char chain[65536];
+  strcpy(chain, "{{ 1");
+  for (int i = 0; i < 10000; i++)
+    strcat(chain + 4 + 4 * i, " + 1");
+  strcat(chain, " }}");
+  expect_error(chain, NULL, "nested more than 128 deep");
+  strcpy(chain, "{{ x");
+  for (int i = 0; i < 10000; i++)
+    strcat(chain + 4 + 2 * i, ".y");
+  strcat(chain, " }}");
+  expect_error(chain, NULL, "nested more than 128 deep");
+  char *ok = NULL; /* 100 links render */
+  strcpy(chain, "{{ 0");
+  for (int i = 0; i < 100; i++)
+    strcat(chain, " + 1");
+  strcat(chain, " }}");
+  assert_int_equal(render_source(chain, NULL, &ok), KVC_OK);
+  assert_string_equal(ok, "100");
+  free(ok);
   /* undefined names: printing one prints nothing (as the reference); using one fails */
   char *text = NULL;
   assert_int_equal(render_source("[{{ nothing }}]", NULL, &text), KVC_OK);

@@ -16,7 +16,7 @@ struct kvc__jinja {
 
 kvc__jinja_limits kvc__jinja_default_limits(void) {
   return (kvc__jinja_limits){
-      .output = 16u << 20, .memory = 256u << 20, .steps = 10000000, .depth = 32};
+      .output = 16u << 20, .memory = 256u << 20, .steps = 10000000, .depth = 16};
 }
 
 kvc_status kvc__jinja_parse(const char *source, size_t len, kvc__jinja **out) {
@@ -88,7 +88,10 @@ kvc_status kvc__jinja_render(const kvc__jinja *tmpl, const kvc__jinja_var *vars,
     return status;
   }
   jenv *env = ji_env_new(r, NULL);
-  jb_globals(r, env);
+  const char *names[JB_GLOBALS];
+  jval values[JB_GLOBALS];
+  for (size_t i = 0, n = jb_globals(r, names, values); i < n; i++)
+    ji_env_set(r, env, names[i], values[i]);
   for (size_t i = 0; i < n_vars; i++) {
     for (size_t k = 0; k < env->n; k++)
       if (!strcmp(env->names[k], vars[i].name))

@@ -856,7 +856,7 @@ static jval simple_filter(jrender *r, jpos at, const char *f, jval v) {
         jv_kind_name(v.kind));
 }
 
-static jval select_filter(jrender *r, const jnode *call, jval v, jenv *env, int select) {
+static jval select_filter(jrender *r, const jnode *call, jval v, const jargs *a, int select) {
   const char *f = select ? "selectattr" : "rejectattr";
   for (size_t i = 0; i < v.u.a->n; i++)
     if (v.u.a->items[i].kind != JV_OBJECT && v.u.a->items[i].kind != JV_NAMESPACE)
@@ -866,11 +866,11 @@ static jval select_filter(jrender *r, const jnode *call, jval v, jenv *env, int 
       jfail(r, call->args[i]->pos, "the arguments of '%s' are strings", f);
   if (!call->n_args)
     jfail(r, call->pos, "'%s' needs an attribute name", f);
-  jval attr = ji_eval(r, call->args[0], env);
+  jval attr = a->pos[0];
   const char *test = call->n_args > 1 ? call->args[1]->str : NULL;
   if (test && !jb_known_test(test))
     jfail(r, call->args[1]->pos, "unknown test '%s'", test);
-  jval other = call->n_args > 2 ? ji_eval(r, call->args[2], env) : jv_undefined();
+  jval other = call->n_args > 2 ? a->pos[2] : jv_undefined();
   jval out = jv_array(r, JV_ARRAY, v.u.a->n);
   for (size_t i = 0; i < v.u.a->n; i++) {
     jval item = v.u.a->items[i];
@@ -910,18 +910,17 @@ static jval tojson_filter(jrender *r, jpos at, jval v, const jargs *a) {
   return jb_value(&b);
 }
 
-jval jb_apply_filter(jrender *r, const jnode *filter, jval v, jenv *env) {
+jval jb_apply_filter(jrender *r, const jnode *filter, jval v, const jargs *args) {
   if (filter->type == JN_NAME)
     return simple_filter(r, filter->pos, filter->str, v);
   const char *f = filter->a->str;
   jpos at = filter->pos;
-  jargs a;
+  jargs a = *args;
   if (!strcmp(f, "selectattr") || !strcmp(f, "rejectattr")) {
     if (!jv_is_array(v))
       jfail(r, at, "'%s' applies to a list", f);
-    return select_filter(r, filter, v, env, f[0] == 's');
+    return select_filter(r, filter, v, &a, f[0] == 's');
   }
-  ji_eval_args(r, filter->args, filter->n_args, env, &a);
   if (!strcmp(f, "tojson"))
     return tojson_filter(r, at, v, &a);
   if (!strcmp(f, "join")) {
@@ -1122,15 +1121,23 @@ static jval g_strftime_now(jrender *r, jpos at, jval self, const jargs *a) {
   return jb_value(&b);
 }
 
-void jb_globals(jrender *r, jenv *env) {
-  ji_env_set(r, env, "false", jv_bool(0));
-  ji_env_set(r, env, "true", jv_bool(1));
-  ji_env_set(r, env, "none", jv_null());
-  ji_env_set(r, env, "False", jv_bool(0));
-  ji_env_set(r, env, "True", jv_bool(1));
-  ji_env_set(r, env, "None", jv_null());
-  ji_env_set(r, env, "namespace", jv_builtin(r, g_namespace, jv_undefined()));
-  ji_env_set(r, env, "raise_exception", jv_builtin(r, g_raise_exception, jv_undefined()));
-  ji_env_set(r, env, "range", jv_builtin(r, g_range, jv_undefined()));
-  ji_env_set(r, env, "strftime_now", jv_builtin(r, g_strftime_now, jv_undefined()));
+size_t jb_globals(jrender *r, const char **names, jval *values) {
+  static const char *const all[] = {"false", "true",        "none",      "False",
+                                    "True",  "None",        "namespace", "raise_exception",
+                                    "range", "strftime_now"};
+  const jval v[] = {jv_bool(0),
+                    jv_bool(1),
+                    jv_null(),
+                    jv_bool(0),
+                    jv_bool(1),
+                    jv_null(),
+                    jv_builtin(r, g_namespace, jv_undefined()),
+                    jv_builtin(r, g_raise_exception, jv_undefined()),
+                    jv_builtin(r, g_range, jv_undefined()),
+                    jv_builtin(r, g_strftime_now, jv_undefined())};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    names[i] = all[i];
+    values[i] = v[i];
+  }
+  return sizeof all / sizeof all[0];
 }

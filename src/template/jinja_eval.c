@@ -53,61 +53,6 @@ static void step(jrender *r, jpos at) {
     jfail(r, at, "the template took more than %zu steps (the work limit)", r->max_steps);
 }
 
-/* ---- equality ---- */
-
-static int is_nullish(jval v) {
-  return v.kind == JV_UNDEFINED || v.kind == JV_NULL;
-}
-
-static int is_reference(jval v) {
-  return v.kind >= JV_ARRAY;
-}
-
-int jv_strict_equal(jval a, jval b) {
-  if (jv_is_number(a) && jv_is_number(b))
-    return a.u.num == b.u.num;
-  if (a.kind != b.kind && !(jv_is_array(a) && jv_is_array(b)))
-    return 0;
-  switch (a.kind) {
-  case JV_UNDEFINED:
-  case JV_NULL:
-    return 1;
-  case JV_BOOL:
-    return a.u.b == b.u.b;
-  case JV_STRING:
-    return a.u.s->len == b.u.s->len && !memcmp(a.u.s->data, b.u.s->data, a.u.s->len);
-  case JV_ARRAY:
-  case JV_TUPLE:
-    return a.u.a == b.u.a;
-  case JV_OBJECT:
-  case JV_NAMESPACE:
-    return a.u.o == b.u.o;
-  default:
-    return a.u.f == b.u.f;
-  }
-}
-
-/* JavaScript's == between the two values' payloads. */
-int jv_loose_equal(jrender *r, jpos at, jval a, jval b) {
-  if (is_nullish(a) || is_nullish(b))
-    return is_nullish(a) && is_nullish(b);
-  if (a.kind == JV_FUNCTION || b.kind == JV_FUNCTION)
-    jfail(r, at, "cannot compare functions");
-  if (is_reference(a) && is_reference(b))
-    return jv_strict_equal(a, b);
-  if (is_reference(a) || is_reference(b))
-    jfail(r, at, "comparing a%s %s with a %s is not supported", a.kind == JV_ARRAY ? "n" : "",
-          jv_kind_name(a.kind), jv_kind_name(b.kind));
-  if (a.kind == JV_STRING || b.kind == JV_STRING) {
-    if (a.kind != b.kind)
-      jfail(r, at, "comparing a %s with a %s is not supported", jv_kind_name(a.kind),
-            jv_kind_name(b.kind));
-    return jv_strict_equal(a, b);
-  }
-  double x = a.kind == JV_BOOL ? a.u.b : a.u.num, y = b.kind == JV_BOOL ? b.u.b : b.u.num;
-  return x == y;
-}
-
 /* ---- operators ---- */
 
 static jval concat(jrender *r, jpos at, jval a, jval b) {
@@ -300,7 +245,7 @@ jval ji_call_macro(jrender *r, jpos at, const jfunc *fn, const jargs *args) {
   return jb_value(&out);
 }
 
-jval jb_call(jrender *r, jpos at, jval fn, const jargs *args) {
+jval ji_call(jrender *r, jpos at, jval fn, const jargs *args) {
   if (fn.kind != JV_FUNCTION)
     jfail(r, at, "cannot call a %s", jv_kind_name(fn.kind));
   if (fn.u.f->builtin)
@@ -333,6 +278,14 @@ static jval member(jrender *r, const jnode *n, jenv *env) {
   else
     property = jv_str(r, p->str, p->len);
   return jb_member(r, n->pos, object, property);
+}
+
+/* A filter (NAME or CALL) on a value, its arguments evaluated here. */
+static jval apply_filter(jrender *r, const jnode *filter, jval operand, jenv *env) {
+  jargs args = {0};
+  if (filter->type == JN_CALL)
+    eval_args(r, filter->args, filter->n_args, env, &args);
+  return jb_apply_filter(r, filter, operand, &args);
 }
 
 /* ---- statements ---- */
@@ -501,7 +454,7 @@ static size_t render_statement(jrender *r, const jnode *n, jenv *env, jbuf *out)
     size_t flow = render_block(r, n->body, n->n_body, env, &block);
     if (flow != FLOW_NEXT)
       return flow;
-    jv_write(out, n->pos, jb_apply_filter(r, n->a, jb_value(&block), env));
+    jv_write(out, n->pos, apply_filter(r, n->a, jb_value(&block), env));
     return FLOW_NEXT;
   }
   default: {
@@ -566,10 +519,10 @@ jval ji_eval(jrender *r, const jnode *n, jenv *env) {
   case JN_CALL: {
     jargs args;
     eval_args(r, n->args, n->n_args, env, &args);
-    return jb_call(r, n->pos, ji_eval(r, n->a, env), &args);
+    return ji_call(r, n->pos, ji_eval(r, n->a, env), &args);
   }
   case JN_FILTER:
-    return jb_apply_filter(r, n->b, ji_eval(r, n->a, env), env);
+    return apply_filter(r, n->b, ji_eval(r, n->a, env), env);
   case JN_TEST: {
     int result = jb_test(r, n->pos, n->str, ji_eval(r, n->a, env));
     return jv_bool(n->flag ? !result : result);
@@ -592,8 +545,4 @@ jval ji_eval(jrender *r, const jnode *n, jenv *env) {
     break;
   }
   jfail(r, n->pos, "this expression cannot be evaluated here");
-}
-
-void ji_eval_args(jrender *r, jnode *const *nodes, size_t n, jenv *env, jargs *out) {
-  eval_args(r, nodes, n, env, out);
 }

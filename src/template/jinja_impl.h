@@ -279,13 +279,16 @@ void ju_trim(const char *s, size_t len, int start, int end, size_t *from, size_t
 jval ju_case(jrender *r, jpos at, jval s, int upper);
 
 /* built-ins */
-jval jb_apply_filter(jrender *r, const jnode *filter, jval operand, jenv *env);
+/* filter: a NAME, or a CALL whose arguments the caller evaluated into args */
+jval jb_apply_filter(jrender *r, const jnode *filter, jval operand, const jargs *args);
 int jb_test(jrender *r, jpos at, const char *name, jval operand);
 int jb_known_test(const char *name);
 int jb_known_filter(const char *name);
 jval jb_member(jrender *r, jpos at, jval object, jval property);
-void jb_globals(jrender *r, jenv *env);
-jval jb_call(jrender *r, jpos at, jval fn, const jargs *args);
+/* The global names and values (at most JB_GLOBALS); returns their number. */
+enum { JB_GLOBALS = 16 };
+size_t jb_globals(jrender *r, const char **names, jval *values);
+jval ji_call(jrender *r, jpos at, jval fn, const jargs *args);
 jval jb_slice(jrender *r, jval object, const jval parts[3]); /* start, stop, step */
 int jv_loose_equal(jrender *r, jpos at, jval a, jval b);
 int jv_strict_equal(jval a, jval b);
@@ -296,7 +299,6 @@ jval ji_call_macro(jrender *r, jpos at, const jfunc *fn, const jargs *args);
 void ji_env_set(jrender *r, jenv *env, const char *name, jval v);
 jval ji_env_get(const jenv *env, const char *name);
 jenv *ji_env_new(jrender *r, jenv *parent);
-void ji_eval_args(jrender *r, jnode *const *nodes, size_t n, jenv *env, jargs *out);
 void ji_render(jrender *r, jnode *const *body, size_t n, jenv *env, jbuf *out);
 
 #endif

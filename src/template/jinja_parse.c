@@ -12,7 +12,9 @@
 
 #include "jinja_impl.h"
 
-enum { MAX_NESTING = 64 };
+/* The deepest a tree may be, counted along the parse: blocks, brackets, unary operators and
+ * each link of a left-to-right chain (a + b + c is two deep): rendering recurses as deep. */
+enum { MAX_NESTING = 128 };
 
 typedef struct jparser {
   jarena *arena;
@@ -127,6 +129,12 @@ static void enter(jparser *p) {
     perr(p, here(p), "nested more than %d deep", MAX_NESTING);
 }
 
+/* One more link of a chain: as deep as one more level. */
+static void link(jparser *p, int *links) {
+  enter(p);
+  (*links)++;
+}
+
 static jnode *parse_any(jparser *p);
 static jnode *parse_expression(jparser *p);
 static jnode *parse_primary(jparser *p);
@@ -220,8 +228,10 @@ static void parse_args(jparser *p, int parameters, jnode ***args, size_t *n) {
 static jnode *parse_call(jparser *p, jnode *callee);
 
 static jnode *parse_member(jparser *p, jnode *object) {
+  int links = 0;
   while (is(p, JT_DOT) || is(p, JT_LBRACKET)) {
     jpos at = here(p);
+    link(p, &links);
     int computed = is(p, JT_LBRACKET);
     p->cur++;
     jnode *property;
@@ -266,6 +276,7 @@ static jnode *parse_member(jparser *p, jnode *object) {
     m->flag = computed;
     object = m;
   }
+  p->nesting -= links;
   return object;
 }
 
@@ -310,8 +321,10 @@ static jnode *filter_call(jparser *p, jnode *name) {
 
 static jnode *parse_filter(jparser *p) {
   jnode *operand = parse_unary_sign(p);
+  int links = 0;
   while (is(p, JT_PIPE)) {
     jpos at = here(p);
+    link(p, &links);
     p->cur++;
     jnode *filter = parse_primary(p);
     if (filter->type != JN_NAME)
@@ -325,13 +338,16 @@ static jnode *parse_filter(jparser *p) {
     f->b = filter;
     operand = f;
   }
+  p->nesting -= links;
   return operand;
 }
 
 static jnode *parse_test(jparser *p) {
   jnode *operand = parse_filter(p);
+  int links = 0;
   while (is_name(p, "is")) {
     jpos at = here(p);
+    link(p, &links);
     p->cur++;
     int negate = is_name(p, "not");
     p->cur += (size_t)negate;
@@ -346,22 +362,28 @@ static jnode *parse_test(jparser *p) {
     t->flag = negate;
     operand = t;
   }
+  p->nesting -= links;
   return operand;
 }
 
 static jnode *parse_power(jparser *p) {
   jnode *left = parse_test(p);
+  int links = 0;
   while (is(p, JT_POW)) {
+    link(p, &links);
     jpos at = here(p);
     p->cur++;
     left = binary(p, JO_POW, at, left, parse_test(p));
   }
+  p->nesting -= links;
   return left;
 }
 
 static jnode *parse_multiplicative(jparser *p) {
   jnode *left = parse_power(p);
+  int links = 0;
   while (is(p, JT_MUL)) {
+    link(p, &links);
     const jtok *t = peek(p);
     p->cur++;
     jop op = !strcmp(t->text, "*")    ? JO_MUL
@@ -370,22 +392,27 @@ static jnode *parse_multiplicative(jparser *p) {
                                       : JO_MOD;
     left = binary(p, op, t->pos, left, parse_power(p));
   }
+  p->nesting -= links;
   return left;
 }
 
 static jnode *parse_additive(jparser *p) {
   jnode *left = parse_multiplicative(p);
+  int links = 0;
   while (is(p, JT_ADD)) {
+    link(p, &links);
     const jtok *t = peek(p);
     p->cur++;
     jop op = t->text[0] == '+' ? JO_ADD : t->text[0] == '-' ? JO_SUB : JO_CONCAT;
     left = binary(p, op, t->pos, left, parse_multiplicative(p));
   }
+  p->nesting -= links;
   return left;
 }
 
 static jnode *parse_comparison(jparser *p) {
   jnode *left = parse_additive(p);
+  int links = 0;
   for (;;) {
     jpos at = here(p);
     jop op;
@@ -405,8 +432,10 @@ static jnode *parse_comparison(jparser *p) {
                               : JO_GE;
       p->cur++;
     } else {
+      p->nesting -= links;
       return left;
     }
+    link(p, &links);
     left = binary(p, op, at, left, parse_additive(p));
   }
 }
@@ -425,21 +454,27 @@ static jnode *parse_not(jparser *p) {
 
 static jnode *parse_and(jparser *p) {
   jnode *left = parse_not(p);
+  int links = 0;
   while (is_name(p, "and")) {
+    link(p, &links);
     jpos at = here(p);
     p->cur++;
     left = binary(p, JO_AND, at, left, parse_not(p));
   }
+  p->nesting -= links;
   return left;
 }
 
 static jnode *parse_or(jparser *p) {
   jnode *left = parse_and(p);
+  int links = 0;
   while (is_name(p, "or")) {
+    link(p, &links);
     jpos at = here(p);
     p->cur++;
     left = binary(p, JO_OR, at, left, parse_and(p));
   }
+  p->nesting -= links;
   return left;
 }
 

@@ -290,6 +290,61 @@ jval jv_from_json(jrender *r, const cJSON *json) {
   return jv_undefined();
 }
 
+/* ---- equality ---- */
+
+static int is_nullish(jval v) {
+  return v.kind == JV_UNDEFINED || v.kind == JV_NULL;
+}
+
+static int is_reference(jval v) {
+  return v.kind >= JV_ARRAY;
+}
+
+int jv_strict_equal(jval a, jval b) {
+  if (jv_is_number(a) && jv_is_number(b))
+    return a.u.num == b.u.num;
+  if (a.kind != b.kind && !(jv_is_array(a) && jv_is_array(b)))
+    return 0;
+  switch (a.kind) {
+  case JV_UNDEFINED:
+  case JV_NULL:
+    return 1;
+  case JV_BOOL:
+    return a.u.b == b.u.b;
+  case JV_STRING:
+    return a.u.s->len == b.u.s->len && !memcmp(a.u.s->data, b.u.s->data, a.u.s->len);
+  case JV_ARRAY:
+  case JV_TUPLE:
+    return a.u.a == b.u.a;
+  case JV_OBJECT:
+  case JV_NAMESPACE:
+    return a.u.o == b.u.o;
+  default:
+    return a.u.f == b.u.f;
+  }
+}
+
+/* JavaScript's == between the two values' payloads. */
+int jv_loose_equal(jrender *r, jpos at, jval a, jval b) {
+  if (is_nullish(a) || is_nullish(b))
+    return is_nullish(a) && is_nullish(b);
+  if (a.kind == JV_FUNCTION || b.kind == JV_FUNCTION)
+    jfail(r, at, "cannot compare functions");
+  if (is_reference(a) && is_reference(b))
+    return jv_strict_equal(a, b);
+  if (is_reference(a) || is_reference(b))
+    jfail(r, at, "comparing a%s %s with a %s is not supported", a.kind == JV_ARRAY ? "n" : "",
+          jv_kind_name(a.kind), jv_kind_name(b.kind));
+  if (a.kind == JV_STRING || b.kind == JV_STRING) {
+    if (a.kind != b.kind)
+      jfail(r, at, "comparing a %s with a %s is not supported", jv_kind_name(a.kind),
+            jv_kind_name(b.kind));
+    return jv_strict_equal(a, b);
+  }
+  double x = a.kind == JV_BOOL ? a.u.b : a.u.num, y = b.kind == JV_BOOL ? b.u.b : b.u.num;
+  return x == y;
+}
+
 /* ---- text ---- */
 
 void jb_init(jbuf *b, jrender *r, size_t limit) {
