@@ -14,6 +14,7 @@ packages=(
   libutf8proc-dev                    # tokenizer.json normalizers (NFC, NFKC, ...)
   uthash-dev                         # tokenizer vocabulary and merge tables
   libxxhash-dev                      # state files: checksum and model fingerprint
+  libmicrohttpd-dev                  # kvcache serve: the HTTP server
   clang                              # libFuzzer harnesses (make fuzz, and a short run in make test)
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime

@@ -14,6 +14,7 @@ int kvc_cmd_eval(int argc, char **argv);
 int kvc_cmd_soak(int argc, char **argv);
 int kvc_cmd_render(int argc, char **argv);
 int kvc_cmd_chat(int argc, char **argv);
+int kvc_cmd_serve(int argc, char **argv);
 
 /* The most a cached mode's logits may differ from the uncached recompute's before verify
  * and bench call it a failure. */

@@ -20,6 +20,7 @@ static const char usage[] =
     "  detokenize    token ids to text, line by line\n"
     "  chat          a conversation with a chat model, its cache kept across turns\n"
     "  render        a conversation (JSON messages) rendered by the model's chat template\n"
+    "  serve         an OpenAI-compatible HTTP server (completions, chat, streaming)\n"
     "  quantize      rewrite a model's MatMul weights as 8- or 4-bit blocks (MatMulNBits)\n"
     "  eval          compare a model's next-token distributions with another's (KL, top-1)\n"
     "  soak          a long random run (appends, rewinds, forks, state round trips) checking\n"
@@ -73,7 +74,8 @@ int main(int argc, char **argv) {
                   {"eval", kvc_cmd_eval},
                   {"soak", kvc_cmd_soak},
                   {"render", kvc_cmd_render},
-                  {"chat", kvc_cmd_chat}};
+                  {"chat", kvc_cmd_chat},
+                  {"serve", kvc_cmd_serve}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name))
       return commands[i].run(argc - 1, argv + 1);

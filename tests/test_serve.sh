@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# kvcache serve against the official OpenAI client (npm `openai`, pinned: scripts/fetch-openai.sh)
+# on loopback: completions and chat completions, streamed and not; greedy requests give the
+# text and token counts of `kvcache generate` on the same prompt; stop strings, the models
+# list, the API key (401 without it), bad parameters (400 naming them), /health, /metrics,
+# /tokenize; SIGTERM exits 0.
+# usage: test_serve.sh FETCH_TOKENIZERS FETCH_OPENAI KVCACHE
+set -euo pipefail
+fetch="$1" fetch_openai="$2" kvcache="$3"
+fail() { echo "FAIL: $*"; exit 1; }
+dir=$("$fetch") || fail "could not fetch the tokenizer files"
+node_path=$("$fetch_openai") || fail "could not fetch the OpenAI client"
+tmp=$(mktemp -d)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$kvcache" build-model -o "$tmp/m" --arch llama --layout genai --layers 1 --heads 2 --head-dim 16 \
+  --max-seq 256 --tokenizer "$dir/llama3" >/dev/null
+
+"$kvcache" serve -m "$tmp/m" --port 0 --parallel 4 --api-key secret-key 2>"$tmp/serve.err" &
+server=$!
+for _ in $(seq 100); do grep -q "ready" "$tmp/serve.err" && break; sleep 0.1; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve.err" | head -1 | cut -d: -f3)
+[ -n "$port" ] && grep -q ready "$tmp/serve.err" || fail "the server did not start: $(cat "$tmp/serve.err")"
+
+# what kvcache generate gives greedily for the same prompts
+prompt="Once upon a time"
+"$kvcache" generate -m "$tmp/m" --prompt "$prompt" -n 12 --greedy >"$tmp/gen.txt" 2>/dev/null
+ids=$(echo "$prompt" | "$kvcache" tokenize --tokenizer "$tmp/m" --special)
+gen_ids=$("$kvcache" generate -m "$tmp/m" --prompt-ids "$ids" -n 12 --greedy 2>/dev/null)
+printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]' >"$tmp/chat.json"
+"$kvcache" generate -m "$tmp/m" --messages "$tmp/chat.json" -n 10 --greedy >"$tmp/chat.txt" 2>"$tmp/chat.err"
+chat_prompt=$("$kvcache" render -m "$tmp/m" --messages "$tmp/chat.json" --tokens | wc -w)
+chat_generated=$(grep -o '[0-9]* generated' "$tmp/chat.err" | cut -d' ' -f1)
+
+cat >"$tmp/client.mjs" <<'JS'
+import OpenAI from "openai";
+import fs from "fs";
+const [port, tmp, prompt, nPrompt, nGenerated, chatPrompt, chatGenerated] = process.argv.slice(2);
+const want = fs.readFileSync(`${tmp}/gen.txt`, "utf8").replace(/\n$/, "");
+const wantChat = fs.readFileSync(`${tmp}/chat.txt`, "utf8").replace(/\n$/, "");
+const messages = JSON.parse(fs.readFileSync(`${tmp}/chat.json`, "utf8"));
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "secret-key", maxRetries: 0 });
+function check(what, ok, detail) {
+  if (!ok) { console.log(`FAIL: ${what}: ${detail}`); process.exit(1); }
+}
+const models = await client.models.list();
+check("models", models.data.length === 1 && models.data[0].id === "m", JSON.stringify(models.data));
+// completions, not streamed and streamed
+const c = await client.completions.create({ model: "m", prompt, max_tokens: 12, temperature: 0 });
+check("completion text", c.choices[0].text === want, `${JSON.stringify(c.choices[0].text)} vs ${JSON.stringify(want)}`);
+check("completion usage", c.usage.prompt_tokens === +nPrompt && c.usage.completion_tokens === +nGenerated,
+  `${JSON.stringify(c.usage)} vs ${nPrompt} + ${nGenerated}`);
+check("completion finish", ["stop", "length"].includes(c.choices[0].finish_reason), c.choices[0].finish_reason);
+let streamed = "", finish = null;
+for await (const chunk of await client.completions.create({ model: "m", prompt, max_tokens: 12, temperature: 0, stream: true })) {
+  streamed += chunk.choices[0].text;
+  finish = chunk.choices[0].finish_reason ?? finish;
+}
+check("streamed completion", streamed === want && finish === c.choices[0].finish_reason, `${JSON.stringify(streamed)} ${finish}`);
+// chat completions, not streamed and streamed
+const r = await client.chat.completions.create({ model: "m", messages, max_tokens: 10, temperature: 0 });
+check("chat text", r.choices[0].message.content === wantChat && r.choices[0].message.role === "assistant",
+  `${JSON.stringify(r.choices[0].message)} vs ${JSON.stringify(wantChat)}`);
+check("chat usage", r.usage.prompt_tokens === +chatPrompt && r.usage.completion_tokens === +chatGenerated,
+  `${JSON.stringify(r.usage)} vs ${chatPrompt} + ${chatGenerated}`);
+let content = "", role = null, usage = null;
+for await (const chunk of await client.chat.completions.create({ model: "m", messages, max_tokens: 10, temperature: 0, stream: true, stream_options: { include_usage: true } })) {
+  if (chunk.choices.length) {
+    content += chunk.choices[0].delta.content ?? "";
+    role = chunk.choices[0].delta.role ?? role;
+  }
+  usage = chunk.usage ?? usage;
+}
+check("streamed chat", content === wantChat && role === "assistant", JSON.stringify(content));
+check("streamed chat usage", usage && usage.completion_tokens === +chatGenerated, JSON.stringify(usage));
+// a stop string: the text before it, finish_reason stop
+if (want.length > 4) {
+  const stop = want.slice(Math.floor(want.length / 2), Math.floor(want.length / 2) + 2);
+  const s = await client.completions.create({ model: "m", prompt, max_tokens: 12, temperature: 0, stop: [stop] });
+  check("stop", s.choices[0].text === want.slice(0, want.indexOf(stop)) && s.choices[0].finish_reason === "stop",
+    `${JSON.stringify(s.choices[0].text)} for stop ${JSON.stringify(stop)}`);
+}
+// sampling with a seed: the same twice
+const a = await client.completions.create({ model: "m", prompt, max_tokens: 8, temperature: 0.9, seed: 7, top_p: 0.9 });
+const b = await client.completions.create({ model: "m", prompt, max_tokens: 8, temperature: 0.9, seed: 7, top_p: 0.9 });
+check("seeded sampling", a.choices[0].text === b.choices[0].text, `${a.choices[0].text} vs ${b.choices[0].text}`);
+// bad parameters: 400 naming them
+for (const [body, param] of [[{ temperature: 5 }, "temperature"], [{ max_tokens: -1 }, "max_tokens"],
+                             [{ n: 2 }, "n"], [{ stop: 3 }, "stop"], [{ prompt: [1e9] }, "prompt"]]) {
+  try {
+    await client.completions.create({ model: "m", prompt, ...body });
+    check(`bad ${param}`, false, "accepted");
+  } catch (e) {
+    check(`bad ${param}`, e.status === 400 && e.error?.param === param, `${e.status} ${JSON.stringify(e.error)}`);
+  }
+}
+// without the key, or with another: 401
+const wrong = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "not-the-key", maxRetries: 0 });
+try {
+  await wrong.models.list();
+  check("wrong key", false, "accepted");
+} catch (e) {
+  check("wrong key", e.status === 401, String(e.status));
+}
+const noKey = await fetch(`http://127.0.0.1:${port}/v1/models`);
+check("no key", noKey.status === 401, String(noKey.status));
+const health = await fetch(`http://127.0.0.1:${port}/health`);
+check("health", health.status === 200, String(health.status));
+const tok = await fetch(`http://127.0.0.1:${port}/tokenize`, { method: "POST", headers: { Authorization: "Bearer secret-key" },
+  body: JSON.stringify({ content: prompt, add_special: true }) });
+check("tokenize", JSON.stringify((await tok.json()).tokens) === JSON.stringify(process.argv[10].split(" ").map(Number)), "ids differ");
+const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Authorization: "Bearer secret-key" } })).text();
+check("metrics", /kvcache_requests_total\{status="400"\} 5/.test(metrics) && /kvcache_slots 4/.test(metrics) &&
+  /kvcache_completion_tokens_total [1-9]/.test(metrics), metrics.slice(0, 400));
+console.log("OpenAI client: completions, chat, streamed and not, equal kvcache generate; stop, seed, 400, 401, health, tokenize, metrics: ok");
+JS
+ln -s "$node_path" "$tmp/node_modules" # ES modules resolve from the script's directory up
+node "$tmp/client.mjs" "$port" "$tmp" "$prompt" "$(wc -w <<<"$ids")" \
+  "$(wc -w <<<"$gen_ids")" "$chat_prompt" "$chat_generated" unused "$ids" || fail "the OpenAI client's checks"
+
+kill -TERM "$server"
+rc=0
+wait "$server" || rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "SIGTERM: the server exited $rc: $(cat "$tmp/serve.err")"
+grep -q "stopped" "$tmp/serve.err" || fail "SIGTERM: $(cat "$tmp/serve.err")"
+echo "serve: ok"

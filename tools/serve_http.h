@@ -1,0 +1,31 @@
+/* serve_http.h: kvcache serve's HTTP layer (serve_http.c) and the server it serves. */
+#ifndef KVC_TOOLS_SERVE_HTTP_H
+#define KVC_TOOLS_SERVE_HTTP_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+
+#include "serve.h"
+
+typedef struct srv_server {
+  srv_api *api;
+  srv_sched *sched;
+  srv_metrics *metrics;
+  const char *api_key; /* NULL: none asked */
+  size_t max_body;
+  int32_t slots;
+  int timeout_s, max_connections;
+  atomic_int ready;    /* the model is loaded: requests are taken */
+  atomic_int stopping; /* SIGTERM: new requests are refused */
+  struct MHD_Daemon *daemon;
+  int port; /* bound (the one asked, or the system's pick for 0) */
+} srv_server;
+
+/* Listen on addr (0 after storing the port; -1 when it cannot). */
+int srv_http_start(srv_server *s, const struct sockaddr_in *addr);
+/* Stop accepting connections (those open go on). */
+void srv_http_quiesce(srv_server *s);
+/* Close everything, once the scheduler is stopped (waits for the connections' threads). */
+void srv_http_stop(srv_server *s);
+
+#endif

@@ -1,0 +1,346 @@
+/* serve_sched.c: the scheduler of kvcache serve (serve.h). One thread owns the context. Each
+ * step: take queued requests into free slots; for every running request either run its next
+ * chunk of prompt or sample its next token (and stream its text); then one
+ * kvc_seq_append_batch for all of them, so that every stream advances by a token per step
+ * whatever joins or leaves. A prompt goes in chunks of `chunk` tokens, so a long one delays
+ * the running streams by a chunk per step, not by its whole length. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve.h"
+
+struct srv_sched {
+  kvc_model *model;
+  kvc_tokenizer *tok;
+  kvc_ctx *ctx;
+  srv_metrics *metrics;
+  int32_t slots, queue_cap, chunk, max_seq;
+  kvc_model_info info;
+  pthread_t thread;
+  pthread_mutex_t mu; /* guards the queue, the counts and the flags below */
+  pthread_cond_t cv;
+  srv_request **queue; /* (queue_cap) a ring */
+  int32_t q_head, q_len;
+  int32_t n_active;
+  int accepting, stopping;
+  double deadline;       /* while stopping: when running requests are cut */
+  srv_request **active;  /* (slots) the scheduler thread's */
+  kvc_batch_item *items; /* (slots) */
+  srv_request **item_req;
+};
+
+double srv_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+srv_request *srv_request_new(void) {
+  srv_request *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  r->refs = 1;
+  return r;
+}
+
+void srv_request_release(srv_request *r) {
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->mu);
+  int last = --r->refs == 0;
+  pthread_mutex_unlock(&r->mu);
+  if (!last)
+    return;
+  kvc_stop_free(r->stop);
+  kvc_detokenizer_free(r->detok);
+  kvc_sampler_free(r->sampler);
+  kvc_seq_free(r->seq);
+  for (int i = 0; i < r->n_stops; i++)
+    free(r->stops[i]);
+  free(r->prompt);
+  free(r->text);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  free(r);
+}
+
+/* Text for the connection (under the request's lock). */
+static int add_text(srv_request *r, const char *text, size_t len) {
+  if (!len)
+    return 0;
+  pthread_mutex_lock(&r->mu);
+  int failed = 0;
+  if (r->text_len + len + 1 > r->text_cap) {
+    size_t cap = r->text_cap ? r->text_cap * 2 : 256;
+    while (cap < r->text_len + len + 1)
+      cap *= 2;
+    char *grown = realloc(r->text, cap);
+    if (grown) {
+      r->text = grown;
+      r->text_cap = cap;
+    } else {
+      failed = 1;
+    }
+  }
+  if (!failed) {
+    memcpy(r->text + r->text_len, text, len);
+    r->text_len += len;
+    r->text[r->text_len] = 0;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return failed;
+}
+
+/* The request is over: what the detokenizer and the stop strings still hold goes out (unless
+ * a stop string ended it), then the reason; the slot is given back. */
+static void finish(srv_sched *s, srv_request *r, const char *reason, const char *error) {
+  const char *rest, *shown;
+  size_t len, shown_len;
+  int stopped = 0;
+  if (!error && r->detok && !kvc_detokenizer_flush(r->detok, &rest, &len) &&
+      !kvc_stop_push(r->stop, rest, len, &shown, &shown_len, &stopped)) {
+    add_text(r, shown, shown_len);
+    if (!stopped && !kvc_stop_flush(r->stop, &rest, &len))
+      add_text(r, rest, len);
+  }
+  kvc_seq_free(r->seq); /* the slot is free for the next request */
+  r->seq = NULL;
+  r->phase = SRV_DONE;
+  pthread_mutex_lock(&r->mu);
+  r->done = 1;
+  r->finish_reason = reason;
+  if (error)
+    snprintf(r->error, sizeof r->error, "%s", error);
+  int cancelled = r->cancelled;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  if (cancelled)
+    srv_metrics_cancelled(s->metrics);
+  else if (!error)
+    srv_metrics_tokens(s->metrics, r->n_prompt, r->generated);
+}
+
+/* A request taken from the queue: its sequence in a free slot, its sampler, decoder and stop
+ * strings. 0, or -1 after finishing it with the error. */
+static int admit(srv_sched *s, srv_request *r) {
+  kvc_status st = kvc_seq_new_in(s->ctx, &r->seq);
+  if (!st)
+    st = kvc_sampler_new(&r->sampling, s->info.vocab_size, &r->sampler);
+  if (!st)
+    st = kvc_detokenizer_new(s->tok, 1, &r->detok);
+  if (!st)
+    st = kvc_stop_new((const char *const *)r->stops, r->n_stops, &r->stop);
+  if (st) {
+    finish(s, r, NULL, kvc_last_error());
+    return -1;
+  }
+  r->phase = SRV_PREFILL;
+  r->t_start = srv_now_ms();
+  return 0;
+}
+
+static int is_eos(const srv_sched *s, int32_t token) {
+  for (int32_t i = 0; i < s->info.n_eos; i++)
+    if (s->info.eos_token_ids[i] == token)
+      return 1;
+  return 0;
+}
+
+/* Sample the request's next token and stream its text. Returns the finish reason when the
+ * request ends here, else NULL (the token is then appended at this step). */
+static const char *next_token(srv_sched *s, srv_request *r, const char **error) {
+  kvc_status st = kvc_sampler_sample_seq(r->sampler, r->seq, &r->token);
+  if (st) {
+    *error = kvc_last_error();
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  int first = r->generated++ == 0;
+  if (first)
+    r->ttft_ms = srv_now_ms() - r->submitted;
+  pthread_mutex_unlock(&r->mu);
+  if (first)
+    srv_metrics_ttft(s->metrics, r->ttft_ms);
+  if (is_eos(s, r->token))
+    return "stop";
+  const char *text, *shown;
+  size_t len, shown_len;
+  int stopped = 0;
+  if (r->token < kvc_tokenizer_vocab_size(s->tok)) {
+    if ((st = kvc_detokenizer_push(r->detok, r->token, &text, &len)) ||
+        (st = kvc_stop_push(r->stop, text, len, &shown, &shown_len, &stopped))) {
+      *error = kvc_last_error();
+      return NULL;
+    }
+    if (add_text(r, shown, shown_len)) {
+      *error = "out of memory";
+      return NULL;
+    }
+  }
+  if (stopped)
+    return "stop";
+  if (r->generated >= r->max_tokens || kvc_seq_len(r->seq) + 1 > s->max_seq)
+    return "length";
+  return NULL;
+}
+
+static void *run(void *arg) {
+  srv_sched *s = arg;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping && !s->n_active && !s->q_len)
+      pthread_cond_wait(&s->cv, &s->mu);
+    if (s->stopping && !s->n_active && !s->q_len) {
+      pthread_mutex_unlock(&s->mu);
+      break;
+    }
+    int32_t n_active = s->n_active;
+    while (s->q_len && n_active < s->slots) { /* join between steps */
+      s->active[n_active++] = s->queue[s->q_head];
+      s->q_head = (s->q_head + 1) % s->queue_cap;
+      s->q_len--;
+    }
+    s->n_active = n_active;
+    int cut = s->stopping && srv_now_ms() > s->deadline;
+    pthread_mutex_unlock(&s->mu);
+
+    int32_t n_items = 0, n_decode = 0;
+    for (int32_t i = 0; i < n_active; i++) {
+      srv_request *r = s->active[i];
+      if (r->phase == SRV_QUEUED && admit(s, r))
+        continue;
+      pthread_mutex_lock(&r->mu);
+      int cancelled = r->cancelled;
+      pthread_mutex_unlock(&r->mu);
+      if (cancelled || cut) {
+        finish(s, r, "length", cancelled ? "cancelled" : NULL);
+        continue;
+      }
+      kvc_batch_item item = {.seq = r->seq};
+      if (r->phase == SRV_PREFILL) {
+        int32_t n = r->n_prompt - r->prefilled;
+        item.tokens = r->prompt + r->prefilled;
+        item.n_tokens = n < s->chunk ? n : s->chunk;
+      } else {
+        const char *error = NULL, *reason = next_token(s, r, &error);
+        if (reason || error) {
+          finish(s, r, reason, error);
+          continue;
+        }
+        item.tokens = &r->token;
+        item.n_tokens = 1;
+        n_decode++;
+      }
+      s->items[n_items] = item;
+      s->item_req[n_items++] = r;
+    }
+    if (n_items) {
+      double t0 = srv_now_ms();
+      kvc_status st = kvc_seq_append_batch(s->items, n_items);
+      double ms = srv_now_ms() - t0;
+      for (int32_t i = 0; i < n_items; i++) {
+        srv_request *r = s->item_req[i];
+        if (st)
+          finish(s, r, NULL, kvc_last_error());
+        else if (r->phase == SRV_PREFILL && (r->prefilled += s->items[i].n_tokens) == r->n_prompt)
+          r->phase = SRV_DECODE; /* its logits are ready: it samples at the next step */
+      }
+      if (!st && n_decode)
+        srv_metrics_token_latency(s->metrics, ms);
+    }
+    /* leave between steps: the finished give their slots back */
+    pthread_mutex_lock(&s->mu);
+    int32_t kept = 0;
+    for (int32_t i = 0; i < s->n_active; i++) {
+      if (s->active[i]->phase == SRV_DONE)
+        srv_request_release(s->active[i]);
+      else
+        s->active[kept++] = s->active[i];
+    }
+    s->n_active = kept;
+    pthread_mutex_unlock(&s->mu);
+  }
+  return NULL;
+}
+
+srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, int32_t queue,
+                           int32_t chunk, srv_metrics *metrics) {
+  srv_sched *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->model = model;
+  s->tok = tok;
+  s->metrics = metrics;
+  s->slots = slots;
+  s->queue_cap = queue > 0 ? queue : 1;
+  s->chunk = chunk;
+  kvc_model_get_info(model, &s->info);
+  s->max_seq = s->info.max_seq_len;
+  kvc_ctx_params cp = kvc_ctx_default_params();
+  cp.slots = slots;
+  kvc_status st = kvc_ctx_new(model, &cp, &s->ctx);
+  s->queue = calloc((size_t)s->queue_cap, sizeof *s->queue);
+  s->active = calloc((size_t)slots, sizeof *s->active);
+  s->items = calloc((size_t)slots, sizeof *s->items);
+  s->item_req = calloc((size_t)slots, sizeof *s->item_req);
+  if (st || !s->queue || !s->active || !s->items || !s->item_req) {
+    fprintf(stderr, "kvcache serve: %s\n", st ? kvc_last_error() : "out of memory");
+    kvc_ctx_free(s->ctx);
+    free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+    return NULL;
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->accepting = 1;
+  if (pthread_create(&s->thread, NULL, run, s)) {
+    fprintf(stderr, "kvcache serve: cannot start the scheduler thread\n");
+    kvc_ctx_free(s->ctx);
+    free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+    return NULL;
+  }
+  return s;
+}
+
+int srv_sched_submit(srv_sched *s, srv_request *r) {
+  pthread_mutex_lock(&s->mu);
+  int ok = s->accepting && s->q_len < s->queue_cap;
+  if (ok) {
+    pthread_mutex_lock(&r->mu);
+    r->refs++;
+    r->submitted = srv_now_ms();
+    pthread_mutex_unlock(&r->mu);
+    s->queue[(s->q_head + s->q_len) % s->queue_cap] = r;
+    s->q_len++;
+    pthread_cond_signal(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return ok ? 0 : -1;
+}
+
+void srv_sched_load(srv_sched *s, int32_t *busy, int32_t *queued) {
+  pthread_mutex_lock(&s->mu);
+  *busy = s->n_active;
+  *queued = s->q_len;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void srv_sched_stop(srv_sched *s, double grace_ms) {
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  s->accepting = 0;
+  s->stopping = 1;
+  s->deadline = srv_now_ms() + grace_ms;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  kvc_ctx_free(s->ctx);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+}
