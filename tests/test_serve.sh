@@ -128,4 +128,89 @@ wait "$server" || rc=$?
 server=
 [ "$rc" -eq 0 ] || fail "SIGTERM: the server exited $rc: $(cat "$tmp/serve.err")"
 grep -q "stopped" "$tmp/serve.err" || fail "SIGTERM: $(cat "$tmp/serve.err")"
+
+# 32 streaming clients against 8 slots (24 queued at first), prompts of 1 to 60 tokens, 6 of
+# them going away after their second chunk: every stream that completes equals the same
+# request run alone; the cancelled free their slots (the metrics say 6 cancelled, no slot
+# busy, no queue); every id answered once.
+"$kvcache" serve -m "$tmp/m" --port 0 --parallel 8 --chunk 16 2>"$tmp/serve8.err" &
+server=$!
+for _ in $(seq 100); do grep -q "ready" "$tmp/serve8.err" && break; sleep 0.1; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve8.err" | head -1 | cut -d: -f3)
+cat >"$tmp/load.mjs" <<'JS'
+import OpenAI from "openai";
+const port = process.argv[2];
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "none", maxRetries: 0 });
+function check(what, ok, detail) {
+  if (!ok) { console.log(`FAIL: ${what}: ${detail}`); process.exit(1); }
+}
+// prefix reuse: B's prompt shares A's first 200+ tokens; B alone first (nothing cached), then
+// A, then B again: it reports the shared tokens as cached and gives the same text
+const shared = Array.from({ length: 200 }, (_, k) => ["alpha", "beta", "gamma", "delta"][k % 4]).join(" ");
+const B = { model: "m", prompt: shared + " and then B", max_tokens: 12, temperature: 0 };
+const first = await client.completions.create(B);
+check("B's first run", first.usage.prompt_tokens_details.cached_tokens === 0, JSON.stringify(first.usage));
+await client.completions.create({ model: "m", prompt: shared + " while A", max_tokens: 4, temperature: 0 });
+const again = await client.completions.create(B);
+const cached = again.usage.prompt_tokens_details.cached_tokens;
+check("B's prefix cached", cached >= 200 && cached < again.usage.prompt_tokens, JSON.stringify(again.usage));
+check("B's text with the prefix cached", again.choices[0].text === first.choices[0].text,
+  `${JSON.stringify(again.choices[0].text)} vs ${JSON.stringify(first.choices[0].text)}`);
+const requests = [];
+for (let i = 0; i < 32; i++) {
+  const words = ["once", "upon", "a", "time", "there", "was", "a", "cache"];
+  const prompt = Array.from({ length: 1 + ((i * 7) % 60) }, (_, k) => words[(i + k) % 8]).join(" ");
+  requests.push({ prompt, max_tokens: i % 5 === 0 ? 150 : 8 + (i % 17), abort: i % 5 === 0 && i > 0 });
+}
+async function run(req, abort) {
+  const controller = new AbortController();
+  let text = "", chunks = 0, id = null, finish = null;
+  try {
+    const stream = await client.completions.create({ model: "m", prompt: req.prompt, max_tokens: req.max_tokens,
+      temperature: 0, stream: true }, { signal: controller.signal });
+    for await (const chunk of stream) {
+      id = chunk.id;
+      text += chunk.choices[0].text;
+      finish = chunk.choices[0].finish_reason ?? finish;
+      if (abort && ++chunks === 2) controller.abort();
+    }
+  } catch (e) {
+    if (!abort) throw e;
+  }
+  if (abort) /* the client's stream ends quietly or throws, depending on where it was */
+    return { aborted: chunks === 2 && !finish, id };
+  return { text, id, finish };
+}
+const solo = [];
+for (const req of requests) solo.push(await run(req, false));
+const together = await Promise.all(requests.map((req) => run(req, req.abort)));
+const aborted = requests.filter((r) => r.abort).length;
+const ids = new Set();
+for (let i = 0; i < 32; i++) {
+  if (requests[i].abort) {
+    check(`request ${i} aborted`, together[i].aborted, "it completed");
+    continue;
+  }
+  check(`request ${i}`, together[i].text === solo[i].text && together[i].finish === solo[i].finish,
+    `${JSON.stringify(together[i].text)} vs alone ${JSON.stringify(solo[i].text)}`);
+  check(`request ${i}'s id`, !ids.has(together[i].id), "answered twice");
+  ids.add(together[i].id);
+}
+let metrics = "";
+for (let t = 0; t < 50; t++) { /* the cancelled leave at the scheduler's next step */
+  metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  if (/kvcache_slots_busy 0\n/.test(metrics) && new RegExp(`kvcache_requests_cancelled_total ${aborted}\n`).test(metrics)) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+check("slots freed", /kvcache_slots_busy 0\n/.test(metrics) && /kvcache_queue_length 0\n/.test(metrics), metrics);
+check("cancelled counted", new RegExp(`kvcache_requests_cancelled_total ${aborted}\n`).test(metrics), metrics);
+check("answered", new RegExp(`kvcache_requests_total\\{status="200"\\} 67\n`).test(metrics), metrics);
+check("prefixes reused", /kvcache_prefix_cache_hits_total [1-9]/.test(metrics), metrics);
+console.log(`32 streams on 8 slots: ${32 - aborted} equal their solo runs, ${aborted} cancelled and freed: ok`);
+JS
+ln -sf "$node_path" "$tmp/node_modules"
+node "$tmp/load.mjs" "$port" || fail "32 clients on 8 slots"
+kill -TERM "$server"
+wait "$server" || fail "SIGTERM after the load: $(cat "$tmp/serve8.err")"
+server=
 echo "serve: ok"

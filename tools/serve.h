@@ -40,7 +40,8 @@ typedef struct srv_request {
   kvc_sampler *sampler;
   kvc_detokenizer *detok;
   kvc_stop *stop;
-  int32_t prefilled; /* prompt tokens run so far */
+  int32_t prefilled; /* prompt tokens run so far (or found in the cache) */
+  int32_t cached;    /* prompt tokens found in the cache (another request's prefix) */
   int32_t token;     /* the last sampled token, appended at the next step */
   double t_start;    /* when the scheduler took it */
 
@@ -87,6 +88,7 @@ void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t completion);
 void srv_metrics_ttft(srv_metrics *m, double ms);
 void srv_metrics_token_latency(srv_metrics *m, double ms);
 void srv_metrics_cancelled(srv_metrics *m);
+void srv_metrics_prefix(srv_metrics *m, int32_t cached_tokens);
 /* The Prometheus text (malloc'd). */
 char *srv_metrics_text(srv_metrics *m, int32_t busy, int32_t queued, int32_t slots);
 

@@ -259,7 +259,7 @@ static cJSON *usage(const srv_request *r) {
   cJSON_AddNumberToObject(u, "completion_tokens", r->generated);
   cJSON_AddNumberToObject(u, "total_tokens", r->n_prompt + r->generated);
   cJSON *details = cJSON_AddObjectToObject(u, "prompt_tokens_details");
-  cJSON_AddNumberToObject(details, "cached_tokens", 0);
+  cJSON_AddNumberToObject(details, "cached_tokens", r->cached);
   return u;
 }
 

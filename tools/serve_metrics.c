@@ -23,7 +23,7 @@ struct srv_metrics {
   pthread_mutex_t mu;
   int statuses[N_STATUS];
   int64_t status_counts[N_STATUS];
-  int64_t prompt_tokens, completion_tokens, cancelled;
+  int64_t prompt_tokens, completion_tokens, cancelled, prefix_hits, prefix_tokens;
   histogram ttft, token;
 };
 
@@ -65,6 +65,13 @@ void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t completion) {
 void srv_metrics_cancelled(srv_metrics *m) {
   pthread_mutex_lock(&m->mu);
   m->cancelled++;
+  pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_prefix(srv_metrics *m, int32_t cached_tokens) {
+  pthread_mutex_lock(&m->mu);
+  m->prefix_hits++;
+  m->prefix_tokens += cached_tokens;
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -131,8 +138,15 @@ char *srv_metrics_text(srv_metrics *m, int32_t busy, int32_t queued, int32_t slo
            "# TYPE kvcache_completion_tokens_total counter\nkvcache_completion_tokens_total %lld\n"
            "# HELP kvcache_requests_cancelled_total Requests whose client went away first.\n"
            "# TYPE kvcache_requests_cancelled_total counter\n"
-           "kvcache_requests_cancelled_total %lld\n",
-           (long long)m->prompt_tokens, (long long)m->completion_tokens, (long long)m->cancelled);
+           "kvcache_requests_cancelled_total %lld\n"
+           "# HELP kvcache_prefix_cache_hits_total Requests whose prompt began with tokens "
+           "already in the cache.\n# TYPE kvcache_prefix_cache_hits_total counter\n"
+           "kvcache_prefix_cache_hits_total %lld\n"
+           "# HELP kvcache_prefix_cached_tokens_total Prompt tokens taken from the cache.\n"
+           "# TYPE kvcache_prefix_cached_tokens_total counter\n"
+           "kvcache_prefix_cached_tokens_total %lld\n",
+           (long long)m->prompt_tokens, (long long)m->completion_tokens, (long long)m->cancelled,
+           (long long)m->prefix_hits, (long long)m->prefix_tokens);
   at = put_histogram(out, cap, at, "kvcache_time_to_first_token_seconds",
                      "From a request's arrival to its first token.", &m->ttft);
   at = put_histogram(out, cap, at, "kvcache_step_seconds",

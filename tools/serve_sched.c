@@ -3,7 +3,11 @@
  * chunk of prompt or sample its next token (and stream its text); then one
  * kvc_seq_append_batch for all of them, so that every stream advances by a token per step
  * whatever joins or leaves. A prompt goes in chunks of `chunk` tokens, so a long one delays
- * the running streams by a chunk per step, not by its whole length. */
+ * the running streams by a chunk per step, not by its whole length.
+ * A finished request's sequence stays in its slot, idle, until the slot is wanted: a new
+ * request whose prompt begins as an idle or running sequence does takes that prefix from the
+ * cache (taking the idle sequence over, or forking the running one) and runs only the rest.
+ * This is an optimisation only: every request's tokens are those it would get alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +29,10 @@ struct srv_sched {
   int32_t q_head, q_len;
   int32_t n_active;
   int accepting, stopping;
-  double deadline;       /* while stopping: when running requests are cut */
-  srv_request **active;  /* (slots) the scheduler thread's */
+  double deadline;      /* while stopping: when running requests are cut */
+  srv_request **active; /* (slots) the scheduler thread's */
+  kvc_seq **idle;       /* (slots) finished requests' sequences, oldest first */
+  int32_t n_idle;
   kvc_batch_item *items; /* (slots) */
   srv_request **item_req;
 };
@@ -108,7 +114,10 @@ static void finish(srv_sched *s, srv_request *r, const char *reason, const char 
     if (!stopped && !kvc_stop_flush(r->stop, &rest, &len))
       add_text(r, rest, len);
   }
-  kvc_seq_free(r->seq); /* the slot is free for the next request */
+  if (r->seq && !error && kvc_seq_len(r->seq) > 0)
+    s->idle[s->n_idle++] = r->seq; /* kept for a later prompt that begins the same */
+  else
+    kvc_seq_free(r->seq);
   r->seq = NULL;
   r->phase = SRV_DONE;
   pthread_mutex_lock(&r->mu);
@@ -125,10 +134,66 @@ static void finish(srv_sched *s, srv_request *r, const char *reason, const char 
     srv_metrics_tokens(s->metrics, r->n_prompt, r->generated);
 }
 
-/* A request taken from the queue: its sequence in a free slot, its sampler, decoder and stop
- * strings. 0, or -1 after finishing it with the error. */
-static int admit(srv_sched *s, srv_request *r) {
-  kvc_status st = kvc_seq_new_in(s->ctx, &r->seq);
+/* How many of tokens[0, n) begin `seq`. */
+static int32_t common(const kvc_seq *seq, const int32_t *tokens, int32_t n) {
+  const int32_t *have = kvc_seq_tokens(seq), len = kvc_seq_len(seq);
+  int32_t k = 0;
+  while (k < n && k < len && have[k] == tokens[k])
+    k++;
+  return k;
+}
+
+static void drop_idle(srv_sched *s, int32_t i) {
+  memmove(s->idle + i, s->idle + i + 1, (size_t)(s->n_idle - i - 1) * sizeof *s->idle);
+  s->n_idle--;
+}
+
+/* The request's sequence: the idle one that begins as its prompt does the longest, taken over
+ * and cut to that prefix; or a fork of that prefix of a running one; or a new one (an idle
+ * sequence, the oldest, gives its slot up when none is free). At least the last prompt token
+ * is always run, for its logits. */
+static kvc_status take_seq(srv_sched *s, srv_request *r, int32_t n_running) {
+  const int32_t want = r->n_prompt - 1;
+  int32_t best = 0, idle_at = -1;
+  const kvc_seq *parent = NULL;
+  for (int32_t i = 0; i < s->n_idle; i++) {
+    int32_t k = common(s->idle[i], r->prompt, want);
+    if (k > best)
+      best = k, idle_at = i, parent = NULL;
+  }
+  for (int32_t i = 0; i < n_running; i++) {
+    const srv_request *o = s->active[i];
+    if (o == r || !o->seq)
+      continue;
+    int32_t k = common(o->seq, r->prompt, want);
+    if (k > best)
+      best = k, idle_at = -1, parent = o->seq;
+  }
+  kvc_status st;
+  if (idle_at >= 0) {
+    r->seq = s->idle[idle_at];
+    drop_idle(s, idle_at);
+    st = kvc_seq_rewind(r->seq, best);
+  } else {
+    kvc_ctx_info info;
+    kvc_ctx_get_info(s->ctx, &info);
+    if (info.slots_used == info.slots && s->n_idle) {
+      kvc_seq_free(s->idle[0]);
+      drop_idle(s, 0);
+    }
+    st = parent ? kvc_seq_fork(parent, best, &r->seq) : kvc_seq_new_in(s->ctx, &r->seq);
+  }
+  if (!st && best) {
+    r->prefilled = r->cached = best;
+    srv_metrics_prefix(s->metrics, best);
+  }
+  return st;
+}
+
+/* A request taken from the queue: its sequence, its sampler, decoder and stop strings. 0, or
+ * -1 after finishing it with the error. */
+static int admit(srv_sched *s, srv_request *r, int32_t n_running) {
+  kvc_status st = take_seq(s, r, n_running);
   if (!st)
     st = kvc_sampler_new(&r->sampling, s->info.vocab_size, &r->sampler);
   if (!st)
@@ -212,7 +277,7 @@ static void *run(void *arg) {
     int32_t n_items = 0, n_decode = 0;
     for (int32_t i = 0; i < n_active; i++) {
       srv_request *r = s->active[i];
-      if (r->phase == SRV_QUEUED && admit(s, r))
+      if (r->phase == SRV_QUEUED && admit(s, r, n_active))
         continue;
       pthread_mutex_lock(&r->mu);
       int cancelled = r->cancelled;
@@ -268,6 +333,15 @@ static void *run(void *arg) {
   return NULL;
 }
 
+static void release(srv_sched *s) {
+  free(s->queue);
+  free(s->active);
+  free(s->idle);
+  free(s->items);
+  free(s->item_req);
+  free(s);
+}
+
 srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, int32_t queue,
                            int32_t chunk, srv_metrics *metrics) {
   srv_sched *s = calloc(1, sizeof *s);
@@ -286,12 +360,13 @@ srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, 
   kvc_status st = kvc_ctx_new(model, &cp, &s->ctx);
   s->queue = calloc((size_t)s->queue_cap, sizeof *s->queue);
   s->active = calloc((size_t)slots, sizeof *s->active);
+  s->idle = calloc((size_t)slots, sizeof *s->idle);
   s->items = calloc((size_t)slots, sizeof *s->items);
   s->item_req = calloc((size_t)slots, sizeof *s->item_req);
-  if (st || !s->queue || !s->active || !s->items || !s->item_req) {
+  if (st || !s->queue || !s->active || !s->idle || !s->items || !s->item_req) {
     fprintf(stderr, "kvcache serve: %s\n", st ? kvc_last_error() : "out of memory");
     kvc_ctx_free(s->ctx);
-    free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+    release(s);
     return NULL;
   }
   pthread_mutex_init(&s->mu, NULL);
@@ -300,7 +375,7 @@ srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, 
   if (pthread_create(&s->thread, NULL, run, s)) {
     fprintf(stderr, "kvcache serve: cannot start the scheduler thread\n");
     kvc_ctx_free(s->ctx);
-    free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+    release(s);
     return NULL;
   }
   return s;
@@ -339,8 +414,10 @@ void srv_sched_stop(srv_sched *s, double grace_ms) {
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
+  for (int32_t i = 0; i < s->n_idle; i++)
+    kvc_seq_free(s->idle[i]);
   kvc_ctx_free(s->ctx);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
-  free(s->queue), free(s->active), free(s->items), free(s->item_req), free(s);
+  release(s);
 }
