@@ -98,13 +98,13 @@ docs-reliability: build
 # libFuzzer harnesses (fuzz/): config text, ONNX bytes, state files, token lists, the attention
 # operator, tokenizer.json text, text through a tokenizer, quantize over ONNX bytes, the
 # decoders of a tokenizer.json, chat templates and conversations (fuzz_chat, over the real
-# templates of the fetched tokenizer packages). fuzz-short
+# templates of the fetched tokenizer packages), kvcache serve's request bodies. fuzz-short
 # (part of make test) replays the seed corpus (fuzz/corpus, regressions included) and runs a
 # few thousand new inputs each; make fuzz runs FUZZ_RUNS executions of each.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 1000000
 FUZZ_ATTENTION_RUNS ?= 100000
-FUZZ_HARNESSES = config graph state ids attention tokenizer tokenize quantize decoder chat
+FUZZ_HARNESSES = config graph state ids attention tokenizer tokenize quantize decoder chat serve
 FUZZ_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   ORT_DISABLE_TELEMETRY=1 ORT_TELEMETRY_DISABLED=1 KVCACHE_TOKENIZERS=$$(bash scripts/fetch-tokenizers.sh)
 fuzz-build: deps

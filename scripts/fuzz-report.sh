@@ -25,6 +25,7 @@ for h in $harnesses; do
     tokenizer) w="tokenizer.json text (then a sample encoded and decoded)" ;;
     tokenize) w="any text through a fixed tokenizer: valid UTF-8 comes back exactly" ;;
     chat) w="chat templates over a fixed conversation, and conversations through the four real templates" ;;
+    serve) w="kvcache serve's request bodies (completions, chat, tokenize, detokenize)" ;;
     *) w="$h" ;;
   esac
   echo "| fuzz_$h | $w | $r, no crash |"

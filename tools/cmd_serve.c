@@ -18,8 +18,8 @@ static const char usage[] =
     "GET /v1/models, GET /health, GET /metrics (Prometheus), POST /tokenize and\n"
     "/detokenize. Up to --parallel requests decode together, one batched run a step, each\n"
     "joining and leaving between steps; more wait in a queue of --queue, and past it the\n"
-    "server answers 429. SIGTERM (or Ctrl-C) stops taking requests, lets the running ones\n"
-    "finish within --grace seconds, and exits 0. docs/SERVER.md has the details.\n"
+    "server answers 429. SIGTERM (or Ctrl-C) answers new requests 503, lets the running\n"
+    "ones finish within --grace seconds, and exits 0. docs/SERVER.md has the details.\n"
     "\n";
 
 static int parse_host(const char *cmd, const char *value, void *target) {
@@ -144,8 +144,7 @@ int kvc_cmd_serve(int argc, char **argv) {
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "kvcache serve: %s: finishing the running requests (at most %g s)\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
-    atomic_store(&srv.stopping, 1);
-    srv_http_quiesce(&srv);
+    atomic_store(&srv.stopping, 1); /* new requests get 503 (a balancer retries elsewhere) */
   }
   srv_sched_stop(srv.sched, grace * 1e3);
   srv_http_stop(&srv);

@@ -310,10 +310,6 @@ int srv_http_start(srv_server *s, const struct sockaddr_in *addr) {
   return 0;
 }
 
-void srv_http_quiesce(srv_server *s) {
-  MHD_quiesce_daemon(s->daemon);
-}
-
 void srv_http_stop(srv_server *s) {
   MHD_stop_daemon(s->daemon);
 }

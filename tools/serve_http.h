@@ -23,8 +23,6 @@ typedef struct srv_server {
 
 /* Listen on addr (0 after storing the port; -1 when it cannot). */
 int srv_http_start(srv_server *s, const struct sockaddr_in *addr);
-/* Stop accepting connections (those open go on). */
-void srv_http_quiesce(srv_server *s);
 /* Close everything, once the scheduler is stopped (waits for the connections' threads). */
 void srv_http_stop(srv_server *s);
 
