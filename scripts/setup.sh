@@ -15,6 +15,7 @@ packages=(
   uthash-dev                         # tokenizer vocabulary and merge tables
   libxxhash-dev                      # state files: checksum and model fingerprint
   libmicrohttpd-dev                  # kvcache serve: the HTTP server
+  nginx                              # tests/test_serve_nginx.sh: a balancer before two servers
   clang                              # libFuzzer harnesses (make fuzz, and a short run in make test)
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime

@@ -295,6 +295,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
   }
 }
 
+/* MHD_USE_ITC: without it, under CPU load, the first connections to a fresh daemon were
+ * sometimes reset (tests/test_serve_nginx.sh, 3 runs of 3 with a busy core; with it, none). */
 int srv_http_start(srv_server *s, const struct sockaddr_in *addr) {
   s->daemon =
       MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
