@@ -9,7 +9,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_check
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build run bench-scale bench-tokenizer docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
+.PHONY: all deps build run bench-scale bench-serve bench-tokenizer docs-benchmark docs-reliability fuzz fuzz-build fuzz-short test test-fast test-asan tsan install clean format
 
 all: build
 
@@ -71,6 +71,11 @@ SCALE       ?= $(BUILD)/scale
 SCALE_REPORT ?= docs/BENCHMARK-243M.md
 # kvcache at the 243 M Llama shape beside llama.cpp on identical dimensions (scripts/bench-scale.sh:
 # builds the models, fetches llama.cpp, about 20 minutes and 4 GB of disk; not part of make test)
+# kvcache serve under load (docs/SERVER.md's tables): the default model and the 243 M one that
+# make bench-scale builds, 1 to 16 streaming clients, and prompt-prefix reuse.
+bench-serve: build
+	bash scripts/bench-serve.sh $(CURDIR)/$(BUILD)/kvcache
+
 bench-scale: build
 	bash scripts/bench-scale.sh $(BUILD)/kvcache $(SCALE) $(SCALE_REPORT) docs/benchmark-243m
 

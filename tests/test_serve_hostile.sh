@@ -94,14 +94,18 @@ for body, param in [({"prompt": "x", "max_tokens": "ten"}, "max_tokens"),
                     ({"prompt": {"text": "x"}}, "prompt"),
                     ({"prompt": [-1]}, "prompt"),
                     ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "stop"),
-                    ({"prompt": "x " * 5000}, "prompt")]:
+                    ({"prompt": "x " * 5000}, "prompt"),
+                    ({"prompt": "x", "logprobs": 2}, "logprobs"),
+                    ({"prompt": "x", "logit_bias": {"5": 100}}, "logit_bias"),
+                    ({"prompt": "x", "presence_penalty": 0.5}, "presence_penalty")]:
     expect(f"{body} (400)", *request("POST", "/v1/completions", json.dumps(body)), 400,
            f'"param":"{param}"')
 for body in [{"messages": "hi"}, {"messages": []}, {"messages": [{"content": "no role"}]},
              {"messages": [{"role": "user", "content": "x"}], "tools": "none"}]:
     expect(f"{body} (400)", *request("POST", "/v1/chat/completions", json.dumps(body)), 400)
 expect("unknown fields", *request("POST", "/v1/completions", json.dumps(
-    {"prompt": "x", "max_tokens": 2, "frobnicate": [1, {"a": None}], "logit_bias": {}})), 200)
+    {"prompt": "x", "max_tokens": 2, "frobnicate": [1, {"a": None}], "logit_bias": {},
+     "user": "u", "presence_penalty": 0, "logprobs": None})), 200)
 expect("no key", *request("GET", "/v1/models", headers={}), 401)
 expect("a wrong key", *request("GET", "/v1/models", headers={"Authorization": "Bearer k3z"}), 401)
 expect("a key not Bearer", *request("GET", "/v1/models", headers={"Authorization": "k3y"}), 401)

@@ -59,8 +59,8 @@ int kvc_cmd_serve(int argc, char **argv) {
       KVC_INT64("--max-body", "BYTES", &max_body, 1024, 1 << 30,
                 "the largest request body (1 MiB); larger ones get 413"),
       KVC_INT64("--chunk", "N", &chunk, 1, 1 << 20,
-                "prompt tokens run per step for a new request (256): running\n"
-                "streams wait at most one chunk per step"),
+                "prompt tokens run per step, all new requests together (256):\n"
+                "running streams wait at most one chunk per step"),
       KVC_INT64("--timeout", "S", &timeout, 1, 3600,
                 "close a connection idle this many seconds (60)"),
       KVC_NUMBER("--grace", "S", &grace, 0, 3600,

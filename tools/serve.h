@@ -25,6 +25,7 @@ typedef struct srv_request {
   int chat;   /* /v1/chat/completions (else /v1/completions) */
   int stream; /* server-sent events */
   int include_usage;
+  int ignore_eos;  /* kvcache's extra: generate max_tokens whatever comes (for measuring) */
   int32_t *prompt; /* (n_prompt) the prompt's ids */
   int32_t n_prompt;
   int32_t max_tokens;

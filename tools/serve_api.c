@@ -163,6 +163,35 @@ static int stops(const cJSON *root, srv_request *r, srv_reply *error) {
   return 0;
 }
 
+/* OpenAI parameters kvcache does not implement: refused when set to anything but their
+ * default (ignoring them would give another answer than the one asked for). */
+static int unsupported(const cJSON *root, srv_reply *error) {
+  static const char *const names[] = {
+      "logprobs",        "top_logprobs", "logit_bias",         "echo",
+      "suffix",          "best_of",      "frequency_penalty",  "presence_penalty",
+      "response_format", "tool_choice",  "parallel_tool_calls"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, names[i]);
+    if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v))
+      continue;
+    if (cJSON_IsNumber(v) && (v->valuedouble == 0 || (i == 5 && v->valuedouble == 1)))
+      continue; /* penalties of 0, best_of 1 */
+    if (cJSON_IsObject(v) && !v->child)
+      continue; /* logit_bias {} */
+    if (cJSON_IsString(v) && (!strcmp(v->valuestring, "auto") || !strcmp(v->valuestring, "none")))
+      continue; /* tool_choice: the template decides */
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (i == 8 && cJSON_IsString(type) && !strcmp(type->valuestring, "text"))
+      continue;
+    if (i == 10 && cJSON_IsTrue(v))
+      continue;
+    *error = bad(names[i], "'%s' is not supported by kvcache serve (docs/SERVER.md lists what is)",
+                 names[i]);
+    return -1;
+  }
+  return 0;
+}
+
 int srv_api_parse(const srv_api *api, int chat, const char *body, size_t len, srv_request **out,
                   srv_reply *error) {
   *out = NULL;
@@ -182,7 +211,9 @@ int srv_api_parse(const srv_api *api, int chat, const char *body, size_t len, sr
   r->sampling = kvc_sampler_default_params();
   double temperature = 1, top_p = 1, top_k = 0, min_p = 0, penalty = 1, seed = 0, n = 1;
   double max_tokens = chat ? api->max_tokens_limit : 16;
-  int rc = number(root, "temperature", 0, 2, 0, &temperature, error);
+  int rc = unsupported(root, error);
+  if (!rc)
+    rc = number(root, "temperature", 0, 2, 0, &temperature, error);
   if (!rc)
     rc = number(root, "top_p", 1e-9, 1, 0, &top_p, error);
   if (!rc)
@@ -205,6 +236,12 @@ int srv_api_parse(const srv_api *api, int chat, const char *body, size_t len, sr
     rc = -1;
   }
   r->stream = cJSON_IsTrue(stream);
+  const cJSON *ignore = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");
+  if (!rc && ignore && !cJSON_IsBool(ignore)) {
+    *error = bad("ignore_eos", "'ignore_eos' must be true or false");
+    rc = -1;
+  }
+  r->ignore_eos = cJSON_IsTrue(ignore);
   const cJSON *options = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
   r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(options, "include_usage"));
   if (!rc)

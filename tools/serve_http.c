@@ -92,7 +92,7 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max) {
     /* the text added since the last event; the last events once done */
     int first = !st->started;
     st->started = 1;
-    if (to > from || first)
+    if (to > from || (first && r->chat)) /* a chat stream opens with the role */
       chunk = srv_api_chunk(st->srv->api, r, r->text ? r->text + from : "", to - from, first, 0);
     st->sent = to;
     size_t need = (chunk ? strlen(chunk) : 0) + 1024;

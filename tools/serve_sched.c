@@ -2,8 +2,9 @@
  * step: take queued requests into free slots; for every running request either run its next
  * chunk of prompt or sample its next token (and stream its text); then one
  * kvc_seq_append_batch for all of them, so that every stream advances by a token per step
- * whatever joins or leaves. A prompt goes in chunks of `chunk` tokens, so a long one delays
- * the running streams by a chunk per step, not by its whole length.
+ * whatever joins or leaves. Prompts go in chunks: at most `chunk` prompt tokens a step, all
+ * new requests together (the earliest first), so that prompts arriving at once delay the
+ * running streams by a chunk per step, not by all their lengths.
  * A finished request's sequence stays in its slot, idle, until the slot is wanted: a new
  * request whose prompt begins as an idle or running sequence does takes that prefix from the
  * cache (taking the idle sequence over, or forking the running one) and runs only the rest.
@@ -231,7 +232,7 @@ static const char *next_token(srv_sched *s, srv_request *r, const char **error) 
   pthread_mutex_unlock(&r->mu);
   if (first)
     srv_metrics_ttft(s->metrics, r->ttft_ms);
-  if (is_eos(s, r->token))
+  if (!r->ignore_eos && is_eos(s, r->token))
     return "stop";
   const char *text, *shown;
   size_t len, shown_len;
@@ -275,6 +276,7 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&s->mu);
 
     int32_t n_items = 0, n_decode = 0;
+    int32_t budget = s->chunk; /* prompt tokens this step, all requests together */
     for (int32_t i = 0; i < n_active; i++) {
       srv_request *r = s->active[i];
       if (r->phase == SRV_QUEUED && admit(s, r, n_active))
@@ -289,8 +291,11 @@ static void *run(void *arg) {
       kvc_batch_item item = {.seq = r->seq};
       if (r->phase == SRV_PREFILL) {
         int32_t n = r->n_prompt - r->prefilled;
+        if (!budget)
+          continue; /* its turn comes at a later step: the running streams keep their pace */
         item.tokens = r->prompt + r->prefilled;
-        item.n_tokens = n < s->chunk ? n : s->chunk;
+        item.n_tokens = n < budget ? n : budget;
+        budget -= item.n_tokens;
       } else {
         const char *error = NULL, *reason = next_token(s, r, &error);
         if (reason || error) {
