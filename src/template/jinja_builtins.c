@@ -666,34 +666,27 @@ static int parse_number(jval s, int integer, double *out) {
   return 1;
 }
 
-static jval to_int(jrender *r, jpos at, jval v, jval fallback) {
+/* The int and float filters: a string parsed (fallback where it holds no number), a number
+ * truncated or kept, a boolean as 0 or 1. */
+static jval to_number(jrender *r, jpos at, jval v, jval fallback, int integer) {
   double x;
   switch (v.kind) {
   case JV_STRING:
-    return parse_number(v, 1, &x) ? jv_int(x) : fallback;
+    if (!parse_number(v, integer, &x))
+      return fallback;
+    break;
   case JV_INT:
   case JV_FLOAT:
-    return jv_int(trunc(v.u.num) + 0.0);
+    x = integer ? trunc(v.u.num) + 0.0 : v.u.num;
+    break;
   case JV_BOOL:
-    return jv_int(v.u.b);
+    x = v.u.b;
+    break;
   default:
-    jfail(r, at, "cannot apply the filter 'int' to a %s", jv_kind_name(v.kind));
+    jfail(r, at, "cannot apply the filter '%s' to a %s", integer ? "int" : "float",
+          jv_kind_name(v.kind));
   }
-}
-
-static jval to_float(jrender *r, jpos at, jval v, jval fallback) {
-  double x;
-  switch (v.kind) {
-  case JV_STRING:
-    return parse_number(v, 0, &x) ? jv_float(x) : fallback;
-  case JV_INT:
-  case JV_FLOAT:
-    return jv_float(v.u.num);
-  case JV_BOOL:
-    return jv_float(v.u.b);
-  default:
-    jfail(r, at, "cannot apply the filter 'float' to a %s", jv_kind_name(v.kind));
-  }
+  return integer ? jv_int(x) : jv_float(x);
 }
 
 static jval join(jrender *r, jpos at, jval v, const char *sep, size_t sep_len) {
@@ -810,16 +803,16 @@ static jval simple_filter(jrender *r, jpos at, const char *f, jval v) {
     if (!strcmp(f, "join") || !strcmp(f, "string"))
       return v;
     if (!strcmp(f, "int"))
-      return to_int(r, at, v, jv_int(0));
+      return to_number(r, at, v, jv_int(0), 1);
     if (!strcmp(f, "float"))
-      return to_float(r, at, v, jv_float(0));
+      return to_number(r, at, v, jv_float(0), 0);
     jfail(r, at, "the filter '%s' does not apply to a string", f);
   }
   if (jv_is_number(v)) {
     if (!strcmp(f, "abs"))
       return v.kind == JV_INT ? jv_int(fabs(v.u.num)) : jv_float(fabs(v.u.num));
     if (!strcmp(f, "int"))
-      return to_int(r, at, v, jv_int(0));
+      return to_number(r, at, v, jv_int(0), 1);
     if (!strcmp(f, "float"))
       return jv_float(v.u.num);
     if (!strcmp(f, "string")) {
@@ -932,9 +925,9 @@ jval jb_apply_filter(jrender *r, const jnode *filter, jval v, const jargs *args)
     return join(r, at, v, sep.u.s->data, sep.u.s->len);
   }
   if (!strcmp(f, "int"))
-    return to_int(r, at, v, param(&a, 0, "default", jv_int(0)));
+    return to_number(r, at, v, param(&a, 0, "default", jv_int(0)), 1);
   if (!strcmp(f, "float"))
-    return to_float(r, at, v, param(&a, 0, "default", jv_float(0)));
+    return to_number(r, at, v, param(&a, 0, "default", jv_float(0)), 0);
   if (!strcmp(f, "default")) {
     jval fallback = a.n ? a.pos[0] : jv_cstr(r, "");
     jval boolean = param(&a, 1, "boolean", jv_bool(0));

@@ -24,18 +24,8 @@ void ji_env_set(jrender *r, jenv *env, const char *name, jval v) {
       env->vals[i] = v;
       return;
     }
-  if (env->n == env->cap) {
-    size_t cap = env->cap ? 2 * env->cap : 8;
-    const char **names = jr_alloc(r, cap * sizeof *names);
-    jval *vals = jr_alloc(r, cap * sizeof *vals);
-    if (env->n) {
-      memcpy(names, env->names, env->n * sizeof *names);
-      memcpy(vals, env->vals, env->n * sizeof *vals);
-    }
-    env->names = names;
-    env->vals = vals;
-    env->cap = cap;
-  }
+  if (env->n == env->cap)
+    env->names = jr_reserve_pairs(r, env->names, sizeof *env->names, &env->vals, env->n, &env->cap);
   env->names[env->n] = name;
   env->vals[env->n++] = v;
 }

@@ -238,6 +238,10 @@ jval jv_array(jrender *r, jkind kind, size_t cap);
 jval jv_object(jrender *r, jkind kind);
 jval jv_builtin(jrender *r, jbuiltin_fn fn, jval self);
 void *jr_alloc(jrender *r, size_t size); /* fails the render past the memory limit */
+/* Parallel arrays (keys of key_size bytes, *vals) of n used, grown: the new keys array is
+ * returned, *vals and *cap updated (the old arrays stay in the arena). */
+void *jr_reserve_pairs(jrender *r, const void *keys, size_t key_size, jval **vals, size_t n,
+                       size_t *cap);
 void ja_push(jrender *r, jarray *a, jval v);
 jval *jo_get(const jobject *o, const char *key, size_t len);
 void jo_set(jrender *r, jobject *o, const char *key, size_t len, jval v);

@@ -152,19 +152,23 @@ void jo_set(jrender *r, jobject *o, const char *key, size_t len, jval v) {
     jo_append(r, o, jv_str(r, key, len).u.s, v);
 }
 
-void jo_append(jrender *r, jobject *o, const jstr *key, jval v) {
-  if (o->n == o->cap) {
-    size_t cap = o->cap ? 2 * o->cap : 4;
-    const jstr **keys = jr_alloc(r, cap * sizeof *keys);
-    jval *vals = jr_alloc(r, cap * sizeof *vals);
-    if (o->n) {
-      memcpy(keys, o->keys, o->n * sizeof *keys);
-      memcpy(vals, o->vals, o->n * sizeof *vals);
-    }
-    o->keys = keys;
-    o->vals = vals;
-    o->cap = cap;
+void *jr_reserve_pairs(jrender *r, const void *keys, size_t key_size, jval **vals, size_t n,
+                       size_t *cap) {
+  size_t c = *cap ? 2 * *cap : 4;
+  void *k = jr_alloc(r, c * key_size);
+  jval *v = jr_alloc(r, c * sizeof *v);
+  if (n) {
+    memcpy(k, keys, n * key_size);
+    memcpy(v, *vals, n * sizeof *v);
   }
+  *vals = v;
+  *cap = c;
+  return k;
+}
+
+void jo_append(jrender *r, jobject *o, const jstr *key, jval v) {
+  if (o->n == o->cap)
+    o->keys = jr_reserve_pairs(r, o->keys, sizeof *o->keys, &o->vals, o->n, &o->cap);
   o->keys[o->n] = key;
   o->vals[o->n++] = v;
 }
