@@ -147,16 +147,21 @@ test-asan: deps
 	$(SANITIZER_ENV) ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 # ThreadSanitizer: the threads test (8 threads on one model, each with its own sequences and
-# context) and the engine's tests (4 threads sharing a model among them). ONNX Runtime is not built with TSan; scripts/tsan.supp silences races inside its
+# context), the engine's tests (4 threads sharing a model among them), and kvcache serve (its
+# connection threads and scheduler) under the OpenAI client's and the hostile clients' tests. ONNX Runtime is not built with TSan; scripts/tsan.supp silences races inside its
 # frames only.
 TSAN_BUILD ?= build-tsan
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHE_TSAN=ON $(CMAKE_ARGS)
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threads test_engine
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threads test_engine kvcache_cli
 	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" \
 	  $(TSAN_BUILD)/tests/test_threads
 	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" \
 	  $(TSAN_BUILD)/tests/test_engine
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" bash tests/test_serve.sh \
+	  scripts/fetch-tokenizers.sh scripts/fetch-openai.sh $(TSAN_BUILD)/kvcache
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" bash \
+	  tests/test_serve_hostile.sh scripts/fetch-tokenizers.sh $(TSAN_BUILD)/kvcache
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -88,12 +88,19 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max) {
     size_t from = st->sent, to = r->text_len;
     int done = r->done;
     int failed = r->error[0] != 0;
+    /* the text added since the last event, copied under the lock: the scheduler may move the
+     * buffer as it grows */
+    char *fresh = to > from ? malloc(to - from) : NULL;
+    if (fresh)
+      memcpy(fresh, r->text + from, to - from);
     pthread_mutex_unlock(&r->mu);
-    /* the text added since the last event; the last events once done */
+    if (to > from && !fresh)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
     int first = !st->started;
     st->started = 1;
     if (to > from || (first && r->chat)) /* a chat stream opens with the role */
-      chunk = srv_api_chunk(st->srv->api, r, r->text ? r->text + from : "", to - from, first, 0);
+      chunk = srv_api_chunk(st->srv->api, r, fresh ? fresh : "", to - from, first, 0);
+    free(fresh);
     st->sent = to;
     size_t need = (chunk ? strlen(chunk) : 0) + 1024;
     char *p = malloc(need);
