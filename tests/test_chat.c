@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "helpers.h"
 #include "jinja.h"
 #include "kvcache.h"
 
@@ -21,18 +22,9 @@ static const char *tokenizers_dir, *data_dir;
 static cJSON *read_json(const char *name) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", data_dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  assert_non_null(text);
-  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-  text[size] = 0;
-  fclose(f);
-  cJSON *json = cJSON_Parse(text);
+  size_t size;
+  char *text = (char *)th_slurp(path, &size);
+  cJSON *json = cJSON_ParseWithLength(text, size);
   free(text);
   if (!json)
     fail_msg("%s is not JSON", path);

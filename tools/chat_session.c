@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "stats.h"
+#include "text_stream.h"
 
 int kvc_chat_parse_stop(const char *cmd, const char *value, void *target) {
   kvc_chat_stops *stops = target;
@@ -104,11 +105,12 @@ typedef struct stream {
   FILE *out;
   char *reply;
   size_t len, cap;
-  int stopped;
+  kvc_text_stream text;
   kvc_status status;
 } stream;
 
-static int show(stream *st, const char *text, size_t len) {
+static int show(void *user, const char *text, size_t len) {
+  stream *st = user;
   if (st->len + len + 1 > st->cap) {
     size_t cap = st->cap ? st->cap * 2 : 256;
     while (cap < st->len + len + 1)
@@ -130,18 +132,7 @@ static int show(stream *st, const char *text, size_t len) {
 static int on_token(void *user, int32_t token, int32_t index) {
   (void)index;
   stream *st = user;
-  const char *text, *shown;
-  size_t len, shown_len;
-  if (token >= st->s->text_ids)
-    return 0;
-  if ((st->status = kvc_detokenizer_push(st->s->detok, token, &text, &len)) ||
-      (st->status = kvc_stop_push(st->s->stop, text, len, &shown, &shown_len, &st->stopped)))
-    return 1;
-  if (show(st, shown, shown_len)) {
-    st->status = KVC_ERR_NO_MEMORY;
-    return 1;
-  }
-  return st->stopped;
+  return (st->status = kvc_text_token(&st->text, token, show, st)) || st->text.stopped;
 }
 
 /* The largest |difference| between the sequence's logits and those of a fresh uncached
@@ -196,12 +187,12 @@ int kvc_chat_reply(kvc_chat_session *s, FILE *out, kvc_chat_turn *turn) {
   turn->prefill_ms = kvc_stat_now_ms() - t0;
   if (s->check && (st = check_logits(s, n, &turn->check_diff)))
     return fail(s, st);
-  stream str = {.s = s, .out = out};
   kvc_stop_reset(s->stop);
   kvc_detokenizer_free(s->detok); /* a fresh one per reply: nothing held from the last */
   s->detok = NULL;
   if ((st = kvc_detokenizer_new(s->tok, 1, &s->detok)))
     return fail(s, st);
+  stream str = {.s = s, .out = out, .text = {s->detok, s->stop, s->text_ids, 0}};
   int32_t room = info.max_seq_len - n + 1; /* the last token is not appended */
   int32_t max_new = s->n_new < room ? s->n_new : room, n_out = 0;
   int32_t *tokens = malloc((size_t)max_new * sizeof *tokens);
@@ -213,20 +204,12 @@ int kvc_chat_reply(kvc_chat_session *s, FILE *out, kvc_chat_turn *turn) {
   turn->generated = n_out;
   if (!st && str.status)
     st = str.status;
-  const char *rest;
-  size_t rest_len;
-  if (!st && !(st = kvc_detokenizer_flush(s->detok, &rest, &rest_len)) && !str.stopped) {
-    const char *shown;
-    size_t shown_len;
-    if (!(st = kvc_stop_push(s->stop, rest, rest_len, &shown, &shown_len, &str.stopped)) &&
-        !(st = kvc_stop_flush(s->stop, &rest, &rest_len)) &&
-        (show(&str, shown, shown_len) || show(&str, rest, rest_len)))
-      st = KVC_ERR_NO_MEMORY;
-  }
+  if (!st)
+    st = kvc_text_end(&str.text, show, &str);
   int eos = 0;
   for (int32_t i = 0; n_out && i < info.n_eos; i++)
     eos |= tokens[n_out - 1] == info.eos_token_ids[i];
-  if (str.stopped)
+  if (str.text.stopped)
     snprintf(turn->stopped, sizeof turn->stopped, "a stop string");
   else if (eos)
     snprintf(turn->stopped, sizeof turn->stopped, "end-of-sequence token %d", tokens[n_out - 1]);

@@ -10,6 +10,7 @@
 #include "chat_session.h"
 #include "parallel.h"
 #include "sampling_args.h"
+#include "text_stream.h"
 
 static const char usage[] =
     "usage: kvcache generate -m DIR --prompt \"text\" [-n 32] [options]\n"
@@ -89,42 +90,21 @@ static int fits(const char *cmd, const kvc_model *model, const char *what, int32
 /* Streaming: each generated token's completed text goes to stdout at once, less what might
  * begin a stop string (held until it cannot). */
 typedef struct stream {
-  kvc_detokenizer *d;
-  kvc_stop *stop;
-  int stopped;
-  int32_t text_ids; /* the tokenizer's ids; the model's past them have no text */
+  kvc_text_stream text;
   kvc_status status;
 } stream;
+
+static int print_text(void *user, const char *text, size_t len) {
+  (void)user;
+  fwrite(text, 1, len, stdout);
+  fflush(stdout);
+  return 0;
+}
 
 static int print_token(void *user, int32_t token, int32_t index) {
   (void)index;
   stream *s = user;
-  const char *text, *shown;
-  size_t len, shown_len;
-  if (token >= s->text_ids)
-    return 0;
-  if ((s->status = kvc_detokenizer_push(s->d, token, &text, &len)) ||
-      (s->status = kvc_stop_push(s->stop, text, len, &shown, &shown_len, &s->stopped)))
-    return 1;
-  fwrite(shown, 1, shown_len, stdout);
-  fflush(stdout);
-  return s->stopped;
-}
-
-/* The end of the stream: what the detokenizer and the stop strings still hold. */
-static kvc_status print_rest(stream *s) {
-  const char *rest, *shown;
-  size_t len, shown_len;
-  kvc_status st = kvc_detokenizer_flush(s->d, &rest, &len);
-  if (!st && !s->stopped)
-    st = kvc_stop_push(s->stop, rest, len, &shown, &shown_len, &s->stopped);
-  if (!st && !s->stopped) {
-    fwrite(shown, 1, shown_len, stdout);
-    st = kvc_stop_flush(s->stop, &rest, &len);
-    if (!st)
-      fwrite(rest, 1, len, stdout);
-  }
-  return st;
+  return (s->status = kvc_text_token(&s->text, token, print_text, NULL)) || s->text.stopped;
 }
 
 /* --prompt TEXT: encode with the tokenizer, generate, stream the text. */
@@ -176,24 +156,24 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
     }
     /* a model may have more ids than its tokenizer (embedding rows padded to a round number):
      * those have no text, and print nothing */
-    st.text_ids = tok ? kvc_tokenizer_vocab_size(tok) : 0;
-    if (!s && !rc && st.text_ids < info.vocab_size)
+    st.text.text_ids = tok ? kvc_tokenizer_vocab_size(tok) : 0;
+    if (!s && !rc && st.text.text_ids < info.vocab_size)
       fprintf(stderr,
               "kvcache %s: the model's ids %d..%d have no text in %s (%d tokens): they print "
               "nothing\n",
-              cmd, st.text_ids, info.vocab_size - 1, tokenizer_path, st.text_ids);
+              cmd, st.text.text_ids, info.vocab_size - 1, tokenizer_path, st.text.text_ids);
     if (!s && !rc)
       rc = fits(cmd, model, "--prompt", 0, n_prompt, n_new, 0);
     const kvc_sampler_params sp = kvc_sampling_params(sa, model);
     if (!s && !rc && !(s = kvc_seq_new(model, NULL, &seq)) &&
         !(s = kvc_sampler_new(&sp, info.vocab_size, &sampler)) &&
-        !(s = kvc_stop_new(stops->items, stops->n, &st.stop)) &&
-        !(s = kvc_detokenizer_new(tok, 1, &st.d)))
+        !(s = kvc_stop_new(stops->items, stops->n, &st.text.stop)) &&
+        !(s = kvc_detokenizer_new(tok, 1, &st.text.detok)))
       s = kvc_generate(seq, prompt, n_prompt, n_new, sampler, out, &n_out, print_token, &st);
     if (!s && st.status)
       s = st.status;
-    if (!s && st.d)
-      s = print_rest(&st);
+    if (!s && st.text.detok)
+      s = kvc_text_end(&st.text, print_text, NULL);
     if (n_out)
       putchar('\n');
     if (s && !rc) {
@@ -201,11 +181,11 @@ static int generate_text(const char *cmd, const char *dir, const char *tokenizer
       rc = s == KVC_ERR_INVALID_ARG || s == KVC_ERR_CACHE_FULL || s == KVC_ERR_IO ? KVC_EXIT_USAGE
                                                                                   : 1;
     } else if (!rc) {
-      report(model, seq, out, n_out, st.stopped ? -1 : n_new);
+      report(model, seq, out, n_out, st.text.stopped ? -1 : n_new);
     }
   }
-  kvc_stop_free(st.stop);
-  kvc_detokenizer_free(st.d);
+  kvc_stop_free(st.text.stop);
+  kvc_detokenizer_free(st.text.detok);
   kvc_sampler_free(sampler);
   kvc_seq_free(seq);
   kvc_tokenizer_free(tok);

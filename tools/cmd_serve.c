@@ -123,7 +123,6 @@ int kvc_cmd_serve(int argc, char **argv) {
   if (!rc) {
     kvc_model_info info;
     kvc_model_get_info(model, &info);
-    api.model = model;
     api.vocab = info.vocab_size;
     api.max_seq = info.max_seq_len;
     if (!name) {

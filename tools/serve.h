@@ -44,7 +44,6 @@ typedef struct srv_request {
   int32_t prefilled; /* prompt tokens run so far (or found in the cache) */
   int32_t cached;    /* prompt tokens found in the cache (another request's prefix) */
   int32_t token;     /* the last sampled token, appended at the next step */
-  double t_start;    /* when the scheduler took it */
 
   /* shared with the connection, under mu */
   pthread_mutex_t mu;
@@ -95,13 +94,11 @@ char *srv_metrics_text(srv_metrics *m, int32_t busy, int32_t queued, int32_t slo
 
 /* ---- the API (serve_api.c) ---- */
 typedef struct srv_api {
-  kvc_model *model;
   kvc_tokenizer *tok;
   kvc_chat_template *tmpl; /* NULL: the model has none (chat completions answer 400) */
   const char *model_name;
   int32_t max_tokens_limit;
-  int32_t vocab, max_seq, n_eos;
-  const int32_t *eos;
+  int32_t vocab, max_seq;
 } srv_api;
 
 /* An HTTP answer: status, content (malloc'd JSON), and for 429 a Retry-After. */
@@ -127,8 +124,5 @@ char *srv_api_chunk(const srv_api *api, srv_request *r, const char *text, size_t
 srv_reply srv_api_models(const srv_api *api);
 srv_reply srv_api_tokenize(const srv_api *api, const char *body, size_t len);
 srv_reply srv_api_detokenize(const srv_api *api, const char *body, size_t len);
-
-/* ---- time ---- */
-double srv_now_ms(void);
 
 #endif

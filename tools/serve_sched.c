@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "serve.h"
+#include "stats.h"
+#include "text_stream.h"
 
 struct srv_sched {
-  kvc_model *model;
   kvc_tokenizer *tok;
   kvc_ctx *ctx;
   srv_metrics *metrics;
@@ -37,12 +37,6 @@ struct srv_sched {
   kvc_batch_item *items; /* (slots) */
   srv_request **item_req;
 };
-
-double srv_now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 srv_request *srv_request_new(void) {
   srv_request *r = calloc(1, sizeof *r);
@@ -76,9 +70,8 @@ void srv_request_release(srv_request *r) {
 }
 
 /* Text for the connection (under the request's lock). */
-static int add_text(srv_request *r, const char *text, size_t len) {
-  if (!len)
-    return 0;
+static int add_text(void *user, const char *text, size_t len) {
+  srv_request *r = user;
   pthread_mutex_lock(&r->mu);
   int failed = 0;
   if (r->text_len + len + 1 > r->text_cap) {
@@ -106,14 +99,9 @@ static int add_text(srv_request *r, const char *text, size_t len) {
 /* The request is over: what the detokenizer and the stop strings still hold goes out (unless
  * a stop string ended it), then the reason; the slot is given back. */
 static void finish(srv_sched *s, srv_request *r, const char *reason, const char *error) {
-  const char *rest, *shown;
-  size_t len, shown_len;
-  int stopped = 0;
-  if (!error && r->detok && !kvc_detokenizer_flush(r->detok, &rest, &len) &&
-      !kvc_stop_push(r->stop, rest, len, &shown, &shown_len, &stopped)) {
-    add_text(r, shown, shown_len);
-    if (!stopped && !kvc_stop_flush(r->stop, &rest, &len))
-      add_text(r, rest, len);
+  if (!error && r->detok) {
+    kvc_text_stream text = {r->detok, r->stop, kvc_tokenizer_vocab_size(s->tok), 0};
+    kvc_text_end(&text, add_text, r); /* what cannot be kept is lost with the reply's end */
   }
   if (r->seq && !error && kvc_seq_len(r->seq) > 0)
     s->idle[s->n_idle++] = r->seq; /* kept for a later prompt that begins the same */
@@ -206,7 +194,6 @@ static int admit(srv_sched *s, srv_request *r, int32_t n_running) {
     return -1;
   }
   r->phase = SRV_PREFILL;
-  r->t_start = srv_now_ms();
   return 0;
 }
 
@@ -228,27 +215,18 @@ static const char *next_token(srv_sched *s, srv_request *r, const char **error) 
   pthread_mutex_lock(&r->mu);
   int first = r->generated++ == 0;
   if (first)
-    r->ttft_ms = srv_now_ms() - r->submitted;
+    r->ttft_ms = kvc_stat_now_ms() - r->submitted;
   pthread_mutex_unlock(&r->mu);
   if (first)
     srv_metrics_ttft(s->metrics, r->ttft_ms);
   if (!r->ignore_eos && is_eos(s, r->token))
     return "stop";
-  const char *text, *shown;
-  size_t len, shown_len;
-  int stopped = 0;
-  if (r->token < kvc_tokenizer_vocab_size(s->tok)) {
-    if ((st = kvc_detokenizer_push(r->detok, r->token, &text, &len)) ||
-        (st = kvc_stop_push(r->stop, text, len, &shown, &shown_len, &stopped))) {
-      *error = kvc_last_error();
-      return NULL;
-    }
-    if (add_text(r, shown, shown_len)) {
-      *error = "out of memory";
-      return NULL;
-    }
+  kvc_text_stream text = {r->detok, r->stop, kvc_tokenizer_vocab_size(s->tok), 0};
+  if ((st = kvc_text_token(&text, r->token, add_text, r))) {
+    *error = st == KVC_ERR_NO_MEMORY ? "out of memory" : kvc_last_error();
+    return NULL;
   }
-  if (stopped)
+  if (text.stopped)
     return "stop";
   if (r->generated >= r->max_tokens || kvc_seq_len(r->seq) + 1 > s->max_seq)
     return "length";
@@ -272,7 +250,7 @@ static void *run(void *arg) {
       s->q_len--;
     }
     s->n_active = n_active;
-    int cut = s->stopping && srv_now_ms() > s->deadline;
+    int cut = s->stopping && kvc_stat_now_ms() > s->deadline;
     pthread_mutex_unlock(&s->mu);
 
     int32_t n_items = 0, n_decode = 0;
@@ -310,9 +288,9 @@ static void *run(void *arg) {
       s->item_req[n_items++] = r;
     }
     if (n_items) {
-      double t0 = srv_now_ms();
+      double t0 = kvc_stat_now_ms();
       kvc_status st = kvc_seq_append_batch(s->items, n_items);
-      double ms = srv_now_ms() - t0;
+      double ms = kvc_stat_now_ms() - t0;
       for (int32_t i = 0; i < n_items; i++) {
         srv_request *r = s->item_req[i];
         if (st)
@@ -352,7 +330,6 @@ srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, 
   srv_sched *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
-  s->model = model;
   s->tok = tok;
   s->metrics = metrics;
   s->slots = slots;
@@ -392,7 +369,7 @@ int srv_sched_submit(srv_sched *s, srv_request *r) {
   if (ok) {
     pthread_mutex_lock(&r->mu);
     r->refs++;
-    r->submitted = srv_now_ms();
+    r->submitted = kvc_stat_now_ms();
     pthread_mutex_unlock(&r->mu);
     s->queue[(s->q_head + s->q_len) % s->queue_cap] = r;
     s->q_len++;
@@ -415,7 +392,7 @@ void srv_sched_stop(srv_sched *s, double grace_ms) {
   pthread_mutex_lock(&s->mu);
   s->accepting = 0;
   s->stopping = 1;
-  s->deadline = srv_now_ms() + grace_ms;
+  s->deadline = kvc_stat_now_ms() + grace_ms;
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
