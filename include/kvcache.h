@@ -452,8 +452,7 @@ KVC_API const int32_t *kvc_seq_tokens(const kvc_seq *seq);
  * conversation, assign it. *reused (NULL: not wanted) receives the positions kept. Errors:
  * KVC_ERR_INVALID_ARG (NULL, n < 1), and those of kvc_seq_rewind and kvc_seq_append; after a
  * failed append the sequence holds the kept prefix. */
-KVC_API kvc_status kvc_seq_assign(kvc_seq *seq, const int32_t *tokens, int32_t n,
-                                  int32_t *reused);
+KVC_API kvc_status kvc_seq_assign(kvc_seq *seq, const int32_t *tokens, int32_t n, int32_t *reused);
 
 /* A new sequence holding the first len tokens of `parent` (their cache copied; the parent is
  * untouched): a shared system prompt prefilled once. The child has logits only when len is
@@ -591,9 +590,9 @@ KVC_API kvc_status kvc_seq_load_buffer(kvc_seq *seq, const void *buf, size_t siz
  * text, with their lstrip, rstrip and single_word flags); decoders ByteLevel, Replace,
  * ByteFallback, Fuse, Strip, Metaspace; post-processor TemplateProcessing (for add_special).
  * Anything else is refused when the file is opened. Not done here: tokenizer_config.json (its
- * chat template: kvc_chat_template_open; bos/eos ids come from genai_config), WordPiece and Unigram models, added tokens'
- * normalized flag (every added token is matched in the text before normalization).
- * A kvc_tokenizer is read-only once open and safe to share between threads.
+ * chat template: kvc_chat_template_open; bos/eos ids come from genai_config), WordPiece and Unigram
+ * models, added tokens' normalized flag (every added token is matched in the text before
+ * normalization). A kvc_tokenizer is read-only once open and safe to share between threads.
  * ------------------------------------------------------------------------------------- */
 typedef struct kvc_tokenizer kvc_tokenizer;
 
