@@ -16,6 +16,7 @@ packages=(
   libxxhash-dev                      # state files: checksum and model fingerprint
   libmicrohttpd-dev                  # kvcache serve: the HTTP server
   nginx                              # tests/test_serve_nginx.sh: a balancer before two servers
+  python3                            # tests: chat through a pty, the server's hostile clients
   clang                              # libFuzzer harnesses (make fuzz, and a short run in make test)
   gnuplot-nox                        # benchmark plots
   valgrind                           # leak test that sees into ONNX Runtime
