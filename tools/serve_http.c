@@ -205,6 +205,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!(k = calloc(1, sizeof *k)))
       return MHD_NO;
     *con_cls = k;
+    atomic_fetch_add(&s->answering, 1);
     return MHD_YES;
   }
   if (*upload_size) { /* the body, kept up to the limit */
@@ -293,9 +294,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode why) {
-  (void)cls, (void)c, (void)why;
+  (void)c, (void)why;
+  srv_server *s = cls;
   conn *k = *con_cls;
   if (k) {
+    atomic_fetch_sub(&s->answering, 1);
     free(k->body);
     free(k);
     *con_cls = NULL;
@@ -320,5 +323,7 @@ int srv_http_start(srv_server *s, const struct sockaddr_in *addr) {
 }
 
 void srv_http_stop(srv_server *s) {
+  for (int i = 0; i < 1000 && atomic_load(&s->answering) > 0; i++)
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
   MHD_stop_daemon(s->daemon);
 }
