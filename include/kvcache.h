@@ -372,8 +372,8 @@ KVC_API kvc_seq_params kvc_seq_default_params(void);
  * KVC_ERR_NO_MEMORY, KVC_ERR_RUNTIME. */
 KVC_API kvc_status kvc_seq_new(kvc_model *model, const kvc_seq_params *params, kvc_seq **out);
 
-/* New empty sequence in a free slot of `ctx` (its sequences batch together and share its
- * cache); release with kvc_seq_free(), which gives the slot back. Allocates only the
+/* New empty sequence in the lowest free slot of `ctx` (its sequences batch together and share
+ * its cache); release with kvc_seq_free(), which gives the slot back. Allocates only the
  * sequence's handle and its metrics (not cache memory). KVC_ERR_NO_SLOT when every slot
  * holds a sequence; the context is unchanged. */
 KVC_API kvc_status kvc_seq_new_in(kvc_ctx *ctx, kvc_seq **out);
@@ -384,6 +384,14 @@ KVC_API void kvc_seq_free(kvc_seq *seq);
 
 /* The context the sequence lives in (its own, for kvc_seq_new). */
 KVC_API kvc_ctx *kvc_seq_ctx(const kvc_seq *seq);
+
+/* The slot the sequence holds in its context: 0 .. slots - 1; -1 for NULL or a sequence whose
+ * context was freed. A run of kvc_seq_append_batch spans the slots from its lowest to its
+ * highest, and a slot in between that is not in the call costs that run as much as one that
+ * is: a caller keeping more sequences than it runs together (finished ones kept for their
+ * prefix, say) keeps those that run in neighbouring slots (sequences take the lowest free
+ * slot: kvc_seq_new_in, kvc_seq_fork). */
+KVC_API int32_t kvc_seq_slot(const kvc_seq *seq);
 
 /* Run the model on n new tokens at positions len .. len + n - 1 (a prefill when the
  * sequence is empty, a decode step after), extending the cache by n.
@@ -410,9 +418,15 @@ typedef struct kvc_batch_item {
 /* Append to n sequences of one context, each its own tokens at its own length, and give each
  * its logits (kvc_seq_logits). Where the context batches, the sequences' last tokens run
  * together in one ONNX Runtime run over the slot range they span (slots in that range not in
- * the call ride along with a placeholder that leaves their caches as they were); earlier
- * tokens of a multi-token item run for that sequence alone first. Where it does not, the
- * sequences run one after another. The call allocates nothing in kvcache.
+ * the call ride along with a placeholder that leaves their caches as they were). The earlier
+ * tokens of multi-token items (prompts) run first: on graphs with kvcache's attention
+ * operator several sequences' together, in one run over their slot range with each row
+ * padded to the longest, where every row of the range has room for that and the padding and
+ * rows not in the call cost fewer tokens than the runs saved (a run counted as 16 tokens);
+ * else each sequence's alone. Where the context does not batch, the sequences run one after
+ * another. Either way each sequence's logits are those it would get alone, within the 1e-4
+ * of kvcache verify (float products over more rows may round differently). The call
+ * allocates nothing in kvcache.
  * All or nothing: on any error no sequence changes (lengths, caches, logits).
  * Errors: KVC_ERR_INVALID_ARG naming the item (NULL, n < 1, no tokens, a token outside
  * [0, vocab_size), the same sequence twice, sequences of different contexts),
@@ -456,10 +470,10 @@ KVC_API kvc_status kvc_seq_assign(kvc_seq *seq, const int32_t *tokens, int32_t n
 
 /* A new sequence holding the first len tokens of `parent` (their cache copied; the parent is
  * untouched): a shared system prompt prefilled once. The child has logits only when len is
- * the parent's whole length. It takes a free slot of the parent's context, or, for a parent
- * made by kvc_seq_new, gets a context of its own in the parent's mode.
- * Errors: KVC_ERR_INVALID_ARG (len outside 0..kvc_seq_len(parent)), KVC_ERR_NO_SLOT,
- * KVC_ERR_NO_MEMORY, KVC_ERR_UNSUPPORTED (a cache in device memory). */
+ * the parent's whole length. It takes the lowest free slot of the parent's context, or, for a
+ * parent made by kvc_seq_new, gets a context of its own in the parent's mode. Errors:
+ * KVC_ERR_INVALID_ARG (len outside 0..kvc_seq_len(parent)), KVC_ERR_NO_SLOT, KVC_ERR_NO_MEMORY,
+ * KVC_ERR_UNSUPPORTED (a cache in device memory). */
 KVC_API kvc_status kvc_seq_fork(const kvc_seq *parent, int32_t len, kvc_seq **out);
 
 /* The tree-search primitive: evaluate k candidate continuations of `seq`, each `len` tokens

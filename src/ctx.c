@@ -71,6 +71,8 @@ static void release(kvc_ctx *c) {
   kvc__free(c->plan_before);
   kvc__free(c->plan_slot);
   kvc__free(c->plan_n);
+  kvc__free(c->plan_group_slot);
+  kvc__free(c->plan_group_end);
   kvc__free(c->plan_tokens);
   kvc__free(c->plan_all);
   kvc__free(c->plan_live);
@@ -108,13 +110,16 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
   c->plan_before = kvc__calloc(S, sizeof *c->plan_before);
   c->plan_slot = kvc__calloc(S, sizeof *c->plan_slot);
   c->plan_n = kvc__calloc(S, sizeof *c->plan_n);
+  c->plan_group_slot = kvc__calloc(S, sizeof *c->plan_group_slot);
+  c->plan_group_end = kvc__calloc(S, sizeof *c->plan_group_end);
   c->plan_tokens = kvc__calloc(S, sizeof *c->plan_tokens);
   c->plan_all = kvc__calloc(S, sizeof *c->plan_all);
   c->plan_live = kvc__calloc(S, sizeof *c->plan_live);
   c->plan_mark = kvc__calloc(S, sizeof *c->plan_mark);
   if (!c->state || !c->owner || !c->tokens || !c->lens || !c->logits || !c->bank ||
       !c->has_logits || !c->plan_past || !c->plan_before || !c->plan_slot || !c->plan_n ||
-      !c->plan_tokens || !c->plan_all || !c->plan_live || !c->plan_mark) {
+      !c->plan_group_slot || !c->plan_group_end || !c->plan_tokens || !c->plan_all ||
+      !c->plan_live || !c->plan_mark) {
     release(c);
     return kvc__fail(KVC_ERR_NO_MEMORY,
                      "out of memory for a context of %d slots of %d tokens (vocabulary %d)", slots,
@@ -129,6 +134,9 @@ kvc_status kvc__ctx_make(kvc_model *m, int32_t slots, kvc_kv_mode mode, kvc_ctx 
     release(c);
     return s;
   }
+  /* rows of several tokens each at their own lengths: kvcache's attention takes them,
+   * GroupQueryAttention only rows of one token */
+  c->group_prompts = c->ops->batches && m->info.attention == KVC_ATTENTION_KVCACHE;
   *out = c;
   return KVC_OK;
 }

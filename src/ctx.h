@@ -101,8 +101,9 @@ struct kvc_ctx {
   void *kv;            /* the mode's own state (kv_state.h): made by ops->init */
   int64_t cache_bytes; /* what the mode allocated for the cache of every slot (0: none) */
   int32_t slots, capacity, vocab;
-  int32_t chunk; /* most tokens one single-row run takes (its logits must fit the run buffer) */
-  int32_t rows;  /* rows of the run buffers */
+  int32_t chunk;     /* most tokens one single-row run takes (its logits must fit the run buffer) */
+  int32_t rows;      /* rows of the run buffers */
+  int group_prompts; /* several sequences' prompts may run together (decode.c run_prompts) */
 
   /* the slots: written by ctx.c and the kvc__slot_* functions alone */
   uint8_t *state;      /* (S) KVC_SLOT_* */
@@ -116,12 +117,13 @@ struct kvc_ctx {
   kvc__inputs in; /* one run's host inputs */
 
   /* per call scratch, so that a call allocates nothing: (S) each */
-  int32_t *plan_past, *plan_before, *plan_slot, *plan_n;
+  int32_t *plan_past, *plan_before, *plan_slot, *plan_n, *plan_group_slot, *plan_group_end;
   const int32_t **plan_tokens;
   float **plan_all;
   uint8_t *plan_live, *plan_mark;
 
-  int32_t fail_at_run; /* tests: the n-th run from now fails (0 = never) */
+  int32_t fail_at_run;       /* tests: the n-th run from now fails (0 = never) */
+  int64_t runs, prompt_runs; /* runs made; of them, runs of several sequences' prompts */
 };
 
 /* The ops of the mode a context of m runs when asked for `mode` (AUTO: SHARED where the

@@ -85,6 +85,10 @@ kvc_ctx *kvc_seq_ctx(const kvc_seq *q) {
   return q ? q->ctx : NULL;
 }
 
+int32_t kvc_seq_slot(const kvc_seq *q) {
+  return q && q->ctx ? q->slot : -1;
+}
+
 /* ---- appending ------------------------------------------------------------------------- */
 
 static void note_address(kvc_seq *q) {

@@ -100,3 +100,8 @@ void kvc__seq_inject(kvc_seq *q, int32_t fail_at_run, int32_t chunk) {
 int32_t kvc__seq_chunk(const kvc_seq *q) {
   return q->ctx->chunk;
 }
+
+int64_t kvc__seq_runs(const kvc_seq *q, int64_t *prompt_runs) {
+  *prompt_runs = q->ctx->prompt_runs;
+  return q->ctx->runs;
+}

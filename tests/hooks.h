@@ -28,4 +28,8 @@ void kvc__seq_inject(kvc_seq *seq, int32_t fail_at_run, int32_t chunk);
  * fit the run buffer: fewer, the larger the vocabulary). */
 int32_t kvc__seq_chunk(const kvc_seq *seq);
 
+/* The runs the sequence's context has made so far; *prompt_runs: of them, those that ran
+ * several sequences' prompt tokens together (decode.c run_prompts). */
+int64_t kvc__seq_runs(const kvc_seq *seq, int64_t *prompt_runs);
+
 #endif

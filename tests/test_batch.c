@@ -127,6 +127,18 @@ static void random_schedule(kvc_model *m, uint64_t seed, int steps, int max_prom
       s->oracle = lone(m, info.kv_mode, NULL, 0);
       random_prompt(&r, s, rnd(&r, 1, max_prompt));
     }
+    /* a burst: up to three join at once with prompts of about one length (as a server's
+     * clients do), which run together where their slots are near */
+    if (n < SLOTS && kvc__rng_uniform(&r) < 0.3) {
+      const int32_t len = rnd(&r, 3, max_prompt);
+      for (int b = rnd(&r, 2, 3); b > 0 && n < SLOTS; b--) {
+        live *s = &all[n++];
+        memset(s, 0, sizeof *s);
+        s->seq = seq_in(c);
+        s->oracle = lone(m, info.kv_mode, NULL, 0);
+        random_prompt(&r, s, len - rnd(&r, 0, 2));
+      }
+    }
     /* fork: a child holding the first p tokens of a random sequence */
     if (n > 0 && n < SLOTS && kvc__rng_uniform(&r) < 0.2) {
       live *parent = &all[rnd(&r, 0, n - 1)];
@@ -207,6 +219,17 @@ static void random_schedule(kvc_model *m, uint64_t seed, int steps, int max_prom
   }
   assert_true(calls > steps / 2);
   assert_true(batched_rows > calls); /* many calls held several sequences */
+  int64_t together = 0;
+  assert_true(n > 0);
+  kvc__seq_runs(all[0].seq, &together);
+  kvc_model_info mi;
+  assert_int_equal(kvc_model_get_info(m, &mi), KVC_OK);
+  print_message("%d calls of %d rows in all; %lld runs of several sequences' prompts\n", calls,
+                batched_rows, (long long)together);
+  if (info.kv_mode == KVC_KV_SHARED && mi.attention == KVC_ATTENTION_KVCACHE)
+    assert_true(together > 0); /* some calls ran several sequences' prompts together */
+  else
+    assert_int_equal(together, 0);
   while (n > 0)
     drop(all, &n, 0);
   free(all);
@@ -510,6 +533,123 @@ static void failed_runs_roll_back(void **state) {
   kvc_ctx_free(c);
 }
 
+/* Appends `n` tokens (pattern `seed`) to each of the k sequences in one call, then checks each
+ * against a lone sequence fed the same, and that the call made `runs` runs, `together` of them
+ * of several sequences' prompts. */
+static void append_prompts(kvc_model *m, kvc_seq *const *q, kvc_seq *const *oracle,
+                           const int32_t *n, int k, int64_t runs, int64_t together,
+                           const char *what) {
+  int32_t tokens[4][600];
+  kvc_batch_item items[4];
+  for (int i = 0; i < k; i++) {
+    for (int32_t t = 0; t < n[i]; t++)
+      tokens[i][t] = (int32_t)((kvc_seq_len(q[i]) + t) * 29 + i * 7) % VOCAB;
+    items[i] = (kvc_batch_item){q[i], tokens[i], n[i], NULL};
+  }
+  int64_t together_before = 0, together_after = 0;
+  const int64_t runs_before = kvc__seq_runs(q[0], &together_before);
+  if (kvc_seq_append_batch(items, k) != KVC_OK)
+    fail_msg("%s: %s", what, kvc_last_error());
+  const int64_t made = kvc__seq_runs(q[0], &together_after) - runs_before;
+  if (made != runs || together_after - together_before != together)
+    fail_msg("%s: %lld runs, %lld of prompts together; expected %lld and %lld", what,
+             (long long)made, (long long)(together_after - together_before), (long long)runs,
+             (long long)together);
+  for (int i = 0; i < k; i++) {
+    th_append(oracle[i], tokens[i], n[i]);
+    assert_int_equal(kvc_seq_len(q[i]), kvc_seq_len(oracle[i]));
+    expect_close(kvc_seq_logits(q[i]), kvc_seq_logits(oracle[i]), what, i);
+  }
+  (void)m;
+}
+
+/* Several sequences' prompts in one call run together, padded to the longest, where the graph
+ * is kvcache's attention, every row of their slot range has room, and the padding and idle
+ * rows cost less than the runs saved; else each alone. Either way each sequence's logits are
+ * a lone sequence's. */
+static void prompts_run_together_where_it_pays(void **state) {
+  fixture *f = *state;
+  kvc_model *models[] = {f->own, f->own_q8, f->gqa};
+  for (int mi = 0; mi < 3; mi++) {
+    kvc_model *m = models[mi];
+    const int own = m != f->gqa;
+    kvc_ctx *c = th_new_ctx(m, 4);
+    kvc_ctx_info info;
+    assert_int_equal(kvc_ctx_get_info(c, &info), KVC_OK);
+    kvc_seq *q[4], *oracle[4];
+    for (int i = 0; i < 4; i++) {
+      q[i] = seq_in(c);
+      oracle[i] = lone(m, info.kv_mode, NULL, 0);
+    }
+    /* two prompts of 20 and 17 in neighbouring slots: one run for both, then the step */
+    append_prompts(m, q, oracle, (int32_t[]){20, 17}, 2, own ? 2 : 3, own ? 1 : 0, "together");
+    /* three, one of them a single token (it waits for the step) */
+    append_prompts(m, q, oracle, (int32_t[]){6, 1, 9}, 3, own ? 2 : 3, own ? 1 : 0,
+                   "with a decode step");
+    /* chunks of 8 tokens over two rows: 12 and 8 prompt tokens in 3 runs of 4 (alone: 8 + 4,
+     * and 8) */
+    kvc__seq_inject(q[0], 0, 8);
+    append_prompts(m, q, oracle, (int32_t[]){13, 9}, 2, 4, own ? 3 : 0, "in chunks");
+    kvc__seq_inject(q[0], 0, info.max_seq_len);
+    /* slots 0 and 3 with two idle rows between: 4 x 29 tokens for 58: each alone */
+    kvc_seq *ends[2] = {q[0], q[3]}, *end_oracles[2] = {oracle[0], oracle[3]};
+    append_prompts(m, ends, end_oracles, (int32_t[]){30, 30}, 2, 3, 0, "far apart");
+    /* slot 1 left too little room for slot 0's longer prompt as padding: each alone */
+    const int32_t room = info.max_seq_len - kvc_seq_len(q[1]) - 3;
+    append_prompts(m, &q[1], &oracle[1], (int32_t[]){room}, 1, 1, 0, "filling slot 1");
+    append_prompts(m, q, oracle, (int32_t[]){10, 3}, 2, 3, 0, "no room");
+    for (int i = 0; i < 4; i++) {
+      kvc_seq_free(q[i]);
+      kvc_seq_free(oracle[i]);
+    }
+    /* a failure in the run of both prompts puts both back */
+    kvc_seq *a = seq_in(c), *b = seq_in(c);
+    th_append(a, (int32_t[]){5, 6}, 2);
+    float before[VOCAB];
+    memcpy(before, kvc_seq_logits(a), sizeof before);
+    const int32_t prompt[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    kvc_batch_item items[2] = {{a, prompt, 8, NULL}, {b, prompt, 6, NULL}};
+    kvc__seq_inject(a, 1, 0);
+    assert_int_equal(kvc_seq_append_batch(items, 2), KVC_ERR_RUNTIME);
+    assert_int_equal(kvc_seq_len(a), 2);
+    assert_int_equal(kvc_seq_len(b), 0);
+    assert_memory_equal(kvc_seq_logits(a), before, sizeof before);
+    assert_int_equal(kvc_seq_append_batch(items, 2), KVC_OK);
+    kvc_seq *ref = lone(m, info.kv_mode, (int32_t[]){5, 6}, 2);
+    th_append(ref, prompt, 8);
+    expect_close(kvc_seq_logits(a), kvc_seq_logits(ref), "together after a failure", 0);
+    kvc_seq_free(ref);
+    kvc_seq_free(a);
+    kvc_seq_free(b);
+    kvc_ctx_free(c);
+  }
+}
+
+/* A sequence takes the lowest free slot (new or forked), which kvc_seq_slot reports. */
+static void sequences_take_the_lowest_free_slot(void **state) {
+  fixture *f = *state;
+  kvc_ctx *c = th_new_ctx(f->own, 4);
+  kvc_seq *q[3];
+  for (int i = 0; i < 3; i++) {
+    q[i] = seq_in(c);
+    assert_int_equal(kvc_seq_slot(q[i]), i);
+  }
+  th_append(q[2], (int32_t[]){1, 2, 3}, 3);
+  kvc_seq_free(q[1]);
+  kvc_seq *child = NULL;
+  assert_int_equal(kvc_seq_fork(q[2], 2, &child), KVC_OK);
+  assert_int_equal(kvc_seq_slot(child), 1);
+  kvc_seq *last = seq_in(c);
+  assert_int_equal(kvc_seq_slot(last), 3);
+  assert_int_equal(kvc_seq_slot(NULL), -1);
+  kvc_seq_free(q[0]);
+  kvc_seq_free(q[2]);
+  kvc_seq_free(child);
+  kvc_ctx_free(c);
+  assert_int_equal(kvc_seq_slot(last), -1); /* its context is gone */
+  kvc_seq_free(last);
+}
+
 /* Every position's logits on request equal those of token-by-token appends. */
 static void all_logits_match_single_steps(void **state) {
   fixture *f = *state;
@@ -576,6 +716,8 @@ int main(void) {
       cmocka_unit_test(batched_steps_allocate_nothing_and_stay_put),
       cmocka_unit_test(bad_batches_change_nothing),
       cmocka_unit_test(failed_runs_roll_back),
+      cmocka_unit_test(prompts_run_together_where_it_pays),
+      cmocka_unit_test(sequences_take_the_lowest_free_slot),
       cmocka_unit_test(all_logits_match_single_steps),
       cmocka_unit_test(appends_compute_the_logits_they_return),
   };

@@ -118,8 +118,11 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
       for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
           for (int half = 1; half >= 0; half--) {
-            /* 37 rows: two tiles of 16 (the AMX path) and 5 more */
-            const int64_t n = ns[(bi + ki + (size_t)half) % 4], rows = (ki + half) % 2 ? 7 : 37;
+            /* the AMX path's tiles: 2 or 7 rows (a decode step of several sequences: tiles of
+             * fewer rows), 17 (a tile of 16 and one of 1), 37 (two of 16 and one of 5) */
+            static const int64_t row_counts[] = {7, 37, 2, 17};
+            const int64_t n = ns[(bi + ki + (size_t)half) % 4];
+            const int64_t rows = row_counts[(ki + (size_t)half + 2 * (bi % 2)) % 4];
             case_ c = make_case(bits, blocks[bi], symmetric, ks[ki], n, rows, 11 + bi * 7 + ki);
             if (!half)
               unround_scales(&c);

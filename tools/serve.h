@@ -89,6 +89,8 @@ void srv_metrics_ttft(srv_metrics *m, double ms);
 void srv_metrics_token_latency(srv_metrics *m, double ms);
 void srv_metrics_cancelled(srv_metrics *m);
 void srv_metrics_prefix(srv_metrics *m, int32_t cached_tokens);
+/* A step's sequences and the slots its run spans (kvc_seq_slot: lowest to highest). */
+void srv_metrics_step(srv_metrics *m, int32_t sequences, int32_t rows);
 /* The Prometheus text (malloc'd). */
 char *srv_metrics_text(srv_metrics *m, int32_t busy, int32_t queued, int32_t slots);
 

@@ -24,6 +24,7 @@ struct srv_metrics {
   int statuses[N_STATUS];
   int64_t status_counts[N_STATUS];
   int64_t prompt_tokens, completion_tokens, cancelled, prefix_hits, prefix_tokens;
+  int64_t step_sequences, step_rows;
   histogram ttft, token;
 };
 
@@ -72,6 +73,13 @@ void srv_metrics_prefix(srv_metrics *m, int32_t cached_tokens) {
   pthread_mutex_lock(&m->mu);
   m->prefix_hits++;
   m->prefix_tokens += cached_tokens;
+  pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_step(srv_metrics *m, int32_t sequences, int32_t rows) {
+  pthread_mutex_lock(&m->mu);
+  m->step_sequences += sequences;
+  m->step_rows += rows;
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -144,9 +152,15 @@ char *srv_metrics_text(srv_metrics *m, int32_t busy, int32_t queued, int32_t slo
            "kvcache_prefix_cache_hits_total %lld\n"
            "# HELP kvcache_prefix_cached_tokens_total Prompt tokens taken from the cache.\n"
            "# TYPE kvcache_prefix_cached_tokens_total counter\n"
-           "kvcache_prefix_cached_tokens_total %lld\n",
+           "kvcache_prefix_cached_tokens_total %lld\n"
+           "# HELP kvcache_step_sequences_total Sequences the steps ran, summed over steps.\n"
+           "# TYPE kvcache_step_sequences_total counter\nkvcache_step_sequences_total %lld\n"
+           "# HELP kvcache_step_rows_total Slots the steps' runs spanned (their sequences and "
+           "the idle slots between), summed over steps.\n"
+           "# TYPE kvcache_step_rows_total counter\nkvcache_step_rows_total %lld\n",
            (long long)m->prompt_tokens, (long long)m->completion_tokens, (long long)m->cancelled,
-           (long long)m->prefix_hits, (long long)m->prefix_tokens);
+           (long long)m->prefix_hits, (long long)m->prefix_tokens, (long long)m->step_sequences,
+           (long long)m->step_rows);
   at = put_histogram(out, cap, at, "kvcache_time_to_first_token_seconds",
                      "From a request's arrival to its first token.", &m->ttft);
   at = put_histogram(out, cap, at, "kvcache_step_seconds",

@@ -1,14 +1,17 @@
 /* serve_sched.c: the scheduler of kvcache serve (serve.h). One thread owns the context. Each
- * step: take queued requests into free slots; for every running request either run its next
+ * step: take queued requests into slots; for every running request either run its next
  * chunk of prompt or sample its next token (and stream its text); then one
  * kvc_seq_append_batch for all of them, so that every stream advances by a token per step
  * whatever joins or leaves. Prompts go in chunks: at most `chunk` prompt tokens a step, all
  * new requests together (the earliest first), so that prompts arriving at once delay the
  * running streams by a chunk per step, not by all their lengths.
- * A finished request's sequence stays in its slot, idle, until the slot is wanted: a new
- * request whose prompt begins as an idle or running sequence does takes that prefix from the
- * cache (taking the idle sequence over, or forking the running one) and runs only the rest.
- * This is an optimisation only: every request's tokens are those it would get alone. */
+ * A new request's sequence goes to the lowest slot no running request holds, so that a step's
+ * run spans no more slots than it runs sequences. A finished request's sequence stays in its
+ * slot, idle, until the slot is wanted (then it moves to a free slot, or the oldest idle one
+ * goes): a new request whose prompt begins as an idle or running sequence does takes that
+ * prefix from the cache (taking the idle sequence over where it is in the slot the request
+ * goes to, else forking that prefix) and runs only the rest. This is an optimisation only:
+ * every request's tokens are those it would get alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@ struct srv_sched {
   kvc_seq **idle;       /* (slots) finished requests' sequences, oldest first */
   int32_t n_idle;
   kvc_batch_item *items; /* (slots) */
+  uint8_t *running;      /* (slots) packed_slot's scratch */
   srv_request **item_req;
 };
 
@@ -137,18 +141,67 @@ static void drop_idle(srv_sched *s, int32_t i) {
   s->n_idle--;
 }
 
-/* The request's sequence: the idle one that begins as its prompt does the longest, taken over
- * and cut to that prefix; or a fork of that prefix of a running one; or a new one (an idle
- * sequence, the oldest, gives its slot up when none is free). At least the last prompt token
- * is always run, for its logits. */
+/* The lowest slot no running request holds: where a new request's sequence goes, so that
+ * running sequences stay side by side (a step's run spans the slots from the lowest running
+ * sequence to the highest, each slot between costing it a row). */
+static int32_t packed_slot(srv_sched *s, int32_t n_running) {
+  uint8_t *running = s->running; /* (slots) */
+  memset(running, 0, (size_t)s->slots);
+  for (int32_t i = 0; i < n_running; i++)
+    if (s->active[i]->seq)
+      running[kvc_seq_slot(s->active[i]->seq)] = 1;
+  int32_t slot = 0;
+  while (slot < s->slots && running[slot])
+    slot++;
+  return slot;
+}
+
+/* Free `slot` for the sequence about to be made there (kvc_seq_new_in and kvc_seq_fork take
+ * the lowest free slot, and every slot below it is running): the idle sequence in it moves to
+ * another free slot (kvc_seq_fork copies its cache: cheaper than a row in every step), the
+ * oldest idle one other than `keep` giving its slot up when none is free. */
+static void free_slot(srv_sched *s, int32_t slot, const kvc_seq *keep) {
+  int32_t at = -1;
+  for (int32_t i = 0; i < s->n_idle && at < 0; i++)
+    if (kvc_seq_slot(s->idle[i]) == slot)
+      at = i;
+  if (at < 0)
+    return; /* free already */
+  kvc_ctx_info info;
+  kvc_ctx_get_info(s->ctx, &info);
+  if (info.slots_used == info.slots) { /* none free: the oldest idle sequence goes */
+    const int32_t gone = s->idle[0] == keep ? 1 : 0;
+    if (gone >= s->n_idle)
+      return; /* cannot happen: `keep` in `slot` is taken over, not forked */
+    kvc_seq_free(s->idle[gone]);
+    drop_idle(s, gone);
+    if (at == gone)
+      return;
+    at -= at > gone;
+  }
+  kvc_seq *moved = NULL;
+  if (kvc_seq_fork(s->idle[at], kvc_seq_len(s->idle[at]), &moved) == KVC_OK) {
+    kvc_seq_free(s->idle[at]);
+    s->idle[at] = moved;
+  } else { /* out of memory: dropped rather than moved */
+    kvc_seq_free(s->idle[at]);
+    drop_idle(s, at);
+  }
+}
+
+/* The request's sequence, in the lowest slot no running request holds (packed_slot), holding
+ * the longest prefix of its prompt that an idle or running sequence holds: the idle sequence
+ * itself when it is in that slot (taken over and cut to the prefix), else a fork of that
+ * prefix (the idle sequence stays, for later prompts); or a new sequence. At least the last
+ * prompt token is always run, for its logits. */
 static kvc_status take_seq(srv_sched *s, srv_request *r, int32_t n_running) {
-  const int32_t want = r->n_prompt - 1;
+  const int32_t want = r->n_prompt - 1, slot = packed_slot(s, n_running);
   int32_t best = 0, idle_at = -1;
   const kvc_seq *parent = NULL;
   for (int32_t i = 0; i < s->n_idle; i++) {
     int32_t k = common(s->idle[i], r->prompt, want);
-    if (k > best)
-      best = k, idle_at = i, parent = NULL;
+    if (k > best || (k == best && k > 0 && kvc_seq_slot(s->idle[i]) == slot))
+      best = k, idle_at = i, parent = s->idle[i];
   }
   for (int32_t i = 0; i < n_running; i++) {
     const srv_request *o = s->active[i];
@@ -159,17 +212,12 @@ static kvc_status take_seq(srv_sched *s, srv_request *r, int32_t n_running) {
       best = k, idle_at = -1, parent = o->seq;
   }
   kvc_status st;
-  if (idle_at >= 0) {
+  if (idle_at >= 0 && kvc_seq_slot(parent) == slot) {
     r->seq = s->idle[idle_at];
     drop_idle(s, idle_at);
     st = kvc_seq_rewind(r->seq, best);
   } else {
-    kvc_ctx_info info;
-    kvc_ctx_get_info(s->ctx, &info);
-    if (info.slots_used == info.slots && s->n_idle) {
-      kvc_seq_free(s->idle[0]);
-      drop_idle(s, 0);
-    }
+    free_slot(s, slot, parent);
     st = parent ? kvc_seq_fork(parent, best, &r->seq) : kvc_seq_new_in(s->ctx, &r->seq);
   }
   if (!st && best) {
@@ -300,6 +348,14 @@ static void *run(void *arg) {
       }
       if (!st && n_decode)
         srv_metrics_token_latency(s->metrics, ms);
+      int32_t lo = s->slots, hi = -1;
+      for (int32_t i = 0; i < n_items && !st; i++) {
+        const int32_t slot = kvc_seq_slot(s->items[i].seq);
+        lo = slot < lo ? slot : lo;
+        hi = slot > hi ? slot : hi;
+      }
+      if (!st)
+        srv_metrics_step(s->metrics, n_items, hi - lo + 1);
     }
     /* leave between steps: the finished give their slots back */
     pthread_mutex_lock(&s->mu);
@@ -321,6 +377,7 @@ static void release(srv_sched *s) {
   free(s->active);
   free(s->idle);
   free(s->items);
+  free(s->running);
   free(s->item_req);
   free(s);
 }
@@ -345,7 +402,8 @@ srv_sched *srv_sched_start(kvc_model *model, kvc_tokenizer *tok, int32_t slots, 
   s->idle = calloc((size_t)slots, sizeof *s->idle);
   s->items = calloc((size_t)slots, sizeof *s->items);
   s->item_req = calloc((size_t)slots, sizeof *s->item_req);
-  if (st || !s->queue || !s->active || !s->idle || !s->items || !s->item_req) {
+  s->running = calloc((size_t)slots, sizeof *s->running);
+  if (st || !s->queue || !s->active || !s->idle || !s->items || !s->item_req || !s->running) {
     fprintf(stderr, "kvcache serve: %s\n", st ? kvc_last_error() : "out of memory");
     kvc_ctx_free(s->ctx);
     release(s);

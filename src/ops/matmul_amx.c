@@ -10,8 +10,10 @@
  *
  * The tiles want each column's four codes side by side in 64-byte rows of 16 columns: a pair
  * of panels' codes are unpacked once (4-bit codes to a byte each) into that layout, then serve
- * every group of 16 rows. Fewer than 16 rows (a decode step, the last rows of a prompt) and a
- * last odd panel go to the AVX-512 path, which has no unpacking to amortise. */
+ * every group of 16 rows; the last rows of a prompt, fewer than 16, run on tiles configured
+ * for the rows there are. A product of fewer than 16 rows in all (a decode step, even of 8
+ * sequences: there the unpacking costs more than the tiles save, PERFORMANCE.md #61) and a
+ * last odd panel go to the AVX-512 path. */
 #define _GNU_SOURCE /* syscall: Linux hands out the tile registers on request */
 #include <cpuid.h>
 #include <immintrin.h>
@@ -26,7 +28,8 @@
 #include "matmul_zmm.h"
 
 enum {
-  TILE_ROWS = 16,     /* rows of row codes (and of results) in a tile */
+  TILE_ROWS = 16,     /* rows of row codes (and of results) in a tile, at most */
+  AMX_MIN_ROWS = 16,  /* fewer rows run on the AVX-512 path (PERFORMANCE.md #61) */
   TILE_BYTES = 64,    /* bytes of a tile row: 16 columns x 4 codes, or 64 row codes */
   XFEATURE_TILE = 18, /* Linux's number for the tile data state */
   ARCH_REQ_XCOMP_PERM = 0x1023,
@@ -105,7 +108,7 @@ static void unpack_pair(const kvc__qweights *w, const kvc__qpanels *panels, int6
 /* Whether rows[0..n) are laid out as the operator lays them out: codes `stride` bytes apart
  * (tile loads take one stride), scales and sums block by block, the rows side by side. */
 static int rows_fit(const kvc__qrow *rows, int n, ptrdiff_t *stride) {
-  *stride = rows[1].q - rows[0].q;
+  *stride = n > 1 ? rows[1].q - rows[0].q : TILE_BYTES;
   for (int i = 1; i < n; i++)
     if (rows[i].q - rows[0].q != (ptrdiff_t)i * *stride || rows[i].scale != rows[0].scale + i ||
         rows[i].sum != rows[0].sum + i || rows[i].step != rows[0].step)
@@ -113,7 +116,7 @@ static int rows_fit(const kvc__qrow *rows, int n, ptrdiff_t *stride) {
   return 1;
 }
 
-/* A block of work: 16 or 32 rows (groups) by one or two pairs of panels. */
+/* A block of work: one or two groups of `height` rows by one or two pairs of panels. */
 typedef struct tiles {
   const kvc__qweights *w;
   const kvc__qpanels *panels;
@@ -122,12 +125,26 @@ typedef struct tiles {
   ptrdiff_t stride;    /* between the rows' codes */
   const uint8_t *next; /* the next four panels' codes, asked for block by block; or NULL */
   int step;            /* codes of K per product: 16, 32 or 64, dividing the block */
+  int height;          /* rows of a group: 16, or fewer for the last rows (configure) */
   int groups, pairs;
 } tiles;
 
+/* Configure the tiles for groups of `height` rows (loading a configuration zeroes them). */
+static void configure(tiles *t, int height) {
+  tile_config config = {.palette = 1};
+  for (int i = SUMS_00; i <= SUMS_11; i++)
+    config.rows[i] = (uint8_t)height, config.bytes_per_row[i] = TILE_BYTES;
+  for (int i = CODES_0; i <= CODES_1; i++)
+    config.rows[i] = (uint8_t)height, config.bytes_per_row[i] = (uint16_t)t->step;
+  for (int i = WEIGHTS_0; i <= WEIGHTS_1; i++)
+    config.rows[i] = (uint8_t)(t->step / 4), config.bytes_per_row[i] = TILE_BYTES;
+  _tile_loadconfig(&config);
+  t->height = height;
+}
+
 /* Block b's exact sums into sums[group][pair] (16 x 16 int32 each). */
 static void block_sums(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][KVC_QMM_PAIR]) {
-  const int8_t *q0 = t->rows[0].q, *q1 = t->rows[0].q + TILE_ROWS * t->stride;
+  const int8_t *q0 = t->rows[0].q, *q1 = t->rows[0].q + t->height * t->stride;
   _tile_zero(SUMS_00);
   _tile_zero(SUMS_01);
   _tile_zero(SUMS_10);
@@ -158,6 +175,46 @@ static void block_sums(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][
     _tile_stored(SUMS_11, sums[1][1], row_bytes);
 }
 
+/* One group of rows (at most 16: a decode step of several sequences, the last rows of a
+ * prompt) pipelines its blocks: block b's products go to one set of tiles while block b - 1's
+ * sums, in the other set, are stored and scaled, so that storing a block's sums does not wait
+ * on its products (the group-2 tiles are free for the odd blocks). */
+#define ISSUE(t, b, S0, S1, C)                                                                     \
+  do {                                                                                             \
+    _tile_zero(S0);                                                                                \
+    _tile_zero(S1);                                                                                \
+    for (int s = 0; s < (t)->w->block; s += (t)->step) {                                           \
+      const size_t k = (size_t)((b) * (t)->w->block + s);                                          \
+      _tile_loadd(C, (t)->rows[0].q + k, (t)->stride);                                             \
+      _tile_loadd(WEIGHTS_0, (t)->unpacked[0] + k / 4 * TILE_BYTES, TILE_BYTES);                   \
+      PRODUCT((t)->w->bits, S0, C, WEIGHTS_0);                                                     \
+      if ((t)->pairs == 2) {                                                                       \
+        _tile_loadd(WEIGHTS_1, (t)->unpacked[1] + k / 4 * TILE_BYTES, TILE_BYTES);                 \
+        PRODUCT((t)->w->bits, S1, C, WEIGHTS_1);                                                   \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+static void issue_block(const tiles *t, int64_t b) {
+  if (b % 2 == 0)
+    ISSUE(t, b, SUMS_00, SUMS_01, CODES_0);
+  else
+    ISSUE(t, b, SUMS_10, SUMS_11, CODES_1);
+}
+
+static void store_block(const tiles *t, int64_t b, int32_t sums[2][2][TILE_ROWS][KVC_QMM_PAIR]) {
+  const size_t row_bytes = KVC_QMM_PAIR * sizeof(int32_t);
+  if (b % 2 == 0) {
+    _tile_stored(SUMS_00, sums[0][0], row_bytes);
+    if (t->pairs == 2)
+      _tile_stored(SUMS_01, sums[0][1], row_bytes);
+  } else {
+    _tile_stored(SUMS_10, sums[0][0], row_bytes);
+    if (t->pairs == 2)
+      _tile_stored(SUMS_11, sums[0][1], row_bytes);
+  }
+}
+
 /* The block of work at column c0 into y (row 0 of the block at y). */
 static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t ldy) {
   const kvc__qweights *w = t->w;
@@ -171,10 +228,17 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
         acc[g][p][i] = _mm512_setzero_ps();
   const size_t per_block = (size_t)w->block * (size_t)w->bits;
   const size_t panel_codes = (size_t)w->blocks * per_block;
+  if (t->groups == 1)
+    issue_block(t, 0);
   for (int64_t b = 0; b < w->blocks; b++) {
     for (int j = 0; t->next && j < 4; j++)
       kvc__qmm_prefetch(t->next + (size_t)b * per_block, (size_t)j * panel_codes, per_block);
-    block_sums(t, b, sums);
+    if (t->groups == 1) {
+      if (b + 1 < w->blocks)
+        issue_block(t, b + 1);
+      store_block(t, b, sums);
+    } else
+      block_sums(t, b, sums);
     for (int p = 0; p < t->pairs; p++) {
       const size_t cell = first + (size_t)(2 * p) * panel_cells + (size_t)b * KVC_QMM_COLUMNS;
       const __m512i zp = kvc__qmm_zeros16(t->panels->zero_points + cell, panel_cells);
@@ -183,8 +247,8 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
       const float *sa = t->rows[0].scale + b * t->rows[0].step;
       const int32_t *row_sum = t->rows[0].sum + b * t->rows[0].step;
       for (int g = 0; g < t->groups; g++)
-        for (int i = 0; i < TILE_ROWS; i++) {
-          const int r = g * TILE_ROWS + i;
+        for (int i = 0; i < t->height; i++) {
+          const int r = g * t->height + i;
           const __m512i d = _mm512_load_si512(sums[g][p][i]);
           acc[g][p][i] = w->bits == 4
                              ? kvc__qmm_scale_add16(acc[g][p][i], d, sw, sa[r])
@@ -194,8 +258,8 @@ static void tile_block(const tiles *t, int64_t c0, int64_t n1, float *y, int64_t
   }
   for (int g = 0; g < t->groups; g++)
     for (int p = 0; p < t->pairs; p++)
-      for (int i = 0; i < TILE_ROWS; i++)
-        kvc__qmm_store16(y + (g * TILE_ROWS + i) * ldy, acc[g][p][i], c0 + p * KVC_QMM_PAIR, n1);
+      for (int i = 0; i < t->height; i++)
+        kvc__qmm_store16(y + (g * t->height + i) * ldy, acc[g][p][i], c0 + p * KVC_QMM_PAIR, n1);
 }
 
 void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
@@ -203,7 +267,7 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
   const size_t unpacked_bytes =
       (size_t)(w->blocks * w->block) * KVC_QMM_PAIR; /* K codes x 16 columns */
   const size_t panel_codes = (size_t)w->blocks * (size_t)w->block * (size_t)w->bits;
-  uint8_t *unpacked = nrows >= TILE_ROWS && n1 - n0 > KVC_QMM_COLUMNS
+  uint8_t *unpacked = nrows >= AMX_MIN_ROWS && n1 - n0 > KVC_QMM_COLUMNS
                           ? aligned_alloc(64, 2 * unpacked_bytes)
                           : NULL;
   if (!unpacked) { /* a decode step, or out of memory: the same bits without tiles */
@@ -213,14 +277,8 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
   tiles t = {.w = w, .panels = panels, .unpacked = {unpacked, unpacked + unpacked_bytes}};
 
   t.step = w->block % 64 == 0 ? 64 : w->block % 32 == 0 ? 32 : 16;
-  tile_config config = {.palette = 1};
-  for (int i = SUMS_00; i <= SUMS_11; i++)
-    config.rows[i] = TILE_ROWS, config.bytes_per_row[i] = TILE_BYTES;
-  for (int i = CODES_0; i <= CODES_1; i++)
-    config.rows[i] = TILE_ROWS, config.bytes_per_row[i] = (uint16_t)t.step;
-  for (int i = WEIGHTS_0; i <= WEIGHTS_1; i++)
-    config.rows[i] = (uint8_t)(t.step / 4), config.bytes_per_row[i] = TILE_BYTES;
-  _tile_loadconfig(&config);
+  const int height = nrows < TILE_ROWS ? (int)nrows : TILE_ROWS; /* of every group but the last */
+  configure(&t, height);
   int64_t c0 = n0;
   for (; n1 - c0 > KVC_QMM_COLUMNS;
        c0 += t.pairs * KVC_QMM_PAIR) { /* a pair with a column in range */
@@ -234,14 +292,19 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
      * rows: a panel's codes are too short a stream for the hardware prefetchers (#46) */
     const uint8_t *next = panels->codes + (size_t)(c0 / KVC_QMM_COLUMNS + 4) * panel_codes;
     int64_t r0 = 0;
-    for (; nrows - r0 >= TILE_ROWS; r0 += t.groups * TILE_ROWS) {
+    for (; r0 < nrows; r0 += t.groups * t.height) {
+      const int64_t left = nrows - r0;
+      if (left < t.height) /* the last rows: tiles of fewer rows */
+        configure(&t, (int)left);
       t.next = r0 == 0 ? next : NULL;
-      t.groups = nrows - r0 >= 2 * TILE_ROWS ? 2 : 1;
+      t.groups = left >= 2 * t.height ? 2 : 1;
       t.rows = rows + r0;
-      if (!rows_fit(t.rows, t.groups * TILE_ROWS, &t.stride))
+      if (!rows_fit(t.rows, t.groups * t.height, &t.stride))
         break;
       tile_block(&t, c0, n1, y + r0 * ldy, ldy);
     }
+    if (t.height != height) /* the next pair starts at row 0 again */
+      configure(&t, height);
     const int64_t c1 = c0 + t.pairs * KVC_QMM_PAIR < n1 ? c0 + t.pairs * KVC_QMM_PAIR : n1;
     if (r0 < nrows)
       kvc__qmm_avx512(w, panels, rows + r0, nrows - r0, c0, c1, y + r0 * ldy, ldy);

@@ -56,63 +56,122 @@ static inline __m512i one_row(const kvc__qweights *w, const uint8_t *c, size_t p
   return _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
 }
 
+/* Where a pair of panels and its columns' scales and zero points start. */
+typedef struct pair {
+  const uint8_t *codes, *zeros;
+  size_t first, panel_codes, panel_cells, per_block;
+} pair;
+
+/* NR rows (2..8) of one pair: every block's exact sums, then step 3, into y. Called with a
+ * constant NR, so that the sums and results stay in registers: with a variable count GCC kept
+ * them on the stack, a load and a store around every two vpdpbusd (PERFORMANCE.md #62). */
+static inline void rows_of_pair(const kvc__qweights *w, const kvc__qpanels *panels, const pair *pr,
+                                const kvc__qrow *rows, const int NR, int64_t c0, int64_t n1,
+                                float *y, int64_t ldy, int prefetch) {
+  const __m512i low4 = _mm512_set1_epi8(15);
+  __m512 acc[ZROWS];
+  for (int i = 0; i < NR; i++)
+    acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < w->blocks; b++) {
+    const uint8_t *c = pr->codes + (size_t)b * pr->per_block;
+    if (prefetch) { /* the next pair's same block; later passes find this pair cached */
+      kvc__qmm_prefetch(c, 2 * pr->panel_codes, pr->per_block);
+      kvc__qmm_prefetch(c, 3 * pr->panel_codes, pr->per_block);
+    }
+    const __m512i zp = kvc__qmm_zeros16(pr->zeros + b * KVC_QMM_COLUMNS, pr->panel_cells);
+    const int8_t *q[ZROWS];
+    __m512i sum[ZROWS];
+    for (int i = 0; i < NR; i++) { /* each sum starts at its zero-point correction */
+      q[i] = rows[i].q + b * w->block;
+      sum[i] = kvc__qmm_zero_correction16(zp, rows[i].sum[b * rows[i].step]);
+    }
+    if (w->bits == 4)
+      for (int g = 0; g < w->block; g += 8, c += 32) {
+        const __m512i raw = kvc__qmm_pair_load(c, c + pr->panel_codes);
+        const __m512i lo = _mm512_and_si512(raw, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        for (int i = 0; i < NR; i++) {
+          sum[i] = _mm512_dpbusd_epi32(sum[i], lo, broadcast4_512(q[i] + g));
+          sum[i] = _mm512_dpbusd_epi32(sum[i], hi, broadcast4_512(q[i] + g + 4));
+        }
+      }
+    else
+      for (int g = 0; g < w->block; g += 4, c += 32) {
+        const __m512i codes8 = kvc__qmm_pair_load(c, c + pr->panel_codes);
+        for (int i = 0; i < NR; i++)
+          sum[i] = _mm512_dpbusd_epi32(sum[i], codes8, broadcast4_512(q[i] + g));
+      }
+    const __m512 sw =
+        kvc__qmm_scales16(panels, pr->first + (size_t)b * KVC_QMM_COLUMNS, pr->panel_cells);
+    for (int i = 0; i < NR; i++) /* sum is d already */
+      acc[i] = kvc__qmm_scale_add16(acc[i], sum[i], sw, rows[i].scale[b * rows[i].step]);
+  }
+  for (int i = 0; i < NR; i++)
+    kvc__qmm_store16(y + i * ldy, acc[i], c0, n1);
+}
+
+/* One row of one pair: a decode step, its sums in four independent chains (one_row). */
+static void row_of_pair(const kvc__qweights *w, const kvc__qpanels *panels, const pair *pr,
+                        const kvc__qrow *row, int64_t c0, int64_t n1, float *y, int prefetch) {
+  const __m512i low4 = _mm512_set1_epi8(15);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t b = 0; b < w->blocks; b++) {
+    const uint8_t *c = pr->codes + (size_t)b * pr->per_block;
+    if (prefetch) {
+      kvc__qmm_prefetch(c, 2 * pr->panel_codes, pr->per_block);
+      kvc__qmm_prefetch(c, 3 * pr->panel_codes, pr->per_block);
+    }
+    const __m512i sum = one_row(w, c, pr->panel_codes, row->q + b * w->block, low4);
+    const __m512i zp = kvc__qmm_zeros16(pr->zeros + b * KVC_QMM_COLUMNS, pr->panel_cells);
+    const __m512 sw =
+        kvc__qmm_scales16(panels, pr->first + (size_t)b * KVC_QMM_COLUMNS, pr->panel_cells);
+    acc = kvc__qmm_step3_16(acc, sum, zp, sw, row->scale[b * row->step], row->sum[b * row->step]);
+  }
+  kvc__qmm_store16(y, acc, c0, n1);
+}
+
 void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                      int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
-  const size_t per_block = (size_t)w->block * (size_t)w->bits;
-  const size_t panel_codes = (size_t)w->blocks * per_block, panel_cells = (size_t)w->blocks * 8;
-  const __m512i low4 = _mm512_set1_epi8(15);
+  pair pr = {.per_block = (size_t)w->block * (size_t)w->bits,
+             .panel_cells = (size_t)w->blocks * KVC_QMM_COLUMNS};
+  pr.panel_codes = (size_t)w->blocks * pr.per_block;
   int64_t c0 = n0;
   for (; n1 - c0 > KVC_QMM_COLUMNS;
        c0 += KVC_QMM_PAIR) { /* the second panel has a column in range */
     const int64_t p = c0 / KVC_QMM_COLUMNS;
-    const uint8_t *codes = panels->codes + (size_t)p * panel_codes;
-    const size_t first = (size_t)p * panel_cells; /* the first panel's scales */
-    const uint8_t *zeros = panels->zero_points + (size_t)p * panel_cells;
+    pr.codes = panels->codes + (size_t)p * pr.panel_codes;
+    pr.first = (size_t)p * pr.panel_cells; /* the first panel's scales */
+    pr.zeros = panels->zero_points + pr.first;
     for (int64_t r0 = 0; r0 < nrows; r0 += ZROWS) {
-      const int nr = nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS;
-      __m512 acc[ZROWS];
-      for (int i = 0; i < ZROWS; i++)
-        acc[i] = _mm512_setzero_ps();
-      for (int64_t b = 0; b < w->blocks; b++) {
-        const uint8_t *c = codes + (size_t)b * per_block;
-        __m512i sum[ZROWS];
-        for (int i = 0; i < ZROWS; i++)
-          sum[i] = _mm512_setzero_si512();
-        if (r0 == 0) { /* the next pair's same block; later passes find this pair cached */
-          kvc__qmm_prefetch(c, 2 * panel_codes, per_block);
-          kvc__qmm_prefetch(c, 3 * panel_codes, per_block);
-        }
-        if (nr == 1) /* a decode step: independent sums, so the multiplies overlap */
-          sum[0] = one_row(w, c, panel_codes, rows[r0].q + b * w->block, low4);
-        else if (w->bits == 4)
-          for (int g = 0; g < w->block; g += 8, c += 32) {
-            const __m512i raw = kvc__qmm_pair_load(c, c + panel_codes);
-            const __m512i lo = _mm512_and_si512(raw, low4);
-            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-            for (int i = 0; i < nr; i++) {
-              const int8_t *q = rows[r0 + i].q + b * w->block + g;
-              sum[i] = _mm512_dpbusd_epi32(sum[i], lo, broadcast4_512(q));
-              sum[i] = _mm512_dpbusd_epi32(sum[i], hi, broadcast4_512(q + 4));
-            }
-          }
-        else
-          for (int g = 0; g < w->block; g += 4, c += 32) {
-            const __m512i codes8 = kvc__qmm_pair_load(c, c + panel_codes);
-            for (int i = 0; i < nr; i++)
-              sum[i] = _mm512_dpbusd_epi32(sum[i], codes8,
-                                           broadcast4_512(rows[r0 + i].q + b * w->block + g));
-          }
-        const __m512i zp = kvc__qmm_zeros16(zeros + b * KVC_QMM_COLUMNS, panel_cells);
-        const __m512 sw =
-            kvc__qmm_scales16(panels, first + (size_t)b * KVC_QMM_COLUMNS, panel_cells);
-        for (int i = 0; i < nr; i++) {
-          const kvc__qrow *row = &rows[r0 + i];
-          acc[i] = kvc__qmm_step3_16(acc[i], sum[i], zp, sw, row->scale[b * row->step],
-                                     row->sum[b * row->step]);
-        }
+      const kvc__qrow *r = rows + r0;
+      float *yr = y + r0 * ldy;
+      const int first = r0 == 0;
+      switch (nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS) {
+      case 1:
+        row_of_pair(w, panels, &pr, r, c0, n1, yr, first);
+        break;
+      case 2:
+        rows_of_pair(w, panels, &pr, r, 2, c0, n1, yr, ldy, first);
+        break;
+      case 3:
+        rows_of_pair(w, panels, &pr, r, 3, c0, n1, yr, ldy, first);
+        break;
+      case 4:
+        rows_of_pair(w, panels, &pr, r, 4, c0, n1, yr, ldy, first);
+        break;
+      case 5:
+        rows_of_pair(w, panels, &pr, r, 5, c0, n1, yr, ldy, first);
+        break;
+      case 6:
+        rows_of_pair(w, panels, &pr, r, 6, c0, n1, yr, ldy, first);
+        break;
+      case 7:
+        rows_of_pair(w, panels, &pr, r, 7, c0, n1, yr, ldy, first);
+        break;
+      default:
+        rows_of_pair(w, panels, &pr, r, 8, c0, n1, yr, ldy, first);
+        break;
       }
-      for (int i = 0; i < nr; i++)
-        kvc__qmm_store16(y + (r0 + i) * ldy, acc[i], c0, n1);
     }
   }
   if (c0 < n1)

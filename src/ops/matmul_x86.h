@@ -49,69 +49,108 @@ static inline __m256i broadcast4(const int8_t *q) {
   return _mm256_set1_epi32(v);
 }
 
-void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
-                  int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+/* NR rows (1..ROWS) of one panel at column c0: every block's exact sums, then step 3, into y.
+ * Called with a constant NR, so that the sums and results stay in registers (with a variable
+ * count they went to the stack, a load and a store around every dot product: #62). */
+static inline void panel_rows(const kvc__qweights *w, const kvc__qpanels *panels,
+                              const kvc__qrow *rows, const int NR, int64_t c0, int64_t n1, float *y,
+                              int64_t ldy, int prefetch) {
   const size_t per_block = (size_t)w->block * (size_t)w->bits;
   const size_t panel_codes = (size_t)w->blocks * per_block;
+  const int64_t p = c0 / KVC_QMM_COLUMNS;
+  const uint8_t *codes = panels->codes + (size_t)(p * w->blocks) * per_block;
+  const size_t first = (size_t)(p * w->blocks) * KVC_QMM_COLUMNS; /* the panel's scales */
+  const uint8_t *zeros = panels->zero_points + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
   const __m256i low4 = _mm256_set1_epi8(15);
   const __m256i bias = _mm256_set1_epi32(w->bits == 8 ? KVC_QMM_BIAS8 : 0);
-  for (int64_t c0 = n0; c0 < n1; c0 += KVC_QMM_COLUMNS) {
-    const int64_t p = c0 / KVC_QMM_COLUMNS;
-    const uint8_t *codes = panels->codes + (size_t)(p * w->blocks) * per_block;
-    const size_t first = (size_t)(p * w->blocks) * KVC_QMM_COLUMNS; /* the panel's scales */
-    const uint8_t *zeros = panels->zero_points + (size_t)(p * w->blocks) * KVC_QMM_COLUMNS;
-    for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) { /* the unpacked codes serve ROWS rows */
-      const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
-      __m256 acc[ROWS];
-      for (int i = 0; i < ROWS; i++)
-        acc[i] = _mm256_setzero_ps();
-      for (int64_t b = 0; b < w->blocks; b++) {
-        const uint8_t *c = codes + (size_t)b * per_block;
-        if (r0 == 0) /* later passes over the panel find it cached */
-          kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
-        __m256i sum[ROWS];
-        for (int i = 0; i < ROWS; i++)
-          sum[i] = _mm256_setzero_si256();
-        if (w->bits == 4)
-          for (int g = 0; g < w->block; g += 8, c += 32) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i *)c);
-            const __m256i lo = _mm256_and_si256(raw, low4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-            for (int i = 0; i < nr; i++) {
-              const int8_t *q = rows[r0 + i].q + b * w->block + g;
-              sum[i] = KVC_QMM_DOT4(sum[i], lo, broadcast4(q));
-              sum[i] = KVC_QMM_DOT4(sum[i], hi, broadcast4(q + 4));
-            }
-          }
-        else
-          for (int g = 0; g < w->block; g += 4, c += 32) {
-            const __m256i codes8 = _mm256_loadu_si256((const __m256i *)c);
-            for (int i = 0; i < nr; i++)
-              sum[i] = KVC_QMM_DOT8(sum[i], codes8, broadcast4(rows[r0 + i].q + b * w->block + g));
-          }
-        const __m256i zp = _mm256_sub_epi32(
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + b * KVC_QMM_COLUMNS))),
-            bias);
-        const __m256 sw = kvc__qmm_scales8(panels, first + (size_t)b * KVC_QMM_COLUMNS);
-        for (int i = 0; i < nr; i++) {
-          const kvc__qrow *row = &rows[r0 + i];
-          /* zero point x the row's code sum: |sum| <= 127 x 256 and |zero point| <= 255 fit
-           * 16 bits, so vpmaddwd (low halves multiplied, high halves 0 x 0) gives the exact
-           * 32-bit product, without vpmulld's two micro-ops on the dot products' port */
-          const __m256i d = _mm256_sub_epi32(
-              sum[i], _mm256_madd_epi16(zp, _mm256_set1_epi32(row->sum[b * row->step] & 0xffff)));
-          const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b * row->step]), sw);
-          acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_cvtepi32_ps(d), scale));
+  __m256 acc[ROWS];
+  for (int i = 0; i < NR; i++)
+    acc[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < w->blocks; b++) {
+    const uint8_t *c = codes + (size_t)b * per_block;
+    if (prefetch)                                   /* later passes over the panel find it cached */
+      kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
+    const int8_t *q[ROWS];
+    __m256i sum[ROWS];
+    for (int i = 0; i < NR; i++) {
+      q[i] = rows[i].q + b * w->block;
+      sum[i] = _mm256_setzero_si256();
+    }
+    if (w->bits == 4)
+      for (int g = 0; g < w->block; g += 8, c += 32) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)c);
+        const __m256i lo = _mm256_and_si256(raw, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+        for (int i = 0; i < NR; i++) {
+          sum[i] = KVC_QMM_DOT4(sum[i], lo, broadcast4(q[i] + g));
+          sum[i] = KVC_QMM_DOT4(sum[i], hi, broadcast4(q[i] + g + 4));
         }
       }
-      for (int i = 0; i < nr; i++) {
-        float out[KVC_QMM_COLUMNS];
-        _mm256_storeu_ps(out, acc[i]);
-        for (int j = 0; j < KVC_QMM_COLUMNS && c0 + j < n1; j++)
-          y[(r0 + i) * ldy + c0 + j] = out[j];
+    else
+      for (int g = 0; g < w->block; g += 4, c += 32) {
+        const __m256i codes8 = _mm256_loadu_si256((const __m256i *)c);
+        for (int i = 0; i < NR; i++)
+          sum[i] = KVC_QMM_DOT8(sum[i], codes8, broadcast4(q[i] + g));
       }
+    const __m256i zp = _mm256_sub_epi32(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + b * KVC_QMM_COLUMNS))),
+        bias);
+    const __m256 sw = kvc__qmm_scales8(panels, first + (size_t)b * KVC_QMM_COLUMNS);
+    for (int i = 0; i < NR; i++) {
+      const kvc__qrow *row = &rows[i];
+      /* zero point x the row's code sum: |sum| <= 127 x 256 and |zero point| <= 255 fit
+       * 16 bits, so vpmaddwd (low halves multiplied, high halves 0 x 0) gives the exact
+       * 32-bit product, without vpmulld's two micro-ops on the dot products' port */
+      const __m256i d = _mm256_sub_epi32(
+          sum[i], _mm256_madd_epi16(zp, _mm256_set1_epi32(row->sum[b * row->step] & 0xffff)));
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(row->scale[b * row->step]), sw);
+      acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_cvtepi32_ps(d), scale));
     }
   }
+  for (int i = 0; i < NR; i++) {
+    float out[KVC_QMM_COLUMNS];
+    _mm256_storeu_ps(out, acc[i]);
+    for (int j = 0; j < KVC_QMM_COLUMNS && c0 + j < n1; j++)
+      y[i * ldy + c0 + j] = out[j];
+  }
+}
+
+void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
+                  int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
+  for (int64_t c0 = n0; c0 < n1; c0 += KVC_QMM_COLUMNS)
+    for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) { /* the unpacked codes serve ROWS rows */
+      const kvc__qrow *r = rows + r0;
+      float *yr = y + r0 * ldy;
+      const int first = r0 == 0;
+      switch (nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS) {
+      case 1:
+        panel_rows(w, panels, r, 1, c0, n1, yr, ldy, first);
+        break;
+      case 2:
+        panel_rows(w, panels, r, 2, c0, n1, yr, ldy, first);
+        break;
+      case 3:
+        panel_rows(w, panels, r, 3, c0, n1, yr, ldy, first);
+        break;
+#if KVC_QMM_ROWS > 4
+      case 4:
+        panel_rows(w, panels, r, 4, c0, n1, yr, ldy, first);
+        break;
+      case 5:
+        panel_rows(w, panels, r, 5, c0, n1, yr, ldy, first);
+        break;
+      case 6:
+        panel_rows(w, panels, r, 6, c0, n1, yr, ldy, first);
+        break;
+      case 7:
+        panel_rows(w, panels, r, 7, c0, n1, yr, ldy, first);
+        break;
+#endif
+      default:
+        panel_rows(w, panels, r, ROWS, c0, n1, yr, ldy, first);
+        break;
+      }
+    }
 }
 #endif
 

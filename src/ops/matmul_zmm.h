@@ -47,6 +47,13 @@ static inline __m512 kvc__qmm_step3_16(__m512 acc, __m512i sums, __m512i zp, __m
   return kvc__qmm_scale_add16(acc, d, sw, sa);
 }
 
+/* - zero point x row_sum in each column (vpmaddwd, as in step3_16; -row_sum fits 16 bits too):
+ * a block's sums started here and added the products to are d itself, one subtraction fewer
+ * a row and block. */
+static inline __m512i kvc__qmm_zero_correction16(__m512i zp, int32_t row_sum) {
+  return _mm512_madd_epi16(zp, _mm512_set1_epi32(-row_sum & 0xffff));
+}
+
 /* Row `row`'s 16 results of the pair at column c0 into y, those below n1. */
 static inline void kvc__qmm_store16(float *y, __m512 acc, int64_t c0, int64_t n1) {
   if (n1 - c0 >= KVC_QMM_PAIR) {
