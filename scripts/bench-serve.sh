@@ -4,8 +4,9 @@
 # completions (32-token prompts of random ids, 128 tokens each, greedy, ignore_eos), and the
 # prompt-prefix reuse (a shared 200-token prefix against a new one). The models: make run's
 # default model (build/model, given a tokenizer of its 1000 ids: "t0" ... "t999") and the 243 M
-# reference, 4-bit (build/scale/llama-243m-q4, which make bench-scale builds, given Llama 2's
-# tokenizer: its 32000 ids). Prints a markdown table; the JSON goes to build/bench-serve.json.
+# reference, float32 and 4-bit (build/scale/llama-243m and llama-243m-q4, which make
+# bench-scale builds, given Llama 2's tokenizer: its 32000 ids). Prints a markdown table; the
+# JSON goes to build/bench-serve.json.
 #   scripts/bench-serve.sh [KVCACHE]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -d "$root/build/model" ] || "$kvcache" build-model -o "$root/build/model" --attention gqa >/dev/null
-[ -d "$root/build/scale/llama-243m-q4" ] ||
-  { echo "bench-serve: build/scale/llama-243m-q4 is missing: run make bench-scale first" >&2; exit 1; }
+for m in llama-243m llama-243m-q4; do
+  [ -d "$root/build/scale/$m" ] ||
+    { echo "bench-serve: build/scale/$m is missing: run make bench-scale first" >&2; exit 1; }
+done
 
 # a model directory of links to the model's files, and a tokenizer of its own
 with_tokenizer() { # MODEL_DIR NAME TOKENIZER_JSON
@@ -33,14 +36,17 @@ import json, sys
 vocab = {f"t{i}": i for i in range(1000)}
 json.dump({"model": {"type": "BPE", "vocab": vocab, "merges": []}}, open(sys.argv[1], "w"))' "$work/t1000.json"
 with_tokenizer "$root/build/model" default "$work/t1000.json"
-with_tokenizer "$root/build/scale/llama-243m-q4" llama-243m-q4 "$tokenizers/llama2/tokenizer.json"
+for m in llama-243m llama-243m-q4; do
+  with_tokenizer "$root/build/scale/$m" $m "$tokenizers/llama2/tokenizer.json"
+done
 
 cat >"$work/rows.py" <<'PY'
 import json, sys
 name, r = sys.argv[1], json.loads(sys.argv[2])
+one = r["levels"][0]["tokens_per_s"]
 for l in r["levels"]:
-    print("| %s | %d | %.0f | %.0f | %.1f ms | %.1f ms |" % (name, l["clients"], l["tokens_per_s"],
-          l["per_stream_tokens_per_s"], l["ttft_p50_ms"], l["ttft_p99_ms"]))
+    print("| %s | %d | %.0f | %.2fx | %.0f | %.1f ms | %.1f ms |" % (name, l["clients"], l["tokens_per_s"],
+          l["tokens_per_s"] / one, l["per_stream_tokens_per_s"], l["ttft_p50_ms"], l["ttft_p99_ms"]))
 PY
 cat >"$work/prefix.py" <<'PY'
 import json, sys
@@ -49,10 +55,10 @@ p = r["load"]["prefix"]
 print("| %s | %d tokens | %.1f ms | %.1f ms | %.1fx |" % (r["model"], p["cached_tokens"], p["ttft_reused_ms"],
       p["ttft_fresh_ms"], p["ttft_fresh_ms"] / p["ttft_reused_ms"]))
 PY
-echo "| model | clients | tokens/s, all | tokens/s, each stream | first token p50 | p99 |"
-echo "|---|---|---|---|---|---|"
+echo "| model | clients | tokens/s, all | vs 1 client | tokens/s, each stream | first token p50 | p99 |"
+echo "|---|---|---|---|---|---|---|"
 results=()
-for name in default llama-243m-q4; do
+for name in default llama-243m llama-243m-q4; do
   "$kvcache" serve -m "$work/$name" --port 0 --parallel 16 --max-tokens 256 2>"$work/$name.err" &
   server=$!
   for _ in $(seq 600); do grep -q "ready" "$work/$name.err" && break; sleep 0.1; done

@@ -190,6 +190,26 @@ static void non_finite_logits(void **state) {
     assert_int_equal(draw(k10, logits), 13);
   kvc_sampler_free(k10);
 
+  /* greedy over a long vocabulary (the argmax runs in lanes of 32, then a tail): the lowest id
+   * of the largest, NaNs anywhere skipped, against a plain scan */
+  enum { LONG = 1000 };
+  float many[LONG];
+  kvc_sampler *long_greedy = make(0, 0, 1, 0, LONG);
+  for (int round = 0; round < 200; round++) {
+    for (int i = 0; i < LONG; i++)
+      many[i] = (float)((i * 7919 + round * 104729) % 613) - 300.0f;
+    for (int i = round % 7; i < LONG; i += 11 + round % 5)
+      many[i] = NAN;
+    if (round % 3 == 0)
+      many[LONG - 1 - round % 40] = 1000.0f; /* in the tail, or the last lanes */
+    int32_t want = -1;
+    for (int i = 0; i < LONG; i++)
+      if (many[i] == many[i] && (want < 0 || many[i] > many[want]))
+        want = i;
+    assert_int_equal(draw(long_greedy, many), want);
+  }
+  kvc_sampler_free(long_greedy);
+
   /* nothing choosable: every logit NaN or -inf */
   for (int i = 0; i < V; i++)
     logits[i] = i % 2 ? NAN : -INFINITY;

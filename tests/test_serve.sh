@@ -132,7 +132,8 @@ grep -q "stopped" "$tmp/serve.err" || fail "SIGTERM: $(cat "$tmp/serve.err")"
 # 32 streaming clients against 8 slots (24 queued at first), prompts of 1 to 60 tokens, 6 of
 # them going away after their second chunk: every stream that completes equals the same
 # request run alone; the cancelled free their slots (the metrics say 6 cancelled, no slot
-# busy, no queue); every id answered once.
+# busy, no queue); every id answered once. Then a long stream with others joining and leaving
+# around it: the steps span no more slots than they run sequences.
 "$kvcache" serve -m "$tmp/m" --port 0 --parallel 8 --chunk 16 2>"$tmp/serve8.err" &
 server=$!
 for _ in $(seq 100); do grep -q "ready" "$tmp/serve8.err" && break; sleep 0.1; done
@@ -210,6 +211,27 @@ check("cancelled counted", new RegExp(`kvcache_requests_cancelled_total ${aborte
 check("answered", new RegExp(`kvcache_requests_total\\{status="200"\\} ${67 + polls}\n`).test(metrics), metrics);
 check("prefixes reused", /kvcache_prefix_cache_hits_total [1-9]/.test(metrics), metrics);
 console.log(`32 streams on 8 slots: ${32 - aborted} equal their solo runs, ${aborted} cancelled and freed: ok`);
+// running sequences side by side: with every slot holding an idle sequence from above, a long
+// stream A runs while B comes and goes and C comes after it (its slot is B's): each step's
+// run spans as many slots as it runs sequences
+const counter = (text, name) => +text.match(new RegExp(`^${name} (\\d+)$`, "m"))[1];
+const before = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const controller = new AbortController();
+const long = await client.completions.create({ model: "m", prompt: "Zebras graze on the plain", max_tokens: 900,
+  ignore_eos: true, temperature: 0, stream: true }, { signal: controller.signal });
+const reader = long[Symbol.asyncIterator]();
+await reader.next();
+await client.completions.create({ model: "m", prompt: "Yaks climb", max_tokens: 3, temperature: 0 });
+const c = await client.completions.create({ model: "m", prompt: "Voles dig tunnels under the snow", max_tokens: 20,
+  ignore_eos: true, temperature: 0 });
+const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+const a = await reader.next();
+check("the long stream ran throughout", !a.done && c.usage.completion_tokens === 20, JSON.stringify(a));
+controller.abort();
+const rows = counter(after, "kvcache_step_rows_total") - counter(before, "kvcache_step_rows_total");
+const runs = counter(after, "kvcache_step_sequences_total") - counter(before, "kvcache_step_sequences_total");
+check("running sequences side by side", runs > 20 && rows === runs, `${rows} slots spanned for ${runs} sequences`);
+console.log(`A, B and C: ${runs} sequences in steps spanning ${rows} slots: ok`);
 JS
 ln -sf "$node_path" "$tmp/node_modules"
 node "$tmp/load.mjs" "$port" || fail "32 clients on 8 slots"
