@@ -92,12 +92,14 @@ static kvc_status run_prompts(kvc_ctx *c, const int32_t *slots, const int32_t *n
     lo = slots[i] < lo ? slots[i] : lo;
     hi = slots[i] > hi ? slots[i] : hi;
   }
-  if (!s && !prompts_together(c, group, end, k, lo, hi)) {
+  if (s)
+    return s;
+  if (!prompts_together(c, group, end, k, lo, hi)) {
     for (int32_t i = 0; i < k && !s; i++)
       s = run_alone(c, group[i], end[i] - c->lens[group[i]], NULL, NULL);
     return s;
   }
-  const int32_t limit = c->chunk / (hi - lo + 1);
+  const int32_t limit = c->chunk / (hi - lo + 1); /* prompts_together: at least 1 */
   while (!s) {
     int32_t chunk = 0;
     for (int32_t i = 0; i < k; i++)
