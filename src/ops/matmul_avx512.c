@@ -62,9 +62,10 @@ typedef struct pair {
   size_t first, panel_codes, panel_cells, per_block;
 } pair;
 
-/* NR rows (2..8) of one pair: every block's exact sums, then step 3, into y. Called with a
+/* NR rows (1..8) of one pair: every block's exact sums, then step 3, into y. Called with a
  * constant NR, so that the sums and results stay in registers: with a variable count GCC kept
- * them on the stack, a load and a store around every two vpdpbusd (PERFORMANCE.md #62). */
+ * them on the stack, a load and a store around every two vpdpbusd (PERFORMANCE.md #62). One
+ * row (a decode step) takes its sums in four independent chains (one_row). */
 static inline void rows_of_pair(const kvc__qweights *w, const kvc__qpanels *panels, const pair *pr,
                                 const kvc__qrow *rows, const int NR, int64_t c0, int64_t n1,
                                 float *y, int64_t ldy, int prefetch) {
@@ -85,7 +86,9 @@ static inline void rows_of_pair(const kvc__qweights *w, const kvc__qpanels *pane
       q[i] = rows[i].q + b * w->block;
       sum[i] = kvc__qmm_zero_correction16(zp, rows[i].sum[b * rows[i].step]);
     }
-    if (w->bits == 4)
+    if (NR == 1)
+      sum[0] = _mm512_add_epi32(sum[0], one_row(w, c, pr->panel_codes, q[0], low4));
+    else if (w->bits == 4)
       for (int g = 0; g < w->block; g += 8, c += 32) {
         const __m512i raw = kvc__qmm_pair_load(c, c + pr->panel_codes);
         const __m512i lo = _mm512_and_si512(raw, low4);
@@ -110,26 +113,6 @@ static inline void rows_of_pair(const kvc__qweights *w, const kvc__qpanels *pane
     kvc__qmm_store16(y + i * ldy, acc[i], c0, n1);
 }
 
-/* One row of one pair: a decode step, its sums in four independent chains (one_row). */
-static void row_of_pair(const kvc__qweights *w, const kvc__qpanels *panels, const pair *pr,
-                        const kvc__qrow *row, int64_t c0, int64_t n1, float *y, int prefetch) {
-  const __m512i low4 = _mm512_set1_epi8(15);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t b = 0; b < w->blocks; b++) {
-    const uint8_t *c = pr->codes + (size_t)b * pr->per_block;
-    if (prefetch) {
-      kvc__qmm_prefetch(c, 2 * pr->panel_codes, pr->per_block);
-      kvc__qmm_prefetch(c, 3 * pr->panel_codes, pr->per_block);
-    }
-    const __m512i sum = one_row(w, c, pr->panel_codes, row->q + b * w->block, low4);
-    const __m512i zp = kvc__qmm_zeros16(pr->zeros + b * KVC_QMM_COLUMNS, pr->panel_cells);
-    const __m512 sw =
-        kvc__qmm_scales16(panels, pr->first + (size_t)b * KVC_QMM_COLUMNS, pr->panel_cells);
-    acc = kvc__qmm_step3_16(acc, sum, zp, sw, row->scale[b * row->step], row->sum[b * row->step]);
-  }
-  kvc__qmm_store16(y, acc, c0, n1);
-}
-
 void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const kvc__qrow *rows,
                      int64_t nrows, int64_t n0, int64_t n1, float *y, int64_t ldy) {
   pair pr = {.per_block = (size_t)w->block * (size_t)w->bits,
@@ -148,7 +131,7 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
       const int first = r0 == 0;
       switch (nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS) {
       case 1:
-        row_of_pair(w, panels, &pr, r, c0, n1, yr, first);
+        rows_of_pair(w, panels, &pr, r, 1, c0, n1, yr, ldy, first);
         break;
       case 2:
         rows_of_pair(w, panels, &pr, r, 2, c0, n1, yr, ldy, first);
