@@ -536,9 +536,8 @@ static void failed_runs_roll_back(void **state) {
 /* Appends `n` tokens (pattern `seed`) to each of the k sequences in one call, then checks each
  * against a lone sequence fed the same, and that the call made `runs` runs, `together` of them
  * of several sequences' prompts. */
-static void append_prompts(kvc_model *m, kvc_seq *const *q, kvc_seq *const *oracle,
-                           const int32_t *n, int k, int64_t runs, int64_t together,
-                           const char *what) {
+static void append_prompts(kvc_seq *const *q, kvc_seq *const *oracle, const int32_t *n, int k,
+                           int64_t runs, int64_t together, const char *what) {
   int32_t tokens[4][600];
   kvc_batch_item items[4];
   for (int i = 0; i < k; i++) {
@@ -560,7 +559,6 @@ static void append_prompts(kvc_model *m, kvc_seq *const *q, kvc_seq *const *orac
     assert_int_equal(kvc_seq_len(q[i]), kvc_seq_len(oracle[i]));
     expect_close(kvc_seq_logits(q[i]), kvc_seq_logits(oracle[i]), what, i);
   }
-  (void)m;
 }
 
 /* Several sequences' prompts in one call run together, padded to the longest, where the graph
@@ -582,22 +580,22 @@ static void prompts_run_together_where_it_pays(void **state) {
       oracle[i] = lone(m, info.kv_mode, NULL, 0);
     }
     /* two prompts of 20 and 17 in neighbouring slots: one run for both, then the step */
-    append_prompts(m, q, oracle, (int32_t[]){20, 17}, 2, own ? 2 : 3, own ? 1 : 0, "together");
+    append_prompts(q, oracle, (int32_t[]){20, 17}, 2, own ? 2 : 3, own ? 1 : 0, "together");
     /* three, one of them a single token (it waits for the step) */
-    append_prompts(m, q, oracle, (int32_t[]){6, 1, 9}, 3, own ? 2 : 3, own ? 1 : 0,
+    append_prompts(q, oracle, (int32_t[]){6, 1, 9}, 3, own ? 2 : 3, own ? 1 : 0,
                    "with a decode step");
     /* chunks of 8 tokens over two rows: 12 and 8 prompt tokens in 3 runs of 4 (alone: 8 + 4,
      * and 8) */
     kvc__seq_inject(q[0], 0, 8);
-    append_prompts(m, q, oracle, (int32_t[]){13, 9}, 2, 4, own ? 3 : 0, "in chunks");
+    append_prompts(q, oracle, (int32_t[]){13, 9}, 2, 4, own ? 3 : 0, "in chunks");
     kvc__seq_inject(q[0], 0, info.max_seq_len);
     /* slots 0 and 3 with two idle rows between: 4 x 29 tokens for 58: each alone */
     kvc_seq *ends[2] = {q[0], q[3]}, *end_oracles[2] = {oracle[0], oracle[3]};
-    append_prompts(m, ends, end_oracles, (int32_t[]){30, 30}, 2, 3, 0, "far apart");
+    append_prompts(ends, end_oracles, (int32_t[]){30, 30}, 2, 3, 0, "far apart");
     /* slot 1 left too little room for slot 0's longer prompt as padding: each alone */
     const int32_t room = info.max_seq_len - kvc_seq_len(q[1]) - 3;
-    append_prompts(m, &q[1], &oracle[1], (int32_t[]){room}, 1, 1, 0, "filling slot 1");
-    append_prompts(m, q, oracle, (int32_t[]){10, 3}, 2, 3, 0, "no room");
+    append_prompts(&q[1], &oracle[1], (int32_t[]){room}, 1, 1, 0, "filling slot 1");
+    append_prompts(q, oracle, (int32_t[]){10, 3}, 2, 3, 0, "no room");
     for (int i = 0; i < 4; i++) {
       kvc_seq_free(q[i]);
       kvc_seq_free(oracle[i]);

@@ -281,6 +281,20 @@ static const char *next_token(srv_sched *s, srv_request *r, const char **error) 
   return NULL;
 }
 
+/* A step's metrics: its sequences against the slots its run spanned, and, when it decoded,
+ * each stream's time for the token (ms; negative when it only prefilled). */
+static void step_metrics(srv_sched *s, int32_t n_items, double ms) {
+  int32_t lo = s->slots, hi = -1;
+  for (int32_t i = 0; i < n_items; i++) {
+    const int32_t slot = kvc_seq_slot(s->items[i].seq);
+    lo = slot < lo ? slot : lo;
+    hi = slot > hi ? slot : hi;
+  }
+  srv_metrics_step(s->metrics, n_items, hi - lo + 1);
+  if (ms >= 0)
+    srv_metrics_token_latency(s->metrics, ms);
+}
+
 static void *run(void *arg) {
   srv_sched *s = arg;
   for (;;) {
@@ -346,16 +360,8 @@ static void *run(void *arg) {
         else if (r->phase == SRV_PREFILL && (r->prefilled += s->items[i].n_tokens) == r->n_prompt)
           r->phase = SRV_DECODE; /* its logits are ready: it samples at the next step */
       }
-      if (!st && n_decode)
-        srv_metrics_token_latency(s->metrics, ms);
-      int32_t lo = s->slots, hi = -1;
-      for (int32_t i = 0; i < n_items && !st; i++) {
-        const int32_t slot = kvc_seq_slot(s->items[i].seq);
-        lo = slot < lo ? slot : lo;
-        hi = slot > hi ? slot : hi;
-      }
       if (!st)
-        srv_metrics_step(s->metrics, n_items, hi - lo + 1);
+        step_metrics(s, n_items, n_decode ? ms : -1.0);
     }
     /* leave between steps: the finished give their slots back */
     pthread_mutex_lock(&s->mu);

@@ -235,8 +235,7 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
   tiles t = {.w = w, .panels = panels, .unpacked = {unpacked, unpacked + unpacked_bytes}};
 
   t.step = w->block % 64 == 0 ? 64 : w->block % 32 == 0 ? 32 : 16;
-  const int height = nrows < TILE_ROWS ? (int)nrows : TILE_ROWS; /* of every group but the last */
-  configure(&t, height);
+  configure(&t, TILE_ROWS); /* nrows >= AMX_MIN_ROWS = TILE_ROWS */
   int64_t c0 = n0;
   for (; n1 - c0 > KVC_QMM_COLUMNS;
        c0 += t.pairs * KVC_QMM_PAIR) { /* a pair with a column in range */
@@ -259,8 +258,8 @@ void kvc__qmm_amx(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
         break;
       tile_block(&t, c0, n1, y + r0 * ldy, ldy);
     }
-    if (t.height != height) /* the next pair starts at row 0 again */
-      configure(&t, height);
+    if (t.height != TILE_ROWS) /* the next pair starts at row 0 again */
+      configure(&t, TILE_ROWS);
     const int64_t c1 = c0 + t.pairs * KVC_QMM_PAIR < n1 ? c0 + t.pairs * KVC_QMM_PAIR : n1;
     if (r0 < nrows)
       kvc__qmm_avx512(w, panels, rows + r0, nrows - r0, c0, c1, y + r0 * ldy, ldy);

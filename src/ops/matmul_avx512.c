@@ -129,32 +129,21 @@ void kvc__qmm_avx512(const kvc__qweights *w, const kvc__qpanels *panels, const k
       const kvc__qrow *r = rows + r0;
       float *yr = y + r0 * ldy;
       const int first = r0 == 0;
+      // clang-format off
+      /* one inlined copy of rows_of_pair per row count (#62) */
+#define ROWS_OF_PAIR(n) rows_of_pair(w, panels, &pr, r, n, c0, n1, yr, ldy, first)
       switch (nrows - r0 < ZROWS ? (int)(nrows - r0) : ZROWS) {
-      case 1:
-        rows_of_pair(w, panels, &pr, r, 1, c0, n1, yr, ldy, first);
-        break;
-      case 2:
-        rows_of_pair(w, panels, &pr, r, 2, c0, n1, yr, ldy, first);
-        break;
-      case 3:
-        rows_of_pair(w, panels, &pr, r, 3, c0, n1, yr, ldy, first);
-        break;
-      case 4:
-        rows_of_pair(w, panels, &pr, r, 4, c0, n1, yr, ldy, first);
-        break;
-      case 5:
-        rows_of_pair(w, panels, &pr, r, 5, c0, n1, yr, ldy, first);
-        break;
-      case 6:
-        rows_of_pair(w, panels, &pr, r, 6, c0, n1, yr, ldy, first);
-        break;
-      case 7:
-        rows_of_pair(w, panels, &pr, r, 7, c0, n1, yr, ldy, first);
-        break;
-      default:
-        rows_of_pair(w, panels, &pr, r, 8, c0, n1, yr, ldy, first);
-        break;
+      case 1: ROWS_OF_PAIR(1); break;
+      case 2: ROWS_OF_PAIR(2); break;
+      case 3: ROWS_OF_PAIR(3); break;
+      case 4: ROWS_OF_PAIR(4); break;
+      case 5: ROWS_OF_PAIR(5); break;
+      case 6: ROWS_OF_PAIR(6); break;
+      case 7: ROWS_OF_PAIR(7); break;
+      default: ROWS_OF_PAIR(8); break;
       }
+#undef ROWS_OF_PAIR
+      // clang-format on
     }
   }
   if (c0 < n1)

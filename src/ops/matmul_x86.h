@@ -122,34 +122,23 @@ void KVC_QMM_NAME(const kvc__qweights *w, const kvc__qpanels *panels, const kvc_
       const kvc__qrow *r = rows + r0;
       float *yr = y + r0 * ldy;
       const int first = r0 == 0;
+      // clang-format off
+      /* one inlined copy of panel_rows per row count (#62) */
+#define PANEL_ROWS(n) panel_rows(w, panels, r, n, c0, n1, yr, ldy, first)
       switch (nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS) {
-      case 1:
-        panel_rows(w, panels, r, 1, c0, n1, yr, ldy, first);
-        break;
-      case 2:
-        panel_rows(w, panels, r, 2, c0, n1, yr, ldy, first);
-        break;
-      case 3:
-        panel_rows(w, panels, r, 3, c0, n1, yr, ldy, first);
-        break;
+      case 1: PANEL_ROWS(1); break;
+      case 2: PANEL_ROWS(2); break;
+      case 3: PANEL_ROWS(3); break;
 #if KVC_QMM_ROWS > 4
-      case 4:
-        panel_rows(w, panels, r, 4, c0, n1, yr, ldy, first);
-        break;
-      case 5:
-        panel_rows(w, panels, r, 5, c0, n1, yr, ldy, first);
-        break;
-      case 6:
-        panel_rows(w, panels, r, 6, c0, n1, yr, ldy, first);
-        break;
-      case 7:
-        panel_rows(w, panels, r, 7, c0, n1, yr, ldy, first);
-        break;
+      case 4: PANEL_ROWS(4); break;
+      case 5: PANEL_ROWS(5); break;
+      case 6: PANEL_ROWS(6); break;
+      case 7: PANEL_ROWS(7); break;
 #endif
-      default:
-        panel_rows(w, panels, r, ROWS, c0, n1, yr, ldy, first);
-        break;
+      default: PANEL_ROWS(ROWS); break;
       }
+#undef PANEL_ROWS
+      // clang-format on
     }
 }
 #endif
