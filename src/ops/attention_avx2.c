@@ -78,8 +78,10 @@ static void scores(const float *q, int d, const float *k, int nb, float *out) {
 }
 
 /* o = o * rescale + sum_j p[j] v[j]: 64 columns at a time held in eight registers while
- * the block's value rows stream past (eight independent FMA chains), the rest 8 at a time. */
-static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb) {
+ * the block's value rows stream past (eight independent FMA chains), the rest 8 at a time.
+ * With `ahead`, row j's prefetch goes out as value row j is taken. */
+static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb,
+                       const kvc__attend_ahead *ahead) {
   const __m256 r = _mm256_set1_ps(rescale);
   int i = 0;
   for (; i + 64 <= d; i += 64) {
@@ -87,6 +89,8 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
     for (int c = 0; c < 8; c++)
       acc[c] = _mm256_mul_ps(_mm256_loadu_ps(o + i + 8 * c), r);
     for (int j = 0; j < nb; j++) {
+      if (ahead && i == 0)
+        kvc__attend_prefetch_row(ahead, j);
       const __m256 pj = _mm256_set1_ps(p[j]);
       const float *row = v + (size_t)j * d + i;
       for (int c = 0; c < 8; c++)
@@ -97,6 +101,8 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
   for (; i < d; i += 8) {
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(o + i), r);
+    for (int j = 0; ahead && i == 0 && j < nb; j++) /* head sizes below 64 */
+      kvc__attend_prefetch_row(ahead, j);
     for (int j = 0; j < nb; j++)
       acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + i), acc);
     _mm256_storeu_ps(o + i, acc);
@@ -141,7 +147,7 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
     const int padded = (nb + 7) & ~7;
     const float *kb, *vb;
     kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
-    kvc__attend_prefetch_next(k, v, d, kind, j0, n);
+    const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
     for (int g = 0; g < group; g++) {
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);
@@ -164,7 +170,7 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
       }
       sum[g] = sum[g] * rescale + sum8(total);
       max[g] = new_max;
-      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb);
+      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb, g ? NULL : &ahead);
     }
   }
   for (int g = 0; g < group; g++) {

@@ -1,8 +1,8 @@
 /* attention_avx512.c: the attention kernel with AVX-512F (compiled with -mavx512f -mavx2
- * -mfma; run only where the CPU has them). head_dim is a multiple of 16. Same structure as
- * attention_avx2.c, sixteen floats per vector: scores eight keys at a time (each key's
- * 16-wide sum folded to 8 lanes, then one horizontal-add tree), exp over sixteen scores,
- * the output kept in registers one 16-float column at a time. See attention_kernel.h. */
+ * -mfma; run only where the CPU has them). head_dim is a multiple of 16. A block's 32 scores
+ * of a head are two vectors (sixteen keys' sums reduced by one transposing tree), kept in
+ * registers through the max and exp; then the value rows are taken once for up to four heads,
+ * whose 64-column slices of the output stay in registers. See attention_kernel.h. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -11,20 +11,25 @@
 #include "attention_kernel.h"
 #include "q8.h"
 
-static inline __m256 fold(__m512 a) {
-  return _mm256_add_ps(_mm512_castps512_ps256(a),
-                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
-}
-
-/* Lane j of the result: the sum of the sixteen lanes of a[j]. */
-static inline __m256 sum8x16(const __m512 a[8]) {
-  const __m256 s01 = _mm256_hadd_ps(fold(a[0]), fold(a[1]));
-  const __m256 s23 = _mm256_hadd_ps(fold(a[2]), fold(a[3]));
-  const __m256 s45 = _mm256_hadd_ps(fold(a[4]), fold(a[5]));
-  const __m256 s67 = _mm256_hadd_ps(fold(a[6]), fold(a[7]));
-  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
-  return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
-                       _mm256_permute2f128_ps(s0123, s4567, 0x31));
+/* Lane j of the result: the sum of the sixteen lanes of a[j]. A transposing tree: pairs of
+ * vectors interleaved and added (sixteen to eight, then four, each 128-bit lane holding
+ * partial sums of four keys), then the 128-bit lanes of pairs gathered and added twice. */
+static inline __m512 sum16x16(const __m512 a[16]) {
+  __m512 b[8], c[4];
+  for (int i = 0; i < 8; i++)
+    b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                         _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 4; i++) {
+    const __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+    c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  const __m512 d0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 d1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 static inline __m512 exp16(__m512 x) {
@@ -43,61 +48,97 @@ static inline __m512 exp16(__m512 x) {
   return _mm512_scalef_ps(y, t); /* y * 2^t */
 }
 
-/* scores[j] = q . k[j] for j < nb */
-static void scores(const float *q, int d, const float *k, int nb, float *out) {
-  int j = 0;
-  for (; j + 8 <= nb; j += 8) {
-    __m512 acc[8];
-    for (int r = 0; r < 8; r++)
-      acc[r] = _mm512_setzero_ps();
-    for (int i = 0; i < d; i += 16) {
-      const __m512 qi = _mm512_loadu_ps(q + i);
-      for (int r = 0; r < 8; r++)
-        acc[r] = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k + (size_t)(j + r) * d + i), acc[r]);
-    }
-    _mm256_storeu_ps(out + j, sum8x16(acc));
+/* Lane j: q . k[j] for j < count (<= 16), 0 past it. */
+static inline __m512 scores16(const float *q, int d, const float *k, int count) {
+  __m512 acc[16];
+  for (int r = 0; r < 16; r++)
+    acc[r] = _mm512_setzero_ps();
+  for (int i = 0; i < d; i += 16) {
+    const __m512 qi = _mm512_loadu_ps(q + i);
+    for (int r = 0; r < 16; r++)
+      if (r < count)
+        acc[r] = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k + (size_t)r * d + i), acc[r]);
   }
-  for (; j < nb; j++) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < d; i += 16)
-      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k + (size_t)j * d + i), acc);
-    out[j] = _mm512_reduce_add_ps(acc);
+  return sum16x16(acc);
+}
+
+/* A block's scores of one head: keys 0-15 in s[0], 16-31 in s[1] (0 past nb). Head size 64
+ * (the common one) a constant: the sixteen rows' offsets fold into the loads. */
+static inline void block_scores(const float *q, int d, const float *k, int nb, __m512 s[2]) {
+  if (nb == KVC_ATTN_BLOCK && d == 64) {
+    s[0] = scores16(q, 64, k, 16);
+    s[1] = scores16(q, 64, k + 16 * 64, 16);
+  } else if (nb == KVC_ATTN_BLOCK) {
+    s[0] = scores16(q, d, k, 16);
+    s[1] = scores16(q, d, k + (size_t)16 * d, 16);
+  } else {
+    s[0] = scores16(q, d, k, nb < 16 ? nb : 16);
+    s[1] = nb > 16 ? scores16(q, d, k + (size_t)16 * d, nb - 16) : _mm512_setzero_ps();
   }
 }
 
-/* o = o * rescale + sum_j p[j] v[j]: 64 columns at a time in four registers, two keys in
- * flight (eight independent FMA chains), the rest 16 at a time. */
-static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb) {
-  const __m512 r = _mm512_set1_ps(rescale);
+/* out[h] = out[h] * rescale[h] + sum_j p[h][j] v[j] for h < heads (1 to 4, a constant where
+ * inlined): 64 columns of every head in registers, each value row loaded once for all of
+ * them; one head splits its keys in even and odd (eight FMA chains in flight either way).
+ * With `ahead`, row j's prefetch goes out as value row j is taken. */
+static inline void accumulate(float *out, int heads, int d, const float *rescale,
+                              const float (*p)[KVC_ATTN_BLOCK], const float *v, int nb,
+                              const kvc__attend_ahead *ahead) {
+  const int split = heads == 1;
   int i = 0;
   for (; i + 64 <= d; i += 64) {
-    __m512 even[4], odd[4];
-    for (int c = 0; c < 4; c++) {
-      even[c] = _mm512_mul_ps(_mm512_loadu_ps(o + i + 16 * c), r);
+    __m512 acc[4][4], odd[4];
+    for (int h = 0; h < heads; h++)
+      for (int c = 0; c < 4; c++)
+        acc[h][c] = _mm512_mul_ps(_mm512_loadu_ps(out + (size_t)h * d + i + 16 * c),
+                                  _mm512_set1_ps(rescale[h]));
+    for (int c = 0; c < 4; c++)
       odd[c] = _mm512_setzero_ps();
-    }
     int j = 0;
-    for (; j + 2 <= nb; j += 2) {
-      const __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
-      const float *row0 = v + (size_t)j * d + i, *row1 = row0 + d;
+    for (; split && j + 2 <= nb; j += 2) {
+      const float *row = v + (size_t)j * d + i;
+      if (ahead && i == 0) {
+        kvc__attend_prefetch_row(ahead, j);
+        kvc__attend_prefetch_row(ahead, j + 1);
+      }
+      const __m512 p0 = _mm512_set1_ps(p[0][j]), p1 = _mm512_set1_ps(p[0][j + 1]);
       for (int c = 0; c < 4; c++) {
-        even[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(row0 + 16 * c), even[c]);
-        odd[c] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(row1 + 16 * c), odd[c]);
+        acc[0][c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(row + 16 * c), acc[0][c]);
+        odd[c] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(row + d + 16 * c), odd[c]);
       }
     }
-    if (j < nb) {
-      const __m512 p0 = _mm512_set1_ps(p[j]);
+    for (; j < nb; j++) {
+      const float *row = v + (size_t)j * d + i;
+      if (ahead && i == 0)
+        kvc__attend_prefetch_row(ahead, j);
+      __m512 x[4];
       for (int c = 0; c < 4; c++)
-        even[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v + (size_t)j * d + i + 16 * c), even[c]);
+        x[c] = _mm512_loadu_ps(row + 16 * c);
+      for (int h = 0; h < heads; h++) {
+        const __m512 pj = _mm512_set1_ps(p[h][j]);
+        for (int c = 0; c < 4; c++)
+          acc[h][c] = _mm512_fmadd_ps(pj, x[c], acc[h][c]);
+      }
     }
-    for (int c = 0; c < 4; c++)
-      _mm512_storeu_ps(o + i + 16 * c, _mm512_add_ps(even[c], odd[c]));
+    for (int c = 0; c < 4 && split; c++)
+      acc[0][c] = _mm512_add_ps(acc[0][c], odd[c]);
+    for (int h = 0; h < heads; h++)
+      for (int c = 0; c < 4; c++)
+        _mm512_storeu_ps(out + (size_t)h * d + i + 16 * c, acc[h][c]);
   }
   for (; i < d; i += 16) {
-    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(o + i), r);
-    for (int j = 0; j < nb; j++)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(v + (size_t)j * d + i), acc);
-    _mm512_storeu_ps(o + i, acc);
+    __m512 acc[4];
+    for (int h = 0; h < heads; h++)
+      acc[h] = _mm512_mul_ps(_mm512_loadu_ps(out + (size_t)h * d + i), _mm512_set1_ps(rescale[h]));
+    for (int j = 0; j < nb; j++) {
+      if (ahead && i == 0) /* head sizes below 64 */
+        kvc__attend_prefetch_row(ahead, j);
+      const __m512 x = _mm512_loadu_ps(v + (size_t)j * d + i);
+      for (int h = 0; h < heads; h++)
+        acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), x, acc[h]);
+    }
+    for (int h = 0; h < heads; h++)
+      _mm512_storeu_ps(out + (size_t)h * d + i, acc[h]);
   }
 }
 
@@ -126,8 +167,9 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
                         kvc__cache_kind kind, int64_t n, float *out) {
   _Alignas(64) float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
   _Alignas(64) float vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
-  float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
+  float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP], rescale[KVC_ATTN_MAX_GROUP];
   _Alignas(64) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
+  _Static_assert(KVC_ATTN_BLOCK == 32, "a block is two vectors of scores");
   for (int g = 0; g < group; g++) {
     max[g] = -INFINITY;
     sum[g] = 0.0f;
@@ -137,30 +179,42 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const float *kb, *vb;
     kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
-    kvc__attend_prefetch_next(k, v, d, kind, j0, n);
+    const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
+    /* lanes past nb are neither kept nor counted: probability 0 */
+    const __mmask16 live[2] = {nb >= 16 ? 0xffff : (__mmask16)((1u << nb) - 1),
+                               nb >= 32  ? 0xffff
+                               : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1)
+                                         : 0};
     for (int g = 0; g < group; g++) {
-      float *pg = p[g];
-      scores(q + (size_t)g * d, d, kb, nb, pg);
-      __m512 vmax = _mm512_set1_ps(max[g]);
-      for (int j = 0; j < nb; j += 16) {
-        const __mmask16 live = nb - j >= 16 ? 0xffff : (__mmask16)((1u << (nb - j)) - 1);
-        vmax = _mm512_mask_max_ps(vmax, live, vmax, _mm512_maskz_loadu_ps(live, pg + j));
-      }
-      const float new_max = _mm512_reduce_max_ps(vmax);
-      const float rescale = expf(max[g] - new_max);
+      __m512 s[2];
+      block_scores(q + (size_t)g * d, d, kb, nb, s);
+      __m512 top = _mm512_set1_ps(max[g]);
+      top = _mm512_mask_max_ps(top, live[0], top, s[0]);
+      const float new_max = _mm512_reduce_max_ps(_mm512_mask_max_ps(top, live[1], top, s[1]));
       const __m512 m = _mm512_set1_ps(new_max);
-      __m512 total = _mm512_setzero_ps();
-      for (int j = 0; j < nb; j += 16) {
-        /* lanes past nb are neither read nor kept: probability 0 */
-        const __mmask16 live = nb - j >= 16 ? 0xffff : (__mmask16)((1u << (nb - j)) - 1);
-        const __m512 e =
-            _mm512_maskz_mov_ps(live, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, pg + j), m)));
-        _mm512_store_ps(pg + j, e);
-        total = _mm512_add_ps(total, e);
-      }
-      sum[g] = sum[g] * rescale + _mm512_reduce_add_ps(total);
+      const __m512 e0 = _mm512_maskz_mov_ps(live[0], exp16(_mm512_sub_ps(s[0], m)));
+      const __m512 e1 = _mm512_maskz_mov_ps(live[1], exp16(_mm512_sub_ps(s[1], m)));
+      _mm512_store_ps(p[g], e0);
+      _mm512_store_ps(p[g] + 16, e1);
+      rescale[g] = expf(max[g] - new_max);
+      sum[g] = sum[g] * rescale[g] + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
       max[g] = new_max;
-      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb);
+    }
+    /* heads four at a time, the count a constant in each copy; the first call prefetches */
+    int g = 0;
+    for (; g + 4 <= group; g += 4)
+      accumulate(out + (size_t)g * d, 4, d, rescale + g, p + g, vb, nb, g ? NULL : &ahead);
+    const kvc__attend_ahead *rest = g ? NULL : &ahead;
+    switch (group - g) {
+    case 3:
+      accumulate(out + (size_t)g * d, 3, d, rescale + g, p + g, vb, nb, rest);
+      break;
+    case 2:
+      accumulate(out + (size_t)g * d, 2, d, rescale + g, p + g, vb, nb, rest);
+      break;
+    case 1:
+      accumulate(out + (size_t)g * d, 1, d, rescale + g, p + g, vb, nb, rest);
+      break;
     }
   }
   for (int g = 0; g < group; g++) {

@@ -87,25 +87,44 @@ kvc__attend_fn kvc__attend_portable;
 kvc__attend_fn kvc__attend_avx2;   /* x86-64 builds only */
 kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
 
-/* Asks for the keys and values of the block after the one starting at j0, a cache line at a
- * time. In a decode step the cache comes from memory (the weights streamed since the last
- * step evicted it), and with the hardware prefetchers alone the 243 M model's 16 attention
- * nodes took 1.36 ms at position 512 on 2 threads, with this 1.14 (PERFORMANCE #47). A
- * prefetch changes no value: the bits stay those of every other path. */
-static inline void kvc__attend_prefetch_next(const void *k, const void *v, int d,
-                                             kvc__cache_kind kind, int64_t j0, int64_t n) {
+/* Where a kernel asks for the cache ahead of its reading: the rows KVC_ATTN_AHEAD_BYTES after
+ * the block at j0 (the rows of one K/V head are contiguous). In a decode step the cache comes
+ * from memory (the weights streamed since the last step evicted it). Asking for the next
+ * block at once, 128 or 256 lines, waited on the core's few outstanding misses, and the
+ * hardware prefetchers alone stop at every 4 KB page (a block of a float16 cache): the
+ * kernels ask for one row of keys and one of values as they take each value row, 8 KB ahead,
+ * so the requests are spread over the block's arithmetic (PERFORMANCE #67). A prefetch
+ * changes no value: the bits stay those of every other path. */
+enum { KVC_ATTN_AHEAD_BYTES = 8192 };
+
+typedef struct kvc__attend_ahead {
+  const char *k, *v; /* the first row asked for */
+  size_t row;        /* bytes of a row */
+  int64_t rows;      /* rows there are from k and v (0: none) */
+} kvc__attend_ahead;
+
+static inline kvc__attend_ahead kvc__attend_ahead_of(const void *k, const void *v,
+                                                     kvc__cache_kind kind, int d, int64_t j0,
+                                                     int64_t n) {
+  const size_t row = kvc__cache_row_bytes(kind, d);
+  const int64_t skip = KVC_ATTN_AHEAD_BYTES / row > 0 ? (int64_t)(KVC_ATTN_AHEAD_BYTES / row) : 1;
+  const int64_t from = j0 + skip;
+  kvc__attend_ahead a = {(const char *)k + (size_t)from * row, (const char *)v + (size_t)from * row,
+                         row, from < n ? n - from : 0};
+  return a;
+}
+
+/* Asks for row j of a (keys and values), when there is one. */
+static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
 #if defined(__x86_64__) || defined(_M_X64)
-  const int64_t from = j0 + KVC_ATTN_BLOCK, row = (int64_t)kvc__cache_row_bytes(kind, d);
-  if (from >= n)
-    return; /* the last block: nothing after it */
-  const int64_t to = from + KVC_ATTN_BLOCK < n ? from + KVC_ATTN_BLOCK : n;
-  const char *kn = (const char *)k + from * row, *vn = (const char *)v + from * row;
-  for (int64_t o = 0; o < (to - from) * row; o += 64) {
-    _mm_prefetch(kn + o, _MM_HINT_T0);
-    _mm_prefetch(vn + o, _MM_HINT_T0);
+  if (j >= a->rows)
+    return;
+  for (size_t o = 0; o < a->row; o += 64) {
+    _mm_prefetch(a->k + (size_t)j * a->row + o, _MM_HINT_T0);
+    _mm_prefetch(a->v + (size_t)j * a->row + o, _MM_HINT_T0);
   }
 #else
-  (void)k, (void)v, (void)d, (void)kind, (void)j0, (void)n;
+  (void)a, (void)j;
 #endif
 }
 
