@@ -77,13 +77,29 @@ static inline void block_scores(const float *q, int d, const float *k, int nb, _
   }
 }
 
-/* out[h] = out[h] * rescale[h] + sum_j p[h][j] v[j] for h < heads (1 to 4, a constant where
- * inlined): 64 columns of every head in registers, each value row loaded once for all of
- * them; one head splits its keys in even and odd (eight FMA chains in flight either way).
- * With `ahead`, row j's prefetch goes out as value row j is taken. */
+/* Values i..i+15 of row j of v, a block's value rows of the cache's kind: floats; halves
+ * converted as they are loaded; 8-bit codes converted and multiplied by their row's scale.
+ * The same floats widen() would write. */
+static inline __m512 value16(const void *v, kvc__cache_kind kind, int d, int j, int i) {
+  if (kind == KVC_CACHE_F16)
+    return _mm512_cvtph_ps(
+        _mm256_loadu_si256((const __m256i *)((const uint16_t *)v + (size_t)j * d + i)));
+  if (kind == KVC_CACHE_Q8) {
+    const int8_t *row = (const int8_t *)v + (size_t)j * kvc__q8_row_bytes(d);
+    const __m512i codes = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + i)));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(codes), _mm512_set1_ps(kvc__q8_scale(row, d)));
+  }
+  return _mm512_loadu_ps((const float *)v + (size_t)j * d + i);
+}
+
+/* out[h] = out[h] * rescale[h] + sum_j p[h][j] v[j] for h < heads (1 to 4) with v's rows of
+ * `kind` (both constants where inlined): 64 columns of every head in
+ * registers, each value row loaded once for all of them; one head splits its keys in even
+ * and odd (eight FMA chains in flight either way). With `ahead`, row j's prefetch goes out as
+ * value row j is taken. */
 static inline void accumulate(float *out, int heads, int d, const float *rescale,
-                              const float (*p)[KVC_ATTN_BLOCK], const float *v, int nb,
-                              const kvc__attend_ahead *ahead) {
+                              const float (*p)[KVC_ATTN_BLOCK], const void *v, kvc__cache_kind kind,
+                              int nb, const kvc__attend_ahead *ahead) {
   const int split = heads == 1;
   int i = 0;
   for (; i + 64 <= d; i += 64) {
@@ -96,24 +112,22 @@ static inline void accumulate(float *out, int heads, int d, const float *rescale
       odd[c] = _mm512_setzero_ps();
     int j = 0;
     for (; split && j + 2 <= nb; j += 2) {
-      const float *row = v + (size_t)j * d + i;
       if (ahead && i == 0) {
         kvc__attend_prefetch_row(ahead, j);
         kvc__attend_prefetch_row(ahead, j + 1);
       }
       const __m512 p0 = _mm512_set1_ps(p[0][j]), p1 = _mm512_set1_ps(p[0][j + 1]);
       for (int c = 0; c < 4; c++) {
-        acc[0][c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(row + 16 * c), acc[0][c]);
-        odd[c] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(row + d + 16 * c), odd[c]);
+        acc[0][c] = _mm512_fmadd_ps(p0, value16(v, kind, d, j, i + 16 * c), acc[0][c]);
+        odd[c] = _mm512_fmadd_ps(p1, value16(v, kind, d, j + 1, i + 16 * c), odd[c]);
       }
     }
     for (; j < nb; j++) {
-      const float *row = v + (size_t)j * d + i;
       if (ahead && i == 0)
         kvc__attend_prefetch_row(ahead, j);
       __m512 x[4];
       for (int c = 0; c < 4; c++)
-        x[c] = _mm512_loadu_ps(row + 16 * c);
+        x[c] = value16(v, kind, d, j, i + 16 * c);
       for (int h = 0; h < heads; h++) {
         const __m512 pj = _mm512_set1_ps(p[h][j]);
         for (int c = 0; c < 4; c++)
@@ -133,12 +147,34 @@ static inline void accumulate(float *out, int heads, int d, const float *rescale
     for (int j = 0; j < nb; j++) {
       if (ahead && i == 0) /* head sizes below 64 */
         kvc__attend_prefetch_row(ahead, j);
-      const __m512 x = _mm512_loadu_ps(v + (size_t)j * d + i);
+      const __m512 x = value16(v, kind, d, j, i);
       for (int h = 0; h < heads; h++)
         acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), x, acc[h]);
     }
     for (int h = 0; h < heads; h++)
       _mm512_storeu_ps(out + (size_t)h * d + i, acc[h]);
+  }
+}
+
+/* accumulate for every head of the group: four at a time, then the rest (each count a
+ * constant in its copy); the first call prefetches. */
+static inline void accumulate_group(float *out, int group, int d, const float *rescale,
+                                    const float (*p)[KVC_ATTN_BLOCK], const void *v,
+                                    kvc__cache_kind kind, int nb, const kvc__attend_ahead *ahead) {
+  int g = 0;
+  for (; g + 4 <= group; g += 4)
+    accumulate(out + (size_t)g * d, 4, d, rescale + g, p + g, v, kind, nb, g ? NULL : ahead);
+  ahead = g ? NULL : ahead;
+  switch (group - g) {
+  case 3:
+    accumulate(out + (size_t)g * d, 3, d, rescale + g, p + g, v, kind, nb, ahead);
+    break;
+  case 2:
+    accumulate(out + (size_t)g * d, 2, d, rescale + g, p + g, v, kind, nb, ahead);
+    break;
+  case 1:
+    accumulate(out + (size_t)g * d, 1, d, rescale + g, p + g, v, kind, nb, ahead);
+    break;
   }
 }
 
@@ -166,7 +202,6 @@ static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int 
 void kvc__attend_avx512(const float *q, int group, int d, const void *k, const void *v,
                         kvc__cache_kind kind, int64_t n, float *out) {
   _Alignas(64) float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
-  _Alignas(64) float vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
   float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP], rescale[KVC_ATTN_MAX_GROUP];
   _Alignas(64) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   _Static_assert(KVC_ATTN_BLOCK == 32, "a block is two vectors of scores");
@@ -177,8 +212,14 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
-    const float *kb, *vb;
-    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
+    /* keys widened (every head reads them); values converted as they are summed */
+    const size_t row = kvc__cache_row_bytes(kind, d);
+    const float *kb = (const float *)k + (size_t)j0 * d;
+    if (kind != KVC_CACHE_F32) {
+      widen(kw, (const char *)k + (size_t)j0 * row, kind, d, nb);
+      kb = kw;
+    }
+    const void *values = (const char *)v + (size_t)j0 * row;
     const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
     /* lanes past nb are neither kept nor counted: probability 0 */
     const __mmask16 live[2] = {nb >= 16 ? 0xffff : (__mmask16)((1u << nb) - 1),
@@ -200,21 +241,15 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
       sum[g] = sum[g] * rescale[g] + _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
       max[g] = new_max;
     }
-    /* heads four at a time, the count a constant in each copy; the first call prefetches */
-    int g = 0;
-    for (; g + 4 <= group; g += 4)
-      accumulate(out + (size_t)g * d, 4, d, rescale + g, p + g, vb, nb, g ? NULL : &ahead);
-    const kvc__attend_ahead *rest = g ? NULL : &ahead;
-    switch (group - g) {
-    case 3:
-      accumulate(out + (size_t)g * d, 3, d, rescale + g, p + g, vb, nb, rest);
+    switch (kind) { /* the kind a constant in each copy */
+    case KVC_CACHE_F16:
+      accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_F16, nb, &ahead);
       break;
-    case 2:
-      accumulate(out + (size_t)g * d, 2, d, rescale + g, p + g, vb, nb, rest);
+    case KVC_CACHE_Q8:
+      accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_Q8, nb, &ahead);
       break;
-    case 1:
-      accumulate(out + (size_t)g * d, 1, d, rescale + g, p + g, vb, nb, rest);
-      break;
+    default:
+      accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_F32, nb, &ahead);
     }
   }
   for (int g = 0; g < group; g++) {

@@ -6,9 +6,10 @@
  * q holds `group` rows of head_dim floats, already scaled (1/sqrt(head_dim)) and rotated;
  * k and v hold n rows of head_dim values each (one slot's K/V head in the cache) of the cache's
  * kind: floats; IEEE half floats (a float16 cache); or 8-bit codes and a scale (an 8-bit cache,
- * q8.h). The rows of a narrow kind are widened to floats block by block (exactly for halves;
- * by one float multiplication a value for codes, the same on every path) before the float
- * arithmetic, so such a cache gives the bits a float cache holding the widened values would;
+ * q8.h). The rows of a narrow kind are widened to floats (exactly for halves; by one float
+ * multiplication a value for codes, the same on every path: a block at a time, or as the
+ * AVX-512 path's sums load its values) before the float arithmetic, so such a cache gives
+ * the bits a float cache holding the widened values would;
  * out receives `group` rows of head_dim floats. The softmax is online: keys are taken in
  * blocks of KVC_ATTN_BLOCK, the running maximum and sum rescale what was accumulated, so the
  * cache is read once, in order, and nothing grows with n. Float accumulation throughout.
