@@ -99,7 +99,7 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
 enum { KVC_ATTN_AHEAD_BYTES = 8192 };
 
 typedef struct kvc__attend_ahead {
-  const char *k, *v; /* the first row asked for */
+  const char *k, *v; /* the first row asked for (NULL: none) */
   size_t row;        /* bytes of a row */
   int64_t rows;      /* rows there are from k and v (0: none) */
 } kvc__attend_ahead;
@@ -110,8 +110,12 @@ static inline kvc__attend_ahead kvc__attend_ahead_of(const void *k, const void *
   const size_t row = kvc__cache_row_bytes(kind, d);
   const int64_t skip = KVC_ATTN_AHEAD_BYTES / row > 0 ? (int64_t)(KVC_ATTN_AHEAD_BYTES / row) : 1;
   const int64_t from = j0 + skip;
-  kvc__attend_ahead a = {(const char *)k + (size_t)from * row, (const char *)v + (size_t)from * row,
-                         row, from < n ? n - from : 0};
+  kvc__attend_ahead a = {NULL, NULL, row, 0};
+  if (from < n) { /* else nothing ahead (and no pointer past the rows) */
+    a.k = (const char *)k + (size_t)from * row;
+    a.v = (const char *)v + (size_t)from * row;
+    a.rows = n - from;
+  }
   return a;
 }
 
