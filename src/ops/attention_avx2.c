@@ -101,10 +101,11 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
   for (; i < d; i += 8) {
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(o + i), r);
-    for (int j = 0; ahead && i == 0 && j < nb; j++) /* head sizes below 64 */
-      kvc__attend_prefetch_row(ahead, j);
-    for (int j = 0; j < nb; j++)
+    for (int j = 0; j < nb; j++) {
+      if (ahead && i == 0) /* head sizes below 64 */
+        kvc__attend_prefetch_row(ahead, j);
       acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + i), acc);
+    }
     _mm256_storeu_ps(o + i, acc);
   }
 }

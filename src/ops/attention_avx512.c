@@ -77,9 +77,9 @@ static inline void block_scores(const float *q, int d, const float *k, int nb, _
   }
 }
 
-/* Values i..i+15 of row j of v, a block's value rows of the cache's kind: floats; halves
- * converted as they are loaded; 8-bit codes converted and multiplied by their row's scale.
- * The same floats widen() would write. */
+/* Values i..i+15 of row j of v, rows of the cache's kind: floats; halves converted as they
+ * are loaded (exact); 8-bit codes sign-extended, converted (exact) and multiplied by their
+ * row's scale. */
 static inline __m512 value16(const void *v, kvc__cache_kind kind, int d, int j, int i) {
   if (kind == KVC_CACHE_F16)
     return _mm512_cvtph_ps(
@@ -178,25 +178,11 @@ static inline void accumulate_group(float *out, int group, int d, const float *r
   }
 }
 
-/* A narrow cache's rows as floats, sixteen at a time: halves by vcvtph2ps (exact), 8-bit
- * codes sign-extended, converted (exact) and multiplied by the row's scale. d is a multiple
- * of 16. */
+/* A narrow cache's rows as floats (value16's, sixteen at a time). d is a multiple of 16. */
 static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
-  if (kind == KVC_CACHE_F16) {
-    const uint16_t *h = src;
-    for (size_t i = 0; i < (size_t)rows * (size_t)d; i += 16)
-      _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
-    return;
-  }
-  const size_t bytes = kvc__q8_row_bytes(d);
-  for (int r = 0; r < rows; r++, dst += d) {
-    const int8_t *row = (const int8_t *)src + (size_t)r * bytes;
-    const __m512 scale = _mm512_set1_ps(kvc__q8_scale(row, d));
-    for (int i = 0; i < d; i += 16) {
-      const __m512i codes = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + i)));
-      _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(codes), scale));
-    }
-  }
+  for (int r = 0; r < rows; r++)
+    for (int i = 0; i < d; i += 16)
+      _mm512_storeu_ps(dst + (size_t)r * d + i, value16(src, kind, d, r, i));
 }
 
 void kvc__attend_avx512(const float *q, int group, int d, const void *k, const void *v,
