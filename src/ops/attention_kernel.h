@@ -93,8 +93,9 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
  * from memory (the weights streamed since the last step evicted it). Asking for the next
  * block at once, 128 or 256 lines, waited on the core's few outstanding misses, and the
  * hardware prefetchers alone stop at every 4 KB page (a block of a float16 cache): the
- * kernels ask for one row of keys and one of values as they take each value row, 8 KB ahead,
- * so the requests are spread over the block's arithmetic (PERFORMANCE #67). A prefetch
+ * kernels ask for one row of keys and one of values at a time, 8 KB ahead, so the requests
+ * are spread over the block's arithmetic (PERFORMANCE #67). The AVX-512 kernel gives a
+ * float16 block's requests out with its heads' scores instead, into L2 (#72). A prefetch
  * changes no value: the bits stay those of every other path. */
 enum { KVC_ATTN_AHEAD_BYTES = 8192 };
 
@@ -119,18 +120,29 @@ static inline kvc__attend_ahead kvc__attend_ahead_of(const void *k, const void *
   return a;
 }
 
-/* Asks for row j of a (keys and values), when there is one. */
-static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
+/* Asks for row j of a (keys and values), when there is one: into L1, or (into_l2, a constant
+ * where inlined) into L2 only. */
+static inline void kvc__attend_prefetch_to(const kvc__attend_ahead *a, int j, int into_l2) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (j >= a->rows)
     return;
   for (size_t o = 0; o < a->row; o += 64) {
-    _mm_prefetch(a->k + (size_t)j * a->row + o, _MM_HINT_T0);
-    _mm_prefetch(a->v + (size_t)j * a->row + o, _MM_HINT_T0);
+    const char *k = a->k + (size_t)j * a->row + o, *v = a->v + (size_t)j * a->row + o;
+    if (into_l2) {
+      _mm_prefetch(k, _MM_HINT_T2);
+      _mm_prefetch(v, _MM_HINT_T2);
+    } else {
+      _mm_prefetch(k, _MM_HINT_T0);
+      _mm_prefetch(v, _MM_HINT_T0);
+    }
   }
 #else
-  (void)a, (void)j;
+  (void)a, (void)j, (void)into_l2;
 #endif
+}
+
+static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
+  kvc__attend_prefetch_to(a, j, 0);
 }
 
 /* The fastest path this CPU runs, or the one named by the environment variable
