@@ -78,10 +78,8 @@ static void scores(const float *q, int d, const float *k, int nb, float *out) {
 }
 
 /* o = o * rescale + sum_j p[j] v[j]: 64 columns at a time held in eight registers while
- * the block's value rows stream past (eight independent FMA chains), the rest 8 at a time.
- * With `ahead`, row j's prefetch goes out as value row j is taken. */
-static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb,
-                       const kvc__attend_ahead *ahead) {
+ * the block's value rows stream past (eight independent FMA chains), the rest 8 at a time. */
+static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb) {
   const __m256 r = _mm256_set1_ps(rescale);
   int i = 0;
   for (; i + 64 <= d; i += 64) {
@@ -89,8 +87,6 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
     for (int c = 0; c < 8; c++)
       acc[c] = _mm256_mul_ps(_mm256_loadu_ps(o + i + 8 * c), r);
     for (int j = 0; j < nb; j++) {
-      if (ahead && i == 0)
-        kvc__attend_prefetch_row(ahead, j);
       const __m256 pj = _mm256_set1_ps(p[j]);
       const float *row = v + (size_t)j * d + i;
       for (int c = 0; c < 8; c++)
@@ -102,8 +98,6 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   for (; i < d; i += 8) {
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(o + i), r);
     for (int j = 0; j < nb; j++) {
-      if (ahead && i == 0) /* head sizes below 64 */
-        kvc__attend_prefetch_row(ahead, j);
       acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + i), acc);
     }
     _mm256_storeu_ps(o + i, acc);
@@ -149,7 +143,11 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
     const float *kb, *vb;
     kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
     const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
+    /* the block's rows ahead asked for a share with each head (PERFORMANCE #72) */
+    const int share = (KVC_ATTN_BLOCK + group - 1) / group;
     for (int g = 0; g < group; g++) {
+      for (int j = g * share; j < (g + 1) * share && j < KVC_ATTN_BLOCK; j++)
+        kvc__attend_prefetch_row(&ahead, j);
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);
       for (int j = nb; j < padded; j++)
@@ -171,7 +169,7 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
       }
       sum[g] = sum[g] * rescale + sum8(total);
       max[g] = new_max;
-      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb, g ? NULL : &ahead);
+      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb);
     }
   }
   for (int g = 0; g < group; g++) {

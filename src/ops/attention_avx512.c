@@ -92,11 +92,24 @@ static inline __m512 value16(const void *v, kvc__cache_kind kind, int d, int j, 
   return _mm512_loadu_ps((const float *)v + (size_t)j * d + i);
 }
 
+/* How many of a block's rows ahead are asked for with the heads' scores, a share per head;
+ * the sums ask for the rest as they take each value row (PERFORMANCE #72: the split measured
+ * fastest for each kind on the Xeon; all with the scores was 10 % slower for float32). */
+static inline int asked_with_scores(kvc__cache_kind kind) {
+  return kind == KVC_CACHE_F16 ? 16 : 8;
+}
+
+/* The sums' request for row j ahead (none without `ahead`). */
+static inline void ask_with_sums(const kvc__attend_ahead *ahead, kvc__cache_kind kind, int j) {
+  if (ahead && j >= asked_with_scores(kind))
+    kvc__attend_prefetch_row(ahead, j);
+}
+
 /* out[h] = out[h] * rescale[h] + sum_j p[h][j] v[j] for h < heads (1 to 4) with v's rows of
  * `kind` (both constants where inlined): 64 columns of every head in
  * registers, each value row loaded once for all of them; one head splits its keys in even
- * and odd (eight FMA chains in flight either way). With `ahead`, row j's prefetch goes out as
- * value row j is taken. */
+ * and odd (eight FMA chains in flight either way). With `ahead`, the sums' share of the rows
+ * ahead is asked for as value row j is taken. */
 static inline void accumulate(float *out, int heads, int d, const float *rescale,
                               const float (*p)[KVC_ATTN_BLOCK], const void *v, kvc__cache_kind kind,
                               int nb, const kvc__attend_ahead *ahead) {
@@ -112,9 +125,9 @@ static inline void accumulate(float *out, int heads, int d, const float *rescale
       odd[c] = _mm512_setzero_ps();
     int j = 0;
     for (; split && j + 2 <= nb; j += 2) {
-      if (ahead && i == 0) {
-        kvc__attend_prefetch_row(ahead, j);
-        kvc__attend_prefetch_row(ahead, j + 1);
+      if (i == 0) {
+        ask_with_sums(ahead, kind, j);
+        ask_with_sums(ahead, kind, j + 1);
       }
       const __m512 p0 = _mm512_set1_ps(p[0][j]), p1 = _mm512_set1_ps(p[0][j + 1]);
       for (int c = 0; c < 4; c++) {
@@ -123,8 +136,8 @@ static inline void accumulate(float *out, int heads, int d, const float *rescale
       }
     }
     for (; j < nb; j++) {
-      if (ahead && i == 0)
-        kvc__attend_prefetch_row(ahead, j);
+      if (i == 0)
+        ask_with_sums(ahead, kind, j);
       __m512 x[4];
       for (int c = 0; c < 4; c++)
         x[c] = value16(v, kind, d, j, i + 16 * c);
@@ -145,8 +158,8 @@ static inline void accumulate(float *out, int heads, int d, const float *rescale
     for (int h = 0; h < heads; h++)
       acc[h] = _mm512_mul_ps(_mm512_loadu_ps(out + (size_t)h * d + i), _mm512_set1_ps(rescale[h]));
     for (int j = 0; j < nb; j++) {
-      if (ahead && i == 0) /* head sizes below 64 */
-        kvc__attend_prefetch_row(ahead, j);
+      if (i == 0) /* head sizes below 64 */
+        ask_with_sums(ahead, kind, j);
       const __m512 x = value16(v, kind, d, j, i);
       for (int h = 0; h < heads; h++)
         acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), x, acc[h]);
@@ -212,12 +225,10 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
                                nb >= 32  ? 0xffff
                                : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1)
                                          : 0};
-    /* A float16 block's rows asked for (into L2) a share with each head's scores; the other
-     * kinds' (into L1) as the sums take each value row: the faster for each (PERFORMANCE #72). */
-    const int share = kind == KVC_CACHE_F16 ? (KVC_ATTN_BLOCK + group - 1) / group : 0;
+    const int early = asked_with_scores(kind), share = (early + group - 1) / group;
     for (int g = 0; g < group; g++) {
-      for (int j = g * share; j < (g + 1) * share && j < KVC_ATTN_BLOCK; j++)
-        kvc__attend_prefetch_to(&ahead, j, 1);
+      for (int j = g * share; j < (g + 1) * share && j < early; j++)
+        kvc__attend_prefetch_row(&ahead, j);
       __m512 s[2];
       block_scores(q + (size_t)g * d, d, kb, nb, s);
       __m512 top = _mm512_set1_ps(max[g]);
@@ -234,7 +245,7 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
     }
     switch (kind) { /* the kind a constant in each copy */
     case KVC_CACHE_F16:
-      accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_F16, nb, NULL);
+      accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_F16, nb, &ahead);
       break;
     case KVC_CACHE_Q8:
       accumulate_group(out, group, d, rescale, p, values, KVC_CACHE_Q8, nb, &ahead);

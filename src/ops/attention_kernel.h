@@ -94,9 +94,9 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
  * block at once, 128 or 256 lines, waited on the core's few outstanding misses, and the
  * hardware prefetchers alone stop at every 4 KB page (a block of a float16 cache): the
  * kernels ask for one row of keys and one of values at a time, 8 KB ahead, so the requests
- * are spread over the block's arithmetic (PERFORMANCE #67). The AVX-512 kernel gives a
- * float16 block's requests out with its heads' scores instead, into L2 (#72). A prefetch
- * changes no value: the bits stay those of every other path. */
+ * are spread over the block's arithmetic (PERFORMANCE #67): a share with each head's scores
+ * and the rest with the sums, into L2, not L1 (#72). A prefetch changes no value: the bits
+ * stay those of every other path. */
 enum { KVC_ATTN_AHEAD_BYTES = 8192 };
 
 typedef struct kvc__attend_ahead {
@@ -120,29 +120,18 @@ static inline kvc__attend_ahead kvc__attend_ahead_of(const void *k, const void *
   return a;
 }
 
-/* Asks for row j of a (keys and values), when there is one: into L1, or (into_l2, a constant
- * where inlined) into L2 only. */
-static inline void kvc__attend_prefetch_to(const kvc__attend_ahead *a, int j, int into_l2) {
+/* Asks for row j of a (keys and values), when there is one, into L2 (#72). */
+static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (j >= a->rows)
     return;
   for (size_t o = 0; o < a->row; o += 64) {
-    const char *k = a->k + (size_t)j * a->row + o, *v = a->v + (size_t)j * a->row + o;
-    if (into_l2) {
-      _mm_prefetch(k, _MM_HINT_T2);
-      _mm_prefetch(v, _MM_HINT_T2);
-    } else {
-      _mm_prefetch(k, _MM_HINT_T0);
-      _mm_prefetch(v, _MM_HINT_T0);
-    }
+    _mm_prefetch(a->k + (size_t)j * a->row + o, _MM_HINT_T2);
+    _mm_prefetch(a->v + (size_t)j * a->row + o, _MM_HINT_T2);
   }
 #else
-  (void)a, (void)j, (void)into_l2;
+  (void)a, (void)j;
 #endif
-}
-
-static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
-  kvc__attend_prefetch_to(a, j, 0);
 }
 
 /* The fastest path this CPU runs, or the one named by the environment variable
