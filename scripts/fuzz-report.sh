@@ -24,6 +24,8 @@ for h in $harnesses; do
     attention) w="ai.kvcache.Attention: tensors of any shapes, lengths and values" ;;
     tokenizer) w="tokenizer.json text (then a sample encoded and decoded)" ;;
     tokenize) w="any text through a fixed tokenizer: valid UTF-8 comes back exactly" ;;
+    quantize) w="kvcache quantize over any model.onnx bytes (reading, rewrite, writing)" ;;
+    decoder) w="a tokenizer.json's decoder and token ids: decoded whole and incrementally, the pieces adding up to the whole" ;;
     chat) w="chat templates over a fixed conversation, and conversations through the four real templates" ;;
     serve) w="kvcache serve's request bodies (completions, chat, tokenize, detokenize)" ;;
     *) w="$h" ;;
@@ -32,9 +34,9 @@ for h in $harnesses; do
 done
 cat <<TEXT
 
-fuzz_attention runs a real ONNX Runtime session per input (~1 ms), so \`make fuzz\` gives it
-FUZZ_ATTENTION_RUNS ($attention_runs) executions, the others FUZZ_RUNS ($runs). \`make test\`
-runs each briefly (fuzz-short).
+fuzz_attention runs each input through ONNX Runtime (one of four one-node sessions made once),
+so \`make fuzz\` gives it FUZZ_ATTENTION_RUNS ($attention_runs) executions, the others
+FUZZ_RUNS ($runs). \`make test\` runs each briefly (fuzz-short).
 
 Found by fuzz_graph on its first run, and fixed: an initializer's external_data entry
 without a key made graph_file.c (and quantize.c) pass NULL to strcmp; every optional
