@@ -97,9 +97,8 @@ static void accumulate(float *o, int d, float rescale, const float *p, const flo
   }
   for (; i < d; i += 8) {
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(o + i), r);
-    for (int j = 0; j < nb; j++) {
+    for (int j = 0; j < nb; j++)
       acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + i), acc);
-    }
     _mm256_storeu_ps(o + i, acc);
   }
 }
@@ -137,17 +136,16 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
     sum[g] = 0.0f;
   }
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
+  /* a block's rows ahead asked for a share with each head (PERFORMANCE #72) */
+  const int share = (KVC_ATTN_BLOCK + group - 1) / group;
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const int padded = (nb + 7) & ~7;
     const float *kb, *vb;
     kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
     const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
-    /* the block's rows ahead asked for a share with each head (PERFORMANCE #72) */
-    const int share = (KVC_ATTN_BLOCK + group - 1) / group;
     for (int g = 0; g < group; g++) {
-      for (int j = g * share; j < (g + 1) * share && j < KVC_ATTN_BLOCK; j++)
-        kvc__attend_prefetch_row(&ahead, j);
+      kvc__attend_prefetch_share(&ahead, g, share, KVC_ATTN_BLOCK);
       float *pg = p[g];
       scores(q + (size_t)g * d, d, kb, nb, pg);
       for (int j = nb; j < padded; j++)

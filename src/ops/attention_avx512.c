@@ -209,6 +209,7 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
     sum[g] = 0.0f;
   }
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
+  const int early = asked_with_scores(kind), share = (early + group - 1) / group;
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     /* keys widened (every head reads them); values converted as they are summed */
@@ -225,10 +226,8 @@ void kvc__attend_avx512(const float *q, int group, int d, const void *k, const v
                                nb >= 32  ? 0xffff
                                : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1)
                                          : 0};
-    const int early = asked_with_scores(kind), share = (early + group - 1) / group;
     for (int g = 0; g < group; g++) {
-      for (int j = g * share; j < (g + 1) * share && j < early; j++)
-        kvc__attend_prefetch_row(&ahead, j);
+      kvc__attend_prefetch_share(&ahead, g, share, early);
       __m512 s[2];
       block_scores(q + (size_t)g * d, d, kb, nb, s);
       __m512 top = _mm512_set1_ps(max[g]);

@@ -134,6 +134,14 @@ static inline void kvc__attend_prefetch_row(const kvc__attend_ahead *a, int j) {
 #endif
 }
 
+/* Asks for head g's share (rows g * share onward, `share` of them) of the first `rows` rows of
+ * a: a block's requests spread over its heads (#72). */
+static inline void kvc__attend_prefetch_share(const kvc__attend_ahead *a, int g, int share,
+                                              int rows) {
+  for (int j = g * share; j < (g + 1) * share && j < rows; j++)
+    kvc__attend_prefetch_row(a, j);
+}
+
 /* The fastest path this CPU runs, or the one named by the environment variable
  * KVCACHE_ATTENTION ("portable", "avx2", "avx512"). Returns 0; or -1, with a message in
  * `why`, when the variable names an unknown path or one this CPU (or build) lacks. */
