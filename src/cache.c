@@ -7,9 +7,9 @@
 #include "alloc.h"
 #include "error.h"
 #include "memory.h"
+#include "cache_memory.h"
 
 kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies) {
-  const OrtApi *ort = kvc__ort();
   memset(c, 0, sizeof *c);
   c->layers = m->sig.layers;
   c->kv_heads = m->sig.kv_heads;
@@ -17,7 +17,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   c->slots = slots;
   c->stride = stride;
   c->copies = copies;
-  c->alloc = m->cache_alloc;
+  c->m = m;
   c->on_host = strcmp(m->info.provider, "cpu") == 0;
   c->row_bytes = m->sig.row_bytes;
   c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * c->row_bytes;
@@ -37,12 +37,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
     return kvc__fail(KVC_ERR_NO_MEMORY, "out of memory for the cache table");
   }
   for (size_t i = 0; i < n; i++) {
-    kvc_status s = kvc__ort_check_as(ort->AllocatorAlloc(c->alloc, bytes, &c->buf[i]),
-                                     KVC_ERR_NO_MEMORY, "allocating a KV cache buffer");
-    if (!s && !c->buf[i])
-      s = kvc__fail(KVC_ERR_NO_MEMORY,
-                    "out of memory for %zu-byte KV cache buffers (%d slots, %d layers)", bytes,
-                    slots, c->layers);
+    kvc_status s = kvc__cache_memory(m, bytes, "a KV cache buffer", &c->buf[i]);
     if (s) {
       kvc__cache_release(c);
       return s;
@@ -57,8 +52,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
 
 void kvc__cache_release(kvc__cache *c) {
   for (int i = 0; c->buf && i < c->layers * 2 * c->copies; i++)
-    if (c->buf[i])
-      kvc__ort_ignore(kvc__ort()->AllocatorFree(c->alloc, c->buf[i]));
+    kvc__cache_memory_free(c->m, c->buf[i], c->slot_bytes * (size_t)c->slots);
   kvc__free(c->buf);
   kvc__free(c->cur);
   c->buf = NULL;

@@ -1,5 +1,6 @@
-/* cache.h: the slotted KV buffers of a BOUND or SHARED context, allocated once through the
- * provider's allocator (the views and bindings made over them: ort.h).
+/* cache.h: the slotted KV buffers of a BOUND or SHARED context, allocated once where the
+ * model's cache lives (kvc__cache_memory: huge pages on the host, the provider's allocator on a
+ * GPU; the views and bindings made over them: ort.h).
  *
  * One buffer per cache tensor and copy holds every slot: (slots, kv_heads, stride, head_dim).
  *
@@ -22,15 +23,15 @@
 
 typedef struct kvc__cache {
   int layers, kv_heads, slots;
-  int dim;             /* the cache tensors' last dimension (head size; + 4 for 8-bit rows) */
-  int stride;          /* positions per slot */
-  int copies;          /* 2 for BOUND (ping, pong), 1 for SHARED */
-  void **buf;          /* (layers, 2 [key, value], copies) buffers of all slots */
-  uint8_t *cur;        /* (slots) BOUND: which copy holds the slot's past */
-  size_t row_bytes;    /* one position of one head: a row of the cache's type */
-  size_t slot_bytes;   /* kv_heads * stride rows */
-  OrtAllocator *alloc; /* the model's cache allocator (not owned) */
-  int on_host;         /* host memory: repacks and copies are memcpy */
+  int dim;            /* the cache tensors' last dimension (head size; + 4 for 8-bit rows) */
+  int stride;         /* positions per slot */
+  int copies;         /* 2 for BOUND (ping, pong), 1 for SHARED */
+  void **buf;         /* (layers, 2 [key, value], copies) buffers of all slots */
+  uint8_t *cur;       /* (slots) BOUND: which copy holds the slot's past */
+  size_t row_bytes;   /* one position of one head: a row of the cache's type */
+  size_t slot_bytes;  /* kv_heads * stride rows */
+  const kvc_model *m; /* where the buffers come from (kvc__cache_memory; not owned) */
+  int on_host;        /* host memory: repacks and copies are memcpy */
 } kvc__cache;
 
 kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies);

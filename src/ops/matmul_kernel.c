@@ -3,6 +3,7 @@
 #include "matmul_kernel.h"
 
 #include "ops.h"
+#include "pages.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -99,7 +100,11 @@ static int exact_half(float f, uint16_t *h) {
   return 1;
 }
 
-int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
+static void *panel_array(int kept, size_t bytes) {
+  return kept ? kvc__pages_take(bytes) : malloc(bytes);
+}
+
+int kvc__qmm_pack(const kvc__qweights *w, int kept, kvc__qpanels *out) {
   const int64_t panels = (w->n + KVC_QMM_COLUMNS - 1) / KVC_QMM_COLUMNS;
   const size_t per_block = (size_t)w->block * (size_t)w->bits; /* 8 columns x bits / 8 */
   const size_t cells = (size_t)(panels * w->blocks) * KVC_QMM_COLUMNS;
@@ -108,9 +113,10 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
   for (int64_t i = 0; half && i < w->n * w->blocks; i++)
     half = exact_half(w->scales[i], &h);
   out->half_scales = half;
-  out->codes = malloc((size_t)(panels * w->blocks) * per_block);
-  out->scales = malloc(cells * (half ? sizeof(uint16_t) : sizeof(float)));
-  out->zero_points = malloc(cells * sizeof *out->zero_points);
+  out->kept = kept;
+  out->codes = panel_array(kept, (size_t)(panels * w->blocks) * per_block);
+  out->scales = panel_array(kept, cells * (half ? sizeof(uint16_t) : sizeof(float)));
+  out->zero_points = panel_array(kept, cells * sizeof *out->zero_points);
   if (!out->codes || !out->scales || !out->zero_points) {
     kvc__qmm_unpack(out);
     return -1;
@@ -143,6 +149,9 @@ int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out) {
 }
 
 void kvc__qmm_unpack(kvc__qpanels *p) {
-  free(p->codes), free(p->scales), free(p->zero_points);
+  if (p->kept)
+    kvc__pages_give(p->codes), kvc__pages_give(p->scales), kvc__pages_give(p->zero_points);
+  else
+    free(p->codes), free(p->scales), free(p->zero_points);
   p->codes = NULL, p->scales = NULL, p->zero_points = NULL;
 }

@@ -74,11 +74,14 @@ typedef struct kvc__qpanels {
   void *scales;         /* panels * blocks * 8: uint16_t (half_scales) or float */
   uint8_t *zero_points; /* panels * blocks * 8 (a byte each) */
   int half_scales;
+  int kept; /* the arrays are taken from huge pages (pages.h), not malloc'd */
 } kvc__qpanels;
 
-/* Fills `out` (its three arrays malloc'd; kvc__qmm_unpack frees them). 0, or -1 when out of
- * memory (nothing left allocated). */
-int kvc__qmm_pack(const kvc__qweights *w, kvc__qpanels *out);
+/* Fills `out`; kvc__qmm_unpack frees its three arrays. `kept`: panels that live as long as a
+ * session and are streamed by every step (a constant matrix's), taken from huge pages shared
+ * with the other matrices (kvc__pages_take); otherwise malloc'd (a run's own, given back at
+ * its end). 0, or -1 when out of memory (nothing left allocated). */
+int kvc__qmm_pack(const kvc__qweights *w, int kept, kvc__qpanels *out);
 void kvc__qmm_unpack(kvc__qpanels *p);
 
 /* One quantised row of x (step 1): blocks * block codes (zero past K), and per block its

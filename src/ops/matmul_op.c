@@ -213,7 +213,7 @@ static OrtStatus *compute(void *state, OrtKernelContext *ctx) {
   r.y = y;
   kvc__qpanels own = {0}; /* weights that are not constant: packed for this run alone */
   if (kn->impl.path != KVC_QMM_PORTABLE && !kn->packed) {
-    if (kvc__qmm_pack(&r.w, &own) != 0)
+    if (kvc__qmm_pack(&r.w, 0, &own) != 0)
       return fail(ort, ORT_FAIL, "out of memory packing %lld x %lld weights", (long long)r.w.k,
                   (long long)r.w.n);
     r.panels = &own;
@@ -279,7 +279,7 @@ static OrtStatus *pack_constants(const OrtApi *ort, const OrtKernelInfo *info, k
   kvc__qweights w;
   if (!st)
     st = check_weights(kn, in, &w);
-  if (!st && kvc__qmm_pack(&w, &kn->panels) != 0)
+  if (!st && kvc__qmm_pack(&w, 1, &kn->panels) != 0)
     st = fail(ort, ORT_FAIL, "out of memory packing %lld x %lld weights", (long long)w.k,
               (long long)w.n);
   if (!st)

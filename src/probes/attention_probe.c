@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "cache_memory.h"
 #include "attention_op.h"
 #include "clock.h"
 #include "error.h"
@@ -129,9 +130,8 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
   kvc_status s = query && ctx && times ? probe_session(model, &p, attention, &session)
                                        : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
   if (!s)
-    s = kvc__ort_check(
-        ort->AllocatorAlloc(model->cache_alloc, cache_bytes * 2 * (size_t)p.layers, &cache),
-        "attention probe cache");
+    s = kvc__cache_memory(model, cache_bytes * 2 * (size_t)p.layers, "the attention probe's cache",
+                          &cache);
   if (!s && !cuda) /* resident, small values: what a decode step's cache holds */
     for (size_t r = 0; r < rows * 2 * (size_t)p.layers; r++)
       fill_row(&p, (char *)cache + r * p.row_bytes, r);
@@ -188,8 +188,7 @@ kvc_status kvc_model_attention_ms(kvc_model *model, kvc_attention attention,
     kvc__probe_medians(times, n, reads, ms);
   if (binding)
     ort->ReleaseIoBinding(binding);
-  if (cache)
-    kvc__ort_ignore(ort->AllocatorFree(model->cache_alloc, cache));
+  kvc__cache_memory_free(model, cache, cache_bytes * 2 * (size_t)p.layers);
   if (session)
     ort->ReleaseSession(session);
   kvc__free(query);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "cache_memory.h"
 #include "clock.h"
 #include "error.h"
 #include "model.h"
@@ -65,11 +66,11 @@ kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, in
   double *times = kvc__calloc((size_t)n * (size_t)reads, sizeof *times);
   kvc_status s =
       times ? floor_session(model, &session) : kvc__fail(KVC_ERR_NO_MEMORY, "out of memory");
+  /* where the cache lives, on the pages it and the weights are on (huge where granted) */
   if (!s)
-    s = kvc__ort_check(ort->AllocatorAlloc(model->cache_alloc, (size_t)most, &buf), "floor buffer");
+    s = kvc__cache_memory(model, (size_t)most, "the floor's buffer", &buf);
   if (!s)
-    s = kvc__ort_check(ort->AllocatorAlloc(model->cache_alloc, (size_t)(most / ROWS), &out),
-                       "floor output buffer");
+    s = kvc__cache_memory(model, (size_t)(most / ROWS), "the floor's output buffer", &out);
   if (!s && model->cache_mem && strcmp(model->info.provider, "cpu") == 0)
     memset(buf, 0, (size_t)most); /* resident, like the weights */
   if (!s)
@@ -94,10 +95,8 @@ kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, in
     kvc__probe_medians(times, n, reads, ms);
   if (binding)
     ort->ReleaseIoBinding(binding);
-  if (buf)
-    kvc__ort_ignore(ort->AllocatorFree(model->cache_alloc, buf));
-  if (out)
-    kvc__ort_ignore(ort->AllocatorFree(model->cache_alloc, out));
+  kvc__cache_memory_free(model, buf, (size_t)most);
+  kvc__cache_memory_free(model, out, (size_t)(most / ROWS));
   if (session)
     ort->ReleaseSession(session);
   kvc__free(times);
