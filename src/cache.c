@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "cache_memory.h"
 #include "error.h"
 #include "memory.h"
-#include "cache_memory.h"
 
 kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int stride, int copies) {
   memset(c, 0, sizeof *c);

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "cache_memory.h"
 #include "attention_op.h"
+#include "cache_memory.h"
 #include "clock.h"
 #include "error.h"
 #include "half.h"
