@@ -29,6 +29,10 @@ void kvc__pages_free(void *p, size_t bytes);
 void *kvc__pages_take(size_t bytes);
 void kvc__pages_give(void *p);
 
+/* 1 where buffers are mapped here and hinted (Linux); 0 where they come from posix_memalign:
+ * elsewhere, and in AddressSanitizer builds, which check them as they check malloc'd memory. */
+int kvc__pages_hinted(void);
+
 /* Regions kvc__pages_take holds now (every buffer given back: 0). */
 int kvc__pages_regions(void);
 
