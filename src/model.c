@@ -440,14 +440,12 @@ kvc_status kvc_model_open(const char *path, const kvc_model_params *params, kvc_
       s = kvc__ort_check(
           ort->CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &m->cache_mem),
           "host memory info");
-    /* on the CPU the cache comes straight from ONNX Runtime's plain allocator rather than
-     * the session's arena: buffers this large and long-lived gain nothing from the arena,
-     * which keeps freed memory; and its lock is invisible to ThreadSanitizer (make tsan) */
+    /* on a GPU the cache comes from the session's allocator; on the CPU it is kvcache's own
+     * memory, on huge pages (cache_memory.c), not ONNX Runtime's arena, which would gain
+     * buffers this large and long-lived nothing and whose lock ThreadSanitizer cannot see */
     if (!s && cuda)
       s = kvc__ort_check(ort->CreateAllocator(m->session, m->cache_mem, &m->cache_alloc),
                          "cache allocator");
-    if (!s && !cuda)
-      s = kvc__ort_check(ort->GetAllocatorWithDefaultOptions(&m->cache_alloc), "cache allocator");
     m->owns_cache_alloc = cuda;
   }
   if (s) {

@@ -62,7 +62,7 @@ struct kvc_model {
   OrtSession *session;
   OrtMemoryInfo *host_mem;   /* inputs and logits live on the host */
   OrtMemoryInfo *cache_mem;  /* the KV cache lives here: host on CPU, device on CUDA */
-  OrtAllocator *cache_alloc; /* for cache_mem: ONNX Runtime's default (CPU) or the session's */
+  OrtAllocator *cache_alloc; /* for cache_mem on a GPU: the session's (NULL on the CPU) */
   int owns_cache_alloc;      /* 1: the session's, released with the model */
   int attention_heads;       /* query heads (num_heads of its attention nodes; else kv_heads) */
   /* the graph's directory and the external data files its initializers name (inside it) */

@@ -415,7 +415,7 @@ static long long mapped_bytes(void) {
   return kib * 1024;
 }
 
-/* When ONNX Runtime's allocator cannot give the cache (here: a child process whose address
+/* When the cache's memory cannot be had (here: a child process whose address
  * space is capped just above what it has mapped), the status is KVC_ERR_NO_MEMORY, not
  * RUNTIME, and the context is not made. */
 static void a_failed_cache_allocation_is_no_memory(void **state) {
