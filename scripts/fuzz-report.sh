@@ -51,6 +51,11 @@ kept as \`fuzz/corpus/tokenizer/regression-invalid-utf8-*\`, and tests/test_toke
 hostile suite hold a case. (The same run found a bug in the new harness itself: it passed
 more ids on than it had room for.)
 
+fuzz_tokenizer's run of 2026-12-03 found an input that asked for 12 GB: a vocabulary id of
+1541298805, and the loader keeps tables indexed by id. Ids now end at 2^24 - 1 (such a file
+is refused, naming the limit); the input is kept as
+\`fuzz/corpus/tokenizer/regression-huge-id\`, and tests/test_tokenizer.c holds the case.
+
 fuzz_attention's first runs found a leak, not in kvcache: ONNX Runtime 1.30 does not free the
 status a custom operator returns when it refuses a run (\`scripts/lsan.supp\` says why the
 suppression is sound), and one in the harness itself (statuses of tensors it failed to make,

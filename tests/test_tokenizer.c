@@ -447,7 +447,18 @@ static void bad_input_is_refused(void **state) {
   expect_open(path, KVC_ERR_MODEL, "model.vocab has an id that is not a whole number");
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
                    " \"added_tokens\": [{\"id\": 0.5, \"content\": \"x\"}]}");
-  expect_open(path, KVC_ERR_MODEL, "added_tokens has an entry without a valid id");
+  expect_open(path, KVC_ERR_MODEL, "added_tokens has an entry without content or without an id");
+  /* found by fuzz_tokenizer: one id of 1541298805 made the loader ask for 12 GB of tables
+   * indexed by id; ids end at 2^24 - 1, in the vocabulary and the added tokens alike */
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1541298805}, "
+                   "\"merges\": []}}");
+  expect_open(path, KVC_ERR_MODEL, "not a whole number from 0 to 16777215");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 16777216}, "
+                   "\"merges\": []}}");
+  expect_open(path, KVC_ERR_MODEL, "not a whole number from 0 to 16777215");
+  write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+                   " \"added_tokens\": [{\"id\": 16777216, \"content\": \"x\"}]}");
+  expect_open(path, KVC_ERR_MODEL, "without an id from 0 to 16777215");
   write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
                    " \"decoder\": {\"type\": \"Strip\", \"content\": \" \", \"start\": 1e300,"
                    " \"stop\": 0}}");

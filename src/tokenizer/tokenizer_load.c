@@ -86,6 +86,11 @@ int32_t kvc_tokenizer_token_id(const kvc_tokenizer *t, const char *text) {
 /* The most characters a Strip decoder takes from either end (Hugging Face's files use 1). */
 enum { MAX_STRIP = 1024 };
 
+/* The ids a vocabulary may use: 0 to 2^24 - 1. The loader keeps tables indexed by id (texts,
+ * lengths, flags), so one stray large id in a tokenizer.json would cost gigabytes (fuzz_tokenizer
+ * found one: 1541298805); the largest real vocabularies hold a few hundred thousand ids. */
+enum { MAX_IDS = 1 << 24 };
+
 /* Whether v is a JSON number holding a whole number in [0, max] (1.5 is not an id). */
 static int whole(const cJSON *v, double max) {
   return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= max &&
@@ -394,14 +399,16 @@ static kvc_status vocabulary(loader *l, const cJSON *vocab, const cJSON *added) 
   const cJSON *e;
   int32_t most = -1;
   cJSON_ArrayForEach(e, vocab) {
-    if (!whole(e, INT32_MAX - 1))
-      return bad(l, "model.vocab has an id that is not a whole number from 0 to 2^31 - 2");
+    if (!whole(e, MAX_IDS - 1))
+      return bad(l, "model.vocab has an id that is not a whole number from 0 to 16777215 (2^24 "
+                    "- 1, the largest id kvcache takes)");
     most = (int32_t)e->valuedouble > most ? (int32_t)e->valuedouble : most;
   }
   cJSON_ArrayForEach(e, added) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-    if (!whole(id, INT32_MAX - 1) || !string_of(e, "content"))
-      return bad(l, "added_tokens has an entry without a valid id and content");
+    if (!whole(id, MAX_IDS - 1) || !string_of(e, "content"))
+      return bad(l, "added_tokens has an entry without content or without an id from 0 to "
+                    "16777215 (2^24 - 1, the largest id kvcache takes)");
     most = (int32_t)id->valuedouble > most ? (int32_t)id->valuedouble : most;
   }
   t->n_ids = most + 1;
