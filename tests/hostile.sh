@@ -61,6 +61,7 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [' >tok-bad.json
 printf '{"model": {"type": "Unigram", "vocab": []}}' >tok-unigram.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "\xe4\xb8"}}' >tok-utf8.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}}' >tok.json
+printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1541298805}, "merges": []}}' >tok-huge-id.json
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a*a*b|a"}, "behavior": "Isolated"}}' >tok-split.json
 head -c 1048576 /dev/zero | tr '\0' a >a-1mb.txt
 printf 'ab\n\xc3\x28\n' >bad-utf8.txt
@@ -133,6 +134,7 @@ cases=(
   "tokenizer|a tokenizer.json cut short|1|not valid JSON|tokenize --tokenizer tok-bad.json"
   "tokenizer|a Unigram model|1|model \"Unigram\"|tokenize --tokenizer tok-unigram.json"
   "tokenizer|a string that is not UTF-8|1|not valid UTF-8|tokenize --tokenizer tok-utf8.json"
+  "tokenizer|a vocabulary id of 1541298805|1|from 0 to 16777215|tokenize --tokenizer tok-huge-id.json"
   "tokenizer|text that is not UTF-8|2|not valid UTF-8 at byte 0|tokenize --tokenizer tok.json @bad-utf8.txt"
   "tokenizer|ids that are not ids|2|expected token ids|detokenize --tokenizer tok.json @bad-ids.txt"
   "tokenizer|an id outside the vocabulary|2|token 7 (at index 0)|detokenize --tokenizer tok.json @seven"
