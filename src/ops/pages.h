@@ -3,7 +3,7 @@
  *
  * A step reads hundreds of MB once each, in order. On 4 KB pages that is a TLB miss and a
  * page walk every 4 KB, and the hardware prefetchers stop at every 4 KB boundary; on 2 MB
- * pages, neither (PERFORMANCE #73: the 243 M model's batch-8 step 1.07x, its decode 1.07x).
+ * pages, neither (PERFORMANCE #73: the 243 M q4 model's batch-8 step 1.05-1.11x, its decode 1.09x).
  * Linux backs such memory with huge pages when asked (`madvise(MADV_HUGEPAGE)`, which THP's
  * default "madvise" setting requires) and when it has them free; otherwise, and off Linux,
  * these are ordinary pages: a hint that changes no value and no size. */
