@@ -18,7 +18,7 @@ kvc_status kvc__cache_init(kvc__cache *c, const kvc_model *m, int slots, int str
   c->stride = stride;
   c->copies = copies;
   c->m = m;
-  c->on_host = strcmp(m->info.provider, "cpu") == 0;
+  c->on_host = kvc__cache_on_host(m);
   c->row_bytes = m->sig.row_bytes;
   c->slot_bytes = (size_t)c->kv_heads * (size_t)stride * c->row_bytes;
   const size_t n = (size_t)c->layers * 2 * (size_t)copies, bytes = c->slot_bytes * (size_t)slots;

@@ -6,13 +6,13 @@
 #include "error.h"
 #include "pages.h"
 
-static int on_host(const kvc_model *m) {
+int kvc__cache_on_host(const kvc_model *m) {
   return strcmp(m->info.provider, "cpu") == 0;
 }
 
 kvc_status kvc__cache_memory(const kvc_model *m, size_t bytes, const char *what, void **out) {
   *out = NULL;
-  if (on_host(m))
+  if (kvc__cache_on_host(m))
     *out = kvc__pages_alloc(bytes);
   else {
     kvc_status s = kvc__ort_check_as(kvc__ort()->AllocatorAlloc(m->cache_alloc, bytes, out),
@@ -28,7 +28,7 @@ kvc_status kvc__cache_memory(const kvc_model *m, size_t bytes, const char *what,
 void kvc__cache_memory_free(const kvc_model *m, void *p, size_t bytes) {
   if (!p)
     return;
-  if (on_host(m))
+  if (kvc__cache_on_host(m))
     kvc__pages_free(p, bytes);
   else
     kvc__ort_ignore(kvc__ort()->AllocatorFree(m->cache_alloc, p));

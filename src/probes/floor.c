@@ -71,7 +71,7 @@ kvc_status kvc_model_floor(kvc_model *model, const int64_t *bytes, int32_t n, in
     s = kvc__cache_memory(model, (size_t)most, "the floor's buffer", &buf);
   if (!s)
     s = kvc__cache_memory(model, (size_t)(most / ROWS), "the floor's output buffer", &out);
-  if (!s && model->cache_mem && strcmp(model->info.provider, "cpu") == 0)
+  if (!s && kvc__cache_on_host(model))
     memset(buf, 0, (size_t)most); /* resident, like the weights */
   if (!s)
     s = kvc__ort_check(ort->CreateIoBinding(session, &binding), "floor binding");
