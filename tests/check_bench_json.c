@@ -27,6 +27,21 @@ static const cJSON *get(const cJSON *o, const char *key, int want_number, const 
 
 enum { STR = 0, NUM = 1, OBJ = 2 };
 
+/* o.key is one of names (NULL-terminated), or null when null_ok. */
+static void one_of(const cJSON *o, const char *key, const char *const *names, int null_ok,
+                   const char *where) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (v && null_ok && cJSON_IsNull(v))
+    return;
+  for (int i = 0; v && cJSON_IsString(v) && names[i]; i++)
+    if (!strcmp(v->valuestring, names[i]))
+      return;
+  printf("FAIL: %s.%s is %s, expected one of %s...%s\n", where, key,
+         v && cJSON_IsString(v) ? v->valuestring : "missing or not a string", names[0],
+         null_ok ? " or null" : "");
+  failures++;
+}
+
 static void positions(const cJSON *o, const char *where) {
   int n = 0;
   for (const cJSON *p = o ? o->child : NULL; p; p = p->next, n++) {
@@ -69,8 +84,15 @@ int main(int argc, char **argv) {
   const char *model_num[] = {"layers", "kv_heads", "head_dim", "vocab", "param_bytes"};
   for (int i = 0; model && i < 5; i++)
     get(model, model_num[i], NUM, "model");
-  if (model)
+  if (model) {
     get(model, "path", STR, "model");
+    static const char *const kv_types[] = {"f32", "f16", "q8", NULL};
+    static const char *const attention[] = {"portable", "avx2", "avx512", NULL};
+    static const char *const matmul[] = {"portable", "avx2", "avx512", "amx", NULL};
+    one_of(model, "kv_type", kv_types, 0, "model");
+    one_of(model, "attention_kernel", attention, 1, "model");
+    one_of(model, "matmul_kernel", matmul, 1, "model");
+  }
   const cJSON *run = get(root, "run", OBJ, "root");
   const char *run_num[] = {"prompt_len", "gen", "repeats"};
   for (int i = 0; run && i < 3; i++)

@@ -24,6 +24,23 @@ grep -q '^uncached,8,' "$tmp/b.csv" || fail "CSV: uncached not timed at the firs
 [ "$(head -c 8 "$tmp/b.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "plot is not a PNG"
 grep -q '^- \*\*Machine:\*\*' "$tmp/b.md" || fail "report lacks the machine line"
 grep -q '!\[per-token latency\](b.png)' "$tmp/b.md" || fail "report lacks the plot"
+tr -d ' \t\n' <"$tmp/b.json" | grep -q '"kv_type":"f32","attention_kernel":null,"matmul_kernel":null' ||
+  fail "JSON: a float GroupQueryAttention model has kernels: $(head -c 600 "$tmp/b.json")"
+# the kernel paths the figures ran on, in the JSON and the machine line: the ones forced (a
+# model with kvcache's attention, quantised, runs both of kvcache's operators)
+"$kvcache" build-model -o "$tmp/k" --layers 2 --heads 2 --head-dim 16 --vocab 100 --max-seq 64 \
+  --attention kvcache >/dev/null
+"$kvcache" quantize "$tmp/k" "$tmp/k4" --bits 4 >/dev/null
+KVCACHE_ATTENTION=portable KVCACHE_MATMUL=portable "$kvcache" bench -m "$tmp/k4" --kv-type f16 \
+  --prompt-len 8 --gen 4 --repeats 1 --threads 1 --json "$tmp/k.json" \
+  --report "$tmp/k.md" >"$tmp/k.txt" 2>&1 || fail "bench with the kernels forced: $(cat "$tmp/k.txt")"
+"$check" "$tmp/k.json"
+tr -d ' \t\n' <"$tmp/k.json" | grep -q '"kv_type":"f16","attention_kernel":"portable","matmul_kernel":"portable"' ||
+  fail "JSON lacks the forced kernels: $(head -c 800 "$tmp/k.json")"
+grep -q '^machine: .*kernels: attention portable, products portable;' "$tmp/k.txt" ||
+  fail "table's machine line lacks the kernels: $(head -n 2 "$tmp/k.txt")"
+grep -q '^- \*\*Machine:\*\* .*kernels: attention portable, products portable;' "$tmp/k.md" ||
+  fail "report's machine line lacks the kernels"
 # --batch: one entry per size, each with its figures, and the report's section
 "$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 8 --repeats 1 --threads 1 --batch 1,3 \
   --json "$tmp/batch.json" --report "$tmp/batch.md" >/dev/null 2>&1 || fail "bench --batch failed"

@@ -37,12 +37,26 @@ static void speedups(const bench_result *r, FILE *out, const char *first, const 
             r->cached_vs_uncached_total);
 }
 
+/* The CPU, its kernel paths (what a figure was measured on: KVCACHE_ATTENTION and
+ * KVCACHE_MATMUL choose others), the runtime and the date. */
 static void machine_line(const bench_result *r, FILE *out) {
-  char threads[16];
+  char threads[16], kernels[96] = "";
   snprintf(threads, sizeof threads, "%d", r->machine.threads);
-  fprintf(out, "%s, %d cores; ONNX Runtime %s, provider %s, %s intra-op threads; %s\n",
-          r->machine.cpu, r->machine.cores, r->machine.ort_version, r->machine.provider,
+  if (*r->model.attention_kernel || *r->model.matmul_kernel)
+    snprintf(kernels, sizeof kernels, "; kernels: attention %s, products %s",
+             *r->model.attention_kernel ? r->model.attention_kernel : "-",
+             *r->model.matmul_kernel ? r->model.matmul_kernel : "-");
+  fprintf(out, "%s, %d cores%s; ONNX Runtime %s, provider %s, %s intra-op threads; %s\n",
+          r->machine.cpu, r->machine.cores, kernels, r->machine.ort_version, r->machine.provider,
           r->machine.threads ? threads : "default", r->machine.date);
+}
+
+/* name, or null when "" (the graph has no such kernel) */
+static void add_name_or_null(cJSON *o, const char *key, const char *name) {
+  if (*name)
+    cJSON_AddStringToObject(o, key, name);
+  else
+    cJSON_AddNullToObject(o, key);
 }
 
 /* The weights plus a cache of the model's full length: what a process that opened the
@@ -241,6 +255,10 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(model, "load_ms", r->load_ms);
   cJSON_AddNumberToObject(model, "resident_bytes_after_open", (double)r->resident_after_open_bytes);
   cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
+  const char *kv_type = kvc_kv_type_name(r->model.kv_type);
+  cJSON_AddStringToObject(model, "kv_type", kv_type ? kv_type : "unknown");
+  add_name_or_null(model, "attention_kernel", r->model.attention_kernel);
+  add_name_or_null(model, "matmul_kernel", r->model.matmul_kernel);
   cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
   cJSON_AddNumberToObject(model, "quantized_matmuls", r->model.quantized_matmuls);
   cJSON *per_token = cJSON_AddObjectToObject(model, "bytes_per_token");
@@ -426,6 +444,10 @@ static const char json_keys[] =
     "model; heads are the cache's (KV) heads |\n"
     "| `model.lookup_bytes` | of param_bytes, the tables a step reads one row of (embeddings, "
     "position tables): not in the floor |\n"
+    "| `model.kv_type` | the cache's element type (f32, f16, q8) |\n"
+    "| `model{attention_kernel,matmul_kernel}` | the kernel paths the figures ran on (the "
+    "CPU's best, or `KVCACHE_ATTENTION` / `KVCACHE_MATMUL`'s choice); null where the graph has "
+    "no such operator |\n"
     "| `model.load_ms` | the first kvc_model_open (ONNX Runtime's session: graph, weights, "
     "packing) |\n"
     "| `model.resident_bytes_after_open` | the process's resident set just after it (Linux "
