@@ -62,22 +62,21 @@ run: build
 	$(BUILD)/kvcache bench -m $(LLAMA) --json $(BUILD)/bench-llama.json \
 	  --plot $(BUILD)/bench-llama.png --report $(BUILD)/BENCHMARK-llama.md
 
-# llama.cpp beside kvcache at a size users run: the reference 243 M-parameter Llama shape
-# (build-model --preset llama-243m), float32 and kvcache's 4- and 8-bit quantisations, and
-# llama.cpp (node-llama-cpp's prebuilt library, pinned) on a GGUF of the same dimensions in
-# f32, q8_0 and q4_0; decode per token at positions 0 and 512 and prefill of 512 tokens, at 1
-# and 2 threads, the two taking turns. Writes $(PEER_REPORT). Minutes, and 3 GB of disk.
-SCALE       ?= $(BUILD)/scale
-SCALE_REPORT ?= docs/BENCHMARK-243M.md
 # kvcache at the 243 M Llama shape beside llama.cpp on identical dimensions (scripts/bench-scale.sh:
-# builds the models, fetches llama.cpp, about 20 minutes and 4 GB of disk; not part of make test)
+# builds the models, fetches llama.cpp, about 25-30 minutes and 4 GB of disk; not part of make
+# test). Writes $(SCALE_REPORT) and its plots $(SCALE_PLOTS)-decode.png and -batch.png: another
+# machine's run goes beside this one's, e.g. SCALE_REPORT=docs/BENCHMARK-243M-zen4.md
+# SCALE_PLOTS=docs/benchmark-243m-zen4.
+SCALE        ?= $(BUILD)/scale
+SCALE_REPORT ?= docs/BENCHMARK-243M.md
+SCALE_PLOTS  ?= docs/benchmark-243m
 # kvcache serve under load (docs/SERVER.md's tables): the default model and the 243 M one that
 # make bench-scale builds, 1 to 16 streaming clients, and prompt-prefix reuse.
 bench-serve: build
 	bash scripts/bench-serve.sh $(CURDIR)/$(BUILD)/kvcache
 
 bench-scale: build
-	bash scripts/bench-scale.sh $(BUILD)/kvcache $(SCALE) $(SCALE_REPORT) docs/benchmark-243m
+	bash scripts/bench-scale.sh $(BUILD)/kvcache $(SCALE) $(SCALE_REPORT) $(SCALE_PLOTS)
 
 # 1 MB of one character through each pinned tokenizer, and a backtracking pattern: each within
 # 2 s (a benchmark: its times are not asserted by make test)
