@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,12 +135,18 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
               if (!kvc__qmm_runs(p))
                 continue;
               const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
-              for (int way = 0; way < 3; way++) {
+              for (int way = 0; way < 4; way++) {
                 memset(got, 0xff, (size_t)(rows * n) * sizeof *got);
                 if (way == 0)
                   product(&c, impl, 0, rows, 0, n, got);
                 for (int64_t r = 0; way == 1 && r < rows; r++)
                   product(&c, impl, r, 1, 0, n, got);
+                if (way == 3) { /* one row at a time as a decode step runs it (one_row) */
+                  kvc__qmm_impl row = impl;
+                  row.product = impl.one_row;
+                  for (int64_t r = 0; r < rows; r++)
+                    product(&c, row, r, 1, 0, n, got);
+                }
                 if (way == 2) { /* splits fall on panels */
                   const int64_t cut = n > 8 ? 8 : n;
                   product(&c, impl, 0, rows, 0, cut, got);
@@ -409,8 +416,36 @@ static void bad_attributes_are_refused(void **state) {
   ort->ReleaseEnv(env);
 }
 
+/* kvc__qmm_halves_512 (which sends one row to the AVX2 kernel on the AVX-512 path) against what
+ * Linux reads of the CPU: AMD, family 25 (0x19), and the avx512f flag. */
+static void halves_512_is_amd_family_25_with_avx512(void **state) {
+  (void)state;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) {
+    assert_int_equal(kvc__qmm_halves_512(), kvc__qmm_halves_512()); /* no oracle: not Linux */
+    return;
+  }
+  char line[4096];
+  int amd = 0, family = -1, avx512 = 0;
+  while (fgets(line, sizeof line, f) && !(family >= 0 && strncmp(line, "processor", 9) == 0)) {
+    if (strncmp(line, "vendor_id", 9) == 0)
+      amd = strstr(line, "AuthenticAMD") != NULL;
+    else if (strncmp(line, "cpu family", 10) == 0)
+      family = atoi(strchr(line, ':') + 1);
+    else if (strncmp(line, "flags", 5) == 0)
+      avx512 = strstr(line, " avx512f ") != NULL || strstr(line, " avx512f\n") != NULL;
+  }
+  fclose(f);
+#if defined(__x86_64__) || defined(_M_X64)
+  assert_int_equal(kvc__qmm_halves_512(), amd && family == 25 && avx512);
+#else
+  assert_int_equal(kvc__qmm_halves_512(), 0);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(halves_512_is_amd_family_25_with_avx512),
       cmocka_unit_test(paths_rows_and_splits_give_the_same_bits),
       cmocka_unit_test(every_path_quantizes_alike),
       cmocka_unit_test(scales_round_up_to_half_floats),

@@ -78,6 +78,9 @@ static inline void rows_of_pair(const kvc__qweights *w, const kvc__qpanels *pane
     if (prefetch) { /* the next pair's same block; later passes find this pair cached */
       kvc__qmm_prefetch(c, 2 * pr->panel_codes, pr->per_block);
       kvc__qmm_prefetch(c, 3 * pr->panel_codes, pr->per_block);
+      const size_t cell = pr->first + (size_t)b * KVC_QMM_COLUMNS;
+      kvc__qmm_prefetch_cell(panels, cell + 2 * pr->panel_cells);
+      kvc__qmm_prefetch_cell(panels, cell + 3 * pr->panel_cells);
     }
     const __m512i zp = kvc__qmm_zeros16(pr->zeros + b * KVC_QMM_COLUMNS, pr->panel_cells);
     const int8_t *q[ZROWS];

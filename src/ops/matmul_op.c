@@ -143,7 +143,8 @@ static void product_task(void *data, size_t t) {
   const run *r = data;
   const int64_t n0 = (int64_t)t * r->tile;
   const int64_t n1 = n0 + r->tile < r->w.n ? n0 + r->tile : r->w.n;
-  r->kn->impl.product(&r->w, r->panels, r->rows, r->nrows, n0, n1, r->y, r->w.n);
+  kvc__qmm_fn *product = r->nrows == 1 ? r->kn->impl.one_row : r->kn->impl.product;
+  product(&r->w, r->panels, r->rows, r->nrows, n0, n1, r->y, r->w.n);
 }
 
 /* Quantises the rows into `scratch` (in tasks of QUANTIZE_ROWS rows on the pool: a prompt's

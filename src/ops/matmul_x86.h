@@ -27,6 +27,15 @@ static inline void kvc__qmm_prefetch(const uint8_t *at, size_t ahead, size_t byt
     _mm_prefetch((const char *)(from + o), _MM_HINT_T0);
 }
 
+/* Asks for the scales and zero points of the panel block at `cell`: arrays of their own, so
+ * two streams beside each panel's codes, which the hardware prefetchers of some CPUs do not
+ * follow (PERFORMANCE #76). Addresses past the arrays are asked for, never read. */
+static inline void kvc__qmm_prefetch_cell(const kvc__qpanels *p, size_t cell) {
+  const size_t scale_bytes = p->half_scales ? 2 : 4;
+  _mm_prefetch((const char *)((uintptr_t)p->scales + cell * scale_bytes), _MM_HINT_T0);
+  _mm_prefetch((const char *)((uintptr_t)p->zero_points + cell), _MM_HINT_T0);
+}
+
 /* The 8 scales of a panel's block at `cell`, as floats (half floats converted exactly). */
 static inline __m256 kvc__qmm_scales8(const kvc__qpanels *p, size_t cell) {
   return p->half_scales ? _mm256_cvtph_ps(_mm_loadu_si128(
@@ -68,8 +77,11 @@ static inline void panel_rows(const kvc__qweights *w, const kvc__qpanels *panels
     acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < w->blocks; b++) {
     const uint8_t *c = codes + (size_t)b * per_block;
-    if (prefetch)                                   /* later passes over the panel find it cached */
-      kvc__qmm_prefetch(c, panel_codes, per_block); /* the next panel's same block */
+    if (prefetch) { /* the next panel's same block; later passes over the panel find it cached */
+      kvc__qmm_prefetch(c, panel_codes, per_block);
+      kvc__qmm_prefetch_cell(panels, first + (size_t)w->blocks * KVC_QMM_COLUMNS +
+                                         (size_t)b * KVC_QMM_COLUMNS);
+    }
     const int8_t *q[ROWS];
     __m256i sum[ROWS];
     for (int i = 0; i < NR; i++) {
