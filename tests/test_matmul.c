@@ -136,6 +136,8 @@ static void paths_rows_and_splits_give_the_same_bits(void **state) {
                 continue;
               const kvc__qmm_impl impl = kvc__qmm_for((kvc__qmm_path)p);
               for (int way = 0; way < 4; way++) {
+                if (way == 3 && impl.one_row == impl.product)
+                  continue; /* way 1 ran it */
                 memset(got, 0xff, (size_t)(rows * n) * sizeof *got);
                 if (way == 0)
                   product(&c, impl, 0, rows, 0, n, got);
