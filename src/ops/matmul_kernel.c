@@ -5,9 +5,6 @@
 #include "ops.h"
 #include "pages.h"
 
-#if defined(KVC_X86_KERNELS)
-#include <cpuid.h>
-#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,28 +58,13 @@ int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap) {
   return rc;
 }
 
-int kvc__qmm_halves_512(void) {
-#if defined(KVC_X86_KERNELS)
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541u /* "AuthenticAMD" */ ||
-      !__get_cpuid(1, &a, &b, &c, &d))
-    return 0;
-  const unsigned base = (a >> 8) & 0xfu, extended = (a >> 20) & 0xffu;
-  const unsigned family = base == 0xfu ? base + extended : base;
-  __builtin_cpu_init();
-  return family == 0x19u && __builtin_cpu_supports("avx512f");
-#else
-  return 0;
-#endif
-}
-
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path) {
 #if defined(KVC_X86_KERNELS)
   if (path == KVC_QMM_AMX)
     return (kvc__qmm_impl){KVC_QMM_AMX, kvc__qmm_quantize_avx512, kvc__qmm_amx, kvc__qmm_amx};
   if (path == KVC_QMM_AVX512)
     return (kvc__qmm_impl){KVC_QMM_AVX512, kvc__qmm_quantize_avx512, kvc__qmm_avx512,
-                           kvc__qmm_halves_512() ? kvc__qmm_avx2 : kvc__qmm_avx512};
+                           kvc__op_halves_512() ? kvc__qmm_avx2 : kvc__qmm_avx512};
   if (path == KVC_QMM_AVX2)
     return (kvc__qmm_impl){KVC_QMM_AVX2, kvc__qmm_quantize_avx2, kvc__qmm_avx2, kvc__qmm_avx2};
 #else

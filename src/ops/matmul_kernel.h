@@ -138,7 +138,7 @@ typedef struct kvc__qmm_impl {
   kvc__qmm_fn *product;
   kvc__qmm_fn *one_row; /* the product of a single row (a decode step): `product`, but the AVX2
                          * kernel on the AVX-512 path of a CPU that runs 512-bit operations as
-                         * two 256-bit halves (AMD Zen 4, kvc__qmm_halves_512): there one row
+                         * two 256-bit halves (AMD Zen 4, kvc__op_halves_512): there one row
                          * is memory-bound and the pairs' extra shuffles only cost (PERFORMANCE
                          * #76). The same bits either way. */
 } kvc__qmm_impl;
@@ -160,10 +160,6 @@ int kvc__qmm_pick(kvc__qmm_path *path, char *why, size_t cap);
 
 /* Whether this CPU (and build) runs `path` (a kvc__qmm_path). */
 int kvc__qmm_runs(int path);
-
-/* Whether this CPU runs 512-bit vector operations as two 256-bit halves: AMD family 0x19 with
- * AVX-512 (Zen 4; Zen 3, the same family, has none). 0 elsewhere and off x86-64. */
-int kvc__qmm_halves_512(void);
 
 /* The implementation of `path`. */
 kvc__qmm_impl kvc__qmm_for(kvc__qmm_path path);

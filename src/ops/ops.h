@@ -34,6 +34,10 @@ const char *kvc__op_path_name(int path);
  * itself, as clang's __builtin_cpu_supports does not know the name. 0 off x86-64. */
 int kvc__op_has_f16c(void);
 
+/* Whether the CPU runs 512-bit vector operations as two 256-bit halves: AMD family 0x19 with
+ * AVX-512 (Zen 4; Zen 3, the same family, has none). 0 elsewhere and off x86-64. */
+int kvc__op_halves_512(void);
+
 /* OrtCustomOp callbacks both operators share: the CPU execution provider, float outputs, all
  * required, inputs in default (CPU) memory. */
 const char *kvc__op_cpu(const OrtCustomOp *op);

@@ -19,6 +19,21 @@ int kvc__op_has_f16c(void) {
 #endif
 }
 
+int kvc__op_halves_512(void) {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541u /* "AuthenticAMD" */ ||
+      !__get_cpuid(1, &a, &b, &c, &d))
+    return 0;
+  const unsigned base = (a >> 8) & 0xfu, extended = (a >> 20) & 0xffu;
+  const unsigned family = base == 0xfu ? base + extended : base;
+  __builtin_cpu_init();
+  return family == 0x19u && __builtin_cpu_supports("avx512f");
+#else
+  return 0;
+#endif
+}
+
 static const char *const path_names[] = {"portable", "avx2", "avx512", "amx"};
 enum { PATHS = sizeof path_names / sizeof path_names[0] };
 
