@@ -60,14 +60,15 @@ static void same_as_float(kvc__attend_path path, const float *q, int g, int d, i
 
 /* Every path, head sizes that are and are not multiples of the vector widths (and of the
  * AVX-512 path's 64-column slices: 80), lengths around the block and vector edges, groups of
- * 1 to 16 heads (6: four heads together, then two), flat and peaked scores: within 4e-6 of
+ * 1 to 16 heads (4 and 16: every head's scores four at a time in full blocks; 6: four, then
+ * two one at a time), flat and peaked scores: within 4e-6 of
  * softmax(q k^T) v computed in double (the portable path's plain float sums reach 2.3e-6 on
  * these draws, the vector paths' 6.2e-7). */
 static void kernels_match_a_double_softmax(void **state) {
   (void)state;
   const int dims[] = {8, 16, 24, 40, 64, 72, 80, 128};
   const int64_t lens[] = {1, 2, 7, 8, 9, 31, 32, 33, 64, 100, 511};
-  const int groups[] = {1, 2, 3, 6, 16};
+  const int groups[] = {1, 2, 3, 4, 6, 16};
   kvc__rng r = kvc__rng_seeded(7);
   float *q = malloc(16 * 128 * sizeof *q), *out = malloc(16 * 128 * sizeof *out);
   float *k = malloc(511 * 128 * sizeof *k), *v = malloc(511 * 128 * sizeof *v);
