@@ -8,7 +8,7 @@
  * kind: floats; IEEE half floats (a float16 cache); or 8-bit codes and a scale (an 8-bit cache,
  * q8.h). The rows of a narrow kind are widened to floats (exactly for halves; by one float
  * multiplication a value for codes, the same on every path: a block at a time, or as the
- * AVX-512 path's sums load its values) before the float arithmetic, so such a cache gives
+ * AVX-512 path's scores and sums load them) before the float arithmetic, so such a cache gives
  * the bits a float cache holding the widened values would;
  * out receives `group` rows of head_dim floats. The softmax is online: keys are taken in
  * blocks of KVC_ATTN_BLOCK, the running maximum and sum rescale what was accumulated, so the
