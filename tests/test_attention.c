@@ -60,8 +60,10 @@ static void same_as_float(kvc__attend_path path, const float *q, int g, int d, i
 
 /* Every path, head sizes that are and are not multiples of the vector widths (and of the
  * AVX-512 path's 64-column slices: 80), lengths around the block and vector edges, groups of
- * 1 to 16 heads (4 and 16: every head's scores four at a time in full blocks; 6: four, then
- * two one at a time), flat and peaked scores: within 4e-6 of
+ * 1 to 16 heads (AVX-512: 4 and 16 every head's scores four at a time in full blocks, 6 four,
+ * then two one at a time; AVX2: heads in fours, then a pair, then one, so 3 and 6 run the
+ * pair, and the 16 to 64 columns a pass of its sums holds leave tails at head sizes 8 to 80),
+ * flat and peaked scores: within 4e-6 of
  * softmax(q k^T) v computed in double (the portable path's plain float sums reach 2.1e-6 on
  * these draws, the AVX2 path's 6.7e-7, the AVX-512 path's 4.4e-7). */
 static void kernels_match_a_double_softmax(void **state) {

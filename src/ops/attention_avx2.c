@@ -2,10 +2,14 @@
  * only where the CPU has both, and F16C for a float16 cache). head_dim is a multiple of 8. See
  * attention_kernel.h.
  *
- * Scores: eight keys at a time, each with its own accumulator over head_dim, reduced
- * together by one horizontal-add tree (three hadds and a lane swap for eight dot products).
- * Probabilities: a polynomial exp over eight scores at once. Values: the output row kept in
- * registers one 8-float column at a time while the block's keys stream past. */
+ * Scores: eight dot products at a time (eight keys of one head, four keys of two heads or two
+ * of four), each with its own accumulator over head_dim, reduced together by one
+ * horizontal-add tree that sums every lane in the same order: each vector of a key is loaded
+ * (a float16 or 8-bit cache's converted) once for up to four heads, and a score's bits do not
+ * depend on how many heads shared its key. Probabilities: a polynomial exp over eight scores
+ * at once. Values: eight vectors of output columns kept in registers (64 columns of one head,
+ * 32 of two, 16 of four) while the block's value rows stream past, each row's values loaded
+ * (converted) once for those heads. No block is widened onto the stack (PERFORMANCE #81). */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -14,7 +18,8 @@
 #include "attention_kernel.h"
 #include "q8.h"
 
-/* Lane j of the result: the sum of the eight lanes of a[j]. */
+/* Lane j of the result: the sum of the eight lanes of a[j], every lane by the same tree
+ * ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)). */
 static inline __m256 sum8x8(const __m256 a[8]) {
   const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
   const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
@@ -55,80 +60,178 @@ static inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(two_t));
 }
 
-/* scores[j] = q . k[j] for j < nb */
-static void scores(const float *q, int d, const float *k, int nb, float *out) {
-  int j = 0;
-  for (; j + 8 <= nb; j += 8) {
-    __m256 acc[8];
-    for (int r = 0; r < 8; r++)
-      acc[r] = _mm256_setzero_ps();
-    for (int i = 0; i < d; i += 8) {
-      const __m256 qi = _mm256_loadu_ps(q + i);
-      for (int r = 0; r < 8; r++)
-        acc[r] = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + (size_t)(j + r) * d + i), acc[r]);
-    }
-    _mm256_storeu_ps(out + j, sum8x8(acc));
+/* Values i..i+7 of row j of x, rows of the cache's kind: floats; halves converted by F16C's
+ * vcvtph2ps (exact); 8-bit codes sign-extended, converted (exact) and multiplied by their
+ * row's scale. */
+static inline __m256 row8(const void *x, kvc__cache_kind kind, int d, int j, int i) {
+  if (kind == KVC_CACHE_F16)
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128((const __m128i *)((const uint16_t *)x + (size_t)j * d + i)));
+  if (kind == KVC_CACHE_Q8) {
+    const int8_t *row = (const int8_t *)x + (size_t)j * kvc__q8_row_bytes(d);
+    const __m256i codes = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + i)));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(kvc__q8_scale(row, d)));
   }
-  for (; j < nb; j++) {
-    __m256 acc = _mm256_setzero_ps();
+  return _mm256_loadu_ps((const float *)x + (size_t)j * d + i);
+}
+
+/* p[h][j] = q[h] . k[j] for h < heads (1, 2 or 4) and j < full (a multiple of 8), with k's
+ * rows of `kind` (heads and kind constants where inlined): 8 / heads keys at a time, each
+ * loaded once for the heads, into lanes h * (8 / heads) + r of one tree. With `ahead`, the
+ * rows ahead of the same index as the keys taken are asked for (all of a block's with its
+ * first heads' scores: faster here than #72's split with the sums, PERFORMANCE #81). */
+static inline void scores(const float *q, int heads, int d, const void *k, kvc__cache_kind kind,
+                          int full, float (*p)[KVC_ATTN_BLOCK], const kvc__attend_ahead *ahead) {
+  const int keys = 8 / heads;
+  for (int j = 0; j < full; j += keys) {
+    for (int r = 0; ahead && r < keys; r++)
+      kvc__attend_prefetch_row(ahead, j + r);
+    __m256 acc[8];
+    for (int a = 0; a < 8; a++)
+      acc[a] = _mm256_setzero_ps();
     for (int i = 0; i < d; i += 8)
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + (size_t)j * d + i), acc);
-    out[j] = sum8(acc);
+      for (int r = 0; r < keys; r++) {
+        const __m256 key = row8(k, kind, d, j + r, i);
+        for (int h = 0; h < heads; h++)
+          acc[h * keys + r] =
+              _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)h * d + i), key, acc[h * keys + r]);
+      }
+    const __m256 s = sum8x8(acc);
+    const __m128 lo = _mm256_castps256_ps128(s), hi = _mm256_extractf128_ps(s, 1);
+    if (heads == 1) {
+      _mm256_storeu_ps(p[0] + j, s);
+    } else if (heads == 2) {
+      _mm_storeu_ps(p[0] + j, lo);
+      _mm_storeu_ps(p[1] + j, hi);
+    } else {
+      _mm_storel_pi((__m64 *)(p[0] + j), lo);
+      _mm_storeh_pi((__m64 *)(p[1] + j), lo);
+      _mm_storel_pi((__m64 *)(p[2] + j), hi);
+      _mm_storeh_pi((__m64 *)(p[3] + j), hi);
+    }
   }
 }
 
-/* o = o * rescale + sum_j p[j] v[j]: 64 columns at a time held in eight registers while
- * the block's value rows stream past (eight independent FMA chains), the rest 8 at a time. */
-static void accumulate(float *o, int d, float rescale, const float *p, const float *v, int nb) {
-  const __m256 r = _mm256_set1_ps(rescale);
+/* scores for every head of the group: four at a time, then two, then one; the first call
+ * asks for the rows ahead. */
+static inline void scores_group(const float *q, int group, int d, const void *k,
+                                kvc__cache_kind kind, int full, float (*p)[KVC_ATTN_BLOCK],
+                                const kvc__attend_ahead *ahead) {
+  int g = 0;
+  for (; g + 4 <= group; g += 4, ahead = NULL)
+    scores(q + (size_t)g * d, 4, d, k, kind, full, p + g, ahead);
+  if (g + 2 <= group) {
+    scores(q + (size_t)g * d, 2, d, k, kind, full, p + g, ahead);
+    g += 2;
+    ahead = NULL;
+  }
+  if (g < group)
+    scores(q + (size_t)g * d, 1, d, k, kind, full, p + g, ahead);
+}
+
+/* out[h] = out[h] * rescale[h] + sum_j p[h][j] v[j] for h < heads (1, 2 or 4) with v's rows of
+ * `kind` (both constants where inlined): 8 / heads vectors of each head's columns in
+ * registers while the block's value rows stream past, each row's values loaded once for the
+ * heads; columns past the last such slice 8 at a time. */
+static inline void accumulate(float *out, int heads, int d, const float *rescale,
+                              const float (*p)[KVC_ATTN_BLOCK], const void *v, kvc__cache_kind kind,
+                              int nb) {
+  const int cols = 8 / heads;
   int i = 0;
-  for (; i + 64 <= d; i += 64) {
+  for (; i + 8 * cols <= d; i += 8 * cols) {
     __m256 acc[8];
-    for (int c = 0; c < 8; c++)
-      acc[c] = _mm256_mul_ps(_mm256_loadu_ps(o + i + 8 * c), r);
+    for (int h = 0; h < heads; h++)
+      for (int c = 0; c < cols; c++)
+        acc[h * cols + c] = _mm256_mul_ps(_mm256_loadu_ps(out + (size_t)h * d + i + 8 * c),
+                                          _mm256_set1_ps(rescale[h]));
     for (int j = 0; j < nb; j++) {
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      const float *row = v + (size_t)j * d + i;
-      for (int c = 0; c < 8; c++)
-        acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * c), acc[c]);
+      __m256 x[8];
+      for (int c = 0; c < cols; c++)
+        x[c] = row8(v, kind, d, j, i + 8 * c);
+      for (int h = 0; h < heads; h++) {
+        const __m256 pj = _mm256_set1_ps(p[h][j]);
+        for (int c = 0; c < cols; c++)
+          acc[h * cols + c] = _mm256_fmadd_ps(pj, x[c], acc[h * cols + c]);
+      }
     }
-    for (int c = 0; c < 8; c++)
-      _mm256_storeu_ps(o + i + 8 * c, acc[c]);
+    for (int h = 0; h < heads; h++)
+      for (int c = 0; c < cols; c++)
+        _mm256_storeu_ps(out + (size_t)h * d + i + 8 * c, acc[h * cols + c]);
   }
   for (; i < d; i += 8) {
-    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(o + i), r);
-    for (int j = 0; j < nb; j++)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + (size_t)j * d + i), acc);
-    _mm256_storeu_ps(o + i, acc);
-  }
-}
-
-/* A narrow cache's rows as floats, eight at a time: halves by F16C's vcvtph2ps (exact), 8-bit
- * codes sign-extended, converted (exact) and multiplied by the row's scale. d is a multiple
- * of 8. */
-static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
-  if (kind == KVC_CACHE_F16) {
-    const uint16_t *h = src;
-    for (size_t i = 0; i < (size_t)rows * (size_t)d; i += 8)
-      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    return;
-  }
-  const size_t bytes = kvc__q8_row_bytes(d);
-  for (int r = 0; r < rows; r++, dst += d) {
-    const int8_t *row = (const int8_t *)src + (size_t)r * bytes;
-    const __m256 scale = _mm256_set1_ps(kvc__q8_scale(row, d));
-    for (int i = 0; i < d; i += 8) {
-      const __m256i codes = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + i)));
-      _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_cvtepi32_ps(codes), scale));
+    __m256 acc[4];
+    for (int h = 0; h < heads; h++)
+      acc[h] = _mm256_mul_ps(_mm256_loadu_ps(out + (size_t)h * d + i), _mm256_set1_ps(rescale[h]));
+    for (int j = 0; j < nb; j++) {
+      const __m256 x = row8(v, kind, d, j, i);
+      for (int h = 0; h < heads; h++)
+        acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p[h][j]), x, acc[h]);
     }
+    for (int h = 0; h < heads; h++)
+      _mm256_storeu_ps(out + (size_t)h * d + i, acc[h]);
   }
 }
 
-void kvc__attend_avx2(const float *q, int group, int d, const void *k, const void *v,
-                      kvc__cache_kind kind, int64_t n, float *out) {
-  _Alignas(32) float kw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
-  _Alignas(32) float vw[KVC_ATTN_BLOCK * KVC_ATTN_NARROW_MAX_DIM];
-  float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP];
+/* How many heads' sums share a pass over the value rows. Up to four (fewer columns of each in
+ * registers: 16 of four heads) for 8-bit rows, whose conversion is the dearest; two for
+ * halves; one (each head's 64 columns a pass) for floats, which need no conversion and, a
+ * cache line of a row per pass when four heads share it, waited longest on L1 misses
+ * (PERFORMANCE #81). */
+static inline int heads_per_sum(kvc__cache_kind kind) {
+  return kind == KVC_CACHE_Q8 ? 4 : kind == KVC_CACHE_F16 ? 2 : 1;
+}
+
+/* accumulate for every head of the group, heads_per_sum(kind) or fewer at a time. */
+static inline void accumulate_group(float *out, int group, int d, const float *rescale,
+                                    const float (*p)[KVC_ATTN_BLOCK], const void *v,
+                                    kvc__cache_kind kind, int nb) {
+  const int most = heads_per_sum(kind);
+  int g = 0;
+  for (; most == 4 && g + 4 <= group; g += 4)
+    accumulate(out + (size_t)g * d, 4, d, rescale + g, p + g, v, kind, nb);
+  for (; most >= 2 && g + 2 <= group; g += 2)
+    accumulate(out + (size_t)g * d, 2, d, rescale + g, p + g, v, kind, nb);
+  for (; g < group; g++)
+    accumulate(out + (size_t)g * d, 1, d, rescale + g, p + g, v, kind, nb);
+}
+
+/* One block of a head: the scores of keys past the last whole eight (one at a time, each by
+ * its own sum), then the running maximum, the probabilities and the rescale of what was
+ * accumulated. */
+static inline void block_softmax(const float *q, int d, const void *k, kvc__cache_kind kind, int nb,
+                                 float *pg, float *max, float *sum, float *rescale) {
+  const int padded = (nb + 7) & ~7;
+  for (int j = nb & ~7; j < nb; j++) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < d; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), row8(k, kind, d, j, i), acc);
+    pg[j] = sum8(acc);
+  }
+  for (int j = nb; j < padded; j++)
+    pg[j] = -INFINITY;
+  __m256 vmax = _mm256_set1_ps(*max);
+  for (int j = 0; j < padded; j += 8)
+    vmax = _mm256_max_ps(vmax, _mm256_load_ps(pg + j));
+  const float new_max = max8(vmax);
+  *rescale = expf(*max - new_max);
+  const __m256 m = _mm256_set1_ps(new_max);
+  __m256 total = _mm256_setzero_ps();
+  for (int j = 0; j < padded; j += 8) {
+    /* exp8 clamps, so padding (-inf) would give a tiny positive number: mask it */
+    __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(pg + j), m));
+    e = _mm256_and_ps(
+        e, _mm256_cmp_ps(_mm256_load_ps(pg + j), _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+    _mm256_store_ps(pg + j, e);
+    total = _mm256_add_ps(total, e);
+  }
+  *sum = *sum * *rescale + sum8(total);
+  *max = new_max;
+}
+
+/* The kernel with the cache's kind a constant (one copy a kind). */
+static inline void attend(const float *q, int group, int d, const void *k, const void *v,
+                          kvc__cache_kind kind, int64_t n, float *out) {
+  float max[KVC_ATTN_MAX_GROUP], sum[KVC_ATTN_MAX_GROUP], rescale[KVC_ATTN_MAX_GROUP];
   /* rows padded to whole vectors; the padding holds probability 0 */
   _Alignas(32) float p[KVC_ATTN_MAX_GROUP][KVC_ATTN_BLOCK];
   for (int g = 0; g < group; g++) {
@@ -136,44 +239,34 @@ void kvc__attend_avx2(const float *q, int group, int d, const void *k, const voi
     sum[g] = 0.0f;
   }
   memset(out, 0, (size_t)group * (size_t)d * sizeof *out);
-  /* a block's rows ahead asked for a share with each head (PERFORMANCE #72) */
-  const int share = (KVC_ATTN_BLOCK + group - 1) / group;
+  const size_t row = kvc__cache_row_bytes(kind, d);
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
-    const int padded = (nb + 7) & ~7;
-    const float *kb, *vb;
-    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
+    const void *keys = (const char *)k + (size_t)j0 * row;
     const kvc__attend_ahead ahead = kvc__attend_ahead_of(k, v, kind, d, j0, n);
-    for (int g = 0; g < group; g++) {
-      kvc__attend_prefetch_share(&ahead, g, share, KVC_ATTN_BLOCK);
-      float *pg = p[g];
-      scores(q + (size_t)g * d, d, kb, nb, pg);
-      for (int j = nb; j < padded; j++)
-        pg[j] = -INFINITY;
-      __m256 vmax = _mm256_set1_ps(max[g]);
-      for (int j = 0; j < padded; j += 8)
-        vmax = _mm256_max_ps(vmax, _mm256_load_ps(pg + j));
-      const float new_max = max8(vmax);
-      const float rescale = expf(max[g] - new_max);
-      const __m256 m = _mm256_set1_ps(new_max);
-      __m256 total = _mm256_setzero_ps();
-      for (int j = 0; j < padded; j += 8) {
-        /* exp8 clamps, so padding (-inf) would give a tiny positive number: mask it */
-        __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(pg + j), m));
-        e = _mm256_and_ps(
-            e, _mm256_cmp_ps(_mm256_load_ps(pg + j), _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
-        _mm256_store_ps(pg + j, e);
-        total = _mm256_add_ps(total, e);
-      }
-      sum[g] = sum[g] * rescale + sum8(total);
-      max[g] = new_max;
-      accumulate(out + (size_t)g * d, d, rescale, pg, vb, nb);
-    }
+    scores_group(q, group, d, keys, kind, nb & ~7, p, &ahead);
+    for (int g = 0; g < group; g++)
+      block_softmax(q + (size_t)g * d, d, keys, kind, nb, p[g], max + g, sum + g, rescale + g);
+    accumulate_group(out, group, d, rescale, p, (const char *)v + (size_t)j0 * row, kind, nb);
   }
   for (int g = 0; g < group; g++) {
     const __m256 inv = _mm256_set1_ps(1.0f / sum[g]);
     for (int i = 0; i < d; i += 8)
       _mm256_storeu_ps(out + (size_t)g * d + i,
                        _mm256_mul_ps(_mm256_loadu_ps(out + (size_t)g * d + i), inv));
+  }
+}
+
+void kvc__attend_avx2(const float *q, int group, int d, const void *k, const void *v,
+                      kvc__cache_kind kind, int64_t n, float *out) {
+  switch (kind) {
+  case KVC_CACHE_F16:
+    attend(q, group, d, k, v, KVC_CACHE_F16, n, out);
+    break;
+  case KVC_CACHE_Q8:
+    attend(q, group, d, k, v, KVC_CACHE_Q8, n, out);
+    break;
+  default:
+    attend(q, group, d, k, v, KVC_CACHE_F32, n, out);
   }
 }

@@ -7,8 +7,8 @@
  * k and v hold n rows of head_dim values each (one slot's K/V head in the cache) of the cache's
  * kind: floats; IEEE half floats (a float16 cache); or 8-bit codes and a scale (an 8-bit cache,
  * q8.h). The rows of a narrow kind are widened to floats (exactly for halves; by one float
- * multiplication a value for codes, the same on every path: a block at a time, or as the
- * AVX-512 path's scores and sums load them) before the float arithmetic, so such a cache gives
+ * multiplication a value for codes, the same on every path: a block at a time on the portable
+ * path, else as the scores and sums load them) before the float arithmetic, so such a cache gives
  * the bits a float cache holding the widened values would;
  * out receives `group` rows of head_dim floats. The softmax is online: keys are taken in
  * blocks of KVC_ATTN_BLOCK, the running maximum and sum rescale what was accumulated, so the
@@ -31,7 +31,7 @@ enum {
   KVC_ATTN_BLOCK = 32,           /* keys per block of the online softmax */
   KVC_ATTN_MAX_GROUP = 16,       /* query heads per call (the operator splits larger groups) */
   KVC_ATTN_NARROW_MAX_DIM = 256, /* head sizes of a float16 or 8-bit cache (a block widened on
-                                  * the stack) */
+                                  * the stack by the portable path and AVX-512's leftover heads) */
 };
 
 /* What one cache value is. */
@@ -56,27 +56,6 @@ static inline int64_t kvc__cache_dim(kvc__cache_kind kind, int d) {
 
 typedef void kvc__attend_fn(const float *q, int group, int head_dim, const void *k, const void *v,
                             kvc__cache_kind kind, int64_t n, float *out);
-
-/* Widens `rows` rows of d values of a narrow kind (F16, Q8) at src to floats at dst (one per
- * path: the same values). */
-typedef void kvc__widen_fn(float *dst, const void *src, kvc__cache_kind kind, int d, int rows);
-
-/* Block j0's (nb rows) keys and values as floats: the cache's own rows, or (a narrow kind)
- * its rows widened into kw and vw (KVC_ATTN_BLOCK x head_dim floats each). */
-static inline void kvc__attend_block(const void *k, const void *v, kvc__cache_kind kind, int d,
-                                     int64_t j0, int nb, kvc__widen_fn *widen, float *kw, float *vw,
-                                     const float **kb, const float **vb) {
-  if (kind == KVC_CACHE_F32) {
-    *kb = (const float *)k + j0 * d;
-    *vb = (const float *)v + j0 * d;
-    return;
-  }
-  const size_t row = kvc__cache_row_bytes(kind, d);
-  widen(kw, (const char *)k + (size_t)j0 * row, kind, d, nb);
-  widen(vw, (const char *)v + (size_t)j0 * row, kind, d, nb);
-  *kb = kw;
-  *vb = vw;
-}
 
 typedef enum kvc__attend_path {
   KVC_ATTEND_PORTABLE = 0,

@@ -14,6 +14,8 @@ static float dot(const float *a, const float *b, int d) {
   return s;
 }
 
+/* `rows` rows of d values of a narrow kind (F16, Q8) at src as floats at dst: the values every
+ * vector path converts as it loads them. */
 static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int rows) {
   if (kind == KVC_CACHE_F16) {
     for (size_t i = 0; i < (size_t)rows * (size_t)d; i++)
@@ -23,6 +25,22 @@ static void widen(float *dst, const void *src, kvc__cache_kind kind, int d, int 
   for (int r = 0; r < rows; r++)
     kvc__q8_dequantize_row((const int8_t *)src + (size_t)r * kvc__q8_row_bytes(d), d,
                            dst + (size_t)r * d);
+}
+
+/* Block j0's (nb rows) keys and values as floats: the cache's own rows, or (a narrow kind)
+ * its rows widened into kw and vw (KVC_ATTN_BLOCK x head_dim floats each). */
+static void block_as_floats(const void *k, const void *v, kvc__cache_kind kind, int d, int64_t j0,
+                            int nb, float *kw, float *vw, const float **kb, const float **vb) {
+  if (kind == KVC_CACHE_F32) {
+    *kb = (const float *)k + j0 * d;
+    *vb = (const float *)v + j0 * d;
+    return;
+  }
+  const size_t row = kvc__cache_row_bytes(kind, d);
+  widen(kw, (const char *)k + (size_t)j0 * row, kind, d, nb);
+  widen(vw, (const char *)v + (size_t)j0 * row, kind, d, nb);
+  *kb = kw;
+  *vb = vw;
 }
 
 void kvc__attend_portable(const float *q, int group, int d, const void *k, const void *v,
@@ -38,7 +56,7 @@ void kvc__attend_portable(const float *q, int group, int d, const void *k, const
   for (int64_t j0 = 0; j0 < n; j0 += KVC_ATTN_BLOCK) {
     const int nb = n - j0 < KVC_ATTN_BLOCK ? (int)(n - j0) : KVC_ATTN_BLOCK;
     const float *kb, *vb;
-    kvc__attend_block(k, v, kind, d, j0, nb, widen, kw, vw, &kb, &vb);
+    block_as_floats(k, v, kind, d, j0, nb, kw, vw, &kb, &vb);
     for (int g = 0; g < group; g++) {
       float block_max = -INFINITY;
       for (int j = 0; j < nb; j++) {
