@@ -79,7 +79,7 @@ static inline __m256 row8(const void *x, kvc__cache_kind kind, int d, int j, int
  * rows of `kind` (heads and kind constants where inlined): 8 / heads keys at a time, each
  * loaded once for the heads, into lanes h * (8 / heads) + r of one tree. With `ahead`, the
  * rows ahead of the same index as the keys taken are asked for (all of a block's with its
- * first heads' scores: faster here than #72's split with the sums, PERFORMANCE #81). */
+ * first heads' scores: no split of #72's with the sums was clearly faster, PERFORMANCE #81). */
 static inline void scores(const float *q, int heads, int d, const void *k, kvc__cache_kind kind,
                           int full, float (*p)[KVC_ATTN_BLOCK], const kvc__attend_ahead *ahead) {
   const int keys = 8 / heads;
