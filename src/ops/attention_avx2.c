@@ -120,12 +120,9 @@ static inline void scores_group(const float *q, int group, int d, const void *k,
   int g = 0;
   for (; g + 4 <= group; g += 4, ahead = NULL)
     scores(q + (size_t)g * d, 4, d, k, kind, full, p + g, ahead);
-  if (g + 2 <= group) {
+  for (; g + 2 <= group; g += 2, ahead = NULL)
     scores(q + (size_t)g * d, 2, d, k, kind, full, p + g, ahead);
-    g += 2;
-    ahead = NULL;
-  }
-  if (g < group)
+  for (; g < group; g++, ahead = NULL)
     scores(q + (size_t)g * d, 1, d, k, kind, full, p + g, ahead);
 }
 

@@ -73,8 +73,9 @@ kvc__attend_fn kvc__attend_avx512; /* x86-64 builds only */
  * block at once, 128 or 256 lines, waited on the core's few outstanding misses, and the
  * hardware prefetchers alone stop at every 4 KB page (a block of a float16 cache): the
  * kernels ask for one row of keys and one of values at a time, 8 KB ahead, so the requests
- * are spread over the block's arithmetic (PERFORMANCE #67): a share with each head's scores
- * and the rest with the sums, into L2, not L1 (#72). A prefetch changes no value: the bits
+ * are spread over the block's arithmetic (PERFORMANCE #67), into L2, not L1 (#72): AVX-512 a
+ * share with each head's scores and the rest with the sums (#72), AVX2 all with its first
+ * heads' scores (#81). A prefetch changes no value: the bits
  * stay those of every other path. */
 enum { KVC_ATTN_AHEAD_BYTES = 8192 };
 
