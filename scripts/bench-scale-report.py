@@ -2,8 +2,9 @@
 """docs/BENCHMARK-243M.md and its plots from scripts/bench-scale.sh's runs.
 
 usage: bench-scale-report.py WORK_DIR MODEL_DIR REPORT PLOTS THREADS...
-Reads WORK_DIR/runs/kvcache-<weights>-<threads>-<prompt|batch>.json (`kvcache bench --json`)
-and WORK_DIR/runs/llama-<type>-<threads>.jsonl (peers/llama_peer.c's lines); writes REPORT and
+Reads WORK_DIR/runs/kvcache-<weights>-<threads>-<prompt|batch>.json (`kvcache bench --json`),
+WORK_DIR/runs/cache-types.json (`kvcache bench --kv-types --json`) and
+WORK_DIR/runs/llama-<type>-<threads>.jsonl (peers/llama_peer.c's lines); writes REPORT and
 PLOTS-decode.png, PLOTS-batch.png (gnuplot)."""
 import json
 import os
@@ -164,24 +165,21 @@ for kw, lw in OWN + GQA:
       f"{gguf_mb(lw):.0f} |")
 w("")
 w("## Cache types\n")
-w(f"The q4 model with its cache in float32, float16 and 8 bits (`--kv-type`, ATTENTION.md), "
-  f"{threads[-1]} threads, the types taking turns twice: decode p50 at position 1536 (after "
-  "a 1536-token prompt) and 8 sequences decoding together at mean position 1023.5 "
-  "(`--batch 1,8 --max-seq 2048`). Each figure is the better of the two rounds; \"vs f32\" "
-  "its ratio to the float32 cache's.\n")
+ct = json.load(open(f"{runs}/cache-types.json"))
+w(f"The q4 model with its cache in float32, float16 and 8 bits side by side in one run "
+  f"(`bench --kv-types f32,f16,q8`, ATTENTION.md), {threads[-1]} threads, the types taking turns "
+  f"{ct['run']['repeats']} times: decode p50 over 32 steps after a 1536-token prompt and 8 "
+  "sequences decoding together at mean position 1023.5 (`--batch 8 --max-seq 2048`); \"vs f32\" "
+  "the ratio to the float32 cache's, with the least and the most of it one repeat at a time.\n")
 w("| cache | bytes a token | decode @1536 ms | x floor | vs f32 | batch 8 tok/s | x floor | vs f32 |")
 w("|---|---|---|---|---|---|---|---|")
-cache_runs = {}
-for ct in ("f32", "f16", "q8"):
-    dec = [shared(json.load(open(f"{runs}/cache-{ct}-{r}-1536.json"))) for r in (1, 2)]
-    bat = [json.load(open(f"{runs}/cache-{ct}-{r}-batch.json")) for r in (1, 2)]
-    d = min(dec, key=lambda s: s["decode_ms"]["p50"])
-    b = max((j["batch"]["8"] for j in bat), key=lambda s: s["tokens_per_s"])
-    cache_runs[ct] = (d["decode_ms"]["p50"], list(d["decode_over_floor_at"].values())[0],
-                      b["tokens_per_s"], b["step_over_floor"], bat[0]["model"]["cache_bytes_per_token"])
-for ct, (ms, fl, tps, bfl, bpt) in cache_runs.items():
-    w(f"| {ct} | {bpt} | {ms:.2f} | {fl:.2f} | {cache_runs['f32'][0] / ms:.2f}x | {tps:.1f} | "
-      f"{bfl:.2f} | {tps / cache_runs['f32'][2]:.2f}x |")
+for name, t in ct["kv_types"].items():
+    b = t["batch"]["8"]
+    dr, br = t["decode_speedup_range"], b["tokens_per_s_vs_first_range"]
+    w(f"| {name} | {t['cache_bytes_per_token']} | {t['decode_ms_p50']:.2f} | "
+      f"{t['decode_over_floor']:.2f} | {t['decode_speedup_vs_first']:.2f}x ({dr[0]:.2f}-{dr[1]:.2f}) | "
+      f"{b['tokens_per_s']:.1f} | {b['step_over_floor']:.2f} | "
+      f"{b['tokens_per_s_vs_first']:.2f}x ({br[0]:.2f}-{br[1]:.2f}) |")
 w("")
 w(f"![decode ms per token by position]({os.path.basename(plots)}-decode.png)\n")
 w(f"![tokens/s by sequences decoding together]({os.path.basename(plots)}-batch.png)\n")

@@ -16,9 +16,10 @@
 #             31.5 (`kvcache bench --batch 1,8,16 --max-seq 64`; llama.cpp: 16-token prompts,
 #             32 tokens each), each against its floor;
 #   memory    resident set after opening the model (`kvcache info --resident`) and load time;
-#   cache     the q4 model with float32, float16 and 8-bit caches (`--kv-type`), 2 threads (or
-#             the last count given), types taking turns twice: decode at 1536 and 8 sequences
-#             at mean position 1023.5 (`--batch 1,8 --max-seq 2048`).
+#   cache     the q4 model with float32, float16 and 8-bit caches side by side in one run
+#             (`bench --kv-types f32,f16,q8`), 2 threads (or the last count given), the types
+#             taking turns three times: decode at 1536 and 8 sequences at mean position 1023.5
+#             (`--batch 8 --max-seq 2048`).
 # Writes REPORT (markdown) and its plots beside it (PLOTS-decode.png, PLOTS-batch.png).
 # usage: bench-scale.sh KVCACHE WORK_DIR REPORT PLOTS [THREADS...]   (threads: 1 2 by default)
 set -euo pipefail
@@ -77,15 +78,7 @@ for t in "${threads[@]}"; do
   kv gqa-q4 "$gqa-q4" "$t"
 done
 t="${threads[${#threads[@]} - 1]}"
-for r in 1 2; do
-  for type in f32 f16 q8; do
-    say "kvcache q4 with a $type cache, $t threads, round $r: decode at 1536, batch 8 at 1023.5"
-    "$kvcache" bench -m "$own-q4" --kv-type "$type" --strategies shared --prompt-len 1536 \
-      --gen 32 --repeats 2 --threads "$t" --quiet --json "$work/runs/cache-$type-$r-1536.json" \
-      2>/dev/null
-    "$kvcache" bench -m "$own-q4" --kv-type "$type" --strategies shared --prompt-len 1 --gen 1 \
-      --repeats 1 --batch 1,8 --max-seq 2048 --threads "$t" --quiet \
-      --json "$work/runs/cache-$type-$r-batch.json" 2>/dev/null
-  done
-done
+say "kvcache q4 with f32, f16 and q8 caches in turn, $t threads: decode at 1536, batch 8 at 1023.5"
+"$kvcache" bench -m "$own-q4" --kv-types f32,f16,q8 --prompt-len 1536 --gen 32 --repeats 3 \
+  --batch 8 --max-seq 2048 --threads "$t" --quiet --json "$work/runs/cache-types.json" 2>/dev/null
 python3 "$here/scripts/bench-scale-report.py" "$work" "$own" "$report" "$plots" "${threads[@]}"

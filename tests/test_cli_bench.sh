@@ -41,6 +41,39 @@ grep -q '^machine: .*kernels: attention portable, products portable;' "$tmp/k.tx
   fail "table's machine line lacks the kernels: $(head -n 2 "$tmp/k.txt")"
 grep -q '^- \*\*Machine:\*\* .*kernels: attention portable, products portable;' "$tmp/k.md" ||
   fail "report's machine line lacks the kernels"
+# --kv-types: the cache types side by side in one run, each with its own bytes (2 layers x 2 K/V
+# heads x K and V x 16 values: 4 bytes each for f32, 2 for f16, 8-bit codes and a float scale per
+# 16 for q8), decode and batch figures, and ratios to the first type (1 for itself)
+"$kvcache" bench -m "$tmp/k4" --kv-types f32,f16,q8 --prompt-len 8 --gen 4 --repeats 2 \
+  --batch 1,2 --threads 1 --json "$tmp/t.json" >"$tmp/t.txt" 2>"$tmp/t.err" ||
+  fail "bench --kv-types: $(cat "$tmp/t.err")"
+tj=$(tr -d ' \t\n' <"$tmp/t.json")
+num='[0-9.e+-]+'
+for want in '"first":"f32"' \
+  "\"f32\":{\"cache_bytes_per_token\":512,\"bytes_vs_first\":1,\"decode_ms_p50\":$num,\"decode_floor_ms\":$num,\"decode_over_floor\":$num,\"decode_speedup_vs_first\":1,\"decode_speedup_range\":\\[1,1\\],\"batch\":{\"1\":{\"tokens_per_s\":$num,\"step_ms_p50\":$num,\"floor_ms\":$num,\"step_over_floor\":$num,\"tokens_per_s_vs_first\":1,\"tokens_per_s_vs_first_range\":\\[1,1\\]}" \
+  "\"f16\":{\"cache_bytes_per_token\":256,\"bytes_vs_first\":0.5," \
+  "\"q8\":{\"cache_bytes_per_token\":160,\"bytes_vs_first\":0.3125," \
+  "\"2\":{\"tokens_per_s\":$num,\"step_ms_p50\":$num,\"floor_ms\":$num,\"step_over_floor\":$num,\"tokens_per_s_vs_first\":$num,\"tokens_per_s_vs_first_range\":\\[$num,$num\\]}}}}}\$"; do
+  grep -qE "$want" <<<"$tj" || fail "--kv-types JSON lacks $want: $tj"
+done
+f='[0-9.]+'
+grep -qE "^f16 +256 +0\.50x( +$f +$f +${f}x \($f-$f\)){3}\$" "$tmp/t.txt" ||
+  fail "--kv-types table: $(cat "$tmp/t.txt")"
+for bad in "f32,f32" "f32,auto" "f32,,f16" "f32," "f64" ""; do
+  rc=0
+  "$kvcache" bench -m "$tmp/k4" --kv-types "$bad" >/dev/null 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] && grep -q -- "--kv-types expects cache types among f32, f16 and q8, each once" "$tmp/err" ||
+    fail "--kv-types '$bad': exit $rc, $(cat "$tmp/err")"
+done
+for clash in "--kv-type f16" "--strategies shared" "--csv $tmp/t.csv"; do
+  rc=0
+  out=$("$kvcache" bench -m "$tmp/k4" --kv-types f32,f16 $clash 2>"$tmp/err") || rc=$?
+  [ "$rc" -eq 2 ] && [ -z "$out" ] && grep -q -- "drop ${clash%% *}" "$tmp/err" ||
+    fail "--kv-types with $clash: exit $rc, $out $(cat "$tmp/err")"
+done
+rc=0 # a GroupQueryAttention graph keeps float32: its f16 model open fails, naming the type
+"$kvcache" bench -m "$tmp/m" --kv-types f32,f16 --prompt-len 8 --gen 4 --repeats 1 >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" -ne 0 ] && grep -q "f16" "$tmp/err" || fail "--kv-types f16 on a GQA graph: exit $rc, $(cat "$tmp/err")"
 # --batch: one entry per size, each with its figures, and the report's section
 "$kvcache" bench -m "$tmp/m" --prompt-len 8 --gen 8 --repeats 1 --threads 1 --batch 1,3 \
   --json "$tmp/batch.json" --report "$tmp/batch.md" >/dev/null 2>&1 || fail "bench --batch failed"
@@ -91,4 +124,4 @@ rc=0
 "$kvcache" bench -m "$tmp/concat" --prompt-len 8 --gen 8 --strategies shared >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "shared needs a graph that writes its cache in place" "$tmp/err" ||
   fail "--strategies shared on a concat graph: exit $rc, $(cat "$tmp/err")"
-echo "7 passed, 0 failed"
+echo "8 passed, 0 failed"

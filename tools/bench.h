@@ -8,7 +8,12 @@
 
 #include "kvcache.h"
 
-enum { BENCH_MAX_STRATEGIES = 4, BENCH_MAX_BUCKETS = 8, BENCH_MAX_BATCHES = 8 };
+enum {
+  BENCH_MAX_STRATEGIES = 4,
+  BENCH_MAX_BUCKETS = 8,
+  BENCH_MAX_BATCHES = 8,
+  BENCH_MAX_TYPES = 3
+};
 
 typedef struct bench_strategy {
   const char *name;
@@ -39,6 +44,21 @@ typedef struct bench_batch {
   double int8_ms;            /* the step's int8 products (size x quantized_macs) at the rate
                               * kvc_model_products_ms measures for `size` rows; 0: none */
 } bench_batch;
+
+/* One cache element type of --kv-types (bench_types.c): the same model opened with it, its
+ * decode steps after the prompt and each --batch size, the types taking turns each repeat. */
+typedef struct bench_type {
+  kvc_kv_type type;
+  int64_t cache_bytes_per_token;
+  double decode_p50;                      /* ms, over every decode step of every repeat */
+  double decode_floor;                    /* ms: the weights + the cache at the middle step */
+  double tokens_per_s[BENCH_MAX_BATCHES]; /* per --batch size: median over repeats */
+  double step_p50[BENCH_MAX_BATCHES];     /* ms, over every step of every repeat */
+  double batch_floor[BENCH_MAX_BATCHES];  /* ms: the weights + every row's cache, mean position */
+  /* the least and the most of the speed-ups over the first type one repeat at a time (the
+   * decode's: the ratio of the two repeats' median steps): how far the machine moved them */
+  double decode_range[2], batch_range[BENCH_MAX_BATCHES][2];
+} bench_type;
 
 typedef struct bench_result {
   struct {
@@ -86,7 +106,18 @@ typedef struct bench_result {
    * (through fsync) and load rates */
   int64_t state_bytes;
   double state_save_mb_s, state_load_mb_s;
+  int n_types; /* --kv-types: measured instead of the strategies; r->model is the first's */
+  bench_type types[BENCH_MAX_TYPES];
 } bench_result;
+
+/* r->machine, once r->model is known. */
+void bench_machine(bench_result *r, const kvc_model_params *mp);
+
+/* --kv-types: opens the model at dir once per type of r->types, measures them side by side,
+ * prints their table (unless quiet) and writes json (when not NULL). 0, 1 after printing why,
+ * or KVC_EXIT_USAGE for a prompt and generation longer than the model's context. */
+int bench_types(const char *dir, const kvc_model_params *mp, bench_result *r, uint64_t seed,
+                const char *json, int quiet);
 
 /* Measure saving and loading a state file of a prompt + gen token sequence; 0, or 1 after
  * printing why. */
@@ -94,6 +125,24 @@ int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens);
 
 /* Measure r->batch[0 .. n_batches) (sizes set) on `model`; 0, or 1 after printing why. */
 int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed);
+
+/* The positions every batch size decodes (r->batch_first, r->batch_steps), from the model's
+ * max length, and their prompts: `most` rows of batch_first random tokens (freed by the
+ * caller), or NULL when out of memory. */
+int32_t *bench_batch_plan(bench_result *r, int32_t most, uint64_t seed);
+
+/* One size B, one repeat: B sequences prefilled with prompts' rows, then r->batch_steps timed
+ * steps of all of them (each step's ms into step_ms). 0, or 1 after printing why. */
+int bench_batch_size(kvc_model *model, const bench_result *r, int32_t B, const int32_t *prompts,
+                     double *step_ms);
+
+/* An output file: created (NULL after printing why not), then closed (1 after printing why
+ * it could not be written). */
+FILE *bench_create(const char *path);
+int bench_finish(FILE *f, const char *path);
+
+/* The machine line of the table and the report (no newline before it). */
+void bench_machine_line(const bench_result *r, FILE *out);
 
 /* The weight bytes a decode step streams: the model's files less the tables it reads one row
  * of (kvc_model_info.lookup_bytes). */

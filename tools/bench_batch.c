@@ -19,10 +19,10 @@ static int fail(const char *what) {
   return 1;
 }
 
-/* One size, one repeat: prefill B prompts, WARMUP untimed steps, rewind, then the timed
- * steps (their ms into step_ms). Greedy tokens, so each row decodes a real continuation. */
-static int run_size(kvc_model *model, const bench_result *r, int32_t B, const int32_t *prompts,
-                    double *step_ms) {
+/* Prefill B prompts, WARMUP untimed steps, rewind, then the timed steps. Greedy tokens, so
+ * each row decodes a real continuation. */
+int bench_batch_size(kvc_model *model, const bench_result *r, int32_t B, const int32_t *prompts,
+                     double *step_ms) {
   const int32_t V = r->model.vocab_size, first = r->batch_first;
   kvc_ctx_params cp = kvc_ctx_default_params();
   cp.slots = B;
@@ -63,14 +63,22 @@ static int run_size(kvc_model *model, const bench_result *r, int32_t B, const in
   return rc;
 }
 
-int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed) {
-  const int32_t max = r->model.max_seq_len, n = r->n_batches;
+int32_t *bench_batch_plan(bench_result *r, int32_t most, uint64_t seed) {
+  const int32_t max = r->model.max_seq_len;
   r->batch_first = max * 3 / 8; /* 192 .. 319 for 512: mean position 256 */
   r->batch_steps = max / 4;
+  int32_t *prompts = malloc((size_t)most * r->batch_first * sizeof *prompts);
+  if (prompts)
+    kvc_arg_random_tokens(seed + 7, prompts, (int64_t)most * r->batch_first, r->model.vocab_size);
+  return prompts;
+}
+
+int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed) {
+  const int32_t n = r->n_batches;
   int32_t most = 0;
   for (int k = 0; k < n; k++)
     most = r->batch[k].size > most ? r->batch[k].size : most;
-  int32_t *prompts = malloc((size_t)most * r->batch_first * sizeof *prompts);
+  int32_t *prompts = bench_batch_plan(r, most, seed);
   double *steps = malloc((size_t)n * repeats * r->batch_steps * sizeof *steps);
   double *tps = malloc((size_t)n * repeats * sizeof *tps);
   double *floors = malloc((size_t)n * repeats * sizeof *floors);
@@ -78,15 +86,13 @@ int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed)
   int rc = !prompts || !steps || !tps || !floors || !tmp;
   if (rc)
     fprintf(stderr, "kvcache bench --batch: out of memory\n");
-  if (!rc)
-    kvc_arg_random_tokens(seed + 7, prompts, (int64_t)most * r->batch_first, r->model.vocab_size);
   const double mean_pos = r->batch_first + (r->batch_steps - 1) / 2.0;
   for (int rep = 0; rep < repeats && !rc; rep++) {
     for (int j = 0; j < n && !rc; j++) {
       const int k = (rep + j) % n; /* rotate which size goes first */
       const int32_t B = r->batch[k].size;
       double *mine = steps + ((size_t)k * repeats + rep) * r->batch_steps;
-      rc = run_size(model, r, B, prompts, mine);
+      rc = bench_batch_size(model, r, B, prompts, mine);
       double total = 0;
       for (int32_t i = 0; i < r->batch_steps; i++)
         total += mine[i];

@@ -121,7 +121,7 @@ static int64_t floor_bytes(const bench_result *r, int32_t position) {
   return bench_step_weight_bytes(r) + r->model.cache_bytes_per_token * position;
 }
 
-static void machine(bench_result *r, const kvc_model_params *mp) {
+void bench_machine(bench_result *r, const kvc_model_params *mp) {
   snprintf(r->machine.cpu, sizeof r->machine.cpu, "unknown");
   FILE *f = fopen("/proc/cpuinfo", "r");
   char line[512];
@@ -376,6 +376,33 @@ static int parse_batches(const char *cmd, const char *text, void *target) {
   return 0;
 }
 
+/* --kv-types: cache element types (not auto) separated by commas, each once, into r->types. */
+static int parse_kv_types(const char *cmd, const char *text, void *target) {
+  bench_result *r = target;
+  const char *const *names = kvc_arg_kv_type_names();
+  int bad = !*text;
+  r->n_types = 0;
+  for (const char *p = text; *p && !bad;) {
+    const size_t n = strcspn(p, ",");
+    int found = -1;
+    for (int t = KVC_KV_TYPE_AUTO + 1; names[t]; t++)
+      if (n == strlen(names[t]) && !strncmp(p, names[t], n))
+        found = t;
+    for (int k = 0; k < r->n_types && found >= 0; k++)
+      found = r->types[k].type == (kvc_kv_type)found ? -1 : found;
+    bad = found < 0 || r->n_types == BENCH_MAX_TYPES || (p[n] == ',' && !p[n + 1]);
+    if (!bad)
+      r->types[r->n_types++] = (bench_type){.type = (kvc_kv_type)found};
+    p += n + (p[n] == ',');
+  }
+  if (bad)
+    fprintf(stderr,
+            "kvcache %s: --kv-types expects cache types among f32, f16 and q8, each once, "
+            "separated by commas, got '%s'\n",
+            cmd, text);
+  return bad;
+}
+
 /* The strategies, in the order they are measured (uncached first: its logits are the oracle). */
 static const struct {
   const char *name;
@@ -430,6 +457,12 @@ static int parse(int argc, char **argv, kvc_model_params *mp, const char **dir, 
                  "also measure many sequences decoding together, e.g. 1,2,4,8,16:\n"
                  "tokens/s, step p50/p99 and the floor (weights + every row's\n"
                  "cache) per batch size, at mean position 3/8 + 1/8 of max length"),
+      KVC_CUSTOM("--kv-types", "LIST", r, parse_kv_types,
+                 "instead of the strategies, the cache element types side by side,\n"
+                 "e.g. f32,f16,q8: one model opened with each, their decode p50\n"
+                 "after the prompt and their --batch tokens/s, the types taking\n"
+                 "turns every repeat, and each type's ratio to the first's (the\n"
+                 "table and --json only; not with --kv-type or --strategies)"),
       KVC_TEXT(output_options[0], "FILE", &out[0], "write the results as JSON"),
       KVC_TEXT(output_options[1], "FILE", &out[1],
                "write one row per strategy and decode position"),
@@ -476,6 +509,23 @@ static int pick_strategies(bench_result *r, int chosen) {
   return 0;
 }
 
+/* --kv-types with an option it cannot take: KVC_EXIT_USAGE after saying which; else 0. */
+static int types_usage(const kvc_model_params *mp, int chosen, const char *out[4]) {
+  const char *clash = mp->kv_type != KVC_KV_TYPE_AUTO ? "--kv-type"
+                      : chosen                        ? "--strategies"
+                      : out[1]                        ? output_options[1]
+                      : out[2]                        ? output_options[2]
+                      : out[3]                        ? output_options[3]
+                                                      : NULL;
+  if (!clash)
+    return 0;
+  fprintf(stderr,
+          "kvcache bench: --kv-types sets each model's cache type, measures in the --kv mode "
+          "alone and writes the table and --json only: drop %s\n",
+          clash);
+  return KVC_EXIT_USAGE;
+}
+
 int kvc_cmd_bench(int argc, char **argv) {
   const char *dir = NULL, *out[4] = {NULL}; /* json, csv, plot, report */
   kvc_model_params mp = kvc_model_default_params();
@@ -492,6 +542,13 @@ int kvc_cmd_bench(int argc, char **argv) {
   if (rc) {
     free(r);
     return rc < 0 ? 0 : rc;
+  }
+  if (r->n_types) {
+    rc = types_usage(&mp, chosen, out);
+    if (!rc)
+      rc = bench_types(dir, &mp, r, seed, out[0], quiet);
+    free(r);
+    return rc;
   }
   kvc_model *model = NULL;
   const double open_start = kvc_stat_now_ms();
@@ -514,7 +571,7 @@ int kvc_cmd_bench(int argc, char **argv) {
     free(r);
     return KVC_EXIT_USAGE;
   }
-  machine(r, &mp);
+  bench_machine(r, &mp);
   r->n_buckets = (int)kvc_stat_buckets(r->prompt_len, r->prompt_len + r->gen - 1, r->buckets,
                                        BENCH_MAX_BUCKETS);
 
