@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "kvcache.h"
 
 enum {
@@ -143,6 +145,13 @@ int bench_finish(FILE *f, const char *path);
 
 /* The machine line of the table and the report (no newline before it). */
 void bench_machine_line(const bench_result *r, FILE *out);
+
+/* The JSON outputs' common parts: a root object holding "machine"; a kernel's name, or null
+ * when "" (the graph has no such kernel); root printed into path and deleted (0, or 1 after
+ * printing why not). */
+cJSON *bench_json_root(const bench_result *r);
+void bench_json_name(cJSON *o, const char *key, const char *name);
+int bench_json_write(cJSON *root, const char *path);
 
 /* The weight bytes a decode step streams: the model's files less the tables it reads one row
  * of (kvc_model_info.lookup_bytes). */

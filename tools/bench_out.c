@@ -52,7 +52,7 @@ void bench_machine_line(const bench_result *r, FILE *out) {
 }
 
 /* name, or null when "" (the graph has no such kernel) */
-static void add_name_or_null(cJSON *o, const char *key, const char *name) {
+void bench_json_name(cJSON *o, const char *key, const char *name) {
   if (*name)
     cJSON_AddStringToObject(o, key, name);
   else
@@ -234,7 +234,7 @@ static cJSON *per_position(const bench_result *r, const double *values) {
   return o;
 }
 
-int bench_write_json(const bench_result *r, const char *path) {
+cJSON *bench_json_root(const bench_result *r) {
   cJSON *root = cJSON_CreateObject();
   cJSON *m = cJSON_AddObjectToObject(root, "machine");
   cJSON_AddStringToObject(m, "cpu", r->machine.cpu);
@@ -243,6 +243,24 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddStringToObject(m, "provider", r->machine.provider);
   cJSON_AddNumberToObject(m, "threads", r->machine.threads);
   cJSON_AddStringToObject(m, "date", r->machine.date);
+  return root;
+}
+
+int bench_json_write(cJSON *root, const char *path) {
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  FILE *f = text ? bench_create(path) : NULL;
+  if (!f) {
+    cJSON_free(text);
+    return 1;
+  }
+  fprintf(f, "%s\n", text);
+  cJSON_free(text);
+  return bench_finish(f, path);
+}
+
+int bench_write_json(const bench_result *r, const char *path) {
+  cJSON *root = bench_json_root(r);
   cJSON *model = cJSON_AddObjectToObject(root, "model");
   cJSON_AddStringToObject(model, "path", r->model.onnx_path);
   cJSON_AddStringToObject(model, "naming", kvc_naming_name(r->model.naming));
@@ -257,8 +275,8 @@ int bench_write_json(const bench_result *r, const char *path) {
   cJSON_AddNumberToObject(model, "cache_bytes_per_token", (double)r->model.cache_bytes_per_token);
   const char *kv_type = kvc_kv_type_name(r->model.kv_type);
   cJSON_AddStringToObject(model, "kv_type", kv_type ? kv_type : "unknown");
-  add_name_or_null(model, "attention_kernel", r->model.attention_kernel);
-  add_name_or_null(model, "matmul_kernel", r->model.matmul_kernel);
+  bench_json_name(model, "attention_kernel", r->model.attention_kernel);
+  bench_json_name(model, "matmul_kernel", r->model.matmul_kernel);
   cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
   cJSON_AddNumberToObject(model, "quantized_matmuls", r->model.quantized_matmuls);
   cJSON *per_token = cJSON_AddObjectToObject(model, "bytes_per_token");
@@ -354,16 +372,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddNumberToObject(run, "batch_mean_position",
                             r->batch_first + (r->batch_steps - 1) / 2.0);
   }
-  char *text = cJSON_Print(root);
-  cJSON_Delete(root);
-  FILE *f = text ? bench_create(path) : NULL;
-  if (!f) {
-    cJSON_free(text);
-    return 1;
-  }
-  fprintf(f, "%s\n", text);
-  cJSON_free(text);
-  return bench_finish(f, path);
+  return bench_json_write(root, path);
 }
 
 int bench_write_csv(const bench_result *r, const char *path) {

@@ -160,20 +160,13 @@ static void print_table(const bench_result *r, FILE *out) {
 
 static int write_json(const bench_result *r, const char *path) {
   const bench_type *first = &r->types[0];
-  cJSON *root = cJSON_CreateObject();
-  cJSON *m = cJSON_AddObjectToObject(root, "machine");
-  cJSON_AddStringToObject(m, "cpu", r->machine.cpu);
-  cJSON_AddNumberToObject(m, "cores", r->machine.cores);
-  cJSON_AddStringToObject(m, "ort_version", r->machine.ort_version);
-  cJSON_AddStringToObject(m, "provider", r->machine.provider);
-  cJSON_AddNumberToObject(m, "threads", r->machine.threads);
-  cJSON_AddStringToObject(m, "date", r->machine.date);
+  cJSON *root = bench_json_root(r);
   cJSON *model = cJSON_AddObjectToObject(root, "model");
   cJSON_AddStringToObject(model, "path", r->model.onnx_path);
   cJSON_AddNumberToObject(model, "param_bytes", (double)r->model.param_bytes);
   cJSON_AddNumberToObject(model, "weight_bits", r->model.weight_bits);
-  cJSON_AddStringToObject(model, "attention_kernel", r->model.attention_kernel);
-  cJSON_AddStringToObject(model, "matmul_kernel", r->model.matmul_kernel);
+  bench_json_name(model, "attention_kernel", r->model.attention_kernel);
+  bench_json_name(model, "matmul_kernel", r->model.matmul_kernel);
   cJSON *run = cJSON_AddObjectToObject(root, "run");
   cJSON_AddNumberToObject(run, "prompt_len", r->prompt_len);
   cJSON_AddNumberToObject(run, "gen", r->gen);
@@ -212,16 +205,7 @@ static int write_json(const bench_result *r, const char *path) {
                             cJSON_CreateDoubleArray(b->batch_range[k], 2));
     }
   }
-  char *text = cJSON_Print(root);
-  cJSON_Delete(root);
-  FILE *f = text ? bench_create(path) : NULL;
-  if (!f) {
-    cJSON_free(text);
-    return 1;
-  }
-  fprintf(f, "%s\n", text);
-  cJSON_free(text);
-  if (bench_finish(f, path))
+  if (bench_json_write(root, path))
     return 1;
   fprintf(stderr, "wrote %s\n", path);
   return 0;

@@ -520,8 +520,8 @@ static int types_usage(const kvc_model_params *mp, int chosen, const char *out[4
   if (!clash)
     return 0;
   fprintf(stderr,
-          "kvcache bench: --kv-types sets each model's cache type, measures in the --kv mode "
-          "alone and writes the table and --json only: drop %s\n",
+          "kvcache bench: --kv-types sets each model's cache type and measures one cache "
+          "mode (--kv, auto by default), writing the table and --json only: drop %s\n",
           clash);
   return KVC_EXIT_USAGE;
 }
