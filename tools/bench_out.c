@@ -1,9 +1,11 @@
-/* bench_out.c: the benchmark's table, JSON, CSV, gnuplot plot and markdown report. */
+/* bench_out.c: the benchmark's machine line, table, JSON, CSV, gnuplot plot and markdown
+ * report. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +51,30 @@ void bench_machine_line(const bench_result *r, FILE *out) {
   fprintf(out, "%s, %d cores%s; ONNX Runtime %s, provider %s, %s intra-op threads; %s\n",
           r->machine.cpu, r->machine.cores, kernels, r->machine.ort_version, r->machine.provider,
           r->machine.threads ? threads : "default", r->machine.date);
+}
+
+void bench_machine(bench_result *r, const kvc_model_params *mp) {
+  snprintf(r->machine.cpu, sizeof r->machine.cpu, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+      char *v = strchr(line, ':') + 2;
+      v[strcspn(v, "\n")] = '\0';
+      snprintf(r->machine.cpu, sizeof r->machine.cpu, "%s", v);
+      break;
+    }
+  }
+  if (f)
+    fclose(f);
+  r->machine.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  kvc_runtime_info rt;
+  kvc_runtime_get_info(&rt);
+  snprintf(r->machine.ort_version, sizeof r->machine.ort_version, "%s", rt.ort_version);
+  snprintf(r->machine.provider, sizeof r->machine.provider, "%s", r->model.provider);
+  r->machine.threads = mp->intra_op_threads;
+  time_t t = time(NULL);
+  strftime(r->machine.date, sizeof r->machine.date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 }
 
 /* name, or null when "" (the graph has no such kernel) */

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,30 +118,6 @@ enum { FLOOR_READS = 20 }; /* timed floor reads per bucket after each generation
  * table), and the cache so far. */
 static int64_t floor_bytes(const bench_result *r, int32_t position) {
   return bench_step_weight_bytes(r) + r->model.cache_bytes_per_token * position;
-}
-
-void bench_machine(bench_result *r, const kvc_model_params *mp) {
-  snprintf(r->machine.cpu, sizeof r->machine.cpu, "unknown");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  while (f && fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      char *v = strchr(line, ':') + 2;
-      v[strcspn(v, "\n")] = '\0';
-      snprintf(r->machine.cpu, sizeof r->machine.cpu, "%s", v);
-      break;
-    }
-  }
-  if (f)
-    fclose(f);
-  r->machine.cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-  kvc_runtime_info rt;
-  kvc_runtime_get_info(&rt);
-  snprintf(r->machine.ort_version, sizeof r->machine.ort_version, "%s", rt.ort_version);
-  snprintf(r->machine.provider, sizeof r->machine.provider, "%s", r->model.provider);
-  r->machine.threads = mp->intra_op_threads;
-  time_t t = time(NULL);
-  strftime(r->machine.date, sizeof r->machine.date, "%Y-%m-%d %H:%M UTC", gmtime(&t));
 }
 
 /* Whether uncached runs (always first): the other strategies' logits are checked against it. */
