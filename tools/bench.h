@@ -128,6 +128,11 @@ int bench_state(kvc_model *model, bench_result *r, const int32_t *tokens);
 /* Measure r->batch[0 .. n_batches) (sizes set) on `model`; 0, or 1 after printing why. */
 int bench_batches(kvc_model *model, bench_result *r, int repeats, uint64_t seed);
 
+/* The seeded prompt (prompt_len tokens) followed by its greedy continuation on `model` (gen
+ * tokens): what every strategy and cache type decodes, so each step's work is the same. NULL
+ * after printing why not; the caller frees it. */
+int32_t *bench_greedy_tokens(kvc_model *model, const bench_result *r, uint64_t seed);
+
 /* The positions every batch size decodes (r->batch_first, r->batch_steps), from the model's
  * max length, and their prompts: `most` rows of batch_first random tokens (freed by the
  * caller), or NULL when out of memory. */

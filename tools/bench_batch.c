@@ -1,4 +1,5 @@
-/* bench_batch.c: `kvcache bench --batch 1,2,4,8,16`: tokens/s of B sequences decoding
+/* bench_batch.c: what every part of the benchmark decodes (the prompt and its greedy
+ * continuation), and `kvcache bench --batch 1,2,4,8,16`: tokens/s of B sequences decoding
  * together, each step one kvc_seq_append_batch over a context of B slots, against the floor of
  * reading the weights and all B caches once. Every size decodes the same positions (the mean
  * position is what the report states), and the sizes take turns, repeat after repeat, so
@@ -61,6 +62,27 @@ int bench_batch_size(kvc_model *model, const bench_result *r, int32_t B, const i
   kvc_ctx_free(ctx);
   free(seq), free(items), free(tok);
   return rc;
+}
+
+int32_t *bench_greedy_tokens(kvc_model *model, const bench_result *r, uint64_t seed) {
+  int32_t *all = malloc((size_t)(r->prompt_len + r->gen) * sizeof *all);
+  kvc_seq *seq = NULL;
+  int rc = !all;
+  if (all)
+    kvc_arg_random_tokens(seed, all, r->prompt_len, r->model.vocab_size);
+  rc = rc || kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, all, r->prompt_len);
+  for (int32_t i = 0; !rc && i < r->gen; i++) {
+    all[r->prompt_len + i] = kvc_stat_argmax(kvc_seq_logits(seq), r->model.vocab_size);
+    rc = kvc_seq_append(seq, all + r->prompt_len + i, 1) != KVC_OK;
+  }
+  kvc_seq_free(seq);
+  if (rc) {
+    fprintf(stderr, "kvcache bench: choosing the greedy tokens: %s\n",
+            all ? kvc_last_error() : "out of memory");
+    free(all);
+    return NULL;
+  }
+  return all;
 }
 
 int32_t *bench_batch_plan(bench_result *r, int32_t most, uint64_t seed) {

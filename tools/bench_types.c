@@ -44,29 +44,6 @@ static int decode(kvc_model *model, const bench_result *r, kvc_kv_type type, con
   return rc ? fail("decoding", type) : 0;
 }
 
-/* The prompt (seeded) and the first type's greedy continuation: every type decodes the same
- * tokens, so each step's work is the same. */
-static int32_t *tokens(kvc_model *model, const bench_result *r, uint64_t seed) {
-  int32_t *all = malloc((size_t)(r->prompt_len + r->gen) * sizeof *all);
-  kvc_seq *seq = NULL;
-  int rc = !all;
-  if (all)
-    kvc_arg_random_tokens(seed, all, r->prompt_len, r->model.vocab_size);
-  rc = rc || kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, all, r->prompt_len);
-  for (int32_t i = 0; !rc && i < r->gen; i++) {
-    all[r->prompt_len + i] = kvc_stat_argmax(kvc_seq_logits(seq), r->model.vocab_size);
-    rc = kvc_seq_append(seq, all + r->prompt_len + i, 1) != KVC_OK;
-  }
-  kvc_seq_free(seq);
-  if (rc) {
-    fprintf(stderr, "kvcache bench --kv-types: choosing the greedy tokens: %s\n",
-            all ? kvc_last_error() : "out of memory");
-    free(all);
-    return NULL;
-  }
-  return all;
-}
-
 /* The floor of a run that reads `cache` bytes of type t's cache a step beside the weights,
  * into *ms: read right after the run, as the strategies' are (cmd_bench.c). */
 static int floor_of(kvc_model *model, const bench_result *r, int t, double cache, double *ms) {
@@ -76,12 +53,19 @@ static int floor_of(kvc_model *model, const bench_result *r, int t, double cache
              : 0;
 }
 
+/* Where run j of type t keeps its figure and floor of each repeat (see measure). */
+static size_t slot(const bench_result *r, int t, int j) {
+  return ((size_t)t * (1 + r->n_batches) + (size_t)j) * (size_t)r->repeats;
+}
+
 /* The timed repeats: decode_ms[t][rep * gen + i]; batch_ms[t * n_batches + k] holds size k's
- * steps (batch_steps a repeat). Per repeat, at [t * (1 + n_batches) + j] * repeats + rep with
- * j = 0 for the decode and 1 + k for size k: floors, and tokens/s in tps (decode: 0). */
+ * steps (batch_steps a repeat). Per repeat, at slot(t, j) + rep with j = 0 for the decode and
+ * 1 + k for size k: the run's floor, and in per_rep its figure (the decode's median step, a
+ * size's tokens/s), from which the ratios of each repeat follow. */
 static int measure(kvc_model **models, bench_result *r, const int32_t *all, const int32_t *prompts,
-                   double **decode_ms, double **batch_ms, double *tps, double *floors) {
+                   double **decode_ms, double **batch_ms, double *per_rep, double *floors) {
   const int T = r->n_types, R = r->repeats;
+  const double mean = r->batch_first + (r->batch_steps - 1) / 2.0; /* the batches' position */
   kvc_progress bar; /* a run: one type's decode steps, or one batch size's */
   kvc_progress_start(&bar, "bench", "cache types in turn", "runs",
                      (int64_t)T * R * (1 + r->n_batches));
@@ -92,24 +76,24 @@ static int measure(kvc_model **models, bench_result *r, const int32_t *all, cons
       char now[64];
       snprintf(now, sizeof now, "repeat %d/%d, %s cache", rep + 1, R, kvc_kv_type_name(type));
       const int64_t per_token = r->types[t].cache_bytes_per_token;
-      const size_t first = (size_t)t * (1 + r->n_batches) * R + rep; /* this decode's */
-      if (decode(models[t], r, type, all, decode_ms[t] + (size_t)rep * r->gen) ||
-          floor_of(models[t], r, t, (r->prompt_len + (r->gen - 1) / 2.0) * per_token,
-                   &floors[first]))
+      const size_t at = slot(r, t, 0) + (size_t)rep;
+      double *steps = decode_ms[t] + (size_t)rep * r->gen;
+      if (decode(models[t], r, type, all, steps) ||
+          floor_of(models[t], r, t, (r->prompt_len + (r->gen - 1) / 2.0) * per_token, &floors[at]))
         return 1;
+      per_rep[at] = kvc_stat_percentile(steps, (size_t)r->gen, 50); /* sorts them: no matter */
       kvc_progress_step(&bar, now);
       for (int k = 0; k < r->n_batches; k++) {
-        const size_t at = first + (size_t)(1 + k) * R;
+        const size_t at_k = slot(r, t, 1 + k) + (size_t)rep;
         double *mine = batch_ms[t * r->n_batches + k] + (size_t)rep * r->batch_steps;
         const int32_t B = r->batch[k].size;
-        const double mean = r->batch_first + (r->batch_steps - 1) / 2.0;
         if (bench_batch_size(models[t], r, B, prompts, mine) ||
-            floor_of(models[t], r, t, B * mean * per_token, &floors[at]))
+            floor_of(models[t], r, t, B * mean * per_token, &floors[at_k]))
           return 1;
         double total = 0;
         for (int32_t i = 0; i < r->batch_steps; i++)
           total += mine[i];
-        tps[at] = kvc_stat_ratio((double)B * r->batch_steps * 1e3, total);
+        per_rep[at_k] = kvc_stat_ratio((double)B * r->batch_steps * 1e3, total);
         kvc_progress_step(&bar, now);
       }
     }
@@ -211,55 +195,39 @@ static int write_json(const bench_result *r, const char *path) {
   return 0;
 }
 
-/* The median of a repeat's n steps (tmp: n values of scratch). */
-static double median(const double *ms, size_t n, double *tmp) {
-  memcpy(tmp, ms, n * sizeof *tmp);
+/* The median of n figures, left in their order (tmp: n values of scratch). */
+static double median(const double *x, size_t n, double *tmp) {
+  memcpy(tmp, x, n * sizeof *tmp);
   return kvc_stat_percentile(tmp, n, 50);
 }
 
-/* range[0..1] = the least and the most of speedup(rep) over the repeats. */
-static void spread(double range[2], int repeats, double (*speedup)(const void *, int),
-                   const void *data) {
-  range[0] = range[1] = speedup(data, 0);
-  for (int rep = 1; rep < repeats; rep++) {
-    const double x = speedup(data, rep);
-    range[0] = x < range[0] ? x : range[0];
-    range[1] = x > range[1] ? x : range[1];
+/* range = the least and the most over the repeats of run j's speed-up of type t over the first
+ * (a time's first / mine, a rate's mine / first). */
+static void range_of(const bench_result *r, const double *per_rep, int t, int j, int is_time,
+                     double range[2]) {
+  const double *first = per_rep + slot(r, 0, j), *mine = per_rep + slot(r, t, j);
+  for (int rep = 0; rep < r->repeats; rep++) {
+    const double x =
+        is_time ? kvc_stat_ratio(first[rep], mine[rep]) : kvc_stat_ratio(mine[rep], first[rep]);
+    range[0] = rep == 0 || x < range[0] ? x : range[0];
+    range[1] = rep == 0 || x > range[1] ? x : range[1];
   }
-}
-
-typedef struct pair {
-  const double *first, *mine; /* the first type's and this type's figures, per repeat */
-  size_t n;                   /* decode steps a repeat; 0: one tokens/s a repeat */
-  double *tmp;
-} pair;
-
-static double speedup_of(const void *data, int rep) {
-  const pair *p = data;
-  if (!p->n)
-    return kvc_stat_ratio(p->mine[rep], p->first[rep]);
-  return kvc_stat_ratio(median(p->first + rep * p->n, p->n, p->tmp),
-                        median(p->mine + rep * p->n, p->n, p->tmp));
 }
 
 /* Type t's figures from its raw times (see measure). */
-static void summarise(bench_result *r, int t, double **decode_ms, double **batch_ms, double *tps,
-                      double *floors, double *tmp) {
+static void summarise(bench_result *r, int t, double **decode_ms, double **batch_ms,
+                      const double *per_rep, const double *floors, double *tmp) {
   bench_type *b = &r->types[t];
-  const size_t R = (size_t)r->repeats, first = (size_t)t * (1 + r->n_batches) * R;
-  const pair d = {decode_ms[0], decode_ms[t], (size_t)r->gen, tmp};
-  spread(b->decode_range, r->repeats, speedup_of, &d);
-  for (int k = 0; k < r->n_batches; k++) {
-    const pair p = {tps + (size_t)(1 + k) * R, tps + first + (size_t)(1 + k) * R, 0, tmp};
-    spread(b->batch_range[k], r->repeats, speedup_of, &p);
-  }
+  const size_t R = (size_t)r->repeats;
   b->decode_p50 = kvc_stat_percentile(decode_ms[t], R * r->gen, 50);
-  b->decode_floor = kvc_stat_percentile(floors + first, R, 50);
+  b->decode_floor = median(floors + slot(r, t, 0), R, tmp);
+  range_of(r, per_rep, t, 0, 1, b->decode_range);
   for (int k = 0; k < r->n_batches; k++) {
-    const size_t at = first + (size_t)(1 + k) * R;
+    const size_t at = slot(r, t, 1 + k);
     b->step_p50[k] = kvc_stat_percentile(batch_ms[t * r->n_batches + k], R * r->batch_steps, 50);
-    b->tokens_per_s[k] = kvc_stat_percentile(tps + at, R, 50);
-    b->batch_floor[k] = kvc_stat_percentile(floors + at, R, 50);
+    b->tokens_per_s[k] = median(per_rep + at, R, tmp);
+    b->batch_floor[k] = median(floors + at, R, tmp);
+    range_of(r, per_rep, t, 1 + k, 0, b->batch_range[k]);
   }
 }
 
@@ -271,13 +239,12 @@ int bench_types(const char *dir, const kvc_model_params *mp, bench_result *r, ui
   for (int t = 0; t < T && !rc; t++) {
     kvc_model_params p = *mp;
     p.kv_type = r->types[t].type;
-    const double t0 = kvc_stat_now_ms();
     rc = kvc_arg_open_model("bench", dir, &p, &models[t]);
     kvc_model_info info;
     if (!rc && !kvc_model_get_info(models[t], &info)) {
       r->types[t].cache_bytes_per_token = info.cache_bytes_per_token;
       if (t == 0)
-        r->model = info, r->load_ms = kvc_stat_now_ms() - t0;
+        r->model = info;
     }
   }
   if (!rc && r->prompt_len + r->gen > r->model.max_seq_len) {
@@ -290,14 +257,14 @@ int bench_types(const char *dir, const kvc_model_params *mp, bench_result *r, ui
     most = r->batch[k].size > most ? r->batch[k].size : most;
   int32_t *all = NULL, *prompts = NULL;
   double *decode_ms[BENCH_MAX_TYPES] = {0}, *batch_ms[BENCH_MAX_TYPES * BENCH_MAX_BATCHES] = {0};
-  double *tps = NULL, *floors = NULL;
+  double *per_rep = NULL, *floors = NULL;
   if (!rc) {
     bench_machine(r, mp);
-    all = tokens(models[0], r, seed);
+    all = bench_greedy_tokens(models[0], r, seed);
     prompts = bench_batch_plan(r, most > 0 ? most : 1, seed);
-    tps = calloc((size_t)T * (r->n_batches + 1) * r->repeats, sizeof *tps);
-    floors = calloc((size_t)T * (r->n_batches + 1) * r->repeats, sizeof *floors);
-    int missing = !prompts || !tps || !floors;
+    per_rep = calloc(slot(r, T, 0), sizeof *per_rep);
+    floors = calloc(slot(r, T, 0), sizeof *floors);
+    int missing = !prompts || !per_rep || !floors;
     for (int t = 0; t < T; t++) {
       decode_ms[t] = calloc((size_t)r->repeats * r->gen, sizeof *decode_ms[t]);
       missing |= !decode_ms[t];
@@ -312,16 +279,15 @@ int bench_types(const char *dir, const kvc_model_params *mp, bench_result *r, ui
     rc = !all || missing;
   }
   if (!rc)
-    rc = measure(models, r, all, prompts, decode_ms, batch_ms, tps, floors);
-  double *tmp = rc ? NULL : malloc((size_t)r->gen * sizeof *tmp);
+    rc = measure(models, r, all, prompts, decode_ms, batch_ms, per_rep, floors);
+  double *tmp = rc ? NULL : malloc((size_t)r->repeats * sizeof *tmp);
   if (!rc && !tmp) {
     fprintf(stderr, "kvcache bench --kv-types: out of memory\n");
     rc = 1;
   }
   if (!rc) {
-    /* the first type's raw figures last: every type's spread compares with them unsorted */
-    for (int t = T - 1; t >= 0; t--)
-      summarise(r, t, decode_ms, batch_ms, tps, floors, tmp);
+    for (int t = 0; t < T; t++)
+      summarise(r, t, decode_ms, batch_ms, per_rep, floors, tmp);
     if (!quiet)
       print_table(r, stdout);
     if (json)
@@ -333,6 +299,6 @@ int bench_types(const char *dir, const kvc_model_params *mp, bench_result *r, ui
       free(batch_ms[t * r->n_batches + k]);
     kvc_model_free(models[t]);
   }
-  free(all), free(prompts), free(tps), free(floors), free(tmp);
+  free(all), free(prompts), free(per_rep), free(floors), free(tmp);
   return rc;
 }

@@ -551,7 +551,7 @@ int kvc_cmd_bench(int argc, char **argv) {
                                        BENCH_MAX_BUCKETS);
 
   /* the prompt (seeded) and its greedy continuation, chosen once */
-  int32_t *all = malloc((size_t)(r->prompt_len + r->gen) * sizeof *all);
+  int32_t *all = bench_greedy_tokens(model, r, seed);
   int32_t *prompt = all, *tokens = all ? all + r->prompt_len : NULL;
   float *oracle = malloc((size_t)(r->gen + 1) * r->model.vocab_size * sizeof *oracle);
   const int K = r->n_strategies;
@@ -561,22 +561,12 @@ int kvc_cmd_bench(int argc, char **argv) {
   double *prefill = calloc((size_t)K * r->repeats, sizeof *prefill);
   for (int k = 0; k < K; k++)
     steps[k] = calloc((size_t)r->repeats * r->gen, sizeof *steps[k]);
-  rc = !all || !oracle || !cold || !prefill;
+  rc = !oracle || !cold || !prefill;
   for (int k = 0; k < K; k++)
     rc |= !steps[k];
-  if (all)
-    kvc_arg_random_tokens(seed, prompt, r->prompt_len, r->model.vocab_size);
-  kvc_seq *seq = NULL;
   if (rc)
     fprintf(stderr, "kvcache bench: out of memory\n");
-  if (!rc && (kvc_seq_new(model, NULL, &seq) || kvc_seq_append(seq, prompt, r->prompt_len)))
-    rc = fail("choosing the greedy tokens");
-  for (int32_t i = 0; !rc && i < r->gen; i++) {
-    tokens[i] = kvc_stat_argmax(kvc_seq_logits(seq), r->model.vocab_size);
-    if (kvc_seq_append(seq, &tokens[i], 1))
-      rc = fail("choosing the greedy tokens");
-  }
-  kvc_seq_free(seq);
+  rc |= !all; /* bench_greedy_tokens said why */
 
   if (!rc)
     rc = memory_pass(dir, &mp, r, prompt, tokens, oracle);
